@@ -1,0 +1,1 @@
+"""Database tooling: connections, migrations, seed data with defect injection."""

@@ -1,0 +1,360 @@
+"""Embedded PostgreSQL and redis-server for development, the demo and the tests.
+
+``up`` starts a PostgreSQL cluster (initdb + pg_ctl from the machine's PostgreSQL) and a
+redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a state directory
+(``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
+root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
+exists, else ``nobody``). ``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
+A service whose URL is given (``DATABASE_URL`` / ``REDIS_URL``) is never started here.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ytempire_dq.errors import YtdqError
+
+STATE_FILE = "services.json"
+DB_NAME = "ytempire"
+DB_USER = "ytdq"
+
+
+class ServiceError(YtdqError):
+    """A server could not be found, started or stopped."""
+
+
+# ---------------------------------------------------------------------------------------------
+# state file
+
+
+def read_state(state_dir: Path) -> dict:
+    path = Path(state_dir) / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(state_dir: Path, state: dict) -> None:
+    path = Path(state_dir) / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def pg_bindir() -> Path:
+    """The directory of ``initdb``/``pg_ctl``: on PATH, else the newest ``/usr/lib/postgresql/*/bin``."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    if not candidates:
+        raise ServiceError(
+            "PostgreSQL server binaries not found (no initdb on PATH or under /usr/lib/postgresql/*/bin); "
+            "install them (`apt-get install -y postgresql`) or set DATABASE_URL"
+        )
+    return Path(candidates[-1]).parent
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if not found:
+        raise ServiceError("redis-server not found on PATH; install it (`apt-get install -y redis-server`) or set REDIS_URL")
+    return found
+
+
+@dataclass
+class _RunAs:
+    """Who runs the PostgreSQL processes: ourselves, or an unprivileged user when we are root."""
+
+    uid: int
+    gid: int
+    name: str
+
+    @classmethod
+    def for_postgres(cls) -> "_RunAs":
+        if os.geteuid() != 0:
+            return cls(os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name)
+        for name in ("postgres", "nobody"):
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                continue
+            return cls(entry.pw_uid, entry.pw_gid, name)
+        raise ServiceError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
+
+    @property
+    def is_self(self) -> bool:
+        return self.uid == os.geteuid()
+
+    def run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
+        if not self.is_self:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+            kw.setdefault("env", {**os.environ, "HOME": "/tmp", "USER": self.name})
+            kw.setdefault("cwd", "/")
+        return subprocess.run(args, capture_output=True, text=True, **kw)
+
+    def can_use(self, path: Path) -> bool:
+        """Whether this user can reach ``path`` (every ancestor searchable)."""
+        if self.is_self:
+            return True
+        probe = self.run(["test", "-x", str(path)])
+        return probe.returncode == 0
+
+    def own(self, path: Path) -> None:
+        if not self.is_self:
+            for p in [path, *path.rglob("*")]:
+                os.chown(p, self.uid, self.gid)
+
+
+def _pg_dir(state_dir: Path, run_as: _RunAs) -> Path:
+    """Where the cluster lives: ``<state>/postgres`` when the server's user can reach it.
+
+    As root with a state dir under a private home (``/root/...``, pytest's ``/tmp/pytest-of-root``),
+    the unprivileged user cannot get there; the cluster then goes to ``/var/tmp/ytdq-<hash>``
+    and the state file records where.
+    """
+    preferred = state_dir / "postgres"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if run_as.can_use(state_dir):
+        return preferred
+    digest = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:10]
+    return Path("/var/tmp") / f"ytdq-{digest}" / "postgres"
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def _pg_url(port: int, db: str = DB_NAME) -> str:
+    return f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{port}/{db}"
+
+
+def _pg_running(entry: dict) -> bool:
+    pidfile = Path(entry["datadir"]) / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return _pid_alive(pid) and _port_open(entry["port"])
+
+
+def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
+    bindir = pg_bindir()
+    run_as = _RunAs.for_postgres()
+    base = Path(entry["datadir"]).parent if entry else _pg_dir(state_dir, run_as)
+    datadir = base / "data"
+    logfile = base / "server.log"
+    if not (datadir / "PG_VERSION").exists():
+        base.mkdir(parents=True, exist_ok=True)
+        run_as.own(base.parent if base.parent.name.startswith("ytdq-") else base)
+        log(f"initdb {datadir} (as {run_as.name})")
+        res = run_as.run(
+            [str(bindir / "initdb"), "-D", str(datadir), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
+             "--locale=C.UTF-8", "--no-sync"]
+        )
+        if res.returncode != 0:
+            raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
+        "-c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB"
+    )
+    res = run_as.run([str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"])
+    if res.returncode != 0:
+        tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
+        raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()} {' | '.join(tail)}")
+    _ensure_database(port)
+    return {"port": port, "datadir": str(datadir), "bindir": str(bindir), "user": run_as.name,
+            "url": _pg_url(port), "log": str(logfile)}
+
+
+def _ensure_database(port: int) -> None:
+    import psycopg2
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", port=port, user=DB_USER, dbname="postgres")
+            break
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    conn.close()
+
+
+def _stop_postgres(entry: dict) -> None:
+    run_as = _RunAs.for_postgres()
+    res = run_as.run([entry["bindir"] + "/pg_ctl", "-D", entry["datadir"], "-m", "fast", "-w", "-t", "60", "stop"])
+    if res.returncode != 0 and _pg_running(entry):
+        raise ServiceError(f"PostgreSQL did not stop: {res.stderr.strip()}")
+
+
+# ---------------------------------------------------------------------------------------------
+# redis-server
+
+
+def _redis_running(entry: dict) -> bool:
+    try:
+        pid = int(Path(entry["pidfile"]).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return _pid_alive(pid) and _port_open(entry["port"])
+
+
+def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
+    binary = redis_binary()
+    rdir = state_dir / "redis"
+    rdir.mkdir(parents=True, exist_ok=True)
+    port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
+    pidfile = rdir / "redis.pid"
+    logfile = rdir / "redis.log"
+    log(f"redis-server on 127.0.0.1:{port}")
+    res = subprocess.run(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(rdir), "--daemonize", "yes",
+         "--pidfile", str(pidfile), "--logfile", str(logfile), "--appendonly", "yes",
+         "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"],
+        capture_output=True, text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not _port_open(port):
+        if res.returncode != 0 or time.monotonic() > deadline:
+            tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
+            raise ServiceError(f"redis-server did not start: {res.stderr.strip()} {' | '.join(tail)}")
+        time.sleep(0.05)
+    return {"port": port, "pidfile": str(pidfile), "dir": str(rdir), "url": f"redis://127.0.0.1:{port}/0",
+            "log": str(logfile)}
+
+
+def _stop_redis(entry: dict) -> None:
+    try:
+        pid = int(Path(entry["pidfile"]).read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)  # redis flushes its AOF and exits on SIGTERM
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while _pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise ServiceError(f"redis-server (pid {pid}) did not stop")
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# the three commands
+
+
+def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda msg: None) -> dict:
+    """Start what is not running yet (skipping services whose URL is set); return the state."""
+    state_dir = Path(state_dir).resolve()
+    state = read_state(state_dir)
+    if postgres and not os.environ.get("DATABASE_URL"):
+        entry = state.get("postgres")
+        if not (entry and _pg_running(entry)):
+            state["postgres"] = _start_postgres(state_dir, entry, log)
+            _write_state(state_dir, state)
+    if redis and not os.environ.get("REDIS_URL"):
+        entry = state.get("redis")
+        if not (entry and _redis_running(entry)):
+            state["redis"] = _start_redis(state_dir, entry, log)
+            _write_state(state_dir, state)
+    return state
+
+
+def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[str]:
+    """Stop what ``up`` started (and only that); ``purge`` also deletes the data. Returns what stopped."""
+    state_dir = Path(state_dir)
+    state = read_state(state_dir)
+    stopped = []
+    if "postgres" in state:
+        if _pg_running(state["postgres"]):
+            _stop_postgres(state["postgres"])
+            stopped.append("postgres")
+        if purge:
+            base = Path(state["postgres"]["datadir"]).parent
+            shutil.rmtree(base.parent if base.parent.name.startswith("ytdq-") else base, ignore_errors=True)
+    if "redis" in state:
+        if _redis_running(state["redis"]):
+            _stop_redis(state["redis"])
+            stopped.append("redis")
+        if purge:
+            shutil.rmtree(state["redis"]["dir"], ignore_errors=True)
+    if purge:
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+    for name in stopped:
+        log(f"stopped {name}")
+    return stopped
+
+
+def status(state_dir: Path) -> dict[str, dict]:
+    """For each service: whether it runs, its URL, and whether it is embedded or external."""
+    state = read_state(Path(state_dir))
+    out = {}
+    for name, env, running in (("postgres", "DATABASE_URL", _pg_running), ("redis", "REDIS_URL", _redis_running)):
+        if os.environ.get(env):
+            out[name] = {"source": env, "url": os.environ[env], "running": None}
+        elif name in state:
+            out[name] = {"source": "embedded", "url": state[name]["url"], "running": running(state[name])}
+        else:
+            out[name] = {"source": "embedded", "url": None, "running": False}
+    return out

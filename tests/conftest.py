@@ -1,0 +1,101 @@
+"""Real servers for the whole test session, and a fresh migrated database per test module.
+
+With ``DATABASE_URL``/``REDIS_URL`` set, those servers are used; otherwise the session starts the
+embedded ones with the same code as ``ytdq services up`` (in a temporary state directory) and
+stops them at the end. A server that cannot be reached fails the tests; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+from ytempire_dq import services
+from ytempire_dq.db import migrations
+from ytempire_dq.db.connect import connect, with_database
+
+TEMPLATE_DB = f"ytdq_template_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory) -> dict[str, str]:
+    """{'postgres': url, 'redis': url} of running servers (external or embedded)."""
+    state_dir = tmp_path_factory.mktemp("services")
+    state = services.up(state_dir)
+    urls = {
+        "postgres": os.environ.get("DATABASE_URL") or state["postgres"]["url"],
+        "redis": os.environ.get("REDIS_URL") or state["redis"]["url"],
+        "state_dir": str(state_dir),
+    }
+    connect(urls["postgres"]).close()  # fail loudly, now, if it is unreachable
+    yield urls
+    services.down(state_dir, purge=True)
+
+
+def _admin(url: str):
+    conn = connect(url)
+    conn.autocommit = True
+    return conn
+
+
+def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    conn = _admin(server_url)
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    conn.close()
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    conn = _admin(server_url)
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_url(server_urls) -> str:
+    """A database migrated to the latest version, copied for every module."""
+    url = create_database(server_urls["postgres"], TEMPLATE_DB)
+    migrations.migrate(url)
+    yield url
+    drop_database(server_urls["postgres"], TEMPLATE_DB)
+
+
+@pytest.fixture(scope="session")
+def new_database(server_urls, template_url):
+    """Factory: a fresh database (migrated unless ``empty=True``); all are dropped at session end."""
+    made = []
+
+    def make(label: str = "db", *, empty: bool = False) -> str:
+        name = f"t_{re.sub(r'[^a-z0-9]+', '_', label.lower())[:30]}_{uuid.uuid4().hex[:8]}"
+        made.append(name)
+        return create_database(server_urls["postgres"], name, None if empty else TEMPLATE_DB)
+
+    yield make
+    for name in made:
+        drop_database(server_urls["postgres"], name)
+
+
+@pytest.fixture(scope="module")
+def db_url(new_database, request) -> str:
+    """This module's own fresh, migrated database."""
+    return new_database(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture
+def db(db_url):
+    """An autocommit psycopg2 connection to the module's database."""
+    conn = connect(db_url, autocommit=True)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(server_urls) -> str:
+    return server_urls["redis"]
+
