@@ -177,6 +177,17 @@ def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path
     out.print(report.summary())
 
 
+@main.command("demo")
+@click.option("--users", type=click.IntRange(min=1), default=200, show_default=True)
+@handles_errors
+def demo(users: int) -> None:
+    """The main job on this machine: services up, migrate, seed with known defects, summary."""
+    from ytempire_dq.demo import run_demo
+
+    result = run_demo(users=users, log=lambda m: err.print(f"[dim]{m}[/]"))
+    out.print(result["seed"].summary())
+
+
 # ---------------------------------------------------------------------------------------------
 # the `great_expectations` console script
 

@@ -1,0 +1,40 @@
+"""The README's main job, end to end: services up, migrate, seed with a few known defects.
+
+Each step is a library call the CLI also exposes; this module only strings them together.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ytempire_dq import config, services
+from ytempire_dq.db import migrations
+
+# A handful of defects, one per kind of rule, so the run shows what a failure looks like.
+DEMO_DEFECTS = {
+    "orphan_videos": 3,
+    "bad_email": 2,
+    "cost_out_of_range": 4,
+    "published_without_youtube_id": 5,
+    "analytics_sum_mismatch": 2,
+    "over_tier_limit": 1,
+    "duplicate_analytics_day": 2,
+}
+
+
+def run_demo(*, users: int = 200, seed: int = 42, log=print) -> dict:
+    """Start (or reuse) the servers, rebuild the schema, seed data with DEMO_DEFECTS injected."""
+    from ytempire_dq.db import seed as seeder
+
+    services.up(config.STATE_DIR, log=log)
+    url = config.database_url()
+    log(f"database: {config.mask_url(url)}")
+    if not os.environ.get("REDIS_URL"):
+        log(f"redis:    {config.mask_url(config.redis_url())}")
+    # A previous demo injected defects by dropping constraints: start from a clean schema.
+    migrations.rollback(url, to=0)
+    applied = migrations.migrate(url)
+    log(f"migrated: {len(applied)} migration(s) applied")
+    report = seeder.seed(url, users=users, seed=seed, inject=DEMO_DEFECTS,
+                         manifest_path=config.STATE_DIR / "seed_manifest.json", progress=True)
+    return {"url": url, "seed": report}
