@@ -240,7 +240,7 @@ class _Injector:
             ORDER BY c.id LIMIT %(n)s""", {"yt_re": YT_CHANNEL_RE})
 
     def videos(self, kind: str, count: int, minimum: int | None = None) -> list[tuple]:
-        """Clean published videos that have analytics: (id, youtube_video_id)."""
+        """Clean published videos with clean analytics (rows, days, sums): (id, youtube_video_id)."""
         return self.take("videos", kind, count, f"""
             SELECT v.id, v.youtube_video_id FROM videos v JOIN channels c ON c.id = v.channel_id
             WHERE v.status = 'published' AND v.youtube_video_id ~ %(yt_re)s AND v.title IS NOT NULL
@@ -248,6 +248,10 @@ class _Injector:
               AND v.generation_cost BETWEEN {f.GENERATION_COST[0]} AND {f.GENERATION_COST[1]}
               AND NOT EXISTS (SELECT 1 FROM videos d WHERE d.youtube_video_id = v.youtube_video_id AND d.id <> v.id)
               AND EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id)
+              AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id
+                              AND (a.date > current_date OR a.date < v.created_at::date OR a.revenue < 0))
+              AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id GROUP BY a.date HAVING count(*) > 1)
+              AND abs((SELECT sum(a.views) FROM analytics a WHERE a.video_id = v.id) - v.view_count) <= 100
               AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[]))
             ORDER BY v.id LIMIT %(n)s""", {"yt_re": YT_VIDEO_RE}, minimum=minimum)
 
