@@ -173,3 +173,23 @@ def test_unreachable_database_is_a_clear_error():
 
 def test_today_anchor_matches_server(sdb):
     assert isinstance(scalar(sdb, "SELECT current_date"), date)
+
+
+def _schema(conn):
+    return rows(conn, """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+                         WHERE connamespace = 'public'::regnamespace
+                         UNION ALL SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+                         ORDER BY 1, 2, 3""")
+
+
+def test_seed_leaves_every_constraint_and_index_in_place(new_database):
+    # the bulk load defers analytics' keys and indexes; they must all come back, same names
+    url = new_database("schema")
+    conn = connect(url)
+    try:
+        before = _schema(conn)
+        assert any(name == "analytics_video_id_date_key" for _t, name, _d in before)
+        seeder.seed(url, users=5, seed=9)
+        assert _schema(conn) == before
+    finally:
+        conn.close()

@@ -190,13 +190,44 @@ def _copy_stream(cur, table: str, columns, chunks, on_rows) -> None:
         producer.join()
 
 
-def _copy_rows(cur, table: str, rows: list[dict], on_rows, chunk: int = 20000) -> None:
+def _defer_indexes(cur, table: str) -> list:
+    """Drop ``table``'s indexes and key constraints for the bulk load; return what recreates them.
+
+    Building an index once after a bulk load (and checking a foreign key with one join) is much
+    cheaper than maintaining them row by row. Plain indexes are always deferred; primary key,
+    unique and foreign-key constraints only when no other table's foreign key references this one.
+    Only what exists is recreated, under its own name and definition. It all happens inside the
+    seed's transaction, so a failed run leaves the schema as it was.
+    """
+    from psycopg2 import sql
+
+    cur.execute("""SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+                   WHERE i.indrelid = %s::regclass
+                     AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                   ORDER BY 1""", (table,))
+    indexes = cur.fetchall()
+    cur.execute("""SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+                   WHERE c.conrelid = %(t)s::regclass AND c.contype IN ('p', 'u', 'f')
+                     AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f'
+                                     AND r.confrelid = %(t)s::regclass AND r.conrelid <> %(t)s::regclass)
+                   ORDER BY position(c.contype IN 'puf'), c.conname""", {"t": table})
+    constraints = cur.fetchall()
+    for name, _definition in indexes:
+        cur.execute(f"DROP INDEX {name}")
+    for name, _definition in constraints:
+        cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name)))
+    return ([sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(sql.Identifier(table), sql.Identifier(name))
+             + sql.SQL(definition) for name, definition in constraints]
+            + [sql.SQL(definition) for _name, definition in indexes])
+
+
+def _copy_rows(cur, table: str, lines: list[str], on_rows, chunk: int = 20000) -> None:
     columns = COLUMNS[table]
 
     def chunks():
-        for i in range(0, len(rows), chunk):
-            part = rows[i:i + chunk]
-            yield len(part), "".join(_line(r, columns) + "\n" for r in part)
+        for i in range(0, len(lines), chunk):
+            part = lines[i:i + chunk]
+            yield len(part), "\n".join(part) + "\n"
 
     _copy_stream(cur, table, columns, chunks(), on_rows)
 
@@ -212,13 +243,13 @@ def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
 
 @dataclass
 class _Plan:
-    """Everything generated before the COPY: small tables as dicts, analytics as per-video arrays."""
+    """Everything generated before the COPY: small tables as COPY lines, analytics as per-video arrays."""
 
-    users: list[dict]
-    channels: list[dict]
-    videos: list[dict]
-    api_keys: list[dict]
-    workflows: list[dict]
+    users: list[str]
+    channels: list[str]
+    videos: list[str]
+    api_keys: list[str]
+    workflows: list[str]
     # per published video, for the analytics generator
     a_ids: np.ndarray
     a_days: np.ndarray  # rows to make: publish date .. today
@@ -254,7 +285,7 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
         created = now - timedelta(days=r_users.uniform(40, 730))
         updated = created + (now - created) * (r_users.random() ** 3)
         user = f.UserFactory(id=f.new_uuid(r_users), subscription_tier=tier, created_at=created, updated_at=updated)
-        users.append(user)
+        users.append(_line(user, COLUMNS["users"]))
 
         # api keys
         for _ in range(r_keys.choices((0, 1, 2, 3), (30, 35, 25, 10))[0]):
@@ -263,10 +294,10 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
             while h in key_hashes:
                 h = f.sha256_hex(r_keys)
             key_hashes.add(h)
-            api_keys.append(f.ApiKeyFactory(
+            api_keys.append(_line(f.ApiKeyFactory(
                 id=f.new_uuid(r_keys), user_id=user["id"], key_hash=h, created_at=k_created,
                 last_used_at=None if r_keys.random() < 0.3 else _between(r_keys, k_created, now),
-                revoked_at=_between(r_keys, k_created, now) if r_keys.random() < 0.15 else None))
+                revoked_at=_between(r_keys, k_created, now) if r_keys.random() < 0.15 else None), COLUMNS["api_keys"]))
 
         # channels: never more active ones than the tier allows
         n_channels = r_chan.randint(1, 5)
@@ -292,7 +323,7 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
                 id=f.new_uuid(r_chan), user_id=user["id"], youtube_channel_id=ycid, status=status,
                 subscriber_count=subs, monetization_status=monetization, created_at=c_created,
                 updated_at=_between(r_chan, c_created, now))
-            channels.append(channel)
+            channels.append(_line(channel, COLUMNS["channels"]))
             popularity = max(subs, 100) ** 0.5 / 30  # bigger channels, more views per video
             rpm = r_chan.uniform(0.5, 8.0) if monetization == "monetized" else 0.0
 
@@ -305,13 +336,13 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
                     started = w_created + timedelta(seconds=r_wf.uniform(0, 600))
                     if wf_status != "running":
                         finished = started + timedelta(seconds=r_wf.uniform(30, 3600))
-                workflows.append({
+                workflows.append(_line({
                     "id": f.new_uuid(r_wf), "channel_id": channel["id"], "kind": r_wf.choice(f.WORKFLOW_KINDS),
                     "status": wf_status, "started_at": started, "finished_at": finished,
                     "cost": f"{r_wf.uniform(0.001, 2.5):.4f}" if wf_status in ("succeeded", "failed") else "0",
                     "error_message": r_wf.choice(("render timeout", "quota exceeded", "voice API 503",
                                                   "upload rejected")) if wf_status == "failed" else None,
-                    "created_at": w_created})
+                    "created_at": w_created}, COLUMNS["workflows"]))
 
             # videos
             window = min((now - c_created).total_seconds() / 86400, ANALYTICS_WINDOW_DAYS)
@@ -342,11 +373,11 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
                     a_like.append(r_vid.uniform(0.01, 0.06))
                 cost = None if v_status in ("draft", "generating") else \
                     f"{r_vid.uniform(f.GENERATION_COST[0], f.GENERATION_COST[1]):.4f}"
-                videos.append({
+                videos.append(_line({
                     "id": vid, "channel_id": channel["id"], "youtube_video_id": ytid, "title": title,
                     "description": None if r_vid.random() < 0.3 else f"{title} ({channel['niche']})",
                     "status": v_status, "generation_cost": cost, "view_count": views,
-                    "published_at": published, "created_at": v_created})
+                    "published_at": published, "created_at": v_created}, COLUMNS["videos"]))
 
     return _Plan(users, channels, videos, api_keys, workflows,
                  np.array(a_ids, dtype=object), np.array(a_days, dtype=np.int64),
@@ -470,10 +501,13 @@ def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str
                 for name in TABLES:
                     t = time.perf_counter()
                     on_rows = lambda k, name=name: prog.advance(name, k)  # noqa: E731
+                    indexes = _defer_indexes(cur, name) if name in ("videos", "analytics") else []
                     if name == "analytics":
                         _copy_stream(cur, name, COLUMNS[name], _analytics_chunks(plan, today, seed), on_rows)
                     else:
                         _copy_rows(cur, name, getattr(plan, name), on_rows)
+                    for definition in indexes:
+                        cur.execute(definition)
                     timings[name] = time.perf_counter() - t
             conn.commit()
             del plan
