@@ -86,11 +86,14 @@ class SeedReport:
         return self.total_rows / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self):
-        """A rich Table: rows per table, time, rate, and the injected defects."""
+        """A rich renderable: one headline, then rows per table and the injected defects."""
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"seeded {self.users} users (seed {self.seed}) in {self.seconds:.1f} s, "
-                            f"{self.rows_per_second:,.0f} rows/s")
+        headline = Text(f"seeded {self.users:,} users (seed {self.seed}) in {self.seconds:.1f} s: "
+                        f"{self.total_rows:,} rows, {self.rows_per_second:,.0f} rows/s", style="bold")
+        table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
         table.add_column("seconds", justify="right")
@@ -100,9 +103,10 @@ class SeedReport:
         table.add_row("[bold]total[/]", f"[bold]{self.total_rows:,}[/]", "")
         for kind, count in self.injected.items():
             table.add_row(f"[yellow]defect[/] {kind}", str(count), "")
+        parts = [headline, table]
         if self.manifest_path:
-            table.caption = f"manifest: {self.manifest_path}"
-        return table
+            parts.append(Text(f"manifest: {self.manifest_path}", style="dim"))
+        return Group(*parts)
 
     def __str__(self) -> str:
         parts = ", ".join(f"{t}={self.rows.get(t, 0)}" for t in TABLES)
@@ -160,7 +164,6 @@ class _QueueReader:
         self._pos += len(out)
         return out
 
-    readline = read
 
 
 def _copy_stream(cur, table: str, columns, chunks, on_rows) -> None:
@@ -458,8 +461,7 @@ class _Progress:
 
     def done(self, name: str):
         if self._progress and name in self._tasks:
-            task = self._tasks[name]
-            self._progress.update(task, total=1 if self._progress.tasks[task].total is None else None, completed=1)
+            self._progress.update(self._tasks[name], total=1, completed=1)
 
 
 def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str, int] | None = None,
@@ -471,6 +473,8 @@ def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str
     each shared by 2 rows) to add; unknown kinds or negative counts raise before anything is
     written. Injection drops the constraints that would reject the bad rows (``ytdq db reset``
     restores them). ``manifest_path`` gets ``{kind: count}`` (kinds with count > 0) as JSON.
+    If the seeded data cannot hold that many defects, :class:`YtdqError` is raised after the clean
+    data is committed (the injection itself changes nothing) and no manifest is written.
     """
     counts = validate_counts(inject or {})
     if users < 1:
