@@ -16,7 +16,8 @@ Columns:
   (``ratelimit:<user>:<window>``; a session's ``user_id`` comes from its hash).
 
 ``view_count`` and ``value`` are nullable integers, ``revenue`` a float (unparseable text becomes
-null, which a not-null expectation reports); ``created_at``/``cached_at`` stay text as stored.
+null, which a not-null expectation reports; a string key whose value is not an integer keeps its
+text in an extra ``value_text`` column); ``created_at``/``cached_at`` stay text as stored.
 A key that expires between ``SCAN`` and ``TYPE`` is left out; ``SCAN`` may return a key twice
 while Redis resizes its table, so duplicates are dropped at the end.
 """
@@ -110,7 +111,11 @@ class _Columns:
         df["ttl"] = df["ttl"].astype("int64")
         for name in INT_FIELDS:
             if name in df:
-                df[name] = pd.to_numeric(df[name], errors="coerce").astype("Int64")
+                raw = df[name]
+                df[name] = pd.to_numeric(raw, errors="coerce").astype("Int64")
+                if name == "value" and (df[name].isna() & raw.notna()).any():
+                    # keep text that is not a counter (e.g. another app's string keys) readable
+                    df["value_text"] = raw.where(df[name].isna() & raw.notna())
         for name in FLOAT_FIELDS:
             if name in df:
                 df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
