@@ -1,0 +1,91 @@
+"""The ONE place that opens the GX Data Context (``gx/great_expectations.yml``).
+
+Order matters (see DESIGN, "Import before load"): a suite naming a custom expectation that is
+not imported yet loads *without* it (GX only logs a line) and re-saving the suite then deletes
+it from the file; a checkpoint naming an unimported action does not load at all. So
+:func:`open_context` imports the package's expectations and actions first, then opens the
+context. Everything that needs a context goes through it.
+
+The committed config names the database as ``${DATABASE_URL}``; the URL is handed to GX as a
+runtime substitution variable (from ``DATABASE_URL`` or the embedded cluster), so nothing
+secret is ever written to disk and ``os.environ`` is left alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from great_expectations.data_context import FileDataContext
+
+log = logging.getLogger(__name__)
+
+#: Where the committed Data Context lives.
+DEFAULT_CONFIG_DIR = config.PROJECT_ROOT / "gx"
+
+#: Modules whose import registers our custom expectation and action classes with GX.
+PLUGIN_MODULES = ("ytempire_dq.expectations", "ytempire_dq.actions")
+
+
+def register_plugins() -> list[str]:
+    """Import every module that registers custom GX types; returns the ones found.
+
+    A module that does not exist (yet) is skipped with a debug line; an error *inside* an
+    existing module is raised, since suites would otherwise silently lose its expectations.
+    """
+    loaded = []
+    for name in PLUGIN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            log.debug("%s is not there; no custom types from it", name)
+            continue
+        loaded.append(name)
+    return loaded
+
+
+def _quiet_gx() -> None:
+    # GX prints progress bars and INFO chatter; our CLI shows its own progress.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def open_context(config_dir: Path | str | None = None, *, database_url: str | None = None) -> "FileDataContext":
+    """The File Data Context at ``config_dir`` (default: the project's ``gx/``), any cwd.
+
+    Custom expectations/actions are registered before anything is loaded. The database URL is
+    ``database_url`` or :func:`ytempire_dq.config.database_url` (``DATABASE_URL`` or the embedded
+    cluster); none at all raises :class:`YtdqError`.
+    """
+    config_dir = Path(config_dir).resolve() if config_dir is not None else DEFAULT_CONFIG_DIR
+    yml = config_dir / "great_expectations.yml"
+    if not yml.is_file():
+        raise YtdqError(f"no GX configuration at {yml}")
+    url = database_url or config.database_url(required=False)
+    if not url:
+        raise YtdqError(
+            "DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
+            "postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB or run `ytdq services up`")
+
+    register_plugins()
+    _quiet_gx()
+    import great_expectations as gx  # noqa: PLC0415 - slow import, only when a context is needed
+    from great_expectations.data_context import FileDataContext  # noqa: PLC0415
+
+    try:
+        ctx = gx.get_context(mode="file", context_root_dir=str(config_dir),
+                             runtime_environment={"DATABASE_URL": url})
+    except Exception as exc:  # GX config errors come in many classes
+        raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
+    assert isinstance(ctx, FileDataContext)
+    return ctx
