@@ -1,0 +1,27 @@
+"""The project's custom GX expectations; importing this package registers every one of them.
+
+Import it before loading any suite that names them (GX drops an expectation whose class is not
+registered when the suite loads, and a later save deletes it from the file).
+
+- ``expect_column_values_to_exist_in_table``: no orphans (child value exists in parent table).
+- ``expect_child_aggregate_to_match_parent_column``: e.g. sum of daily views ~ ``videos.view_count``.
+- ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
+
+All three generate one PostgreSQL query from their parameters (see ``_cross_table``).
+"""
+
+from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column import (
+    ExpectChildAggregateToMatchParentColumn,
+)
+from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import (
+    ExpectChildCountPerParentWithinLimit,
+)
+from ytempire_dq.expectations.expect_column_values_to_exist_in_table import (
+    ExpectColumnValuesToExistInTable,
+)
+
+__all__ = [
+    "ExpectChildAggregateToMatchParentColumn",
+    "ExpectChildCountPerParentWithinLimit",
+    "ExpectColumnValuesToExistInTable",
+]

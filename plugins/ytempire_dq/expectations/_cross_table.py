@@ -1,0 +1,296 @@
+"""What the cross-table expectations share: identifier checks, SQL generation, result shape, rendering.
+
+Each expectation in this package is a GX ``UnexpectedRowsExpectation`` whose query is *generated*
+from its parameters instead of being written by hand:
+
+- **Stored as parameters only.** A suite file holds ``{"type": "expect_...", "kwargs": {"table":
+  ..., ...}}``; ``unexpected_rows_query`` is a field that defaults to ``None``, is never passed in
+  (passing it is an error) and so never lands in the file (GX serialises with
+  ``exclude_defaults``). The SQL is built again from the parameters whenever GX asks for the
+  expectation's metric kwargs (``_get_success_kwargs``), so the stored rule and the SQL that
+  runs cannot drift apart.
+- **No ``{batch}`` warning.** GX's own validator prints "unexpected_rows_query should contain
+  the {batch} parameter" when a query is *given* to the field. Ours never is, so the validator
+  never runs. The rules name their tables themselves on purpose: they live in a ``cross_table``
+  suite whose batch is just whatever table the validation definition points at.
+- **One query.** GX's base class asks for two metrics (the rows, fetched up to 200, and
+  ``SELECT COUNT(*) FROM (query)``): two scans. Ours asks only for
+  ``unexpected_rows_query.table``; the generated query returns at most :data:`SAMPLE_SIZE`
+  offending rows, each carrying the total count in a ``count(*) OVER ()`` column, so one
+  statement gives both the count and the sample.
+- **Identifiers** are checked to be plain names (``name`` or ``schema.name`` for tables) when
+  the expectation is built (a pydantic ``ValidationError`` naming the field), and quoted by
+  SQLAlchemy's PostgreSQL compiler; values (limits, filter values, tolerance) are rendered as
+  SQL literals by SQLAlchemy, never pasted.
+- **Result**: ``observed_value`` (what GX's base reports) and ``unexpected_count`` are both the
+  number of offending rows; ``partial_unexpected_list`` holds the sample's keys and
+  ``details.unexpected_rows`` the sample rows themselves (SUMMARY and COMPLETE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+import uuid
+from abc import abstractmethod
+from typing import Any, ClassVar, Optional, Tuple, Union
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from great_expectations.compatibility import pydantic
+from great_expectations.core.result_format import ResultFormat
+from great_expectations.expectations.core.unexpected_rows_expectation import (
+    UnexpectedRowsExpectation,
+)
+from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render.renderer.renderer import renderer
+from great_expectations.render.renderer_configuration import (
+    RendererConfiguration,
+    RendererValueType,
+)
+
+#: How many offending rows the result carries (the count is always exact).
+SAMPLE_SIZE = 20
+#: The window column that carries the total count on every sample row.
+COUNT_COLUMN = "dq_unexpected_count"
+TABLE_METRIC = "unexpected_rows_query.table"
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
+_COLUMN_RE = re.compile(rf"^{_NAME}$")
+_TABLE_RE = re.compile(rf"^(?:{_NAME}\.)?{_NAME}$")
+
+# PostgreSQL with standard_conforming_strings=on (the default since 9.1): a backslash in a
+# string literal is an ordinary character, so SQLAlchemy must not double it.
+_DIALECT = postgresql.dialect()
+_DIALECT._backslash_escapes = False
+
+
+def check_table_name(value: Any) -> str:
+    """``value`` if it is a plain table name (``name`` or ``schema.name``), else ``ValueError``."""
+    if not isinstance(value, str) or not _TABLE_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain table name: use letters, digits and underscores "
+            "(e.g. 'channels' or 'public.channels'), at most 63 characters per part"
+        )
+    return value
+
+
+def check_column_name(value: Any) -> str:
+    """``value`` if it is a plain column name, else ``ValueError``."""
+    if not isinstance(value, str) or not _COLUMN_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain column name: use letters, digits and underscores "
+            "(e.g. 'user_id'), at most 63 characters"
+        )
+    return value
+
+
+def sql_table(name: str, *columns: str) -> sa.TableClause:
+    """A lightweight SQLAlchemy table (``schema.name`` split) with the given columns."""
+    schema, _, table = name.rpartition(".")
+    unique = list(dict.fromkeys(columns))
+    return sa.table(table, *(sa.column(c) for c in unique), schema=schema or None)
+
+
+def compile_sql(statement: sa.sql.ClauseElement) -> str:
+    """PostgreSQL SQL text for ``statement``, values inlined, escaped for GX's query pipeline.
+
+    GX runs the query through ``str.format`` (to fill ``{batch}``) and then ``sa.text`` (which
+    reads ``:name`` as a bind parameter), so braces are doubled and colons backslash-escaped;
+    both come back unchanged in the statement the server receives.
+    """
+    sql = str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
+    return sql.replace("{", "{{").replace("}", "}}").replace(":", "\\:")
+
+
+def json_value(value: Any) -> Any:
+    """A database value as plain JSON (UUID/date -> str, Decimal -> int or float)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def qualified(table: str, column: str) -> str:
+    """``table.column`` as the sentence shows it."""
+    return f"{table}.{column}"
+
+
+class CrossTableExpectation(UnexpectedRowsExpectation):
+    """Base of the generated-SQL expectations (abstract: not registered as an expectation type)."""
+
+    unexpected_rows_query: Optional[str] = pydantic.Field(
+        default=None,
+        description=(
+            "Generated from the other parameters each time the expectation runs; "
+            "never stored and not accepted as input."
+        ),
+    )
+
+    # One metric: the sample rows, each carrying the total count (see module docstring).
+    metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
+
+    #: The names of the fields that hold table names / column names (checked and quoted).
+    table_fields: ClassVar[Tuple[str, ...]] = ()
+    column_fields: ClassVar[Tuple[str, ...]] = ()
+    #: The rule's parameters, in the order the docs list them.
+    parameter_fields: ClassVar[Tuple[str, ...]] = ()
+
+    @pydantic.validator("unexpected_rows_query", pre=True)
+    def _query_is_generated(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                f"{cls.__name__} generates its SQL from its parameters; "
+                "do not pass unexpected_rows_query"
+            )
+        return None
+
+    @pydantic.validator("*", pre=True)
+    def _identifiers_are_plain_names(cls, value: Any, field: Any) -> Any:
+        if field.name in cls.table_fields:
+            return check_table_name(value)
+        if field.name in cls.column_fields:
+            return check_column_name(value)
+        return value
+
+    # ---- SQL ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def offending_rows(self) -> sa.Select:
+        """A SELECT of the offending rows; its first column is the key shown in the sample."""
+
+    def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
+        """The number of offending rows, as a window over ``offending`` (default: its rows)."""
+        return sa.func.count().over()
+
+    def build_query(self) -> str:
+        """The one statement that runs: up to SAMPLE_SIZE offending rows plus the total count."""
+        offending = self.offending_rows().subquery("offending")
+        key = list(offending.c)[0]
+        statement = (
+            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN))
+            .order_by(key)
+            .limit(SAMPLE_SIZE)
+        )
+        return compile_sql(statement)
+
+    def _get_success_kwargs(self) -> dict[str, Any]:
+        # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
+        # query is not a stored field, so it is supplied here, freshly built.
+        kwargs = super()._get_success_kwargs()
+        kwargs["unexpected_rows_query"] = self.build_query()
+        return kwargs
+
+    # ---- result ------------------------------------------------------------------------
+
+    def _validate(
+        self,
+        metrics: dict,
+        runtime_configuration: dict | None = None,
+        execution_engine: Any = None,
+    ) -> dict:
+        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        if isinstance(result_format, dict):
+            result_format = result_format.get("result_format", ResultFormat.SUMMARY)
+
+        rows = metrics[TABLE_METRIC] or []
+        unexpected_count = int(rows[0][COUNT_COLUMN]) if rows else 0
+        success = unexpected_count == 0
+        if result_format == ResultFormat.BOOLEAN_ONLY:
+            return {"success": success}
+
+        sample = [
+            {name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN}
+            for row in rows
+        ]
+        result: dict[str, Any] = {
+            "observed_value": unexpected_count,
+            "unexpected_count": unexpected_count,
+            "partial_unexpected_list": [next(iter(row.values())) for row in sample],
+        }
+        if result_format != ResultFormat.BASIC:
+            result["details"] = {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE}
+        return {"success": success, "result": result}
+
+    # ---- rendering ---------------------------------------------------------------------
+
+    @classmethod
+    def _parameters(cls, kwargs: Optional[dict]) -> dict[str, Any]:
+        """Every parameter, the configuration's value or the field default."""
+        kwargs = kwargs or {}
+        return {
+            name: kwargs.get(name, cls.__fields__[name].default) for name in cls.parameter_fields
+        }
+
+    @classmethod
+    @abstractmethod
+    def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
+        """(template with ``$name`` placeholders, {name: value}) describing the rule."""
+
+    @classmethod
+    def _prescriptive_template(
+        cls, renderer_configuration: RendererConfiguration
+    ) -> RendererConfiguration:
+        template, values = cls._sentence(cls._parameters(renderer_configuration.kwargs))
+        for name, value in values.items():
+            param_type = (
+                RendererValueType.NUMBER
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else RendererValueType.STRING
+            )
+            renderer_configuration.add_param(name=name, param_type=param_type, value=value)
+        renderer_configuration.template_str = template
+        return renderer_configuration
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls,
+        configuration: Any = None,
+        result: Any = None,
+        runtime_configuration: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
+        # Data Docs (suite and validation pages) use this legacy renderer, not the template.
+        if configuration is None and result is not None:
+            configuration = result.expectation_config
+        runtime_configuration = runtime_configuration or {}
+        template, values = cls._sentence(
+            cls._parameters(configuration.kwargs if configuration else None)
+        )
+        return [
+            RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={
+                    "template": template,
+                    "params": values,
+                    "styling": runtime_configuration.get("styling"),
+                },
+            )
+        ]
+
+
+def number_text(value: Union[int, float]) -> str:
+    """100 -> '100', 0.5 -> '0.5', 100.0 -> '100'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_number(value: Any, name: str, *, minimum: float = 0) -> Union[int, float]:
+    """A finite int/float >= minimum (bool refused), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
