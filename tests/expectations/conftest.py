@@ -158,8 +158,20 @@ def data_docs_pages(tmp_path: Path, db_url: str, *expectations) -> dict[str, str
     A File Data Context in ``tmp_path``, a checkpoint that validates the suite against the
     database and updates the docs, then ``build_data_docs()``; the visible text of each page.
     """
+    import logging
+
     import great_expectations as gx
 
+    class Errors(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.ERROR)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    render_errors = Errors()
+    logging.getLogger("great_expectations.render").addHandler(render_errors)
     context = gx.get_context(mode="file", project_root_dir=tmp_path)
     source = context.data_sources.add_postgres("ytempire", connection_string=db_url)
     batch = source.add_table_asset("users", table_name="users").add_batch_definition_whole_table("all")
@@ -172,7 +184,13 @@ def data_docs_pages(tmp_path: Path, db_url: str, *expectations) -> dict[str, str
     context.checkpoints.add(
         gx.Checkpoint(name="docs", validation_definitions=[definition])
     ).run()
-    context.build_data_docs()
+    try:
+        context.build_data_docs()
+    finally:
+        logging.getLogger("great_expectations.render").removeHandler(render_errors)
+    assert not render_errors.messages, "Data Docs rendering failed:\n" + "\n".join(
+        render_errors.messages
+    )
     site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
     (validation_page,) = (site / "validations").rglob("*.html")
     return {

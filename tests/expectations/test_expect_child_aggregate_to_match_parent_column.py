@@ -205,3 +205,4 @@ def test_data_docs_show_the_sentence(db_url, empty_tables, channel, tmp_path):
         assert sentence in page
         assert "SELECT" not in page
     assert bad in pages["validation"]
+    assert "1 unexpected row found." in pages["validation"]

@@ -177,3 +177,4 @@ def test_data_docs_show_the_sentence_or_the_description(db_url, empty_tables, tm
         assert "videos.channel_id" not in page
         assert "SELECT" not in page and "expect_column_values_to_exist_in_table" not in page
     assert gone in pages["validation"]  # the sampled unexpected value
+    assert "1 unexpected row found." in pages["validation"]

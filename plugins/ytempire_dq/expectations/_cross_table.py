@@ -45,12 +45,17 @@ from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.core.unexpected_rows_expectation import (
     UnexpectedRowsExpectation,
 )
-from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render import (
+    LegacyDiagnosticRendererType,
+    LegacyRendererType,
+    RenderedStringTemplateContent,
+)
 from great_expectations.render.renderer.renderer import renderer
 from great_expectations.render.renderer_configuration import (
     RendererConfiguration,
     RendererValueType,
 )
+from great_expectations.render.util import num_to_str
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -273,6 +278,37 @@ class CrossTableExpectation(UnexpectedRowsExpectation):
                     "template": template,
                     "params": values,
                     "styling": runtime_configuration.get("styling"),
+                },
+            )
+        ]
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_STATEMENT)
+    def _diagnostic_unexpected_statement_renderer(
+        cls,
+        configuration: Any = None,
+        result: Any = None,
+        runtime_configuration: Optional[dict] = None,
+    ) -> list:
+        # GX's version assumes a column map result (unexpected_percent, element_count) as soon
+        # as unexpected_count is present, and raises KeyError on ours; the count is all we have.
+        result_dict = (result.result if result is not None else None) or {}
+        if result is None or result.success or not result_dict.get("unexpected_count"):
+            return super()._diagnostic_unexpected_statement_renderer(
+                configuration=configuration,
+                result=result,
+                runtime_configuration=runtime_configuration,
+            )
+        count = result_dict["unexpected_count"]
+        return [
+            RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={
+                    "template": "\n\n$unexpected_count unexpected " + ("row" if count == 1 else "rows")
+                    + " found.",
+                    "params": {"unexpected_count": num_to_str(count, use_locale=True, precision=20)},
+                    "tag": "strong",
+                    "styling": {"classes": ["text-danger"]},
                 },
             )
         ]

@@ -205,6 +205,10 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
                     f"{qualified(params['table'], params['key_column'])}"
                 ),
                 "limit_column": qualified(params["table"], params["limit_column"]),
-                "limits": ", ".join(f"{key}: {value}" for key, value in limits.items()),
+                # smallest limit first (stores sort the keys alphabetically)
+                "limits": ", ".join(
+                    f"{key}: {value}"
+                    for key, value in sorted(limits.items(), key=lambda kv: (kv[1], kv[0]))
+                ),
             },
         )
