@@ -1,25 +1,29 @@
 """The Redis cache as a pandas DataFrame, one row per key, for expectations to validate.
 
-:func:`snapshot` walks the keyspace with ``SCAN ... MATCH pattern COUNT batch`` (never ``KEYS``),
-and for each batch of keys sends one pipeline of ``TYPE``+``TTL`` and one of ``HGETALL``/``GET``
-(by type). Each batch is turned into column values at once and its raw replies dropped, so memory
-grows with the DataFrame being built, not with the replies of the whole keyspace.
+:func:`snapshot` walks the keyspace with ``SCAN ... MATCH pattern COUNT batch`` (never ``KEYS``)
+and reads each batch of keys with one pipeline: ``TTL`` plus ``HGETALL`` for the hash conventions
+(``session:*``, ``video:*:stats``), ``GET`` for counters (``ratelimit:*``) and ``TYPE`` for any
+other key. Only keys that turn out otherwise (a ``WRONGTYPE`` reply, or an other key that is a
+hash or string) get a second, small pipeline (``TYPE``, then ``HGETALL``/``GET``). Each batch is
+turned into typed column arrays at once (numbers parsed, repeated text shared) and its replies
+dropped, so memory grows with the finished DataFrame, not with the raw replies of the keyspace.
 
 Columns:
 
-- ``key``; ``kind``: ``session`` / ``video_stats`` / ``ratelimit`` (from the key conventions in
-  :mod:`ytempire_dq.cache.seed`) or ``other``; ``type``: the Redis type (``hash``, ``string``...);
-  ``ttl``: seconds to expiry, ``-1`` when the key has none;
+- ``key``; ``kind`` (category): ``session`` / ``video_stats`` / ``ratelimit`` (the key conventions
+  of :mod:`ytempire_dq.cache.seed`) or ``other``; ``type`` (category): the Redis type (``hash``,
+  ``string``, ...); ``ttl``: seconds to expiry, ``-1`` when the key has none;
 - every hash field as a column (``user_id``, ``created_at``, ``view_count``, ``revenue``,
-  ``cached_at``...), missing fields as null; a string key's value in ``value``;
+  ``cached_at``, ...), missing fields null; a string key's value in ``value``;
 - from the key itself: ``video_id`` (``video:<id>:stats``), ``user_id`` and ``window``
   (``ratelimit:<user>:<window>``; a session's ``user_id`` comes from its hash).
 
-``view_count`` and ``value`` are nullable integers, ``revenue`` a float (unparseable text becomes
-null, which a not-null expectation reports; a string key whose value is not an integer keeps its
-text in an extra ``value_text`` column); ``created_at``/``cached_at`` stay text as stored.
-A key that expires between ``SCAN`` and ``TYPE`` is left out; ``SCAN`` may return a key twice
-while Redis resizes its table, so duplicates are dropped at the end.
+``view_count`` and ``value`` are nullable integers (``Int64``), ``revenue`` a float; text that
+does not parse becomes null (which a not-null expectation reports), and a string key whose value
+is not an integer keeps its text in an extra ``value_text`` column. ``created_at``/``cached_at``
+stay text as stored. A hash field named like a base column is kept as ``field_<name>``. A key
+that expires between ``SCAN`` and its read is left out; ``SCAN`` may return a key twice while
+Redis resizes its table, so duplicates are dropped at the end.
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ from __future__ import annotations
 import fnmatch
 from typing import Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 
 DEFAULT_PATTERNS = ("session:*", "video:*:stats", "ratelimit:*")
 BASE_COLUMNS = ("key", "kind", "type", "ttl")
+KINDS = ("session", "video_stats", "ratelimit", "other")
+TYPES = ("string", "hash", "list", "set", "zset", "stream")
 INT_FIELDS = ("view_count", "value")
 FLOAT_FIELDS = ("revenue",)
+_INTERN_LIMIT = 65_536  # distinct values per column shared between rows (bounded)
 
 
 def key_kind(key: str) -> tuple[str, dict]:
@@ -49,15 +57,14 @@ def key_kind(key: str) -> tuple[str, dict]:
     return "other", {}
 
 
+_GUESS = {"session": "hash", "video_stats": "hash", "ratelimit": "string"}
+
+
 def client(redis_url: str):
     import redis
 
     return redis.Redis.from_url(redis_url, decode_responses=True, encoding_errors="replace",
                                 socket_connect_timeout=5, socket_timeout=60)
-
-
-def _redis_glob(pattern: str, key: str) -> bool:
-    return fnmatch.fnmatchcase(key, pattern)
 
 
 def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[str]]:
@@ -71,7 +78,7 @@ def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[str]]:
         while True:
             cursor, keys = r.scan(cursor=cursor, match=pattern, count=batch)
             if earlier:
-                keys = [k for k in keys if not any(_redis_glob(p, k) for p in earlier)]
+                keys = [k for k in keys if not any(fnmatch.fnmatchcase(k, p) for p in earlier)]
             pending.extend(keys)
             while len(pending) >= batch:
                 yield pending[:batch]
@@ -82,44 +89,171 @@ def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[str]]:
         yield pending
 
 
+def _read_batch(r, keys: list[str]) -> list[tuple[str, str, str, int, object]]:
+    """``[(key, kind, type, ttl, value)]`` for the keys that still exist (value: dict, str or None)."""
+    kinds = [key_kind(k)[0] for k in keys]
+    pipe = r.pipeline(transaction=False)
+    for key, kind in zip(keys, kinds):
+        pipe.ttl(key)
+        guess = _GUESS.get(kind)
+        if guess == "hash":
+            pipe.hgetall(key)
+        elif guess == "string":
+            pipe.get(key)
+        else:
+            pipe.type(key)
+    replies = pipe.execute(raise_on_error=False)
+    out: list = [None] * len(keys)
+    retype: list[int] = []  # wrong guess: ask TYPE
+    fetch: list[tuple[int, str]] = []  # type known, value still to read
+    for i, kind in enumerate(kinds):
+        ttl, reply = replies[2 * i], replies[2 * i + 1]
+        if isinstance(ttl, Exception) or ttl == -2:
+            continue  # gone since SCAN
+        guess = _GUESS.get(kind)
+        if guess is None:  # TYPE reply
+            if isinstance(reply, Exception) or reply == "none":
+                continue
+            if reply in ("hash", "string"):
+                fetch.append((i, reply))
+            out[i] = (keys[i], kind, reply, ttl, None)
+        elif isinstance(reply, Exception):
+            retype.append(i)
+            out[i] = (keys[i], kind, None, ttl, None)
+        elif not reply and reply != "":  # {} / None: deleted since TTL
+            continue
+        else:
+            out[i] = (keys[i], kind, guess, ttl, reply)
+    if retype:
+        pipe = r.pipeline(transaction=False)
+        for i in retype:
+            pipe.type(keys[i])
+        for i, rtype in zip(retype, pipe.execute(raise_on_error=False)):
+            if isinstance(rtype, Exception) or rtype == "none":
+                out[i] = None
+                continue
+            out[i] = out[i][:2] + (rtype,) + out[i][3:]
+            if rtype in ("hash", "string"):
+                fetch.append((i, rtype))
+    if fetch:
+        pipe = r.pipeline(transaction=False)
+        for i, rtype in fetch:
+            (pipe.hgetall if rtype == "hash" else pipe.get)(keys[i])
+        for (i, _rtype), value in zip(fetch, pipe.execute(raise_on_error=False)):
+            if isinstance(value, Exception) or value is None or value == {}:
+                out[i] = None  # changed or deleted in between
+            else:
+                out[i] = out[i][:4] + (value,)
+    return [row for row in out if row is not None]
+
+
 class _Columns:
-    """Column lists grown batch by batch (a new field gets nulls for the rows before it)."""
+    """Typed column arrays, appended batch by batch; a column first seen late is padded with nulls."""
 
     def __init__(self):
-        self.data: dict[str, list] = {name: [] for name in BASE_COLUMNS}
         self.rows = 0
+        self.chunks: dict[str, list[tuple[int, object]]] = {}
+        self.interned: dict[str, dict[str, str]] = {}
 
-    def add_row(self, row: dict) -> None:
-        n = self.rows
-        for name, value in row.items():
-            col = self.data.get(name)
-            if col is None:
-                col = self.data[name] = [None] * n
-            col.append(value)
-        self.rows = n + 1
-        for col in self.data.values():
-            if len(col) < self.rows:
-                col.append(None)
+    def _intern(self, name: str, values: list) -> list:
+        table = self.interned.setdefault(name, {})
+        if len(table) >= _INTERN_LIMIT:
+            return values
+        get = table.setdefault
+        return [v if v is None else get(v, v) for v in values]
+
+    def add_batch(self, rows: list[tuple[str, str, str, int, object]]) -> None:
+        n = len(rows)
+        if not n:
+            return
+        fields: dict[str, list] = {}
+        for j, (key, kind, rtype, ttl, value) in enumerate(rows):
+            extra = key_kind(key)[1] if kind in ("video_stats", "ratelimit") else None
+            if isinstance(value, dict):
+                for name, v in value.items():
+                    if name in BASE_COLUMNS:
+                        name = f"field_{name}"
+                    col = fields.get(name)
+                    if col is None:
+                        col = fields[name] = [None] * n
+                    col[j] = v
+            elif value is not None:
+                col = fields.get("value")
+                if col is None:
+                    col = fields["value"] = [None] * n
+                col[j] = value
+            if extra:
+                for name, v in extra.items():
+                    col = fields.get(name)
+                    if col is None:
+                        col = fields[name] = [None] * n
+                    if col[j] is None:
+                        col[j] = v
+        batch: dict[str, object] = {
+            "key": np.array([row[0] for row in rows], dtype=object),
+            "kind": pd.Categorical([row[1] for row in rows], categories=KINDS).codes.astype(np.int8),
+            "type": pd.Categorical([row[2] for row in rows], categories=TYPES).codes.astype(np.int8),
+            "ttl": np.fromiter((row[3] for row in rows), dtype=np.int64, count=n),
+        }
+        for name, values in fields.items():
+            if name in INT_FIELDS:
+                nums = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+                bad = nums.isna().to_numpy() & pd.notna(np.array(values, dtype=object))
+                ints = nums.round().where(nums == nums.round())  # 1.5 is not a count
+                mask = ints.isna().to_numpy()
+                batch[name] = (np.nan_to_num(ints.to_numpy(dtype="float64")).astype(np.int64), mask)
+                if name == "value" and bad.any():
+                    text = np.full(n, None, dtype=object)
+                    text[bad] = np.array(values, dtype=object)[bad]
+                    batch["value_text"] = text
+            elif name in FLOAT_FIELDS:
+                batch[name] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
+            else:
+                arr = np.empty(n, dtype=object)
+                arr[:] = self._intern(name, values)
+                batch[name] = arr
+        for name, arr in batch.items():
+            self.chunks.setdefault(name, []).append((self.rows, arr))
+        self.rows += n
+
+    @staticmethod
+    def _null(name: str, n: int):
+        if name in INT_FIELDS:
+            return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+        if name in FLOAT_FIELDS:
+            return np.full(n, np.nan)
+        if name in ("kind", "type"):
+            return np.full(n, -1, dtype=np.int8)
+        return np.full(n, None, dtype=object)
+
+    def _column(self, name: str):
+        pieces, pos = [], 0
+        for start, arr in self.chunks.pop(name):
+            if start > pos:
+                pieces.append(self._null(name, start - pos))
+            pieces.append(arr)
+            pos = start + (len(arr[0]) if isinstance(arr, tuple) else len(arr))
+        if pos < self.rows:
+            pieces.append(self._null(name, self.rows - pos))
+        if name in INT_FIELDS:
+            return pd.arrays.IntegerArray(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]))
+        joined = np.concatenate(pieces)
+        if name == "kind":
+            return pd.Categorical.from_codes(joined, categories=KINDS)
+        if name == "type":
+            return pd.Categorical.from_codes(joined, categories=TYPES)
+        return joined
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.data)
-        self.data = {}
-        if df.empty:
-            return df
-        df["kind"] = df["kind"].astype("category")
-        df["type"] = df["type"].astype("category")
-        df["ttl"] = df["ttl"].astype("int64")
-        for name in INT_FIELDS:
-            if name in df:
-                raw = df[name]
-                df[name] = pd.to_numeric(raw, errors="coerce").astype("Int64")
-                if name == "value" and (df[name].isna() & raw.notna()).any():
-                    # keep text that is not a counter (e.g. another app's string keys) readable
-                    df["value_text"] = raw.where(df[name].isna() & raw.notna())
-        for name in FLOAT_FIELDS:
-            if name in df:
-                df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
-        df = df.drop_duplicates("key", ignore_index=True) if df["key"].duplicated().any() else df
+        if not self.rows:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in BASE_COLUMNS})
+        names = list(BASE_COLUMNS) + [n for n in self.chunks if n not in BASE_COLUMNS]
+        data = {name: self._column(name) for name in names}
+        self.interned.clear()
+        df = pd.DataFrame(data, copy=False)
+        del data
+        if df["key"].duplicated().any():
+            df = df.drop_duplicates("key", ignore_index=True)
         return df
 
 
@@ -131,46 +265,7 @@ def snapshot(redis_url: str, patterns: Iterable[str] = DEFAULT_PATTERNS, *, batc
     cols = _Columns()
     try:
         for keys in scan_keys(r, patterns, batch):
-            pipe = r.pipeline(transaction=False)
-            for key in keys:
-                pipe.type(key)
-                pipe.ttl(key)
-            meta = pipe.execute(raise_on_error=False)
-            pipe = r.pipeline(transaction=False)
-            fetched = []
-            for i, key in enumerate(keys):
-                rtype = meta[2 * i]
-                if rtype == "hash":
-                    pipe.hgetall(key)
-                elif rtype == "string":
-                    pipe.get(key)
-                else:
-                    continue
-                fetched.append(i)
-            values = dict(zip(fetched, pipe.execute(raise_on_error=False))) if fetched else {}
-            for i, key in enumerate(keys):
-                rtype, ttl = meta[2 * i], meta[2 * i + 1]
-                if rtype == "none" or isinstance(ttl, Exception) or ttl == -2:
-                    continue  # expired or deleted since SCAN
-                value = values.get(i)
-                if isinstance(value, Exception):
-                    value = None  # changed type since TYPE
-                kind, parsed = key_kind(key)
-                row = {"key": key, "kind": kind, "type": rtype, "ttl": int(ttl)}
-                if isinstance(value, dict):
-                    if not value:
-                        continue  # deleted between the two pipelines (Redis has no empty hashes)
-                    for name, v in value.items():
-                        row[f"field_{name}" if name in BASE_COLUMNS else name] = v
-                    for name, v in parsed.items():
-                        row.setdefault(name, v)
-                else:
-                    row.update(parsed)
-                    if rtype == "string":
-                        if value is None:
-                            continue  # deleted between the two pipelines
-                        row["value"] = value
-                cols.add_row(row)
+            cols.add_batch(_read_batch(r, keys))
     finally:
         r.close()
     return cols.frame()
