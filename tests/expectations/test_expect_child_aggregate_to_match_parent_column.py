@@ -206,3 +206,9 @@ def test_data_docs_show_the_sentence(db_url, empty_tables, channel, tmp_path):
         assert "SELECT" not in page
     assert bad in pages["validation"]
     assert "1 unexpected row found." in pages["validation"]
+
+
+def test_defaults_are_written_out_in_the_configuration():
+    kwargs = views_rule().configuration.kwargs
+    assert (kwargs["aggregate"], kwargs["tolerance"]) == ("sum", 100)
+    assert "unexpected_rows_query" not in kwargs

@@ -202,3 +202,9 @@ def test_data_docs_show_the_sentence(db_url, empty_tables, tmp_path):
     assert over in pages["validation"]
     assert "1 unexpected row found." in pages["validation"]
     assert "Free users have at most 5 channels." in pages["validation"]
+
+
+def test_no_filter_is_left_out_of_the_configuration():
+    kwargs = tier_rule(child_filter=None).configuration.kwargs
+    assert "child_filter" not in kwargs and "unexpected_rows_query" not in kwargs
+    assert kwargs["limits"] == TIER_LIMITS

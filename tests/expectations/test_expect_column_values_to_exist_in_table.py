@@ -178,3 +178,24 @@ def test_data_docs_show_the_sentence_or_the_description(db_url, empty_tables, tm
         assert "SELECT" not in page and "expect_column_values_to_exist_in_table" not in page
     assert gone in pages["validation"]  # the sampled unexpected value
     assert "1 unexpected row found." in pages["validation"]
+
+
+def test_a_file_context_saves_and_loads_it_with_defaults_written_out(tmp_path):
+    import json
+
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", project_root_dir=tmp_path)
+    suite = context.suites.add(gx.ExpectationSuite(name="cross_table"))
+    suite.add_expectation(orphan_rule(meta={"rule_id": "channels.user_exists"}))
+    (path,) = (tmp_path / "gx" / "expectations").glob("cross_table.json")
+    stored = json.loads(path.read_text())["expectations"][0]
+    # GX alone would drop referenced_column (equal to its default); ours keeps every parameter
+    assert stored["kwargs"]["referenced_column"] == "id"
+
+    reloaded = gx.get_context(mode="file", project_root_dir=tmp_path).suites.get("cross_table")
+    (loaded,) = reloaded.expectations
+    assert isinstance(loaded, ExpectColumnValuesToExistInTable)
+    assert loaded.meta == {"rule_id": "channels.user_exists"}
+    reloaded.save()  # saving again changes nothing
+    assert json.loads(path.read_text())["expectations"][0] == stored

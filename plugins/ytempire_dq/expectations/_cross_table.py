@@ -4,9 +4,9 @@ Each expectation in this package is a GX ``UnexpectedRowsExpectation`` whose que
 from its parameters instead of being written by hand:
 
 - **Stored as parameters only.** A suite file holds ``{"type": "expect_...", "kwargs": {"table":
-  ..., ...}}``; ``unexpected_rows_query`` is a field that defaults to ``None``, is never passed in
-  (passing it is an error) and so never lands in the file (GX serialises with
-  ``exclude_defaults``). The SQL is built again from the parameters whenever GX asks for the
+  ..., ...}}`` with every parameter, defaults included (GX itself drops values equal to the
+  default); ``unexpected_rows_query`` is a field that defaults to ``None``, is never passed in
+  (passing it is an error) and so never lands in the file. The SQL is built again from the parameters whenever GX asks for the
   expectation's metric kwargs (``_get_success_kwargs``), so the stored rule and the SQL that
   runs cannot drift apart.
 - **No ``{batch}`` warning.** GX's own validator prints "unexpected_rows_query should contain
@@ -165,6 +165,18 @@ class CrossTableExpectation(UnexpectedRowsExpectation):
         if field.name in cls.column_fields:
             return check_column_name(value)
         return value
+
+    @property
+    def configuration(self) -> Any:
+        # GX writes kwargs with exclude_defaults, so a suite file saying referenced_column "id"
+        # or tolerance 100 would lose them on the next save. Write every parameter out: the rule
+        # reads complete in the file, and saving it again changes nothing.
+        configuration = super().configuration
+        for name in self.parameter_fields:
+            value = getattr(self, name)
+            if value is not None:
+                configuration.kwargs.setdefault(name, value)
+        return configuration
 
     # ---- SQL ---------------------------------------------------------------------------
 
