@@ -1,0 +1,171 @@
+"""Run GX checkpoints: pre-flight checks, validation definitions (concurrently), actions, report.
+
+GX 1.24's ``Checkpoint.run()`` runs its validation definitions one after the other, then its
+actions; an action that raises aborts ``run()`` and hides the verdict. :func:`run_checkpoint`
+does the same work in the same order with two changes:
+
+- validation definitions run **concurrently** (``concurrent=True``), one thread each, every
+  thread with its *own* Data Context (opening one more costs ~25 ms), hence its own data source
+  object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state and is not
+  meant to be shared between threads. PostgreSQL does the work; results are kept in the order
+  the checkpoint declares them. Each validation result is stored by GX as usual.
+- actions run after the results are in, each wrapped: an action that raises is logged and
+  recorded in ``RunReport.action_errors``; the verdict stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ytempire_dq import config
+from ytempire_dq.context import open_context
+from ytempire_dq.errors import YtdqError
+from ytempire_dq.results import RunReport, read_validation_result
+from ytempire_dq.suites import SuiteFileError, check_suite_loads, config_dir_of, store_dir, suite_path
+
+log = logging.getLogger(__name__)
+
+#: Threads for concurrent validation definitions (PostgreSQL does the work).
+MAX_WORKERS = 8
+
+
+def list_checkpoints(ctx: Any = None, *, config_dir: Path | str | None = None) -> list[str]:
+    """Names of the checkpoints (from the checkpoint store's files; no GX import needed)."""
+    if ctx is not None:
+        return sorted(cp.name for cp in ctx.checkpoints.all())
+    return sorted(p.stem for p in store_dir("checkpoints", config_dir).glob("*.json"))
+
+
+def _check_database(url: str) -> None:
+    from ytempire_dq.db.connect import connect  # noqa: PLC0415 - raises DatabaseUnavailable, URL masked
+
+    connect(url, connect_timeout=5).close()
+
+
+def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
+    known = list_checkpoints(config_dir=config_dir)
+    if name not in known:
+        raise YtdqError(f"no checkpoint {name!r}; known checkpoints: {', '.join(known) or 'none'}")
+    try:
+        return ctx.checkpoints.get(name)
+    except Exception as exc:  # noqa: BLE001 - GX store/serialisation errors
+        path = store_dir("checkpoints", config_dir) / f"{name}.json"
+        raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {' '.join(str(exc).split())[:400]}") from None
+
+
+def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = True,
+                   database_url: str | None = None) -> RunReport:
+    """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
+
+    Raises :class:`YtdqError` (exit code 2) when the run cannot happen: unknown checkpoint (the
+    message lists the known ones), no or unreachable database (URL shown masked), a suite file
+    that is malformed or that GX would not load completely (file and problem named).
+    """
+    started = time.perf_counter()
+    cdir = config_dir_of(config_dir)
+    url = database_url or config.database_url()
+    ctx = open_context(cdir, database_url=url)
+    checkpoint = _load_checkpoint(ctx, name, cdir)
+    vds = list(checkpoint.validation_definitions)
+    for suite_name in dict.fromkeys(vd.suite.name for vd in vds):
+        check_suite_loads(ctx, suite_path(suite_name, cdir))
+    _check_database(url)
+
+    run_id = _run_id(name)
+    runner = _run_concurrently if concurrent and len(vds) > 1 else _run_sequentially
+    t_validate = time.perf_counter()
+    try:
+        results = runner(ctx, checkpoint, vds, run_id, cdir, url)
+    except YtdqError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. the server went away mid-run
+        raise YtdqError(f"checkpoint {name!r} could not run: {config.mask_secrets(' '.join(str(exc).split()))[:500]}") \
+            from None
+
+    timings = {"validate": time.perf_counter() - t_validate}
+    run_results = {}
+    validations = []
+    for vd, vr in zip(vds, results):
+        key = checkpoint._build_result_key(validation_definition=vd, run_id=run_id, batch_identifier=vr.batch_id)
+        run_results[key] = vr
+        report = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+        report.results = _in_suite_order(vd, vr, report.results)
+        validations.append(report)
+    checkpoint_result = checkpoint._construct_result(run_id=run_id, run_results=run_results)
+    t_actions = time.perf_counter()
+    action_errors = _run_actions(checkpoint, checkpoint_result)
+    timings["actions"] = time.perf_counter() - t_actions
+
+    from ytempire_dq.suites import docs_index  # noqa: PLC0415
+
+    index = docs_index(ctx)
+    report = RunReport(
+        checkpoint=name,
+        success=all(v.success for v in validations),
+        run_id=str(run_id.run_name or run_id.to_id()),
+        data_docs=str(index) if index.exists() else None,
+        validations=validations,
+        seconds=time.perf_counter() - started,
+        action_errors=action_errors,
+        timings=timings,
+    )
+    return report
+
+
+def _in_suite_order(vd: Any, vr: Any, rules: list) -> list:
+    """GX returns results in its metric-graph order; put them back in the suite file's order."""
+    position = {e.id: i for i, e in enumerate(vd.suite.expectations)}
+    keyed = [(position.get(evr.expectation_config.id, len(position)), n) for n, evr in enumerate(vr.results)]
+    return [rules[n] for _, n in sorted(keyed)]
+
+
+def _run_id(name: str) -> Any:
+    from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
+
+    now = dt.datetime.now(dt.timezone.utc)
+    return RunIdentifier(run_name=f"{name}-{now.strftime('%Y%m%dT%H%M%S.%fZ')}", run_time=now)
+
+
+def _run_one(vd: Any, checkpoint: Any, run_id: Any) -> Any:
+    return vd.run(checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
+
+
+def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url) -> list:
+    return [_run_one(vd, checkpoint, run_id) for vd in vds]
+
+
+def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url) -> list:
+    # One context per validation definition (opened here, in this thread: GX records the
+    # "current" context globally when one is opened), each run in its own thread.
+    own = []
+    for vd in vds:
+        c = open_context(cdir, database_url=url)
+        own.append(c.validation_definitions.get(vd.name))
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
+        futures = [pool.submit(_run_one, vd, checkpoint, run_id) for vd in own]
+        return [f.result() for f in futures]  # declared order
+
+
+def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
+    """Run the checkpoint's actions in GX's order; one that raises is logged, not fatal."""
+    from great_expectations.checkpoint.checkpoint import ActionContext  # noqa: PLC0415
+
+    errors = []
+    action_context = ActionContext()
+    context = checkpoint._resolve_context().context
+    for action in checkpoint._sort_actions():
+        try:
+            action._data_context = context
+            result = action.run(checkpoint_result=checkpoint_result, action_context=action_context)
+            action_context.update(action=action, action_result=result)
+        except Exception as exc:  # noqa: BLE001 - an action must not hide the verdict
+            message = f"action {getattr(action, 'name', type(action).__name__)!r} failed: " \
+                      f"{config.mask_secrets(' '.join(str(exc).split()))[:300]}"
+            log.error(message)
+            errors.append(message)
+    return errors

@@ -1,0 +1,235 @@
+"""The ONE place that reads GX validation results into ytempire-dq's report shape.
+
+GX 1.24 gives two result shapes, and this module is where they meet:
+
+- **row-level (map) rules** (``expect_column_values_to_*``, compound unique, column pairs):
+  ``result.unexpected_count`` and ``result.partial_unexpected_list``;
+- **query rules** (core ``unexpected_rows_expectation``; our cross-table custom expectations
+  built on it): ``result.observed_value`` is the number of bad rows (ours also set
+  ``unexpected_count`` and a ``partial_unexpected_list``);
+- **table-level rules** (column set, column types): only ``observed_value``;
+- **a rule that could not run** (SQL error, missing column): GX does not raise; the result has
+  ``success=False`` and ``exception_info``, either flat or keyed by metric id.
+
+:class:`RunReport` is what ``ytdq checkpoint run`` prints (``failed_rules``), writes with
+``--json`` (``to_dict``) and turns into an exit code (``exit_code``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ytempire_dq.config import mask_secrets
+from ytempire_dq.errors import ExitCode
+
+#: Sample values kept per failed rule in the terminal table.
+SAMPLE_VALUES = 5
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types (UUID, dates, Decimal, tuples, nested containers)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "to_json_dict"):
+        return jsonable(value.to_json_dict())
+    return str(value)
+
+
+@dataclass
+class RuleResult:
+    """One expectation's outcome."""
+
+    rule_id: str | None
+    expectation_type: str
+    table: str | None
+    column: str | None
+    success: bool
+    unexpected_count: int | None = None
+    observed_value: Any = None
+    partial_unexpected_list: list = field(default_factory=list)
+    error: str | None = None  # the rule could not run (SQL error, missing column, ...)
+
+    def to_dict(self) -> dict:
+        return {
+            "rule_id": self.rule_id,
+            "expectation_type": self.expectation_type,
+            "column": self.column,
+            "success": self.success,
+            "unexpected_count": self.unexpected_count,
+            "observed_value": jsonable(self.observed_value),
+            "partial_unexpected_list": jsonable(self.partial_unexpected_list),
+            "error": self.error,
+        }
+
+
+@dataclass
+class ValidationReport:
+    """One validation definition's outcome (a suite against a data asset)."""
+
+    suite: str
+    asset: str | None
+    success: bool
+    results: list[RuleResult]
+
+    def to_dict(self) -> dict:
+        return {"suite": self.suite, "asset": self.asset, "success": self.success,
+                "results": [r.to_dict() for r in self.results]}
+
+
+@dataclass
+class RunReport:
+    """A checkpoint run: the verdict, where its Data Docs are, and every rule's outcome."""
+
+    checkpoint: str
+    success: bool
+    run_id: str
+    data_docs: str | None
+    validations: list[ValidationReport]
+    seconds: float = 0.0
+    action_errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: validate, actions
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.success else ExitCode.DATA_FAILED
+
+    def to_dict(self) -> dict:
+        return {
+            "checkpoint": self.checkpoint,
+            "success": self.success,
+            "run_id": self.run_id,
+            "data_docs": self.data_docs,
+            "validations": [v.to_dict() for v in self.validations],
+        }
+
+    def rules(self) -> list[RuleResult]:
+        return [r for v in self.validations for r in v.results]
+
+    def rule(self, rule_id: str) -> RuleResult:
+        """The result of one rule by id (``KeyError`` if the run has no such rule)."""
+        for r in self.rules():
+            if r.rule_id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def failed_rules(self) -> list[dict]:
+        """Rows for the terminal table: rule_id, table, bad_rows, sample (a few values), error."""
+        rows = []
+        for r in self.rules():
+            if r.success:
+                continue
+            rows.append({
+                "rule_id": r.rule_id,
+                "table": r.table,
+                "bad_rows": r.unexpected_count,
+                "sample": [jsonable(v) for v in r.partial_unexpected_list[:SAMPLE_VALUES]],
+                "error": r.error,
+            })
+        return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# reading GX objects
+
+
+def exception_message(exception_info: Any) -> str | None:
+    """The first raised exception's message in ``exception_info`` (flat or keyed by metric id)."""
+    if not exception_info:
+        return None
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    for info in infos:
+        if isinstance(info, dict) and info.get("raised_exception"):
+            message = str(info.get("exception_message") or "exception without a message")
+            # SQLAlchemy appends the statement and a background link: keep the first lines
+            message = message.split("\n(Background on this error")[0].strip()
+            return mask_secrets(message)
+    return None
+
+
+def _column(kwargs: dict) -> str | None:
+    if kwargs.get("column"):
+        return kwargs["column"]
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    if kwargs.get("column_A") and kwargs.get("column_B"):
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    return None
+
+
+def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleResult:
+    """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`."""
+    config = evr.expectation_config
+    kwargs = dict(config.kwargs or {})
+    meta = dict(config.meta or {})
+    rule_id = meta.get("rule_id")
+    table = rule_id.split(".", 1)[0] if rule_id and "." in rule_id else kwargs.get("table", default_table)
+    result = dict(evr.result or {})
+    error = exception_message(evr.exception_info)
+
+    unexpected_count = result.get("unexpected_count")
+    observed = result.get("observed_value")
+    if unexpected_count is None and _is_count(observed) and _is_query_rule(config):
+        unexpected_count = observed  # query rules: observed_value is the bad-row count
+    partial = result.get("partial_unexpected_list") or []
+    if not partial and isinstance(result.get("details"), dict):
+        rows = result["details"].get("unexpected_rows")
+        if isinstance(rows, list):
+            partial = rows[:20]
+    return RuleResult(
+        rule_id=rule_id,
+        expectation_type=config.type,
+        table=table,
+        column=_column(kwargs),
+        success=bool(evr.success) and error is None,
+        unexpected_count=int(unexpected_count) if unexpected_count is not None else None,
+        observed_value=observed,
+        partial_unexpected_list=list(partial),
+        error=error,
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_query_rule(config: Any) -> bool:
+    """Core ``unexpected_rows_expectation`` or any expectation class built on it."""
+    return config.type == "unexpected_rows_expectation" or "unexpected_rows_query" in _model_fields(config)
+
+
+def _model_fields(config: Any) -> set[str]:
+    """Field names of the expectation class behind ``config`` (empty if unknown)."""
+    try:
+        from great_expectations.expectations.registry import get_expectation_impl  # noqa: PLC0415
+
+        return set(get_expectation_impl(config.type).__fields__)
+    except Exception:  # noqa: BLE001 - unknown types simply have no fields here
+        return set()
+
+
+def read_validation_result(vr: Any, *, suite: str | None = None, asset: str | None = None) -> ValidationReport:
+    """One GX ``ExpectationSuiteValidationResult`` as a :class:`ValidationReport` (rules in suite order)."""
+    meta = dict(vr.meta or {})
+    suite = suite or meta.get("expectation_suite_name") or getattr(vr, "suite_name", None) or "?"
+    if asset is None:
+        batch = meta.get("active_batch_definition") or {}
+        asset = batch.get("data_asset_name") if isinstance(batch, dict) else getattr(batch, "data_asset_name", None)
+    results = [read_expectation_result(evr, asset) for evr in vr.results]
+    success = bool(vr.success) and all(r.success for r in results)
+    return ValidationReport(suite=suite, asset=asset, success=success, results=results)

@@ -1,0 +1,474 @@
+"""Suites as files: list, show, lint; and building Data Docs.
+
+The suite JSON files (``expectations/*.json``, GX's own format) are the source of truth. GX
+silently drops an expectation whose type it does not know when it loads a suite, so this module
+reads the files itself: :func:`read_suite_file` is what both ``lint`` and the checkpoint
+runner's pre-flight use, and its errors name the file and the problem.
+
+``list_suites``/``show_suite`` need no GX import (fast); ``lint`` and ``docs_build`` open the
+context through :func:`ytempire_dq.context.open_context`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+
+log = logging.getLogger(__name__)
+
+STORE_KEYS = {
+    "suites": "expectations_store",
+    "checkpoints": "checkpoint_store",
+    "validation_definitions": "validation_definition_store",
+}
+
+#: Which kwargs of our cross-table expectations name a table and which name that table's columns.
+#: (field holding the table name, [fields holding columns of it]); dict fields use their keys.
+CROSS_TABLE_COLUMNS: dict[str, list[tuple[str, list[str]]]] = {
+    "expect_column_values_to_exist_in_table": [("table", ["column"]), ("referenced_table", ["referenced_column"])],
+    "expect_child_aggregate_to_match_parent_column": [
+        ("table", ["key_column", "parent_column"]), ("child_table", ["child_key_column", "child_column"])],
+    "expect_child_count_per_parent_within_limit": [
+        ("table", ["key_column", "limit_column"]), ("child_table", ["child_key_column", "child_filter"])],
+}
+
+
+class SuiteFileError(YtdqError):
+    """A suite, checkpoint or validation definition file that cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One lint finding: which file, which rule (if any), what is wrong."""
+
+    file: str
+    rule_id: str | None
+    message: str
+    level: str = "error"  # "warning": could not check (e.g. database unreachable)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" [{self.rule_id}]" if self.rule_id else "")
+        return f"{where}: {self.level}: {self.message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# where things are
+
+
+def config_dir_of(config_dir: Path | str | None) -> Path:
+    return Path(config_dir).resolve() if config_dir is not None else config.PROJECT_ROOT / "gx"
+
+
+def _read_yml(config_dir: Path) -> dict:
+    from ruamel.yaml import YAML  # noqa: PLC0415 - GX's own YAML library
+
+    path = config_dir / "great_expectations.yml"
+    try:
+        return YAML(typ="safe").load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise YtdqError(f"no GX configuration at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any YAML error
+        raise YtdqError(f"{path}: not valid YAML: {exc}") from None
+
+
+def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
+    """The directory of a store (``suites``, ``checkpoints``, ``validation_definitions``)."""
+    cdir = config_dir_of(config_dir)
+    stores = _read_yml(cdir).get("stores") or {}
+    base = ((stores.get(STORE_KEYS[kind]) or {}).get("store_backend") or {}).get("base_directory")
+    if not base:
+        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {STORE_KEYS[kind]}")
+    return (cdir / base).resolve()
+
+
+def asset_tables(config_dir: Path | str | None = None) -> dict[str, str]:
+    """{asset name: table name} of the ``ytempire`` data source in the yml."""
+    fluent = _read_yml(config_dir_of(config_dir)).get("fluent_datasources") or {}
+    out = {}
+    for ds in fluent.values():
+        for name, asset in (ds.get("assets") or {}).items():
+            out[name] = asset.get("table_name") or name
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files
+
+
+def read_json_file(path: Path, what: str = "file") -> dict:
+    """A JSON object from ``path``; anything else raises :class:`SuiteFileError` naming the file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SuiteFileError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SuiteFileError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise SuiteFileError(f"{path}: a {what} must be a JSON object, not {type(doc).__name__}")
+    return doc
+
+
+def read_suite_file(path: Path) -> dict:
+    """A suite file's JSON, checked for the shape GX needs (name, list of typed expectations)."""
+    doc = read_json_file(path, "suite")
+    if not isinstance(doc.get("name"), str) or not doc["name"]:
+        raise SuiteFileError(f"{path}: the suite has no \"name\"")
+    if doc["name"] != Path(path).stem:
+        raise SuiteFileError(f"{path}: the suite is named {doc['name']!r} but the file is {Path(path).name}")
+    exps = doc.get("expectations")
+    if not isinstance(exps, list):
+        raise SuiteFileError(f"{path}: \"expectations\" must be a list")
+    for i, exp in enumerate(exps):
+        if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
+            raise SuiteFileError(f"{path}: expectation #{i + 1} has no \"type\"")
+        if not isinstance(exp.get("kwargs", {}), dict):
+            raise SuiteFileError(f"{path}: expectation #{i + 1} ({exp['type']}): \"kwargs\" must be an object")
+        if not isinstance(exp.get("meta", {}) or {}, dict):
+            raise SuiteFileError(f"{path}: expectation #{i + 1} ({exp['type']}): \"meta\" must be an object")
+    return doc
+
+
+def suite_path(name: str, config_dir: Path | str | None = None) -> Path:
+    return store_dir("suites", config_dir) / f"{name}.json"
+
+
+def list_suites(config_dir: Path | str | None = None) -> list[str]:
+    """Suite names (file stems in the expectations store), sorted."""
+    return sorted(p.stem for p in store_dir("suites", config_dir).glob("*.json"))
+
+
+def _rule_row(exp: dict) -> dict:
+    kwargs = exp.get("kwargs") or {}
+    column = kwargs.get("column") or (",".join(kwargs["column_list"]) if kwargs.get("column_list") else None) \
+        or (f"{kwargs['column_A']},{kwargs['column_B']}" if kwargs.get("column_A") else None)
+    return {"rule_id": (exp.get("meta") or {}).get("rule_id"), "type": exp["type"], "column": column,
+            "description": exp.get("description"), "kwargs": kwargs}
+
+
+def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
+    """{"name", "file", "expectations": [{rule_id, type, column, description, kwargs}]} of one suite."""
+    path = suite_path(name, config_dir)
+    if not path.is_file():
+        known = ", ".join(list_suites(config_dir)) or "none"
+        raise YtdqError(f"no suite {name!r}; known suites: {known}")
+    doc = read_suite_file(path)
+    return {"name": doc["name"], "file": str(path), "expectations": [_rule_row(e) for e in doc["expectations"]]}
+
+
+# ---------------------------------------------------------------------------------------------
+# checks shared by lint and the checkpoint runner's pre-flight
+
+
+def registered_expectation_types() -> set[str]:
+    """Every expectation type GX knows now (core + ours once registered)."""
+    from great_expectations.expectations.registry import list_registered_expectation_implementations  # noqa: PLC0415
+
+    return set(list_registered_expectation_implementations())
+
+
+def check_suite_loads(ctx: Any, path: Path) -> None:
+    """Raise :class:`SuiteFileError` unless GX loads EVERY expectation of the suite file.
+
+    GX drops an expectation of an unknown type with only a log line; running such a suite would
+    quietly skip the rule (and saving it would delete it), so the run is refused instead.
+    """
+    doc = read_suite_file(path)
+    known = registered_expectation_types()
+    unknown = sorted({e["type"] for e in doc["expectations"]} - known)
+    if unknown:
+        raise SuiteFileError(f"{path}: unknown expectation type(s) {', '.join(unknown)} "
+                             "(not a GX expectation and not one of ytempire_dq.expectations)")
+    try:
+        suite = ctx.suites.get(doc["name"])
+    except Exception as exc:  # noqa: BLE001 - GX raises many kinds here
+        raise SuiteFileError(f"{path}: GX cannot load the suite: {exc}") from None
+    if len(suite.expectations) != len(doc["expectations"]):
+        raise SuiteFileError(f"{path}: GX loaded {len(suite.expectations)} of the file's "
+                             f"{len(doc['expectations'])} expectations (invalid parameters?)")
+
+
+# ---------------------------------------------------------------------------------------------
+# lint
+
+
+def _query_has_join(query: str) -> bool:
+    try:
+        from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause  # noqa: PLC0415
+
+        return bool(_query_has_join_clause(query))
+    except ImportError:  # pragma: no cover - GX moved it
+        return re.search(r"\bjoin\b", query, re.IGNORECASE) is not None
+
+
+def substitute_batch(query: str, table: str) -> str:
+    """The SQL GX 1.24 runs for ``query`` against a whole-table batch of ``table``.
+
+    GX substitutes ``{batch}`` with ``(SELECT * FROM table WHERE true) AS subselect`` unless the
+    query contains a JOIN, when it leaves the alias to the author: ``(SELECT ...)``.
+    """
+    sub = f"(SELECT * FROM {table} WHERE true)"
+    if not _query_has_join(query):
+        sub += " AS subselect"
+    return query.format(batch=sub)
+
+
+def _db_columns(url: str) -> dict[str, set[str]] | None:
+    """{table: {columns}} of the public schema, or None if the database cannot be reached."""
+    from ytempire_dq.db.connect import connect  # noqa: PLC0415
+
+    try:
+        conn = connect(url, connect_timeout=3)
+    except YtdqError as exc:
+        log.warning("lint: %s", exc)
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema()")
+            out: dict[str, set[str]] = {}
+            for t, c in cur.fetchall():
+                out.setdefault(t, set()).add(c)
+            return out
+    finally:
+        conn.close()
+
+
+def _explain(url: str, sql: str) -> str | None:
+    """None if ``EXPLAIN sql`` works, else the server's first error line."""
+    import psycopg2  # noqa: PLC0415
+
+    from ytempire_dq.db.connect import connect  # noqa: PLC0415
+
+    conn = connect(url, connect_timeout=3)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("EXPLAIN " + sql)
+        return None
+    except psycopg2.Error as exc:
+        return (exc.pgerror or str(exc)).strip().splitlines()[0]
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(config.PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def lint(config_dir: Path | str | None = None, *, database_url: str | None = None) -> list[Problem]:
+    """Every problem in the suite, validation definition and checkpoint files.
+
+    Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
+    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, columns not in
+    their table and SQL rules that do not run (``EXPLAIN`` with ``{batch}`` substituted) -- the
+    last two against the live database when it can be reached (else one warning).
+    """
+    from ytempire_dq.context import register_plugins  # noqa: PLC0415
+
+    cdir = config_dir_of(config_dir)
+    register_plugins()
+    known_types = registered_expectation_types()
+    problems: list[Problem] = []
+    url = database_url or config.database_url(required=False)
+    columns = _db_columns(url) if url else None
+    if columns is None:
+        problems.append(Problem(_rel(cdir / "great_expectations.yml"), None,
+                                "database not reachable: column and SQL checks skipped", "warning"))
+    tables = asset_tables(cdir)
+
+    # validation definitions: which asset (table) each suite runs against
+    suite_tables: dict[str, str] = {}
+    vd_names: set[str] = set()
+    vd_dir = store_dir("validation_definitions", cdir)
+    suite_names = set(list_suites(cdir))
+    for path in sorted(vd_dir.glob("*.json")):
+        try:
+            vd = read_json_file(path, "validation definition")
+        except SuiteFileError as exc:
+            problems.append(Problem(_rel(path), None, str(exc).split(": ", 1)[1]))
+            continue
+        vd_names.add(vd.get("name", path.stem))
+        suite = (vd.get("suite") or {}).get("name")
+        asset = ((vd.get("data") or {}).get("asset") or {}).get("name")
+        if suite not in suite_names:
+            problems.append(Problem(_rel(path), None, f"names suite {suite!r}, which has no file"))
+        if asset not in tables:
+            problems.append(Problem(_rel(path), None, f"names data asset {asset!r}, which the data source lacks"))
+        elif suite:
+            suite_tables[suite] = tables[asset]
+
+    # suites
+    seen_ids: dict[str, str] = {}
+    for path in sorted(store_dir("suites", cdir).glob("*.json")):
+        rel = _rel(path)
+        try:
+            doc = read_suite_file(path)
+        except SuiteFileError as exc:
+            problems.append(Problem(rel, None, str(exc).split(": ", 1)[1]))
+            continue
+        table = suite_tables.get(doc["name"])
+        for i, exp in enumerate(doc["expectations"]):
+            problems += _lint_expectation(rel, i, exp, table, known_types, columns, url, seen_ids)
+
+    # checkpoints
+    for path in sorted(store_dir("checkpoints", cdir).glob("*.json")):
+        try:
+            cp = read_json_file(path, "checkpoint")
+        except SuiteFileError as exc:
+            problems.append(Problem(_rel(path), None, str(exc).split(": ", 1)[1]))
+            continue
+        for ref in cp.get("validation_definitions") or []:
+            if (ref or {}).get("name") not in vd_names:
+                problems.append(Problem(_rel(path), None,
+                                        f"names validation definition {ref!r}, which has no file"))
+    problems += _lint_checkpoints_load(cdir, url)
+    return problems
+
+
+def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_types: set[str],
+                      columns: dict[str, set[str]] | None, url: str | None,
+                      seen_ids: dict[str, str]) -> list[Problem]:
+    out: list[Problem] = []
+    meta = exp.get("meta") or {}
+    rule_id = meta.get("rule_id")
+    label = rule_id or f"expectation #{i + 1} ({exp['type']})"
+
+    def add(msg: str) -> None:
+        out.append(Problem(rel, rule_id, msg if rule_id else f"{label}: {msg}"))
+
+    if not rule_id:
+        add("no meta.rule_id")
+    elif not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z0-9_]+", rule_id):
+        add(f"rule_id {rule_id!r} is not table.rule_name (lowercase, underscores)")
+    elif rule_id in seen_ids:
+        add(f"rule_id {rule_id!r} is also used in {seen_ids[rule_id]}")
+    else:
+        seen_ids[rule_id] = rel
+    if not (exp.get("description") or "").strip():
+        add("no description")
+    if exp["type"] not in known_types:
+        add(f"unknown expectation type {exp['type']!r} (GX would drop this rule silently)")
+        return out
+    try:
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: PLC0415
+
+        ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs") or {}, meta=meta).to_domain_obj()
+    except Exception as exc:  # noqa: BLE001 - pydantic and GX errors
+        add(f"GX rejects the parameters: {' '.join(str(exc).split())[:300]}")
+        return out
+    if columns is None:
+        return out
+    kwargs = exp.get("kwargs") or {}
+    for t, cols in _column_refs(exp["type"], kwargs, table):
+        if t not in columns:
+            add(f"table {t!r} does not exist in the database")
+            continue
+        for c in cols:
+            if c not in columns[t]:
+                add(f"column {c!r} is not in table {t!r}")
+    query = kwargs.get("unexpected_rows_query")
+    if isinstance(query, str) and url:
+        if table is None and "{batch}" in query:
+            add("SQL rule in a suite that no validation definition runs: cannot check {batch}")
+        else:
+            try:
+                sql = substitute_batch(query, table or "")
+            except (KeyError, IndexError, ValueError) as exc:
+                add(f"SQL rule: cannot substitute {{batch}}: {exc}")
+            else:
+                error = _explain(url, sql)
+                if error:
+                    add(f"SQL rule does not run: {error}")
+    return out
+
+
+def _column_refs(type_: str, kwargs: dict, table: str | None) -> list[tuple[str, list[str]]]:
+    """[(table, [columns])] an expectation refers to."""
+    if type_ in CROSS_TABLE_COLUMNS:
+        refs = []
+        for tfield, cfields in CROSS_TABLE_COLUMNS[type_]:
+            t = kwargs.get(tfield)
+            if not t:
+                continue
+            cols: list[str] = []
+            for f in cfields:
+                v = kwargs.get(f, "id" if f == "referenced_column" else None)
+                cols += list(v) if isinstance(v, dict) else ([v] if v else [])
+            refs.append((t.rpartition(".")[2], cols))
+        return refs
+    if table is None:
+        return []
+    cols = [kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)]
+    for k in ("column_list", "column_set"):
+        if isinstance(kwargs.get(k), list) and k != "column_set":
+            cols += kwargs[k]
+    if isinstance(kwargs.get("column_set"), list):
+        cols += kwargs["column_set"]  # the expected columns must exist too
+    return [(table, cols)]
+
+
+def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
+    """Checkpoints GX cannot load (unknown action type, bad reference)."""
+    from ytempire_dq.context import open_context  # noqa: PLC0415
+
+    out = []
+    try:
+        ctx = open_context(cdir, database_url=url or "postgresql+psycopg2://lint@localhost/lint")
+    except YtdqError as exc:
+        return [Problem(_rel(cdir / "great_expectations.yml"), None, str(exc))]
+    gx_log = logging.getLogger("great_expectations")
+    level = gx_log.level
+    gx_log.setLevel(logging.CRITICAL)  # the suite problems are reported above; GX would log them again
+    try:
+        for path in sorted(store_dir("checkpoints", cdir).glob("*.json")):
+            try:
+                ctx.checkpoints.get(path.stem)
+            except Exception as exc:  # noqa: BLE001
+                out.append(Problem(_rel(path), None,
+                                   f"GX cannot load the checkpoint: {' '.join(str(exc).split())[:300]}"))
+    finally:
+        gx_log.setLevel(level)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Data Docs
+
+
+def docs_build(config_dir: Path | str | None = None) -> Path:
+    """Rebuild Data Docs from the stored suites and results; the path of ``index.html``."""
+    from ytempire_dq.context import open_context  # noqa: PLC0415
+
+    cdir = config_dir_of(config_dir)
+    ctx = open_context(cdir, database_url=config.database_url(required=False) or "postgresql://unused/unused")
+    return build_docs(ctx)
+
+
+def build_docs(ctx: Any) -> Path:
+    sites = ctx.build_data_docs()
+    return docs_index(ctx, sites)
+
+
+def docs_index(ctx: Any, sites: dict | None = None) -> Path:
+    """Path of the local site's ``index.html``."""
+    url = (sites or {}).get("local_site")
+    if url and url.startswith("file://"):
+        from urllib.parse import unquote, urlparse  # noqa: PLC0415
+
+        return Path(unquote(urlparse(url).path))
+    return Path(ctx.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"
