@@ -109,9 +109,25 @@ def test_a_missing_table_fails_with_the_database_error(gx_env, empty_tables):
     assert any('relation "no_such_table" does not exist' in m for m in messages), messages
 
 
-def test_loading_builds_no_batch_warning(capsys):
-    orphan_rule()
+def test_neither_building_loading_nor_running_prints_the_batch_warning(
+    gx_env, empty_tables, tmp_path, capsys
+):
+    suite_round_trip(orphan_rule(), tmp_path)
+    gx_env.validate(orphan_rule())
     assert "{batch}" not in capsys.readouterr().out
+
+
+def test_a_schema_qualified_table(gx_env, empty_tables):
+    insert_channel(empty_tables, new_id())
+    result = gx_env.validate(orphan_rule(table="public.channels", referenced_table="public.users"))
+    assert result.result["unexpected_count"] == 1
+
+
+def test_identifiers_are_quoted_by_sqlalchemy():
+    query = orphan_rule(table="order", column="User", referenced_table="select.user").build_query()
+    assert 'FROM "order" AS child' in query
+    assert 'child."User"' in query
+    assert 'FROM "select"."user" AS parent' in query
 
 
 def test_the_sentence_names_every_parameter():
