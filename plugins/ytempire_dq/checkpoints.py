@@ -26,7 +26,15 @@ from ytempire_dq import config
 from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.results import RunReport, read_validation_result
-from ytempire_dq.suites import SuiteFileError, check_suite_loads, config_dir_of, store_dir, suite_path
+from ytempire_dq.suites import (
+    SuiteFileError,
+    check_suite_loads,
+    config_dir_of,
+    read_json_file,
+    read_suite_file,
+    store_dir,
+    suite_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +55,30 @@ def _check_database(url: str) -> None:
     connect(url, connect_timeout=5).close()
 
 
-def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
+def _check_files(name: str, config_dir: Path) -> list[str]:
+    """File-level pre-flight (before GX reads anything): the checkpoint, its validation
+    definitions and their suites exist and are well-formed JSON. Returns the suite names."""
     known = list_checkpoints(config_dir=config_dir)
     if name not in known:
         raise YtdqError(f"no checkpoint {name!r}; known checkpoints: {', '.join(known) or 'none'}")
+    cp_path = store_dir("checkpoints", config_dir) / f"{name}.json"
+    cp = read_json_file(cp_path, "checkpoint")
+    suites = []
+    for ref in cp.get("validation_definitions") or []:
+        vd_name = (ref or {}).get("name")
+        vd_path = store_dir("validation_definitions", config_dir) / f"{vd_name}.json"
+        if not vd_path.is_file():
+            raise SuiteFileError(f"{cp_path}: validation definition {vd_name!r} has no file {vd_path}")
+        suite = (read_json_file(vd_path, "validation definition").get("suite") or {}).get("name")
+        path = suite_path(str(suite), config_dir)
+        if not path.is_file():
+            raise SuiteFileError(f"{vd_path}: suite {suite!r} has no file {path}")
+        read_suite_file(path)
+        suites.append(suite)
+    return list(dict.fromkeys(suites))
+
+
+def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
     try:
         return ctx.checkpoints.get(name)
     except Exception as exc:  # noqa: BLE001 - GX store/serialisation errors
@@ -69,11 +97,12 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     started = time.perf_counter()
     cdir = config_dir_of(config_dir)
     url = database_url or config.database_url()
+    suite_names = _check_files(name, cdir)
     ctx = open_context(cdir, database_url=url)
+    for suite_name in suite_names:
+        check_suite_loads(ctx, suite_path(suite_name, cdir))
     checkpoint = _load_checkpoint(ctx, name, cdir)
     vds = list(checkpoint.validation_definitions)
-    for suite_name in dict.fromkeys(vd.suite.name for vd in vds):
-        check_suite_loads(ctx, suite_path(suite_name, cdir))
     _check_database(url)
 
     run_id = _run_id(name)

@@ -1,0 +1,77 @@
+"""Clean seeded data: both checkpoints pass; the report's shape; results in the declared order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ytempire_dq.checkpoints import list_checkpoints, run_checkpoint
+from ytempire_dq.db import seed
+from ytempire_dq.errors import ExitCode
+
+RULE_KEYS = {"rule_id", "expectation_type", "column", "success", "unexpected_count", "observed_value",
+             "partial_unexpected_list", "error"}
+
+
+@pytest.fixture(scope="module")
+def clean(module_env):
+    seed.seed(module_env, users=20, seed=7)
+    return module_env
+
+
+@pytest.fixture(scope="module")
+def nightly(clean):
+    return run_checkpoint("nightly")
+
+
+def test_list_checkpoints():
+    assert list_checkpoints() == ["critical", "nightly"]
+
+
+def test_nightly_passes_on_clean_data(nightly):
+    failed = nightly.failed_rules()
+    assert failed == [] and nightly.success and nightly.exit_code == ExitCode.OK
+
+
+def test_critical_passes_on_clean_data(clean):
+    report = run_checkpoint("critical", concurrent=False)
+    assert report.success, report.failed_rules()
+    assert [v.suite for v in report.validations] == ["cross_table"]
+    assert {r.rule_id for r in report.rules()} >= {"channels.user_exists", "users.active_channels_within_tier_limit"}
+
+
+def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightly):
+    assert [(v.suite, v.asset) for v in nightly.validations] == [
+        ("users", "users"), ("channels", "channels"), ("videos", "videos"), ("analytics", "analytics"),
+        ("api_keys", "api_keys"), ("workflows", "workflows"), ("cross_table", "users")]
+    from ytempire_dq.suites import show_suite
+
+    for v in nightly.validations:
+        assert [r.rule_id for r in v.results] == [e["rule_id"] for e in show_suite(v.suite)["expectations"]]
+
+
+def test_json_shape(nightly):
+    doc = json.loads(json.dumps(nightly.to_dict()))  # plain JSON all the way down
+    assert set(doc) == {"checkpoint", "success", "run_id", "data_docs", "validations"}
+    assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
+    assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()
+    for v in doc["validations"]:
+        assert set(v) == {"suite", "asset", "success", "results"}
+        for r in v["results"]:
+            assert set(r) == RULE_KEYS, r
+    rules = {r["rule_id"]: r for v in doc["validations"] for r in v["results"]}
+    assert rules["users.email_format"]["unexpected_count"] == 0
+    assert rules["users.email_format"]["column"] == "email"
+    assert rules["analytics.date_not_in_future"]["unexpected_count"] == 0  # from observed_value
+    assert rules["analytics.one_row_per_video_day"]["column"] == "video_id,date"
+    assert rules["users.columns"]["unexpected_count"] is None
+
+
+def test_results_are_stored_and_data_docs_list_the_run(nightly):
+    from ytempire_dq.config import PROJECT_ROOT
+
+    stored = list((PROJECT_ROOT / "gx" / "uncommitted" / "validations" / "cross_table").rglob("*.json"))
+    assert any(nightly.run_id in str(p) for p in stored)
+    assert nightly.run_id in Path(nightly.data_docs).read_text()
