@@ -4,11 +4,15 @@ GX 1.24's ``Checkpoint.run()`` runs its validation definitions one after the oth
 actions; an action that raises aborts ``run()`` and hides the verdict. :func:`run_checkpoint`
 does the same work in the same order with two changes:
 
-- validation definitions run **concurrently** (``concurrent=True``), one thread each, every
+- validation definitions can run **concurrently** (``concurrent=True``), one thread each, every
   thread with its *own* Data Context (opening one more costs ~25 ms), hence its own data source
   object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state and is not
   meant to be shared between threads. PostgreSQL does the work; results are kept in the order
   the checkpoint declares them. Each validation result is stored by GX as usual.
+  Measured (nightly, 7 validation definitions, 2 cores, 1.13M analytics rows, warm process):
+  validate 7.2-8.2 s sequential vs 6.9-8.3 s concurrent; at 150k rows 1.9-3.3 s vs 2.7-3.4 s.
+  No gain (the long queries are few, the rest is GIL-bound GX Python), so the default stays
+  sequential; both give identical reports.
 - actions run after the results are in, each wrapped: an action that raises is logged and
   recorded in ``RunReport.action_errors``; the verdict stands.
 """
@@ -86,7 +90,7 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
         raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {' '.join(str(exc).split())[:400]}") from None
 
 
-def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = True,
+def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
                    database_url: str | None = None) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
 

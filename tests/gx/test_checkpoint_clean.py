@@ -75,3 +75,10 @@ def test_results_are_stored_and_data_docs_list_the_run(nightly):
     stored = list((PROJECT_ROOT / "gx" / "uncommitted" / "validations" / "cross_table").rglob("*.json"))
     assert any(nightly.run_id in str(p) for p in stored)
     assert nightly.run_id in Path(nightly.data_docs).read_text()
+
+
+def test_docs_build_returns_the_index(nightly):
+    from ytempire_dq.suites import docs_build
+
+    index = docs_build()
+    assert index.name == "index.html" and index.is_file() and "cross_table" in index.read_text()
