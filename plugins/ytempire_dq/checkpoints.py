@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +92,13 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
 
 
 def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
-                   database_url: str | None = None) -> RunReport:
+                   database_url: str | None = None, progress: Callable[[dict], None] | None = None) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
 
     Raises :class:`YtdqError` (exit code 2) when the run cannot happen: unknown checkpoint (the
     message lists the known ones), no or unreachable database (URL shown masked), a suite file
     that is malformed or that GX would not load completely (file and problem named).
+    ``progress`` is called after each validation definition with ``{name, success, index, total}``.
     """
     started = time.perf_counter()
     cdir = config_dir_of(config_dir)
@@ -113,7 +115,7 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     runner = _run_concurrently if concurrent and len(vds) > 1 else _run_sequentially
     t_validate = time.perf_counter()
     try:
-        results = runner(ctx, checkpoint, vds, run_id, cdir, url)
+        results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress))
     except YtdqError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the server went away mid-run
@@ -168,11 +170,27 @@ def _run_one(vd: Any, checkpoint: Any, run_id: Any) -> Any:
     return vd.run(checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
 
 
-def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url) -> list:
-    return [_run_one(vd, checkpoint, run_id) for vd in vds]
+def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[Any, Any], None]:
+    """Calls ``progress`` once per finished validation definition (in the order they finish)."""
+    done = []
+
+    def report(vd: Any, vr: Any) -> None:
+        done.append(vd.name)
+        if progress is not None:
+            progress({"name": vd.name, "success": bool(vr.success), "index": len(done), "total": len(vds)})
+
+    return report
 
 
-def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url) -> list:
+def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url, report) -> list:
+    results = []
+    for vd in vds:
+        results.append(_run_one(vd, checkpoint, run_id))
+        report(vd, results[-1])
+    return results
+
+
+def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report) -> list:
     # One context per validation definition (opened here, in this thread: GX records the
     # "current" context globally when one is opened), each run in its own thread.
     own = []
@@ -180,7 +198,9 @@ def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url) -> list:
         c = open_context(cdir, database_url=url)
         own.append(c.validation_definitions.get(vd.name))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = [pool.submit(_run_one, vd, checkpoint, run_id) for vd in own]
+        futures = {pool.submit(_run_one, vd, checkpoint, run_id): vd for vd in own}
+        for future in as_completed(futures):
+            report(futures[future], future.result())
         return [f.result() for f in futures]  # declared order
 
 
