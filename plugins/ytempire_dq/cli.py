@@ -20,8 +20,10 @@ from rich.table import Table
 from ytempire_dq import config, services
 from ytempire_dq.errors import ExitCode, YtdqError
 
-out = Console()
-err = Console(stderr=True)
+# Pipelines read our output from logs, not terminals: give tables room there (rich's default is 80).
+_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+out = Console(width=_width)
+err = Console(stderr=True, width=_width)
 
 
 def _fail(message: str) -> None:
@@ -177,15 +179,231 @@ def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path
     out.print(report.summary())
 
 
+# ---------------------------------------------------------------------------------------------
+# checkpoints, suites, Data Docs
+
+config_option = click.option(
+    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The GX context directory [default: gx/ of the project].")
+
+
+def _rules_table(title: str, rows: list[dict]) -> Table:
+    table = Table("rule_id", "table", "bad rows", "sample values", title=title, title_justify="left")
+    for row in rows:
+        sample = row["error"] or ", ".join(json.dumps(v, default=str) for v in row["sample"])
+        bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
+        table.add_row(row["rule_id"] or "?", row["table"] or "", bad, config.mask_secrets(sample)[:120])
+    return table
+
+
+def print_run(report) -> None:
+    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path."""
+    rules = report.rules()
+    failed = report.failed_rules()
+    verdict = "[bold green]passed[/]" if report.success else "[bold red]FAILED[/]"
+    out.print(f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {len(rules) - len(failed)}/{len(rules)} "
+              f"rules met in {report.seconds:.1f} s (run {report.run_id})", highlight=False)
+    if failed:
+        out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
+    for problem in report.action_errors:
+        err.print(f"[yellow]warning:[/] {config.mask_secrets(problem)}", highlight=False)
+    if report.data_docs:
+        out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
+
+
+@main.group("checkpoint")
+def checkpoint_group() -> None:
+    """Run the rules: a checkpoint is a list of suites, each against a table or the cache."""
+
+
+@checkpoint_group.command("run")
+@click.argument("name")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file ('-' for stdout).")
+@config_option
+@click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
+@handles_errors
+def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool) -> None:
+    """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen."""
+    from ytempire_dq.checkpoints import run_checkpoint
+
+    report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=_progress)
+    if json_file is not None:
+        text = json.dumps(report.to_dict(), indent=2, default=str)
+        if str(json_file) == "-":
+            click.echo(text)
+        else:
+            json_file.parent.mkdir(parents=True, exist_ok=True)
+            json_file.write_text(text + "\n")
+    print_run(report) if str(json_file) != "-" else None
+    sys.exit(report.exit_code)
+
+
+def _progress(event: dict) -> None:
+    """One line on stderr per validation definition as it finishes."""
+    mark = "[green]ok[/]" if event.get("success") else "[red]failed[/]"
+    err.print(f"[dim][{event.get('index')}/{event.get('total')}][/] {event.get('name')}: {mark}", highlight=False)
+
+
+@checkpoint_group.command("list")
+@config_option
+@handles_errors
+def checkpoint_list(config_dir: Path | None) -> None:
+    """The checkpoints this project defines."""
+    from ytempire_dq.checkpoints import list_checkpoints
+
+    for name in list_checkpoints(config_dir=config_dir):
+        click.echo(name)
+
+
+@main.group("suite")
+def suite_group() -> None:
+    """The suites: one JSON file of rules per table (plus cross_table and cache)."""
+
+
+@suite_group.command("list")
+@config_option
+@handles_errors
+def suite_list(config_dir: Path | None) -> None:
+    """Every suite with its number of rules and its file."""
+    from ytempire_dq import suites
+
+    table = Table("suite", "rules", "file")
+    for name in suites.list_suites(config_dir):
+        shown = suites.show_suite(name, config_dir)
+        table.add_row(name, str(len(shown["expectations"])), shown["file"])
+    out.print(table)
+
+
+@suite_group.command("show")
+@click.argument("name")
+@config_option
+@handles_errors
+def suite_show(name: str, config_dir: Path | None) -> None:
+    """The rules of suite NAME: rule_id, expectation type, column, description."""
+    from ytempire_dq import suites
+
+    shown = suites.show_suite(name, config_dir)
+    table = Table("rule_id", "type", "column", "description", title=shown["file"], title_justify="left")
+    for rule in shown["expectations"]:
+        table.add_row(rule["rule_id"] or "[red]missing[/]", rule["type"], rule["column"] or "", rule["description"] or "")
+    out.print(table)
+
+
+@suite_group.command("lint")
+@config_option
+@handles_errors
+def suite_lint(config_dir: Path | None) -> None:
+    """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error)."""
+    from ytempire_dq import suites
+
+    problems = suites.lint(config_dir, database_url=config.database_url(required=False))
+    for problem in problems:
+        colour = "red" if problem.level == "error" else "yellow"
+        click.echo(click.style(config.mask_secrets(str(problem)), fg=colour))
+    errors = [p for p in problems if p.level == "error"]
+    click.echo(f"{len(suites.list_suites(config_dir))} suite(s) checked: {len(errors)} error(s), "
+               f"{len(problems) - len(errors)} warning(s)")
+    sys.exit(ExitCode.RUN_FAILED if errors else ExitCode.OK)
+
+
+@main.group("docs")
+def docs_group() -> None:
+    """Data Docs: the browsable pages of suites and validation results."""
+
+
+@docs_group.command("build")
+@config_option
+@handles_errors
+def docs_build(config_dir: Path | None) -> None:
+    """Rebuild Data Docs from the stored suites and results; print the path of index.html."""
+    from ytempire_dq import suites
+
+    click.echo(suites.docs_build(config_dir))
+
+
+@docs_group.command("serve")
+@config_option
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@handles_errors
+def docs_serve(config_dir: Path | None, port: int, host: str) -> None:
+    """Build Data Docs and serve them over HTTP until Ctrl-C."""
+    import http.server
+
+    from ytempire_dq import suites
+
+    index = suites.docs_build(config_dir)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(index.parent))
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise YtdqError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    out.print(f"serving Data Docs at http://{host}:{port}/index.html (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# cache, monitoring
+
+
+@main.group("cache")
+def cache_group() -> None:
+    """The Redis cache: seed it from PostgreSQL (with known defects)."""
+
+
+@cache_group.command("seed")
+@click.option("--seed", "seed_value", type=int, default=42, show_default=True)
+@click.option("--inject", multiple=True, metavar="KIND=COUNT", help="Break COUNT keys by KIND (repeatable).")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the {kind: count} manifest [default: .ytdq/cache_manifest.json].")
+@click.option("--list-kinds", is_flag=True, help="List the cache defect kinds and exit.")
+@handles_errors
+def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
+    """Fill Redis consistently with PostgreSQL (sessions, video stats, rate limits), then break it on purpose."""
+    from ytempire_dq import cache
+
+    if list_kinds:
+        for name, description in cache.CACHE_DEFECT_KINDS.items():
+            click.echo(f"{name:28} {description}")
+        return
+    result = cache.seed_cache(seed=seed_value, inject=_parse_inject(inject),
+                              manifest_path=manifest or config.STATE_DIR / "cache_manifest.json")
+    click.echo(f"cache: {result['keys']:,} keys ({result['sessions']:,} sessions, {result['video_stats']:,} video stats, "
+               f"{result['rate_limits']:,} rate limits) in {result['seconds']:.1f} s; injected {result['injected'] or 'nothing'}")
+
+
+@main.command("monitor")
+@click.option("--once", is_flag=True, help="One pass, then exit (exit 1 when an alert is CRITICAL).")
+@click.option("--interval", type=float, default=60.0, show_default=True, help="Seconds between passes.")
+@click.option("--json", "json_out", is_flag=True, help="Print each pass's readings and alerts as JSON.")
+@handles_errors
+def monitor(once: bool, interval: float, json_out: bool) -> None:
+    """Watch PostgreSQL and Redis: connections, long queries, bloat, replication lag, memory, AOF."""
+    from ytempire_dq import monitor as monitoring
+
+    sys.exit(monitoring.run(once=once, interval=interval, json_out=json_out))
+
+
 @main.command("demo")
 @click.option("--users", type=click.IntRange(min=1), default=200, show_default=True)
 @handles_errors
 def demo(users: int) -> None:
-    """The main job on this machine: services up, migrate, seed with known defects, summary."""
+    """The main job: services up, migrate, seed with known defects, run `nightly`, build Data Docs.
+
+    Exits like `checkpoint run`: 1 here, because the demo injects defects on purpose.
+    """
     from ytempire_dq.demo import run_demo
 
-    result = run_demo(users=users, log=lambda m: err.print(f"[dim]{m}[/]"))
+    result = run_demo(users=users, log=lambda m: err.print(f"[dim]{m}[/]"), progress=_progress)
     out.print(result["seed"].summary())
+    print_run(result["report"])
+    sys.exit(result["report"].exit_code)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The README's main job, end to end: services up, migrate, seed with a few known defects.
+"""The README's main job, end to end: services up, migrate, seed with a few known defects, fill
+the cache from the database, run the ``nightly`` checkpoint (it fails, naming the injected rules)
+and rebuild Data Docs.
 
 Each step is a library call the CLI also exposes; this module only strings them together.
 """
@@ -22,8 +24,11 @@ DEMO_DEFECTS = {
 }
 
 
-def run_demo(*, users: int = 200, seed: int = 42, log=print) -> dict:
-    """Start (or reuse) the servers, rebuild the schema, seed data with DEMO_DEFECTS injected."""
+def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> dict:
+    """Start (or reuse) the servers, rebuild the schema, seed data with DEMO_DEFECTS injected,
+    run ``nightly``; ``{"url", "seed", "cache", "report"}``."""
+    from ytempire_dq.cache import seed_cache
+    from ytempire_dq.checkpoints import run_checkpoint
     from ytempire_dq.db import seed as seeder
 
     services.up(config.STATE_DIR, log=log)
@@ -37,4 +42,8 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print) -> dict:
     log(f"migrated: {len(applied)} migration(s) applied")
     report = seeder.seed(url, users=users, seed=seed, inject=DEMO_DEFECTS,
                          manifest_path=config.STATE_DIR / "seed_manifest.json", progress=True)
-    return {"url": url, "seed": report}
+    cache = seed_cache(url, config.redis_url(), seed=seed, manifest_path=config.STATE_DIR / "cache_manifest.json")
+    log(f"cache:    {cache['keys']:,} keys written from the database")
+    log("running checkpoint nightly (Data Docs are rebuilt by its action)")
+    run = run_checkpoint("nightly", database_url=url, progress=progress)
+    return {"url": url, "seed": report, "cache": cache, "report": run}
