@@ -224,6 +224,17 @@ def substitute_batch(query: str, table: str) -> str:
     return query.format(batch=sub)
 
 
+def _alias_hint(query: str) -> str:
+    """GX's {batch} rule trips analysts: name the fix when the query breaks it."""
+    aliased = re.search(r"\{batch\}\s+(AS\s+)?(?!WHERE\b|GROUP\b|ORDER\b|LIMIT\b)[A-Za-z_]", query, re.IGNORECASE)
+    if aliased and not _query_has_join(query):
+        return (" (hint: without a JOIN, GX aliases {batch} itself as 'subselect': write FROM {batch} with no alias, "
+                "and qualify columns as subselect.col if needed)")
+    if not aliased and _query_has_join(query):
+        return " (hint: with a JOIN, GX leaves {batch} unaliased: write FROM {batch} AS t)"
+    return ""
+
+
 def _db_columns(url: str) -> dict[str, set[str]] | None:
     """{table: {columns}} of the public schema, or None if the database cannot be reached."""
     from ytempire_dq.db.connect import connect  # noqa: PLC0415
@@ -393,7 +404,7 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
             else:
                 error = _explain(url, sql)
                 if error:
-                    add(f"SQL rule does not run: {error}")
+                    add(f"SQL rule does not run: {error}{_alias_hint(query)}")
     return out
 
 

@@ -131,6 +131,9 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
         exps.append({"type": "unexpected_rows_expectation",
                      "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} b JOIN nosuchtable n ON n.id = b.id"},
                      "meta": {"rule_id": "users.missing_table"}, "description": "missing table"})
+        exps.append({"type": "unexpected_rows_expectation",  # GX aliases {batch} itself without a JOIN
+                     "kwargs": {"unexpected_rows_query": "SELECT u.id FROM {batch} AS u WHERE u.email IS NULL"},
+                     "meta": {"rule_id": "users.own_alias"}, "description": "aliased batch"})
 
     _edit_suite(project_copy, "users", users)
     (project_copy.parent / "expectations" / "workflows.json").write_text('{"name": "workflows", "expectations": [')
@@ -141,10 +144,11 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
     assert "SQL rule does not run" in by_rule[("users.json", "users.bad_sql")]
     assert "nosuchcol" in by_rule[("users.json", "users.bad_sql")]
     assert "nosuchtable" in by_rule[("users.json", "users.missing_table")]
+    assert "write FROM {batch} with no alias" in by_rule[("users.json", "users.own_alias")]
     assert any(p.rule_id is None and "no meta.rule_id" in p.message and p.file.endswith("users.json")
                for p in problems)
     assert any(p.file.endswith("workflows.json") and "malformed JSON" in p.message for p in problems)
-    assert len([p for p in problems if p.file.endswith("users.json")]) == 5
+    assert len([p for p in problems if p.file.endswith("users.json")]) == 6
     # a checkpoint whose suite cannot be read cannot load either: reported, naming the checkpoint
     assert any(p.file.endswith("checkpoints/nightly.json") for p in problems)
 
