@@ -1,0 +1,307 @@
+"""The suites' rules, translated once into the two references the benchmark compares GX with.
+
+- **The floor** (:func:`floor_statements`): what a person would hand-write to evaluate every rule
+  of ``expectations/*.json`` with as little work as the database allows: per table ONE statement
+  with a ``count(*) FILTER (WHERE <rule broken>)`` per row-level rule (a single scan), plus one
+  grouped query per uniqueness rule and per cross-table rule, plus one catalog query for the
+  column-set and column-type rules of all tables. Each count is the rule's bad-row count as GX
+  reports it (``unexpected_count``; for cross-table rules ``observed_value``), so the floor
+  also checks that the benchmark's runs agree on what is broken.
+- **The peer** (:func:`sodacl`): the same rules as SodaCL checks for Soda Core v3, written the
+  way a Soda user would (built-in metrics where SodaCL has one; row conditions as user-defined
+  metric expressions, which Soda folds into its one aggregate query per table; reference checks
+  for orphans; ``failed rows`` queries for the two aggregate cross-table rules).
+
+The translation is generated from the suite files, so a rule added to a suite shows up in both
+(an expectation type it does not know raises, rather than being left out silently).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES_DIR = ROOT / "expectations"
+TABLES = ("users", "channels", "videos", "analytics", "api_keys", "workflows")
+
+
+def q(name: str) -> str:
+    """A double-quoted SQL identifier (suite names are plain identifiers; quoted anyway)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value) -> str:
+    """A SQL literal for the plain values suites hold (str, int, float)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass
+class Rule:
+    rule_id: str
+    type: str
+    table: str
+    kwargs: dict
+
+
+@dataclass
+class Statement:
+    """One floor statement: its SQL and the rule ids whose counts it returns (column order)."""
+
+    label: str
+    sql: str
+    rule_ids: list[str] = field(default_factory=list)
+
+
+def load_rules(suites_dir: Path = SUITES_DIR, suites=TABLES + ("cross_table",)) -> list[Rule]:
+    rules = []
+    for suite in suites:
+        data = json.loads((suites_dir / f"{suite}.json").read_text())
+        for exp in data["expectations"]:
+            kw = {k: v for k, v in exp["kwargs"].items() if v is not None}
+            table = kw.get("table") if suite == "cross_table" else suite
+            rules.append(Rule(exp["meta"]["rule_id"], exp["type"], table, kw))
+    return rules
+
+
+# ----------------------------------------------------------------------------------------------
+# row-level predicates ("this row breaks the rule")
+
+
+def _row_condition(cond: dict | None) -> str | None:
+    if not cond:
+        return None
+    if cond.get("type") == "comparison" and cond.get("operator") == "==":
+        return f"{q(cond['column']['name'])} = {lit(cond['parameter'])}"
+    raise ValueError(f"row_condition not translated: {cond}")
+
+
+def broken_predicate(rule: Rule) -> str | None:
+    """SQL that is true for a row breaking ``rule``; None for rules that are not row-level."""
+    kw, t = rule.kwargs, rule.type
+    col = q(kw["column"]) if "column" in kw else None
+    if t == "expect_column_values_to_not_be_null":
+        pred = f"{col} IS NULL"
+        extra = _row_condition(kw.get("row_condition"))
+        return f"{extra} AND {pred}" if extra else pred
+    if t == "expect_column_values_to_match_regex":
+        return f"{col} !~ {lit(kw['regex'])}"
+    if t == "expect_column_values_to_be_in_set":
+        return f"{col} NOT IN ({', '.join(lit(v) for v in kw['value_set'])})"
+    if t == "expect_column_values_to_be_between":
+        parts = []
+        if "min_value" in kw:
+            parts.append(f"{col} < {lit(kw['min_value'])}")
+        if "max_value" in kw:
+            parts.append(f"{col} > {lit(kw['max_value'])}")
+        return " OR ".join(parts)
+    if t == "expect_column_value_lengths_to_be_between":
+        parts = []
+        if "min_value" in kw:
+            parts.append(f"length({col}) < {lit(kw['min_value'])}")
+        if "max_value" in kw:
+            parts.append(f"length({col}) > {lit(kw['max_value'])}")
+        return " OR ".join(parts)
+    if t == "expect_column_pair_values_a_to_be_greater_than_b":
+        op = "<" if kw.get("or_equal") else "<="
+        return f"{q(kw['column_A'])} {op} {q(kw['column_B'])}"
+    if t == "unexpected_rows_expectation" and " JOIN " not in kw["unexpected_rows_query"].upper():
+        # "SELECT ... FROM {batch} WHERE <cond>": the condition is the predicate
+        sql = kw["unexpected_rows_query"]
+        return sql[sql.upper().index(" WHERE ") + 7:]
+    return None
+
+
+def _grouped_unique(table: str, columns: list[str]) -> str:
+    cols = ", ".join(q(c) for c in columns)
+    not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in columns)
+    return (f"SELECT coalesce(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {q(table)} "
+            f"WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1) d")
+
+
+def _cross(rule: Rule) -> str:
+    kw, t = rule.kwargs, rule.type
+    if t == "expect_column_values_to_exist_in_table":
+        return (f"SELECT count(*) FROM {q(kw['table'])} c WHERE c.{q(kw['column'])} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(kw['referenced_table'])} p "
+                f"WHERE p.{q(kw.get('referenced_column', 'id'))} = c.{q(kw['column'])})")
+    if t == "expect_child_count_per_parent_within_limit":
+        limits = ", ".join(f"({lit(k)}, {int(v)})" for k, v in kw["limits"].items())
+        filt = " AND ".join(f"c.{q(k)} = {lit(v)}" for k, v in (kw.get("child_filter") or {}).items()) or "TRUE"
+        return (f"SELECT count(*) FROM (SELECT c.{q(kw['child_key_column'])} FROM {q(kw['child_table'])} c "
+                f"JOIN {q(kw['table'])} p ON p.{q(kw['key_column'])} = c.{q(kw['child_key_column'])} "
+                f"JOIN (VALUES {limits}) l(v, n) ON l.v = p.{q(kw['limit_column'])}::text "
+                f"WHERE {filt} GROUP BY c.{q(kw['child_key_column'])}, l.n HAVING count(*) > l.n) o")
+    if t == "expect_child_aggregate_to_match_parent_column":
+        return (f"SELECT count(*) FROM {q(kw['table'])} p LEFT JOIN (SELECT {q(kw['child_key_column'])} AS k, "
+                f"{kw.get('aggregate', 'sum')}({q(kw['child_column'])}) AS v FROM {q(kw['child_table'])} "
+                f"GROUP BY {q(kw['child_key_column'])}) a ON a.k = p.{q(kw['key_column'])} "
+                f"WHERE abs(coalesce(a.v, 0) - p.{q(kw['parent_column'])}) > {lit(kw.get('tolerance', 100))}")
+    if t == "unexpected_rows_expectation":  # a JOIN query: count its rows
+        inner = kw["unexpected_rows_query"].replace("{batch}", q(rule.table))
+        return f"SELECT count(*) FROM ({inner}) r"
+    raise ValueError(f"{rule.rule_id}: expectation type {t} not translated")
+
+
+SCHEMA_TYPES = ("expect_table_columns_to_match_set", "expect_column_values_to_be_in_type_list")
+UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
+def floor_statements(rules: list[Rule]) -> list[Statement]:
+    """Every statement of the floor, in order: catalog, one pass per table, grouped queries."""
+    out = [Statement("catalog", "SELECT table_name, column_name, data_type, character_maximum_length, "
+                                "numeric_precision, numeric_scale, udt_name FROM information_schema.columns "
+                                "WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)",
+                     [r.rule_id for r in rules if r.type in SCHEMA_TYPES])]
+    for table in TABLES:
+        row = [(r, broken_predicate(r)) for r in rules if r.table == table and r.type not in SCHEMA_TYPES]
+        row = [(r, p) for r, p in row if p is not None and r.type not in UNIQUE_TYPES]
+        if row:
+            cols = ",\n  ".join(f"count(*) FILTER (WHERE {p})" for _, p in row)
+            out.append(Statement(f"{table}: one pass", f"SELECT\n  {cols}\nFROM {q(table)}", [r.rule_id for r, _ in row]))
+    for r in rules:
+        if r.type in UNIQUE_TYPES:
+            cols = r.kwargs.get("column_list") or [r.kwargs["column"]]
+            out.append(Statement(f"{r.rule_id}: grouped", _grouped_unique(r.table, cols), [r.rule_id]))
+    for r in rules:
+        if r.type not in SCHEMA_TYPES + UNIQUE_TYPES and broken_predicate(r) is None:
+            out.append(Statement(f"{r.rule_id}: grouped", _cross(r), [r.rule_id]))
+    return out
+
+
+# GX type names (as in the suites) -> what information_schema says
+def _catalog_type(row: tuple) -> str:
+    _, _, data_type, char_len, prec, scale, udt = row
+    base = {"uuid": "UUID", "integer": "INTEGER", "date": "DATE", "text": "TEXT", "bigint": "BIGINT",
+            "timestamp without time zone": "TIMESTAMP WITHOUT TIME ZONE", "boolean": "BOOLEAN",
+            "timestamp with time zone": "TIMESTAMP WITH TIME ZONE"}.get(data_type)
+    if base:
+        return base
+    if data_type == "character varying":
+        return f"VARCHAR({char_len})"
+    if data_type == "character":
+        return f"CHAR({char_len})"
+    if data_type == "numeric":
+        return f"NUMERIC({prec}, {scale})"
+    if data_type == "ARRAY":
+        return udt.lstrip("_").upper() + "[]"
+    return data_type.upper()
+
+
+def schema_counts(rules: list[Rule], catalog_rows: list[tuple]) -> dict[str, int]:
+    """0/1 per column-set/type rule from the catalog query's rows."""
+    cols: dict[str, dict[str, str]] = {}
+    for row in catalog_rows:
+        cols.setdefault(row[0], {})[row[1]] = _catalog_type(row)
+    out = {}
+    for r in rules:
+        have = cols.get(r.table, {})
+        if r.type == "expect_table_columns_to_match_set":
+            want = set(r.kwargs["column_set"])
+            ok = want == set(have) if r.kwargs.get("exact_match", True) else want <= set(have)
+            out[r.rule_id] = 0 if ok else 1
+        elif r.type == "expect_column_values_to_be_in_type_list":
+            out[r.rule_id] = 0 if have.get(r.kwargs["column"]) in r.kwargs["type_list"] else 1
+    return out
+
+
+def run_floor(conn, rules: list[Rule], statements: list[Statement] | None = None) -> dict[str, int]:
+    """Run the floor on a psycopg2 connection; ``{rule_id: bad-row count}`` for every rule."""
+    statements = statements or floor_statements(rules)
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        for st in statements:
+            cur.execute(st.sql, {"tables": list(TABLES)} if st.label == "catalog" else None)
+            if st.label == "catalog":
+                counts.update(schema_counts(rules, cur.fetchall()))
+            else:
+                counts.update(zip(st.rule_ids, (int(v) for v in cur.fetchone())))
+    return counts
+
+
+COUNT_STAR = [f"SELECT count(*) FROM {q(t)}" for t in TABLES]
+
+
+# ----------------------------------------------------------------------------------------------
+# SodaCL
+
+
+_SODA_TYPES = {"UUID": "uuid", "INTEGER": "integer", "DATE": "date", "TEXT": "text", "TEXT[]": "ARRAY",
+               "TIMESTAMP WITHOUT TIME ZONE": "timestamp without time zone"}
+
+
+def _soda_type(gx_type: str) -> str:
+    if gx_type in _SODA_TYPES:
+        return _SODA_TYPES[gx_type]
+    if gx_type.startswith("VARCHAR"):
+        return "character varying"
+    if gx_type.startswith("CHAR"):
+        return "character"
+    if gx_type.startswith("NUMERIC"):
+        return "numeric"
+    return gx_type.lower()
+
+
+def _metric_name(rule_id: str) -> str:
+    return "bad_" + rule_id.replace(".", "_")
+
+
+def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
+    """``{"checks for <table>": [check, ...]}`` as plain data (dumped to YAML by the caller)."""
+    by_table: dict[str, list] = {t: [] for t in TABLES}
+    types: dict[str, dict[str, str]] = {}
+    for r in rules:
+        kw, t = r.kwargs, r.type
+        checks = by_table[r.table]
+        col = kw.get("column")
+        if t == "expect_table_columns_to_match_set":
+            checks.append({"schema": {"name": r.rule_id, "fail": {"when required column missing": kw["column_set"]}}})
+        elif t == "expect_column_values_to_be_in_type_list":
+            types.setdefault(r.table, {})[col] = _soda_type(kw["type_list"][0])
+        elif t == "expect_column_values_to_not_be_null" and not kw.get("row_condition"):
+            checks.append({f"missing_count({col}) = 0": {"name": r.rule_id}})
+        elif t == "expect_column_values_to_be_unique":
+            checks.append({f"duplicate_count({col}) = 0": {"name": r.rule_id}})
+        elif t == "expect_compound_columns_to_be_unique":
+            checks.append({f"duplicate_count({', '.join(kw['column_list'])}) = 0": {"name": r.rule_id}})
+        elif t == "expect_column_values_to_match_regex":
+            checks.append({f"invalid_count({col}) = 0": {"name": r.rule_id, "valid regex": kw["regex"]}})
+        elif t == "expect_column_values_to_be_in_set":
+            checks.append({f"invalid_count({col}) = 0": {"name": r.rule_id, "valid values": kw["value_set"]}})
+        elif t == "expect_column_values_to_be_between":
+            spec = {"name": r.rule_id}
+            if "min_value" in kw:
+                spec["valid min"] = kw["min_value"]
+            if "max_value" in kw:
+                spec["valid max"] = kw["max_value"]
+            checks.append({f"invalid_count({col}) = 0": spec})
+        elif t == "expect_column_value_lengths_to_be_between":
+            checks.append({f"invalid_count({col}) = 0": {"name": r.rule_id, "valid min length": kw["min_value"]}})
+        elif t == "expect_column_values_to_exist_in_table":
+            checks.append({f"values in ({col}) must exist in {kw['referenced_table']} "
+                           f"({kw.get('referenced_column', 'id')})": {"name": r.rule_id}})
+        elif broken_predicate(r) is not None:  # row conditions: a metric in the aggregate query
+            m = _metric_name(r.rule_id)
+            checks.append({f"{m} = 0": {"name": r.rule_id,
+                                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)"}})
+        else:  # aggregate cross-table rules and JOIN queries: failed rows by query
+            sql = _cross(r)
+            inner = sql[len("SELECT count(*) FROM ("):-len(") o")] if r.type == "expect_child_count_per_parent_within_limit" else None
+            if inner is None:
+                inner = sql.replace("SELECT count(*) FROM", "SELECT * FROM", 1)
+                if r.type == "unexpected_rows_expectation":
+                    inner = kw["unexpected_rows_query"].replace("{batch}", q(r.table))
+            checks.append({"failed rows": {"name": r.rule_id, "fail query": inner}})
+    for table, cols in types.items():
+        by_table[table].append({"schema": {"name": f"{table}.column_types", "fail": {"when wrong column type": cols}}})
+    return {f"checks for {t}": c for t, c in by_table.items() if c}
+
+
+def sodacl_yaml(rules: list[Rule]) -> str:
+    # JSON is valid YAML 1.2 and SodaCL's parser (ruamel) reads it; no YAML writer needed here.
+    return json.dumps(sodacl_checks(rules), indent=1)

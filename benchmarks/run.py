@@ -1,0 +1,307 @@
+"""Performance benchmarks at chosen scales; writes benchmarks/results.md, results.json and results.png.
+
+    .venv/bin/python -m benchmarks.run --scales 100k,1m,10m          # the full run (~25 min, 2 cores)
+    .venv/bin/python -m benchmarks.run --scales 100k --repeats 3     # a quick one
+
+A scale is a number of analytics rows (``100k``, ``1m``, ``10m``, or a plain number); the
+seeder (``ytempire_dq.db.seed``) makes about 748 analytics rows per user, so the benchmark seeds
+``round(rows / 748)`` users, each scale into its own database ``bench_<scale>``, with every
+non-duplicate defect kind injected 5 times (so the rules have something to find; the duplicate
+kinds drop unique constraints, which a production copy would have).
+
+Without ``DATABASE_URL`` it starts its own PostgreSQL (the embedded one of ``ytdq services``, in
+``benchmarks/.state/``, git-ignored) with ``pg_stat_statements`` preloaded (for statement counts),
+and stops it at the end (``--keep`` leaves it and the databases; ``--reuse`` skips seeding a
+database that already holds the asked-for scale). With ``DATABASE_URL`` it uses that server (its
+user must be able to create databases); statement counts need ``pg_stat_statements`` there.
+
+Soda Core runs from its own venv (``benchmarks/.venv-soda``, git-ignored), created on first use
+(``--no-soda`` skips the peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import nightly as N
+from benchmarks import rules as R
+from benchmarks import workloads as W
+
+HERE = Path(__file__).resolve().parent
+STATE = HERE / ".state"
+ROWS_PER_USER = 748
+
+
+def parse_scale(text: str) -> tuple[str, int]:
+    t = text.strip().lower()
+    mult = {"k": 1_000, "m": 1_000_000}.get(t[-1:], 1)
+    rows = int(float(t.rstrip("km")) * mult)
+    return t, rows
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# the server
+
+
+def start_server(keep_env: bool) -> tuple[str, bool]:
+    """(admin URL, started_here). Starts the embedded cluster with pg_stat_statements preloaded."""
+    from ytempire_dq import services
+    from ytempire_dq.db.connect import connect
+
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"], False
+    state = services.up(STATE, redis=False, log=log)
+    url = state["postgres"]["url"]
+    conn = connect(url, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("SHOW shared_preload_libraries")
+        loaded = cur.fetchone()[0]
+    if "pg_stat_statements" not in loaded:
+        with conn.cursor() as cur:
+            cur.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        conn.close()
+        log("restarting the benchmark cluster with pg_stat_statements preloaded")
+        services.down(STATE)
+        state = services.up(STATE, redis=False, log=log)
+        url = state["postgres"]["url"]
+    else:
+        conn.close()
+    return url, True
+
+
+def stop_server() -> None:
+    from ytempire_dq import services
+
+    services.down(STATE, purge=True)
+
+
+def prepare_database(admin_url: str, label: str, users: int, reuse: bool, inject: dict) -> tuple[str, dict]:
+    from ytempire_dq.db import migrations
+    from ytempire_dq.db.connect import connect, with_database
+    from ytempire_dq.db.seed import seed
+
+    name = f"bench_{label}"
+    url = with_database(admin_url, name)
+    admin = connect(admin_url, autocommit=True)
+    manifest_path = STATE / f"manifest_{label}.json"
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        exists = cur.fetchone() is not None
+    if reuse and exists:
+        c = connect(url, autocommit=True)
+        with c.cursor() as cur:
+            cur.execute("SELECT to_regclass('bench_meta') IS NOT NULL")
+            meta = None
+            if cur.fetchone()[0]:
+                cur.execute("SELECT info FROM bench_meta")
+                meta = cur.fetchone()[0]
+        c.close()
+        if meta and meta.get("users") == users and meta.get("inject") == inject:
+            admin.close()
+            log(f"{name}: reusing the seeded database ({meta['rows']['analytics']:,} analytics rows)")
+            meta["reused"] = True
+            return url, meta
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    migrations.migrate(url)
+    log(f"{name}: seeding {users:,} users")
+    report = seed(url, users=users, seed=42, inject=inject, manifest_path=manifest_path, progress=sys.stderr.isatty())
+    meta = {"users": users, "inject": inject, "rows": report.rows, "seed_s": report.seconds,
+            "seed_timings": report.timings, "manifest": report.injected, "reused": False}
+    c = connect(url, autocommit=True)
+    with c.cursor() as cur:
+        cur.execute("CREATE TABLE bench_meta (info jsonb)")
+        cur.execute("INSERT INTO bench_meta VALUES (%s)", (json.dumps(meta),))
+        cur.execute("VACUUM ANALYZE")  # the state a nightly copy would be in (visibility map set)
+    c.close()
+    log(f"{name}: {report.rows['analytics']:,} analytics rows seeded in {report.seconds:.1f} s")
+    return url, meta
+
+
+# ----------------------------------------------------------------------------------------------
+# one scale
+
+
+def parity(gx: dict, floor: dict, soda: dict | None, manifest: dict) -> dict:
+    """Do GX, the floor and Soda find the same broken rules (and GX and the floor the same counts)?"""
+    from ytempire_dq.db.defects import DEFECT_KINDS
+
+    mism = {k: (v, floor.get(k)) for k, v in gx.items() if v is not None and k in floor and floor[k] != v}
+    gx_failed = sorted(k for k, v in gx.items() if v)
+    floor_failed = sorted(k for k, v in floor.items() if v)
+    out = {"gx_vs_floor_count_mismatches": mism, "gx_failed": gx_failed, "floor_failed": floor_failed,
+           "manifest_kinds": len(manifest)}
+    if soda and "failed" in soda:
+        # Soda folds the column-type rules of a table into one schema check
+        soda_failed = set(soda["failed"])
+        out["soda_failed"] = sorted(soda_failed)
+        out["only_gx"] = sorted(set(gx_failed) - soda_failed)
+        out["only_soda"] = sorted(soda_failed - set(gx_failed))
+    # injected kinds whose count_sql the floor reproduces (by the defect's own SQL)
+    out["manifest"] = manifest
+    return out
+
+
+def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.SqlCounter) -> dict:
+    from ytempire_dq.db.defects import DEFECT_KINDS
+
+    users = max(3, round(rows_target / ROWS_PER_USER))
+    inject = {k: 5 for k in DEFECT_KINDS if not k.startswith("duplicate_")}
+    url, meta = prepare_database(admin_url, label, users, args.reuse, inject)
+    res: dict = {"label": label, "rows_target": rows_target, "users": users, "seed": meta,
+                 "loadavg_before": os.getloadavg()}
+    rules = R.load_rules()
+    pgss = N.Pgss(url)
+    res["pg_stat_statements"] = pgss.ok or getattr(pgss, "why", False)
+    work = STATE / f"work_{label}"
+    gx_dir, _ = N.make_config(work / "baseline", url, "baseline")
+
+    log(f"{label}: warm-up (count(*), floor, one GX run)")
+    N.run_count(url, pgss)
+    N.run_floor(url, pgss, rules)
+    N.run_gx(gx_dir, url, pgss, counter)
+
+    runs: dict[str, list] = {"count": [], "floor": [], "gx": [], "soda": []}
+    soda_ok = not args.no_soda and N.soda_available()
+    for i in range(args.nightly_repeats):
+        log(f"{label}: nightly comparison, repeat {i + 1}/{args.nightly_repeats}")
+        runs["count"].append(N.run_count(url, pgss))
+        runs["floor"].append(N.run_floor(url, pgss, rules))
+        runs["gx"].append(N.run_gx(gx_dir, url, pgss, counter))
+        if soda_ok:
+            runs["soda"].append(N.run_soda(work / "soda", url, pgss, rules))
+            if "error" in runs["soda"][-1]:
+                log(f"soda failed: {runs['soda'][-1]['error'][:300]}")
+    res["nightly"] = runs
+    res["parity"] = parity(runs["gx"][-1]["counts"], runs["floor"][-1]["counts"],
+                           runs["soda"][-1] if runs["soda"] else None, meta.get("manifest", {}))
+
+    if not args.no_levers:
+        levers = {}
+        for variant in N.VARIANTS:
+            if variant == "baseline":
+                continue
+            vdir, facts = N.make_config(work / variant, url, variant)
+            levers[variant] = {"facts": facts, "runs": []}
+            for i in range(args.lever_repeats):
+                log(f"{label}: lever {variant}, repeat {i + 1}/{args.lever_repeats}")
+                levers[variant]["runs"].append(
+                    N.run_gx(vdir, url, pgss, counter, concurrent=variant in ("concurrent", "combined")))
+        res["levers"] = levers
+
+    if not args.no_workloads:
+        log(f"{label}: app queries")
+        res["app_queries"] = W.app_queries(url, n=args.app_n)
+        log(f"{label}: bulk insert")
+        res["bulk_insert"] = W.bulk_insert(url, repeats=args.repeats)
+        log(f"{label}: concurrent queries")
+        res["concurrent"] = [W.concurrent_queries(url, seed=s) for s in range(args.repeats)]
+        log(f"{label}: pgbench")
+        res["pgbench"] = W.pgbench(url, work / "pgbench", seconds=args.pgbench_seconds, repeats=args.repeats)
+        if label == args.limits_at:
+            log(f"{label}: connection limits")
+            res["max_connections"] = W.max_connections(url)
+            res["pool_exhaustion"] = W.pool_exhaustion(url, repeats=args.repeats)
+    res["loadavg_after"] = os.getloadavg()
+    pgss.close()
+    return res
+
+
+def machine_info(admin_url: str) -> dict:
+    from importlib.metadata import version
+
+    from ytempire_dq.db.connect import connect
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), None)
+    c = connect(admin_url, autocommit=True)
+    with c.cursor() as cur:
+        cur.execute("SELECT version()")
+        pg = cur.fetchone()[0].split(" on ")[0]
+        settings = {}
+        for s in ("shared_buffers", "work_mem", "max_connections", "max_parallel_workers_per_gather", "fsync",
+                  "synchronous_commit"):
+            cur.execute(f"SHOW {s}")
+            settings[s] = cur.fetchone()[0]
+    c.close()
+    soda_version = None
+    if N.soda_available():
+        import subprocess
+
+        r = subprocess.run([str(N.SODA_VENV / "bin" / "python"), "-c",
+                            "from importlib.metadata import version as v; print(v('soda-core'), v('soda-core-postgres'))"],
+                           capture_output=True, text=True)
+        soda_version = r.stdout.strip() or None
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+            "cores": os.cpu_count(), "memory_mb": mem, "os": platform.platform(), "python": platform.python_version(),
+            "postgres": pg, "postgres_settings": settings, "great_expectations": version("great_expectations"),
+            "sqlalchemy": version("sqlalchemy"), "psycopg2": version("psycopg2-binary"), "soda": soda_version}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scales", default="100k,1m,10m", help="analytics rows per scale, e.g. 100k,1m,10m")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of the small workloads (median and p95 over them)")
+    ap.add_argument("--nightly-repeats", type=int, default=3, help="repeats of count/floor/GX/Soda per scale")
+    ap.add_argument("--lever-repeats", type=int, default=2, help="repeats of each item-2 lever variant per scale")
+    ap.add_argument("--app-n", type=int, default=300, help="executions of each app query per scale")
+    ap.add_argument("--pgbench-seconds", type=int, default=10)
+    ap.add_argument("--limits-at", default=None, help="scale at which to test connection limits (default: the first)")
+    ap.add_argument("--no-soda", action="store_true")
+    ap.add_argument("--no-levers", action="store_true")
+    ap.add_argument("--no-workloads", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse bench_<scale> databases seeded by an earlier run")
+    ap.add_argument("--keep", action="store_true", help="leave the benchmark server and its databases running")
+    ap.add_argument("--out", default=str(HERE), help="directory for results.md/.json/.png")
+    args = ap.parse_args(argv)
+    scales = [parse_scale(s) for s in args.scales.split(",") if s.strip()]
+    args.limits_at = args.limits_at or scales[0][0]
+
+    if not args.no_soda:
+        why = N.ensure_soda(log)
+        if why:
+            log(f"Soda Core unavailable, the peer is skipped: {why}")
+    STATE.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    admin_url, started_here = start_server(args.keep)
+    counter = N.SqlCounter()
+    out = Path(args.out)
+    try:
+        info = machine_info(admin_url)
+        info["loadavg_start"] = os.getloadavg()
+        info["command"] = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+        results = {"machine": info, "scales": []}
+        for label, rows in scales:
+            results["scales"].append(bench_scale(label, rows, admin_url, args, counter))
+            (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        results["machine"]["loadavg_end"] = os.getloadavg()
+        results["machine"]["total_s"] = time.perf_counter() - started
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    finally:
+        if started_here and not args.keep:
+            stop_server()
+    from benchmarks import report
+
+    report.write(results, out)
+    log(f"wrote {out / 'results.md'} and {out / 'results.png'} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Smoke test of benchmarks/ at a tiny scale (no Soda, no GX run): the floor's counts are the
+seeder's, the SodaCL covers every rule, and the workloads produce numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import rules as R
+from benchmarks import workloads as W
+from ytempire_dq.db.connect import connect
+from ytempire_dq.db.seed import seed
+
+INJECT = {"bad_email": 3, "orphan_videos": 2, "duplicate_email": 2, "analytics_sum_mismatch": 2,
+          "future_analytics_date": 4, "over_tier_limit": 1}
+
+
+@pytest.fixture(scope="module")
+def seeded(db_url, tmp_path_factory):
+    report = seed(db_url, users=12, seed=7, inject=INJECT,
+                  manifest_path=tmp_path_factory.mktemp("bench") / "manifest.json")
+    return db_url, report
+
+
+def test_floor_counts_equal_the_seeders_manifest(seeded):
+    url, report = seeded
+    rules = R.load_rules()
+    statements = R.floor_statements(rules)
+    # one pass per table: six statements carry every row-level rule
+    assert sum(1 for s in statements if s.label.endswith("one pass")) == 6
+    conn = connect(url, autocommit=True)
+    try:
+        counts = R.run_floor(conn, rules, statements)
+    finally:
+        conn.close()
+    assert set(counts) == {r.rule_id for r in rules}  # every rule of every suite has a count
+    assert report.injected == INJECT
+    assert counts["users.email_format"] == 3
+    assert counts["videos.channel_exists"] == 2
+    assert counts["users.email_unique"] == 2 * 2  # two duplicated emails, two rows each
+    assert counts["videos.view_count_matches_analytics"] == 2
+    assert counts["analytics.date_not_in_future"] == 4
+    assert counts["users.active_channels_within_tier_limit"] == 1
+    assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
+    broken = {k for k, v in counts.items() if v}
+    assert broken == {"users.email_format", "videos.channel_exists", "users.email_unique",
+                      "videos.view_count_matches_analytics", "analytics.date_not_in_future",
+                      "users.active_channels_within_tier_limit"}
+
+
+def test_sodacl_names_every_rule():
+    rules = R.load_rules()
+    checks = R.sodacl_checks(rules)
+    names = set()
+    for table_checks in checks.values():
+        for check in table_checks:
+            (spec,) = check.values()
+            names.add(spec["name"] if isinstance(spec, dict) and "name" in spec else None)
+    folded = {r.rule_id for r in rules if r.type == "expect_column_values_to_be_in_type_list"}
+    assert {r.rule_id for r in rules} - folded <= names
+    assert {f"{t}.column_types" for t in R.TABLES} <= names  # type rules: one schema check per table
+
+
+def test_workloads_produce_numbers(seeded):
+    url, _ = seeded
+    app = W.app_queries(url, n=5)
+    assert set(app) == set(W.APP_QUERIES) and all(len(v["ms"]) == 5 for v in app.values())
+    assert app["channel_video_analytics"]["plan"]["nodes"]
+    bulk = W.bulk_insert(url, repeats=1, n=50)
+    assert all(len(v) == 1 and v[0] > 0 for v in bulk.values())
+    conc = W.concurrent_queries(url, queries=12, workers=3)
+    assert len(conc["ms"]) == 12 and conc["qps"] > 0
+    pool = W.pool_exhaustion(url, pool_size=2, timeout=0.2, repeats=1)
+    assert pool["error_type"] == "sqlalchemy.exc.TimeoutError"
+    assert 0.15 < pool["wait_s"][0] < 5  # waited pool_timeout, then raised: no hang
+    with connect(url, autocommit=True) as conn, conn.cursor() as cur:  # the bulk rows were removed again
+        cur.execute("SELECT count(*) FROM videos WHERE description = 'bulk insert benchmark'")
+        assert cur.fetchone()[0] == 0
