@@ -125,8 +125,10 @@ VARIANTS = {
     "baseline": "nightly as committed: SUMMARY, sequential",
     "basic": "result_format BASIC (counts + up to 20 sample values, no value counts)",
     "boolean_only": "result_format BOOLEAN_ONLY (verdicts only: no counts, no samples)",
+    "basic_no_samples": "result_format BASIC with partial_unexpected_count 0 (counts, sample queries become LIMIT 0)",
     "concurrent": "validation definitions concurrently (run_checkpoint(concurrent=True))",
     "unique_from_catalog": "uniqueness rules proved by a valid unique index left out of GX (proof: one pg_index query)",
+    "no_samples_unique_from_catalog": "basic_no_samples + unique_from_catalog (counts kept)",
     "combined": "BOOLEAN_ONLY + unique_from_catalog + concurrent",
 }
 
@@ -145,7 +147,7 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
     for name in TABLE_VDS:
         vds[name] = json.loads((base / "validation_definitions" / f"{name}.json").read_text())["id"]
     facts: dict = {}
-    if variant in ("unique_from_catalog", "combined"):
+    if variant in ("unique_from_catalog", "combined", "no_samples_unique_from_catalog"):
         proved = _proved_unique(url)
         removed = []
         for path in (base / "expectations").glob("*.json"):
@@ -161,7 +163,9 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
             suite["expectations"] = keep
             path.write_text(json.dumps(suite, indent=2))
         facts["proved_by_index"] = removed
-    result_format = {"boolean_only": "BOOLEAN_ONLY", "combined": "BOOLEAN_ONLY", "basic": "BASIC"}.get(variant, "SUMMARY")
+    no_samples = {"result_format": "BASIC", "partial_unexpected_count": 0}
+    result_format = {"boolean_only": "BOOLEAN_ONLY", "combined": "BOOLEAN_ONLY", "basic": "BASIC",
+                     "basic_no_samples": no_samples, "no_samples_unique_from_catalog": no_samples}.get(variant, "SUMMARY")
     cp = {"actions": [], "id": "00000000-0000-4000-8000-00000000be0c", "name": "bench_nightly",
           "result_format": result_format,
           "validation_definitions": [{"id": vds[n], "name": n} for n in TABLE_VDS]}
