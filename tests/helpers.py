@@ -14,3 +14,27 @@ def rows(conn, sql: str, params=None) -> list[tuple]:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+def insert_row(conn, table: str, values: dict) -> str:
+    """INSERT one row of ``values`` into ``table`` (a fixed name from the test); returns its id."""
+    columns = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    return scalar(conn, f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
+
+
+def insert_user(conn, **overrides) -> str:
+    """A valid user with a unique email and username; returns its id."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:10]
+    return insert_row(conn, "users", {"email": f"u{tag}@example.com", "username": f"user_{tag}",
+                                      "password_hash": "x" * 60, **overrides})
+
+
+def insert_channel(conn, user_id: str, **overrides) -> str:
+    return insert_row(conn, "channels", {"user_id": user_id, "channel_name": "Channel", **overrides})
+
+
+def insert_video(conn, channel_id: str, **overrides) -> str:
+    return insert_row(conn, "videos", {"channel_id": channel_id, "title": "A video", **overrides})

@@ -13,30 +13,7 @@ from decimal import Decimal
 import psycopg2.errors
 import pytest
 
-from tests.helpers import rows, scalar
-
-
-def insert_user(conn, **overrides) -> str:
-    """A valid user (unique email and username); returns its id."""
-    tag = uuid.uuid4().hex[:10]
-    values = {"email": f"u{tag}@example.com", "username": f"user_{tag}", "password_hash": "x" * 60, **overrides}
-    columns = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    return scalar(conn, f"INSERT INTO users ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
-
-
-def insert_channel(conn, user_id: str, **overrides) -> str:
-    values = {"user_id": user_id, "channel_name": "Channel", **overrides}
-    columns = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    return scalar(conn, f"INSERT INTO channels ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
-
-
-def insert_video(conn, channel_id: str, **overrides) -> str:
-    values = {"channel_id": channel_id, "title": "A video", **overrides}
-    columns = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    return scalar(conn, f"INSERT INTO videos ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
+from tests.helpers import insert_channel, insert_user, insert_video, rows, scalar
 
 
 @pytest.fixture
