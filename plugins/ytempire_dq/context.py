@@ -60,6 +60,16 @@ def _quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _runtime_variables(database_url: str) -> dict:
+    """``${VAR}`` values GX substitutes: the database, and Redis when known (the
+    ``publish_to_redis`` action's ``${REDIS_URL}``; unset, the action logs a warning)."""
+    variables = {"DATABASE_URL": database_url}
+    redis_url = config.redis_url(required=False)
+    if redis_url:
+        variables["REDIS_URL"] = redis_url
+    return variables
+
+
 def open_context(config_dir: Path | str | None = None, *, database_url: str | None = None) -> "FileDataContext":
     """The File Data Context at ``config_dir`` (default: the project's ``gx/``), any cwd.
 
@@ -84,7 +94,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
 
     try:
         ctx = gx.get_context(mode="file", context_root_dir=str(config_dir),
-                             runtime_environment={"DATABASE_URL": url})
+                             runtime_environment=_runtime_variables(url))
     except Exception as exc:  # GX config errors come in many classes
         raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
     assert isinstance(ctx, FileDataContext)
