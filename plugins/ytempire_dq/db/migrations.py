@@ -84,6 +84,7 @@ class _Runner:
     """One locked session: bookkeeping table ensured, advisory lock held until close."""
 
     def __init__(self, url: str | None, directory: Path):
+        self.directory = Path(directory)
         self.migrations = load_migrations(directory)
         self.conn = connect(url)
         with self.conn, self.conn.cursor() as cur:
@@ -103,7 +104,7 @@ class _Runner:
             if migration is None:
                 raise MigrationError(
                     f"migration {version:03d}_{row.name} is applied in the database but its file is missing from "
-                    f"{MIGRATIONS_DIR}"
+                    f"{self.directory}"
                 )
             if migration.checksum != row.checksum.strip():
                 raise MigrationError(
