@@ -136,3 +136,44 @@ def test_cli_exit_code_reflects_the_data_with_redis_down(defective, project, mon
     assert result.exit_code == ExitCode.DATA_FAILED, result.output
     assert "videos.channel_exists" in result.output
     assert len(stored_results(project)) == 1
+
+
+@pytest.mark.parametrize(("which", "expected"), [("defective", ExitCode.DATA_FAILED), ("clean", ExitCode.OK)])
+def test_redis_stopped_mid_suite_nightly_still_stores_and_exits_by_the_data(
+        which, expected, request, tmp_path, monkeypatch, caplog):
+    """`ytdq checkpoint run nightly` with its own redis-server (never the session's), stopped by the
+    progress callback after the first validation definition."""
+    from click.testing import CliRunner
+
+    from ytempire_dq import cli
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    state_dir = tmp_path / "own-redis"
+    own_url = services.up(state_dir, postgres=False)["redis"]["url"]
+    project = copy_project(tmp_path / "project")
+    events = []
+    show = cli._progress
+
+    def progress(event: dict) -> None:
+        events.append(event)
+        if len(events) == 1:
+            assert redis.Redis.from_url(own_url).ping()
+            assert services.down(state_dir) == ["redis"]
+        show(event)
+
+    monkeypatch.setattr(cli, "_progress", progress)
+    monkeypatch.setenv("DATABASE_URL", request.getfixturevalue(which))
+    monkeypatch.setenv("REDIS_URL", own_url)
+    caplog.set_level(logging.WARNING, logger=ACTION_LOGGER)
+    try:
+        result = CliRunner().invoke(cli.main, ["checkpoint", "run", "nightly", "--config", str(project)])
+    finally:
+        services.down(state_dir, purge=True)
+
+    assert result.exit_code == expected, result.output
+    assert len(events) == 7 and events[-1]["index"] == 7  # the suite went on after Redis stopped
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(own_url, socket_connect_timeout=1).ping()
+    assert len(stored_results(project)) == 7  # every validation result stored
+    warnings = [r.getMessage() for r in caplog.records if r.name == ACTION_LOGGER]
+    assert len(warnings) == 1 and "not published to Redis at " + own_url in warnings[0]
