@@ -13,13 +13,15 @@ PROJECT_ROOT = Path(os.environ.get("YTDQ_HOME") or Path(__file__).resolve().pare
 STATE_DIR = PROJECT_ROOT / ".ytdq"
 
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+# a whole URL: the password runs to the last '@' before the path (it may hold spaces or a raw '@')
+_PASSWORD_IN_WHOLE_URL = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^/]*)(?P<tail>@.*)$", re.S)
 
 
 def mask_url(url: str | None) -> str:
     """The URL with its password replaced by ``***`` (for every log line, error and page)."""
     if not url:
         return "<unset>"
-    return _PASSWORD_IN_URL.sub(lambda m: m["head"] + "***" + m["tail"], url)
+    return _PASSWORD_IN_WHOLE_URL.sub(lambda m: m["head"] + "***" + m["tail"], url)
 
 
 def mask_secrets(text: str) -> str:
