@@ -20,6 +20,7 @@ does the same work in the same order with two changes:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -91,6 +92,24 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
         raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {' '.join(str(exc).split())[:400]}") from None
 
 
+def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport]:
+    """Hold the checkpoint's run lock (:mod:`ytempire_dq.runlock`) around ``run``: a second run of
+    the same checkpoint waits (``YTDQ_LOCK_TIMEOUT``), so two runs never interleave their stores."""
+
+    @functools.wraps(run)
+    def locked(name: str, *, config_dir: Path | str | None = None, **kwargs: Any) -> RunReport:
+        cdir = config_dir_of(config_dir)
+        if name not in list_checkpoints(config_dir=cdir):
+            return run(name, config_dir=config_dir, **kwargs)  # raises: names the known ones
+        from ytempire_dq.runlock import run_lock  # noqa: PLC0415
+
+        with run_lock(cdir, name):
+            return run(name, config_dir=config_dir, **kwargs)
+
+    return locked
+
+
+@_one_run_at_a_time
 def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
                    database_url: str | None = None, progress: Callable[[dict], None] | None = None) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
