@@ -43,6 +43,7 @@ KIND_TO_RULE = {
     "duplicate_youtube_video_id": "videos.youtube_video_id_unique",
     "duplicate_analytics_day": "analytics.one_row_per_video_day",
     "null_video_title": "videos.title_not_null",
+    "markup_in_title": "videos.title_has_no_markup",
 }
 
 

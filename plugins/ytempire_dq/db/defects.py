@@ -38,6 +38,12 @@ from ytempire_dq.errors import YtdqError
 EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 YT_CHANNEL_RE = r"^UC[A-Za-z0-9_-]{22}$"
 YT_VIDEO_RE = r"^[A-Za-z0-9_-]{11}$"
+#: An HTML/XML tag (what a scraped or pasted title should never carry); the suite's
+#: ``videos.title_has_no_markup`` uses the same pattern.
+MARKUP_RE = r"<[a-zA-Z/!][^>]*>"
+#: What ``markup_in_title`` writes: a script tag, and an ``onerror`` handler that would mark the
+#: page if a viewer (Data Docs) ever ran it instead of showing it as text.
+MARKUP_TITLE = "<script>alert(1)</script><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
 
 
 def _in(values) -> str:
@@ -147,6 +153,8 @@ _KINDS = [
                _duplicates("analytics", "video_id, date"), rows_per_defect=2),
     DefectKind("null_video_title", "videos", "videos.title is NULL",
                "SELECT count(*) FROM videos WHERE title IS NULL"),
+    DefectKind("markup_in_title", "videos", "videos.title carries HTML markup (a <script> tag)",
+               f"SELECT count(*) FROM videos WHERE title ~ '{MARKUP_RE}'"),
 ]
 
 DEFECT_KINDS: dict[str, DefectKind] = {k.name: k for k in _KINDS}
@@ -243,7 +251,7 @@ class _Injector:
         """Clean published videos with clean analytics (rows, days, sums): (id, youtube_video_id)."""
         return self.take("videos", kind, count, f"""
             SELECT v.id, v.youtube_video_id FROM videos v JOIN channels c ON c.id = v.channel_id
-            WHERE v.status = 'published' AND v.youtube_video_id ~ %(yt_re)s AND v.title IS NOT NULL
+            WHERE v.status = 'published' AND v.youtube_video_id ~ %(yt_re)s AND v.title !~ %(markup_re)s
               AND v.published_at IS NOT NULL AND v.published_at >= v.created_at
               AND v.generation_cost BETWEEN {f.GENERATION_COST[0]} AND {f.GENERATION_COST[1]}
               AND NOT EXISTS (SELECT 1 FROM videos d WHERE d.youtube_video_id = v.youtube_video_id AND d.id <> v.id)
@@ -253,7 +261,7 @@ class _Injector:
               AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id GROUP BY a.date HAVING count(*) > 1)
               AND abs((SELECT sum(a.views) FROM analytics a WHERE a.video_id = v.id) - v.view_count) <= 100
               AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[]))
-            ORDER BY v.id LIMIT %(n)s""", {"yt_re": YT_VIDEO_RE}, minimum=minimum)
+            ORDER BY v.id LIMIT %(n)s""", {"yt_re": YT_VIDEO_RE, "markup_re": MARKUP_RE}, minimum=minimum)
 
     def workflows(self, kind: str, count: int) -> list[tuple]:
         return self.take("workflows", kind, count, f"""
@@ -478,6 +486,12 @@ def _analytics_sum_mismatch(ij: _Injector, n: int) -> None:
 def _null_video_title(ij: _Injector, n: int) -> None:
     ij.cur.execute("ALTER TABLE videos ALTER COLUMN title DROP NOT NULL")
     ij.update_sql("videos", "title = NULL", [v[0] for v in ij.videos("null_video_title", n)])
+
+
+@_injects("markup_in_title")
+def _markup_in_title(ij: _Injector, n: int) -> None:
+    ij.update("videos", "title", [(str(v[0]), f"Injected {i} {MARKUP_TITLE}")
+                                  for i, v in enumerate(ij.videos("markup_in_title", n))])
 
 
 @_injects("duplicate_youtube_video_id")
