@@ -1,18 +1,19 @@
-"""run_checkpoint_fast: the same verdicts and bad-row counts as run_checkpoint, uniqueness proved
-from the catalog only where a valid unique index exists, samples for the failed rules."""
+"""run_checkpoint's fast levers (ytempire_dq.fast): the same verdicts, bad-row counts and samples
+as GX's own ValidationDefinition.run (YTDQ_FAST=0), uniqueness proved from the catalog only where
+a valid unique index exists, the proof stated in the stored result and in Data Docs."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from tests.gx.conftest import copy_project
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.defects import DEFECT_KINDS
-from ytempire_dq.fast import run_checkpoint_fast
 
 TABLE_VDS = ["users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table"]
 INJECT = {kind: i + 1 for i, kind in enumerate(DEFECT_KINDS)}
@@ -20,15 +21,56 @@ UNIQUE_RULES = 12
 
 
 def _project(tmp_path_factory):
-    """A project copy with a checkpoint of the seven table suites (no actions)."""
+    """A project copy with a checkpoint of the seven table suites that builds Data Docs."""
     gx_dir = copy_project(tmp_path_factory.mktemp("fast"))
     root = gx_dir.parent
     vds = [{"id": json.loads((root / "validation_definitions" / f"{n}.json").read_text())["id"], "name": n}
            for n in TABLE_VDS]
     (root / "checkpoints" / "tables.json").write_text(json.dumps(
-        {"actions": [], "id": "00000000-0000-4000-8000-0000000fa570", "name": "tables",
+        {"actions": [{"name": "update_data_docs", "site_names": [], "type": "update_data_docs"}],
+         "id": "00000000-0000-4000-8000-0000000fa570", "name": "tables",
          "result_format": "SUMMARY", "validation_definitions": vds}))
     return gx_dir
+
+
+class Statements:
+    """SQL statements SQLAlchemy sends while active."""
+
+    def __init__(self):
+        self.sql: list[str] = []
+        self.params: list = []
+
+    def _on(self, conn, cursor, statement, parameters, *args):
+        self.sql.append(statement)
+        self.params.append(parameters)
+
+    def __enter__(self):
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._on)
+
+
+def _run(gx_dir, url, fast: bool):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("YTDQ_FAST", "1" if fast else "0")
+    try:
+        with Statements() as st:
+            report = run_checkpoint("tables", config_dir=gx_dir, database_url=url)
+    finally:
+        mp.undo()
+    return report, st
+
+
+def _sample_limits(st: Statements) -> list:
+    """The LIMIT of each GX sample query (``SELECT <col> AS unexpected_values ... LIMIT n``)."""
+    return [p["param_1"] for s, p in zip(st.sql, st.params)
+            if "AS unexpected_values" in s and "LIMIT %(param_1)s" in s and isinstance(p, dict)]
+
+
+def _proved(report) -> list:
+    return [r for r in report.rules() if "proved by unique index" in str(r.observed_value)]
 
 
 @pytest.fixture(scope="module")
@@ -36,21 +78,22 @@ def broken(new_database, tmp_path_factory):
     url = new_database("fast_broken")
     seed.seed(url, users=150, seed=42, inject=INJECT)
     gx_dir = _project(tmp_path_factory)
-    slow = run_checkpoint("tables", config_dir=gx_dir, database_url=url)
-    fast = run_checkpoint_fast("tables", config_dir=gx_dir, database_url=url)
-    return slow, fast
+    slow, _ = _run(gx_dir, url, fast=False)
+    fast, _ = _run(gx_dir, url, fast=True)
+    return slow, fast, gx_dir
 
 
-def test_same_verdicts_and_counts_as_run_checkpoint(broken):
-    slow, fast = broken
+def test_same_verdicts_and_counts_as_gx_alone(broken):
+    slow, fast, _ = broken
     assert [r.rule_id for r in fast.rules()] == [r.rule_id for r in slow.rules()]  # suite order
     for s, f in zip(slow.rules(), fast.rules()):
-        assert (f.rule_id, f.success, f.unexpected_count) == (s.rule_id, s.success, s.unexpected_count)
+        assert (f.rule_id, f.success, f.unexpected_count, f.error) == (s.rule_id, s.success, s.unexpected_count, s.error)
     assert fast.success is False and fast.exit_code == slow.exit_code
+    assert sum(not r.success for r in fast.rules()) >= 25
 
 
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
-    _, fast = broken
+    _, fast, _ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows
     for rule_id, kind in (("users.email_unique", "duplicate_email"),
                           ("videos.youtube_video_id_unique", "duplicate_youtube_video_id"),
@@ -58,34 +101,65 @@ def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
         rule = fast.rule(rule_id)
         assert not rule.success and rule.unexpected_count == 2 * INJECT[kind]
         assert "proved by" not in str(rule.observed_value)
-    proved = [r for r in fast.rules() if "proved by unique index" in str(r.observed_value)]
-    assert fast.timings["proved"] == len(proved) == UNIQUE_RULES - 3
-    assert fast.rule("users.id_unique").observed_value.startswith("proved by unique index users_pkey")
+    proved = _proved(fast)
+    assert len(proved) == UNIQUE_RULES - 3
+    assert fast.rule("users.id_unique").observed_value.startswith("0 duplicates: proved by unique index users_pkey")
     assert all(r.success and r.unexpected_count == 0 for r in proved)
 
 
-def test_failed_rules_carry_samples(broken):
-    slow, fast = broken
+def test_failed_rules_carry_the_same_samples(broken):
+    slow, fast, _ = broken
     for s, f in zip(slow.rules(), fast.rules()):
-        if not f.success:  # samples wherever run_checkpoint gives them (GX's unexpected_rows_expectation: none)
+        if not f.success:  # samples wherever GX alone gives them, never more than there are bad rows
             assert bool(f.partial_unexpected_list) == bool(s.partial_unexpected_list), f.rule_id
             assert len(f.partial_unexpected_list) <= max(len(s.partial_unexpected_list), f.unexpected_count)
-    assert fast.rule("users.email_format").partial_unexpected_list
+            if f.unexpected_count and f.unexpected_count >= 20:
+                assert len(f.partial_unexpected_list) == len(s.partial_unexpected_list), f.rule_id
+    assert sorted(fast.rule("users.email_format").partial_unexpected_list) == \
+        sorted(slow.rule("users.email_format").partial_unexpected_list)
 
 
-def test_clean_data_needs_no_second_pass(new_database, tmp_path_factory):
+def test_results_are_stored_and_data_docs_say_how_a_rule_was_proved(broken):
+    _, fast, gx_dir = broken
+    assert fast.data_docs and not fast.action_errors
+    site = gx_dir / "uncommitted"
+    stored = [json.loads(p.read_text()) for p in (site / "validations").rglob("*.json")]
+    ours = [v for v in stored if v["meta"]["run_id"]["run_name"] == fast.run_id]
+    assert sorted(v["suite_name"] for v in ours) == sorted(TABLE_VDS)
+    users = next(v for v in ours if v["suite_name"] == "users")
+    proof = next(r for r in users["results"] if r["expectation_config"]["meta"]["rule_id"] == "users.id_unique")
+    assert proof["meta"]["proved_by"] == {"method": "unique_index", "index": "users_pkey", "table": "users",
+                                          "columns": ["id"], "catalog": proof["meta"]["proved_by"]["catalog"]}
+    assert users["statistics"]["evaluated_expectations"] == len(users["results"])
+    assert all(r["expectation_config"]["id"] for r in users["results"])  # ids of the suite's expectations
+    pages = [p.read_text() for p in (site / "data_docs").rglob("*.html") if fast.run_id in str(p)]
+    assert any("proved by unique index users_pkey" in page for page in pages)
+    # a failed rule's page shows its sample values
+    assert any(str(fast.rule("users.email_format").partial_unexpected_list[0]) in page for page in pages)
+
+
+def test_clean_data_skips_uniqueness_scans_and_sample_queries(new_database, tmp_path_factory):
     url = new_database("fast_clean")
     seed.seed(url, users=60, seed=3)
     gx_dir = _project(tmp_path_factory)
-    report = run_checkpoint_fast("tables", config_dir=gx_dir, database_url=url)
-    assert report.success
-    assert report.timings["proved"] == UNIQUE_RULES and report.timings["rerun"] == 0
+    slow, slow_st = _run(gx_dir, url, fast=False)
+    fast, fast_st = _run(gx_dir, url, fast=True)
+    slow_sql, fast_sql = slow_st.sql, fast_st.sql
+    assert slow.success and fast.success
+    assert len(_proved(fast)) == UNIQUE_RULES
+    assert not any("PARTITION BY" in s.upper() for s in fast_sql)  # no uniqueness window query
+    assert any("PARTITION BY" in s.upper() for s in slow_sql)
+    # GX's sample queries (LIMIT 20 on a clean table: a full scan finding nothing) are LIMIT 0 now
+    assert _sample_limits(slow_st) and set(_sample_limits(slow_st)) == {20}
+    assert set(_sample_limits(fast_st)) <= {0}
+    assert len(fast_sql) < len(slow_sql)
     # an index that proves nothing (partial) is not taken as proof
     conn = connect(url, autocommit=True)
     with conn.cursor() as cur:
         cur.execute("ALTER TABLE users DROP CONSTRAINT users_username_key")
         cur.execute("CREATE UNIQUE INDEX users_username_partial ON users (username) WHERE username <> ''")
     conn.close()
-    report = run_checkpoint_fast("tables", config_dir=gx_dir, database_url=url)
-    assert report.success and report.timings["proved"] == UNIQUE_RULES - 1
-    assert report.rule("users.username_unique").unexpected_count == 0
+    report, _ = _run(gx_dir, url, fast=True)
+    assert report.success and len(_proved(report)) == UNIQUE_RULES - 1
+    rule = report.rule("users.username_unique")
+    assert rule.unexpected_count == 0 and "proved" not in str(rule.observed_value)

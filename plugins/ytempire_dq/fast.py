@@ -1,49 +1,47 @@
-"""A faster way to run a checkpoint's rules, with the same verdicts and bad-row counts (issue 4, item 2).
+"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples
+(issue 4, item 2). :func:`ytempire_dq.checkpoints.run_checkpoint` calls :func:`run_definition`
+for every validation definition, so ``ytdq checkpoint run`` and ``great_expectations checkpoint
+run`` both use it; results are stored and the checkpoint's actions (Data Docs) run as before.
 
-:func:`run_checkpoint_fast` validates a checkpoint's validation definitions like
-:func:`ytempire_dq.checkpoints.run_checkpoint` (same suites, same data assets, same
-:class:`~ytempire_dq.results.RunReport`), pulling the two levers that the benchmarks measured as
-worth it (``benchmarks/results.md``, "Item 2"):
+Two levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
+applied inside GX's own flow (GX's ``Validator`` on the definition's batch, then the validation
+results store, exactly as ``ValidationDefinition.run`` does):
 
 1. **Uniqueness proved from the catalog.** A uniqueness rule (``expect_column_values_to_be_unique``,
-   ``expect_compound_columns_to_be_unique``, no ``row_condition``, no ``mostly``) on a PostgreSQL
+   ``expect_compound_columns_to_be_unique``; no ``row_condition``, no ``mostly``) on a PostgreSQL
    table is not run when ONE ``pg_index`` query shows a unique index on exactly its columns that
-   is valid, live, immediate (not deferrable), without predicate or expression: PostgreSQL then
-   guarantees no two rows share a non-NULL key, which is what the rule counts. GX would
-   otherwise compute ``count(*) OVER (PARTITION BY ...)`` over the whole table (the slowest
-   statement of nightly: ~2.2 s of 6.2 s at 1M analytics rows). The rule's result says how it
-   was proved: ``observed_value = "proved by unique index <name> (pg_index: valid, unique,
-   immediate)"``, ``unexpected_count = 0``. Where the index is missing (a copy restored without
-   constraints) or invalid (a failed ``CREATE INDEX CONCURRENTLY``), GX runs the rule as usual.
-2. **No sample query on clean rules.** Pass 1 runs every other rule with ``result_format``
+   is valid, live, immediate (not deferrable), without predicate or expression (and, for a
+   compound rule that does not skip rows with a missing value, every column ``NOT NULL``: the
+   index lets rows with a NULL repeat, GX would count them). PostgreSQL then guarantees what the
+   rule counts, so GX's ``count(*) OVER (PARTITION BY ...)`` over the whole table (nightly's
+   slowest statement) is not needed. The rule's result says how it was proved:
+   ``observed_value = "0 duplicates: proved by unique index <name> (...)"`` (Data Docs shows it
+   as the observed value) and ``meta.proved_by``. Where the index is missing (a copy restored
+   without constraints) or invalid (a failed ``CREATE INDEX CONCURRENTLY``), GX runs the rule.
+2. **No sample query on clean rules.** Pass 1 runs every other rule with
    ``{"result_format": "BASIC", "partial_unexpected_count": 0}``: GX still computes every bad-row
    count (bundled per table), but each map rule's sample query becomes ``LIMIT 0``, which
    PostgreSQL answers without reading the table (under SUMMARY each clean rule's ``LIMIT 20``
-   sample query scans its table end to end, finding nothing). Pass 2 re-runs only the rules that
-   failed, with the checkpoint's own result format, for their sample values; on a clean night
-   there is no pass 2.
+   sample query scans its table end to end, finding nothing). Pass 2 re-runs only the failed
+   rules, with the checkpoint's own result format, for their samples; their results replace
+   pass 1's, so a failed rule's stored result is what GX alone would have stored.
 
-Not done here (``run_checkpoint`` does it): storing validation results, running the
-checkpoint's actions (Data Docs). So this is the fast *check*; the report it returns has the
-same shape (``ytdq checkpoint run --json``), ``run_id`` marked ``fast``.
+``YTDQ_FAST=0`` in the environment turns both off (GX's ``ValidationDefinition.run`` as is; the
+benchmark's "before"). Assets that are not PostgreSQL tables (the Redis cache) always run as is.
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from pathlib import Path
+import datetime as dt
+import os
 from typing import Any
-
-from ytempire_dq import config
-from ytempire_dq.context import open_context
-from ytempire_dq.results import RuleResult, RunReport, ValidationReport, read_validation_result
 
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
+PROOF = "pg_index: unique, valid, live, immediate, no predicate, no expression"
 
 PROOF_SQL = """
-SELECT t.relname, i.relname, array_agg(a.attname::text ORDER BY k.ord)
+SELECT t.relname, i.relname, array_agg(a.attname::text ORDER BY k.ord), bool_and(a.attnotnull)
 FROM pg_index x
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_class i ON i.oid = x.indexrelid
@@ -57,13 +55,18 @@ GROUP BY t.relname, i.relname
 """
 
 
-def unique_indexes(engine: Any, schema: str | None = None) -> dict[tuple[str, frozenset], str]:
-    """``{(table, frozenset(columns)): index name}`` of the indexes that prove uniqueness."""
+def enabled() -> bool:
+    """False when ``YTDQ_FAST=0`` (or ``false``/``no``/``off``)."""
+    return os.environ.get("YTDQ_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def unique_indexes(engine: Any, schema: str | None = None) -> dict[tuple[str, frozenset], tuple[str, bool]]:
+    """``{(table, frozenset(columns)): (index name, all columns NOT NULL)}`` of the indexes that prove uniqueness."""
     import sqlalchemy as sa  # noqa: PLC0415
 
     with engine.connect() as conn:
         rows = conn.execute(sa.text(PROOF_SQL), {"schema": schema}).fetchall()
-    return {(table, frozenset(cols)): index for table, index, cols in rows}
+    return {(table, frozenset(cols)): (index, bool(not_null)) for table, index, cols, not_null in rows}
 
 
 def _unique_columns(exp: Any) -> frozenset | None:
@@ -76,85 +79,62 @@ def _unique_columns(exp: Any) -> frozenset | None:
     return frozenset(cols) if all(cols) else None
 
 
-def _table_of(vd: Any) -> tuple[str | None, str | None, Any]:
+def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
     """(table, schema, SQLAlchemy engine) of a validation definition's PostgreSQL table asset."""
     asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else vd.asset
     table = getattr(asset, "table_name", None)
-    ds = asset.datasource
-    if table is None or getattr(ds, "type", None) not in ("postgres", "sql"):
+    get_engine = getattr(asset.datasource, "get_engine", None)
+    if table is None or get_engine is None:
+        return None, None, None
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
         return None, None, None
     schema = getattr(asset, "schema_name", None)
-    return table, schema if isinstance(schema, str) else None, ds.get_engine()
+    return table, schema if isinstance(schema, str) else None, engine
 
 
-def _proved_result(exp: Any, table: str, index: str) -> RuleResult:
-    return RuleResult(
-        rule_id=(exp.meta or {}).get("rule_id"), expectation_type=exp.expectation_type, table=table,
-        column=getattr(exp, "column", None) or ", ".join(getattr(exp, "column_list", []) or []),
-        success=True, unexpected_count=0,
-        observed_value=f"proved by unique index {index} (pg_index: valid, unique, immediate)")
+def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
+    """``{position in suite: proved ExpectationValidationResult}`` (one catalog query)."""
+    from great_expectations.core import ExpectationValidationResult  # noqa: PLC0415
+
+    wanted = {i: cols for i, e in enumerate(expectations) if (cols := _unique_columns(e))}
+    if not wanted:
+        return {}
+    table, schema, engine = _postgres_table(vd)
+    if table is None:
+        return {}
+    indexes = unique_indexes(engine, schema)
+    proved = {}
+    for i, cols in wanted.items():
+        exp = expectations[i]
+        index, not_null = indexes.get((table, cols), (None, False))
+        skips_missing = getattr(exp, "ignore_row_if", None) == "any_value_is_missing"
+        if index is None or (len(cols) > 1 and not (not_null or skips_missing)):
+            continue
+        how = f"unique index {index} on {table} ({', '.join(sorted(cols))})"
+        proved[i] = ExpectationValidationResult(
+            success=True, expectation_config=exp.configuration,
+            result={"observed_value": f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
+                    "unexpected_count": 0, "unexpected_percent": 0.0, "partial_unexpected_list": []},
+            meta={"proved_by": {"method": "unique_index", "index": index, "table": table,
+                                "columns": sorted(cols), "catalog": PROOF}},
+            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None})
+    return proved
 
 
-def _validate(batch: Any, suite_name: str, expectations: list, result_format: Any) -> ValidationReport:
+def _suite(name: str, expectations: list) -> Any:
     from great_expectations.core import ExpectationSuite  # noqa: PLC0415
 
-    suite = ExpectationSuite(name=suite_name, expectations=[copy.copy(e) for e in expectations])
-    return read_validation_result(batch.validate(suite, result_format=result_format), suite=suite_name)
+    # from configurations (not copies of the Expectations): they keep their ids, so the stored
+    # results point at the suite's expectations as GX's own would
+    return ExpectationSuite(name=name, expectations=[e.configuration for e in expectations])
 
 
-def run_checkpoint_fast(name: str, *, config_dir: Path | str | None = None, database_url: str | None = None,
-                        prove_unique: bool = True, samples: bool = True) -> RunReport:
-    """Validate checkpoint ``name``'s definitions with the two levers above; a :class:`RunReport`.
-
-    ``timings`` has ``validate`` (seconds), ``proved`` (how many rules the catalog proved) and
-    ``rerun`` (how many failed rules pass 2 re-ran for samples).
-    """
-    started = time.perf_counter()
-    url = database_url or config.database_url()
-    ctx = open_context(config_dir, database_url=url)
-    checkpoint = ctx.checkpoints.get(name)
-    result_format = checkpoint.result_format or "SUMMARY"
-    t_validate = time.perf_counter()
-    proofs: dict[int, dict] = {}
-    validations, proved, rerun = [], 0, 0
-    for vd in checkpoint.validation_definitions:
-        expectations = list(vd.suite.expectations)
-        table, schema, engine = _table_of(vd) if prove_unique else (None, None, None)
-        by_index: dict[int, RuleResult] = {}
-        if table is not None:
-            key = id(engine)
-            if key not in proofs:
-                proofs[key] = unique_indexes(engine, schema)
-            for i, exp in enumerate(expectations):
-                cols = _unique_columns(exp)
-                index = proofs[key].get((table, cols)) if cols else None
-                if index:
-                    by_index[i] = _proved_result(exp, table, index)
-        proved += len(by_index)
-        rest = [(i, e) for i, e in enumerate(expectations) if i not in by_index]
-        batch = vd.batch_definition.get_batch()
-        if rest:
-            first = _validate(batch, vd.suite.name, [e for _, e in rest], NO_SAMPLES)
-            for (i, _), rule in zip(rest, _in_order([e for _, e in rest], first)):
-                by_index[i] = rule
-            # failed rules without samples yet (the cross-table ones bring theirs in pass 1)
-            failed = [(i, e) for i, e in rest if not by_index[i].success and not by_index[i].partial_unexpected_list]
-            fmt = _sample_format(result_format, [by_index[i] for i, _ in failed])
-            if samples and failed and fmt is not None:
-                rerun += len(failed)
-                second = _validate(batch, vd.suite.name, [e for _, e in failed], fmt)
-                for (i, _), rule in zip(failed, _in_order([e for _, e in failed], second)):
-                    by_index[i] = rule
-        rules = [by_index[i] for i in range(len(expectations))]
-        validations.append(ValidationReport(suite=vd.suite.name, asset=vd.data.data_asset.name,
-                                            success=all(r.success for r in rules), results=rules))
-    timings = {"validate": time.perf_counter() - t_validate, "proved": proved, "rerun": rerun}
-    return RunReport(checkpoint=name, success=all(v.success for v in validations), run_id=f"{name}-fast",
-                     data_docs=None, validations=validations, seconds=time.perf_counter() - started,
-                     timings=timings)
+def _by_id(vr: Any) -> dict[str, Any]:
+    return {evr.expectation_config.id: evr for evr in vr.results}
 
 
-def _sample_format(result_format: Any, failed: list[RuleResult]) -> dict | None:
+def _sample_format(result_format: Any, failed: list) -> dict | None:
     """Pass 2's result format: the checkpoint's, asking for no more samples than there are bad
     rows (``LIMIT 5`` when 5 rows are bad, so the sample query stops at the 5th instead of
     scanning on for a 20th that does not exist). None when the checkpoint wants no samples."""
@@ -162,22 +142,63 @@ def _sample_format(result_format: Any, failed: list[RuleResult]) -> dict | None:
         fmt = dict(result_format)
     else:  # a str or GX's ResultFormat enum
         fmt = {"result_format": str(getattr(result_format, "value", result_format))}
-    if fmt["result_format"] == "BOOLEAN_ONLY" or fmt.get("partial_unexpected_count") == 0:
+    if str(fmt["result_format"]).upper() == "BOOLEAN_ONLY" or fmt.get("partial_unexpected_count") == 0:
         return None
-    known = [r.unexpected_count for r in failed if isinstance(r.unexpected_count, int)]
+    known = [(evr.result or {}).get("unexpected_count") for evr in failed]
     wanted = fmt.get("partial_unexpected_count", 20)
-    if known and len(known) == len(failed):
+    if known and all(isinstance(k, int) for k in known):
         wanted = max(1, min(wanted, max(known)))
     fmt["partial_unexpected_count"] = wanted
     return fmt
 
 
-def _in_order(expectations: list, report: ValidationReport) -> list[RuleResult]:
-    """The report's rules in the order of ``expectations`` (GX returns its metric-graph order)."""
-    by_rule = {}
-    for r in report.results:
-        by_rule.setdefault(r.rule_id, []).append(r)
-    out = []
-    for e in expectations:
-        out.append(by_rule[(e.meta or {}).get("rule_id")].pop(0))
-    return out
+def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
+    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the two levers above: the
+    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
+    from great_expectations.validator.v1_validator import Validator  # noqa: PLC0415
+    from great_expectations.validator.validation_statistics import calc_validation_statistics  # noqa: PLC0415
+
+    if not enabled() or _postgres_table(vd)[0] is None:
+        return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
+    diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
+    if not diagnostics.success:
+        if not diagnostics.parent_added and diagnostics.children_added:
+            vd._add_to_store()
+        else:
+            diagnostics.raise_for_error()
+
+    if run_id is None:
+        from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
+
+        run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
+    expectations = list(vd.suite.expectations)
+    results = _proofs(vd, expectations)
+    rest = [e for i, e in enumerate(expectations) if i not in results]
+    validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
+    first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
+    by_id = _by_id(first)
+    failed = [e for e in rest if not by_id[e.id].success and not (by_id[e.id].exception_info or {}).get(
+        "raised_exception") and not (by_id[e.id].result or {}).get("partial_unexpected_list")]
+    fmt = _sample_format(result_format, [by_id[e.id] for e in failed])
+    if failed and fmt is not None:
+        validator.result_format = fmt  # same batch, only the failed rules, now with samples
+        by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, failed))))
+    ordered = [results[i] if i in results else by_id[e.id] for i, e in enumerate(expectations)]
+
+    stats = calc_validation_statistics(ordered)
+    vr = type(first)(
+        results=ordered, success=stats.success, suite_name=vd.suite.name, batch_id=first.batch_id,
+        statistics={"evaluated_expectations": stats.evaluated_expectations,
+                    "successful_expectations": stats.successful_expectations,
+                    "unsuccessful_expectations": stats.unsuccessful_expectations,
+                    "success_percent": stats.success_percent},
+        meta=dict(first.meta))
+    vr.meta.update({"validation_id": vd.id, "checkpoint_id": checkpoint_id, "run_id": run_id,
+                    "validation_time": run_id.run_time, "batch_parameters": None,
+                    "ytdq_fast": {"proved_by_index": len(expectations) - len(rest),
+                                  "sample_pass_rules": len(failed) if fmt is not None else 0}})
+    suite_id, result_id = vd._get_expectation_suite_and_validation_result_ids(validator=validator, run_id=run_id)
+    vd._validation_results_store.store_validation_results(
+        suite_validation_result=vr, suite_validation_result_identifier=result_id,
+        expectation_suite_identifier=suite_id)
+    return vr
