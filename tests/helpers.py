@@ -38,3 +38,10 @@ def insert_channel(conn, user_id: str, **overrides) -> str:
 
 def insert_video(conn, channel_id: str, **overrides) -> str:
     return insert_row(conn, "videos", {"channel_id": channel_id, "title": "A video", **overrides})
+
+
+def with_redis_db(url: str, number: int) -> str:
+    """``url`` pointing at Redis database ``number`` (tests keep their keys apart by database)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))

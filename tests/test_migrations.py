@@ -102,8 +102,9 @@ def test_files_are_numbered_from_001_without_gaps_and_have_both_parts():
     ("003-Bad-Name.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n", "NNN_snake_case_name.sql"),
 ])
 def test_malformed_migration_files_are_refused_by_name(mig_dir, name, text, message):
-    for path in mig_dir.glob("003_*.sql"):
-        path.unlink()
+    for path in mig_dir.glob("*.sql"):
+        if int(path.name[:3]) >= 3:
+            path.unlink()  # keep 001 and 002; the case under test is the third file
     (mig_dir / name).write_text(text or "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n")
     with pytest.raises(migrations.MigrationError, match=message) as exc:
         migrations.load_migrations(mig_dir)
@@ -210,29 +211,43 @@ def test_two_concurrent_runners_are_serialised_by_the_advisory_lock(empty_url, c
     """Two real `ytdq db migrate` processes on one empty database: one applies everything, the other
     waits on the lock, then finds nothing to do. Without the lock the second would fail on CREATE TABLE."""
     first = next(mig_dir.glob("001_*.sql"))
-    # hold the lock long enough that the second process surely arrives while the first works
-    first.write_text(first.read_text().replace("-- migrate:up\n", "-- migrate:up\nSELECT pg_sleep(3);\n", 1))
+    # the winner works for a second, so the loser is seen waiting on the lock meanwhile
+    first.write_text(first.read_text().replace("-- migrate:up\n", "-- migrate:up\nSELECT pg_sleep(1);\n", 1))
     home = mig_dir.parent.parent
     env = {**os.environ, "DATABASE_URL": empty_url, "YTDQ_HOME": str(home), "COLUMNS": "200"}
     watcher = conn_of(empty_url)
+    waiting = """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = %s
+                   AND a.datname = current_database()"""
+
+    def poll(until, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until(scalar(watcher, waiting, (migrations.ADVISORY_LOCK_KEY,))):
+                return True
+            time.sleep(0.02)
+        return False
+
+    # start both while the test holds the lock, so they are surely concurrent: both must queue on it
+    scalar(watcher, "SELECT pg_advisory_lock(%s)", (migrations.ADVISORY_LOCK_KEY,))
     procs = [subprocess.Popen([str(YTDQ), "db", "migrate"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    seen_waiting = False
-    deadline = time.monotonic() + 60
-    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-        seen_waiting |= scalar(watcher, """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = %s AND a.datname = current_database()""",
-                               (migrations.ADVISORY_LOCK_KEY,)) == 1
-        time.sleep(0.05)
+    try:
+        assert poll(lambda n: n == 2), "the two runners did not both wait on the advisory lock"
+        assert scalar(watcher, "SELECT to_regclass('schema_migrations') IS NULL")  # neither got past the lock
+    finally:
+        scalar(watcher, "SELECT pg_advisory_unlock(%s)", (migrations.ADVISORY_LOCK_KEY,))
+    loser_waited = poll(lambda n: n == 1, seconds=10)
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    assert seen_waiting, "the second runner never waited on the advisory lock"
+    assert loser_waited, f"while one runner migrated, the other did not wait: {outputs}"
     summaries = sorted(out.strip().splitlines()[-1] for out, _err in outputs)
-    assert summaries[0] == "applied 0 migration(s)"
-    assert summaries[1].startswith(f"applied {LATEST} migration(s): 001_")
+    assert summaries[0] == "applied 0 migration(s)", outputs
+    assert summaries[1].startswith(f"applied {LATEST} migration(s): 001_"), outputs
     assert rows(watcher, "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version") == \
         [(v, 1) for v in range(1, LATEST + 1)]
-    assert scalar(watcher, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0  # released
+    assert scalar(watcher, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                           "WHERE l.locktype = 'advisory' AND d.datname = current_database()") == 0  # released
 
 
 # ---------------------------------------------------------------------------------------------

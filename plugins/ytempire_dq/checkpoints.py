@@ -111,13 +111,16 @@ def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport
 
 @_one_run_at_a_time
 def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
-                   database_url: str | None = None, progress: Callable[[dict], None] | None = None) -> RunReport:
+                   database_url: str | None = None, progress: Callable[[dict], None] | None = None,
+                   redis_url: str | None = None) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
 
     Raises :class:`YtdqError` (exit code 2) when the run cannot happen: unknown checkpoint (the
     message lists the known ones), no or unreachable database (URL shown masked), a suite file
     that is malformed or that GX would not load completely (file and problem named).
     ``progress`` is called after each validation definition with ``{name, success, index, total}``.
+    Validation definitions on the ``cache`` data source get one Redis snapshot taken here, before
+    any validation (``redis_url`` or ``REDIS_URL``; unreachable: YtdqError, see ``cache.batch``).
     """
     started = time.perf_counter()
     cdir = config_dir_of(config_dir)
@@ -129,12 +132,15 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     checkpoint = _load_checkpoint(ctx, name, cdir)
     vds = list(checkpoint.validation_definitions)
     _check_database(url)
+    from ytempire_dq.cache.batch import batch_parameters  # noqa: PLC0415
+
+    params = batch_parameters(vds, redis_url)
 
     run_id = _run_id(name)
     runner = _run_concurrently if concurrent and len(vds) > 1 else _run_sequentially
     t_validate = time.perf_counter()
     try:
-        results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress))
+        results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress), params)
     except YtdqError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the server went away mid-run
@@ -185,9 +191,12 @@ def _run_id(name: str) -> Any:
     return RunIdentifier(run_name=f"{name}-{now.strftime('%Y%m%dT%H%M%S.%fZ')}", run_time=now)
 
 
-def _run_one(vd: Any, checkpoint: Any, run_id: Any) -> Any:
+def _run_one(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off)."""
+    if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
+        return vd.run(checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id,
+                      batch_parameters=batch_parameters)
     from ytempire_dq.fast import run_definition  # noqa: PLC0415
 
     return run_definition(vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
@@ -205,15 +214,15 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
     return report
 
 
-def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url, report) -> list:
+def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url, report, params) -> list:
     results = []
     for vd in vds:
-        results.append(_run_one(vd, checkpoint, run_id))
+        results.append(_run_one(vd, checkpoint, run_id, params.get(vd.name)))
         report(vd, results[-1])
     return results
 
 
-def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report) -> list:
+def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report, params) -> list:
     # One context per validation definition (opened here, in this thread: GX records the
     # "current" context globally when one is opened), each run in its own thread.
     own = []
@@ -221,7 +230,7 @@ def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report) -> list:
         c = open_context(cdir, database_url=url)
         own.append(c.validation_definitions.get(vd.name))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = {pool.submit(_run_one, vd, checkpoint, run_id): vd for vd in own}
+        futures = {pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name)): vd for vd in own}
         for future in as_completed(futures):
             report(futures[future], future.result())
         return [f.result() for f in futures]  # declared order

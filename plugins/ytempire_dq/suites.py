@@ -37,6 +37,11 @@ CROSS_TABLE_COLUMNS: dict[str, list[tuple[str, list[str]]]] = {
         ("table", ["key_column", "parent_column"]), ("child_table", ["child_key_column", "child_column"])],
     "expect_child_count_per_parent_within_limit": [
         ("table", ["key_column", "limit_column"]), ("child_table", ["child_key_column", "child_filter"])],
+    # cross-store (the batch is the Redis snapshot; only their PostgreSQL side is checked here)
+    "expect_column_values_to_match_table_column": [("table", ["table_key_column", "table_column"])],
+    "expect_column_values_to_reference_active_rows": [
+        ("table", ["table_key_column"]), ("status_table", ["status_key_column", "status_column"])],
+    "expect_column_values_to_be_within_table_category_limit": [("table", ["table_key_column", "category_column"])],
 }
 
 
@@ -91,13 +96,14 @@ def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     return (cdir / base).resolve()
 
 
-def asset_tables(config_dir: Path | str | None = None) -> dict[str, str]:
-    """{asset name: table name} of the ``ytempire`` data source in the yml."""
+def asset_tables(config_dir: Path | str | None = None) -> dict[str, str | None]:
+    """{asset name: table name} of the data sources in the yml; ``None`` for an asset that is no
+    table (the ``cache`` data source's dataframe: its columns are not the database's)."""
     fluent = _read_yml(config_dir_of(config_dir)).get("fluent_datasources") or {}
     out = {}
     for ds in fluent.values():
         for name, asset in (ds.get("assets") or {}).items():
-            out[name] = asset.get("table_name") or name
+            out[name] = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import with_redis_db
 from ytempire_dq.config import PROJECT_ROOT
 
 #: What a GX project copy needs (the context's config and its three stores).
@@ -47,11 +48,23 @@ KIND_TO_RULE = {
 }
 
 
+#: The Redis database REDIS_URL names in these modules: emptied for each (an empty cache breaks no
+#: cache rule), so nightly's cache validation never sees keys another module seeded.
+REDIS_DB = 12
+
+
 @pytest.fixture(scope="module")
-def module_env(db_url):
-    """DATABASE_URL = this module's database for the whole module."""
+def module_env(db_url, redis_url):
+    """DATABASE_URL = this module's database, REDIS_URL = an emptied Redis database, for the whole module."""
+    import redis
+
+    cache_url = with_redis_db(redis_url, REDIS_DB)
+    client = redis.Redis.from_url(cache_url)
+    client.flushdb()
+    client.close()
     mp = pytest.MonkeyPatch()
     mp.setenv("DATABASE_URL", db_url)
+    mp.setenv("REDIS_URL", cache_url)
     yield db_url
     mp.undo()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ytempire_dq.cache import seed_cache
 from ytempire_dq.checkpoints import list_checkpoints, run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
@@ -18,6 +19,7 @@ RULE_KEYS = {"rule_id", "expectation_type", "column", "success", "unexpected_cou
 @pytest.fixture(scope="module")
 def clean(module_env):
     seed.seed(module_env, users=20, seed=7)
+    seed_cache(module_env, seed=7)  # REDIS_URL: the module's Redis database (conftest)
     return module_env
 
 
@@ -27,7 +29,7 @@ def nightly(clean):
 
 
 def test_list_checkpoints():
-    assert list_checkpoints() == ["critical", "nightly"]
+    assert list_checkpoints() == ["cache", "critical", "nightly"]
 
 
 def test_nightly_passes_on_clean_data(nightly):
@@ -45,7 +47,8 @@ def test_critical_passes_on_clean_data(clean):
 def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightly):
     assert [(v.suite, v.asset) for v in nightly.validations] == [
         ("users", "users"), ("channels", "channels"), ("videos", "videos"), ("analytics", "analytics"),
-        ("api_keys", "api_keys"), ("workflows", "workflows"), ("cross_table", "users")]
+        ("api_keys", "api_keys"), ("workflows", "workflows"), ("cross_table", "users"),
+        ("cache", "redis_snapshot")]
     from ytempire_dq.suites import show_suite
 
     for v in nightly.validations:

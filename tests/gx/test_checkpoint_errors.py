@@ -20,7 +20,7 @@ def seeded(module_env):
 
 
 def test_unknown_checkpoint_lists_the_known_ones(module_env):
-    with pytest.raises(YtdqError, match=r"no checkpoint 'weekly'; known checkpoints: critical, nightly") as exc:
+    with pytest.raises(YtdqError, match=r"no checkpoint 'weekly'; known checkpoints: cache, critical, nightly") as exc:
         run_checkpoint("weekly")
     assert exc.value.exit_code == ExitCode.RUN_FAILED
 

@@ -15,9 +15,11 @@ from ytempire_dq import suites
 from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
 
-SUITE_NAMES = ["analytics", "api_keys", "channels", "cross_table", "users", "videos", "workflows"]
+SUITE_NAMES = ["analytics", "api_keys", "cache", "channels", "cross_table", "users", "videos", "workflows"]
 CUSTOM_TYPES = {"expect_column_values_to_exist_in_table", "expect_child_aggregate_to_match_parent_column",
                 "expect_child_count_per_parent_within_limit"}
+CACHE_CUSTOM_TYPES = {"expect_column_values_to_match_table_column", "expect_column_values_to_reference_active_rows",
+                      "expect_column_values_to_be_within_table_category_limit"}
 
 _LOAD_SCRIPT = """
 import json, sys
@@ -66,6 +68,7 @@ def test_the_custom_expectations_survive_loading(loaded):
     types, _, _ = loaded
     assert CUSTOM_TYPES <= set(types["cross_table"])
     assert collections.Counter(types["cross_table"])["expect_column_values_to_exist_in_table"] == 5
+    assert CACHE_CUSTOM_TYPES <= set(types["cache"])
 
 
 def test_loading_rewrites_no_file(loaded):
@@ -75,9 +78,9 @@ def test_loading_rewrites_no_file(loaded):
 
 def test_checkpoints_and_validation_definitions_load(loaded):
     types, _, _ = loaded
-    assert types["__checkpoints__"] == ["critical", "nightly"]
+    assert types["__checkpoints__"] == ["cache", "critical", "nightly"]
     assert types["__validation_definitions__"] == ["users", "channels", "videos", "analytics", "api_keys",
-                                                   "workflows", "cross_table"]
+                                                   "workflows", "cross_table", "cache"]
 
 
 def test_every_expectation_has_a_unique_rule_id_and_a_description():

@@ -8,6 +8,12 @@ registered when the suite loads, and a later save deletes it from the file).
 - ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
 
 All three generate one PostgreSQL query from their parameters (see ``_cross_table``).
+
+Cross-store (a pandas batch, the Redis snapshot, checked against PostgreSQL; see ``_cross_store``):
+
+- ``expect_column_values_to_match_table_column``: e.g. cached view counts ~ ``videos.view_count``.
+- ``expect_column_values_to_reference_active_rows``: e.g. sessions of existing, active users.
+- ``expect_column_values_to_be_within_table_category_limit``: e.g. counters within the user's tier limit.
 """
 
 from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column import (
@@ -16,12 +22,24 @@ from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column impo
 from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import (
     ExpectChildCountPerParentWithinLimit,
 )
+from ytempire_dq.expectations.expect_column_values_to_be_within_table_category_limit import (
+    ExpectColumnValuesToBeWithinTableCategoryLimit,
+)
 from ytempire_dq.expectations.expect_column_values_to_exist_in_table import (
     ExpectColumnValuesToExistInTable,
+)
+from ytempire_dq.expectations.expect_column_values_to_match_table_column import (
+    ExpectColumnValuesToMatchTableColumn,
+)
+from ytempire_dq.expectations.expect_column_values_to_reference_active_rows import (
+    ExpectColumnValuesToReferenceActiveRows,
 )
 
 __all__ = [
     "ExpectChildAggregateToMatchParentColumn",
     "ExpectChildCountPerParentWithinLimit",
+    "ExpectColumnValuesToBeWithinTableCategoryLimit",
     "ExpectColumnValuesToExistInTable",
+    "ExpectColumnValuesToMatchTableColumn",
+    "ExpectColumnValuesToReferenceActiveRows",
 ]

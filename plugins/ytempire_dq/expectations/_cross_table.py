@@ -107,8 +107,12 @@ def compile_sql(statement: sa.sql.ClauseElement) -> str:
     reads ``:name`` as a bind parameter), so braces are doubled and colons backslash-escaped;
     both come back unchanged in the statement the server receives.
     """
-    sql = str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
-    return sql.replace("{", "{{").replace("}", "}}").replace(":", "\\:")
+    return plain_sql(statement).replace("{", "{{").replace("}", "}}").replace(":", "\\:")
+
+
+def plain_sql(statement: sa.sql.ClauseElement) -> str:
+    """PostgreSQL SQL text for ``statement``, values inlined (for a driver, not for GX)."""
+    return str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
 
 
 def json_value(value: Any) -> Any:
@@ -129,42 +133,16 @@ def qualified(table: str, column: str) -> str:
     return f"{table}.{column}"
 
 
-class CrossTableExpectation(UnexpectedRowsExpectation):
-    """Base of the generated-SQL expectations (abstract: not registered as an expectation type)."""
+class SentenceRendering:
+    """What every custom expectation of ours shares (the Postgres cross-table ones here and the
+    cache cross-store ones): every parameter written to the suite file (defaults too), and a
+    Data Docs sentence built from the parameters by :meth:`_sentence`.
 
-    unexpected_rows_query: Optional[str] = pydantic.Field(
-        default=None,
-        description=(
-            "Generated from the other parameters each time the expectation runs; "
-            "never stored and not accepted as input."
-        ),
-    )
+    Put it *before* the GX base class: its renderers and ``configuration`` must win in the MRO.
+    """
 
-    # One metric: the sample rows, each carrying the total count (see module docstring).
-    metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
-
-    #: The names of the fields that hold table names / column names (checked and quoted).
-    table_fields: ClassVar[Tuple[str, ...]] = ()
-    column_fields: ClassVar[Tuple[str, ...]] = ()
     #: The rule's parameters, in the order the docs list them.
     parameter_fields: ClassVar[Tuple[str, ...]] = ()
-
-    @pydantic.validator("unexpected_rows_query", pre=True)
-    def _query_is_generated(cls, value: Any) -> None:
-        if value is not None:
-            raise ValueError(
-                f"{cls.__name__} generates its SQL from its parameters; "
-                "do not pass unexpected_rows_query"
-            )
-        return None
-
-    @pydantic.validator("*", pre=True)
-    def _identifiers_are_plain_names(cls, value: Any, field: Any) -> Any:
-        if field.name in cls.table_fields:
-            return check_table_name(value)
-        if field.name in cls.column_fields:
-            return check_column_name(value)
-        return value
 
     @property
     def configuration(self) -> Any:
@@ -177,65 +155,6 @@ class CrossTableExpectation(UnexpectedRowsExpectation):
             if value is not None:
                 configuration.kwargs.setdefault(name, value)
         return configuration
-
-    # ---- SQL ---------------------------------------------------------------------------
-
-    @abstractmethod
-    def offending_rows(self) -> sa.Select:
-        """A SELECT of the offending rows; its first column is the key shown in the sample."""
-
-    def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
-        """The number of offending rows, as a window over ``offending`` (default: its rows)."""
-        return sa.func.count().over()
-
-    def build_query(self) -> str:
-        """The one statement that runs: up to SAMPLE_SIZE offending rows plus the total count."""
-        offending = self.offending_rows().subquery("offending")
-        key = list(offending.c)[0]
-        statement = (
-            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN))
-            .order_by(key)
-            .limit(SAMPLE_SIZE)
-        )
-        return compile_sql(statement)
-
-    def _get_success_kwargs(self) -> dict[str, Any]:
-        # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
-        # query is not a stored field, so it is supplied here, freshly built.
-        kwargs = super()._get_success_kwargs()
-        kwargs["unexpected_rows_query"] = self.build_query()
-        return kwargs
-
-    # ---- result ------------------------------------------------------------------------
-
-    def _validate(
-        self,
-        metrics: dict,
-        runtime_configuration: dict | None = None,
-        execution_engine: Any = None,
-    ) -> dict:
-        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
-        if isinstance(result_format, dict):
-            result_format = result_format.get("result_format", ResultFormat.SUMMARY)
-
-        rows = metrics[TABLE_METRIC] or []
-        unexpected_count = int(rows[0][COUNT_COLUMN]) if rows else 0
-        success = unexpected_count == 0
-        if result_format == ResultFormat.BOOLEAN_ONLY:
-            return {"success": success}
-
-        sample = [
-            {name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN}
-            for row in rows
-        ]
-        result: dict[str, Any] = {
-            "observed_value": unexpected_count,
-            "unexpected_count": unexpected_count,
-            "partial_unexpected_list": [next(iter(row.values())) for row in sample],
-        }
-        if result_format != ResultFormat.BASIC:
-            result["details"] = {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE}
-        return {"success": success, "result": result}
 
     # ---- rendering ---------------------------------------------------------------------
 
@@ -324,6 +243,101 @@ class CrossTableExpectation(UnexpectedRowsExpectation):
                 },
             )
         ]
+
+
+class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
+    """Base of the generated-SQL expectations (abstract: not registered as an expectation type)."""
+
+    unexpected_rows_query: Optional[str] = pydantic.Field(
+        default=None,
+        description=(
+            "Generated from the other parameters each time the expectation runs; "
+            "never stored and not accepted as input."
+        ),
+    )
+
+    # One metric: the sample rows, each carrying the total count (see module docstring).
+    metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
+
+    #: The names of the fields that hold table names / column names (checked and quoted).
+    table_fields: ClassVar[Tuple[str, ...]] = ()
+    column_fields: ClassVar[Tuple[str, ...]] = ()
+
+    @pydantic.validator("unexpected_rows_query", pre=True)
+    def _query_is_generated(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                f"{cls.__name__} generates its SQL from its parameters; "
+                "do not pass unexpected_rows_query"
+            )
+        return None
+
+    @pydantic.validator("*", pre=True)
+    def _identifiers_are_plain_names(cls, value: Any, field: Any) -> Any:
+        if field.name in cls.table_fields:
+            return check_table_name(value)
+        if field.name in cls.column_fields:
+            return check_column_name(value)
+        return value
+
+    # ---- SQL ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def offending_rows(self) -> sa.Select:
+        """A SELECT of the offending rows; its first column is the key shown in the sample."""
+
+    def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
+        """The number of offending rows, as a window over ``offending`` (default: its rows)."""
+        return sa.func.count().over()
+
+    def build_query(self) -> str:
+        """The one statement that runs: up to SAMPLE_SIZE offending rows plus the total count."""
+        offending = self.offending_rows().subquery("offending")
+        key = list(offending.c)[0]
+        statement = (
+            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN))
+            .order_by(key)
+            .limit(SAMPLE_SIZE)
+        )
+        return compile_sql(statement)
+
+    def _get_success_kwargs(self) -> dict[str, Any]:
+        # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
+        # query is not a stored field, so it is supplied here, freshly built.
+        kwargs = super()._get_success_kwargs()
+        kwargs["unexpected_rows_query"] = self.build_query()
+        return kwargs
+
+    # ---- result ------------------------------------------------------------------------
+
+    def _validate(
+        self,
+        metrics: dict,
+        runtime_configuration: dict | None = None,
+        execution_engine: Any = None,
+    ) -> dict:
+        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        if isinstance(result_format, dict):
+            result_format = result_format.get("result_format", ResultFormat.SUMMARY)
+
+        rows = metrics[TABLE_METRIC] or []
+        unexpected_count = int(rows[0][COUNT_COLUMN]) if rows else 0
+        success = unexpected_count == 0
+        if result_format == ResultFormat.BOOLEAN_ONLY:
+            return {"success": success}
+
+        sample = [
+            {name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN}
+            for row in rows
+        ]
+        result: dict[str, Any] = {
+            "observed_value": unexpected_count,
+            "unexpected_count": unexpected_count,
+            "partial_unexpected_list": [next(iter(row.values())) for row in sample],
+        }
+        if result_format != ResultFormat.BASIC:
+            result["details"] = {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE}
+        return {"success": success, "result": result}
 
 
 def number_text(value: Union[int, float]) -> str:
