@@ -152,6 +152,18 @@ def _sample_format(result_format: Any, failed: list) -> dict | None:
     return fmt
 
 
+def _wants_samples(evr: Any, fmt: dict | None) -> bool:
+    """A failed rule that pass 2 can give samples: a map rule (``unexpected_count``) without
+    samples yet. Query rules are not re-run: ours count and sample in pass 1's one query, GX's
+    ``unexpected_rows_expectation`` returns rows only under COMPLETE (then it is re-run)."""
+    result = evr.result or {}
+    if fmt is None or evr.success or (evr.exception_info or {}).get("raised_exception"):
+        return False
+    if "unexpected_count" in result:
+        return not result.get("partial_unexpected_list")
+    return str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
+
+
 def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the two levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
@@ -177,8 +189,8 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
     first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
     by_id = _by_id(first)
-    failed = [e for e in rest if not by_id[e.id].success and not (by_id[e.id].exception_info or {}).get(
-        "raised_exception") and not (by_id[e.id].result or {}).get("partial_unexpected_list")]
+    fmt = _sample_format(result_format, [])
+    failed = [e for e in rest if _wants_samples(by_id[e.id], fmt)]
     fmt = _sample_format(result_format, [by_id[e.id] for e in failed])
     if failed and fmt is not None:
         validator.result_format = fmt  # same batch, only the failed rules, now with samples
