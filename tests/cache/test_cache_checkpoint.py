@@ -187,9 +187,17 @@ def test_lint_checks_the_postgres_side_of_the_cross_store_rules(env, tmp_path):
 
 
 def test_data_docs_show_the_cross_store_rules_as_sentences(env, tmp_path):
+    """As tests/expectations do: the rule without a description renders its sentence (GX shows a
+    description, when there is one, in place of the sentence)."""
     db_url, cache_url = env
     seed_cache(db_url, cache_url, seed=5, inject={"stale_video_stats": 2})
     gx_dir = copy_project(tmp_path)
+    path = gx_dir.parent / "expectations" / "cache.json"
+    doc = json.loads(path.read_text())
+    for e in doc["expectations"]:
+        if e["meta"]["rule_id"] in CUSTOM_SENTENCES:
+            del e["description"]
+    path.write_text(json.dumps(doc))
     report = run_checkpoint("cache", config_dir=gx_dir)
     assert report.rule("cache.video_stats_match_videos").unexpected_count == 2
     site = gx_dir / "uncommitted" / "data_docs" / "local_site"
@@ -198,5 +206,6 @@ def test_data_docs_show_the_cross_store_rules_as_sentences(env, tmp_path):
     for page in (suite_page, validation_page):
         for sentence in CUSTOM_SENTENCES.values():
             assert sentence in page
+        assert "a counter belongs to an existing, active user" in page  # a description
         assert "DATABASE_URL" not in page and "SELECT" not in page
     assert "2 unexpected rows found." in validation_page
