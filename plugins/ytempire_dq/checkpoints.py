@@ -93,18 +93,22 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
 
 
 def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport]:
-    """Hold the checkpoint's run lock (:mod:`ytempire_dq.runlock`) around ``run``: a second run of
-    the same checkpoint waits (``YTDQ_LOCK_TIMEOUT``), so two runs never interleave their stores."""
+    """Hold the checkpoint's run lock (:mod:`ytempire_dq.runlock`) around ``run`` and the run's
+    history (:mod:`ytempire_dq.history`, which logs its own failures): a second run of the same
+    checkpoint waits (``YTDQ_LOCK_TIMEOUT``), so two runs never interleave their stores."""
 
     @functools.wraps(run)
     def locked(name: str, *, config_dir: Path | str | None = None, **kwargs: Any) -> RunReport:
         cdir = config_dir_of(config_dir)
         if name not in list_checkpoints(config_dir=cdir):
             return run(name, config_dir=config_dir, **kwargs)  # raises: names the known ones
+        from ytempire_dq.history import record_run  # noqa: PLC0415
         from ytempire_dq.runlock import run_lock  # noqa: PLC0415
 
         with run_lock(cdir, name):
-            return run(name, config_dir=config_dir, **kwargs)
+            report = run(name, config_dir=config_dir, **kwargs)
+            record_run(report, config_dir=cdir, database_url=kwargs.get("database_url"))
+            return report
 
     return locked
 

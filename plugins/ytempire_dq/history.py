@@ -1,0 +1,343 @@
+"""Run history in PostgreSQL (schema ``dq``, migration 004): runs, per-rule outcomes, quarantined row keys.
+
+Where it is written, and why there: :func:`ytempire_dq.checkpoints.run_checkpoint` calls
+:func:`record_run` after the run, still holding the checkpoint's run lock, rather than a GX
+action doing it. History is a guarantee of every run, like the exit code, not an option a
+checkpoint file could drop; it needs the :class:`RunReport` (both GX result shapes already read
+the one way), the database URL the run used and the validation definitions' batches; and it
+runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
+never changes the run's verdict or exit code.
+
+Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample,
+written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule, so the keys never travel
+through Python:
+
+- **map rules** (``expect_column_values_*``, compound unique, column pairs): the primary key of
+  the rows GX's own unexpected condition selects, on the domain GX validates (row_condition and
+  ignore_row_if applied), as GX's ``unexpected_rows`` metric builds it, without its limit. (GX's
+  ``unexpected_index_query`` is not used: in 1.24 it drops ``row_condition`` and its compound
+  unique query does not run on PostgreSQL.)
+- **cross-table rules** (:mod:`ytempire_dq.expectations`): their generated ``offending_rows()``
+  without the sample limit; for orphans, every child row referencing a missing value.
+- **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
+
+``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
+the whole offending row as JSON (aggregate rules key on the parent row they name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+from ytempire_dq.results import RunReport
+
+log = logging.getLogger(__name__)
+
+RUNS = sa.table("runs", *(sa.column(c) for c in (
+    "run_id", "checkpoint", "success", "rules_total", "rules_failed", "started_at", "finished_at")), schema="dq")
+RULE_RESULTS = sa.table("rule_results", *(sa.column(c) for c in (
+    "run_id", "checkpoint", "rule_id", "suite", "table_name", "expectation_type", "success", "unexpected_count",
+    "error", "observed_at")), schema="dq")
+QUARANTINE = sa.table("quarantine", *(sa.column(c) for c in (
+    "run_id", "rule_id", "table_name", "row_key", "quarantined_at")), schema="dq")
+
+
+def _engine(database_url: str | None) -> sa.Engine:
+    from ytempire_dq.db.connect import engine  # noqa: PLC0415
+
+    return engine(database_url or config.database_url())
+
+
+def _check_schema(conn: sa.Connection, url: str) -> None:
+    if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+        raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
+
+
+def rule_key(rule: Any, suite: str) -> str:
+    """The rule's id; a rule without ``meta.rule_id`` is keyed ``<suite>.<expectation type>``."""
+    return rule.rule_id or f"{suite}.{rule.expectation_type}"
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def record_run(report: RunReport, *, config_dir: Path | str | None = None,
+               database_url: str | None = None) -> dict | None:
+    """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables.
+
+    Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
+    Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
+    """
+    url = database_url or config.database_url(required=False)
+    try:
+        return _record(report, config_dir, url)
+    except Exception as exc:  # noqa: BLE001 - history must never change the verdict
+        reason = config.mask_secrets(" ".join(str(exc).split()) or type(exc).__name__)
+        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason[:500])
+        return None
+
+
+def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
+    finished = dt.datetime.now(dt.timezone.utc)
+    started = finished - dt.timedelta(seconds=report.seconds)
+    rules = [(v, r) for v in report.validations for r in v.results]
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            _check_schema(conn, url)
+            conn.execute(sa.insert(RUNS).values(
+                run_id=report.run_id, checkpoint=report.checkpoint, success=report.success,
+                rules_total=len(rules), rules_failed=sum(not r.success for _, r in rules),
+                started_at=started, finished_at=finished))
+            if rules:
+                conn.execute(sa.insert(RULE_RESULTS), [
+                    {"run_id": report.run_id, "checkpoint": report.checkpoint, "rule_id": rule_key(r, v.suite),
+                     "suite": v.suite, "table_name": r.table, "expectation_type": r.expectation_type,
+                     "success": r.success, "unexpected_count": r.unexpected_count, "error": r.error,
+                     "observed_at": started}
+                    for v, r in rules])
+        # the run and its outcomes are in; keys follow rule by rule (one failing rule's keys
+        # query must not lose the others)
+        return _quarantine(report, config_dir, url, engine, finished)
+    finally:
+        engine.dispose()
+
+
+def _quarantine(report: RunReport, config_dir: Path | str | None, url: str, engine: sa.Engine,
+                at: dt.datetime) -> dict:
+    failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
+    if not failed:
+        return {}
+    from ytempire_dq.checkpoints import config_dir_of  # noqa: PLC0415
+    from ytempire_dq.context import open_context  # noqa: PLC0415
+
+    ctx = open_context(config_dir_of(config_dir), database_url=url)
+    checkpoint = ctx.checkpoints.get(report.checkpoint)
+    counts: dict[str, int] = {}
+    for vd, validation in zip(checkpoint.validation_definitions, report.validations):
+        if validation not in failed:
+            continue
+        keyer = _Keyer(ctx, vd, engine)
+        by_rule = {e.meta.get("rule_id"): e for e in vd.suite.expectations if e.meta}
+        for rule in validation.results:
+            if rule.success or rule.error is not None:
+                continue
+            key = rule_key(rule, validation.suite)
+            try:
+                keys = keyer.keys(by_rule.get(rule.rule_id))
+                if keys is None:
+                    continue
+                select, table = keys
+                with engine.begin() as conn:
+                    counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
+            except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
+                reason = config.mask_secrets(" ".join(str(exc).split()))
+                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason[:400])
+                continue
+            if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
+                log.warning("run %s: %s quarantined %d row keys but reported %d offending rows",
+                            report.run_id, key, counts[key], rule.unexpected_count)
+    return counts
+
+
+def _insert_keys(conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str,
+                 at: dt.datetime) -> int:
+    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side."""
+    pk = primary_key(conn, table)
+    row = sa.func.to_jsonb(sa.literal_column("q"))
+    key = row
+    if pk:
+        pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
+        key = sa.case((sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))),
+                       sa.func.jsonb_build_object(*pairs)), else_=row)
+    source = sa.select(sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key,
+                       sa.literal(at, sa.DateTime(timezone=True))).select_from(select)
+    result = conn.execute(sa.insert(QUARANTINE).from_select(
+        ["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source))
+    return int(result.rowcount)
+
+
+def primary_key(conn: sa.Connection, table: str) -> list[str]:
+    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
+    schema, _, name = table.rpartition(".")
+    return list(sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns") or [])
+
+
+class _Keyer:
+    """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
+
+    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine):
+        self.ctx, self.vd, self.engine = ctx, vd, engine
+        self._validator = None
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            self._validator = self.ctx.get_validator(batch_request=self.vd.batch_definition.build_batch_request())
+        return self._validator
+
+    def table(self) -> str | None:
+        asset = self.vd.data.data_asset
+        name = getattr(asset, "table_name", None)
+        schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
+        if not isinstance(name, str):
+            return None
+        return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+
+    def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
+        """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""
+        from great_expectations.expectations.core.unexpected_rows_expectation import (  # noqa: PLC0415
+            UnexpectedRowsExpectation,
+        )
+
+        from ytempire_dq.expectations._cross_table import CrossTableExpectation  # noqa: PLC0415
+
+        if expectation is None:
+            return None
+        if isinstance(expectation, CrossTableExpectation):
+            return self._cross_table(expectation), expectation.table
+        table = self.table()
+        if table is None:  # not a SQL table asset (e.g. the Redis snapshot): nothing to key on
+            return None
+        if isinstance(expectation, UnexpectedRowsExpectation):
+            return self._query_rule(expectation), table
+        if getattr(expectation, "map_metric", None):
+            with self.engine.connect() as conn:
+                pk = primary_key(conn, table) or [c["name"] for c in sa.inspect(conn).get_columns(
+                    table.rpartition(".")[2], schema=table.rpartition(".")[0] or None)]
+            return self._map_rule(expectation, pk), table
+        return None  # table-level rules (column set, types): no offending rows
+
+    def _cross_table(self, expectation: Any) -> sa.Subquery:
+        from ytempire_dq.expectations import ExpectColumnValuesToExistInTable  # noqa: PLC0415
+        from ytempire_dq.expectations._cross_table import sql_table  # noqa: PLC0415
+
+        offending = expectation.offending_rows()
+        if not isinstance(expectation, ExpectColumnValuesToExistInTable):
+            return offending.subquery("q")  # one row per offending parent, its key first
+        # orphans: the offending rows are grouped by missing value; key every child row instead
+        with self.engine.connect() as conn:
+            pk = primary_key(conn, expectation.table)
+        child = sql_table(expectation.table, expectation.column, *pk).alias("child")
+        missing = offending.subquery("missing")
+        return (sa.select(*(child.c[c] for c in pk))
+                .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
+                .subquery("q"))
+
+    def _query_rule(self, expectation: Any) -> sa.Subquery:
+        from great_expectations.core.metric_domain_types import MetricDomainTypes  # noqa: PLC0415
+        from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: PLC0415, E501
+            UnexpectedRowsQueryTable,
+        )
+
+        engine = self.validator.execution_engine
+        batch, _, _ = engine.get_compute_domain({"batch_id": self.validator.active_batch_id},
+                                                domain_type=MetricDomainTypes.TABLE)
+        sql = UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable(
+            query=expectation.unexpected_rows_query, batch_selectable=batch, execution_engine=engine)
+        # sa.text reads ":name" as a bind parameter; the query has none of its own
+        return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
+
+    def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
+        """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
+        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: PLC0415, E501
+            SQLALCHEMY_SELECTABLE_METRICS,
+        )
+        from great_expectations.util import get_sqlalchemy_selectable  # noqa: PLC0415
+        from great_expectations.validator.metric_configuration import MetricConfiguration  # noqa: PLC0415
+
+        validator = self.validator
+        engine = validator.execution_engine
+        dependencies = expectation.get_validation_dependencies(
+            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}})
+        count = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_count")
+        condition, compute_kwargs, accessor_kwargs = validator.get_metric(MetricConfiguration(
+            metric_name=f"{expectation.map_metric}.condition",
+            metric_domain_kwargs=count.metric_domain_kwargs,
+            metric_value_kwargs=count.metric_value_kwargs))
+        if expectation.map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
+            return self._duplicate_rows(expectation, pk, {**compute_kwargs, **accessor_kwargs})
+        query = sa.select(*(sa.column(c) for c in pk)).where(condition)
+        if expectation.map_metric not in SQLALCHEMY_SELECTABLE_METRICS:
+            domain = engine.get_domain_records(domain_kwargs={**compute_kwargs, **accessor_kwargs})
+            query = query.select_from(get_sqlalchemy_selectable(domain))
+        return query.subquery("q")
+
+    def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:
+        """The rows sharing a duplicated value, as GX's own ``column_values.unique.unexpected_rows`` finds them."""
+        from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (  # noqa: PLC0415
+            _build_duplicate_rows_source,
+        )
+
+        column = expectation.column
+        duplicates = _build_duplicate_rows_source(
+            execution_engine=self.validator.execution_engine, metric_domain_kwargs=domain_kwargs,
+            column_name=column, table_columns=list(dict.fromkeys([*pk, column])))
+        query = sa.select(*(duplicates.column(c) for c in pk)).select_from(duplicates.from_clause)
+        if duplicates.whereclause is not None:
+            query = query.where(duplicates.whereclause)
+        return query.subquery("q")
+
+
+# ---------------------------------------------------------------------------------------------
+# reading (`ytdq history`)
+
+
+def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None) -> list[dict]:
+    """The last ``limit`` runs, newest first: run_id, checkpoint, success, rules_total, rules_failed, times."""
+    url = database_url or config.database_url()
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, url)
+            runs = RUNS
+            query = sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+            if checkpoint:
+                query = query.where(runs.c.checkpoint == checkpoint)
+            return [dict(row._mapping) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20,
+               database_url: str | None = None) -> dict:
+    """One rule over the last ``limit`` runs (newest first) and since when it fails.
+
+    ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined}],
+    "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
+    (None when its latest outcome is a success). Unknown rule: :class:`YtdqError`.
+    """
+    url = database_url or config.database_url()
+    results, quarantine = RULE_RESULTS, QUARANTINE
+    scope = [results.c.rule_id == rule_id] + ([results.c.checkpoint == checkpoint] if checkpoint else [])
+    quarantined = (sa.select(sa.func.count()).select_from(quarantine)
+                   .where(quarantine.c.run_id == results.c.run_id, quarantine.c.rule_id == results.c.rule_id)
+                   .scalar_subquery())
+    last_success = sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
+    since = sa.select(sa.func.min(results.c.observed_at)).where(
+        *scope, sa.not_(results.c.success),
+        results.c.observed_at > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))))
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, url)
+            rows = [dict(row._mapping) for row in conn.execute(
+                sa.select(results.c.run_id, results.c.checkpoint, results.c.success, results.c.unexpected_count,
+                          results.c.error, results.c.observed_at, quarantined.label("quarantined"))
+                .where(*scope).order_by(results.c.observed_at.desc()).limit(limit))]
+            if not rows:
+                where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
+                raise YtdqError(f"no history for rule {rule_id!r}{where}")
+            failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
+    finally:
+        engine.dispose()
+    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since}

@@ -1,0 +1,183 @@
+"""Run history in schema dq: a row per rule per run, the keys of ALL offending rows of each failed
+rule (count = the injected count, keys = the rows the defect SQL finds), `ytdq history`, and a
+history failure that leaves the verdict alone. The `critical` runs have Redis down: history does not
+need it (`nightly` reads the cache as a data source, so it gets the session's redis)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from tests.gx.conftest import KIND_TO_RULE, copy_project
+from tests.helpers import rows, scalar
+from ytempire_dq import services
+from ytempire_dq.checkpoints import run_checkpoint
+from ytempire_dq.cli import main
+from ytempire_dq.db import seed
+from ytempire_dq.db.connect import connect
+from ytempire_dq.db.defects import DEFECT_KINDS
+from ytempire_dq.errors import ExitCode
+
+#: map rules (regex, not-null under a row_condition, unique, compound unique, column pair, between),
+#: orphans (cross-table), aggregates (sum vs parent, count per parent), SQL rules (with and without JOIN)
+INJECT = {
+    "bad_email": 3, "published_without_youtube_id": 4, "duplicate_email": 2, "duplicate_analytics_day": 2,
+    "published_before_created": 2, "cost_out_of_range": 3,
+    "orphan_videos": 5, "orphan_analytics": 2,
+    "analytics_sum_mismatch": 3, "over_tier_limit": 2,
+    "future_analytics_date": 3, "analytics_before_video": 2,
+}
+
+#: the keys each defect's rows should be quarantined under (the defect's own SQL, selecting ids)
+KEYS_SQL = {
+    "bad_email": "SELECT id::text FROM users WHERE email !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$'",
+    "published_without_youtube_id": "SELECT id::text FROM videos WHERE status = 'published' AND youtube_video_id IS NULL",
+    "duplicate_email": "SELECT id::text FROM users WHERE email IN (SELECT email FROM users GROUP BY email HAVING count(*) > 1)",
+    "orphan_videos": "SELECT id::text FROM videos v WHERE NOT EXISTS (SELECT 1 FROM channels c WHERE c.id = v.channel_id)",
+    "analytics_sum_mismatch": "SELECT v.id::text FROM videos v LEFT JOIN (SELECT video_id, sum(views) s FROM analytics "
+                              "GROUP BY video_id) a ON a.video_id = v.id WHERE abs(coalesce(a.s, 0) - v.view_count) > 100",
+    "future_analytics_date": "SELECT id::text FROM analytics WHERE date > current_date",
+}
+
+
+def expected_count(kind: str) -> int:
+    return INJECT[kind] * DEFECT_KINDS[kind].rows_per_defect
+
+
+@pytest.fixture(scope="module")
+def seeded(new_database) -> str:
+    url = new_database("history")
+    seed.seed(url, users=30, seed=11, inject=INJECT)
+    return url
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture
+def redis_down(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:" + str(services.free_port()) + "/0")
+
+
+@pytest.fixture(scope="module")
+def redis_up(redis_url):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REDIS_URL", redis_url)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def nightly(seeded, project, redis_up):
+    return run_checkpoint("nightly", config_dir=project, database_url=seeded)
+
+
+def failed_table_rules(report) -> set[str]:
+    """Failed rules of the table suites (the cache suite depends on what the session's redis holds)."""
+    return {r.rule_id for v in report.validations if v.suite != "cache" for r in v.results if not r.success}
+
+
+@pytest.fixture
+def conn(seeded):
+    c = connect(seeded, autocommit=True)
+    yield c
+    c.close()
+
+
+def test_the_run_and_a_row_per_rule(nightly, conn):
+    assert nightly.exit_code == ExitCode.DATA_FAILED
+    run = rows(conn, "SELECT checkpoint, success, rules_total, rules_failed, finished_at >= started_at "
+                     "FROM dq.runs WHERE run_id = %s", (nightly.run_id,))
+    failed = [r for r in nightly.rules() if not r.success]
+    assert run == [("nightly", False, len(nightly.rules()), len(failed), True)]
+    stored = {row[0]: row[1:] for row in rows(
+        conn, "SELECT rule_id, success, unexpected_count, suite FROM dq.rule_results WHERE run_id = %s", (nightly.run_id,))}
+    assert scalar(conn, "SELECT count(*) FROM dq.rule_results WHERE run_id = %s", (nightly.run_id,)) == len(nightly.rules())
+    assert len(stored) == len(nightly.rules())  # one row per rule
+    for v in nightly.validations:
+        for r in v.results:
+            assert stored[r.rule_id] == (r.success, r.unexpected_count, v.suite)
+    assert failed_table_rules(nightly) == {KIND_TO_RULE[k] for k in INJECT}
+
+
+@pytest.mark.parametrize("kind", sorted(INJECT))
+def test_quarantine_holds_every_offending_row_key(nightly, conn, kind):
+    rule = KIND_TO_RULE[kind]
+    count = scalar(conn, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (nightly.run_id, rule))
+    assert count == expected_count(kind) == nightly.rule(rule).unexpected_count
+    distinct = scalar(conn, "SELECT count(DISTINCT row_key) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+                      (nightly.run_id, rule))
+    assert distinct == count  # every key once: rows, not values
+    if kind in KEYS_SQL:
+        keys = {r[0] for r in rows(conn, "SELECT row_key->>'id' FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+                                   (nightly.run_id, rule))}
+        assert keys == {r[0] for r in rows(conn, KEYS_SQL[kind])}
+
+
+def test_quarantine_holds_all_rows_not_gx_sample(new_database, project, redis_up):
+    """More offending rows than GX's samples (20 per query rule, 20 partial values): all are keyed."""
+    url = new_database("history_many")
+    seed.seed(url, users=60, seed=3, inject={"orphan_analytics": 230, "bad_email": 25})
+    report = run_checkpoint("nightly", config_dir=project, database_url=url)
+    c = connect(url, autocommit=True)
+    try:
+        for rule, n in (("analytics.video_exists", 230), ("users.email_format", 25)):
+            assert report.rule(rule).unexpected_count == n
+            assert scalar(c, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+                          (report.run_id, rule)) == n
+    finally:
+        c.close()
+
+
+def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn, monkeypatch, redis_down):
+    monkeypatch.setenv("DATABASE_URL", seeded)
+    second = run_checkpoint("critical", config_dir=project, database_url=seeded)
+    conn.cursor().execute(KEYS_SQL["orphan_videos"].replace("SELECT id::text FROM", "DELETE FROM"))
+    third = run_checkpoint("critical", config_dir=project, database_url=seeded)
+    assert third.rule("videos.channel_exists").success  # fixed
+
+    cli = CliRunner()
+    result = cli.invoke(main, ["history", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)
+    assert [r["run_id"] for r in runs][:3] == [third.run_id, second.run_id, nightly.run_id]
+    assert runs[2]["rules_failed"] == sum(not r.success for r in nightly.rules()) and runs[2]["checkpoint"] == "nightly"
+    assert runs[1]["rules_failed"] == 4 and runs[0]["rules_failed"] == 3  # critical: orphans, sums, tiers
+
+    text = cli.invoke(main, ["history", "--checkpoint", "critical", "--limit", "1"])
+    assert text.exit_code == 0 and third.run_id in text.output and nightly.run_id not in text.output
+
+    trend = json.loads(cli.invoke(main, ["history", "videos.channel_exists", "--json"]).output)
+    assert [(r["run_id"], r["success"], r["unexpected_count"], r["quarantined"]) for r in trend["runs"]][:3] == [
+        (third.run_id, True, 0, 0), (second.run_id, False, 5, 5), (nightly.run_id, False, 5, 5)]
+    assert trend["failing_since"] is None  # passes again
+
+    still = json.loads(cli.invoke(main, ["history", "users.active_channels_within_tier_limit", "--json"]).output)
+    first_failure = still["runs"][-1]["observed_at"]
+    assert still["failing_since"] == first_failure and still["runs"][0]["success"] is False
+    per_checkpoint = json.loads(cli.invoke(main, ["history", "users.active_channels_within_tier_limit",
+                                                   "--checkpoint", "critical", "--json"]).output)
+    assert len(per_checkpoint["runs"]) == 2 and per_checkpoint["failing_since"] == per_checkpoint["runs"][-1]["observed_at"]
+
+    shown = cli.invoke(main, ["history", "users.active_channels_within_tier_limit"])
+    assert shown.exit_code == 0 and "failing since" in shown.output and second.run_id in shown.output
+
+    unknown = cli.invoke(main, ["history", "users.no_such_rule"])
+    assert unknown.exit_code == ExitCode.RUN_FAILED and "no history for rule 'users.no_such_rule'" in unknown.output
+
+
+def test_a_history_failure_is_logged_and_leaves_the_exit_code(new_database, project, redis_down, caplog):
+    url = new_database("history_broken")
+    seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
+    c = connect(url, autocommit=True)
+    c.cursor().execute("DROP SCHEMA dq CASCADE")
+    c.close()
+    caplog.set_level(logging.ERROR, logger="ytempire_dq.history")
+    report = run_checkpoint("critical", config_dir=project, database_url=url)
+    assert report.exit_code == ExitCode.DATA_FAILED and report.rule("videos.channel_exists").unexpected_count == 1
+    assert "history not recorded: no run history in" in caplog.text and "schema dq is missing" in caplog.text
