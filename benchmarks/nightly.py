@@ -122,7 +122,10 @@ def _proved_unique(url: str) -> dict[tuple[str, tuple[str, ...]], str]:
 
 
 VARIANTS = {
-    "baseline": "nightly as committed: SUMMARY, sequential",
+    "baseline": "GX alone (`YTDQ_FAST=0`: each validation definition's own `run()`): SUMMARY, sequential",
+    "fast": "the committed run_checkpoint (`ytempire_dq.fast`): uniqueness proved by a valid unique index, "
+            "pass 1 without sample queries, pass 2 for the failed rules' samples; SUMMARY, sequential",
+    "fast_concurrent": "fast + validation definitions concurrently",
     "basic": "result_format BASIC (counts + up to 20 sample values, no value counts)",
     "boolean_only": "result_format BOOLEAN_ONLY (verdicts only: no counts, no samples)",
     "basic_no_samples": "result_format BASIC with partial_unexpected_count 0 (counts, sample queries become LIMIT 0)",
@@ -173,16 +176,28 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
     return base / "gx", facts
 
 
-def run_gx(gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False) -> dict:
+def run_gx(gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False,
+           fast: bool = False) -> dict:
+    """One run_checkpoint; ``fast`` False = GX alone (``YTDQ_FAST=0``), True = the fast levers."""
     from ytempire_dq.checkpoints import run_checkpoint
 
+    before = os.environ.get("YTDQ_FAST")
+    os.environ["YTDQ_FAST"] = "1" if fast else "0"
     pgss.reset()
     t = time.perf_counter()
-    with counter:
-        report = run_checkpoint("bench_nightly", config_dir=gx_dir, database_url=url, concurrent=concurrent)
+    try:
+        with counter:
+            report = run_checkpoint("bench_nightly", config_dir=gx_dir, database_url=url, concurrent=concurrent)
+    finally:
+        if before is None:
+            os.environ.pop("YTDQ_FAST", None)
+        else:
+            os.environ["YTDQ_FAST"] = before
     wall = time.perf_counter() - t
     counts = {r.rule_id: r.unexpected_count for r in report.rules()}
+    proved = sorted(r.rule_id for r in report.rules() if "proved by unique index" in str(r.observed_value))
     return {"seconds": wall, "validate_s": report.timings.get("validate"), "sqlalchemy_statements": counter.n,
+            "proved_by_index": proved,
             "pgss": pgss.read(), "counts": counts, "success": report.success,
             "failed": sorted(r.rule_id for r in report.rules() if not r.success)}
 

@@ -118,63 +118,89 @@ def render(r: dict) -> str:
         "excluded). `count(*)` = one `SELECT count(*)` per table. **Floor** = per table one statement "
         "with a `count(*) FILTER (WHERE <rule broken>)` per row-level rule, plus one `GROUP BY ... HAVING "
         "count(*) > 1` per uniqueness rule, one query per cross-table rule and one catalog query for the "
-        "column/type rules (27 statements; generated from the suite files by `benchmarks/rules.py`). "
+        "column/type rules ({nfloor} statements; generated from the suite files by `benchmarks/rules.py`). "
         "**Soda** = the same rules as SodaCL (`benchmarks/rules.py`, `sodacl_checks`), `scan.execute()` "
         "time (its imports excluded). Statements = `pg_stat_statements` calls in the benchmark "
         "database during the run (BEGIN/ROLLBACK included; 'on data' excludes transaction control and "
-        "catalog/session queries).".replace("{nrules}", str(len(S[0]["nightly"]["gx"][-1]["counts"]))))
+        "catalog/session queries).".replace("{nrules}", str(len(S[0]["nightly"]["gx"][-1]["counts"])))
+        .replace("{nfloor}", str(S[0]["nightly"]["floor"][-1]["statements"])))
     add("")
-    add("| analytics rows | repeats | count(*) s | floor s | GX nightly s | Soda s | GX ÷ floor | Soda ÷ floor | GX ÷ Soda | GX ÷ count(*) |")
-    add("|---|---|---|---|---|---|---|---|---|---|")
+    add("**GX alone** = before (`YTDQ_FAST=0`: GX's own `ValidationDefinition.run` per definition); "
+        "**GX fast** = after: the committed `run_checkpoint`, which runs each definition through "
+        "`ytempire_dq.fast` (uniqueness proved by a valid unique index, no sample query on a clean rule, "
+        "a second pass for the failed rules' samples; results stored as before). Both run in every repeat, "
+        "in turn with count(*), the floor and Soda.")
+    add("")
+    add("| analytics rows | repeats | count(*) s | floor s | GX alone s | GX fast s | Soda s | GX alone ÷ floor | GX fast ÷ floor | Soda ÷ floor | GX alone ÷ Soda | GX fast ÷ Soda |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in S:
         n = s["nightly"]
         c = [x["seconds"] for x in n["count"]]
         f = [x["seconds"] for x in n["floor"]]
         g = [_gx_s(x) for x in n["gx"]]
+        gf = [_gx_s(x) for x in n.get("gx_fast", [])]
         so = [x.get("seconds") for x in n["soda"] if "seconds" in x]
-        add(f"| {s['seed']['rows']['analytics']:,} | {len(g)} | {mp(c)} | {mp(f)} | {mp(g)} | {mp(so) if so else 'n/a'} | "
-            f"{ratio(med(g), med(f))} | {ratio(med(so), med(f)) if so else 'n/a'} | "
-            f"{ratio(med(g), med(so)) if so else 'n/a'} | {ratio(med(g), med(c))} |")
+        add(f"| {s['seed']['rows']['analytics']:,} | {len(g)} | {mp(c)} | {mp(f)} | {mp(g)} | {mp(gf) if gf else 'n/a'} | "
+            f"{mp(so) if so else 'n/a'} | {ratio(med(g), med(f))} | {ratio(med(gf), med(f)) if gf else 'n/a'} | "
+            f"{ratio(med(so), med(f)) if so else 'n/a'} | {ratio(med(g), med(so)) if so else 'n/a'} | "
+            f"{ratio(med(gf), med(so)) if so and gf else 'n/a'} |")
     add("")
     add("Statements per run (`pg_stat_statements`; GX also: statements SQLAlchemy sent, counted in-process):")
     add("")
-    add("| analytics rows | count(*) | floor | GX total | GX BEGIN/ROLLBACK | GX catalog/session | GX on data | GX via SQLAlchemy | Soda total | Soda on data |")
-    add("|---|---|---|---|---|---|---|---|---|---|")
+    add("| analytics rows | run | total | BEGIN/ROLLBACK | catalog/session | on data | via SQLAlchemy |")
+    add("|---|---|---|---|---|---|---|")
     for s in S:
         n = s["nightly"]
-        g, fl = n["gx"][-1], n["floor"][-1]
-        so = n["soda"][-1] if n["soda"] else {}
-        add(f"| {s['seed']['rows']['analytics']:,} | {n['count'][-1]['statements']} | {_stmts(fl)} | {_stmts(g)} | "
-            f"{_stmts(g, 'transaction_control')} | {_stmts(g, 'catalog_or_session')} | {_stmts(g, 'on_data')} | "
-            f"{g['sqlalchemy_statements']} | {_stmts(so) if so else 'n/a'} | {_stmts(so, 'on_data') if so else 'n/a'} |")
+        fl, rows = n["floor"][-1], f"{s['seed']['rows']['analytics']:,}"
+        add(f"| {rows} | count(*) | {n['count'][-1]['statements']} | | | | |")
+        add(f"| {rows} | floor | {_stmts(fl)} | {_stmts(fl, 'transaction_control')} | {_stmts(fl, 'catalog_or_session')} | {_stmts(fl, 'on_data')} | |")
+        for label, key in (("GX alone", "gx"), ("GX fast", "gx_fast")):
+            if n.get(key):
+                g = n[key][-1]
+                add(f"| {rows} | {label} | {_stmts(g)} | {_stmts(g, 'transaction_control')} | "
+                    f"{_stmts(g, 'catalog_or_session')} | {_stmts(g, 'on_data')} | {g['sqlalchemy_statements']} |")
+        if n["soda"] and _stmts(n["soda"][-1]) is not None:
+            so = n["soda"][-1]
+            add(f"| {rows} | Soda | {_stmts(so)} | {_stmts(so, 'transaction_control')} | {_stmts(so, 'catalog_or_session')} | {_stmts(so, 'on_data')} | |")
     add("")
     add("Server-side execution time (sum of `total_exec_time` over the run's statements) shows how "
         "much of each wall time is the database's work and how much is the client's:")
     add("")
-    add("| analytics rows | floor: exec ms | GX: exec ms of validate s | Soda: exec ms of scan s |")
-    add("|---|---|---|---|")
+    add("| analytics rows | floor: exec ms | GX alone: exec ms of validate ms | GX fast: exec ms of validate ms | Soda: exec ms of scan ms |")
+    add("|---|---|---|---|---|")
     for s in S:
         n = s["nightly"]
         g, fl = n["gx"][-1], n["floor"][-1]
+        gf = n["gx_fast"][-1] if n.get("gx_fast") else None
         so = n["soda"][-1] if n["soda"] else {}
         add(f"| {s['seed']['rows']['analytics']:,} | {fmt((fl.get('pgss') or {}).get('exec_ms'))} | "
             f"{fmt((g.get('pgss') or {}).get('exec_ms'))} of {fmt(g['validate_s'] * 1000)} | "
+            f"{(fmt((gf.get('pgss') or {}).get('exec_ms')) + ' of ' + fmt(gf['validate_s'] * 1000)) if gf else 'n/a'} | "
             f"{fmt((so.get('pgss') or {}).get('exec_ms')) if so else 'n/a'} of {fmt(so['seconds'] * 1000) if so.get('seconds') else 'n/a'} |")
     add("")
     add("**Same verdicts.** In every scale's last repeat the three found the same broken rules, and GX's "
         "bad-row count equals the floor's for every rule:")
     add("")
-    add("| analytics rows | rules failed (GX / floor / Soda) | GX ≠ floor counts | only GX | only Soda |")
-    add("|---|---|---|---|---|")
+    add("| analytics rows | GX run | rules failed (GX / floor / Soda) | GX ≠ floor counts | only GX | only Soda |")
+    add("|---|---|---|---|---|---|")
     for s in S:
-        p = s["parity"]
-        add(f"| {s['seed']['rows']['analytics']:,} | {len(p['gx_failed'])} / {len(p['floor_failed'])} / "
-            f"{len(p.get('soda_failed', [])) if 'soda_failed' in p else 'n/a'} | "
-            f"{len(p['gx_vs_floor_count_mismatches']) or 'none'} | {', '.join(p.get('only_gx', [])) or 'none'} | "
-            f"{', '.join(p.get('only_soda', [])) or 'none'} |")
+        for label, key in (("alone", "parity"), ("fast", "parity_fast")):
+            if key not in s:
+                continue
+            p = s[key]
+            add(f"| {s['seed']['rows']['analytics']:,} | {label} | {len(p['gx_failed'])} / {len(p['floor_failed'])} / "
+                f"{len(p.get('soda_failed', [])) if 'soda_failed' in p else 'n/a'} | "
+                f"{len(p['gx_vs_floor_count_mismatches']) or 'none'} | {', '.join(p.get('only_gx', [])) or 'none'} | "
+                f"{', '.join(p.get('only_soda', [])) or 'none'} |")
     add("")
+    proved = (S[-1]["nightly"].get("gx_fast") or [{}])[-1].get("proved_by_index")
+    if proved:
+        add(f"GX fast proved {len(proved)} uniqueness rules from the catalog (each result's observed value "
+            "names the index; Data Docs shows it): " + ", ".join(f"`{x}`" for x in proved) + ". The duplicate "
+            "defect kinds are not injected here, so every unique constraint is in place.")
+        add("")
     add("(Seeded with every non-duplicate defect kind injected 5 times, "
-        f"{len(S[0]['seed'].get('manifest', {}))} kinds; so 26 rules fail on purpose. Soda folds a table's column-type "
+        f"{len(S[0]['seed'].get('manifest', {}))} kinds; so {len(S[0]['parity']['floor_failed'])} rules fail on purpose. Soda folds a table's column-type "
         "rules into one schema check, and SodaCL's schema check has no 'exact column set' option, so "
         "'no extra column' is not checked by the Soda side.)")
     add("")
@@ -197,6 +223,11 @@ def render(r: dict) -> str:
             base = s["nightly"]["gx"]
             add(f"| {rows:,} | baseline | {VARIANTS['baseline']} | {mp([_gx_s(x) for x in base])} | "
                 f"{ratio(med([_gx_s(x) for x in base]), f)} | {_stmts(base[-1])} ({_stmts(base[-1], 'transaction_control')}, {_stmts(base[-1], 'on_data')}) | — |")
+            fast = s["nightly"].get("gx_fast")
+            if fast:
+                add(f"| {rows:,} | fast | {VARIANTS['fast']} | {mp([_gx_s(x) for x in fast])} | "
+                    f"{ratio(med([_gx_s(x) for x in fast]), f)} | {_stmts(fast[-1])} ({_stmts(fast[-1], 'transaction_control')}, {_stmts(fast[-1], 'on_data')}) | "
+                    f"{_same(base[-1], fast[-1])} |")
             for v, lv in s["levers"].items():
                 runs = lv["runs"]
                 add(f"| {rows:,} | {v} | {VARIANTS[v]} | {mp([_gx_s(x) for x in runs])} | "
@@ -215,13 +246,22 @@ def render(r: dict) -> str:
     big = S[-1]
     top = (big["nightly"]["gx"][-1].get("pgss") or {}).get("top")
     if top:
-        add(f"### Where GX's time goes at {big['seed']['rows']['analytics']:,} analytics rows (baseline, top statements by server time)")
+        add(f"### Where GX's time goes at {big['seed']['rows']['analytics']:,} analytics rows (GX alone, top statements by server time)")
         add("")
         add("| server ms | calls | statement (start) |")
         add("|---|---|---|")
         for t in top:
             add(f"| {fmt(t['ms'])} | {t['calls']} | `{t['query'][:160].replace('|', '/')}` |")
         add("")
+        ftop = ((big["nightly"].get("gx_fast") or [{}])[-1].get("pgss") or {}).get("top")
+        if ftop:
+            add("GX fast's top statements at the same scale:")
+            add("")
+            add("| server ms | calls | statement (start) |")
+            add("|---|---|---|")
+            for t in ftop:
+                add(f"| {fmt(t['ms'])} | {t['calls']} | `{t['query'][:160].replace('|', '/')}` |")
+            add("")
         ftop = (big["nightly"]["floor"][-1].get("pgss") or {}).get("top")
         if ftop:
             add("The floor's top statements at the same scale:")
@@ -343,7 +383,8 @@ def plot(r: dict, path: Path) -> None:
     series = {
         "count(*) every table": [med([v["seconds"] for v in s["nightly"]["count"]]) for s in S],
         "floor (one pass per table + grouped)": [med([v["seconds"] for v in s["nightly"]["floor"]]) for s in S],
-        "GX nightly (committed)": [med([v["validate_s"] for v in s["nightly"]["gx"]]) for s in S],
+        "GX alone (before)": [med([v["validate_s"] for v in s["nightly"]["gx"]]) for s in S],
+        "GX fast (committed run_checkpoint)": [med([v["validate_s"] for v in s["nightly"].get("gx_fast", [])]) for s in S],
         "Soda Core 3.5": [med([v["seconds"] for v in s["nightly"]["soda"] if "seconds" in v]) for s in S],
     }
     if all("levers" in s and "combined" in s["levers"] for s in S):

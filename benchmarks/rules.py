@@ -91,6 +91,8 @@ def broken_predicate(rule: Rule) -> str | None:
         return f"{extra} AND {pred}" if extra else pred
     if t == "expect_column_values_to_match_regex":
         return f"{col} !~ {lit(kw['regex'])}"
+    if t == "expect_column_values_to_not_match_regex":
+        return f"{col} ~ {lit(kw['regex'])}"
     if t == "expect_column_values_to_be_in_set":
         return f"{col} NOT IN ({', '.join(lit(v) for v in kw['value_set'])})"
     if t == "expect_column_values_to_be_between":

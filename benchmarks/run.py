@@ -174,14 +174,16 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
     N.run_count(url, pgss)
     N.run_floor(url, pgss, rules)
     N.run_gx(gx_dir, url, pgss, counter)
+    N.run_gx(gx_dir, url, pgss, counter, fast=True)
 
-    runs: dict[str, list] = {"count": [], "floor": [], "gx": [], "soda": []}
+    runs: dict[str, list] = {"count": [], "floor": [], "gx": [], "gx_fast": [], "soda": []}
     soda_ok = not args.no_soda and N.soda_available()
     for i in range(args.nightly_repeats):
         log(f"{label}: nightly comparison, repeat {i + 1}/{args.nightly_repeats}")
         runs["count"].append(N.run_count(url, pgss))
         runs["floor"].append(N.run_floor(url, pgss, rules))
         runs["gx"].append(N.run_gx(gx_dir, url, pgss, counter))
+        runs["gx_fast"].append(N.run_gx(gx_dir, url, pgss, counter, fast=True))
         if soda_ok:
             runs["soda"].append(N.run_soda(work / "soda", url, pgss, rules))
             if "error" in runs["soda"][-1]:
@@ -189,18 +191,21 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
     res["nightly"] = runs
     res["parity"] = parity(runs["gx"][-1]["counts"], runs["floor"][-1]["counts"],
                            runs["soda"][-1] if runs["soda"] else None, meta.get("manifest", {}))
+    res["parity_fast"] = parity(runs["gx_fast"][-1]["counts"], runs["floor"][-1]["counts"],
+                                runs["soda"][-1] if runs["soda"] else None, meta.get("manifest", {}))
 
-    if not args.no_levers:
+    if not args.no_levers and (args.lever_scales is None or label in args.lever_scales):
         levers = {}
         for variant in N.VARIANTS:
-            if variant == "baseline":
+            if variant in ("baseline", "fast"):  # both measured in the nightly comparison above
                 continue
             vdir, facts = N.make_config(work / variant, url, variant)
             levers[variant] = {"facts": facts, "runs": []}
             for i in range(args.lever_repeats):
                 log(f"{label}: lever {variant}, repeat {i + 1}/{args.lever_repeats}")
                 levers[variant]["runs"].append(
-                    N.run_gx(vdir, url, pgss, counter, concurrent=variant in ("concurrent", "combined")))
+                    N.run_gx(vdir, url, pgss, counter, concurrent=variant in ("concurrent", "combined", "fast_concurrent"),
+                             fast=variant.startswith("fast")))
         res["levers"] = levers
 
     if not args.no_workloads:
@@ -265,6 +270,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limits-at", default=None, help="scale at which to test connection limits (default: the first)")
     ap.add_argument("--no-soda", action="store_true")
     ap.add_argument("--no-levers", action="store_true")
+    ap.add_argument("--lever-scales", default=None,
+                    help="scales at which to measure the lever variants, e.g. 100k,1m (default: every scale)")
     ap.add_argument("--no-workloads", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse bench_<scale> databases seeded by an earlier run")
     ap.add_argument("--keep", action="store_true", help="leave the benchmark server and its databases running")
@@ -272,6 +279,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     scales = [parse_scale(s) for s in args.scales.split(",") if s.strip()]
     args.limits_at = args.limits_at or scales[0][0]
+    if args.lever_scales:
+        args.lever_scales = {parse_scale(x)[0] for x in args.lever_scales.split(",") if x.strip()}
 
     if not args.no_soda:
         why = N.ensure_soda(log)

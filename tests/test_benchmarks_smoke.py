@@ -11,7 +11,7 @@ from ytempire_dq.db.connect import connect
 from ytempire_dq.db.seed import seed
 
 INJECT = {"bad_email": 3, "orphan_videos": 2, "duplicate_email": 2, "analytics_sum_mismatch": 2,
-          "future_analytics_date": 4, "over_tier_limit": 1}
+          "future_analytics_date": 4, "over_tier_limit": 1, "markup_in_title": 2}
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,12 @@ def test_floor_counts_equal_the_seeders_manifest(seeded):
     assert counts["videos.view_count_matches_analytics"] == 2
     assert counts["analytics.date_not_in_future"] == 4
     assert counts["users.active_channels_within_tier_limit"] == 1
+    assert counts["videos.title_has_no_markup"] == 2  # expect_column_values_to_not_match_regex: col ~ regex
     assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
     broken = {k for k, v in counts.items() if v}
     assert broken == {"users.email_format", "videos.channel_exists", "users.email_unique",
                       "videos.view_count_matches_analytics", "analytics.date_not_in_future",
-                      "users.active_channels_within_tier_limit"}
+                      "users.active_channels_within_tier_limit", "videos.title_has_no_markup"}
 
 
 def test_sodacl_names_every_rule():
