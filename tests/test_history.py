@@ -21,15 +21,10 @@ from ytempire_dq.db.connect import connect
 from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.errors import ExitCode
 
-#: map rules (regex, not-null under a row_condition, unique, compound unique, column pair, between),
-#: orphans (cross-table), aggregates (sum vs parent, count per parent), SQL rules (with and without JOIN)
-INJECT = {
-    "bad_email": 3, "published_without_youtube_id": 4, "duplicate_email": 2, "duplicate_analytics_day": 2,
-    "published_before_created": 2, "cost_out_of_range": 3,
-    "orphan_videos": 5, "orphan_analytics": 2,
-    "analytics_sum_mismatch": 3, "over_tier_limit": 2,
-    "future_analytics_date": 3, "analytics_before_video": 2,
-}
+#: every defect kind, distinct counts (1..N): map rules (regex, not-null under a row_condition, unique,
+#: compound unique, column pairs, between, in set), orphans (cross-table), aggregates (sum vs parent,
+#: count per parent), SQL rules (with and without JOIN)
+INJECT = {kind: i + 1 for i, kind in enumerate(sorted(DEFECT_KINDS))}
 
 #: the keys each defect's rows should be quarantined under (the defect's own SQL, selecting ids)
 KEYS_SQL = {
@@ -50,7 +45,7 @@ def expected_count(kind: str) -> int:
 @pytest.fixture(scope="module")
 def seeded(new_database) -> str:
     url = new_database("history")
-    seed.seed(url, users=30, seed=11, inject=INJECT)
+    seed.seed(url, users=200, seed=11, inject=INJECT)
     return url
 
 
@@ -147,14 +142,17 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     runs = json.loads(result.output)
     assert [r["run_id"] for r in runs][:3] == [third.run_id, second.run_id, nightly.run_id]
     assert runs[2]["rules_failed"] == sum(not r.success for r in nightly.rules()) and runs[2]["checkpoint"] == "nightly"
-    assert runs[1]["rules_failed"] == 4 and runs[0]["rules_failed"] == 3  # critical: orphans, sums, tiers
+    critical_failed = sum(not r.success for r in second.rules())
+    assert critical_failed == 7  # critical: five orphan rules, sums, tiers
+    assert runs[1]["rules_failed"] == critical_failed and runs[0]["rules_failed"] == critical_failed - 1
 
     text = cli.invoke(main, ["history", "--checkpoint", "critical", "--limit", "1"])
     assert text.exit_code == 0 and third.run_id in text.output and nightly.run_id not in text.output
 
     trend = json.loads(cli.invoke(main, ["history", "videos.channel_exists", "--json"]).output)
+    orphans = INJECT["orphan_videos"]
     assert [(r["run_id"], r["success"], r["unexpected_count"], r["quarantined"]) for r in trend["runs"]][:3] == [
-        (third.run_id, True, 0, 0), (second.run_id, False, 5, 5), (nightly.run_id, False, 5, 5)]
+        (third.run_id, True, 0, 0), (second.run_id, False, orphans, orphans), (nightly.run_id, False, orphans, orphans)]
     assert trend["failing_since"] is None  # passes again
 
     still = json.loads(cli.invoke(main, ["history", "users.active_channels_within_tier_limit", "--json"]).output)
