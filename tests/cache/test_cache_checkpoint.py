@@ -135,13 +135,17 @@ def test_kinds_and_rules_map_one_to_one():
     assert len(set(KIND_TO_RULE.values())) == len(KIND_TO_RULE)
 
 
-def test_redis_down_at_the_start_is_exit_2_with_the_url_masked(env):
+@pytest.mark.parametrize("checkpoint", ["cache", "nightly"])
+def test_redis_down_at_the_start_is_exit_2_with_the_url_masked(env, checkpoint, tmp_path):
+    """Nothing runs and nothing is stored: the cache cannot be validated, as with PostgreSQL down."""
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = "redis://" + f"ytdq:s3cret-pw@127.0.0.1:{port}/0"
+    gx_dir = copy_project(tmp_path)
     with pytest.raises(YtdqError) as exc:
-        run_checkpoint("cache", redis_url=url)
+        run_checkpoint(checkpoint, redis_url=url, config_dir=gx_dir)
+    assert not list((gx_dir / "uncommitted").glob("validations/**/*.json"))
     message = str(exc.value)
     assert exc.value.exit_code == ExitCode.RUN_FAILED
     assert "s3cret-pw" not in message and mask_url(url) in message
@@ -164,6 +168,30 @@ def test_nightly_runs_the_cache_last():
     cache = json.loads((PROJECT_ROOT / "checkpoints" / "cache.json").read_text())
     assert [vd["name"] for vd in cache["validation_definitions"]] == ["cache"]
     assert {a["type"] for a in nightly["actions"]} >= {a["type"] for a in cache["actions"]}
+
+
+def test_nightly_runs_the_cache_suite_on_the_same_snapshot_rules(env):
+    """Clean tables, one cache defect: nightly fails on exactly that cache rule, with its count."""
+    db_url, cache_url = env
+    seed_cache(db_url, cache_url, seed=5, inject={"session_without_ttl": 3})
+    report = run_checkpoint("nightly")
+    assert report.validations[-1].suite == "cache" and report.validations[-1].asset == "redis_snapshot"
+    assert [(r["rule_id"], r["bad_rows"]) for r in report.failed_rules()] == [("cache.session_ttl_set", 3)]
+    assert report.exit_code == ExitCode.DATA_FAILED
+
+
+def test_cli_runs_the_cache_checkpoint(env):
+    from click.testing import CliRunner
+
+    from ytempire_dq.cli import main
+
+    db_url, cache_url = env
+    seed_cache(db_url, cache_url, seed=5, inject={"counter_over_limit": 2})
+    result = CliRunner().invoke(main, ["checkpoint", "run", "cache"], env={"COLUMNS": "200"})
+    assert result.exit_code == ExitCode.DATA_FAILED, result.output
+    assert "cache.counter_within_tier_limit" in result.output and "ratelimit:" in result.output
+    seed_cache(db_url, cache_url, seed=5)
+    assert CliRunner().invoke(main, ["checkpoint", "run", "cache"]).exit_code == ExitCode.OK
 
 
 def test_suite_lint_passes_for_the_committed_project(env):
