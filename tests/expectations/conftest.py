@@ -214,3 +214,22 @@ def statements_during(action) -> list[str]:
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     return seen
+
+
+@pytest.fixture(scope="module")
+def frame_batch():
+    """Validate one expectation against a pandas DataFrame, as the ``cache`` data source does:
+    ``frame_batch(df, expectation)`` -> the ExpectationValidationResult."""
+    import great_expectations as gx
+
+    import ytempire_dq.expectations  # noqa: F401  (registers the custom expectations)
+
+    context = gx.get_context(mode="ephemeral")
+    definition = context.data_sources.add_pandas("cache").add_dataframe_asset(
+        "redis_snapshot").add_batch_definition_whole_dataframe("whole_dataframe")
+
+    def validate(frame, expectation, result_format="SUMMARY"):
+        batch = definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(expectation, result_format=result_format)
+
+    return validate
