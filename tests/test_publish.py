@@ -106,6 +106,18 @@ def test_redis_url_is_a_config_str_substituted_at_run_time(defective, project, r
     assert "${REDIS_URL}" in (project.parent / "checkpoints" / "critical.json").read_text()
 
 
+def test_saving_the_checkpoint_keeps_the_template_not_the_url(defective, project, monkeypatch):
+    from ytempire_dq.context import open_context
+
+    secret_url = closed_port_url("pw-" + "not-on-disk")
+    monkeypatch.setenv("REDIS_URL", secret_url)
+    ctx = open_context(project, database_url=defective)
+    ctx.checkpoints.add_or_update(ctx.checkpoints.get("critical"))
+    text = (project.parent / "checkpoints" / "critical.json").read_text()
+    action = next(a for a in json.loads(text)["actions"] if a["type"] == "publish_to_redis")
+    assert action["redis_url"] == "${REDIS_URL}" and "not-on-disk" not in text
+
+
 @pytest.mark.parametrize(("which", "expected"), [("defective", ExitCode.DATA_FAILED), ("clean", ExitCode.OK)])
 def test_redis_down_warns_and_the_run_stands(which, expected, request, project, monkeypatch, caplog):
     url = request.getfixturevalue(which)
