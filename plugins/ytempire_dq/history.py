@@ -227,6 +227,8 @@ class _Keyer:
         # orphans: the offending rows are grouped by missing value; key every child row instead
         with self.engine.connect() as conn:
             pk = primary_key(conn, expectation.table)
+        if not pk:  # nothing to key child rows on: the missing values themselves
+            return offending.subquery("q")
         child = sql_table(expectation.table, expectation.column, *pk).alias("child")
         missing = offending.subquery("missing")
         return (sa.select(*(child.c[c] for c in pk))
