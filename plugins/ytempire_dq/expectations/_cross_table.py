@@ -292,7 +292,10 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
 
     def build_query(self) -> str:
         """The one statement that runs: up to SAMPLE_SIZE offending rows plus the total count."""
-        offending = self.offending_rows().subquery("offending")
+        # OFFSET 0 fences the subquery: PostgreSQL plans the offending rows for the whole result
+        # (hash joins, parallel scans) instead of an index-ordered merge join chosen for the outer
+        # ORDER BY ... LIMIT (videos.view_count_matches_analytics at 10M analytics rows: 10.3 s -> 2.8 s)
+        offending = self.offending_rows().offset(0).subquery("offending")
         key = list(offending.c)[0]
         statement = (
             sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN))
