@@ -105,3 +105,12 @@ def test_great_expectations_script_masks_the_password_too():
     line = one_error_line(proc)
     assert f"ytdq:***@127.0.0.1:{port}" in line
     assert "s3cret" not in proc.stderr + proc.stdout
+
+
+def test_a_database_never_migrated_is_one_line_not_a_traceback(new_database, redis_url):
+    url = new_database("never_migrated", empty=True)
+    spare_db = redis_url.rsplit("/", 1)[0] + "/13"  # keep the session's keyspace out of it
+    proc = run("cache", "seed", env={"DATABASE_URL": url, "REDIS_URL": spare_db})
+    line = one_error_line(proc)
+    assert 'relation "users" does not exist' in line and "ytdq db migrate" in line
+    assert "Traceback" not in proc.stderr

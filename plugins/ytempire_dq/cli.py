@@ -40,8 +40,22 @@ def handles_errors(fn):
             return fn(*args, **kwargs)
         except YtdqError as exc:
             _fail(str(exc))
+        except Exception as exc:
+            if _pgcode(exc) != UNDEFINED_TABLE:
+                raise
+            first = str(getattr(exc, "orig", exc)).splitlines()[0]
+            _fail(f"{first} in {config.mask_url(config.database_url())}: is the database migrated? "
+                  "Run `ytdq db migrate`.")
 
     return wrapper
+
+
+UNDEFINED_TABLE = "42P01"  # SQLSTATE of a missing table: a database that was never migrated
+
+
+def _pgcode(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a psycopg2 error, also when SQLAlchemy wraps it."""
+    return getattr(exc, "pgcode", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
 
 
 class _Group(click.Group):
