@@ -21,11 +21,14 @@ DEMO_DEFECTS = {
     "analytics_sum_mismatch": 2,
     "over_tier_limit": 1,
     "duplicate_analytics_day": 2,
+    "markup_in_title": 1,  # Data Docs show the <script> title as text
 }
+DEMO_CACHE_DEFECTS = {"stale_video_stats": 3}
 
 
 def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> dict:
-    """Start (or reuse) the servers, rebuild the schema, seed data with DEMO_DEFECTS injected,
+    """Start (or reuse) the servers, rebuild the schema, seed data with DEMO_DEFECTS injected (and
+    the cache with DEMO_CACHE_DEFECTS),
     run ``nightly``; ``{"url", "seed", "cache", "report"}``."""
     from ytempire_dq.cache import seed_cache
     from ytempire_dq.checkpoints import run_checkpoint
@@ -42,8 +45,8 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> d
     log(f"migrated: {len(applied)} migration(s) applied")
     report = seeder.seed(url, users=users, seed=seed, inject=DEMO_DEFECTS,
                          manifest_path=config.STATE_DIR / "seed_manifest.json", progress=True)
-    cache = seed_cache(url, config.redis_url(), seed=seed, manifest_path=config.STATE_DIR / "cache_manifest.json")
-    log(f"cache:    {cache['keys']:,} keys written from the database")
+    cache = seed_cache(url, config.redis_url(), seed=seed, inject=DEMO_CACHE_DEFECTS, manifest_path=config.STATE_DIR / "cache_manifest.json")
+    log(f"cache:    {cache['keys']:,} keys written from the database; injected {cache['injected']}")
     log("running checkpoint nightly (Data Docs are rebuilt by its action)")
     run = run_checkpoint("nightly", database_url=url, progress=progress)
     return {"url": url, "seed": report, "cache": cache, "report": run}
