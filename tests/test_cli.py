@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests.gx.conftest import copy_project
+from tests.helpers import scalar
 from ytempire_dq import cache
 from ytempire_dq.cli import main
 from ytempire_dq.db import seed
+from ytempire_dq.db.connect import connect
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,38 @@ def test_monitor_once_json_prints_readings_of_both_servers(env):
     assert doc["readings"]["postgres"]["connections"]["max_connections"] > 0
     assert "used_memory" in json.dumps(doc["readings"]["redis"])
     assert isinstance(doc["alerts"], list)
+
+
+def test_suite_new_then_a_rule_added_to_its_file_runs_in_the_checkpoint(env, tmp_path):
+    gx_dir = copy_project(tmp_path)
+    made = ytdq("suite", "new", "workflows_extra", "--asset", "workflows", "--checkpoint", "critical",
+                "--config", str(gx_dir))
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "expectations" / "workflows_extra.json"
+    suite = json.loads(path.read_text())
+    assert suite["name"] == "workflows_extra" and suite["expectations"] == []
+    # refused: a taken name, an unknown asset (known ones listed), an unknown checkpoint; nothing written
+    assert ytdq("suite", "new", "workflows_extra", "--asset", "workflows", "--config", str(gx_dir)).exit_code == 2
+    bad_asset = ytdq("suite", "new", "other", "--asset", "nope", "--config", str(gx_dir))
+    assert bad_asset.exit_code == 2 and "redis_snapshot" in bad_asset.output
+    assert ytdq("suite", "new", "other", "--asset", "users", "--checkpoint", "nope", "--config", str(gx_dir)).exit_code == 2
+    assert not (tmp_path / "expectations" / "other.json").exists()
+    # an analyst's rule, no Python: every workflow breaks it, so its count is the table's row count
+    suite["expectations"].append({
+        "type": "expect_column_values_to_be_in_set", "description": "no workflow kind is known yet",
+        "kwargs": {"column": "kind", "value_set": ["__none__"]}, "meta": {"rule_id": "workflows.kind_unknown"}})
+    path.write_text(json.dumps(suite))
+    assert ytdq("suite", "lint", "--config", str(gx_dir)).exit_code == 0
+    out = tmp_path / "run.json"
+    run = ytdq("checkpoint", "run", "critical", "--config", str(gx_dir), "--json", str(out))
+    assert run.exit_code == 1, run.output
+    report = json.loads(out.read_text())
+    assert report["validations"][-1]["suite"] == "workflows_extra"
+    (rule,) = report["validations"][-1]["results"]
+    conn = connect(env)
+    try:
+        assert rule["rule_id"] == "workflows.kind_unknown"
+        assert rule["unexpected_count"] == scalar(conn, "SELECT count(*) FROM workflows") > 0
+    finally:
+        conn.close()
+    assert all(v["success"] for v in report["validations"][:-1])  # the committed rules still pass

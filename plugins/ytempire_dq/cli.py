@@ -304,6 +304,22 @@ def suite_show(name: str, config_dir: Path | None) -> None:
     out.print(table)
 
 
+@suite_group.command("new")
+@click.argument("name")
+@click.option("--asset", required=True, help="The data asset (a table, or redis_snapshot) the suite checks.")
+@click.option("--checkpoint", default=None, help="Also run the new suite in this checkpoint.")
+@config_option
+@handles_errors
+def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | None) -> None:
+    """Create an empty suite NAME for ASSET (and its validation definition); then add rules to its file."""
+    from ytempire_dq import suites
+
+    made = suites.new_suite(name, asset, checkpoint=checkpoint, config_dir=config_dir)
+    click.echo(f"suite {name}: {made['suite']} (validation definition {made['validation_definition']}"
+               + (f", run by checkpoint {checkpoint}" if checkpoint else "") + ")")
+    click.echo("add rules to its \"expectations\" list (README: Add a rule), then: ytdq suite lint")
+
+
 @suite_group.command("lint")
 @config_option
 @handles_errors

@@ -476,6 +476,45 @@ def docs_build(config_dir: Path | str | None = None) -> Path:
     return build_docs(ctx)
 
 
+def new_suite(name: str, asset: str, *, checkpoint: str | None = None,
+              config_dir: Path | str | None = None) -> dict:
+    """An empty suite ``name`` for data asset ``asset`` and its validation definition (added to
+    ``checkpoint`` when given), written by GX itself so the files are in GX's format; an analyst then
+    appends rules to the suite file. Names already taken and unknown assets are refused."""
+    import great_expectations as gx  # noqa: PLC0415
+
+    from ytempire_dq.context import open_context  # noqa: PLC0415
+
+    cdir = config_dir_of(config_dir)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise YtdqError(f"suite name {name!r}: use lower-case letters, digits and '_' (it names the file)")
+    if name in list_suites(cdir) or (store_dir("validation_definitions", cdir) / f"{name}.json").exists():
+        raise YtdqError(f"suite {name!r} exists already: {_rel(suite_path(name, cdir))}")
+    ctx = open_context(cdir, database_url=config.database_url(required=False) or "postgresql://unused/unused")
+    found = [ds for ds in ctx.data_sources.all().values() if asset in {a.name for a in ds.assets}]
+    if not found:
+        raise YtdqError(f"unknown data asset {asset!r}; known: {', '.join(sorted(asset_tables(cdir)))}")
+    if checkpoint is not None:
+        cp = _existing_checkpoint(ctx, checkpoint, cdir)
+    batch_definition = found[0].get_asset(asset).batch_definitions[0]
+    suite = ctx.suites.add(gx.ExpectationSuite(name=name))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+    if checkpoint is not None:
+        cp.validation_definitions.append(vd)
+        cp.save()
+    return {"suite": _rel(suite_path(name, cdir)), "asset": asset, "checkpoint": checkpoint,
+            "validation_definition": _rel(store_dir("validation_definitions", cdir) / f"{name}.json")}
+
+
+def _existing_checkpoint(ctx: Any, name: str, cdir: Path) -> Any:
+    from ytempire_dq.checkpoints import list_checkpoints  # noqa: PLC0415
+
+    known = list_checkpoints(config_dir=cdir)
+    if name not in known:
+        raise YtdqError(f"unknown checkpoint {name!r}; known: {', '.join(known)}")
+    return ctx.checkpoints.get(name)
+
+
 def build_docs(ctx: Any) -> Path:
     sites = ctx.build_data_docs()
     return docs_index(ctx, sites)
