@@ -45,3 +45,18 @@ def with_redis_db(url: str, number: int) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
+def empty_redis_db(url: str, number: int):
+    """Generator for a module fixture: Redis database ``number`` of the session's server, emptied
+    before and after the module (``yield from empty_redis_db(redis_url, REDIS_DB)``)."""
+    import redis  # noqa: PLC0415
+
+    db_url = with_redis_db(url, number)
+    client = redis.Redis.from_url(db_url)
+    client.flushdb()
+    try:
+        yield db_url
+    finally:
+        client.flushdb()
+        client.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.helpers import scalar
+from tests.helpers import scalar, with_redis_db
 from ytempire_dq.db import migrations
 from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.services import free_port
@@ -109,7 +109,7 @@ def test_great_expectations_script_masks_the_password_too():
 
 def test_a_database_never_migrated_is_one_line_not_a_traceback(new_database, redis_url):
     url = new_database("never_migrated", empty=True)
-    spare_db = redis_url.rsplit("/", 1)[0] + "/13"  # keep the session's keyspace out of it
+    spare_db = with_redis_db(redis_url, 9)  # keep the session's keyspace out of it
     proc = run("cache", "seed", env={"DATABASE_URL": url, "REDIS_URL": spare_db})
     line = one_error_line(proc)
     assert 'relation "users" does not exist' in line and "ytdq db migrate" in line

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from tests.gx.conftest import copy_project
-from tests.helpers import with_redis_db
+from tests.helpers import empty_redis_db
 from tests.test_cli_errors import closed_url
 from ytempire_dq.cache.seed import seed_cache
 from ytempire_dq.checkpoints import list_checkpoints
@@ -77,12 +77,7 @@ def check_json_shape(doc: dict, name: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def cache_url(redis_url):
-    url = with_redis_db(redis_url, REDIS_DB)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    yield from empty_redis_db(redis_url, REDIS_DB)
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
     if not url:
         raise YtdqError(
             "DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
-            "postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB or run `ytdq services up`")
+            "postgresql+psycopg2://USER@HOST:5432/DB (password from ~/.pgpass or PGPASSWORD) or run `ytdq services up`")
 
     register_plugins()
     _quiet_gx()

@@ -15,7 +15,7 @@ import redis
 
 from tests.expectations.conftest import docs_text
 from tests.gx.conftest import copy_project
-from tests.helpers import with_redis_db
+from tests.helpers import empty_redis_db
 from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache
 from ytempire_dq.cache.seed import STATS_TOLERANCE
 from ytempire_dq.checkpoints import run_checkpoint
@@ -51,12 +51,7 @@ CUSTOM_SENTENCES = {
 
 @pytest.fixture(scope="module")
 def cache_url(redis_url):
-    url = with_redis_db(redis_url, REDIS_DB)
-    r = redis.Redis.from_url(url)
-    r.flushdb()
-    yield url
-    r.flushdb()
-    r.close()
+    yield from empty_redis_db(redis_url, REDIS_DB)
 
 
 @pytest.fixture(scope="module")

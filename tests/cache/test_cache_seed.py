@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
-from tests.helpers import rows, scalar
+from tests.helpers import empty_redis_db, rows, scalar
 from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache, snapshot
 from ytempire_dq.cache.seed import SESSION_TTL_MAX, WINDOWS, UnknownCacheDefectKind
 from ytempire_dq.db import seed as seeder
@@ -23,19 +22,9 @@ INJECT = {"stale_video_stats": 3, "session_without_ttl": 4, "session_of_missing_
           "counter_without_ttl": 6, "counter_over_limit": 2}
 
 
-def with_db(url: str, number: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{number}"))
-
-
 @pytest.fixture(scope="module")
 def cache_url(redis_url):
-    url = with_db(redis_url, REDIS_DB)
-    r = redis.Redis.from_url(url)
-    r.flushdb()
-    yield url
-    r.flushdb()
-    r.close()
+    yield from empty_redis_db(redis_url, REDIS_DB)
 
 
 @pytest.fixture(scope="module")
