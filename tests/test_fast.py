@@ -78,13 +78,23 @@ def broken(new_database, tmp_path_factory):
     url = new_database("fast_broken")
     seed.seed(url, users=150, seed=42, inject=INJECT)
     gx_dir = _project(tmp_path_factory)
-    slow, _ = _run(gx_dir, url, fast=False)
-    fast, _ = _run(gx_dir, url, fast=True)
-    return slow, fast, gx_dir
+    slow, slow_st = _run(gx_dir, url, fast=False)
+    fast, fast_st = _run(gx_dir, url, fast=True)
+    return slow, fast, gx_dir, slow_st, fast_st
+
+
+SQL_RULE = "analytics.date_not_before_video"
+SQL_RULE_WHERE = "a.date < CAST(v.created_at AS date)"  # its unexpected_rows_query's condition
+
+
+def _sql_rule_runs(st: Statements) -> list[str]:
+    """The validation statements running the SQL rule's query (not the quarantine's INSERT ... SELECT
+    of a failed rule's row keys, which runs after validation)."""
+    return [s for s in st.sql if SQL_RULE_WHERE in s and not s.lstrip().upper().startswith("INSERT")]
 
 
 def test_same_verdicts_and_counts_as_gx_alone(broken):
-    slow, fast, _ = broken
+    slow, fast, *_ = broken
     assert [r.rule_id for r in fast.rules()] == [r.rule_id for r in slow.rules()]  # suite order
     for s, f in zip(slow.rules(), fast.rules()):
         assert (f.rule_id, f.success, f.unexpected_count, f.error) == (s.rule_id, s.success, s.unexpected_count, s.error)
@@ -92,8 +102,20 @@ def test_same_verdicts_and_counts_as_gx_alone(broken):
     assert sum(not r.success for r in fast.rules()) >= 25
 
 
+def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
+    """GX runs an unexpected_rows_query twice (rows fetched then dropped, then COUNT(*)); ours
+    only counts, with GX's own row_count metric and GX's result: same verdict, count, shape."""
+    slow, fast, _, slow_st, fast_st = broken
+    s, f = slow.rule(SQL_RULE), fast.rule(SQL_RULE)
+    assert not f.success and f.unexpected_count == INJECT["analytics_before_video"]
+    assert (f.success, f.unexpected_count, f.observed_value, f.error) == \
+        (s.success, s.unexpected_count, s.observed_value, s.error)
+    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
+    assert _sql_rule_runs(fast_st)[0].startswith("SELECT COUNT(*)")  # GX's row_count metric's statement
+
+
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
-    _, fast, _ = broken
+    _, fast, *_ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows
     for rule_id, kind in (("users.email_unique", "duplicate_email"),
                           ("videos.youtube_video_id_unique", "duplicate_youtube_video_id"),
@@ -108,7 +130,7 @@ def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
 
 
 def test_failed_rules_carry_the_same_samples(broken):
-    slow, fast, _ = broken
+    slow, fast, *_ = broken
     for s, f in zip(slow.rules(), fast.rules()):
         if not f.success:  # samples wherever GX alone gives them, never more than there are bad rows
             assert bool(f.partial_unexpected_list) == bool(s.partial_unexpected_list), f.rule_id
@@ -120,7 +142,7 @@ def test_failed_rules_carry_the_same_samples(broken):
 
 
 def test_results_are_stored_and_data_docs_say_how_a_rule_was_proved(broken):
-    _, fast, gx_dir = broken
+    _, fast, gx_dir, *_ = broken
     assert fast.data_docs and not fast.action_errors
     site = gx_dir / "uncommitted"
     stored = [json.loads(p.read_text()) for p in (site / "validations").rglob("*.json")]
@@ -153,6 +175,9 @@ def test_clean_data_skips_uniqueness_scans_and_sample_queries(new_database, tmp_
     assert _sample_limits(slow_st) and set(_sample_limits(slow_st)) == {20}
     assert set(_sample_limits(fast_st)) <= {0}
     assert len(fast_sql) < len(slow_sql)
+    # the SQL rule's query: once (its count) instead of GX's twice (rows, then count)
+    assert fast.rule(SQL_RULE).success and fast.rule(SQL_RULE).unexpected_count == slow.rule(SQL_RULE).unexpected_count == 0
+    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
     # an index that proves nothing (partial) is not taken as proof
     conn = connect(url, autocommit=True)
     with conn.cursor() as cur:
