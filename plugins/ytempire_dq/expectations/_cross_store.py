@@ -37,8 +37,7 @@ from great_expectations.expectations.expectation import ColumnAggregateExpectati
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     SentenceRendering,
-    check_column_name,
-    check_table_name,
+    check_identifier_field,
     plain_sql,
     sql_table,
 )
@@ -79,15 +78,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     table_fields: ClassVar[Tuple[str, ...]] = ()
     column_fields: ClassVar[Tuple[str, ...]] = ()
 
-    @pydantic.validator("*", pre=True)
-    def _identifiers_are_plain_names(cls, value: Any, field: Any) -> Any:
-        if value is None:  # an optional name left out (a required one: pydantic says so)
-            return value
-        if field.name in cls.table_fields:
-            return check_table_name(value)
-        if field.name in cls.column_fields:
-            return check_column_name(value)
-        return value
+    _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
 
     @property
     def configuration(self) -> Any:

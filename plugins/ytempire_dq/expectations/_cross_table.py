@@ -93,6 +93,19 @@ def check_column_name(value: Any) -> str:
     return value
 
 
+def check_identifier_field(cls: Any, value: Any, field: Any) -> Any:
+    """Pydantic validator of the cross-table and cross-store expectations: a field listed in the
+    class's ``table_fields`` / ``column_fields`` must hold a plain name (it is quoted into SQL);
+    an optional one may be left out (None)."""
+    if value is None and not field.required:
+        return value
+    if field.name in cls.table_fields:
+        return check_table_name(value)
+    if field.name in cls.column_fields:
+        return check_column_name(value)
+    return value
+
+
 def sql_table(name: str, *columns: str) -> sa.TableClause:
     """A lightweight SQLAlchemy table (``schema.name`` split) with the given columns."""
     schema, _, table = name.rpartition(".")
@@ -272,13 +285,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
             )
         return None
 
-    @pydantic.validator("*", pre=True)
-    def _identifiers_are_plain_names(cls, value: Any, field: Any) -> Any:
-        if field.name in cls.table_fields:
-            return check_table_name(value)
-        if field.name in cls.column_fields:
-            return check_column_name(value)
-        return value
+    _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
 
     # ---- SQL ---------------------------------------------------------------------------
 
