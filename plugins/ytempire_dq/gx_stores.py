@@ -1,0 +1,60 @@
+"""GX stores with the two guarantees every run relies on, configured in ``gx/great_expectations.yml``.
+
+- :class:`RuleExpectationsStore`: every expectation loaded from a suite file has an ``id``. GX
+  gives one only when it *saves* a suite; a rule an analyst appends by hand has none, and every
+  such rule then shares the key ``None`` (the fast path, history and Data Docs join results to
+  rules by id). A rule without ``id`` gets a deterministic one on load (a UUID5 of the suite
+  name, its position and its content), the same in every process and on every load, so GX's
+  freshness checks (which reload the suite) see the same suite. ``ytdq suite lint --fix`` writes
+  ids into the file.
+- :class:`BoundedValidationResultsStore`: the validation-results store (placeholder for the
+  bounded-size guarantee of stored results).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from great_expectations.data_context.store.expectations_store import ExpectationsStore
+from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
+from typing_extensions import override
+
+#: Namespace of the ids given to expectations that have none in their suite file.
+RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
+
+
+def missing_id(suite_name: str, position: int, expectation: dict) -> str:
+    """The id a rule without one gets: stable for the same suite, position and content."""
+    content = json.dumps({k: v for k, v in expectation.items() if k != "id"}, sort_keys=True, default=str)
+    return str(uuid.uuid5(RULE_ID_NAMESPACE, f"{suite_name}#{position}#{content}"))
+
+
+def with_ids(suite: dict) -> dict:
+    """``suite`` (a suite dict as GX's store reads it: expectations are dicts or GX's
+    ``ExpectationConfiguration``) with an id on every expectation (in place, returned)."""
+    for position, expectation in enumerate(suite.get("expectations") or []):
+        if isinstance(expectation, dict):
+            if not expectation.get("id"):
+                expectation["id"] = missing_id(str(suite.get("name")), position, expectation)
+        elif getattr(expectation, "id", "") is None and hasattr(expectation, "to_json_dict"):
+            expectation.id = missing_id(str(suite.get("name")), position, expectation.to_json_dict())
+    return suite
+
+
+class RuleExpectationsStore(ExpectationsStore):
+    """GX's expectations store; every expectation it loads has an id (see the module docstring)."""
+
+    @override
+    def deserialize(self, value: Any) -> Any:  # every load (get, get_all) goes through here
+        suite = super().deserialize(value)
+        return with_ids(suite) if isinstance(suite, dict) else suite
+
+
+class BoundedValidationResultsStore(ValidationResultsStore):
+    """GX's validation-results store (the home of limits on what a stored result may hold)."""
+
+    @override
+    def serialize(self, value: Any) -> Any:
+        return super().serialize(value)
