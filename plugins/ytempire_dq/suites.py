@@ -89,10 +89,11 @@ def _read_yml(config_dir: Path) -> dict:
 def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     """The directory of a store (``suites``, ``checkpoints``, ``validation_definitions``)."""
     cdir = config_dir_of(config_dir)
-    stores = _read_yml(cdir).get("stores") or {}
-    base = ((stores.get(STORE_KEYS[kind]) or {}).get("store_backend") or {}).get("base_directory")
+    yml = _read_yml(cdir)
+    name = yml.get(f"{STORE_KEYS[kind]}_name") or STORE_KEYS[kind]  # e.g. expectations_store_name
+    base = (((yml.get("stores") or {}).get(name) or {}).get("store_backend") or {}).get("base_directory")
     if not base:
-        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {STORE_KEYS[kind]}")
+        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {name}")
     return (cdir / base).resolve()
 
 
