@@ -128,8 +128,9 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s 
 LIMIT 1"""
 
 
-def lock_holder(conn) -> str:
-    """Who holds the migration lock, in words (pid, application_name, user, since when, state)."""
+def lock_holder(conn, *, short: bool = False) -> str:
+    """Who holds the migration lock, in words (pid, application_name, since when; unless
+    ``short``, also user, client address and state)."""
     with conn.cursor() as cur:
         cur.execute(_HOLDER, (ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFF_FFFF))
         row = cur.fetchone()
@@ -137,6 +138,8 @@ def lock_holder(conn) -> str:
     if row is None:
         return "another session (gone by now)"
     pid, app, user, client, since, state = row
+    if short:
+        return f"pid {pid} (application_name {app or '(none)'!r}, connected since {since})"
     where = f" from {client}" if client else ""
     return f"pid {pid} (application_name {app or '(none)'!r}, user {user}{where}, connected since {since}, {state})"
 
@@ -208,8 +211,7 @@ class _Runner:
             got = cur.fetchone()[0]
         self.conn.commit()
         if not got:
-            log(f"waiting up to {self.timeout:g} s ({LOCK_TIMEOUT_ENV}) for the migration lock, held by "
-                f"{lock_holder(self.conn)}")
+            log(f"waiting up to {self.timeout:g} s for the migration lock held by {lock_holder(self.conn, short=True)}")
             try:
                 with self.conn.cursor() as cur:
                     cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self.timeout * 1000)}ms",))
