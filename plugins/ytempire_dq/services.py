@@ -5,7 +5,12 @@ redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a 
 (``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
 root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
 exists, else ``nobody``). ``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
-A service whose URL is given (``DATABASE_URL`` / ``REDIS_URL``) is never started here.
+
+A server is *ours* when the state file records it; ``up`` (re)starts ours when they are down --
+after a crash too, and also when their URLs are exported (``DATABASE_URL`` / ``REDIS_URL``), as
+``up`` tells the user to do. A URL is *external* only when it points somewhere else than the
+recorded server (another host or port): that server is never started or stopped here, and
+``status`` reports whether it answers.
 """
 
 from __future__ import annotations
@@ -212,13 +217,34 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB"
     )
-    res = run_as.run([str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"])
+    _drop_stale_pidfile(datadir)
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"]
+    res = run_as.run(pg_ctl)
+    deadline = time.monotonic() + 20
+    # after a crash (kill -9 of the postmaster) its children may hold the shared memory a moment
+    while res.returncode != 0 and time.monotonic() < deadline and logfile.exists() \
+            and "pre-existing shared memory block" in logfile.read_text()[-2000:]:
+        time.sleep(0.5)
+        res = run_as.run(pg_ctl)
     if res.returncode != 0:
         tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
         raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()} {' | '.join(tail)}")
     _ensure_database(port)
     return {"port": port, "datadir": str(datadir), "bindir": str(bindir), "user": run_as.name,
             "url": _pg_url(port), "log": str(logfile)}
+
+
+def _drop_stale_pidfile(datadir: Path) -> None:
+    """Remove ``postmaster.pid`` of a crashed postmaster. PostgreSQL removes a stale one itself,
+    unless the dead postmaster is a zombie that nobody reaps (a container whose init does not):
+    its pid still answers ``kill -0`` and the new server would refuse to start."""
+    pidfile = datadir / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not _pid_alive(pid):
+        pidfile.unlink(missing_ok=True)
 
 
 def _ensure_database(port: int) -> None:
@@ -304,20 +330,66 @@ def _stop_redis(entry: dict) -> None:
 # the three commands
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_SERVICES = {  # name: (environment variable, default port, running check, start)
+    "postgres": ("DATABASE_URL", 5432, lambda e: _pg_running(e), lambda *a: _start_postgres(*a)),
+    "redis": ("REDIS_URL", 6379, lambda e: _redis_running(e), lambda *a: _start_redis(*a)),
+}
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int] | None:
+    """``(host, port)`` a URL points at; None when it does not parse."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "localhost").lower(), parts.port or default_port
+    except ValueError:
+        return None
+
+
+def _is_ours(url: str, name: str, entry: dict | None) -> bool:
+    """Whether ``url`` points at the embedded server recorded in ``entry`` (loopback, its port)."""
+    if not entry:
+        return False
+    where = _host_port(url, _SERVICES[name][1])
+    return where is not None and where[0] in _LOOPBACK and where[1] == entry["port"]
+
+
+def _answers(url: str, name: str) -> bool:
+    """Whether something accepts TCP connections where ``url`` points (an external server)."""
+    where = _host_port(url, _SERVICES[name][1])
+    if where is None:
+        return False
+    try:
+        with socket.create_connection(where, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda msg: None) -> dict:
-    """Start what is not running yet (skipping services whose URL is set); return the state."""
+    """Start our servers that are not running (also when their URLs are exported); leave alone a
+    server whose exported URL points elsewhere. Returns the state."""
     state_dir = Path(state_dir).resolve()
     state = read_state(state_dir)
-    if postgres and not os.environ.get("DATABASE_URL"):
-        entry = state.get("postgres")
-        if not (entry and _pg_running(entry)):
-            state["postgres"] = _start_postgres(state_dir, entry, log)
-            _write_state(state_dir, state)
-    if redis and not os.environ.get("REDIS_URL"):
-        entry = state.get("redis")
-        if not (entry and _redis_running(entry)):
-            state["redis"] = _start_redis(state_dir, entry, log)
-            _write_state(state_dir, state)
+    for name, wanted in (("postgres", postgres), ("redis", redis)):
+        env, _port, running, start = _SERVICES[name]
+        if not wanted:
+            continue
+        entry, url = state.get(name), os.environ.get(env)
+        if url and not _is_ours(url, name, entry):
+            log(f"{name}: external ({env} points at no server started here); not started")
+            continue
+        if entry and running(entry):
+            continue
+        if entry:
+            log(f"{name}: not running; starting it again")
+        state[name] = start(state_dir, entry, log)
+        _write_state(state_dir, state)
+        if url and state[name]["port"] != entry["port"]:
+            log(f"{name}: port {entry['port']} is taken; it now runs on {state[name]['port']}: "
+                f"export {env}={state[name]['url']}")
     return state
 
 
@@ -347,14 +419,17 @@ def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[
 
 
 def status(state_dir: Path) -> dict[str, dict]:
-    """For each service: whether it runs, its URL, and whether it is embedded or external."""
+    """For each service: its URL, ``source`` (``embedded``: started here, whether or not its URL is
+    exported; ``external (ENV)``: the exported URL points elsewhere) and whether it runs (for an
+    external one: whether it accepts connections)."""
     state = read_state(Path(state_dir))
     out = {}
-    for name, env, running in (("postgres", "DATABASE_URL", _pg_running), ("redis", "REDIS_URL", _redis_running)):
-        if os.environ.get(env):
-            out[name] = {"source": env, "url": os.environ[env], "running": None}
-        elif name in state:
-            out[name] = {"source": "embedded", "url": state[name]["url"], "running": running(state[name])}
+    for name, (env, _port, running, _start) in _SERVICES.items():
+        entry, url = state.get(name), os.environ.get(env)
+        if url and not _is_ours(url, name, entry):
+            out[name] = {"source": f"external ({env})", "url": url, "running": _answers(url, name)}
+        elif entry:
+            out[name] = {"source": "embedded", "url": entry["url"], "running": running(entry)}
         else:
             out[name] = {"source": "embedded", "url": None, "running": False}
     return out

@@ -31,10 +31,11 @@ KIND_TO_RULE = {
     "session_of_missing_user": "cache.session_user_active",
     "counter_without_ttl": "cache.counter_ttl_set",
     "counter_over_limit": "cache.counter_within_tier_limit",
+    "session_key_not_utf8": "cache.key_name_is_utf8",
 }
 #: Distinct counts, so a rule counting another kind's keys could not pass by accident.
 INJECT = {"stale_video_stats": 3, "session_without_ttl": 4, "session_of_missing_user": 5,
-          "counter_without_ttl": 6, "counter_over_limit": 2}
+          "counter_without_ttl": 6, "counter_over_limit": 2, "session_key_not_utf8": 7}
 CUSTOM_SENTENCES = {
     "cache.video_stats_match_videos": (
         f"Each view_count is within {STATS_TOLERANCE} of videos.view_count, the row whose videos.id equals "

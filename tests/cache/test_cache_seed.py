@@ -19,7 +19,7 @@ from ytempire_dq.errors import YtdqError
 
 REDIS_DB = 14
 INJECT = {"stale_video_stats": 3, "session_without_ttl": 4, "session_of_missing_user": 5,
-          "counter_without_ttl": 6, "counter_over_limit": 2}
+          "counter_without_ttl": 6, "counter_over_limit": 2, "session_key_not_utf8": 3}
 
 
 @pytest.fixture(scope="module")

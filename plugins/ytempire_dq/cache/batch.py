@@ -28,7 +28,7 @@ BATCH_DEFINITION = "whole_dataframe"
 #: Every column the cache rules name, with the dtype it has when the snapshot lacks it (an empty
 #: cache, or no key of a kind): a rule on a missing column would fail instead of passing.
 COLUMNS = {
-    "key": "object", "kind": "object", "type": "object", "ttl": "int64",
+    "key": "object", "key_not_utf8": "object", "kind": "object", "type": "object", "ttl": "int64",
     "user_id": "object", "created_at": "object",
     "video_id": "object", "view_count": "Int64", "revenue": "float64", "cached_at": "object",
     "window": "object", "value": "Int64",

@@ -65,6 +65,7 @@ CACHE_DEFECT_KINDS: dict[str, str] = {
     "session_of_missing_user": "session:<token> whose user_id is not in users",
     "counter_without_ttl": "ratelimit:<user>:<window> counter that never expires",
     "counter_over_limit": "ratelimit:<user>:<window> counter above the user's tier limit for the window",
+    "session_key_not_utf8": "session:<token> key whose name is not valid UTF-8 (its fields and TTL are fine)",
 }
 ACTIVE_USERS_SQL = """
     SELECT u.id::text, u.subscription_tier FROM users u
@@ -184,13 +185,20 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
             "counter_without_ttl": (counts.get("counter_without_ttl", 0),
                                     len(counters) - counts.get("counter_over_limit", 0),
                                     "counters left after counter_over_limit"),
+            "session_key_not_utf8": (counts.get("session_key_not_utf8", 0),
+                                     len(sessions) - counts.get("session_without_ttl", 0),
+                                     "sessions left after session_without_ttl"),
         }
         for kind, (want, have, what) in need.items():
             if want > have:
                 raise YtdqError(f"cannot inject {want} {kind}: only {have} {what} in the cache "
                                 f"(seed more users with `ytdq db seed --users N`)")
-        for i in rng.sample(range(len(sessions)), counts.get("session_without_ttl", 0)):
+        no_ttl = rng.sample(range(len(sessions)), counts.get("session_without_ttl", 0))
+        for i in no_ttl:
             sessions[i][3] = -1
+        left = sorted(set(range(len(sessions))) - set(no_ttl))
+        for i in rng.sample(left, counts.get("session_key_not_utf8", 0)):
+            sessions[i][0] = b"session:\xff" + sessions[i][0][len("session:"):].encode()  # 0xff: never UTF-8
         over = rng.sample(hour, counts.get("counter_over_limit", 0))
         for i in over:
             c = counters[i]
@@ -293,6 +301,7 @@ def defect_masks(frame, users: Mapping[str, str], view_counts: Mapping[str, int]
         "session_of_missing_user": session & ~user_id.isin(list(users)),
         "counter_without_ttl": counter & ttl.eq(-1),
         "counter_over_limit": counter & value.gt(limit).fillna(False).astype(bool),
+        "session_key_not_utf8": session & col("key_not_utf8").notna(),
     }
 
 

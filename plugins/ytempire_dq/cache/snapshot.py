@@ -21,9 +21,17 @@ Columns:
 ``view_count`` and ``value`` are nullable integers (``Int64``), ``revenue`` a float; text that
 does not parse becomes null (which a not-null expectation reports), and a string key whose value
 is not an integer keeps its text in an extra ``value_text`` column. ``created_at``/``cached_at``
-stay text as stored. A hash field named like a base column is kept as ``field_<name>``. A key
+stay text as stored. A hash field named like a base column (or ``key_not_utf8``) is kept as ``field_<name>``. A key
 that expires between ``SCAN`` and its read is left out; ``SCAN`` may return a key twice while
 Redis resizes its table, so duplicates are dropped at the end.
+
+Key names are read as bytes and every read uses the name's bytes: a name that is not valid UTF-8
+is kept (decoded with ``backslashreplace``, so ``b"session:\\xff"`` is ``session:\\xff``), its TTL
+and fields are read and checked like any other key's, and ``key_not_utf8`` holds that escaped
+name (null for every valid name), which the rule ``cache.key_name_is_utf8`` expects to be null.
+Decoding the name with replacement characters instead (as a text client does) would ask Redis
+about a key that does not exist, and the key would vanish from the snapshot. Field names and
+values are decoded the same way (``backslashreplace``), so no byte is lost either.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import pandas as pd
 
 DEFAULT_PATTERNS = ("session:*", "video:*:stats", "ratelimit:*")
 BASE_COLUMNS = ("key", "kind", "type", "ttl")
+BAD_NAME_COLUMN = "key_not_utf8"  # the escaped name of a key that is not valid UTF-8, else null
 KINDS = ("session", "video_stats", "ratelimit", "other")
 TYPES = ("string", "hash", "list", "set", "zset", "stream")
 INT_FIELDS = ("view_count", "value")
@@ -61,24 +70,31 @@ _GUESS = {"session": "hash", "video_stats": "hash", "ratelimit": "string"}
 
 
 def client(redis_url: str):
+    """A client that returns bytes: a key name is used exactly as Redis holds it."""
     import redis
 
-    return redis.Redis.from_url(redis_url, decode_responses=True, encoding_errors="replace",
-                                socket_connect_timeout=5, socket_timeout=60)
+    return redis.Redis.from_url(redis_url, decode_responses=False, socket_connect_timeout=5, socket_timeout=60)
 
 
-def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[str]]:
-    """Lists of up to ``batch`` key names matching any pattern; a key matching several patterns
-    is yielded once (for the first)."""
+def text(raw: bytes | str) -> str:
+    """A name or value as text; bytes that are not UTF-8 escaped (``\\xff``), never dropped."""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+
+
+def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[bytes]]:
+    """Lists of up to ``batch`` key names (as the client returns them: bytes from :func:`client`)
+    matching any pattern; a key matching several patterns is yielded once (for the first)."""
     patterns = list(dict.fromkeys(patterns))
-    pending: list[str] = []
+    pending: list = []
     for i, pattern in enumerate(patterns):
         earlier = patterns[:i]
+        earlier_bytes = [p.encode() for p in earlier]
         cursor = 0
         while True:
             cursor, keys = r.scan(cursor=cursor, match=pattern, count=batch)
             if earlier:
-                keys = [k for k in keys if not any(fnmatch.fnmatchcase(k, p) for p in earlier)]
+                keys = [k for k in keys
+                        if not any(fnmatch.fnmatchcase(k, p) for p in (earlier_bytes if isinstance(k, bytes) else earlier))]
             pending.extend(keys)
             while len(pending) >= batch:
                 yield pending[:batch]
@@ -89,9 +105,32 @@ def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[str]]:
         yield pending
 
 
-def _read_batch(r, keys: list[str]) -> list[tuple[str, str, str, int, object]]:
-    """``[(key, kind, type, ttl, value)]`` for the keys that still exist (value: dict, str or None)."""
+def _decode_value(value):
+    if isinstance(value, dict):
+        return {text(k): text(v) for k, v in value.items()}
+    return text(value) if isinstance(value, bytes) else value
+
+
+def _read_batch(r, raw_keys: list[bytes]) -> list[tuple[str, str, str, int, object]]:
+    """``[(key, kind, type, ttl, value)]`` for the keys that still exist (value: dict, str or
+    None); ``key`` is the decoded name, every command is sent with the raw one."""
+    keys = [text(k) for k in raw_keys]
     kinds = [key_kind(k)[0] for k in keys]
+    replies = _pipeline_read(r, raw_keys, kinds)
+    return [(keys[i],) + row[1:] + (_not_utf8(raw_keys[i]),) for i, row in enumerate(replies) if row is not None]
+
+
+def _not_utf8(raw: bytes | str) -> bool:
+    if isinstance(raw, str):
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _pipeline_read(r, keys: list[bytes], kinds: list[str]) -> list:
     pipe = r.pipeline(transaction=False)
     for key, kind in zip(keys, kinds):
         pipe.ttl(key)
@@ -102,7 +141,7 @@ def _read_batch(r, keys: list[str]) -> list[tuple[str, str, str, int, object]]:
             pipe.get(key)
         else:
             pipe.type(key)
-    replies = pipe.execute(raise_on_error=False)
+    replies = [text(x) if isinstance(x, bytes) else x for x in pipe.execute(raise_on_error=False)]
     out: list = [None] * len(keys)
     retype: list[int] = []  # wrong guess: ask TYPE
     fetch: list[tuple[int, str]] = []  # type known, value still to read
@@ -123,12 +162,13 @@ def _read_batch(r, keys: list[str]) -> list[tuple[str, str, str, int, object]]:
         elif not reply and reply != "":  # {} / None: deleted since TTL
             continue
         else:
-            out[i] = (keys[i], kind, guess, ttl, reply)
+            out[i] = (keys[i], kind, guess, ttl, _decode_value(reply))
     if retype:
         pipe = r.pipeline(transaction=False)
         for i in retype:
             pipe.type(keys[i])
         for i, rtype in zip(retype, pipe.execute(raise_on_error=False)):
+            rtype = text(rtype) if isinstance(rtype, bytes) else rtype
             if isinstance(rtype, Exception) or rtype == "none":
                 out[i] = None
                 continue
@@ -143,8 +183,8 @@ def _read_batch(r, keys: list[str]) -> list[tuple[str, str, str, int, object]]:
             if isinstance(value, Exception) or value is None or value == {}:
                 out[i] = None  # changed or deleted in between
             else:
-                out[i] = out[i][:4] + (value,)
-    return [row for row in out if row is not None]
+                out[i] = out[i][:4] + (_decode_value(value),)
+    return out
 
 
 class _Columns:
@@ -162,16 +202,21 @@ class _Columns:
         get = table.setdefault
         return [v if v is None else get(v, v) for v in values]
 
-    def add_batch(self, rows: list[tuple[str, str, str, int, object]]) -> None:
+    def add_batch(self, rows: list[tuple[str, str, str, int, object, bool]]) -> None:
         n = len(rows)
         if not n:
             return
         fields: dict[str, list] = {}
-        for j, (key, kind, rtype, ttl, value) in enumerate(rows):
+        for j, (key, kind, rtype, ttl, value, bad_name) in enumerate(rows):
+            if bad_name:
+                col = fields.get(BAD_NAME_COLUMN)
+                if col is None:
+                    col = fields[BAD_NAME_COLUMN] = [None] * n
+                col[j] = key
             extra = key_kind(key)[1] if kind in ("video_stats", "ratelimit") else None
             if isinstance(value, dict):
                 for name, v in value.items():
-                    if name in BASE_COLUMNS:
+                    if name in BASE_COLUMNS or name == BAD_NAME_COLUMN:
                         name = f"field_{name}"
                     col = fields.get(name)
                     if col is None:
@@ -252,8 +297,10 @@ class _Columns:
         self.interned.clear()
         df = pd.DataFrame(data, copy=False)
         del data
-        if df["key"].duplicated().any():
-            df = df.drop_duplicates("key", ignore_index=True)
+        # a valid name may read like an escaped one: the pair tells them apart
+        subset = ["key", BAD_NAME_COLUMN] if BAD_NAME_COLUMN in df else "key"
+        if df.duplicated(subset).any():
+            df = df.drop_duplicates(subset, ignore_index=True)
         return df
 
 
