@@ -7,7 +7,8 @@ nothing in it runs (a control page with the same payload unescaped shows the det
 
 Chromium is required (``.ci/install`` installs Debian's ``chromium`` when absent): without it these
 tests fail. DNS is mapped to nowhere, so the pages' CDN scripts never load and nothing leaves the
-machine; inline scripts and handlers still run.
+machine; inline scripts and handlers still run. (127.0.0.1 stays reachable: test_data_docs_escaping
+serves local copies of the pages' scripts there.)
 """
 
 from __future__ import annotations
