@@ -40,9 +40,9 @@ def mask_secrets(text: str) -> str:
     """Mask every URL password inside a longer text (error messages from drivers), in linear time.
 
     In each line, from the first URL (``scheme://`` or ``scheme:/``) that is followed by an ``@``
-    on the same line, everything after the user name up to the line's last ``@``
-    becomes ``***``: a password may hold
-    spaces and ``@``, so nothing shorter is safe (an e-mail address later on the line is masked too).
+    on the same line, everything after the user name up to the line's last ``@`` becomes ``***``:
+    a password may hold spaces and ``@``, so nothing shorter is safe (an e-mail address later on
+    the line is masked too).
     """
     return "\n".join(_mask_line(line) for line in text.split("\n"))
 
@@ -71,21 +71,18 @@ def _user_part_start(url: str) -> int:
 
 
 def safe_prefix(text: str, limit: int) -> str:
-    """``text[:limit]``, but never ending inside a URL's user part (a cut there would leave a
-    password's head with no ``@`` after it for :func:`mask_secrets` to find): such a prefix ends
-    with ``***`` instead. Linear time."""
+    """``text[:limit]``, never less masked than :func:`mask_secrets` would mask the whole text: when
+    the cut line has a URL and an ``@`` follows the cut on that line, the user part may run past
+    the cut (a password's head with no ``@`` after it is invisible to ``mask_secrets``), so the
+    prefix ends at that URL's user part with ``***``. Linear time."""
     if len(text) <= limit:
         return text
     line_start = text.rfind("\n", 0, limit) + 1
     line_end = text.find("\n", limit)
-    at_later = text.find("@", limit, line_end if line_end >= 0 else len(text))
-    if at_later < 0:
+    if text.find("@", limit, line_end if line_end >= 0 else len(text)) < 0:
         return text[:limit]
-    line = text[line_start:limit]
-    start = _url_user_start(line, len(line))
-    if start < 0 or line.find("@", start) >= 0:
-        return text[:limit]
-    return text[:line_start + start] + MASK
+    start = _url_user_start(text[line_start:limit], limit - line_start)
+    return text[:limit] if start < 0 else text[:line_start + start] + MASK
 
 
 def _user_name(line: str, start: int, at: int) -> str:
