@@ -20,8 +20,10 @@ Two things GX 1.24.1 does that this module changes (checked in its source):
   The page renderers here render an escaped copy of what they are given: every string of the
   names, of every ``meta`` (result, batch, suite, rule) and of exception tracebacks is HTML-escaped
   (quotes too) before GX sees it; the index builder escapes the names of each link it adds and
-  URL-quotes the suite page link. Descriptions and sampled values keep their own, single, escape
-  (above), so text that GX escapes as a parameter is never escaped twice.
+  URL-quotes the suite page link. After GX built a page, the string-template *parameters* among
+  those strings get their originals back (GX's view escapes parameters itself), so a page shows
+  each name once escaped; the index's link text is the one place that shows ``&lt;``.
+  Descriptions and sampled values keep their own, single, escape (above).
 
 ``gx/great_expectations.yml`` names these classes under ``data_docs_sites.local_site``
 (``site_index_builder`` and ``site_section_builders``, GX's documented places); nothing is
@@ -153,24 +155,51 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
 # names, meta and error texts: escaped before GX renders them
 
 
-def escaped(value: Any) -> Any:
-    """``value`` with every string in it (dict keys too, nested) HTML-escaped, quotes included."""
+def escaped(value: Any, record: Optional[dict] = None) -> Any:
+    """``value`` with every string in it (dict keys too, nested) HTML-escaped, quotes included;
+    ``record`` (if given) maps each escaped string that changed to its original."""
     if isinstance(value, str):
-        return html.escape(value, quote=True)
+        out = html.escape(value, quote=True)
+        if record is not None and out != value:
+            record[out] = value
+        return out
     if isinstance(value, dict):
-        return {escaped(key): escaped(item) for key, item in value.items()}
+        return {escaped(key, record): escaped(item, record) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [escaped(item) for item in value]
+        return [escaped(item, record) for item in value]
     if isinstance(value, RunIdentifier):
-        return RunIdentifier(run_name=escaped(value.run_name), run_time=value.run_time)
+        return RunIdentifier(run_name=escaped(value.run_name, record), run_time=value.run_time)
     return value
 
 
-def _escaped_config(config: Any) -> Any:
+def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None:
+    """Put the originals back into string-template *parameters* of a rendered document (GX's
+    view escapes parameters itself; left escaped, a name would read ``&lt;…``). Only strings this
+    module escaped (``record``) are touched; templates and plain strings stay escaped."""
+    seen = set() if seen is None else seen
+    if id(node) in seen or isinstance(node, (str, int, float, bool, type(None))):
+        return
+    seen.add(id(node))
+    if isinstance(node, dict):
+        params = node.get("params") if "template" in node else None
+        if isinstance(params, dict):
+            for key, value in params.items():
+                if isinstance(value, str) and value in record:
+                    params[key] = record[value]
+        children = list(node.values())
+    elif isinstance(node, (list, tuple)):
+        children = list(node)
+    else:
+        children = list(getattr(node, "__dict__", {}).values())
+    for child in children:
+        unescape_params(child, record, seen)
+
+
+def _escaped_config(config: Any, record: dict) -> Any:
     """A copy of an expectation configuration whose ``meta`` is escaped (the description keeps
     its own escape: GX renders it as a parameter)."""
     config = copy.deepcopy(config)
-    config.meta = escaped(dict(config.meta or {}))
+    config.meta = escaped(dict(config.meta or {}), record)
     return config
 
 
@@ -187,15 +216,18 @@ class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
     checkpoint, asset), rule ``meta`` and exception tracebacks are escaped."""
 
     def render(self, validation_results: Any, *args: Any, **kwargs: Any) -> Any:
+        record: dict = {}
         vr = copy.deepcopy(validation_results)
-        vr.suite_name = escaped(vr.suite_name)
-        vr.meta = escaped(dict(vr.meta or {}))
+        vr.suite_name = escaped(vr.suite_name, record)
+        vr.meta = escaped(dict(vr.meta or {}), record)
         for evr in vr.results:
             if evr.expectation_config is not None:
-                evr.expectation_config = _escaped_config(evr.expectation_config)
+                evr.expectation_config = _escaped_config(evr.expectation_config, record)
             if evr.exception_info:
                 evr.exception_info = _escaped_tracebacks(evr.exception_info)
-        return super().render(vr, *args, **kwargs)
+        document = super().render(vr, *args, **kwargs)
+        unescape_params(document, record)
+        return document
 
 
 class EscapedExpectationSuitePageRenderer(ExpectationSuitePageRenderer):
@@ -203,19 +235,22 @@ class EscapedExpectationSuitePageRenderer(ExpectationSuitePageRenderer):
     (its notes are markdown, which GX's markdown renderer escapes)."""
 
     def render(self, expectations: Any, *args: Any, **kwargs: Any) -> Any:
+        record: dict = {}
         suite = copy.deepcopy(expectations)
         if isinstance(suite, dict):
-            suite["name"] = escaped(suite.get("name"))
-            suite["meta"] = escaped(suite.get("meta") or {})
+            suite["name"] = escaped(suite.get("name"), record)
+            suite["meta"] = escaped(suite.get("meta") or {}, record)
             for exp in suite.get("expectations") or []:
                 if isinstance(exp, dict):
-                    exp["meta"] = escaped(exp.get("meta") or {})
+                    exp["meta"] = escaped(exp.get("meta") or {}, record)
         else:
-            suite.name = escaped(suite.name)
-            suite.meta = escaped(dict(suite.meta or {}))
+            suite.name = escaped(suite.name, record)
+            suite.meta = escaped(dict(suite.meta or {}), record)
             for exp in suite.expectations:
-                exp.meta = escaped(dict(exp.meta or {}))
-        return super().render(suite, *args, **kwargs)
+                exp.meta = escaped(dict(exp.meta or {}), record)
+        document = super().render(suite, *args, **kwargs)
+        unescape_params(document, record)
+        return document
 
 
 class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
