@@ -54,6 +54,7 @@ from great_expectations.render.renderer.page_renderer import (
     ValidationResultsPageRenderer,
 )
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+from great_expectations.render.view.view import DefaultJinjaView
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -172,6 +173,10 @@ def escaped(value: Any, record: Optional[dict] = None) -> Any:
     return value
 
 
+#: Parameters GX's view emits raw (renderer-made HTML): never given an original back.
+_RAW_PARAMS = DefaultJinjaView._TRUSTED_HTML_PARAMS
+
+
 def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None:
     """Put the originals back into string-template *parameters* of a rendered document (GX's
     view escapes parameters itself; left escaped, a name would read ``&lt;…``). Only strings this
@@ -184,7 +189,7 @@ def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None
         params = node.get("params") if "template" in node else None
         if isinstance(params, dict):
             for key, value in params.items():
-                if isinstance(value, str) and value in record:
+                if isinstance(value, str) and value in record and key not in _RAW_PARAMS:
                     params[key] = record[value]
         children = list(node.values())
     elif isinstance(node, (list, tuple)):
