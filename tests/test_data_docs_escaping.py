@@ -144,8 +144,11 @@ def browser(tmp_path_factory):
 
 
 def assert_nothing_ran(page: Dom) -> None:
+    """No handler marked the page, no payload became an element, and no text was escaped twice
+    (a name reading ``&lt;img`` would be safe but wrong)."""
     assert not [attrs for _tag, attrs in page.elements if PWNED in attrs], "a payload's handler ran"
     assert not [img for img in page.tags("img") if img.get("src") == "x" or "onerror" in img], "a payload made an <img>"
+    assert "&lt;img" not in page.text and "&quot;" not in page.text
 
 
 def test_the_run_reports_the_sql_error_that_quotes_the_payload(site):

@@ -22,7 +22,7 @@ Two things GX 1.24.1 does that this module changes (checked in its source):
   (quotes too) before GX sees it; the index builder escapes the names of each link it adds and
   URL-quotes the suite page link. After GX built a page, the string-template *parameters* among
   those strings get their originals back (GX's view escapes parameters itself), so a page shows
-  each name once escaped; the index's link text is the one place that shows ``&lt;``.
+  each name once escaped (the index's suite link text likewise, :class:`EscapedSiteIndexPageRenderer`).
   Descriptions and sampled values keep their own, single, escape (above).
 
 ``gx/great_expectations.yml`` names these classes under ``data_docs_sites.local_site``
@@ -54,6 +54,7 @@ from great_expectations.render.renderer.page_renderer import (
     ValidationResultsPageRenderer,
 )
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
 from great_expectations.render.view.view import DefaultJinjaView
 
 #: The parameter that carries the description under a custom rule's sentence.
@@ -274,3 +275,13 @@ class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
         if link.get("expectation_suite_filepath"):
             link["expectation_suite_filepath"] = urllib.parse.quote(link["expectation_suite_filepath"])
         return out
+
+
+class EscapedSiteIndexPageRenderer(SiteIndexPageRenderer):
+    """GX's index renderer; the suite link's text is a string-template parameter (escaped by GX's
+    view), so it gets back the original of the name :class:`EscapedSiteIndexBuilder` escaped."""
+
+    @classmethod
+    def _render_expectation_suite_cell(cls, expectation_suite_name: Any, expectation_suite_path: Any) -> Any:
+        name = html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
+        return super()._render_expectation_suite_cell(name, expectation_suite_path)
