@@ -7,7 +7,8 @@ nothing in it runs (a control page with the same payload unescaped shows the det
 
 Chromium is required (``.ci/install`` installs Debian's ``chromium`` when absent): without it these
 tests fail. DNS is mapped to nowhere, so the pages' CDN scripts never load and nothing leaves the
-machine; inline scripts and handlers still run.
+machine; inline scripts and handlers still run. (127.0.0.1 stays reachable: test_data_docs_escaping
+serves local copies of the pages' scripts there.)
 """
 
 from __future__ import annotations
@@ -82,19 +83,23 @@ class Dom(HTMLParser):
         return [attrs for tag, attrs in self.elements if tag == name]
 
 
-def dump_dom(page: Path, profile: Path) -> str:
-    """The DOM of ``page`` after Chromium loaded it and ran its scripts (``--dump-dom``)."""
+def dump_dom(page: Path | str, profile: Path) -> str:
+    """The DOM of ``page`` (a file, or an http URL) after Chromium loaded it and ran its scripts
+    (``--dump-dom``)."""
     chromium = shutil.which(CHROMIUM)
     assert chromium, "chromium is not installed (bash .ci/install installs it); the Data Docs browser tests need it"
-    assert page.is_file(), page
+    if isinstance(page, Path):
+        assert page.is_file(), page
+    url = page.resolve().as_uri() if isinstance(page, Path) else page
+    name = page.name if isinstance(page, Path) else page
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}",
-           "--virtual-time-budget=3000", "--dump-dom", page.resolve().as_uri()]
+           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--user-data-dir={profile}",
+           "--virtual-time-budget=3000", "--dump-dom", url]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"chromium did not finish loading {page.name} (a script dialog such as alert() blocks it)")
+        pytest.fail(f"chromium did not finish loading {name} (a script dialog such as alert() blocks it)")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "</html>" in proc.stdout, proc.stderr[-2000:]
     return proc.stdout

@@ -202,11 +202,13 @@ config_option = click.option(
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
+    from ytempire_dq.results import bounded_text  # noqa: PLC0415 - cut before masking: linear, bounded
+
     table = Table("rule_id", "table", "bad rows", "sample values", title=title, title_justify="left")
     for row in rows:
         sample = row["error"] or ", ".join(json.dumps(v, default=str) for v in row["sample"])
         bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
-        table.add_row(row["rule_id"] or "?", row["table"] or "", bad, config.mask_secrets(sample)[:120])
+        table.add_row(row["rule_id"] or "?", row["table"] or "", bad, config.mask_secrets(bounded_text(sample, 120)))
     return table
 
 

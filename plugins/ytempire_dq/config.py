@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ytempire_dq.errors import YtdqError
@@ -12,21 +11,108 @@ from ytempire_dq.errors import YtdqError
 PROJECT_ROOT = Path(os.environ.get("YTDQ_HOME") or Path(__file__).resolve().parents[2])
 STATE_DIR = PROJECT_ROOT / ".ytdq"
 
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
-# a whole URL: the password runs to the last '@' before the path (it may hold spaces or a raw '@')
-_PASSWORD_IN_WHOLE_URL = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^/]*)(?P<tail>@.*)$", re.S)
+#: What stands for a masked password (or, in a URL that does not parse, the whole user part).
+MASK = "***"
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 
 
 def mask_url(url: str | None) -> str:
-    """The URL with its password replaced by ``***`` (for every log line, error and page)."""
+    """The URL with its password replaced by ``***`` (for every log line, error and page).
+
+    A URL SQLAlchemy's ``make_url`` parses is rendered by it with the password hidden, unless it
+    holds more than one ``@`` (an unencoded ``@`` in the password: the parser ends the password at
+    the first one). Any other URL is masked as text: everything between ``://``
+    (or ``:/``) and the last ``@`` becomes ``***``. Linear time.
+    """
     if not url:
         return "<unset>"
-    return _PASSWORD_IN_WHOLE_URL.sub(lambda m: m["head"] + "***" + m["tail"], url)
+    parsed = _parsed(url)
+    if parsed is not None:
+        return parsed.render_as_string(hide_password=True) if parsed.password is not None else url
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    start = _user_part_start(url)
+    return url[:start] + MASK + url[at:] if start <= at else url
 
 
 def mask_secrets(text: str) -> str:
-    """Mask every URL password inside a longer text (error messages from drivers)."""
-    return _PASSWORD_IN_URL.sub(lambda m: m["head"] + "***" + m["tail"], text)
+    """Mask every URL password inside a longer text (error messages from drivers), in linear time.
+
+    In each line, from the first URL (``scheme://`` or ``scheme:/``) that is followed by an ``@``
+    on the same line, everything after the user name up to the line's last ``@`` becomes ``***``:
+    a password may hold spaces and ``@``, so nothing shorter is safe (an e-mail address later on
+    the line is masked too).
+    """
+    return "\n".join(_mask_line(line) for line in text.split("\n"))
+
+
+def _parsed(url: str):
+    """``make_url(url)`` when it parses and the URL holds at most one ``@`` (with more, the parser
+    ends the password at the first and what follows is not known to be host, port or query)."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - keeps `import config` light
+
+    if url.count("@") > 1:
+        return None
+    try:
+        return make_url(url)
+    except Exception:  # noqa: BLE001 - ArgumentError, ValueError (port): masked as text
+        return None
+
+
+def _user_part_start(url: str) -> int:
+    """Where the user part of ``url`` begins: after its ``scheme://`` or ``scheme:/``, else at 0."""
+    end = 0
+    while end < len(url) and url[end] in _SCHEME_CHARS:
+        end += 1
+    if end and url[0].isalpha() and url.startswith(":/", end):
+        return end + (3 if url.startswith("://", end) else 2)
+    return 0
+
+
+def safe_prefix(text: str, limit: int) -> str:
+    """``text[:limit]``, never less masked than :func:`mask_secrets` would mask the whole text: when
+    the cut line has a URL and an ``@`` follows the cut on that line, the user part may run past
+    the cut (a password's head with no ``@`` after it is invisible to ``mask_secrets``), so the
+    prefix ends at that URL's user part with ``***``. Linear time."""
+    if len(text) <= limit:
+        return text
+    line_start = text.rfind("\n", 0, limit) + 1
+    line_end = text.find("\n", limit)
+    if text.find("@", limit, line_end if line_end >= 0 else len(text)) < 0:
+        return text[:limit]
+    start = _url_user_start(text[line_start:limit], limit - line_start)
+    return text[:limit] if start < 0 else text[:line_start + start] + MASK
+
+
+def _user_name(line: str, start: int, at: int) -> str:
+    """``user:`` when the user part begins with a plain user name and a ``:``, else nothing."""
+    colon = line.find(":", start, at)
+    name = line[start:colon] if colon >= 0 else ""
+    return name + ":" if name and not any(c in name for c in " \t/@?#") else ""
+
+
+def _url_user_start(line: str, before: int) -> int:
+    """Where the user part of the first URL (``scheme://`` or ``scheme:/``) of ``line`` that
+    starts before ``before`` begins; -1 if none. The stretches walked back over schemes are
+    disjoint (':' is no scheme character), so the walk is linear."""
+    i = line.find(":/")
+    while 0 <= i < before:
+        j = i
+        while j > 0 and line[j - 1] in _SCHEME_CHARS:
+            j -= 1
+        if j < i and line[j].isalpha():
+            return i + (3 if line.startswith("://", i) else 2)
+        i = line.find(":/", i + 2)
+    return -1
+
+
+def _mask_line(line: str) -> str:
+    at = line.rfind("@")
+    start = _url_user_start(line, at) if at >= 0 else -1
+    if start < 0 or start > at:
+        return line
+    return line[:start] + _user_name(line, start, at) + MASK + line[at:]
 
 
 def database_url(required: bool = True) -> str | None:

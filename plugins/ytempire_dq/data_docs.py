@@ -14,15 +14,30 @@ Two things GX 1.24.1 does that this module changes (checked in its source):
   ``<script>alert(1)</script>`` ran in the browser. Here descriptions become an escaped
   parameter, and every plain string of a validation row is HTML-escaped.
 
-``gx/great_expectations.yml`` names the two renderer classes under
-``data_docs_sites.local_site.site_section_builders`` (GX's documented place for them); nothing
-is patched in GX.
+- **Names and error texts are pasted into the page as HTML too.** GX 1.24.1 writes the suite,
+  run, checkpoint and asset names raw into breadcrumbs, info tables, links and the index's table
+  data, and an exception's traceback is used as a string *template* (only parameters are escaped).
+  The page renderers here render an escaped copy of what they are given: every string of the
+  names, of every ``meta`` (result, batch, suite, rule) and of exception tracebacks is HTML-escaped
+  (quotes too) before GX sees it; the index builder escapes the names of each link it adds and
+  URL-quotes the suite page link. After GX built a page, the string-template *parameters* among
+  those strings get their originals back (GX's view escapes parameters itself), so a page shows
+  each name once escaped (the index's suite link text likewise, :class:`EscapedSiteIndexPageRenderer`).
+  Descriptions and sampled values keep their own, single, escape (above).
+
+``gx/great_expectations.yml`` names these classes under ``data_docs_sites.local_site``
+(``site_index_builder`` and ``site_section_builders``, GX's documented places); nothing is
+patched in GX.
 """
 
 from __future__ import annotations
 
+import copy
 import html
+import urllib.parse
 from typing import Any, Callable, Optional
+
+from great_expectations.core.run_identifier import RunIdentifier
 
 from great_expectations.expectations.registry import get_renderer_impl
 from great_expectations.render import (
@@ -34,6 +49,13 @@ from great_expectations.render.renderer.content_block import (
     ExpectationSuiteBulletListContentBlockRenderer,
     ValidationResultsTableContentBlockRenderer,
 )
+from great_expectations.render.renderer.page_renderer import (
+    ExpectationSuitePageRenderer,
+    ValidationResultsPageRenderer,
+)
+from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
+from great_expectations.render.view.view import DefaultJinjaView
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -129,3 +151,137 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
             return as_text(row_fn(*args, **kwargs))
 
         return escaped_row_fn
+
+
+# ---------------------------------------------------------------------------------------------
+# names, meta and error texts: escaped before GX renders them
+
+
+def escaped(value: Any, record: Optional[dict] = None) -> Any:
+    """``value`` with every string in it (dict keys too, nested) HTML-escaped, quotes included;
+    ``record`` (if given) maps each escaped string that changed to its original."""
+    if isinstance(value, str):
+        out = html.escape(value, quote=True)
+        if record is not None and out != value:
+            record[out] = value
+        return out
+    if isinstance(value, dict):
+        return {escaped(key, record): escaped(item, record) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escaped(item, record) for item in value]
+    if isinstance(value, RunIdentifier):
+        return RunIdentifier(run_name=escaped(value.run_name, record), run_time=value.run_time)
+    return value
+
+
+#: Parameters GX's view emits raw (renderer-made HTML): never given an original back.
+_RAW_PARAMS = DefaultJinjaView._TRUSTED_HTML_PARAMS
+
+
+def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None:
+    """Put the originals back into string-template *parameters* of a rendered document (GX's
+    view escapes parameters itself; left escaped, a name would read ``&lt;…``). Only strings this
+    module escaped (``record``) are touched; templates and plain strings stay escaped."""
+    seen = set() if seen is None else seen
+    if id(node) in seen or isinstance(node, (str, int, float, bool, type(None))):
+        return
+    seen.add(id(node))
+    if isinstance(node, dict):
+        params = node.get("params") if "template" in node else None
+        if isinstance(params, dict):
+            for key, value in params.items():
+                if isinstance(value, str) and value in record and key not in _RAW_PARAMS:
+                    params[key] = record[value]
+        children = list(node.values())
+    elif isinstance(node, (list, tuple)):
+        children = list(node)
+    else:
+        children = list(getattr(node, "__dict__", {}).values())
+    for child in children:
+        unescape_params(child, record, seen)
+
+
+def _escaped_config(config: Any, record: dict) -> Any:
+    """A copy of an expectation configuration whose ``meta`` is escaped (the description keeps
+    its own escape: GX renders it as a parameter)."""
+    config = copy.deepcopy(config)
+    config.meta = escaped(dict(config.meta or {}), record)
+    return config
+
+
+def _escaped_tracebacks(exception_info: dict) -> dict:
+    """``exception_info`` (flat or keyed by metric id) with its tracebacks escaped: GX uses a
+    traceback as a string template (raw) and the message as a parameter (escaped by GX)."""
+    if "exception_traceback" in exception_info:
+        return {**exception_info, "exception_traceback": escaped(exception_info["exception_traceback"])}
+    return {key: _escaped_tracebacks(info) if isinstance(info, dict) else info for key, info in exception_info.items()}
+
+
+class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
+    """The validation page, rendered from a copy whose suite name, ``meta`` (run, batch,
+    checkpoint, asset), rule ``meta`` and exception tracebacks are escaped."""
+
+    def render(self, validation_results: Any, *args: Any, **kwargs: Any) -> Any:
+        record: dict = {}
+        vr = copy.deepcopy(validation_results)
+        vr.suite_name = escaped(vr.suite_name, record)
+        vr.meta = escaped(dict(vr.meta or {}), record)
+        for evr in vr.results:
+            if evr.expectation_config is not None:
+                evr.expectation_config = _escaped_config(evr.expectation_config, record)
+            if evr.exception_info:
+                evr.exception_info = _escaped_tracebacks(evr.exception_info)
+        document = super().render(vr, *args, **kwargs)
+        unescape_params(document, record)
+        return document
+
+
+class EscapedExpectationSuitePageRenderer(ExpectationSuitePageRenderer):
+    """The suite page, rendered from a copy whose name, ``meta`` and rules' ``meta`` are escaped
+    (its notes are markdown, which GX's markdown renderer escapes)."""
+
+    def render(self, expectations: Any, *args: Any, **kwargs: Any) -> Any:
+        record: dict = {}
+        suite = copy.deepcopy(expectations)
+        if isinstance(suite, dict):
+            suite["name"] = escaped(suite.get("name"), record)
+            suite["meta"] = escaped(suite.get("meta") or {}, record)
+            for exp in suite.get("expectations") or []:
+                if isinstance(exp, dict):
+                    exp["meta"] = escaped(exp.get("meta") or {}, record)
+        else:
+            suite.name = escaped(suite.name, record)
+            suite.meta = escaped(dict(suite.meta or {}), record)
+            for exp in suite.expectations:
+                exp.meta = escaped(dict(exp.meta or {}), record)
+        document = super().render(suite, *args, **kwargs)
+        unescape_params(document, record)
+        return document
+
+
+class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
+    """GX's index: each link's names are escaped (bootstrap-table shows cell values as HTML, and
+    the table data is a script literal) and the suite page link is URL-quoted."""
+
+    def add_resource_info_to_index_links_dict(self, index_links_dict: dict, expectation_suite_name: str,
+                                              section_name: str, *args: Any, **kwargs: Any) -> dict:
+        out = super().add_resource_info_to_index_links_dict(index_links_dict, expectation_suite_name, section_name,
+                                                            *args, **kwargs)
+        link = out[f"{section_name}_links"][-1]
+        for key in ("expectation_suite_name", "batch_identifier", "run_name", "asset_name", "batch_kwargs",
+                    "batch_spec", "run_id"):
+            if link.get(key) is not None:
+                link[key] = escaped(link[key])
+        if link.get("expectation_suite_filepath"):
+            link["expectation_suite_filepath"] = urllib.parse.quote(link["expectation_suite_filepath"])
+        return out
+
+
+class EscapedSiteIndexPageRenderer(SiteIndexPageRenderer):
+    """GX's index renderer; the suite link's text is a string-template parameter (escaped by GX's
+    view), so it gets back the original of the name :class:`EscapedSiteIndexBuilder` escaped."""
+
+    @classmethod
+    def _render_expectation_suite_cell(cls, expectation_suite_name: Any, expectation_suite_path: Any) -> Any:
+        name = html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
+        return super()._render_expectation_suite_cell(name, expectation_suite_path)

@@ -7,8 +7,8 @@
   name, its position and its content), the same in every process and on every load, so GX's
   freshness checks (which reload the suite) see the same suite. ``ytdq suite lint --fix`` writes
   ids into the file.
-- :class:`BoundedValidationResultsStore`: the validation-results store (placeholder for the
-  bounded-size guarantee of stored results).
+- :class:`BoundedValidationResultsStore`: the validation-results store; each value a rule's
+  result holds is stored as at most its first ``results.VALUE_CHARS`` characters (see there).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 from great_expectations.data_context.store.expectations_store import ExpectationsStore
 from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
 from typing_extensions import override
+
+from ytempire_dq.results import ERROR_CHARS, bounded
 
 #: Namespace of the ids given to expectations that have none in their suite file.
 RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
@@ -53,8 +55,27 @@ class RuleExpectationsStore(ExpectationsStore):
 
 
 class BoundedValidationResultsStore(ValidationResultsStore):
-    """GX's validation-results store (the home of limits on what a stored result may hold)."""
+    """GX's validation-results store; what it stores of each rule's result is bounded (see
+    :func:`bounded_result`), so Data Docs, built from this store, are bounded too."""
 
     @override
     def serialize(self, value: Any) -> Any:
-        return super().serialize(value)
+        if not hasattr(value, "to_json_dict"):
+            return super().serialize(value)
+        bounded_dict = bounded_result(value.to_json_dict())
+        if self.cloud_mode:
+            return bounded_dict
+        return self._expectationSuiteValidationResultSchema.dumps(bounded_dict, indent=2, sort_keys=True)
+
+
+def bounded_result(suite_result: dict) -> dict:
+    """A suite validation result (JSON dict) whose rules' ``result`` and ``exception_info`` hold
+    at most ``results.VALUE_CHARS`` characters per value (``ERROR_CHARS`` per error text) and
+    ``LIST_ITEMS`` items per list: a 1 MB value sampled by a failed rule is stored as its prefix."""
+    for rule in suite_result.get("results") or []:
+        if isinstance(rule, dict):
+            if rule.get("result"):
+                rule["result"] = bounded(rule["result"])
+            if rule.get("exception_info"):
+                rule["exception_info"] = bounded(rule["exception_info"], ERROR_CHARS)
+    return suite_result

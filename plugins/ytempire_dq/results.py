@@ -23,11 +23,39 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ytempire_dq.config import mask_secrets
+from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
+#: Characters kept of any data value (sample, observed value) in --json, stored results and Data
+#: Docs; a longer one becomes its first VALUE_CHARS characters and ``…(N chars)``.
+VALUE_CHARS = 200
+#: Characters kept of an error text (message, traceback), which may quote data values.
+ERROR_CHARS = 2000
+#: Items kept of a list in a result (GX's partial lists hold 20; COMPLETE lists are unbounded).
+LIST_ITEMS = 100
+
+
+def bounded_text(text: str, limit: int = VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (never inside a URL's password) plus ``…(N chars)``.
+    Cut BEFORE any regex or rendering: nothing downstream sees more than this."""
+    return text if len(text) <= limit else f"{safe_prefix(text, limit)}…({len(text)} chars)"
+
+
+def bounded(value: Any, limit: int = VALUE_CHARS) -> Any:
+    """``value`` with every string in it bounded (:func:`bounded_text`) and every list cut to
+    LIST_ITEMS items; bytes become bounded text. Numbers, None, bools are kept."""
+    if isinstance(value, str):
+        return bounded_text(value, limit)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        text = bytes(value[: limit + 1]).decode("utf-8", "backslashreplace")
+        return text if len(value) <= limit else f"{text[:limit]}…({len(value)} bytes)"
+    if isinstance(value, dict):
+        return {key: bounded(item, limit) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [bounded(item, limit) for item in list(value)[:LIST_ITEMS]]
+    return value
 
 
 def jsonable(value: Any) -> Any:
@@ -155,7 +183,7 @@ def exception_message(exception_info: Any) -> str | None:
     infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
     for info in infos:
         if isinstance(info, dict) and info.get("raised_exception"):
-            message = str(info.get("exception_message") or "exception without a message")
+            message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
             # SQLAlchemy appends the statement and a background link: keep the first lines
             message = message.split("\n(Background on this error")[0].strip()
             return mask_secrets(message)
@@ -183,7 +211,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
     error = exception_message(evr.exception_info)
 
     unexpected_count = result.get("unexpected_count")
-    observed = result.get("observed_value")
+    observed = bounded(result.get("observed_value"))
     if unexpected_count is None and _is_count(observed) and _is_query_rule(config):
         unexpected_count = observed  # query rules: observed_value is the bad-row count
     partial = result.get("partial_unexpected_list") or []
@@ -199,7 +227,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         success=bool(evr.success) and error is None,
         unexpected_count=int(unexpected_count) if unexpected_count is not None else None,
         observed_value=observed,
-        partial_unexpected_list=list(partial),
+        partial_unexpected_list=bounded(list(partial)),
         error=error,
     )
 
