@@ -267,3 +267,23 @@ def test_the_quarantine_keeps_the_keys_of_a_sql_rule(seeded, project):
         c.close()
     assert report.rule("workflows.uploads").unexpected_count == len(ids) > 0
     assert keys == {json.dumps({"id": i}) for i in ids}  # {"<pk>": value}, as before
+
+
+def test_the_benchmarks_refuse_a_hostile_rule_and_run_the_floor_read_only(seeded, tmp_path):
+    from benchmarks import rules as R  # noqa: PLC0415
+
+    hostile = {"name": "workflows", "expectations": [{
+        "type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": LINT_DELETE},
+        "meta": {"rule_id": "workflows.hostile_delete"}}]}
+    (tmp_path / "workflows.json").write_text(json.dumps(hostile))
+    with pytest.raises(RefusedSQL, match=r"rule 'workflows.hostile_delete': SQL rule refused: 3 statements"):
+        R.load_rules(tmp_path, suites=("workflows",))
+    before = workflows(seeded)
+    c = connect(seeded, autocommit=True)
+    try:
+        with pytest.raises(Exception, match="read-only transaction"):
+            R.run_floor(c, [], [R.Statement("hostile", "DELETE FROM workflows WHERE kind = 'upload'", [])])
+        assert c.autocommit  # handed back as it came
+    finally:
+        c.close()
+    assert workflows(seeded) == before
