@@ -295,9 +295,10 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     """Every problem in the suite, validation definition and checkpoint files.
 
     Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
-    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, columns not in
-    their table and SQL rules that do not run (``EXPLAIN`` with ``{batch}`` substituted) -- the
-    last two against the live database when it can be reached (else one warning).
+    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, SQL rules that are
+    not one read-only SELECT (:mod:`ytempire_dq.sql_guard`), columns not in their table and SQL
+    rules that do not run (``EXPLAIN`` with ``{batch}`` substituted, in a READ ONLY transaction)
+    -- the last two against the live database when it can be reached (else one warning).
     """
     from ytempire_dq.context import register_plugins  # noqa: PLC0415
 
