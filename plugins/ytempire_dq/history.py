@@ -22,7 +22,7 @@ so those keys never travel through Python:
 - **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
   Untrusted text is never wrapped in a writing statement: checked to be one SELECT
   (:mod:`ytempire_dq.sql_guard`), its keys are read in a READ ONLY transaction with the statement
-  timeout (server-side cursor) and inserted batch by batch.
+  timeout (server-side cursor) and `COPY`'d in batch by batch on another connection.
 
 ``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
 the whole offending row as JSON (aggregate rules key on the parent row they name).
@@ -30,7 +30,9 @@ the whole offending row as JSON (aggregate rules key on the parent row they name
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -181,21 +183,23 @@ def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str
                at: dt.datetime) -> int:
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
     writing statement: read with a server-side cursor in a READ ONLY transaction with the
-    statement timeout (:mod:`ytempire_dq.sql_guard`), inserted batch by batch on another connection."""
+    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
     from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
 
     count = 0
-    insert = sa.insert(QUARANTINE).values(
-        run_id=run_id, rule_id=rule_id, table_name=table, quarantined_at=sa.literal(at, sa.DateTime(timezone=True)),
-        row_key=sa.cast(sa.bindparam("row_key", type_=sa.Text), postgresql.JSONB))
+    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
     with engine.connect() as read, engine.begin() as write:
         begin_read_only(read)
         pk = primary_key(read, table)
         keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
             sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select))
-        for batch in keys.partitions():
-            write.execute(insert, [{"row_key": k} for k, in batch])
-            count += len(batch)
+        with write.connection.driver_connection.cursor() as cur:
+            for batch in keys.partitions():
+                buffer = io.StringIO()
+                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k, in batch)
+                buffer.seek(0)
+                cur.copy_expert(copy, buffer)
+                count += len(batch)
         read.rollback()
     return count
 
