@@ -178,7 +178,7 @@ REFUSED = {
     # a trailing ';' (even with only a comment after it) is refused: GX wraps the query in a subquery
     "SELECT id FROM workflows;": "it ends with ';'",
     "SELECT id FROM workflows; -- nothing after": "it ends with ';'",
-    "SELECT id FROM workflows -- no newline": "it ends in a '--' comment",
+    "SELECT id FROM workflows -- no newline": "it cannot run inside a subquery",
     "SELECT FROM WHERE (": "it does not parse as SQL",
     "": "no statement",
 }

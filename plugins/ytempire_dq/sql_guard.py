@@ -11,8 +11,9 @@ statement in it. Two locks, both needed:
    no trailing ``;`` (GX runs the query inside ``SELECT count(*) FROM (query)``, where it breaks).
 2. Wherever such SQL runs it runs in a ``READ ONLY`` transaction with a ``statement_timeout``
    (:func:`timeout_ms`, ``YTDQ_STATEMENT_TIMEOUT`` seconds, default 300): :func:`begin_read_only`
-   for our own connections, :func:`apply_to_context` for GX's data source engine (read-only per
-   transaction, so a function flipping ``default_transaction_read_only`` cannot undo it).
+   for our own connections; for GX's data source engine, its kwargs in ``gx/great_expectations.yml``
+   (``BEGIN READ ONLY`` for every transaction, so a function flipping
+   ``default_transaction_read_only`` cannot undo it) with the timeout set by :func:`apply_to_context`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import os
 from typing import Any
 
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.fast import SQL_RULE
 
 TIMEOUT_ENV = "YTDQ_STATEMENT_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
-SQL_RULE = "unexpected_rows_expectation"
 #: Functions a SELECT could call to change what later statements of the session may do.
 REFUSED_FUNCTIONS = {"set_config": "changes session settings for later statements"}
 _MUST = "an analyst's SQL rule must be one SELECT"
@@ -75,8 +76,8 @@ def _inner_reason(node: Any) -> str | None:
 
 def refusal(sql: str) -> str | None:
     """Why ``sql`` (``{batch}`` already substituted) is not one read-only SELECT; None if it is."""
-    from pglast import parse_sql  # noqa: PLC0415
-    from pglast.parser import ParseError  # noqa: PLC0415
+    from pglast import ast, parse_sql  # noqa: PLC0415
+    from pglast.parser import ParseError, scan  # noqa: PLC0415
     from pglast.visitors import Visitor  # noqa: PLC0415
 
     try:
@@ -90,18 +91,14 @@ def refusal(sql: str) -> str | None:
     if len(statements) != 1:
         return f"{len(statements)} statements" if statements else "no statement"
     top = statements[0].stmt
-    from pglast import ast  # noqa: PLC0415
-
     if not isinstance(top, ast.SelectStmt):
         return f"not a SELECT but {_kind(top)}"
-    from pglast.parser import scan  # noqa: PLC0415
-
     if any(token.name == "ASCII_59" for token in scan(sql)):
         return "it ends with ';' (GX runs it inside a subquery: leave the ';' out)"
     try:
         parse_sql(f"SELECT 1 FROM ({sql}) AS q")
     except ParseError:
-        return "it ends in a '--' comment (GX puts ') AS ...' after the query: end the comment with a newline)"
+        return "it cannot run inside a subquery, as GX runs it (a trailing '--' comment needs a newline after it)"
     reasons: list[str] = []
 
     class _Walk(Visitor):
