@@ -59,9 +59,15 @@ class Statement:
 
 
 def load_rules(suites_dir: Path = SUITES_DIR, suites=TABLES + ("cross_table",)) -> list[Rule]:
+    """The suites' rules; an analyst's SQL rule that is not one SELECT is refused here (RefusedSQL),
+    before the floor or Soda pastes it into their statements."""
+    from ytempire_dq.sql_guard import check_suite_rules  # noqa: PLC0415
+
     rules = []
     for suite in suites:
-        data = json.loads((suites_dir / f"{suite}.json").read_text())
+        path = suites_dir / f"{suite}.json"
+        data = json.loads(path.read_text())
+        check_suite_rules(path, data, suite if suite in TABLES else None)
         for exp in data["expectations"]:
             kw = {k: v for k, v in exp["kwargs"].items() if v is not None}
             table = kw.get("table") if suite == "cross_table" else suite
@@ -213,16 +219,25 @@ def schema_counts(rules: list[Rule], catalog_rows: list[tuple]) -> dict[str, int
 
 
 def run_floor(conn, rules: list[Rule], statements: list[Statement] | None = None) -> dict[str, int]:
-    """Run the floor on a psycopg2 connection; ``{rule_id: bad-row count}`` for every rule."""
+    """Run the floor on a psycopg2 connection; ``{rule_id: bad-row count}`` for every rule. It
+    holds analysts' SQL: one READ ONLY transaction with the statement timeout, as everywhere."""
+    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
+
     statements = statements or floor_statements(rules)
     counts: dict[str, int] = {}
-    with conn.cursor() as cur:
-        for st in statements:
-            cur.execute(st.sql, {"tables": list(TABLES)} if st.label == "catalog" else None)
-            if st.label == "catalog":
-                counts.update(schema_counts(rules, cur.fetchall()))
-            else:
-                counts.update(zip(st.rule_ids, (int(v) for v in cur.fetchone())))
+    autocommit, conn.autocommit = conn.autocommit, False
+    try:
+        with conn.cursor() as cur:
+            begin_read_only(cur)
+            for st in statements:
+                cur.execute(st.sql, {"tables": list(TABLES)} if st.label == "catalog" else None)
+                if st.label == "catalog":
+                    counts.update(schema_counts(rules, cur.fetchall()))
+                else:
+                    counts.update(zip(st.rule_ids, (int(v) for v in cur.fetchone())))
+    finally:
+        conn.rollback()
+        conn.autocommit = autocommit
     return counts
 
 

@@ -32,8 +32,10 @@ from ytempire_dq import config
 from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.results import RunReport, read_validation_result
+from ytempire_dq.sql_guard import check_suite_rules
 from ytempire_dq.suites import (
     SuiteFileError,
+    asset_tables,
     check_suite_loads,
     config_dir_of,
     read_json_file,
@@ -75,11 +77,13 @@ def _check_files(name: str, config_dir: Path) -> list[str]:
         vd_path = store_dir("validation_definitions", config_dir) / f"{vd_name}.json"
         if not vd_path.is_file():
             raise SuiteFileError(f"{cp_path}: validation definition {vd_name!r} has no file {vd_path}")
-        suite = (read_json_file(vd_path, "validation definition").get("suite") or {}).get("name")
+        vd = read_json_file(vd_path, "validation definition")
+        suite = (vd.get("suite") or {}).get("name")
         path = suite_path(str(suite), config_dir)
         if not path.is_file():
             raise SuiteFileError(f"{vd_path}: suite {suite!r} has no file {path}")
-        read_suite_file(path)
+        asset = ((vd.get("data") or {}).get("asset") or {}).get("name")
+        check_suite_rules(path, read_suite_file(path), asset_tables(config_dir).get(asset))  # analyst SQL: one SELECT
         suites.append(suite)
     return list(dict.fromkeys(suites))
 

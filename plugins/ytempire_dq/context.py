@@ -98,4 +98,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
     except Exception as exc:  # GX config errors come in many classes
         raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
     assert isinstance(ctx, FileDataContext)
+    from ytempire_dq.sql_guard import apply_to_context  # noqa: PLC0415
+
+    apply_to_context(ctx)  # GX's engine: READ ONLY, statement timeout from YTDQ_STATEMENT_TIMEOUT
     return ctx

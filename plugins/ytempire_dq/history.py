@@ -9,8 +9,8 @@ runs whatever the actions did (Redis down included). A failure here is logged as
 never changes the run's verdict or exit code.
 
 Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample,
-written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule, so the keys never travel
-through Python:
+written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule (the SQL the project generates),
+so those keys never travel through Python:
 
 - **map rules** (``expect_column_values_*``, compound unique, column pairs): the primary key of
   the rows GX's own unexpected condition selects, on the domain GX validates (row_condition and
@@ -20,6 +20,9 @@ through Python:
 - **cross-table rules** (:mod:`ytempire_dq.expectations`): their generated ``offending_rows()``
   without the sample limit; for orphans, every child row referencing a missing value.
 - **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
+  Untrusted text is never wrapped in a writing statement: checked to be one SELECT
+  (:mod:`ytempire_dq.sql_guard`), its keys are read in a READ ONLY transaction with the statement
+  timeout (server-side cursor) and `COPY`'d in batch by batch on another connection.
 
 ``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
 the whole offending row as JSON (aggregate rules key on the parent row they name).
@@ -27,7 +30,9 @@ the whole offending row as JSON (aggregate rules key on the parent row they name
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -137,8 +142,11 @@ def _quarantine(report: RunReport, config_dir: Path | str | None, url: str, engi
                 if keys is None:
                     continue
                 select, table = keys
-                with engine.begin() as conn:
-                    counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
+                if _is_query_rule(by_rule.get(rule.rule_id)):  # untrusted SQL: read-only, then insert
+                    counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
+                else:
+                    with engine.begin() as conn:
+                        counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.mask_secrets(" ".join(str(exc).split()))
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason[:400])
@@ -149,16 +157,58 @@ def _quarantine(report: RunReport, config_dir: Path | str | None, url: str, engi
     return counts
 
 
+def _row_key(pk: list[str]) -> sa.ColumnElement:
+    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the row."""
+    row = sa.func.to_jsonb(sa.literal_column("q"))
+    if not pk:
+        return row
+    pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
+    return sa.case((sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))),
+                    sa.func.jsonb_build_object(*pairs)), else_=row)
+
+
+def _is_query_rule(expectation: Any) -> bool:
+    from great_expectations.expectations.core.unexpected_rows_expectation import (  # noqa: PLC0415
+        UnexpectedRowsExpectation,
+    )
+
+    return isinstance(expectation, UnexpectedRowsExpectation)
+
+
+#: Row keys of an analyst's SQL rule are read and inserted this many at a time.
+KEY_BATCH = 5000
+
+
+def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str, rule_id: str,
+               at: dt.datetime) -> int:
+    """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
+    writing statement: read with a server-side cursor in a READ ONLY transaction with the
+    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
+    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
+
+    count = 0
+    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
+    with engine.connect() as read, engine.begin() as write:
+        begin_read_only(read)
+        pk = primary_key(read, table)
+        keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
+            sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select))
+        with write.connection.driver_connection.cursor() as cur:
+            for batch in keys.partitions():
+                buffer = io.StringIO()
+                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k, in batch)
+                buffer.seek(0)
+                cur.copy_expert(copy, buffer)
+                count += len(batch)
+        read.rollback()
+    return count
+
+
 def _insert_keys(conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str,
                  at: dt.datetime) -> int:
-    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side."""
-    pk = primary_key(conn, table)
-    row = sa.func.to_jsonb(sa.literal_column("q"))
-    key = row
-    if pk:
-        pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
-        key = sa.case((sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))),
-                       sa.func.jsonb_build_object(*pairs)), else_=row)
+    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side.
+    Only for SQL the project generates: an analyst's query goes through :func:`_copy_keys`."""
+    key = _row_key(primary_key(conn, table))
     source = sa.select(sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key,
                        sa.literal(at, sa.DateTime(timezone=True))).select_from(select)
     result = conn.execute(sa.insert(QUARANTINE).from_select(
@@ -246,6 +296,9 @@ class _Keyer:
                                                 domain_type=MetricDomainTypes.TABLE)
         sql = UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable(
             query=expectation.unexpected_rows_query, batch_selectable=batch, execution_engine=engine)
+        from ytempire_dq.sql_guard import check_query  # noqa: PLC0415
+
+        check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
         # sa.text reads ":name" as a bind parameter; the query has none of its own
         return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
 

@@ -264,14 +264,17 @@ def _db_columns(url: str) -> dict[str, set[str]] | None:
 
 
 def _explain(url: str, sql: str) -> str | None:
-    """None if ``EXPLAIN sql`` works, else the server's first error line."""
+    """None if ``EXPLAIN sql`` works, else the server's first error line. ``sql`` must have passed
+    :func:`ytempire_dq.sql_guard.check_query`; it is planned in a READ ONLY transaction anyway."""
     import psycopg2  # noqa: PLC0415
 
     from ytempire_dq.db.connect import connect  # noqa: PLC0415
+    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
 
     conn = connect(url, connect_timeout=3)
     try:
         with conn.cursor() as cur:
+            begin_read_only(cur)
             cur.execute("EXPLAIN " + sql)
         return None
     except psycopg2.Error as exc:
@@ -292,9 +295,10 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     """Every problem in the suite, validation definition and checkpoint files.
 
     Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
-    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, columns not in
-    their table and SQL rules that do not run (``EXPLAIN`` with ``{batch}`` substituted) -- the
-    last two against the live database when it can be reached (else one warning).
+    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, SQL rules that are
+    not one read-only SELECT (:mod:`ytempire_dq.sql_guard`), columns not in their table and SQL
+    rules that do not run (``EXPLAIN`` with ``{batch}`` substituted, in a READ ONLY transaction)
+    -- the last two against the live database when it can be reached (else one warning).
     """
     from ytempire_dq.context import register_plugins  # noqa: PLC0415
 
@@ -389,9 +393,10 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
     except Exception as exc:  # noqa: BLE001 - pydantic and GX errors
         add(f"GX rejects the parameters: {' '.join(str(exc).split())[:300]}")
         return out
+    kwargs = exp.get("kwargs") or {}
+    sql = _lint_sql_rule(kwargs.get("unexpected_rows_query"), table, add)
     if columns is None:
         return out
-    kwargs = exp.get("kwargs") or {}
     for t, cols in _column_refs(exp["type"], kwargs, table):
         if t not in columns:
             add(f"table {t!r} does not exist in the database")
@@ -399,20 +404,32 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
         for c in cols:
             if c not in columns[t]:
                 add(f"column {c!r} is not in table {t!r}")
-    query = kwargs.get("unexpected_rows_query")
-    if isinstance(query, str) and url:
-        if table is None and "{batch}" in query:
-            add("SQL rule in a suite that no validation definition runs: cannot check {batch}")
-        else:
-            try:
-                sql = substitute_batch(query, table or "")
-            except (KeyError, IndexError, ValueError) as exc:
-                add(f"SQL rule: cannot substitute {{batch}}: {exc}")
-            else:
-                error = _explain(url, sql)
-                if error:
-                    add(f"SQL rule does not run: {error}{_alias_hint(query)}")
+    if sql and url:
+        error = _explain(url, sql)
+        if error:
+            add(f"SQL rule does not run: {error}{_alias_hint(kwargs['unexpected_rows_query'])}")
     return out
+
+
+def _lint_sql_rule(query: Any, table: str | None, add: Any) -> str | None:
+    """The SQL GX would run for a SQL rule, if it is one read-only SELECT (else reported, None)."""
+    from ytempire_dq.sql_guard import RefusedSQL, check_query  # noqa: PLC0415
+
+    if not isinstance(query, str):
+        return None
+    if table is None and "{batch}" in query:
+        add("SQL rule in a suite that no validation definition runs: cannot check {batch}")
+        return None
+    try:
+        sql = substitute_batch(query, table or "")
+        check_query(sql)
+    except (KeyError, IndexError, ValueError) as exc:
+        add(f"SQL rule: cannot substitute {{batch}}: {exc}")
+    except RefusedSQL as exc:
+        add(f"SQL rule {exc}{_alias_hint(query)}")
+    else:
+        return sql
+    return None
 
 
 def _column_refs(type_: str, kwargs: dict, table: str | None) -> list[tuple[str, list[str]]]:
