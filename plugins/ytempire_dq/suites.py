@@ -23,7 +23,13 @@ from ytempire_dq.errors import YtdqError
 
 log = logging.getLogger(__name__)
 
-STORE_KEYS = {
+#: The yml key naming each store (the store names themselves are ours: see great_expectations.yml).
+STORE_NAME_KEYS = {
+    "suites": "expectations_store_name",
+    "checkpoints": "checkpoint_store_name",
+    "validation_definitions": "validation_definition_store_name",
+}
+DEFAULT_STORE_NAMES = {
     "suites": "expectations_store",
     "checkpoints": "checkpoint_store",
     "validation_definitions": "validation_definition_store",
@@ -89,10 +95,11 @@ def _read_yml(config_dir: Path) -> dict:
 def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     """The directory of a store (``suites``, ``checkpoints``, ``validation_definitions``)."""
     cdir = config_dir_of(config_dir)
-    stores = _read_yml(cdir).get("stores") or {}
-    base = ((stores.get(STORE_KEYS[kind]) or {}).get("store_backend") or {}).get("base_directory")
+    yml = _read_yml(cdir)
+    name = yml.get(STORE_NAME_KEYS[kind]) or DEFAULT_STORE_NAMES[kind]
+    base = (((yml.get("stores") or {}).get(name) or {}).get("store_backend") or {}).get("base_directory")
     if not base:
-        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {STORE_KEYS[kind]}")
+        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {name}")
     return (cdir / base).resolve()
 
 
