@@ -208,6 +208,9 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
         timings=timings,
         database_url=config.mask_url(url),
     )
+    for rule in report.rules():
+        if rule.error is not None:  # the whole message (SQL included) for the log file / --verbose
+            log.info("rule %s could not run: %s", rule.rule_id, rule.error)
     return report
 
 
