@@ -18,11 +18,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from tests.gx.conftest import copy_project
 from tests.helpers import empty_redis_db, rows, scalar
 from ytempire_dq.cache import seed_cache
+from ytempire_dq.cli import main
 from ytempire_dq.context import LOG_FILE
 from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
@@ -139,6 +141,11 @@ def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, 
     assert {r for r, e in recorded.items() if e} == set(BROKEN)
     assert 'column "nosuchcol" does not exist' in recorded["videos.err_missing_sql_column"]
     assert scalar(db, "SELECT success FROM dq.runs WHERE run_id = %s", (report["run_id"],)) is False
+    shown = CliRunner().invoke(main, ["history", "--checkpoint", "broken", "--json"], env={"DATABASE_URL": db_url})
+    assert [r["rules_errored"] for r in json.loads(shown.stdout)] == [len(BROKEN)]
+    table = CliRunner().invoke(main, ["history", "--checkpoint", "broken"], env={"DATABASE_URL": db_url,
+                                                                                  "COLUMNS": "200"})
+    assert f"error ({len(BROKEN)} could not run)" in table.stdout
 
 
 def test_cross_store_rules_that_cannot_read_postgres_make_exit_2(limited_url, db_url, db, cache_url, tmp_path):
@@ -164,3 +171,25 @@ def test_cross_store_rules_that_cannot_read_postgres_make_exit_2(limited_url, db
     # --verbose: the log lines on stderr too, each rule's whole error among them
     logged = [line for line in proc.stderr.splitlines() if "could not run: " in line and "ytempire_dq" in line]
     assert len(logged) == 4 and all("permission denied" in line for line in logged), proc.stderr
+
+
+def test_a_validation_definition_that_raises_gives_each_of_its_rules_the_error(db_url, tmp_path):
+    """GX raising for a whole validation definition (here: the cache's batch is no DataFrame) does
+    not abort the run: each rule of it carries the error, the report exits 2, one line names them."""
+    from ytempire_dq.checkpoints import _run_id, _run_one
+    from ytempire_dq.context import open_context
+    from ytempire_dq.results import RunReport, read_validation_result
+
+    ctx = open_context(copy_project(tmp_path), database_url=db_url)
+    checkpoint = ctx.checkpoints.get("cache")
+    vd = checkpoint.validation_definitions[0]
+    vr = _run_one(vd, checkpoint, _run_id("cache"), {"dataframe": "not a DataFrame"})
+    validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+    rule_ids = [e.meta["rule_id"] for e in vd.suite.expectations]
+    assert [r.rule_id for r in validation.results] == rule_ids and len(rule_ids) > 5
+    assert all(r.error and not r.success for r in validation.results)
+    report = RunReport(checkpoint="cache", success=False, run_id="r", data_docs=None, validations=[validation])
+    assert report.exit_code == 2
+    [line] = report.error_lines()
+    assert line.startswith(f"{len(rule_ids)} rules could not run: ")
+    assert line.endswith(f"[{', '.join(rule_ids[:5])} … and {len(rule_ids) - 5} more]")

@@ -165,6 +165,7 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     cdir = config_dir_of(config_dir)
     url = database_url or config.database_url()
     suite_names = _check_files(name, cdir)
+    _check_database(url)  # unreachable or a wrong password: one line before GX is even imported
     ctx = open_context(cdir, database_url=url)
     for suite_name in suite_names:
         check_suite_loads(ctx, suite_path(suite_name, cdir))

@@ -524,6 +524,8 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
         table = Table("run_id", "checkpoint", "verdict", "failed rules", "started", "seconds")
         for run in runs:
             verdict = "[green]passed[/]" if run["success"] else "[red]FAILED[/]"
+            if run.get("rules_errored"):
+                verdict = f"[red]error ({run['rules_errored']} could not run)[/]"
             seconds = (run["finished_at"] - run["started_at"]).total_seconds()
             table.add_row(run["run_id"], run["checkpoint"], verdict, f"{run['rules_failed']}/{run['rules_total']}",
                           str(run["started_at"])[:19], f"{seconds:.1f}")

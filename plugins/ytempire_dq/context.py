@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import logging.handlers
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,13 +91,16 @@ def _attach(handler: logging.Handler, kind: str) -> None:
 
 
 def log_to_file(config_dir: Path) -> Path:
-    """Send GX's log output and ours to ``<config_dir>/uncommitted/logs/ytdq.log`` (passwords masked)."""
+    """Send GX's log output and ours to ``<config_dir>/uncommitted/logs/ytdq.log`` (passwords masked;
+    rotated at 5 MB, two old files kept)."""
     path = Path(config_dir) / LOG_FILE
     current = next((h for h in logging.getLogger("great_expectations").handlers if h.get_name() == "ytdq-file"), None)
     if isinstance(current, logging.FileHandler) and Path(current.baseFilename) == path.resolve():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    _attach(logging.FileHandler(path, encoding="utf-8", delay=True), "file")
+    # bounded: a run's cost must not grow with the runs before it
+    _attach(logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8",
+                                                 delay=True), "file")
     return path
 
 
