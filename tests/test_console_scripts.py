@@ -36,7 +36,7 @@ SCRIPTS = ("great_expectations", "ytdq")
 REDIS_DB = 10
 INJECT = {"bad_email": 2, "orphan_videos": 3, "markup_in_title": 1, "duplicate_email": 1}
 #: The documented --json shape (README, issue 3).
-RUN_KEYS = {"checkpoint", "success", "run_id", "data_docs", "validations"}
+RUN_KEYS = {"checkpoint", "success", "exit_code", "run_id", "data_docs", "errors", "validations"}
 VALIDATION_KEYS = {"suite", "asset", "success", "results"}
 RESULT_KEYS = {"rule_id", "expectation_type", "column", "success", "unexpected_count", "observed_value",
                "partial_unexpected_list"}
@@ -120,6 +120,8 @@ def test_defective_data_exits_1_and_the_json_counts_the_bad_rows(script, defecti
     doc = json.loads(out.read_text())
     results = check_json_shape(doc, "nightly")
     assert doc["success"] is False
+    assert doc["exit_code"] == ExitCode.DATA_FAILED and doc["errors"] == []  # every rule ran: data failed
+    assert "error:" not in proc.stderr
     expected = {"users.email_format": INJECT["bad_email"], "videos.channel_exists": INJECT["orphan_videos"],
                 "videos.title_has_no_markup": INJECT["markup_in_title"],
                 "users.email_unique": INJECT["duplicate_email"] * DEFECT_KINDS["duplicate_email"].rows_per_defect}

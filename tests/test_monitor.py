@@ -254,7 +254,7 @@ def test_critical_alert_is_emailed(smtp_server, closed_pg_url, redis_url, caplog
     out = io.StringIO()
     with caplog.at_level(logging.INFO, logger="ytempire_dq"):
         code = monitor.run(once=True, json_out=True, db_url=closed_pg_url, redis_url=redis_url, out=out)
-    assert code == ExitCode.DATA_FAILED
+    assert code == ExitCode.RUN_FAILED  # PostgreSQL could not be read
     assert len(smtp_server.messages) == 1
     mail_from, rcpt, msg = smtp_server.messages[0]
     assert mail_from == "ytdq@example.test" and rcpt == ["oncall@example.test", "dba@example.test"]
@@ -273,7 +273,7 @@ def test_critical_alert_is_emailed(smtp_server, closed_pg_url, redis_url, caplog
 def test_a_lasting_critical_is_not_mailed_every_pass(smtp_server, closed_pg_url, redis_url):
     code = monitor.run(interval=0.01, max_passes=3, db_url=closed_pg_url, redis_url=redis_url,
                        out=io.StringIO(), sleep=lambda s: None)
-    assert code == ExitCode.DATA_FAILED
+    assert code == ExitCode.RUN_FAILED  # PostgreSQL could not be read
     assert len(smtp_server.messages) == 1
     monitor.run(interval=0.01, max_passes=2, renotify_seconds=0, db_url=closed_pg_url, redis_url=redis_url,
                 out=io.StringIO(), sleep=lambda s: None)
@@ -283,7 +283,7 @@ def test_a_lasting_critical_is_not_mailed_every_pass(smtp_server, closed_pg_url,
 def test_email_off_is_one_log_line_not_an_error(no_smtp_env, closed_pg_url, redis_url, caplog):
     with caplog.at_level(logging.INFO, logger="ytempire_dq"):
         code = monitor.run(once=True, db_url=closed_pg_url, redis_url=redis_url)
-    assert code == ExitCode.DATA_FAILED
+    assert code == ExitCode.RUN_FAILED  # PostgreSQL could not be read
     assert [r.getMessage() for r in caplog.records if "email is off" in r.getMessage()] == [
         "alert email is off: YTDQ_SMTP_HOST is not set"]
 

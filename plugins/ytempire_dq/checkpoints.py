@@ -31,7 +31,7 @@ from typing import Any
 from ytempire_dq import config
 from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.results import RunReport, read_validation_result
+from ytempire_dq.results import RunReport, exception_message, read_validation_result
 from ytempire_dq.sql_guard import check_suite_rules
 from ytempire_dq.suites import (
     SuiteFileError,
@@ -57,10 +57,43 @@ def list_checkpoints(ctx: Any = None, *, config_dir: Path | str | None = None) -
     return sorted(p.stem for p in store_dir("checkpoints", config_dir).glob("*.json"))
 
 
-def _check_database(url: str) -> None:
+def _check_database(url: str, tables: list[str] = ()) -> None:
+    """The database answers and holds ``tables`` (``schema.name`` allowed): a database never
+    migrated is one line before any rule runs, not a run of rules that all error."""
     from ytempire_dq.db.connect import connect  # noqa: PLC0415 - raises DatabaseUnavailable, URL masked
 
-    connect(url, connect_timeout=5).close()
+    conn = connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            missing = []
+            for table in tables:
+                cur.execute("SELECT to_regclass(%s)", (table,))
+                if cur.fetchone()[0] is None:
+                    missing.append(table)
+    finally:
+        conn.close()
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise YtdqError(f"{config.mask_url(url)} has no table {shown}: is the database migrated? (ytdq db migrate)")
+
+
+def _tables_read(vds: list) -> list[str]:
+    """The PostgreSQL tables the validation definitions read: their table assets and the tables
+    the cross-table/cross-store rules name (``suites.CROSS_TABLE_COLUMNS``)."""
+    from ytempire_dq.suites import CROSS_TABLE_COLUMNS  # noqa: PLC0415
+
+    tables = []
+    for vd in vds:
+        asset = vd.data.data_asset
+        name, schema = getattr(asset, "table_name", None), getattr(asset, "schema_name", None)
+        if isinstance(name, str):
+            tables.append(f"{schema}.{name}" if isinstance(schema, str) and schema else name)
+        for exp in vd.suite.expectations:
+            for table_field, _ in CROSS_TABLE_COLUMNS.get(exp.expectation_type, []):
+                value = getattr(exp, table_field, None)
+                if isinstance(value, str) and value:
+                    tables.append(value)
+    return list(dict.fromkeys(tables))
 
 
 def _check_files(name: str, config_dir: Path) -> list[str]:
@@ -121,12 +154,14 @@ def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport
 def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
                    database_url: str | None = None, progress: Callable[[dict], None] | None = None,
                    redis_url: str | None = None) -> RunReport:
-    """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0 or 1).
+    """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0, 1, or 2 when a rule could
+    not be evaluated: its error is on its result, recorded in the history like any other).
 
     Raises :class:`YtdqError` (exit code 2) when the run cannot happen: unknown checkpoint (the
     message lists the known ones), no or unreachable database (URL shown masked), a suite file
     that is malformed or that GX would not load completely (file and problem named).
-    ``progress`` is called after each validation definition with ``{name, success, index, total}``.
+    ``progress`` is called after each validation definition with ``{name, success, errors, index,
+    total}`` (``errors``: its rules that could not be evaluated).
     Validation definitions on the ``cache`` data source get one Redis snapshot taken here, before
     any validation (``redis_url`` or ``REDIS_URL``; unreachable: YtdqError, see ``cache.batch``).
     """
@@ -134,12 +169,13 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     cdir = config_dir_of(config_dir)
     url = database_url or config.database_url()
     suite_names = _check_files(name, cdir)
+    _check_database(url)  # unreachable or a wrong password: one line before GX is even imported
     ctx = open_context(cdir, database_url=url)
     for suite_name in suite_names:
         check_suite_loads(ctx, suite_path(suite_name, cdir))
     checkpoint = _load_checkpoint(ctx, name, cdir)
     vds = list(checkpoint.validation_definitions)
-    _check_database(url)
+    _check_database(url, _tables_read(vds))
     from ytempire_dq.cache.batch import batch_parameters  # noqa: PLC0415
 
     params = batch_parameters(vds, redis_url)
@@ -147,13 +183,7 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     run_id = _run_id(name)
     runner = _run_concurrently if concurrent and len(vds) > 1 else _run_sequentially
     t_validate = time.perf_counter()
-    try:
-        results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress), params)
-    except YtdqError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - e.g. the server went away mid-run
-        raise YtdqError(f"checkpoint {name!r} could not run: {config.mask_secrets(' '.join(str(exc).split()))[:500]}") \
-            from None
+    results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress), params)
 
     timings = {"validate": time.perf_counter() - t_validate}
     run_results = {}
@@ -181,7 +211,11 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
         seconds=time.perf_counter() - started,
         action_errors=action_errors,
         timings=timings,
+        database_url=config.mask_url(url),
     )
+    for rule in report.rules():
+        if rule.error is not None:  # the whole message (SQL included) for the log file / --verbose
+            log.info("rule %s could not run: %s", rule.rule_id, rule.error)
     return report
 
 
@@ -200,6 +234,33 @@ def _run_id(name: str) -> Any:
 
 
 def _run_one(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
+    """:func:`_validate` of one validation definition; when it raises (e.g. the server went away
+    while GX read the batch), a result with the error on each of its rules instead, so the run
+    ends, is recorded and exits 2 like any run in which rules could not be evaluated."""
+    try:
+        return _validate(vd, checkpoint, run_id, batch_parameters)
+    except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
+        log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
+        return _errored_result(vd, exc)
+
+
+def _errored_result(vd: Any, exc: BaseException) -> Any:
+    """A GX validation result in which every rule of ``vd`` carries ``exc`` as its exception."""
+    from great_expectations.core.expectation_validation_result import (  # noqa: PLC0415
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    message = config.mask_secrets(str(exc).strip() or type(exc).__name__)
+    info = {"raised_exception": True, "exception_message": message, "exception_traceback": None}
+    results = [ExpectationValidationResult(success=False, expectation_config=e.configuration, exception_info=info)
+               for e in vd.suite.expectations]
+    return ExpectationSuiteValidationResult(
+        success=False, results=results, suite_name=vd.suite.name,
+        meta={"validation_id": vd.id, "active_batch_definition": vd.batch_definition.name})
+
+
+def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off)."""
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
@@ -217,7 +278,9 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
     def report(vd: Any, vr: Any) -> None:
         done.append(vd.name)
         if progress is not None:
-            progress({"name": vd.name, "success": bool(vr.success), "index": len(done), "total": len(vds)})
+            errors = sum(exception_message(r.exception_info) is not None for r in vr.results)
+            progress({"name": vd.name, "success": bool(vr.success), "errors": errors, "index": len(done),
+                      "total": len(vds)})
 
     return report
 

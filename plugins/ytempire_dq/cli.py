@@ -15,10 +15,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ytempire_dq import config, services
-from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.errors import ExitCode, YtdqError, with_hint
 
 # Pipelines read our output from logs, not terminals: give tables room there (rich's default is 80).
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
@@ -26,31 +27,50 @@ out = Console(width=_width)
 err = Console(stderr=True, width=_width)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {config.mask_secrets(message)}", highlight=False, soft_wrap=True)
-    sys.exit(ExitCode.RUN_FAILED)
+def _fail(message: str, code: int = ExitCode.RUN_FAILED) -> None:
+    """One ``error:`` line on stderr (password masked, the fix appended when the cause is known); exit."""
+    err.print(f"[bold red]error:[/] {escape(config.mask_secrets(with_hint(message)))}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _server_error(exc: BaseException) -> str | None:
+    """One line for a server error no command caught (naming the masked URL), or None."""
+    import psycopg2  # noqa: PLC0415 - only on the error path
+    import redis  # noqa: PLC0415
+    import sqlalchemy.exc  # noqa: PLC0415
+
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, redis.RedisError):
+        return f"cannot use Redis at {config.mask_url(config.redis_url(required=False))}: {first}"
+    if isinstance(exc, (psycopg2.OperationalError, sqlalchemy.exc.OperationalError,
+                        sqlalchemy.exc.InterfaceError)) and _pgcode(exc) is None:
+        return f"cannot connect to PostgreSQL at {config.mask_url(config.database_url(required=False))}: {first}"
+    if isinstance(exc, (psycopg2.Error, sqlalchemy.exc.DBAPIError)):
+        return f"{first} in {config.mask_url(config.database_url(required=False))}"
+    return None
+
+
+def _handle(exc: Exception) -> None:
+    """A :class:`YtdqError` (its own exit code) or a server error: one line, exit; else re-raise."""
+    if isinstance(exc, YtdqError):
+        _fail(str(exc), exc.exit_code)
+    message = _server_error(exc)
+    if message is None:
+        raise exc
+    _fail(message)
 
 
 def handles_errors(fn):
-    """Turn a YtdqError into one line on stderr and exit code 2."""
+    """Kept for the commands that name it; :class:`_Group` handles errors for every command."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except YtdqError as exc:
-            _fail(str(exc))
-        except Exception as exc:
-            if _pgcode(exc) != UNDEFINED_TABLE:
-                raise
-            first = str(getattr(exc, "orig", exc)).splitlines()[0]
-            _fail(f"{first} in {config.mask_url(config.database_url())}: is the database migrated? "
-                  "Run `ytdq db migrate`.")
+        except Exception as exc:  # noqa: BLE001 - _handle re-raises what it does not know
+            _handle(exc)
 
     return wrapper
-
-
-UNDEFINED_TABLE = "42P01"  # SQLSTATE of a missing table: a database that was never migrated
 
 
 def _pgcode(exc: BaseException) -> str | None:
@@ -59,7 +79,17 @@ def _pgcode(exc: BaseException) -> str | None:
 
 
 class _Group(click.Group):
-    """Usage errors exit 2 (click's default too); unknown errors are not swallowed."""
+    """Every command's errors in one place: a YtdqError, or a PostgreSQL/Redis error nothing caught,
+    is one ``error:`` line naming the masked URL and the fix, exit 2 (YtdqError: its exit_code).
+    Usage errors exit 2 (click's default); unknown errors (bugs) keep their traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - _handle re-raises what it does not know
+            _handle(exc)
 
 
 @click.group(cls=_Group)
@@ -99,12 +129,41 @@ def services_down(purge: bool) -> None:
 @services_group.command("status")
 @handles_errors
 def services_status() -> None:
-    """Show which servers run, where, and whether they are embedded or from the environment."""
+    """Show which servers run, where, and whether they are embedded or from the environment.
+
+    A server from the environment is reached (a connection, a PING); one that does not answer
+    exits 2 with one line naming its masked URL."""
     table = Table("service", "source", "running", "url")
+    problems = []
     for name, info in services.status(config.STATE_DIR).items():
-        running = {True: "[green]yes[/]", False: "[red]no[/]", None: "external"}[info["running"]]
-        table.add_row(name, info["source"], running, config.mask_url(info["url"]))
+        running = info["running"]
+        if running is None:  # external: ask it
+            problem = _unreachable(name, info["url"])
+            running = problem is None
+            problems += [problem] if problem else []
+        table.add_row(name, info["source"], "[green]yes[/]" if running else "[red]no[/]", config.mask_url(info["url"]))
     out.print(table)
+    if problems:
+        _fail("; ".join(problems))
+
+
+def _unreachable(service: str, url: str) -> str | None:
+    """None when the server at ``url`` answers, else why not (URL masked, with the fix)."""
+    if service == "postgres":
+        from ytempire_dq.db.connect import connect
+
+        try:
+            connect(url, connect_timeout=3).close()
+        except YtdqError as exc:
+            return with_hint(str(exc))
+        return None
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        return with_hint(f"cannot reach Redis at {config.mask_url(url)}: {' '.join(str(exc).split())}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,19 +271,25 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
     return table
 
 
-def print_run(report) -> None:
-    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path."""
+def print_run(report, table: bool = True) -> None:
+    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path;
+    on stderr one ``error:`` line per distinct cause of the rules that could not run (exit 2)."""
     rules = report.rules()
-    failed = report.failed_rules()
-    verdict = "[bold green]passed[/]" if report.success else "[bold red]FAILED[/]"
-    out.print(f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {len(rules) - len(failed)}/{len(rules)} "
-              f"rules met in {report.seconds:.1f} s (run {report.run_id})", highlight=False)
-    if failed:
-        out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
+    errors = report.error_lines()
+    failed = [row for row in report.failed_rules() if row["error"] is None]
+    if table:
+        verdict = "[bold green]passed[/]" if report.success else "[bold red]FAILED[/]"
+        broken = f", {sum(r.error is not None for r in rules)} could not run" if errors else ""
+        out.print(f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {sum(r.success for r in rules)}/{len(rules)} "
+                  f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id})", highlight=False)
+        if failed:
+            out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
     for problem in report.action_errors:
         err.print(f"[yellow]warning:[/] {config.mask_secrets(problem)}", highlight=False)
-    if report.data_docs:
+    if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
+    for line in errors:
+        err.print(f"[bold red]error:[/] {escape(config.mask_secrets(line))}", highlight=False, soft_wrap=True)
 
 
 @main.group("checkpoint")
@@ -238,11 +303,16 @@ def checkpoint_group() -> None:
               help="Also write the result as JSON to this file ('-' for stdout).")
 @config_option
 @click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
+@click.option("--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log).")
 @handles_errors
-def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool) -> None:
-    """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen."""
+def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool) -> None:
+    """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
+    (a rule that could not be evaluated included)."""
+    from ytempire_dq import context
     from ytempire_dq.checkpoints import run_checkpoint
 
+    if verbose:
+        context.log_to_stderr()
     report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=_progress)
     if json_file is not None:
         text = json.dumps(report.to_dict(), indent=2, default=str)
@@ -251,13 +321,15 @@ def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, c
         else:
             json_file.parent.mkdir(parents=True, exist_ok=True)
             json_file.write_text(text + "\n")
-    print_run(report) if str(json_file) != "-" else None
+    print_run(report, table=str(json_file) != "-")
     sys.exit(report.exit_code)
 
 
 def _progress(event: dict) -> None:
     """One line on stderr per validation definition as it finishes."""
     mark = "[green]ok[/]" if event.get("success") else "[red]failed[/]"
+    if event.get("errors"):
+        mark += f" [red]({event['errors']} could not run)[/]"
     err.print(f"[dim][{event.get('index')}/{event.get('total')}][/] {event.get('name')}: {mark}", highlight=False)
 
 
@@ -324,12 +396,16 @@ def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | 
 
 @suite_group.command("lint")
 @config_option
+@click.option("--offline", is_flag=True, help="Check the files only: no database (columns and SQL rules unchecked).")
 @handles_errors
-def suite_lint(config_dir: Path | None) -> None:
-    """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error)."""
+def suite_lint(config_dir: Path | None, offline: bool) -> None:
+    """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error).
+
+    Columns and SQL rules are checked against DATABASE_URL: without a reachable, migrated database
+    lint exits 2, unless --offline."""
     from ytempire_dq import suites
 
-    problems = suites.lint(config_dir, database_url=config.database_url(required=False))
+    problems = suites.lint(config_dir, offline=offline)
     for problem in problems:
         colour = "red" if problem.level == "error" else "yellow"
         click.echo(click.style(config.mask_secrets(str(problem)), fg=colour))
@@ -411,7 +487,8 @@ def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, 
 
 
 @main.command("monitor")
-@click.option("--once", is_flag=True, help="One pass, then exit (exit 1 when an alert is CRITICAL).")
+@click.option("--once", is_flag=True, help="One pass, then exit (1 when an alert is WARNING or worse, 2 when a server "
+              "could not be read).")
 @click.option("--interval", type=float, default=60.0, show_default=True, help="Seconds between passes.")
 @click.option("--json", "json_out", is_flag=True, help="Print each pass's readings and alerts as JSON.")
 @handles_errors
@@ -419,7 +496,15 @@ def monitor(once: bool, interval: float, json_out: bool) -> None:
     """Watch PostgreSQL and Redis: connections, long queries, bloat, replication lag, memory, AOF."""
     from ytempire_dq import monitor as monitoring
 
-    sys.exit(monitoring.run(once=once, interval=interval, json_out=json_out))
+    last: list = []  # the last pass's alerts
+
+    def keep(found: list) -> None:
+        last[:] = found
+
+    code = monitoring.run(once=once, interval=interval, json_out=json_out, on_pass=keep)
+    if code == ExitCode.RUN_FAILED:  # a server could not be read: one line (the alert log has it too)
+        _fail("; ".join(a.message for a in monitoring.unreachable(last)))
+    sys.exit(code)
 
 
 @main.command("history")
@@ -441,6 +526,8 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
         table = Table("run_id", "checkpoint", "verdict", "failed rules", "started", "seconds")
         for run in runs:
             verdict = "[green]passed[/]" if run["success"] else "[red]FAILED[/]"
+            if run.get("rules_errored"):
+                verdict = f"[red]error ({run['rules_errored']} could not run)[/]"
             seconds = (run["finished_at"] - run["started_at"]).total_seconds()
             table.add_row(run["run_id"], run["checkpoint"], verdict, f"{run['rules_failed']}/{run['rules_total']}",
                           str(run["started_at"])[:19], f"{seconds:.1f}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import logging.handlers
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +61,56 @@ def _quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+#: Where GX's own log output (its metric errors: raw exception dumps) and ours go, under the
+#: context directory; the terminal gets one line per cause instead (``--verbose`` shows it all).
+LOG_FILE = Path("uncommitted") / "logs" / "ytdq.log"
+_LOGGERS = ("great_expectations", "ytempire_dq")
+
+
+class MaskingFormatter(logging.Formatter):
+    """Log lines (and tracebacks) with every URL password masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return config.mask_secrets(super().format(record))
+
+
+def _attach(handler: logging.Handler, kind: str) -> None:
+    """Put ``handler`` on our loggers in place of an earlier one of the same ``kind``."""
+    handler.set_name(f"ytdq-{kind}")
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if h.get_name() == handler.get_name()]:
+            logger.removeHandler(old)
+            old.close()
+        logger.addHandler(handler)
+    ours = logging.getLogger("ytempire_dq")
+    if ours.level == logging.NOTSET or ours.level > logging.INFO:
+        ours.setLevel(logging.INFO)  # INFO reaches the file; stderr's last-resort handler shows WARNING+
+    logging.getLogger("great_expectations").propagate = False  # no raw GX text on stderr
+
+
+def log_to_file(config_dir: Path) -> Path:
+    """Send GX's log output and ours to ``<config_dir>/uncommitted/logs/ytdq.log`` (passwords masked;
+    rotated at 5 MB, two old files kept)."""
+    path = Path(config_dir) / LOG_FILE
+    current = next((h for h in logging.getLogger("great_expectations").handlers if h.get_name() == "ytdq-file"), None)
+    if isinstance(current, logging.FileHandler) and Path(current.baseFilename) == path.resolve():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # bounded: a run's cost must not grow with the runs before it
+    _attach(logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8",
+                                                 delay=True), "file")
+    return path
+
+
+def log_to_stderr() -> None:
+    """``--verbose``: GX's log output and ours on stderr too (passwords masked)."""
+    import sys  # noqa: PLC0415
+
+    _attach(logging.StreamHandler(sys.stderr), "stderr")
+
+
 def _runtime_variables(database_url: str) -> dict:
     """``${VAR}`` values GX substitutes: the database, and Redis when known (the
     ``publish_to_redis`` action's ``${REDIS_URL}``; unset, the action logs a warning)."""
@@ -89,6 +140,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
 
     register_plugins()
     _quiet_gx()
+    log_to_file(config_dir)
     import great_expectations as gx  # noqa: PLC0415 - slow import, only when a context is needed
     from great_expectations.data_context import FileDataContext  # noqa: PLC0415
 

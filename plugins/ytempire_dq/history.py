@@ -348,14 +348,17 @@ class _Keyer:
 
 
 def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None) -> list[dict]:
-    """The last ``limit`` runs, newest first: run_id, checkpoint, success, rules_total, rules_failed, times."""
+    """The last ``limit`` runs, newest first: run_id, checkpoint, success, rules_total, rules_failed,
+    rules_errored (rules that could not be evaluated: the run exited 2), times."""
     url = database_url or config.database_url()
     engine = _engine(url)
     try:
         with engine.connect() as conn:
             _check_schema(conn, url)
-            runs = RUNS
-            query = sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+            runs, results = RUNS, RULE_RESULTS
+            errored = (sa.select(sa.func.count()).select_from(results)
+                       .where(results.c.run_id == runs.c.run_id, results.c.error.isnot(None)).scalar_subquery())
+            query = sa.select(runs, errored.label("rules_errored")).order_by(runs.c.started_at.desc()).limit(limit)
             if checkpoint:
                 query = query.where(runs.c.checkpoint == checkpoint)
             return [dict(row._mapping) for row in conn.execute(query)]

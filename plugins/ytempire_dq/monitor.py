@@ -10,7 +10,7 @@ severity and emails the CRITICAL ones (see :mod:`ytempire_dq.alerts`).
 Default rules (override any key of :data:`DEFAULT_THRESHOLDS`):
 
 ==============================  ==========================================================
-PostgreSQL / Redis unreachable  CRITICAL
+PostgreSQL / Redis unreachable  CRITICAL (and exit code 2: the pass could not read it)
 connections / max_connections   > 80 % WARNING, > 95 % CRITICAL (client backends only)
 queries running longer than     ``slow_query_seconds``: WARNING; > 300 s: CRITICAL
 dead tuples of a table          > 20 % of its tuples (and at least 50 dead): WARNING
@@ -38,7 +38,7 @@ from typing import IO, Callable, Mapping
 from ytempire_dq import alerts as alerting
 from ytempire_dq import config
 from ytempire_dq.alerts import Alert, Severity
-from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.errors import ExitCode, YtdqError, with_hint
 
 __all__ = ["Alert", "Severity", "DEFAULT_THRESHOLDS", "readings", "alerts", "run", "exit_code"]
 
@@ -214,7 +214,7 @@ def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
 def _postgres_alerts(pg: dict, t: dict, slow_query_seconds: float) -> list[Alert]:
     found: list[Alert] = []
     if not pg.get("ok"):
-        return [Alert(Severity.CRITICAL, "postgres.reachable", pg.get("error") or "PostgreSQL is unreachable")]
+        return [Alert(Severity.CRITICAL, "postgres.reachable", with_hint(pg.get("error") or "PostgreSQL is unreachable"))]
     missing = [name for name, err in (pg.get("errors") or {}).items()]
     if missing:
         detail = "; ".join(f"{n}: {pg['errors'][n]}" for n in missing)
@@ -262,7 +262,7 @@ def _postgres_alerts(pg: dict, t: dict, slow_query_seconds: float) -> list[Alert
 
 def _redis_alerts(rd: dict, t: dict) -> list[Alert]:
     if not rd.get("ok"):
-        return [Alert(Severity.CRITICAL, "redis.reachable", rd.get("error") or "Redis is unreachable")]
+        return [Alert(Severity.CRITICAL, "redis.reachable", with_hint(rd.get("error") or "Redis is unreachable"))]
     found: list[Alert] = []
     mem = rd.get("memory") or {}
     ratio, maxmem = mem.get("ratio"), mem.get("maxmemory") or 0
@@ -305,8 +305,16 @@ def alerts(readings: dict, thresholds: Mapping[str, float] | None = None) -> lis
     return sorted(found, key=lambda a: (-a.severity, a.check, a.target))
 
 
+def unreachable(found: list[Alert]) -> list[Alert]:
+    """The alerts saying a server could not be read at all (its checks did not happen)."""
+    return [a for a in found if a.check.endswith(".reachable")]
+
+
 def exit_code(found: list[Alert]) -> ExitCode:
-    """0 when nothing is WARNING or worse, else 1 (the run happened; something needs attention)."""
+    """2 when a server could not be read (the pass could not happen), else 0 when nothing is
+    WARNING or worse, else 1 (the pass happened; something needs attention)."""
+    if unreachable(found):
+        return ExitCode.RUN_FAILED
     return ExitCode.DATA_FAILED if any(a.severity >= Severity.WARNING for a in found) else ExitCode.OK
 
 
@@ -329,7 +337,8 @@ def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, d
         redis_url: str | None = None, thresholds: Mapping[str, float] | None = None,
         slow_query_seconds: float = 5.0, max_passes: int | None = None, renotify_seconds: float = 3600.0,
         out: IO[str] | None = None, smtp: alerting.SmtpSettings | None | bool = True,
-        sleep: Callable[[float], None] = time.sleep) -> ExitCode:
+        sleep: Callable[[float], None] = time.sleep,
+        on_pass: Callable[[list[Alert]], None] | None = None) -> ExitCode:
     """Take readings, log alerts and email new CRITICAL ones; repeat every ``interval`` seconds.
 
     ``once`` does one pass (so does ``max_passes=1``); otherwise it runs until interrupted
@@ -337,7 +346,8 @@ def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, d
     ``{"readings": ..., "alerts": [...]}``. A CRITICAL alert is emailed when it first appears
     and again after ``renotify_seconds`` while it lasts (one message per pass for all of them).
     ``smtp``: ``True`` reads the ``YTDQ_SMTP_*`` settings once; ``None``/``False`` disables email;
-    or pass :class:`~ytempire_dq.alerts.SmtpSettings`. Returns :func:`exit_code` of the last pass.
+    or pass :class:`~ytempire_dq.alerts.SmtpSettings`. ``on_pass`` gets each pass's alerts.
+    Returns :func:`exit_code` of the last pass.
     """
     if interval <= 0 and not once:
         raise YtdqError("--interval must be a positive number of seconds")
@@ -360,6 +370,8 @@ def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, d
             found = alerts(taken, thresholds)
             code = exit_code(found)
             passes += 1
+            if on_pass is not None:
+                on_pass(found)
             for a in found:
                 log.log(int(a.severity), "%s: %s", a.check, a.message)
             if not any(a.severity >= Severity.WARNING for a in found):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
-from ytempire_dq.errors import ExitCode
+from ytempire_dq.errors import ExitCode, hint
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
@@ -132,19 +133,50 @@ class RunReport:
     seconds: float = 0.0
     action_errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: validate, actions
+    database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
 
     @property
     def exit_code(self) -> ExitCode:
+        """2 when any rule could not be evaluated (a broken run is never "bad data"), else 0 or 1."""
+        if any(r.error is not None for r in self.rules()):
+            return ExitCode.RUN_FAILED
         return ExitCode.OK if self.success else ExitCode.DATA_FAILED
 
     def to_dict(self) -> dict:
         return {
             "checkpoint": self.checkpoint,
             "success": self.success,
+            "exit_code": int(self.exit_code),
             "run_id": self.run_id,
             "data_docs": self.data_docs,
+            "errors": self.errors(),
             "validations": [v.to_dict() for v in self.validations],
         }
+
+    def errors(self) -> list[dict]:
+        """The distinct causes of the rules that could not run, first seen first:
+        ``[{"cause", "hint", "rule_ids"}]``."""
+        by_cause: dict[str, list[str]] = {}
+        for r in self.rules():
+            if r.error is not None:
+                by_cause.setdefault(error_cause(r.error), []).append(r.rule_id or f"? ({r.expectation_type})")
+        return [{"cause": cause, "hint": self._hint(cause), "rule_ids": ids} for cause, ids in by_cause.items()]
+
+    def _hint(self, cause: str) -> str | None:
+        fix = hint(cause)
+        if fix and "DATABASE_URL" in fix and self.database_url and self.database_url not in cause:
+            fix = f"{fix} ({self.database_url})"
+        return fix
+
+    def error_lines(self, shown: int = 5) -> list[str]:
+        """One line per distinct cause: how many rules it hit, the cause, its fix, the rule_ids."""
+        lines = []
+        for e in self.errors():
+            ids = e["rule_ids"]
+            names = ", ".join(ids[:shown]) + (f" … and {len(ids) - shown} more" if len(ids) > shown else "")
+            count = f"{len(ids)} rule{'s' if len(ids) != 1 else ''} could not run"
+            lines.append(f"{count}: {e['cause']}" + (f" — {e['hint']}" if e["hint"] else "") + f" [{names}]")
+        return lines
 
     def rules(self) -> list[RuleResult]:
         return [r for v in self.validations for r in v.results]
@@ -188,6 +220,15 @@ def exception_message(exception_info: Any) -> str | None:
             message = message.split("\n(Background on this error")[0].strip()
             return mask_secrets(message)
     return None
+
+
+def error_cause(error: str) -> str:
+    """The cause shared by rules that failed alike: the message's first line without the driver's
+    class prefix (``(psycopg2.errors.UndefinedTable) relation "users" does not exist`` -> ``relation
+    "users" does not exist``); the SQL and position lines that differ per rule are dropped."""
+    first = next((line.strip() for line in error.splitlines() if line.strip()), error.strip())
+    first = re.sub(r"^\([\w.]+\)\s*", "", first)
+    return re.sub(r"^(ERROR|FATAL):\s+", "", first)
 
 
 def _column(kwargs: dict) -> str | None:

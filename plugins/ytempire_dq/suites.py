@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from ytempire_dq import config
-from ytempire_dq.errors import YtdqError
+from ytempire_dq.errors import YtdqError, with_hint
 
 log = logging.getLogger(__name__)
 
-STORE_KEYS = {
+#: The yml key naming each store (the store names themselves are ours: see great_expectations.yml).
+STORE_NAME_KEYS = {
+    "suites": "expectations_store_name",
+    "checkpoints": "checkpoint_store_name",
+    "validation_definitions": "validation_definition_store_name",
+}
+DEFAULT_STORE_NAMES = {
     "suites": "expectations_store",
     "checkpoints": "checkpoint_store",
     "validation_definitions": "validation_definition_store",
@@ -90,7 +96,7 @@ def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     """The directory of a store (``suites``, ``checkpoints``, ``validation_definitions``)."""
     cdir = config_dir_of(config_dir)
     yml = _read_yml(cdir)
-    name = yml.get(f"{STORE_KEYS[kind]}_name") or STORE_KEYS[kind]  # e.g. expectations_store_name
+    name = yml.get(STORE_NAME_KEYS[kind]) or DEFAULT_STORE_NAMES[kind]
     base = (((yml.get("stores") or {}).get(name) or {}).get("store_backend") or {}).get("base_directory")
     if not base:
         raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {name}")
@@ -242,15 +248,15 @@ def _alias_hint(query: str) -> str:
     return ""
 
 
-def _db_columns(url: str) -> dict[str, set[str]] | None:
-    """{table: {columns}} of the public schema, or None if the database cannot be reached."""
+def _db_columns(url: str) -> dict[str, set[str]]:
+    """{table: {columns}} of the database's current schema; unreachable: :class:`YtdqError`
+    (naming the masked URL and ``--offline``)."""
     from ytempire_dq.db.connect import connect  # noqa: PLC0415
 
     try:
         conn = connect(url, connect_timeout=3)
     except YtdqError as exc:
-        log.warning("lint: %s", exc)
-        return None
+        raise YtdqError(f"{with_hint(str(exc))}; or lint without the database: ytdq suite lint --offline") from None
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT table_name, column_name FROM information_schema.columns "
@@ -291,14 +297,21 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def lint(config_dir: Path | str | None = None, *, database_url: str | None = None) -> list[Problem]:
+#: What ``lint(offline=True)`` leaves out, said in its one warning.
+OFFLINE_SKIPPED = "offline: columns and SQL rules were not checked against a database"
+
+
+def lint(config_dir: Path | str | None = None, *, database_url: str | None = None,
+         offline: bool = False) -> list[Problem]:
     """Every problem in the suite, validation definition and checkpoint files.
 
     Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
     GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, SQL rules that are
     not one read-only SELECT (:mod:`ytempire_dq.sql_guard`), columns not in their table and SQL
     rules that do not run (``EXPLAIN`` with ``{batch}`` substituted, in a READ ONLY transaction)
-    -- the last two against the live database when it can be reached (else one warning).
+    -- the last two against the database (``database_url`` or ``DATABASE_URL``). No database, an
+    unreachable one or one never migrated: :class:`YtdqError`, unless ``offline`` (then one
+    warning says what was not checked): a lint that silently skipped checks would pass bad rules.
     """
     from ytempire_dq.context import register_plugins  # noqa: PLC0415
 
@@ -306,12 +319,14 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     register_plugins()
     known_types = registered_expectation_types()
     problems: list[Problem] = []
-    url = database_url or config.database_url(required=False)
-    columns = _db_columns(url) if url else None
-    if columns is None:
-        problems.append(Problem(_rel(cdir / "great_expectations.yml"), None,
-                                "database not reachable: column and SQL checks skipped", "warning"))
     tables = asset_tables(cdir)
+    url = None if offline else (database_url or config.database_url())
+    columns = None if offline else _db_columns(url)
+    if offline:
+        problems.append(Problem(_rel(cdir / "great_expectations.yml"), None, OFFLINE_SKIPPED, "warning"))
+    elif not set(columns) & {t for t in tables.values() if t}:
+        raise YtdqError(f"{config.mask_url(url)} has none of the tables the suites check: is the database "
+                        "migrated? (ytdq db migrate; or lint without the database: ytdq suite lint --offline)")
 
     # validation definitions: which asset (table) each suite runs against
     suite_tables: dict[str, str] = {}

@@ -72,6 +72,8 @@ def test_sql_error_in_a_rule_fails_that_rule_and_says_why(seeded, project_copy):
     assert broken.success is False and broken.unexpected_count is None
     assert "no_such_column" in broken.error
     assert report.rule("users.email_format").unexpected_count == 2
+    assert report.exit_code == ExitCode.RUN_FAILED  # a rule that could not run is a broken run, not bad data
+    assert [e["rule_ids"] for e in report.errors()] == [["users.broken_sql"]]
 
 
 def test_an_action_that_raises_does_not_hide_the_verdict(seeded, monkeypatch, caplog):

@@ -156,9 +156,14 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
     assert any(p.file.endswith("checkpoints/nightly.json") for p in problems)
 
 
-def test_lint_without_a_database_warns_and_still_checks_the_files(monkeypatch, project_copy):
+def test_lint_without_a_database_fails_unless_offline(monkeypatch, project_copy):
+    """A lint that silently skipped the column and SQL checks would pass bad rules: without a
+    reachable database it is an error (exit 2 in the CLI), unless asked to run offline."""
     _edit_suite(project_copy, "users", lambda d: d["expectations"][0]["meta"].pop("rule_id"))
-    problems = suites.lint(project_copy, database_url="postgresql+psycopg2://u:secret@127.0.0.1:1/x")
-    assert any(p.level == "warning" and "not reachable" in p.message for p in problems)
+    with pytest.raises(YtdqError) as raised:
+        suites.lint(project_copy, database_url="postgresql+psycopg2://u:secret@127.0.0.1:1/x")
+    assert "u:***@127.0.0.1:1/x" in str(raised.value) and "--offline" in str(raised.value)
+    assert "secret" not in str(raised.value)
+    problems = suites.lint(project_copy, offline=True)
+    assert [p.message for p in problems if p.level == "warning"] == [suites.OFFLINE_SKIPPED]
     assert [p.message for p in problems if p.level == "error"] == ["expectation #1 (expect_table_columns_to_match_set): no meta.rule_id"]
-    assert "secret" not in " ".join(str(p) for p in problems)

@@ -1,0 +1,195 @@
+"""Errors are not data: a run in which a rule could not be evaluated exits 2, never 1.
+
+Real causes on the session's PostgreSQL, run by a non-superuser role with a 2 s statement timeout
+and no SELECT on ``api_keys``: an analyst's SQL naming a missing column, a map rule on a missing
+column, a query past the statement timeout, a query on a table the role may not read, a query
+that loses its connection mid-run (it terminates its own backend); plus one rule broken by data.
+The cache's cross-store rules (they read PostgreSQL) are checked the same way. Each run: exit 2,
+one stderr line per distinct cause naming its rules, no raw GX text on stderr (it is in the log
+file), ``--json`` with the error per rule, and the history holding the run with the errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from tests.gx.conftest import copy_project
+from tests.helpers import empty_redis_db, rows, scalar
+from ytempire_dq.cache import seed_cache
+from ytempire_dq.cli import main
+from ytempire_dq.context import LOG_FILE
+from ytempire_dq.db import seed as seeder
+from ytempire_dq.db.connect import connect
+
+BIN = Path(sys.executable).parent
+ROLE = "ytdq_limited"
+REDIS_DB = 14
+
+#: rule_id -> (its analyst query or map rule, the words its one error line must carry)
+BROKEN = {
+    "videos.err_missing_sql_column": (
+        {"type": "unexpected_rows_expectation",
+         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE nosuchcol > 1"}},
+        ['column "nosuchcol" does not exist', "ytdq suite lint"]),
+    "videos.err_missing_column": (
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "nosuch"}},
+        ['"nosuch"', "ytdq suite lint"]),
+    "videos.err_timeout": (
+        {"type": "unexpected_rows_expectation",
+         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_sleep(10) IS NULL"}},
+        ["statement timeout", "statement_timeout"]),
+    "videos.err_permission": (
+        {"type": "unexpected_rows_expectation",
+         "kwargs": {"unexpected_rows_query": "SELECT b.* FROM {batch} AS b JOIN api_keys k ON k.user_id IS NULL"}},
+        ["permission denied for table api_keys", "grant the DATABASE_URL user SELECT"]),
+    "videos.err_connection_lost": (
+        {"type": "unexpected_rows_expectation",
+         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_terminate_backend(pg_backend_pid())"}},
+        ["server closed the connection", "is PostgreSQL running there?", f"{ROLE}:***@"]),
+}
+DATA_RULE = "videos.err_every_video_counted"  # broken by data only: every row is "bad"
+
+
+@pytest.fixture(scope="module")
+def limited_url(db_url) -> str:
+    """A non-superuser with a 2 s statement timeout that may not read api_keys (password in the URL:
+    the session trusts loopback, so it only has to be masked)."""
+    seeder.seed(db_url, users=10, seed=3)
+    admin = connect(db_url, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f"DROP ROLE IF EXISTS {ROLE}")
+        cur.execute(f"CREATE ROLE {ROLE} LOGIN")
+        cur.execute(f"ALTER ROLE {ROLE} SET statement_timeout = '2s'")
+        cur.execute(f"GRANT USAGE ON SCHEMA public, dq TO {ROLE}")
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE}")
+        cur.execute(f"REVOKE SELECT ON api_keys FROM {ROLE}")
+        cur.execute(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA dq TO {ROLE}")
+        cur.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA dq TO {ROLE}")
+    yield make_url(db_url).set(username=ROLE, password="s3cret").render_as_string(hide_password=False)
+    with admin.cursor() as cur:
+        cur.execute(f"DROP OWNED BY {ROLE}")
+        cur.execute(f"DROP ROLE {ROLE}")
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def cache_url(redis_url):
+    yield from empty_redis_db(redis_url, REDIS_DB)
+
+
+def _project(tmp_path: Path, checkpoint: str, vd: str) -> Path:
+    """A project copy with checkpoint ``checkpoint`` running only validation definition ``vd``."""
+    gx_dir = copy_project(tmp_path)
+    source = json.loads((gx_dir.parent / "checkpoints" / "nightly.json").read_text())
+    source.pop("id")
+    source.update(name=checkpoint, validation_definitions=[v for v in source["validation_definitions"] if v["name"] == vd])
+    (gx_dir.parent / "checkpoints" / f"{checkpoint}.json").write_text(json.dumps(source, indent=2))
+    return gx_dir
+
+
+def _ytdq(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "ytdq"), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200", **env})
+
+
+def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, db_url, cache_url, tmp_path, db):
+    gx_dir = _project(tmp_path, "broken", "videos")
+    suite = gx_dir.parent / "expectations" / "videos.json"
+    doc = json.loads(suite.read_text())
+    for rule_id, (rule, _) in BROKEN.items():
+        doc["expectations"].append({**rule, "meta": {"rule_id": rule_id}, "description": "broken on purpose"})
+    doc["expectations"].append({"type": "unexpected_rows_expectation", "meta": {"rule_id": DATA_RULE},
+                                "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE view_count >= 0"},
+                                "description": "every video counted"})
+    suite.write_text(json.dumps(doc, indent=2))
+    out = tmp_path / "run.json"
+
+    proc = _ytdq("checkpoint", "run", "broken", "--config", str(gx_dir), "--json", str(out),
+                 env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url})
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # not 1: the data rule alone would be 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == len(BROKEN), proc.stderr
+    for rule_id, (_, words) in BROKEN.items():
+        line = next(line for line in errors if f"[{rule_id}]" in line)
+        assert line.startswith("error: 1 rule could not run: ")
+        assert all(w in line for w in words), (words, line)
+    assert "s3cret" not in proc.stdout + proc.stderr
+    for raw in ("MetricConfigurationID", "Traceback", "[SQL:"):
+        assert raw not in proc.stderr
+    log = (gx_dir / LOG_FILE).read_text()
+    assert "MetricConfigurationID" in log and "s3cret" not in log  # the whole detail, masked
+
+    report = json.loads(out.read_text())
+    assert report["exit_code"] == 2
+    assert sorted(i for e in report["errors"] for i in e["rule_ids"]) == sorted(BROKEN)
+    results = {r["rule_id"]: r for v in report["validations"] for r in v["results"]}
+    assert all(results[rule_id]["error"] and not results[rule_id]["success"] for rule_id in BROKEN)
+    assert [r for r, res in results.items() if res["error"]] == [r for r in results if r in BROKEN]
+    videos = scalar(db, "SELECT count(*) FROM videos")
+    assert results[DATA_RULE]["error"] is None and results[DATA_RULE]["unexpected_count"] == videos > 0
+
+    recorded = dict(rows(db, "SELECT rule_id, error FROM dq.rule_results WHERE run_id = %s", (report["run_id"],)))
+    assert {r for r, e in recorded.items() if e} == set(BROKEN)
+    assert 'column "nosuchcol" does not exist' in recorded["videos.err_missing_sql_column"]
+    assert scalar(db, "SELECT success FROM dq.runs WHERE run_id = %s", (report["run_id"],)) is False
+    shown = CliRunner().invoke(main, ["history", "--checkpoint", "broken", "--json"], env={"DATABASE_URL": db_url})
+    assert [r["rules_errored"] for r in json.loads(shown.stdout)] == [len(BROKEN)]
+    table = CliRunner().invoke(main, ["history", "--checkpoint", "broken"], env={"DATABASE_URL": db_url,
+                                                                                  "COLUMNS": "200"})
+    assert f"error ({len(BROKEN)} could not run)" in table.stdout
+
+
+def test_cross_store_rules_that_cannot_read_postgres_make_exit_2(limited_url, db_url, db, cache_url, tmp_path):
+    seed_cache(db_url, cache_url, seed=3)
+    admin = connect(db_url, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f"REVOKE SELECT ON users, videos FROM {ROLE}")
+    try:
+        proc = _ytdq("checkpoint", "run", "cache", "--verbose", "--config", str(copy_project(tmp_path)),
+                     env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url})
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"GRANT SELECT ON users, videos TO {ROLE}")
+        admin.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    by_table = {t: next((line for line in errors if f"permission denied for table {t}" in line), "")
+                for t in ("users", "videos")}
+    assert "cache.video_stats_match_videos" in by_table["videos"]
+    assert "cache.session_user_active" in by_table["users"] and "cache.counter_user_active" in by_table["users"]
+    assert len(errors) == 2, proc.stderr
+    assert "s3cret" not in proc.stdout + proc.stderr
+    # --verbose: the log lines on stderr too, each rule's whole error among them
+    logged = [line for line in proc.stderr.splitlines() if "could not run: " in line and "ytempire_dq" in line]
+    assert len(logged) == 4 and all("permission denied" in line for line in logged), proc.stderr
+
+
+def test_a_validation_definition_that_raises_gives_each_of_its_rules_the_error(db_url, tmp_path):
+    """GX raising for a whole validation definition (here: the cache's batch is no DataFrame) does
+    not abort the run: each rule of it carries the error, the report exits 2, one line names them."""
+    from ytempire_dq.checkpoints import _run_id, _run_one
+    from ytempire_dq.context import open_context
+    from ytempire_dq.results import RunReport, read_validation_result
+
+    ctx = open_context(copy_project(tmp_path), database_url=db_url)
+    checkpoint = ctx.checkpoints.get("cache")
+    vd = checkpoint.validation_definitions[0]
+    vr = _run_one(vd, checkpoint, _run_id("cache"), {"dataframe": "not a DataFrame"})
+    validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+    rule_ids = [e.meta["rule_id"] for e in vd.suite.expectations]
+    assert [r.rule_id for r in validation.results] == rule_ids and len(rule_ids) > 5
+    assert all(r.error and not r.success for r in validation.results)
+    report = RunReport(checkpoint="cache", success=False, run_id="r", data_docs=None, validations=[validation])
+    assert report.exit_code == 2
+    [line] = report.error_lines()
+    assert line.startswith(f"{len(rule_ids)} rules could not run: ")
+    assert line.endswith(f"[{', '.join(rule_ids[:5])} … and {len(rule_ids) - 5} more]")
