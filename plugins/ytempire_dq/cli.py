@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ytempire_dq import config, services
 from ytempire_dq.errors import ExitCode, YtdqError, with_hint
@@ -111,7 +112,7 @@ def services_group() -> None:
 @handles_errors
 def services_up() -> None:
     """Start the embedded servers (harmless when they already run) and print the URLs to export."""
-    state = services.up(config.STATE_DIR, log=lambda m: err.print(f"[dim]{m}[/]"))
+    state = services.up(config.STATE_DIR, log=lambda m: err.print(f"[dim]{escape(m)}[/]"))
     for name, env in (("postgres", "DATABASE_URL"), ("redis", "REDIS_URL")):
         url = os.environ.get(env) or state[name]["url"]
         click.echo(f"export {env}={config.mask_url(url)}")
@@ -183,7 +184,7 @@ def db_migrate(to: int | None, down: int | None) -> None:
     """Apply pending migrations (or roll back with --down N)."""
     from ytempire_dq.db import migrations
 
-    log = lambda m: err.print(f"[dim]{m}[/]")  # noqa: E731
+    log = lambda m: err.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     if down is not None:
         done = migrations.rollback(to=down, log=log)
         click.echo(f"rolled back {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else ""))
@@ -267,7 +268,9 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
     for row in rows:
         sample = row["error"] or ", ".join(json.dumps(v, default=str) for v in row["sample"])
         bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
-        table.add_row(row["rule_id"] or "?", row["table"] or "", bad, config.mask_secrets(bounded_text(sample, 120)))
+        # Text cells: data values are never read as rich markup ("[/x]" would raise, "[red]" would style)
+        table.add_row(Text(row["rule_id"] or "?"), Text(row["table"] or ""), bad,
+                      Text(config.mask_secrets(bounded_text(sample, 120))))
     return table
 
 
@@ -285,7 +288,7 @@ def print_run(report, table: bool = True) -> None:
         if failed:
             out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
     for problem in report.action_errors:
-        err.print(f"[yellow]warning:[/] {config.mask_secrets(problem)}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
     for line in errors:
@@ -330,7 +333,7 @@ def _progress(event: dict) -> None:
     mark = "[green]ok[/]" if event.get("success") else "[red]failed[/]"
     if event.get("errors"):
         mark += f" [red]({event['errors']} could not run)[/]"
-    err.print(f"[dim][{event.get('index')}/{event.get('total')}][/] {event.get('name')}: {mark}", highlight=False)
+    err.print(f"[dim][{event.get('index')}/{event.get('total')}][/] {escape(str(event.get('name')))}: {mark}", highlight=False)
 
 
 @checkpoint_group.command("list")
@@ -558,7 +561,7 @@ def demo(users: int) -> None:
     """
     from ytempire_dq.demo import run_demo
 
-    result = run_demo(users=users, log=lambda m: err.print(f"[dim]{m}[/]"), progress=_progress)
+    result = run_demo(users=users, log=lambda m: err.print(f"[dim]{escape(m)}[/]"), progress=_progress)
     out.print(result["seed"].summary())
     print_run(result["report"])
     sys.exit(result["report"].exit_code)
