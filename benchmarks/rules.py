@@ -161,6 +161,14 @@ def _cross(rule: Rule) -> str:
                 f"{kw.get('aggregate', 'sum')}({q(kw['child_column'])}) AS v FROM {q(kw['child_table'])} "
                 f"GROUP BY {q(kw['child_key_column'])}) a ON a.k = p.{q(kw['key_column'])} "
                 f"WHERE abs(coalesce(a.v, 0) - p.{q(kw['parent_column'])}) > {lit(kw.get('tolerance', 100))}")
+    if t == "expect_column_newest_value_to_be_recent":  # freshness: stale keys (or 0/1 for the table)
+        keys = [q(kw["key_column"])] if kw.get("key_column") else []
+        where = " AND ".join(f"{q(k)} = {lit(v)}" for k, v in (kw.get("where") or {}).items()) or "TRUE"
+        cutoff = (f"localtimestamp - interval '{float(kw['max_age']) * 3600} seconds'" if kw.get("unit") == "hours"
+                  else f"(current_date - {int(kw['max_age'])})::timestamp")
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        return (f"SELECT count(*) FROM (SELECT max({q(kw['column'])}) AS newest FROM {q(kw['table'])} "
+                f"WHERE {where}{group}) g WHERE g.newest::timestamp < {cutoff}")
     if t == "unexpected_rows_expectation":  # a JOIN query: count its rows
         inner = kw["unexpected_rows_query"].replace("{batch}", q(rule.table))
         return f"SELECT count(*) FROM ({inner}) r"

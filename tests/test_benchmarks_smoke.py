@@ -46,7 +46,7 @@ def test_floor_counts_equal_the_seeders_manifest(seeded):
     assert counts["videos.unpublished_has_no_youtube_id"] == 2
     assert counts["analytics.no_revenue_without_views"] == 3
     assert counts["analytics.fresh_per_published_video"] == 2 and counts["analytics.sync_current"] == 0
-    assert counts["workflows.not_stuck_running"] == 1
+    assert counts["workflows.not_stuck_running"] == 1  # expect_column_newest_value_to_be_recent, per key
     assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
     broken = {k for k, v in counts.items() if v}
     assert broken == {"users.email_format", "videos.channel_exists", "users.email_unique",

@@ -501,12 +501,12 @@ def _unknown_channel_status(ij: _Injector, n: int) -> None:
 def _unknown_monetization_status(ij: _Injector, n: int) -> None:
     ij.drop_constraints("channels", "c", ("monetization_status",))
     ij.update_sql("channels", "monetization_status = 'banned'",
-                  [v[0] for v in ij.channels("unknown_monetization_status", n)])
+                  [v[0] for v in ij.channels("unknown_monetization_status", n, any_user=True)])
 
 
 @_injects("bad_youtube_channel_id")
 def _bad_youtube_channel_id(ij: _Injector, n: int) -> None:
-    victims = ij.channels("bad_youtube_channel_id", n)
+    victims = ij.channels("bad_youtube_channel_id", n, any_user=True)
     ij.update("channels", "youtube_channel_id", [(str(v[0]), f"UC!{uuid.UUID(str(v[0])).hex}") for v in victims])
 
 
@@ -514,7 +514,8 @@ def _bad_youtube_channel_id(ij: _Injector, n: int) -> None:
 def _negative_subscribers(ij: _Injector, n: int) -> None:
     ij.drop_constraints("channels", "c", ("subscriber_count",))
     ij.update_sql("channels", "subscriber_count = -1 - (random() * 1000)::int",  # not monetized: only this rule breaks
-                  [v[0] for v in ij.channels("negative_subscribers", n, extra="AND c.monetization_status <> 'monetized'")])
+                  [v[0] for v in ij.channels("negative_subscribers", n, extra="AND c.monetization_status <> 'monetized'",
+                                             any_user=True)])
 
 
 @_injects("unknown_workflow_status")
