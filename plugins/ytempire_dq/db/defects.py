@@ -248,6 +248,7 @@ class _Injector:
         self.cur = cur
         self.rng = random.Random(f"{seed}:defects")
         self.used: dict[str, set[str]] = {t: set() for t in ("users", "channels", "videos", "workflows", "api_keys")}
+        self.tier_victims: set[str] = set()  # over_tier_limit's users: no other kind touches them
 
     # -- helpers ------------------------------------------------------------------------------
     def fetch(self, query: str, params: dict | None = None) -> list[tuple]:
@@ -288,15 +289,17 @@ class _Injector:
 
     # -- victim pools: rows that currently break none of the rules ----------------------------
     def users(self, kind: str, count: int, extra: str = "") -> list[tuple]:
+        """Users that break no users rule now (each user kind changes a different column, so one user
+        may carry several kinds); never an over_tier_limit victim, which must stay over its limit."""
         return self.take("users", kind, count, f"""
             SELECT u.id, u.email, u.subscription_tier,
                    (SELECT count(*) FROM channels c WHERE c.user_id = u.id AND c.status = 'active')
             FROM users u
             WHERE u.email ~* %(email_re)s AND length(u.username) >= 3 AND u.updated_at >= u.created_at
-              AND u.subscription_tier IN {_in(f.TIERS)}
+              AND u.subscription_tier IN {_in(f.TIERS)} AND u.updated_at <= localtimestamp
               AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)
-              AND NOT (u.id = ANY (%(used)s::uuid[])) {extra}
-            ORDER BY u.id LIMIT %(n)s""", {"email_re": EMAIL_RE})
+              AND NOT (u.id = ANY (%(tier_victims)s::uuid[])) {extra}
+            ORDER BY u.id LIMIT %(n)s""", {"email_re": EMAIL_RE, "tier_victims": list(self.tier_victims)})
 
     def channels(self, kind: str, count: int, extra: str = "", any_user: bool = False) -> list[tuple]:
         # never a channel of a user another kind picked (an over_tier_limit victim must stay over),
@@ -443,6 +446,7 @@ def _over_tier_limit(ij: _Injector, n: int) -> None:
     victims = ij.users("over_tier_limit", n, extra="AND u.subscription_tier = 'free'") if n else []
     if len(victims) < n:  # pragma: no cover - take() already raised
         raise YtdqError("not enough users for over_tier_limit")
+    ij.tier_victims.update(str(v[0]) for v in victims)
     new_for = []
     for uid, _email, tier, active in victims:
         new_for += [str(uid)] * (f.TIER_LIMITS[tier] + 1 - active)
