@@ -288,17 +288,24 @@ class _Injector:
         return rows
 
     # -- victim pools: rows that currently break none of the rules ----------------------------
-    def users(self, kind: str, count: int, extra: str = "") -> list[tuple]:
-        """Users that break no users rule now (each user kind changes a different column, so one user
-        may carry several kinds); never an over_tier_limit victim, which must stay over its limit."""
+    #: What "clean" means for each column a users kind breaks (every kind changes one column only).
+    _USER_CLEAN = {
+        "email": "u.email ~* %(email_re)s AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)",
+        "username": "length(u.username) >= 3",
+        "tier": f"u.subscription_tier IN {_in(f.TIERS)}",
+        "updated_at": "u.updated_at >= u.created_at AND u.updated_at <= localtimestamp",
+    }
+
+    def users(self, kind: str, count: int, extra: str = "", column: str | None = None) -> list[tuple]:
+        """Users whose ``column`` (default: every column) breaks no users rule now. Kinds changing
+        different columns may share a user (each rule still counts its own rows); never an
+        over_tier_limit victim, which must stay over its limit."""
+        clean = " AND ".join(self._USER_CLEAN.values()) if column is None else self._USER_CLEAN[column]
         return self.take("users", kind, count, f"""
             SELECT u.id, u.email, u.subscription_tier,
                    (SELECT count(*) FROM channels c WHERE c.user_id = u.id AND c.status = 'active')
             FROM users u
-            WHERE u.email ~* %(email_re)s AND length(u.username) >= 3 AND u.updated_at >= u.created_at
-              AND u.subscription_tier IN {_in(f.TIERS)} AND u.updated_at <= localtimestamp
-              AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)
-              AND NOT (u.id = ANY (%(tier_victims)s::uuid[])) {extra}
+            WHERE {clean} AND NOT (u.id = ANY (%(tier_victims)s::uuid[])) {extra}
             ORDER BY u.id LIMIT %(n)s""", {"email_re": EMAIL_RE, "tier_victims": list(self.tier_victims)})
 
     def channels(self, kind: str, count: int, extra: str = "", any_user: bool = False) -> list[tuple]:
@@ -456,7 +463,7 @@ def _over_tier_limit(ij: _Injector, n: int) -> None:
 @_injects("bad_email")
 def _bad_email(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "c", ("email",))
-    victims = ij.users("bad_email", n)
+    victims = ij.users("bad_email", n, column="email")
     ij.update("users", "email", [(str(uid), f"{email.replace('@', '.at.')}" if i % 2 else f"{email}@")
                                  for i, (uid, email, *_r) in enumerate(victims)])
 
@@ -470,26 +477,26 @@ def _short_username(ij: _Injector, n: int) -> None:
     names = [x for x in names if x not in taken]
     if n > len(names):
         raise YtdqError(f"cannot inject short_username={n}: only {len(names)} distinct short usernames are free")
-    victims = ij.users("short_username", n)
+    victims = ij.users("short_username", n, column="username")
     ij.update("users", "username", [(str(v[0]), names[i]) for i, v in enumerate(victims)])
 
 
 @_injects("unknown_tier")
 def _unknown_tier(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "c", ("subscription_tier",))
-    ij.update_sql("users", "subscription_tier = 'platinum'", [v[0] for v in ij.users("unknown_tier", n)])
+    ij.update_sql("users", "subscription_tier = 'platinum'", [v[0] for v in ij.users("unknown_tier", n, column="tier")])
 
 
 @_injects("updated_before_created")
 def _updated_before_created(ij: _Injector, n: int) -> None:
     ij.update_sql("users", "updated_at = created_at - interval '1 day'",
-                  [v[0] for v in ij.users("updated_before_created", n)])
+                  [v[0] for v in ij.users("updated_before_created", n, column="updated_at")])
 
 
 @_injects("duplicate_email")
 def _duplicate_email(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "u", ("email",))
-    victims = ij.users("duplicate_email", 2 * n)
+    victims = ij.users("duplicate_email", 2 * n, column="email")
     ij.update("users", "email", [(str(victims[2 * i + 1][0]), victims[2 * i][1]) for i in range(n)])
 
 
@@ -770,7 +777,8 @@ def _stuck_workflow(ij: _Injector, n: int) -> None:
 
 @_injects("future_user_timestamp")
 def _future_user_timestamp(ij: _Injector, n: int) -> None:
-    ij.update_sql("users", "updated_at = localtimestamp + interval '1 day'", _ids(ij.users("future_user_timestamp", n)))
+    ij.update_sql("users", "updated_at = localtimestamp + interval '1 day'",
+                  _ids(ij.users("future_user_timestamp", n, column="updated_at")))
 
 
 @_injects("future_channel_timestamp")
