@@ -79,22 +79,37 @@ def load_rules(suites_dir: Path = SUITES_DIR, suites=TABLES + ("cross_table",)) 
 # row-level predicates ("this row breaks the rule")
 
 
+_COMPARISONS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
 def _row_condition(cond: dict | None) -> str | None:
     if not cond:
         return None
-    if cond.get("type") == "comparison" and cond.get("operator") == "==":
-        return f"{q(cond['column']['name'])} = {lit(cond['parameter'])}"
+    if cond.get("type") == "comparison" and cond.get("operator") in _COMPARISONS:
+        return f"{q(cond['column']['name'])} {_COMPARISONS[cond['operator']]} {lit(cond['parameter'])}"
+    if cond.get("type") == "comparison" and cond.get("operator") in ("IN", "NOT_IN"):
+        values = ", ".join(lit(v) for v in cond["parameter"])
+        return f"{q(cond['column']['name'])} {'NOT IN' if cond['operator'] == 'NOT_IN' else 'IN'} ({values})"
     raise ValueError(f"row_condition not translated: {cond}")
 
 
 def broken_predicate(rule: Rule) -> str | None:
-    """SQL that is true for a row breaking ``rule``; None for rules that are not row-level."""
+    """SQL that is true for a row breaking ``rule`` (on the rows its ``row_condition`` selects);
+    None for rules that are not row-level."""
+    pred = _broken(rule)
+    extra = _row_condition(rule.kwargs.get("row_condition"))
+    if pred is None or extra is None:
+        return pred
+    return f"({extra}) AND ({pred})"
+
+
+def _broken(rule: Rule) -> str | None:
     kw, t = rule.kwargs, rule.type
     col = q(kw["column"]) if "column" in kw else None
     if t == "expect_column_values_to_not_be_null":
-        pred = f"{col} IS NULL"
-        extra = _row_condition(kw.get("row_condition"))
-        return f"{extra} AND {pred}" if extra else pred
+        return f"{col} IS NULL"
+    if t == "expect_column_values_to_be_null":
+        return f"{col} IS NOT NULL"
     if t == "expect_column_values_to_match_regex":
         return f"{col} !~ {lit(kw['regex'])}"
     if t == "expect_column_values_to_not_match_regex":
@@ -118,8 +133,10 @@ def broken_predicate(rule: Rule) -> str | None:
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
         op = "<" if kw.get("or_equal") else "<="
         return f"{q(kw['column_A'])} {op} {q(kw['column_B'])}"
-    if t == "unexpected_rows_expectation" and " JOIN " not in kw["unexpected_rows_query"].upper():
-        # "SELECT ... FROM {batch} WHERE <cond>": the condition is the predicate
+    if t == "unexpected_rows_expectation" and not any(
+            word in kw["unexpected_rows_query"].upper() for word in (" JOIN ", " GROUP BY ", " HAVING ")):
+        # "SELECT ... FROM {batch} WHERE <cond>": the condition is the predicate (aggregate
+        # queries, e.g. the analytics freshness rule, are counted as their own statement)
         sql = kw["unexpected_rows_query"]
         return sql[sql.upper().index(" WHERE ") + 7:]
     return None
@@ -150,6 +167,14 @@ def _cross(rule: Rule) -> str:
                 f"{kw.get('aggregate', 'sum')}({q(kw['child_column'])}) AS v FROM {q(kw['child_table'])} "
                 f"GROUP BY {q(kw['child_key_column'])}) a ON a.k = p.{q(kw['key_column'])} "
                 f"WHERE abs(coalesce(a.v, 0) - p.{q(kw['parent_column'])}) > {lit(kw.get('tolerance', 100))}")
+    if t == "expect_column_newest_value_to_be_recent":  # freshness: stale keys (or 0/1 for the table)
+        keys = [q(kw["key_column"])] if kw.get("key_column") else []
+        where = " AND ".join(f"{q(k)} = {lit(v)}" for k, v in (kw.get("where") or {}).items()) or "TRUE"
+        cutoff = (f"localtimestamp - interval '{float(kw['max_age']) * 3600} seconds'" if kw.get("unit") == "hours"
+                  else f"(current_date - {int(kw['max_age'])})::timestamp")
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        return (f"SELECT count(*) FROM (SELECT max({q(kw['column'])}) AS newest FROM {q(kw['table'])} "
+                f"WHERE {where}{group}) g WHERE g.newest::timestamp < {cutoff}")
     if t == "unexpected_rows_expectation":  # a JOIN query: count its rows
         inner = kw["unexpected_rows_query"].replace("{batch}", q(rule.table))
         return f"SELECT count(*) FROM ({inner}) r"
@@ -276,7 +301,11 @@ def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
         kw, t = r.kwargs, r.type
         checks = by_table[r.table]
         col = kw.get("column")
-        if t == "expect_table_columns_to_match_set":
+        if kw.get("row_condition") and broken_predicate(r) is not None:  # built-in metrics take no condition
+            m = _metric_name(r.rule_id)
+            checks.append({f"{m} = 0": {"name": r.rule_id,
+                                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)"}})
+        elif t == "expect_table_columns_to_match_set":
             checks.append({"schema": {"name": r.rule_id, "fail": {"when required column missing": kw["column_set"]}}})
         elif t == "expect_column_values_to_be_in_type_list":
             types.setdefault(r.table, {})[col] = _soda_type(kw["type_list"][0])

@@ -11,7 +11,9 @@ from ytempire_dq.db.connect import connect
 from ytempire_dq.db.seed import seed
 
 INJECT = {"bad_email": 3, "orphan_videos": 2, "duplicate_email": 2, "analytics_sum_mismatch": 2,
-          "future_analytics_date": 4, "over_tier_limit": 1, "markup_in_title": 2}
+          "future_analytics_date": 4, "over_tier_limit": 1, "markup_in_title": 2,
+          # business rules: a row_condition with IN / >, expect_column_values_to_be_null, a JOIN + HAVING query
+          "youtube_id_on_unpublished_video": 2, "revenue_without_views": 3, "stale_analytics": 2, "stuck_workflow": 1}
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,17 @@ def test_floor_counts_equal_the_seeders_manifest(seeded):
     assert counts["analytics.date_not_in_future"] == 4
     assert counts["users.active_channels_within_tier_limit"] == 1
     assert counts["videos.title_has_no_markup"] == 2  # expect_column_values_to_not_match_regex: col ~ regex
+    assert counts["videos.unpublished_has_no_youtube_id"] == 2
+    assert counts["analytics.no_revenue_without_views"] == 3
+    assert counts["analytics.fresh_per_published_video"] == 2 and counts["analytics.sync_current"] == 0
+    assert counts["workflows.not_stuck_running"] == 1  # expect_column_newest_value_to_be_recent, per key
     assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
     broken = {k for k, v in counts.items() if v}
     assert broken == {"users.email_format", "videos.channel_exists", "users.email_unique",
                       "videos.view_count_matches_analytics", "analytics.date_not_in_future",
-                      "users.active_channels_within_tier_limit", "videos.title_has_no_markup"}
+                      "users.active_channels_within_tier_limit", "videos.title_has_no_markup",
+                      "videos.unpublished_has_no_youtube_id", "analytics.no_revenue_without_views",
+                      "analytics.fresh_per_published_video", "workflows.not_stuck_running"}
 
 
 def test_sodacl_names_every_rule():

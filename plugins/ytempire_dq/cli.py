@@ -362,7 +362,7 @@ def suite_list(config_dir: Path | None) -> None:
     table = Table("suite", "rules", "file")
     for name in suites.list_suites(config_dir):
         shown = suites.show_suite(name, config_dir)
-        table.add_row(name, str(len(shown["expectations"])), shown["file"])
+        table.add_row(Text(name), str(len(shown["expectations"])), Text(shown["file"]))
     out.print(table)
 
 
@@ -371,13 +371,15 @@ def suite_list(config_dir: Path | None) -> None:
 @config_option
 @handles_errors
 def suite_show(name: str, config_dir: Path | None) -> None:
-    """The rules of suite NAME: rule_id, expectation type, column, description."""
+    """The rules of suite NAME: rule_id, expectation type, column, description, and the database
+    constraint that also enforces the rule (empty: only this rule guards it)."""
     from ytempire_dq import suites
 
     shown = suites.show_suite(name, config_dir)
-    table = Table("rule_id", "type", "column", "description", title=shown["file"], title_justify="left")
+    table = Table("rule_id", "type", "column", "description", "enforced_by", title=shown["file"], title_justify="left")
     for rule in shown["expectations"]:
-        table.add_row(rule["rule_id"] or "[red]missing[/]", rule["type"], rule["column"] or "", rule["description"] or "")
+        table.add_row(Text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]", Text(rule["type"]),
+                      Text(rule["column"] or ""), Text(rule["description"] or ""), Text(rule["enforced_by"] or ""))
     out.print(table)
 
 

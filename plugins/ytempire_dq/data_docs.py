@@ -88,6 +88,15 @@ def as_text(value: Any) -> Any:
     return value
 
 
+def rule_note(expectation: Any) -> Optional[str]:
+    """The rule's description, plus the constraint that also enforces it (``meta.enforced_by``)."""
+    description = expectation.description
+    enforced_by = (expectation.meta or {}).get("enforced_by")
+    if description and enforced_by:
+        return f"{description} (also enforced by constraint {enforced_by})"
+    return description
+
+
 def sentence_and_description(sentence_fn: Callable) -> Callable:
     """A custom rule's sentence renderer that adds the rule's description on a second line."""
 
@@ -96,7 +105,7 @@ def sentence_and_description(sentence_fn: Callable) -> Callable:
         blocks = sentence_fn(configuration=configuration, result=result,
                              runtime_configuration=runtime_configuration, **kwargs)
         config = configuration if configuration is not None else result.expectation_config
-        description = config.to_domain_obj().description
+        description = rule_note(config.to_domain_obj())
         if not description or not blocks or not isinstance(blocks[0], RenderedStringTemplateContent):
             return blocks
         template = dict(blocks[0].string_template)
@@ -131,7 +140,7 @@ class _RuleRendering:
 
     @classmethod
     def _render_expectation_description(cls, configuration: Any, runtime_configuration: dict, **kwargs: Any) -> list:
-        return [description_block(configuration.to_domain_obj().description, runtime_configuration)]
+        return [description_block(rule_note(configuration.to_domain_obj()), runtime_configuration)]
 
 
 class RuleBulletListContentBlockRenderer(_RuleRendering, ExpectationSuiteBulletListContentBlockRenderer):

@@ -166,12 +166,13 @@ def _rule_row(exp: dict) -> dict:
     kwargs = exp.get("kwargs") or {}
     column = kwargs.get("column") or (",".join(kwargs["column_list"]) if kwargs.get("column_list") else None) \
         or (f"{kwargs['column_A']},{kwargs['column_B']}" if kwargs.get("column_A") else None)
-    return {"rule_id": (exp.get("meta") or {}).get("rule_id"), "type": exp["type"], "column": column,
-            "description": exp.get("description"), "kwargs": kwargs}
+    meta = exp.get("meta") or {}
+    return {"rule_id": meta.get("rule_id"), "type": exp["type"], "column": column,
+            "description": exp.get("description"), "enforced_by": meta.get("enforced_by"), "kwargs": kwargs}
 
 
 def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
-    """{"name", "file", "expectations": [{rule_id, type, column, description, kwargs}]} of one suite."""
+    """{"name", "file", "expectations": [{rule_id, type, column, description, enforced_by, kwargs}]} of one suite."""
     path = suite_path(name, config_dir)
     if not path.is_file():
         known = ", ".join(list_suites(config_dir)) or "none"

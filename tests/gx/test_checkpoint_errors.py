@@ -90,9 +90,22 @@ def test_an_action_that_raises_does_not_hide_the_verdict(seeded, monkeypatch, ca
     assert "docs disk full" in caplog.text
 
 
+def _run_clocks(doc: dict) -> list[str]:
+    """Take out the clock a freshness rule records (each run has its own); return them, in order."""
+    clocks = []
+    for v in doc["validations"]:
+        for r in v["results"]:
+            if r["expectation_type"] == "expect_column_newest_value_to_be_recent":
+                clocks.append(r["observed_value"].pop("checked_at"))
+                r["observed_value"].pop("cutoff")  # hours: moves with the clock
+    return clocks
+
+
 def test_sequential_and_concurrent_runs_agree(seeded):
     a = run_checkpoint("nightly", concurrent=False).to_dict()
     b = run_checkpoint("nightly", concurrent=True).to_dict()
     for d in (a, b):
         d.pop("run_id")
+    clocks_a, clocks_b = _run_clocks(a), _run_clocks(b)
+    assert len(clocks_a) == len(clocks_b) == 2 and all(x < y for x, y in zip(clocks_a, clocks_b))
     assert a == b

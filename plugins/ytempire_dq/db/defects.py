@@ -50,6 +50,12 @@ def _in(values) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+_NEVER = _in(f.NEVER_PUBLISHED_STATUSES)
+#: (singular, table, the event/creation/publication timestamps that must not lie in the future)
+_TIMESTAMPS = (("user", "users", ("created_at", "updated_at")), ("channel", "channels", ("created_at", "updated_at")),
+               ("video", "videos", ("created_at", "published_at")),
+               ("api_key", "api_keys", ("created_at", "last_used_at", "revoked_at")),
+               ("workflow", "workflows", ("created_at", "started_at", "finished_at")))
 _TIER_LIMITS_SQL = "(VALUES " + ", ".join(f"('{t}', {n})" for t, n in f.TIER_LIMITS.items()) + ")"
 
 
@@ -155,6 +161,60 @@ _KINDS = [
                "SELECT count(*) FROM videos WHERE title IS NULL"),
     DefectKind("markup_in_title", "videos", "videos.title carries HTML markup (a <script> tag)",
                f"SELECT count(*) FROM videos WHERE title ~ '{MARKUP_RE}'"),
+    # -- business rules no constraint holds: lifecycles, state-dependent events, clock, order, thresholds
+    DefectKind("monetized_below_ypp", "channels",
+               f"monetized channel with fewer than {f.YPP_MIN_SUBSCRIBERS:,} subscribers (YouTube Partner Program)",
+               f"SELECT count(*) FROM channels WHERE monetization_status = 'monetized' "
+               f"AND subscriber_count < {f.YPP_MIN_SUBSCRIBERS}"),
+    DefectKind("youtube_id_on_unpublished_video", "videos", "never-published video with a YouTube id",
+               f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND youtube_video_id IS NOT NULL"),
+    DefectKind("publish_time_on_unpublished_video", "videos", "never-published video with a publish time",
+               f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND published_at IS NOT NULL"),
+    DefectKind("views_on_unpublished_video", "videos", "never-published video with views",
+               f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND view_count > 0"),
+    DefectKind("analytics_for_unpublished_video", "analytics", "analytics row of a never-published video",
+               f"SELECT count(*) FROM analytics a JOIN videos v ON v.id = a.video_id WHERE v.status IN {_NEVER}"),
+    DefectKind("implausible_watch_time", "analytics",
+               f"analytics watch time above views x {f.MAX_VIDEO_MINUTES} minutes",
+               f"SELECT count(*) FROM analytics WHERE watch_time_minutes > views * {f.MAX_VIDEO_MINUTES}"),
+    DefectKind("revenue_without_views", "analytics", "analytics day with revenue but no views",
+               "SELECT count(*) FROM analytics WHERE revenue > 0 AND views = 0"),
+    DefectKind("stale_analytics", "analytics",
+               f"published video (published over {f.ANALYTICS_MAX_AGE_DAYS} days ago) whose newest analytics day is "
+               f"more than {f.ANALYTICS_MAX_AGE_DAYS} days old (counts videos)",
+               f"SELECT count(*) FROM videos v WHERE v.status = 'published' "
+               f"AND v.published_at < current_date - {f.ANALYTICS_MAX_AGE_DAYS} AND coalesce((SELECT max(a.date) "
+               f"FROM analytics a WHERE a.video_id = v.id), '-infinity') < current_date - {f.ANALYTICS_MAX_AGE_DAYS}"),
+    DefectKind("api_key_used_after_revoke", "api_keys", "API key used after it was revoked",
+               "SELECT count(*) FROM api_keys WHERE last_used_at > revoked_at"),
+    DefectKind("active_workflow_without_start", "workflows", "running/succeeded/failed workflow without started_at",
+               "SELECT count(*) FROM workflows WHERE status IN ('running', 'succeeded', 'failed') AND started_at IS NULL"),
+    DefectKind("queued_workflow_with_start", "workflows", "queued workflow with a started_at",
+               "SELECT count(*) FROM workflows WHERE status = 'queued' AND started_at IS NOT NULL"),
+    DefectKind("done_workflow_without_finish", "workflows", "succeeded/failed workflow without finished_at",
+               "SELECT count(*) FROM workflows WHERE status IN ('succeeded', 'failed') AND finished_at IS NULL"),
+    DefectKind("open_workflow_with_finish", "workflows", "queued/running workflow with a finished_at",
+               "SELECT count(*) FROM workflows WHERE status IN ('queued', 'running') AND finished_at IS NOT NULL"),
+    DefectKind("failed_workflow_without_error", "workflows", "failed workflow without an error_message",
+               "SELECT count(*) FROM workflows WHERE status = 'failed' AND error_message IS NULL"),
+    DefectKind("error_on_unfailed_workflow", "workflows", "workflow that did not fail carrying an error_message",
+               "SELECT count(*) FROM workflows WHERE status IN ('queued', 'running', 'succeeded', 'cancelled') "
+               "AND error_message IS NOT NULL"),
+    DefectKind("stuck_workflow", "workflows", f"workflow running for more than {f.STUCK_RUNNING_HOURS} hours",
+               f"SELECT count(*) FROM workflows WHERE status = 'running' "
+               f"AND started_at < localtimestamp - interval '{f.STUCK_RUNNING_HOURS} hours'"),
+    *(DefectKind(f"future_{singular}_timestamp", table, f"{table} row with a timestamp in the future",
+                 f"SELECT count(*) FROM {table} WHERE " + " OR ".join(f"{c} > localtimestamp" for c in columns))
+      for singular, table, columns in _TIMESTAMPS),
+    DefectKind("channel_before_user", "channels", "channel created before its user",
+               "SELECT count(*) FROM channels c JOIN users u ON u.id = c.user_id WHERE c.created_at < u.created_at"),
+    DefectKind("video_before_channel", "videos", "video created or published before its channel was created",
+               "SELECT count(*) FROM videos v JOIN channels c ON c.id = v.channel_id "
+               "WHERE v.created_at < c.created_at OR v.published_at < c.created_at"),
+    DefectKind("api_key_before_user", "api_keys", "API key created before its user",
+               "SELECT count(*) FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.created_at < u.created_at"),
+    DefectKind("workflow_before_channel", "workflows", "workflow created before its channel",
+               "SELECT count(*) FROM workflows w JOIN channels c ON c.id = w.channel_id WHERE w.created_at < c.created_at"),
 ]
 
 DEFECT_KINDS: dict[str, DefectKind] = {k.name: k for k in _KINDS}
@@ -187,7 +247,8 @@ class _Injector:
     def __init__(self, cur, seed: int):
         self.cur = cur
         self.rng = random.Random(f"{seed}:defects")
-        self.used: dict[str, set[str]] = {t: set() for t in ("users", "channels", "videos", "workflows")}
+        self.used: dict[str, set[str]] = {t: set() for t in ("users", "channels", "videos", "workflows", "api_keys")}
+        self.tier_victims: set[str] = set()  # over_tier_limit's users: no other kind touches them
 
     # -- helpers ------------------------------------------------------------------------------
     def fetch(self, query: str, params: dict | None = None) -> list[tuple]:
@@ -227,27 +288,37 @@ class _Injector:
         return rows
 
     # -- victim pools: rows that currently break none of the rules ----------------------------
-    def users(self, kind: str, count: int, extra: str = "") -> list[tuple]:
+    #: What "clean" means for each column a users kind breaks (every kind changes one column only).
+    _USER_CLEAN = {
+        "email": "u.email ~* %(email_re)s AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)",
+        "username": "length(u.username) >= 3",
+        "tier": f"u.subscription_tier IN {_in(f.TIERS)}",
+        "updated_at": "u.updated_at >= u.created_at AND u.updated_at <= localtimestamp",
+    }
+
+    def users(self, kind: str, count: int, extra: str = "", column: str | None = None) -> list[tuple]:
+        """Users whose ``column`` (default: every column) breaks no users rule now. Kinds changing
+        different columns may share a user (each rule still counts its own rows); never an
+        over_tier_limit victim, which must stay over its limit."""
+        clean = " AND ".join(self._USER_CLEAN.values()) if column is None else self._USER_CLEAN[column]
         return self.take("users", kind, count, f"""
             SELECT u.id, u.email, u.subscription_tier,
                    (SELECT count(*) FROM channels c WHERE c.user_id = u.id AND c.status = 'active')
             FROM users u
-            WHERE u.email ~* %(email_re)s AND length(u.username) >= 3 AND u.updated_at >= u.created_at
-              AND u.subscription_tier IN {_in(f.TIERS)}
-              AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)
-              AND NOT (u.id = ANY (%(used)s::uuid[])) {extra}
-            ORDER BY u.id LIMIT %(n)s""", {"email_re": EMAIL_RE})
+            WHERE {clean} AND NOT (u.id = ANY (%(tier_victims)s::uuid[])) {extra}
+            ORDER BY u.id LIMIT %(n)s""", {"email_re": EMAIL_RE, "tier_victims": list(self.tier_victims)})
 
-    def channels(self, kind: str, count: int) -> list[tuple]:
-        # never a channel of a user another kind picked (an over_tier_limit victim must stay over)
+    def channels(self, kind: str, count: int, extra: str = "", any_user: bool = False) -> list[tuple]:
+        # never a channel of a user another kind picked (an over_tier_limit victim must stay over),
+        # unless the kind leaves the channel's status alone (``any_user``)
         return self.take("channels", kind, count, f"""
             SELECT c.id FROM channels c JOIN users u ON u.id = c.user_id
             WHERE c.status IN {_in(f.CHANNEL_STATUSES)} AND c.monetization_status IN {_in(f.MONETIZATION_STATUSES)}
               AND c.subscriber_count >= 0 AND c.youtube_channel_id ~ %(yt_re)s
-              AND NOT (c.id = ANY (%(used)s::uuid[])) AND NOT (c.user_id = ANY (%(used_users)s::uuid[]))
-            ORDER BY c.id LIMIT %(n)s""", {"yt_re": YT_CHANNEL_RE})
+              AND NOT (c.id = ANY (%(used)s::uuid[])) AND (%(any_user)s OR NOT (c.user_id = ANY (%(used_users)s::uuid[]))) {extra}
+            ORDER BY c.id LIMIT %(n)s""", {"yt_re": YT_CHANNEL_RE, "any_user": any_user})
 
-    def videos(self, kind: str, count: int, minimum: int | None = None) -> list[tuple]:
+    def videos(self, kind: str, count: int, minimum: int | None = None, extra: str = "") -> list[tuple]:
         """Clean published videos with clean analytics (rows, days, sums): (id, youtube_video_id)."""
         return self.take("videos", kind, count, f"""
             SELECT v.id, v.youtube_video_id FROM videos v JOIN channels c ON c.id = v.channel_id
@@ -260,13 +331,36 @@ class _Injector:
                               AND (a.date > current_date OR a.date < v.created_at::date OR a.revenue < 0))
               AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id GROUP BY a.date HAVING count(*) > 1)
               AND abs((SELECT sum(a.views) FROM analytics a WHERE a.video_id = v.id) - v.view_count) <= 100
-              AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[]))
+              AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[])) {extra}
             ORDER BY v.id LIMIT %(n)s""", {"yt_re": YT_VIDEO_RE, "markup_re": MARKUP_RE}, minimum=minimum)
 
-    def workflows(self, kind: str, count: int) -> list[tuple]:
+    def unpublished_videos(self, kind: str, count: int) -> list[tuple]:
+        """Clean never-published videos (no YouTube id, publish time, views or analytics) of clean channels."""
+        return self.take("videos", kind, count, f"""
+            SELECT v.id FROM videos v JOIN channels c ON c.id = v.channel_id
+            WHERE v.status IN {_NEVER} AND v.youtube_video_id IS NULL AND v.published_at IS NULL
+              AND v.view_count = 0 AND v.title !~ %(markup_re)s AND v.title IS NOT NULL
+              AND v.created_at >= c.created_at AND v.created_at <= localtimestamp
+              AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id)
+              AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[]))
+            ORDER BY v.id LIMIT %(n)s""", {"markup_re": MARKUP_RE})
+
+    def api_keys(self, kind: str, count: int) -> list[tuple]:
+        """Clean, unrevoked API keys of clean users."""
+        return self.take("api_keys", kind, count, """
+            SELECT k.id FROM api_keys k JOIN users u ON u.id = k.user_id
+            WHERE k.revoked_at IS NULL AND k.created_at >= u.created_at AND k.created_at <= localtimestamp
+              AND (k.last_used_at IS NULL OR k.last_used_at <= localtimestamp)
+              AND NOT (k.id = ANY (%(used)s::uuid[]))
+            ORDER BY k.id LIMIT %(n)s""")
+
+    def workflows(self, kind: str, count: int, status: str | None = None) -> list[tuple]:
+        """Workflows of existing channels (of ``status`` if given) that keep every lifecycle rule."""
+        statuses = (status,) if status else f.WORKFLOW_STATUSES
         return self.take("workflows", kind, count, f"""
             SELECT w.id FROM workflows w JOIN channels c ON c.id = w.channel_id
-            WHERE w.status IN {_in(f.WORKFLOW_STATUSES)} AND NOT (w.id = ANY (%(used)s::uuid[]))
+            WHERE w.status IN {_in(statuses)} AND w.created_at >= c.created_at
+              AND NOT (w.id = ANY (%(used)s::uuid[])) AND NOT (w.channel_id = ANY (%(used_channels)s::uuid[]))
             ORDER BY w.id LIMIT %(n)s""")
 
     # -- writers --------------------------------------------------------------------------------
@@ -359,6 +453,7 @@ def _over_tier_limit(ij: _Injector, n: int) -> None:
     victims = ij.users("over_tier_limit", n, extra="AND u.subscription_tier = 'free'") if n else []
     if len(victims) < n:  # pragma: no cover - take() already raised
         raise YtdqError("not enough users for over_tier_limit")
+    ij.tier_victims.update(str(v[0]) for v in victims)
     new_for = []
     for uid, _email, tier, active in victims:
         new_for += [str(uid)] * (f.TIER_LIMITS[tier] + 1 - active)
@@ -368,7 +463,7 @@ def _over_tier_limit(ij: _Injector, n: int) -> None:
 @_injects("bad_email")
 def _bad_email(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "c", ("email",))
-    victims = ij.users("bad_email", n)
+    victims = ij.users("bad_email", n, column="email")
     ij.update("users", "email", [(str(uid), f"{email.replace('@', '.at.')}" if i % 2 else f"{email}@")
                                  for i, (uid, email, *_r) in enumerate(victims)])
 
@@ -382,26 +477,26 @@ def _short_username(ij: _Injector, n: int) -> None:
     names = [x for x in names if x not in taken]
     if n > len(names):
         raise YtdqError(f"cannot inject short_username={n}: only {len(names)} distinct short usernames are free")
-    victims = ij.users("short_username", n)
+    victims = ij.users("short_username", n, column="username")
     ij.update("users", "username", [(str(v[0]), names[i]) for i, v in enumerate(victims)])
 
 
 @_injects("unknown_tier")
 def _unknown_tier(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "c", ("subscription_tier",))
-    ij.update_sql("users", "subscription_tier = 'platinum'", [v[0] for v in ij.users("unknown_tier", n)])
+    ij.update_sql("users", "subscription_tier = 'platinum'", [v[0] for v in ij.users("unknown_tier", n, column="tier")])
 
 
 @_injects("updated_before_created")
 def _updated_before_created(ij: _Injector, n: int) -> None:
     ij.update_sql("users", "updated_at = created_at - interval '1 day'",
-                  [v[0] for v in ij.users("updated_before_created", n)])
+                  [v[0] for v in ij.users("updated_before_created", n, column="updated_at")])
 
 
 @_injects("duplicate_email")
 def _duplicate_email(ij: _Injector, n: int) -> None:
     ij.drop_constraints("users", "u", ("email",))
-    victims = ij.users("duplicate_email", 2 * n)
+    victims = ij.users("duplicate_email", 2 * n, column="email")
     ij.update("users", "email", [(str(victims[2 * i + 1][0]), victims[2 * i][1]) for i in range(n)])
 
 
@@ -417,20 +512,21 @@ def _unknown_channel_status(ij: _Injector, n: int) -> None:
 def _unknown_monetization_status(ij: _Injector, n: int) -> None:
     ij.drop_constraints("channels", "c", ("monetization_status",))
     ij.update_sql("channels", "monetization_status = 'banned'",
-                  [v[0] for v in ij.channels("unknown_monetization_status", n)])
+                  [v[0] for v in ij.channels("unknown_monetization_status", n, any_user=True)])
 
 
 @_injects("bad_youtube_channel_id")
 def _bad_youtube_channel_id(ij: _Injector, n: int) -> None:
-    victims = ij.channels("bad_youtube_channel_id", n)
+    victims = ij.channels("bad_youtube_channel_id", n, any_user=True)
     ij.update("channels", "youtube_channel_id", [(str(v[0]), f"UC!{uuid.UUID(str(v[0])).hex}") for v in victims])
 
 
 @_injects("negative_subscribers")
 def _negative_subscribers(ij: _Injector, n: int) -> None:
     ij.drop_constraints("channels", "c", ("subscriber_count",))
-    ij.update_sql("channels", "subscriber_count = -1 - (random() * 1000)::int",
-                  [v[0] for v in ij.channels("negative_subscribers", n)])
+    ij.update_sql("channels", "subscriber_count = -1 - (random() * 1000)::int",  # not monetized: only this rule breaks
+                  [v[0] for v in ij.channels("negative_subscribers", n, extra="AND c.monetization_status <> 'monetized'",
+                                             any_user=True)])
 
 
 @_injects("unknown_workflow_status")
@@ -472,8 +568,9 @@ def _published_without_published_at(ij: _Injector, n: int) -> None:
 
 @_injects("published_before_created")
 def _published_before_created(ij: _Injector, n: int) -> None:
-    ij.update_sql("videos", "published_at = created_at - interval '3 hours'",
-                  [v[0] for v in ij.videos("published_before_created", n)])
+    ij.update_sql("videos", "published_at = created_at - interval '3 hours'",  # still after its channel existed
+                  [v[0] for v in ij.videos("published_before_created", n,
+                                           extra="AND v.created_at - interval '3 hours' >= c.created_at")])
 
 
 @_injects("analytics_sum_mismatch")
@@ -553,6 +650,187 @@ def _negative_revenue(ij: _Injector, n: int) -> None:
     if len(ids) < n:
         raise YtdqError(f"cannot inject negative_revenue={n}: only {len(ids)} analytics rows available")
     ij.update_sql("analytics", "revenue = -0.01 - round((random() * 10)::numeric, 4)", [r[0] for r in ids])
+
+
+# -- business rules: lifecycles, state-dependent events, thresholds, plausibility, freshness -------
+
+def _ids(rows) -> list:
+    return [r[0] for r in rows]
+
+
+@_injects("monetized_below_ypp")
+def _monetized_below_ypp(ij: _Injector, n: int) -> None:
+    victims = ij.channels("monetized_below_ypp", n, extra="AND c.monetization_status = 'monetized'", any_user=True)
+    ij.update("channels", "subscriber_count",
+              [(str(v[0]), ij.rng.randrange(f.YPP_MIN_SUBSCRIBERS)) for v in victims])
+
+
+@_injects("youtube_id_on_unpublished_video")
+def _youtube_id_on_unpublished_video(ij: _Injector, n: int) -> None:
+    ij.update("videos", "youtube_video_id", [(str(v[0]), f.youtube_video_id(ij.rng))
+                                             for v in ij.unpublished_videos("youtube_id_on_unpublished_video", n)])
+
+
+@_injects("publish_time_on_unpublished_video")
+def _publish_time_on_unpublished_video(ij: _Injector, n: int) -> None:
+    ij.update_sql("videos", "published_at = created_at", _ids(ij.unpublished_videos("publish_time_on_unpublished_video", n)))
+
+
+@_injects("views_on_unpublished_video")
+def _views_on_unpublished_video(ij: _Injector, n: int) -> None:
+    # at most 100 views: within the view-sum tolerance, so only the lifecycle rule breaks
+    ij.update("videos", "view_count", [(str(v[0]), ij.rng.randint(1, 100))
+                                       for v in ij.unpublished_videos("views_on_unpublished_video", n)])
+
+
+@_injects("analytics_for_unpublished_video")
+def _analytics_for_unpublished_video(ij: _Injector, n: int) -> None:
+    vids = _ids(ij.unpublished_videos("analytics_for_unpublished_video", n))
+    execute_values(ij.cur, """
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
+        SELECT v.video_id::uuid, current_date - 1, 0, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id)""",
+                   [(str(v),) for v in vids])
+
+
+def _analytics_rows(ij: _Injector, kind: str, n: int, where: str) -> list[tuple]:
+    """One analytics row (id, video_id, views) matching ``where`` from each of ``n`` clean videos."""
+    vids = [str(v[0]) for v in ij.videos(kind, n, extra=f"AND EXISTS (SELECT 1 FROM analytics a WHERE "
+                                                       f"a.video_id = v.id AND {where})")]
+    return ij.fetch(f"""SELECT DISTINCT ON (a.video_id) a.id, a.video_id, a.views FROM analytics a
+                        WHERE a.video_id = ANY (%(v)s::uuid[]) AND {where} ORDER BY a.video_id, a.date""", {"v": vids})
+
+
+@_injects("implausible_watch_time")
+def _implausible_watch_time(ij: _Injector, n: int) -> None:
+    rows = _analytics_rows(ij, "implausible_watch_time", n, "a.views BETWEEN 1 AND 100000")
+    ij.update_sql("analytics", f"watch_time_minutes = views * {f.MAX_VIDEO_MINUTES} + 1", _ids(rows))
+
+
+@_injects("revenue_without_views")
+def _revenue_without_views(ij: _Injector, n: int) -> None:
+    # a day's views move to the video's next day (the view sum stays), the emptied day keeps some revenue
+    rows = _analytics_rows(ij, "revenue_without_views", n, "a.views > 0 AND a.date < current_date")
+    ij.cur.execute("""
+        UPDATE analytics b SET views = b.views + a.views FROM analytics a
+        WHERE a.id = ANY (%(ids)s::uuid[]) AND b.video_id = a.video_id AND b.date = a.date + 1""",
+                   {"ids": [str(r[0]) for r in rows]})
+    ij.update_sql("analytics", "views = 0, watch_time_minutes = 0, revenue = 0.5", _ids(rows))
+
+
+@_injects("stale_analytics")
+def _stale_analytics(ij: _Injector, n: int) -> None:
+    # the sync stopped for these videos: their last days are gone (view_count follows, sums stay right)
+    age = f.ANALYTICS_MAX_AGE_DAYS
+    vids = [str(v[0]) for v in ij.videos("stale_analytics", n, extra=f"AND v.published_at < current_date - {age + 1}")]
+    ij.cur.execute(f"""
+        WITH gone AS (DELETE FROM analytics WHERE video_id = ANY (%(v)s::uuid[]) AND date >= current_date - {age}
+                      RETURNING video_id, views)
+        UPDATE videos v SET view_count = v.view_count - g.views
+        FROM (SELECT video_id, sum(views) AS views FROM gone GROUP BY video_id) g WHERE v.id = g.video_id""",
+                   {"v": vids})
+
+
+@_injects("api_key_used_after_revoke")
+def _api_key_used_after_revoke(ij: _Injector, n: int) -> None:
+    ij.update_sql("api_keys", "revoked_at = created_at + (localtimestamp - created_at) / 3, "
+                              "last_used_at = created_at + (localtimestamp - created_at) * 2 / 3",
+                  _ids(ij.api_keys("api_key_used_after_revoke", n)))
+
+
+@_injects("active_workflow_without_start")
+def _active_workflow_without_start(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "started_at = NULL", _ids(ij.workflows("active_workflow_without_start", n, "succeeded")))
+
+
+@_injects("queued_workflow_with_start")
+def _queued_workflow_with_start(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "started_at = created_at", _ids(ij.workflows("queued_workflow_with_start", n, "queued")))
+
+
+@_injects("done_workflow_without_finish")
+def _done_workflow_without_finish(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "finished_at = NULL", _ids(ij.workflows("done_workflow_without_finish", n, "succeeded")))
+
+
+@_injects("open_workflow_with_finish")
+def _open_workflow_with_finish(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "finished_at = created_at", _ids(ij.workflows("open_workflow_with_finish", n, "queued")))
+
+
+@_injects("failed_workflow_without_error")
+def _failed_workflow_without_error(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "error_message = NULL", _ids(ij.workflows("failed_workflow_without_error", n, "failed")))
+
+
+@_injects("error_on_unfailed_workflow")
+def _error_on_unfailed_workflow(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "error_message = 'quota exceeded'",
+                  _ids(ij.workflows("error_on_unfailed_workflow", n, "succeeded")))
+
+
+@_injects("stuck_workflow")
+def _stuck_workflow(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "started_at = localtimestamp - interval '1 day', "
+                               "created_at = localtimestamp - interval '1 day 5 minutes'",
+                  _ids(ij.workflows("stuck_workflow", n, "running")))
+
+
+@_injects("future_user_timestamp")
+def _future_user_timestamp(ij: _Injector, n: int) -> None:
+    ij.update_sql("users", "updated_at = localtimestamp + interval '1 day'",
+                  _ids(ij.users("future_user_timestamp", n, column="updated_at")))
+
+
+@_injects("future_channel_timestamp")
+def _future_channel_timestamp(ij: _Injector, n: int) -> None:
+    ij.update_sql("channels", "updated_at = localtimestamp + interval '1 day'",
+                  _ids(ij.channels("future_channel_timestamp", n, any_user=True)))
+
+
+@_injects("future_video_timestamp")
+def _future_video_timestamp(ij: _Injector, n: int) -> None:
+    ij.update_sql("videos", "created_at = localtimestamp + interval '1 day'",
+                  _ids(ij.unpublished_videos("future_video_timestamp", n)))
+
+
+@_injects("future_api_key_timestamp")
+def _future_api_key_timestamp(ij: _Injector, n: int) -> None:
+    ij.update_sql("api_keys", "last_used_at = localtimestamp + interval '1 day'",
+                  _ids(ij.api_keys("future_api_key_timestamp", n)))
+
+
+@_injects("future_workflow_timestamp")
+def _future_workflow_timestamp(ij: _Injector, n: int) -> None:
+    ij.update_sql("workflows", "finished_at = localtimestamp + interval '1 day'",
+                  _ids(ij.workflows("future_workflow_timestamp", n, "succeeded")))
+
+
+@_injects("channel_before_user")
+def _channel_before_user(ij: _Injector, n: int) -> None:
+    ids = [str(v[0]) for v in ij.channels("channel_before_user", n, any_user=True)]
+    ij.cur.execute("""UPDATE channels c SET created_at = u.created_at - interval '1 day' FROM users u
+                      WHERE u.id = c.user_id AND c.id = ANY (%s::uuid[])""", (ids,))
+
+
+@_injects("video_before_channel")
+def _video_before_channel(ij: _Injector, n: int) -> None:
+    ids = [str(v[0]) for v in ij.unpublished_videos("video_before_channel", n)]
+    ij.cur.execute("""UPDATE videos v SET created_at = c.created_at - interval '1 day' FROM channels c
+                      WHERE c.id = v.channel_id AND v.id = ANY (%s::uuid[])""", (ids,))
+
+
+@_injects("api_key_before_user")
+def _api_key_before_user(ij: _Injector, n: int) -> None:
+    ids = [str(v[0]) for v in ij.api_keys("api_key_before_user", n)]
+    ij.cur.execute("""UPDATE api_keys k SET created_at = u.created_at - interval '1 day' FROM users u
+                      WHERE u.id = k.user_id AND k.id = ANY (%s::uuid[])""", (ids,))
+
+
+@_injects("workflow_before_channel")
+def _workflow_before_channel(ij: _Injector, n: int) -> None:
+    ids = [str(v[0]) for v in ij.workflows("workflow_before_channel", n, "succeeded")]
+    ij.cur.execute("""UPDATE workflows w SET created_at = c.created_at - interval '1 day' FROM channels c
+                      WHERE c.id = w.channel_id AND w.id = ANY (%s::uuid[])""", (ids,))
 
 
 assert set(_INJECTORS) == set(DEFECT_KINDS), set(DEFECT_KINDS) ^ set(_INJECTORS)

@@ -32,13 +32,19 @@ VIDEO_STATUSES = ("draft", "generating", "ready", "scheduled", "published", "fai
 VIDEO_STATUS_WEIGHTS = (6, 2, 5, 5, 72, 5, 5)
 WORKFLOW_KINDS = ("script_generation", "voice_synthesis", "video_render", "thumbnail", "upload", "analytics_sync")
 WORKFLOW_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-WORKFLOW_STATUS_WEIGHTS = (8, 4, 75, 9, 4)
+WORKFLOW_STATUS_WEIGHTS = (8, 6, 73, 9, 4)
 API_KEY_SCOPES = ("read", "write", "analytics", "upload", "admin")
 API_KEY_NAMES = ("ci", "zapier", "dashboard", "mobile", "backup", "reporting", "n8n", "cli")
 
 NICHES = ("tech", "gaming", "finance", "cooking", "fitness", "travel", "education", "music",
           "science", "history", "motivation", "crypto", "diy", "pets", "beauty", "news")
 GENERATION_COST = (0.10, 5.00)  # a video's generation cost must stay in this range
+# Statuses of a video that was never published (no YouTube id, publish time, views or analytics).
+NEVER_PUBLISHED_STATUSES = ("draft", "generating", "ready", "scheduled", "failed")
+YPP_MIN_SUBSCRIBERS = 1000  # YouTube Partner Program: a monetized channel has at least this many subscribers
+MAX_VIDEO_MINUTES = 720  # YouTube's longest upload (12 hours): a view watches at most this long
+ANALYTICS_MAX_AGE_DAYS = 3  # the newest analytics day of a published video is at most this old
+STUCK_RUNNING_HOURS = 6  # a workflow running longer than this is stuck
 
 YT_ALPHABET = string.ascii_letters + string.digits + "-_"
 

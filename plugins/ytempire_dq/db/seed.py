@@ -15,7 +15,11 @@ every rule ytempire-dq checks, deterministic for a given ``seed``:
 
 Every timestamp is placed before the start of the database server's ``current_date``, as an offset
 drawn from the seeded random streams, so the same seed gives the same rows and row counts whenever
-it runs (and nothing lies in the future of the server's clock).
+it runs (and nothing lies in the future of the server's clock). The one exception: a *running*
+workflow started 1-30 minutes before the seed ran (its clock, ``localtimestamp``), so clean data is
+fresh (no workflow stuck in ``running``) whatever the time of day. The data is fresh in the other
+sense too: every published video has analytics up to today, a revoked API key was last used no
+later than its revocation, and only channels with 1,000+ subscribers are monetized.
 
 Rows are generated in Python (factory_boy + Faker for the small tables, numpy for analytics) and
 bulk-loaded with ``COPY ... FROM STDIN (FREEZE)`` in one transaction; analytics is generated in
@@ -267,7 +271,8 @@ class _Plan:
         return int(self.a_days.sum())
 
 
-def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
+def _generate(n_users: int, seed: int, now: datetime, today: date, clock: datetime | None = None) -> _Plan:
+    clock = clock or now  # the database's clock when the seed runs (running workflows start just before it)
     f.reseed(seed)
     vocab = f.title_vocabulary()
     r_users = random.Random(f"{seed}:users")
@@ -297,10 +302,12 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
             while h in key_hashes:
                 h = f.sha256_hex(r_keys)
             key_hashes.add(h)
+            # a revoked key is never used after its revocation
+            revoked = _between(r_keys, k_created, now) if r_keys.random() < 0.15 else None
+            last_used = None if r_keys.random() < 0.3 else _between(r_keys, k_created, revoked or now)
             api_keys.append(_line(f.ApiKeyFactory(
                 id=f.new_uuid(r_keys), user_id=user["id"], key_hash=h, created_at=k_created,
-                last_used_at=None if r_keys.random() < 0.3 else _between(r_keys, k_created, now),
-                revoked_at=_between(r_keys, k_created, now) if r_keys.random() < 0.15 else None), COLUMNS["api_keys"]))
+                last_used_at=last_used, revoked_at=revoked), COLUMNS["api_keys"]))
 
         # channels: never more active ones than the tier allows
         n_channels = r_chan.randint(1, 5)
@@ -335,10 +342,12 @@ def _generate(n_users: int, seed: int, now: datetime, today: date) -> _Plan:
                 wf_status = r_wf.choices(f.WORKFLOW_STATUSES, f.WORKFLOW_STATUS_WEIGHTS)[0]
                 w_created = _between(r_wf, c_created, now - timedelta(days=1))
                 started = finished = None
-                if wf_status != "queued" and not (wf_status == "cancelled" and r_wf.random() < 0.3):
+                if wf_status == "running":  # running now: started minutes before the seed ran (not stuck)
+                    started = clock - timedelta(seconds=r_wf.uniform(60, 1800))
+                    w_created = started - timedelta(seconds=r_wf.uniform(0, 600))
+                elif wf_status != "queued" and not (wf_status == "cancelled" and r_wf.random() < 0.3):
                     started = w_created + timedelta(seconds=r_wf.uniform(0, 600))
-                    if wf_status != "running":
-                        finished = started + timedelta(seconds=r_wf.uniform(30, 3600))
+                    finished = started + timedelta(seconds=r_wf.uniform(30, 3600))
                 workflows.append(_line({
                     "id": f.new_uuid(r_wf), "channel_id": channel["id"], "kind": r_wf.choice(f.WORKFLOW_KINDS),
                     "status": wf_status, "started_at": started, "finished_at": finished,
@@ -485,14 +494,14 @@ def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str
     try:
         with _Progress(progress) as prog:
             with conn.cursor() as cur:
-                cur.execute("SELECT current_date")
-                (today,) = cur.fetchone()
+                cur.execute("SELECT current_date, localtimestamp")
+                today, clock = cur.fetchone()
             # Everything is placed before the server's today started, at offsets drawn from the seeded
             # streams: the same seed gives the same rows and counts whatever the time of day.
             now = datetime.combine(today, datetime.min.time()) - timedelta(seconds=1)
 
             t = time.perf_counter()
-            plan = _generate(users, seed, now, today)
+            plan = _generate(users, seed, now, today, clock)
             timings["generate"] = time.perf_counter() - t
             rows = {"users": len(plan.users), "channels": len(plan.channels), "videos": len(plan.videos),
                     "analytics": plan.analytics_rows, "api_keys": len(plan.api_keys),

@@ -6,8 +6,10 @@ registered when the suite loads, and a later save deletes it from the file).
 - ``expect_column_values_to_exist_in_table``: no orphans (child value exists in parent table).
 - ``expect_child_aggregate_to_match_parent_column``: e.g. sum of daily views ~ ``videos.view_count``.
 - ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
+- ``expect_column_newest_value_to_be_recent``: freshness by the database's clock (e.g. the analytics
+  sync is current; no workflow running for hours).
 
-All three generate one PostgreSQL query from their parameters (see ``_cross_table``).
+All four generate one PostgreSQL query from their parameters (see ``_cross_table``).
 
 Cross-store (a pandas batch, the Redis snapshot, checked against PostgreSQL; see ``_cross_store``):
 
@@ -21,6 +23,9 @@ from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column impo
 )
 from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import (
     ExpectChildCountPerParentWithinLimit,
+)
+from ytempire_dq.expectations.expect_column_newest_value_to_be_recent import (
+    ExpectColumnNewestValueToBeRecent,
 )
 from ytempire_dq.expectations.expect_column_values_to_be_within_table_category_limit import (
     ExpectColumnValuesToBeWithinTableCategoryLimit,
@@ -38,6 +43,7 @@ from ytempire_dq.expectations.expect_column_values_to_reference_active_rows impo
 __all__ = [
     "ExpectChildAggregateToMatchParentColumn",
     "ExpectChildCountPerParentWithinLimit",
+    "ExpectColumnNewestValueToBeRecent",
     "ExpectColumnValuesToBeWithinTableCategoryLimit",
     "ExpectColumnValuesToExistInTable",
     "ExpectColumnValuesToMatchTableColumn",
