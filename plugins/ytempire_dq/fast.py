@@ -45,6 +45,8 @@ import datetime as dt
 import os
 from typing import Any
 
+from ytempire_dq.errors import YtdqError
+
 SQL_RULE = "unexpected_rows_expectation"
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -174,7 +176,19 @@ def _suite(name: str, expectations: list) -> Any:
 
 
 def _by_id(vr: Any) -> dict[str, Any]:
-    return {evr.expectation_config.id: evr for evr in vr.results}
+    """``{expectation id: result}``; results are joined to rules by id, never by position or rule_id."""
+    by_id = {evr.expectation_config.id: evr for evr in vr.results}
+    if None in by_id or len(by_id) != len(vr.results):
+        raise YtdqError(f"suite {vr.suite_name!r}: GX returned results without an expectation id or sharing one")
+    return by_id
+
+
+def _check_ids(vd: Any, expectations: list) -> None:
+    """Every rule has its own id (the suite store gives id-less rules one; a file may still repeat one)."""
+    ids = [e.id for e in expectations]
+    if None in ids or len(set(ids)) != len(ids):
+        raise YtdqError(f"suite {vd.suite.name!r}: expectations without an id or sharing one; "
+                        "run `ytdq suite lint` (and `ytdq suite lint --fix` to write the missing ids)")
 
 
 def _sample_format(result_format: Any, failed: list) -> dict | None:
@@ -227,6 +241,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
 
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
     expectations = list(vd.suite.expectations)
+    _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
