@@ -169,6 +169,13 @@ def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
 # done when (issue 8): rules without id, each its own exact count, fast path on and off
 
 RANGE_BAD, NOT_NULL_BAD, TEMPLATE_BAD = 5, 3, 4
+#: rule name -> SQL counting its bad rows (the oracle for the exact count)
+ORACLE = {
+    "published_has_analytics": README_BAD_ROWS["videos.published_has_analytics"][0],
+    "views_at_most_1e9": "SELECT count(*) FROM videos WHERE view_count > 1000000000",
+    "cost_not_null": "SELECT count(*) FROM videos WHERE generation_cost IS NULL",
+    "views_not_negative": "SELECT count(*) FROM videos WHERE view_count < 0",
+}
 
 
 def done_when_rules(suite: str) -> list[dict]:
@@ -177,9 +184,9 @@ def done_when_rules(suite: str) -> list[dict]:
     assert "id" not in template
     return [
         {**template, "meta": {"rule_id": f"{suite}.published_has_analytics"}},
-        {"type": "expect_column_values_to_be_between", "description": "cost at most 10 dollars",
-         "kwargs": {"column": "generation_cost", "min_value": 0, "max_value": 10},
-         "meta": {"rule_id": f"{suite}.cost_at_most_10"}},
+        {"type": "expect_column_values_to_be_between", "description": "at most a billion views",
+         "kwargs": {"column": "view_count", "min_value": 0, "max_value": 1000000000},
+         "meta": {"rule_id": f"{suite}.views_at_most_1e9"}},
         {"type": "expect_column_values_to_not_be_null", "description": "a video has a cost",
          "kwargs": {"column": "generation_cost"}, "meta": {"rule_id": f"{suite}.cost_not_null"}},
         {"type": "unexpected_rows_expectation", "description": "view counts are never negative",
@@ -188,76 +195,82 @@ def done_when_rules(suite: str) -> list[dict]:
     ]
 
 
-def expected(suite: str) -> dict[str, tuple[bool, int]]:
-    return {f"{suite}.published_has_analytics": (False, TEMPLATE_BAD), f"{suite}.cost_at_most_10": (False, RANGE_BAD),
-            f"{suite}.cost_not_null": (False, NOT_NULL_BAD), f"{suite}.views_not_negative": (True, 0)}
-
-
 @pytest.fixture(scope="module")
-def defective(new_database) -> str:
+def defective(new_database) -> tuple[str, dict[str, int]]:
+    """A seeded database with known bad rows; ``{rule name: bad rows}`` (SQL's count)."""
     url = new_database("done_when")
     seed.seed(url, users=20, seed=7)
     conn = connect(url, autocommit=True)
     try:
-        assert scalar(conn, "SELECT count(*) FROM videos WHERE generation_cost IS NULL OR generation_cost > 10") == 0
+        before = {name: scalar(conn, sql) for name, sql in ORACLE.items()}
+        assert before["published_has_analytics"] == before["views_at_most_1e9"] == 0
         _published_without_analytics(conn, TEMPLATE_BAD)
-        for _ in range(RANGE_BAD):
-            insert_video(conn, _channel(conn), generation_cost=42.5)
+        _implausible_views(conn, RANGE_BAD)
         for _ in range(NOT_NULL_BAD):
             insert_video(conn, _channel(conn), generation_cost=None)
+        counts = {name: scalar(conn, sql) for name, sql in ORACLE.items()}
     finally:
         conn.close()
-    return url
+    assert counts == {"published_has_analytics": TEMPLATE_BAD, "views_at_most_1e9": RANGE_BAD,
+                      "cost_not_null": before["cost_not_null"] + NOT_NULL_BAD, "views_not_negative": 0}
+    return url, counts
 
 
-def check_each_rule_once(rules: list[dict], suite: str) -> None:
+def expected(suite: str, counts: dict[str, int]) -> dict[str, tuple[bool, int]]:
+    return {f"{suite}.{name}": (n == 0, n) for name, n in counts.items()}
+
+
+def check_each_rule_once(rules: list[dict], suite: str, counts: dict[str, int]) -> None:
     """``rules``: the run's results as dicts (RunReport or --json): every rule once, the four exact."""
     ids = [r["rule_id"] for r in rules]
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     exp_ids = [r["expectation_id"] for r in rules]
     assert None not in exp_ids and len(exp_ids) == len(set(exp_ids))
-    got = {r["rule_id"]: (r["success"], r["unexpected_count"]) for r in rules if r["rule_id"] in expected(suite)}
-    assert got == expected(suite)
+    want = expected(suite, counts)
+    got = {r["rule_id"]: (r["success"], r["unexpected_count"]) for r in rules if r["rule_id"] in want}
+    assert got == want
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "gx-alone"])
 def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(defective, cache_url, tmp_path, monkeypatch,
                                                                         fast):
+    url, counts = defective
     gx_dir = copy_project(tmp_path)
     append_rules(gx_dir.parent, "videos", done_when_rules("videos"))
     monkeypatch.setenv("REDIS_URL", cache_url)
     monkeypatch.setenv("YTDQ_FAST", "1" if fast else "0")
-    report = run_checkpoint("nightly", config_dir=gx_dir, database_url=defective)
+    report = run_checkpoint("nightly", config_dir=gx_dir, database_url=url)
     assert report.exit_code == ExitCode.DATA_FAILED
-    check_each_rule_once([r.to_dict() for r in report.rules()], "videos")
-    check_each_rule_once([r for v in report.to_dict()["validations"] for r in v["results"]], "videos")
+    check_each_rule_once([r.to_dict() for r in report.rules()], "videos", counts)
+    check_each_rule_once([r for v in report.to_dict()["validations"] for r in v["results"]], "videos", counts)
     # history keys on the rule: one row per rule, the failed ones' rows quarantined under their own id
-    conn = connect(defective, autocommit=True)
+    conn = connect(url, autocommit=True)
     try:
         stored = dict(rows(conn, "SELECT rule_id, count(*) FROM dq.rule_results WHERE run_id = %s GROUP BY rule_id",
                            (report.run_id,)))
         assert stored == {r.rule_id: 1 for r in report.rules()}
         quarantined = dict(rows(conn, "SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = %s "
                                       "AND rule_id LIKE 'videos.%%' GROUP BY rule_id", (report.run_id,)))
-        for rule_id, (success, n) in expected("videos").items():
+        for rule_id, (success, n) in expected("videos", counts).items():
             assert quarantined.get(rule_id, 0) == n
     finally:
         conn.close()
 
 
 def test_rules_without_id_in_a_suite_made_by_suite_new(defective, cache_url, tmp_path):
+    url, counts = defective
     project = copy_project(tmp_path).parent
     made = run([".venv/bin/ytdq", "suite", "new", "video_checks", "--asset", "videos", "--checkpoint", "nightly"],
-               project, defective, cache_url)
+               project, url, cache_url)
     assert made.returncode == 0, made.stderr
     append_rules(project, "video_checks", done_when_rules("video_checks"))
     for fast in ("1", "0"):
         out = project / f"run-{fast}.json"
-        ran = run([".venv/bin/ytdq", "checkpoint", "run", "nightly", "--json", str(out)], project, defective,
+        ran = run([".venv/bin/ytdq", "checkpoint", "run", "nightly", "--json", str(out)], project, url,
                   cache_url, YTDQ_FAST=fast)
         assert ran.returncode == ExitCode.DATA_FAILED, ran.stderr[-2000:]
         doc = json.loads(out.read_text())
-        check_each_rule_once([r for v in doc["validations"] for r in v["results"]], "video_checks")
+        check_each_rule_once([r for v in doc["validations"] for r in v["results"]], "video_checks", counts)
         table = failed_table(ran.stdout)
-        for rule_id, (success, n) in expected("video_checks").items():
-            assert (rule_id not in table) if success else (table[rule_id] == {"table": "videos", "bad_rows": n})
+        for rule_id, (success, n) in expected("video_checks", counts).items():
+            assert (rule_id not in table) if success else (table[rule_id]["bad_rows"] == n), ran.stdout
