@@ -24,7 +24,7 @@ from ytempire_dq.errors import ExitCode
 from ytempire_dq.suites import SuiteFileError
 
 BIN = Path(sys.executable).parent
-ID_LINE = re.compile(r'^\s*"id": "[0-9a-f-]{36}",\n', re.M)
+ID_LINE = re.compile(r'^ {6}"id": "[0-9a-f-]{36}",\n', re.M)
 
 
 def _doc(gx_dir: Path, suite: str) -> tuple[Path, dict]:
@@ -128,9 +128,9 @@ def test_lint_names_every_place_of_a_repeated_or_missing_key(module_env, project
 def test_checkpoint_run_refuses_repeated_keys_before_any_rule_runs(module_env, project_copy):
     _duplicate(project_copy)
     with pytest.raises(SuiteFileError) as caught:
-        run_checkpoint("critical", config_dir=project_copy, database_url=module_env)
+        run_checkpoint("nightly", config_dir=project_copy, database_url=module_env)
     message = str(caught.value)
-    assert message.startswith("checkpoint 'critical' cannot run: ")
+    assert message.startswith("checkpoint 'nightly' cannot run: ")
     f = lambda name: str(project_copy.parent / "expectations" / name)  # noqa: E731
     assert f"{f('videos.json')} #2, {f('videos.json')} #3" in message
     assert f"{f('channels.json')} #1" in message and f"{f('videos.json')} #1" in message
@@ -140,14 +140,14 @@ def test_checkpoint_run_refuses_repeated_keys_before_any_rule_runs(module_env, p
     assert not results.exists() or not any(p.is_file() for p in results.rglob("*"))  # nothing ran, nothing stored
     conn = connect(module_env, autocommit=True)
     try:
-        assert scalar(conn, "SELECT count(*) FROM dq.runs WHERE checkpoint = 'critical'") == 0
+        assert scalar(conn, "SELECT count(*) FROM dq.runs WHERE checkpoint = 'nightly'") == 0
     finally:
         conn.close()
 
 
 def test_checkpoint_run_refuses_only_within_its_own_suites(module_env, project_copy):
-    """The cache suite's rule_id repeated in a suite only the cache checkpoint lacks: critical does not run
-    the cache suite, so a clash between two suites it does not run does not stop it; nightly refuses."""
+    """A rule_id of the videos suite repeated in the cache suite: critical runs neither, so the clash
+    does not stop it; nightly runs both and refuses."""
     from ytempire_dq.checkpoints import _check_files
 
     cpath, cache = _doc(project_copy, "cache")
