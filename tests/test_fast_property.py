@@ -261,3 +261,24 @@ def test_the_property_covers_every_kind_of_rule():
                     "expect_column_pair_values_a_to_be_greater_than_b", "expect_compound_columns_to_be_unique",
                     "expect_column_values_to_be_unique", "expect_child_aggregate_to_match_parent_column",
                     "expect_column_values_to_exist_in_table", "unexpected_rows_expectation"}
+
+
+def _video(status: str) -> dict:
+    return {"status": status, "youtube_video_id": None, "title": "Intro", "description": None, "generation_cost": 1,
+            "view_count": 0, "published_after_days": None, "channel": 0, "analytics": []}
+
+
+def test_a_rule_passing_under_mostly_shows_its_bad_values_on_both_paths(world):
+    """Found by the property test: GX alone lists the bad values of a rule that passes under
+    ``mostly``; the fast path sampled only failed rules and showed none."""
+    _, conn, suite_file, ctx = world
+    rules = [{"type": "expect_column_values_to_be_in_set", "description": "mostly drafts",
+              "kwargs": {"column": "status", "value_set": ["draft"], "mostly": 0.5},
+              "meta": {"rule_id": "videos.mostly_drafts"}}]
+    doc = json.loads(suite_file.read_text())
+    suite_file.write_text(json.dumps({**doc, "expectations": rules}, indent=2))
+    load(conn, {"videos": [_video("draft")] * 3 + [_video("archived")], "unique_youtube_id": False,
+                "channel_status": ["active"] * 3})
+    for fast in (False, True):
+        (rule,) = validate(ctx, rules, fast=fast)
+        assert (rule.success, rule.unexpected_count, rule.partial_unexpected_list) == (True, 1, ["archived"]), fast
