@@ -70,7 +70,8 @@ RULES = st.one_of(
                               optional={"max_value": st.integers(500, 3000)}))),
     _map("expect_column_values_to_be_in_set",
          st.fixed_dictionaries({"column": st.just("status"),
-                                "value_set": st.lists(st.sampled_from(STATUSES), min_size=1, max_size=6, unique=True)})),
+                                "value_set": st.lists(st.sampled_from(STATUSES), min_size=1, max_size=6,
+                                                      unique=True)})),
     _map("expect_column_values_to_match_regex", st.fixed_dictionaries({
         "column": st.sampled_from(["youtube_video_id", "title"]),
         "regex": st.sampled_from(["^[A-Za-z0-9_-]{11}$", "^[A-Z]"])})),

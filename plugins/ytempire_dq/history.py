@@ -105,7 +105,8 @@ def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
             if rules:
                 conn.execute(sa.insert(RULE_RESULTS), [
                     {"run_id": report.run_id, "checkpoint": report.checkpoint, "rule_id": rule_key(r, v.suite),
-                     "suite": v.suite, "table_name": tables.get((v.suite, r.expectation_id)), "expectation_type": r.expectation_type,
+                     "suite": v.suite, "table_name": tables.get((v.suite, r.expectation_id)),
+                     "expectation_type": r.expectation_type,
                      "success": r.success, "unexpected_count": r.unexpected_count, "error": r.error,
                      "observed_at": started}
                     for v, r in rules])

@@ -452,7 +452,8 @@ def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
         if not todo:
             continue
         for i in todo:
-            doc["expectations"][i] = _with_id(doc["expectations"][i], missing_id(doc["name"], i, doc["expectations"][i]))
+            exp = doc["expectations"][i]
+            doc["expectations"][i] = _with_id(exp, missing_id(doc["name"], i, exp))
         written = json.dumps(doc, **(style or {"indent": 2, "sort_keys": True}))
         path.write_text(written + ("\n" if text.endswith("\n") or style is None else ""))
         changed.append({"file": _rel(path), "ids": len(todo), "reformatted": style is None})
