@@ -36,6 +36,7 @@ from ytempire_dq.sql_guard import check_suite_rules
 from ytempire_dq.suites import (
     SuiteFileError,
     asset_tables,
+    check_rule_keys,
     check_suite_loads,
     config_dir_of,
     read_json_file,
@@ -98,7 +99,8 @@ def _tables_read(vds: list) -> list[str]:
 
 def _check_files(name: str, config_dir: Path) -> list[str]:
     """File-level pre-flight (before GX reads anything): the checkpoint, its validation
-    definitions and their suites exist and are well-formed JSON. Returns the suite names."""
+    definitions and their suites exist and are well-formed JSON, and every rule of its suites has
+    a ``meta.rule_id`` and an ``id`` no other rule of them has. Returns the suite names."""
     known = list_checkpoints(config_dir=config_dir)
     if name not in known:
         raise YtdqError(f"no checkpoint {name!r}; known checkpoints: {', '.join(known) or 'none'}")
@@ -118,7 +120,9 @@ def _check_files(name: str, config_dir: Path) -> list[str]:
         asset = ((vd.get("data") or {}).get("asset") or {}).get("name")
         check_suite_rules(path, read_suite_file(path), asset_tables(config_dir).get(asset))  # analyst SQL: one SELECT
         suites.append(suite)
-    return list(dict.fromkeys(suites))
+    suites = list(dict.fromkeys(suites))
+    check_rule_keys([suite_path(str(s), config_dir) for s in suites], f"checkpoint {name!r} cannot run")
+    return suites
 
 
 def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:

@@ -400,16 +400,20 @@ def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | 
 
 
 @suite_group.command("lint")
+@click.option("--fix", is_flag=True, help="First write an id into every rule that has none (the id runs already use).")
 @config_option
 @click.option("--offline", is_flag=True, help="Check the files only: no database (columns and SQL rules unchecked).")
 @handles_errors
-def suite_lint(config_dir: Path | None, offline: bool) -> None:
+def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
     """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error).
 
     Columns and SQL rules are checked against DATABASE_URL: without a reachable, migrated database
     lint exits 2, unless --offline."""
     from ytempire_dq import suites
 
+    for changed in suites.fix_ids(config_dir) if fix else []:
+        click.echo(f"{changed['file']}: wrote {changed['ids']} id(s)"
+                   + (" (reformatted the way GX writes suites)" if changed["reformatted"] else ""))
     problems = suites.lint(config_dir, offline=offline)
     for problem in problems:
         colour = "red" if problem.level == "error" else "yellow"

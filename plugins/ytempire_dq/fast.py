@@ -22,9 +22,10 @@ results store, exactly as ``ValidationDefinition.run`` does):
    ``{"result_format": "BASIC", "partial_unexpected_count": 0}``: GX still computes every bad-row
    count (bundled per table), but each map rule's sample query becomes ``LIMIT 0``, which
    PostgreSQL answers without reading the table (under SUMMARY each clean rule's ``LIMIT 20``
-   sample query scans its table end to end, finding nothing). Pass 2 re-runs only the failed
-   rules, with the checkpoint's own result format, for their samples; their results replace
-   pass 1's, so a failed rule's stored result is what GX alone would have stored.
+   sample query scans its table end to end, finding nothing). Pass 2 re-runs only the rules
+   with bad rows (the failed ones, and the ones that pass under ``mostly``: GX shows their samples
+   too), with the checkpoint's own result format, for their samples; their results replace
+   pass 1's, so such a rule's stored result is what GX alone would have stored.
 
 3. **A SQL rule's query runs once.** GX's ``unexpected_rows_expectation`` depends on two metrics,
    ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the result
@@ -44,6 +45,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from typing import Any
+
+from ytempire_dq.errors import YtdqError
 
 SQL_RULE = "unexpected_rows_expectation"
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
@@ -174,10 +177,22 @@ def _suite(name: str, expectations: list) -> Any:
 
 
 def _by_id(vr: Any) -> dict[str, Any]:
-    return {evr.expectation_config.id: evr for evr in vr.results}
+    """``{expectation id: result}``; results are joined to rules by id, never by position or rule_id."""
+    by_id = {evr.expectation_config.id: evr for evr in vr.results}
+    if None in by_id or len(by_id) != len(vr.results):
+        raise YtdqError(f"suite {vr.suite_name!r}: GX returned results without an expectation id or sharing one")
+    return by_id
 
 
-def _sample_format(result_format: Any, failed: list) -> dict | None:
+def _check_ids(vd: Any, expectations: list) -> None:
+    """Every rule has its own id (the suite store gives id-less rules one; a file may still repeat one)."""
+    ids = [e.id for e in expectations]
+    if None in ids or len(set(ids)) != len(ids):
+        raise YtdqError(f"suite {vd.suite.name!r}: expectations without an id or sharing one; "
+                        "run `ytdq suite lint` (and `ytdq suite lint --fix` to write the missing ids)")
+
+
+def _sample_format(result_format: Any, sampled: list) -> dict | None:
     """Pass 2's result format: the checkpoint's, asking for no more samples than there are bad
     rows (``LIMIT 5`` when 5 rows are bad, so the sample query stops at the 5th instead of
     scanning on for a 20th that does not exist). None when the checkpoint wants no samples."""
@@ -187,7 +202,7 @@ def _sample_format(result_format: Any, failed: list) -> dict | None:
         fmt = {"result_format": str(getattr(result_format, "value", result_format))}
     if str(fmt["result_format"]).upper() == "BOOLEAN_ONLY" or fmt.get("partial_unexpected_count") == 0:
         return None
-    known = [(evr.result or {}).get("unexpected_count") for evr in failed]
+    known = [(evr.result or {}).get("unexpected_count") for evr in sampled]
     wanted = fmt.get("partial_unexpected_count", 20)
     if known and all(isinstance(k, int) for k in known):
         wanted = max(1, min(wanted, max(known)))
@@ -196,15 +211,16 @@ def _sample_format(result_format: Any, failed: list) -> dict | None:
 
 
 def _wants_samples(evr: Any, fmt: dict | None) -> bool:
-    """A failed rule that pass 2 can give samples: a map rule (``unexpected_count``) without
-    samples yet. Query rules are not re-run: ours count and sample in pass 1's one query, GX's
-    ``unexpected_rows_expectation`` returns rows only under COMPLETE (then it is re-run)."""
+    """A rule that pass 2 can give samples: a map rule with bad rows (failed, or passing under
+    ``mostly``) and no samples yet. Query rules are not re-run: ours count and sample in pass 1's
+    one query; GX's ``unexpected_rows_expectation`` returns rows only under COMPLETE, for a failed
+    rule (then it is re-run)."""
     result = evr.result or {}
-    if fmt is None or evr.success or (evr.exception_info or {}).get("raised_exception"):
+    if fmt is None or (evr.exception_info or {}).get("raised_exception"):
         return False
     if "unexpected_count" in result:
-        return not result.get("partial_unexpected_list")
-    return str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
+        return bool(result["unexpected_count"]) and not result.get("partial_unexpected_list")
+    return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
 def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
@@ -227,6 +243,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
 
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
     expectations = list(vd.suite.expectations)
+    _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
@@ -236,11 +253,11 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     by_id = _by_id(first)
     by_id.update({expectations[i].id: evr for i, evr in results.items()})
     fmt = _sample_format(result_format, [])
-    failed = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
-    fmt = _sample_format(result_format, [by_id[e.id] for e in failed])
-    if failed and fmt is not None:
-        validator.result_format = fmt  # same batch, only the failed rules, now with samples
-        by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, failed))))
+    sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
+    fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
+    if sampled and fmt is not None:
+        validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
+        by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
 
     stats = calc_validation_statistics(ordered)
@@ -255,7 +272,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
                     "validation_time": run_id.run_time, "batch_parameters": None,
                     "ytdq_fast": {"proved_by_index": proved,
                                   "sql_rules_counted_only": len(results) - proved,
-                                  "sample_pass_rules": len(failed) if fmt is not None else 0}})
+                                  "sample_pass_rules": len(sampled) if fmt is not None else 0}})
     suite_id, result_id = vd._get_expectation_suite_and_validation_result_ids(validator=validator, run_id=run_id)
     vd._validation_results_store.store_validation_results(
         suite_validation_result=vr, suite_validation_result_identifier=result_id,

@@ -67,8 +67,9 @@ def _check_schema(conn: sa.Connection, url: str) -> None:
 
 
 def rule_key(rule: Any, suite: str) -> str:
-    """The rule's id; a rule without ``meta.rule_id`` is keyed ``<suite>.<expectation type>``."""
-    return rule.rule_id or f"{suite}.{rule.expectation_type}"
+    """The rule's id; a rule without ``meta.rule_id`` (a run refuses those; kept for old results)
+    is keyed ``<suite>.<expectation id>``, never by a name another rule could share."""
+    return rule.rule_id or f"{suite}.{rule.expectation_id or rule.expectation_type}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +96,9 @@ def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
     finished = dt.datetime.now(dt.timezone.utc)
     started = finished - dt.timedelta(seconds=report.seconds)
     rules = [(v, r) for v in report.validations for r in v.results]
+    ctx = _context(config_dir, url)
+    vds = list(ctx.checkpoints.get(report.checkpoint).validation_definitions)
+    tables = _rule_tables(vds, report)
     engine = _engine(url)
     try:
         with engine.begin() as conn:
@@ -106,39 +110,56 @@ def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
             if rules:
                 conn.execute(sa.insert(RULE_RESULTS), [
                     {"run_id": report.run_id, "checkpoint": report.checkpoint, "rule_id": rule_key(r, v.suite),
-                     "suite": v.suite, "table_name": r.table, "expectation_type": r.expectation_type,
+                     "suite": v.suite, "table_name": tables.get((v.suite, r.expectation_id)),
+                     "expectation_type": r.expectation_type,
                      "success": r.success, "unexpected_count": r.unexpected_count, "error": r.error,
                      "observed_at": started}
                     for v, r in rules])
         # the run and its outcomes are in; keys follow rule by rule (one failing rule's keys
         # query must not lose the others)
-        return _quarantine(report, config_dir, url, engine, finished)
+        return _quarantine(report, ctx, vds, engine, finished)
     finally:
         engine.dispose()
 
 
-def _quarantine(report: RunReport, config_dir: Path | str | None, url: str, engine: sa.Engine,
-                at: dt.datetime) -> dict:
+def _context(config_dir: Path | str | None, url: str) -> Any:
+    from ytempire_dq.context import open_context  # noqa: PLC0415
+    from ytempire_dq.suites import config_dir_of  # noqa: PLC0415
+
+    return open_context(config_dir_of(config_dir), database_url=url)
+
+
+def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:
+    """``{(suite, expectation id): table}``: the table a rule's rows are in, from its validation
+    definition's asset (a cross-table rule: its own ``table``; the cache: the asset's name), never
+    from the ``rule_id``'s prefix (two suites may use one prefix)."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation  # noqa: PLC0415
+
+    tables = {}
+    for vd, validation in zip(vds, report.validations):
+        default = asset_table(vd) or validation.asset
+        for e in vd.suite.expectations:
+            own = e.table if isinstance(e, CrossTableExpectation) else None
+            tables[(validation.suite, e.id)] = own or default
+    return tables
+
+
+def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime) -> dict:
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
-    from ytempire_dq.checkpoints import config_dir_of  # noqa: PLC0415
-    from ytempire_dq.context import open_context  # noqa: PLC0415
-
-    ctx = open_context(config_dir_of(config_dir), database_url=url)
-    checkpoint = ctx.checkpoints.get(report.checkpoint)
     counts: dict[str, int] = {}
-    for vd, validation in zip(checkpoint.validation_definitions, report.validations):
+    for vd, validation in zip(vds, report.validations):
         if validation not in failed:
             continue
         keyer = _Keyer(ctx, vd, engine)
-        by_rule = {e.meta.get("rule_id"): e for e in vd.suite.expectations if e.meta}
+        by_id = {e.id: e for e in vd.suite.expectations}  # every loaded expectation has its own id
         for rule in validation.results:
             if rule.success or rule.error is not None:
                 continue
             key = rule_key(rule, validation.suite)
             try:
-                keys = keyer.keys(by_rule.get(rule.rule_id))
+                keys = keyer.keys(by_id.get(rule.expectation_id))
                 if keys is None:
                     continue
                 select, table = keys
@@ -222,6 +243,16 @@ def primary_key(conn: sa.Connection, table: str) -> list[str]:
     return list(sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns") or [])
 
 
+def asset_table(vd: Any) -> str | None:
+    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the cache)."""
+    asset = vd.data.data_asset
+    name = getattr(asset, "table_name", None)
+    schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
+    if not isinstance(name, str):
+        return None
+    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+
+
 class _Keyer:
     """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
 
@@ -236,12 +267,7 @@ class _Keyer:
         return self._validator
 
     def table(self) -> str | None:
-        asset = self.vd.data.data_asset
-        name = getattr(asset, "table_name", None)
-        schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
-        if not isinstance(name, str):
-            return None
-        return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+        return asset_table(self.vd)
 
     def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
         """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""

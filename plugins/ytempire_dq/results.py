@@ -93,10 +93,12 @@ class RuleResult:
     observed_value: Any = None
     partial_unexpected_list: list = field(default_factory=list)
     error: str | None = None  # the rule could not run (SQL error, missing column, ...)
+    expectation_id: str | None = None  # GX's id of the expectation: what results join rules by
 
     def to_dict(self) -> dict:
         return {
             "rule_id": self.rule_id,
+            "expectation_id": self.expectation_id,
             "expectation_type": self.expectation_type,
             "column": self.column,
             "success": self.success,
@@ -270,6 +272,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         observed_value=observed,
         partial_unexpected_list=bounded(list(partial)),
         error=error,
+        expectation_id=config.id,
     )
 
 

@@ -213,6 +213,51 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
                              f"{len(doc['expectations'])} expectations (invalid parameters?)")
 
 
+def _place(rel: str, i: int) -> str:
+    return f"{rel} #{i + 1}"
+
+
+def rule_key_problems(docs: dict[str, dict]) -> list[Problem]:
+    """Errors in what results are keyed by, across the suites ``{file: suite JSON}`` (all the
+    suites of a project, or of one checkpoint): a rule without ``meta.rule_id``, a ``rule_id`` or
+    an expectation ``id`` used twice (in one suite or across suites). Each names every place."""
+    problems: list[Problem] = []
+    rule_ids: dict[str, list[str]] = {}
+    ids: dict[str, list[str]] = {}
+    first_file: dict[str, str] = {}
+    for rel, doc in docs.items():
+        for i, exp in enumerate(doc["expectations"]):
+            rule_id = (exp.get("meta") or {}).get("rule_id")
+            if not rule_id:
+                problems.append(Problem(rel, None, f"expectation #{i + 1} ({exp['type']}): no meta.rule_id "
+                                                   "(every rule needs one: history, quarantine and alerts key on it)"))
+            else:
+                rule_ids.setdefault(str(rule_id), []).append(_place(rel, i))
+                first_file.setdefault(str(rule_id), rel)
+            if exp.get("id"):
+                ids.setdefault(str(exp["id"]), []).append(_place(rel, i))
+                first_file.setdefault("id:" + str(exp["id"]), rel)
+    for rule_id, places in rule_ids.items():
+        if len(places) > 1:
+            problems.append(Problem(first_file[rule_id], rule_id, f"rule_id {rule_id!r} is used {len(places)} times: "
+                                    f"{', '.join(places)} (rule_ids must be unique)"))
+    for id_, places in ids.items():
+        if len(places) > 1:
+            problems.append(Problem(first_file["id:" + id_], None, f"expectation id {id_!r} is used {len(places)} "
+                                    f"times: {', '.join(places)} (delete the copies' \"id\"; `ytdq suite lint --fix` "
+                                    "writes new ones)"))
+    return problems
+
+
+def check_rule_keys(paths: list[Path], what: str) -> None:
+    """Raise :class:`SuiteFileError` (one line, every place named) when :func:`rule_key_problems`
+    finds any in the suite files ``paths``; ``what`` says what refuses (e.g. a checkpoint)."""
+    problems = rule_key_problems({_rel(p): read_suite_file(p) for p in paths})
+    if problems:
+        details = "; ".join(f"{p.file}: {p.message}" if p.file not in p.message else p.message for p in problems)
+        raise SuiteFileError(f"{what}: {details} (see `ytdq suite lint`)")
+
+
 # ---------------------------------------------------------------------------------------------
 # lint
 
@@ -307,14 +352,17 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     """Every problem in the suite, validation definition and checkpoint files.
 
     Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
-    GX rejects, a missing or duplicate ``meta.rule_id``, a missing description, SQL rules that are
-    not one read-only SELECT (:mod:`ytempire_dq.sql_guard`), columns not in their table and SQL
-    rules that do not run (``EXPLAIN`` with ``{batch}`` substituted, in a READ ONLY transaction)
-    -- the last two against the database (``database_url`` or ``DATABASE_URL``). No database, an
-    unreachable one or one never migrated: :class:`YtdqError`, unless ``offline`` (then one
-    warning says what was not checked): a lint that silently skipped checks would pass bad rules.
+    GX rejects, a missing or repeated ``meta.rule_id`` and a repeated ``id`` (every place named),
+    a rule without ``id`` (a warning: :func:`fix_ids` writes it), a missing description, SQL rules
+    that are not one read-only SELECT (:mod:`ytempire_dq.sql_guard`), columns not in their table
+    and SQL rules that do not run (``EXPLAIN`` with ``{batch}`` substituted, in a READ ONLY
+    transaction) -- the last two against the database (``database_url`` or ``DATABASE_URL``). No
+    database, an unreachable one or one never migrated: :class:`YtdqError`, unless ``offline``
+    (then one warning says what was not checked): a lint that silently skipped checks would pass
+    bad rules.
     """
     from ytempire_dq.context import register_plugins  # noqa: PLC0415
+    from ytempire_dq.gx_stores import missing_id  # noqa: PLC0415 - imports GX
 
     cdir = config_dir_of(config_dir)
     register_plugins()
@@ -351,17 +399,23 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
             suite_tables[suite] = tables[asset]
 
     # suites
-    seen_ids: dict[str, str] = {}
+    docs: dict[str, dict] = {}
     for path in sorted(store_dir("suites", cdir).glob("*.json")):
         rel = _rel(path)
         try:
-            doc = read_suite_file(path)
+            doc = docs[rel] = read_suite_file(path)
         except SuiteFileError as exc:
             problems.append(Problem(rel, None, str(exc).split(": ", 1)[1]))
             continue
         table = suite_tables.get(doc["name"])
         for i, exp in enumerate(doc["expectations"]):
-            problems += _lint_expectation(rel, i, exp, table, known_types, columns, url, seen_ids)
+            if not exp.get("id"):
+                problems.append(Problem(rel, (exp.get("meta") or {}).get("rule_id"), (
+                    f"expectation #{i + 1} ({exp['type']}) has no id: runs give it "
+                    f"{missing_id(doc['name'], i, exp)} while it stays at #{i + 1}; "
+                    "`ytdq suite lint --fix` writes it into the file"), "warning"))
+            problems += _lint_expectation(rel, i, exp, table, known_types, columns, url)
+    problems += rule_key_problems(docs)
 
     # checkpoints
     for path in sorted(store_dir("checkpoints", cdir).glob("*.json")):
@@ -378,9 +432,57 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     return problems
 
 
+def _json_style(text: str, doc: Any) -> dict | None:
+    """The ``json.dumps`` arguments that reproduce ``text`` exactly (GX writes ``indent=2,
+    sort_keys=True``); None when none of the usual ones does."""
+    for indent in (2, 4, 1, 3, "\t"):
+        for sort_keys in (True, False):
+            for ensure_ascii in (True, False):
+                style = {"indent": indent, "sort_keys": sort_keys, "ensure_ascii": ensure_ascii}
+                if json.dumps(doc, **style) == text.rstrip("\n"):
+                    return style
+    return None
+
+
+def _with_id(exp: dict, id_: str) -> dict:
+    """``exp`` with ``"id"`` where it belongs: in key order when its keys are sorted, else last."""
+    keys = [k for k in exp if k != "id"]
+    if keys != sorted(keys):
+        return {**{k: exp[k] for k in keys}, "id": id_}
+    at = next((n for n, k in enumerate(keys) if k > "id"), len(keys))
+    return {**{k: exp[k] for k in keys[:at]}, "id": id_, **{k: exp[k] for k in keys[at:]}}
+
+
+def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
+    """Write an ``id`` into every rule of the suite files that has none: the very id runs already
+    gave it (:func:`ytempire_dq.gx_stores.missing_id`), so results and Data Docs of earlier runs
+    still match. The file keeps its layout (indent, key order, trailing newline) when it is one
+    ``json.dumps`` writes; otherwise it is written the way GX writes suites. Malformed files are
+    left alone (lint reports them). Returns ``[{"file", "ids", "reformatted"}]`` of changed files."""
+    from ytempire_dq.gx_stores import missing_id  # noqa: PLC0415 - imports GX
+
+    changed = []
+    for path in sorted(store_dir("suites", config_dir).glob("*.json")):
+        try:
+            doc = read_suite_file(path)
+        except SuiteFileError:
+            continue
+        text = path.read_text()
+        style = _json_style(text, doc)
+        todo = [i for i, exp in enumerate(doc["expectations"]) if not exp.get("id")]
+        if not todo:
+            continue
+        for i in todo:
+            exp = doc["expectations"][i]
+            doc["expectations"][i] = _with_id(exp, missing_id(doc["name"], i, exp))
+        written = json.dumps(doc, **(style or {"indent": 2, "sort_keys": True}))
+        path.write_text(written + ("\n" if text.endswith("\n") or style is None else ""))
+        changed.append({"file": _rel(path), "ids": len(todo), "reformatted": style is None})
+    return changed
+
+
 def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_types: set[str],
-                      columns: dict[str, set[str]] | None, url: str | None,
-                      seen_ids: dict[str, str]) -> list[Problem]:
+                      columns: dict[str, set[str]] | None, url: str | None) -> list[Problem]:
     out: list[Problem] = []
     meta = exp.get("meta") or {}
     rule_id = meta.get("rule_id")
@@ -389,14 +491,9 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
     def add(msg: str) -> None:
         out.append(Problem(rel, rule_id, msg if rule_id else f"{label}: {msg}"))
 
-    if not rule_id:
-        add("no meta.rule_id")
-    elif not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z0-9_]+", rule_id):
+    # a missing or repeated rule_id: rule_key_problems (across suites)
+    if rule_id and not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z0-9_]+", rule_id):
         add(f"rule_id {rule_id!r} is not table.rule_name (lowercase, underscores)")
-    elif rule_id in seen_ids:
-        add(f"rule_id {rule_id!r} is also used in {seen_ids[rule_id]}")
-    else:
-        seen_ids[rule_id] = rel
     if not (exp.get("description") or "").strip():
         add("no description")
     if exp["type"] not in known_types:

@@ -12,8 +12,8 @@ from ytempire_dq.checkpoints import list_checkpoints, run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
 
-RULE_KEYS = {"rule_id", "expectation_type", "column", "success", "unexpected_count", "observed_value",
-             "partial_unexpected_list", "error"}
+RULE_KEYS = {"rule_id", "expectation_id", "expectation_type", "column", "success", "unexpected_count",
+             "observed_value", "partial_unexpected_list", "error"}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,8 @@ def test_json_shape(nightly):
         for r in v["results"]:
             assert set(r) == RULE_KEYS, r
     rules = {r["rule_id"]: r for v in doc["validations"] for r in v["results"]}
+    ids = [r["expectation_id"] for v in doc["validations"] for r in v["results"]]
+    assert len(set(ids)) == len(ids) == len(rules) and None not in ids  # each rule its own id
     assert rules["users.email_format"]["unexpected_count"] == 0
     assert rules["users.email_format"]["column"] == "email"
     assert rules["analytics.date_not_in_future"]["unexpected_count"] == 0  # from observed_value

@@ -151,7 +151,10 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
     assert any(p.rule_id is None and "no meta.rule_id" in p.message and p.file.endswith("users.json")
                for p in problems)
     assert any(p.file.endswith("workflows.json") and "malformed JSON" in p.message for p in problems)
-    assert len([p for p in problems if p.file.endswith("users.json")]) == 6
+    assert len([p for p in problems if p.file.endswith("users.json") and p.level == "error"]) == 6
+    # the six appended rules have no id: a warning each, naming the id runs give them
+    assert len([p for p in problems if p.file.endswith("users.json") and "has no id: runs give it" in p.message
+                and p.level == "warning"]) == 6
     # a checkpoint whose suite cannot be read cannot load either: reported, naming the checkpoint
     assert any(p.file.endswith("checkpoints/nightly.json") for p in problems)
 
@@ -166,4 +169,6 @@ def test_lint_without_a_database_fails_unless_offline(monkeypatch, project_copy)
     assert "secret" not in str(raised.value)
     problems = suites.lint(project_copy, offline=True)
     assert [p.message for p in problems if p.level == "warning"] == [suites.OFFLINE_SKIPPED]
-    assert [p.message for p in problems if p.level == "error"] == ["expectation #1 (expect_table_columns_to_match_set): no meta.rule_id"]
+    assert [p.message for p in problems if p.level == "error"] == [
+        "expectation #1 (expect_table_columns_to_match_set): no meta.rule_id "
+        "(every rule needs one: history, quarantine and alerts key on it)"]
