@@ -1,6 +1,7 @@
 """Errors are not data: a run in which a rule could not be evaluated exits 2, never 1.
 
 Real causes on the session's PostgreSQL, run by a non-superuser role with a 2 s statement timeout
+(``YTDQ_STATEMENT_TIMEOUT=2``: the run's connections set it, over the role's own setting)
 and no SELECT on ``api_keys``: an analyst's SQL naming a missing column, a map rule on a missing
 column, a query past the statement timeout, a query on a table the role may not read, a query
 that loses its connection mid-run (it terminates its own backend); plus one rule broken by data.
@@ -97,7 +98,7 @@ def _project(tmp_path: Path, checkpoint: str, vd: str) -> Path:
 
 def _ytdq(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "ytdq"), *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200", **env})
+                          env={**os.environ, "COLUMNS": "200", "YTDQ_STATEMENT_TIMEOUT": "2", **env})
 
 
 def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, db_url, cache_url, tmp_path, db):

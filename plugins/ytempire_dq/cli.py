@@ -138,7 +138,7 @@ def services_status() -> None:
     problems = []
     for name, info in services.status(config.STATE_DIR).items():
         running = info["running"]
-        if running is None:  # external: ask it
+        if info["source"].startswith("external"):  # ask it for real (a port that answers may refuse us)
             problem = _unreachable(name, info["url"])
             running = problem is None
             problems += [problem] if problem else []

@@ -89,7 +89,7 @@ def _user_name(line: str, start: int, at: int) -> str:
     """``user:`` when the user part begins with a plain user name and a ``:``, else nothing."""
     colon = line.find(":", start, at)
     name = line[start:colon] if colon >= 0 else ""
-    return name + ":" if name and not any(c in name for c in " \t/@?#") else ""
+    return name + ":" if colon >= 0 and not any(c in name for c in " \t/@?#") else ""
 
 
 def _url_user_start(line: str, before: int) -> int:
@@ -109,10 +109,17 @@ def _url_user_start(line: str, before: int) -> int:
 
 def _mask_line(line: str) -> str:
     at = line.rfind("@")
-    start = _url_user_start(line, at) if at >= 0 else -1
-    if start < 0 or start > at:
-        return line
-    return line[:start] + _user_name(line, start, at) + MASK + line[at:]
+    offset = 0
+    while at >= offset:
+        start = _url_user_start(line[offset:], at - offset)
+        if start < 0:
+            return line
+        start += offset
+        first_at = line.find("@", start)
+        if ":" in line[start:first_at]:  # user:password (a password may hold '@': mask to the last one)
+            return line[:start] + _user_name(line, start, at) + MASK + line[at:]
+        offset = first_at + 1  # user@host: no password in this URL; look at the next one
+    return line
 
 
 def database_url(required: bool = True) -> str | None:
