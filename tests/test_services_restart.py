@@ -61,8 +61,8 @@ def cli(home: Path, *args: str, database_url: str | None, redis_url: str | None)
     return subprocess.run([str(YTDQ), *args], capture_output=True, text=True, env=env, timeout=180)
 
 
-def status_lines(proc: subprocess.CompletedProcess) -> dict[str, str]:
-    assert proc.returncode == 0, proc.stderr
+def status_lines(proc: subprocess.CompletedProcess, code: int = 0) -> dict[str, str]:
+    assert proc.returncode == code, proc.stderr
     return {name: next(line for line in proc.stdout.splitlines() if f" {name} " in line)
             for name in ("postgres", "redis")}
 
@@ -118,9 +118,12 @@ def test_a_url_to_another_port_stays_external_and_is_not_started(started, home, 
     assert "postgres: external" in up.stderr and "redis: external" in up.stderr
     assert services.read_state(state_dir) == before  # nothing started, nothing recorded
     assert pids(before) == pids(services.read_state(state_dir))
-    lines = status_lines(cli(home, "services", "status", database_url=server_urls["postgres"], redis_url=dead_redis))
+    status = cli(home, "services", "status", database_url=server_urls["postgres"], redis_url=dead_redis)
+    lines = status_lines(status, code=2)  # an external server that does not answer: exit 2, one line
     assert "external (DATABASE_URL)" in lines["postgres"] and " yes " in lines["postgres"]
     assert "external (REDIS_URL)" in lines["redis"] and " no " in lines["redis"]
+    errors = [line for line in status.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and dead_redis in errors[0], status.stderr
 
 
 def test_a_url_naming_our_port_on_localhost_is_ours(started, home):

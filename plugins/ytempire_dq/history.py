@@ -159,11 +159,12 @@ def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: d
                 continue
             key = rule_key(rule, validation.suite)
             try:
-                keys = keyer.keys(by_id.get(rule.expectation_id))
+                expectation = by_id.get(rule.expectation_id)
+                keys = keyer.keys(expectation)
                 if keys is None:
                     continue
                 select, table = keys
-                if _is_query_rule(by_rule.get(rule.rule_id)):  # untrusted SQL: read-only, then insert
+                if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
                     counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
                 else:
                     with engine.begin() as conn:
