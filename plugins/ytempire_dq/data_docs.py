@@ -55,7 +55,9 @@ from great_expectations.render.renderer.page_renderer import (
 )
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
 from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
-from great_expectations.render.view.view import DefaultJinjaView
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -184,7 +186,7 @@ def escaped(value: Any, record: Optional[dict] = None) -> Any:
 
 
 #: Parameters GX's view emits raw (renderer-made HTML): never given an original back.
-_RAW_PARAMS = DefaultJinjaView._TRUSTED_HTML_PARAMS
+_RAW_PARAMS = gx_compat.trusted_html_params()
 
 
 def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None:

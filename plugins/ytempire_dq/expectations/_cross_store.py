@@ -34,6 +34,9 @@ from great_expectations.compatibility import pydantic
 from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.expectation import ColumnAggregateExpectation
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     SentenceRendering,
@@ -131,7 +134,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         import pandas as pd  # noqa: PLC0415
 
         frame, _, _ = execution_engine.get_compute_domain(
-            self._get_domain_kwargs(), domain_type=MetricDomainTypes.COLUMN
+            gx_compat.domain_kwargs_of(self), domain_type=MetricDomainTypes.COLUMN
         )
         key = self.key_column_of_batch()
         values = frame[key] if key in frame else pd.Series(dtype=object, index=frame.index)
@@ -139,7 +142,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         bad = self.offending(frame, self.fetch(distinct)).fillna(False).astype(bool)
         count = int(bad.sum())
         success = count == 0
-        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        result_format = gx_compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
         if result_format == ResultFormat.BOOLEAN_ONLY:

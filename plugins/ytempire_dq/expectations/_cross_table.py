@@ -38,7 +38,6 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Optional, Tuple, Union
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from great_expectations.compatibility import pydantic
 from great_expectations.core.result_format import ResultFormat
@@ -56,6 +55,9 @@ from great_expectations.render.renderer_configuration import (
     RendererValueType,
 )
 from great_expectations.render.util import num_to_str
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -69,8 +71,7 @@ _TABLE_RE = re.compile(rf"^(?:{_NAME}\.)?{_NAME}$")
 
 # PostgreSQL with standard_conforming_strings=on (the default since 9.1): a backslash in a
 # string literal is an ordinary character, so SQLAlchemy must not double it.
-_DIALECT = postgresql.dialect()
-_DIALECT._backslash_escapes = False
+_DIALECT = gx_compat.postgresql_literal_dialect()
 
 
 def check_table_name(value: Any) -> str:
@@ -326,7 +327,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         runtime_configuration: dict | None = None,
         execution_engine: Any = None,
     ) -> dict:
-        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        result_format = gx_compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
 
