@@ -24,6 +24,7 @@ from typing import Literal, Union
 from great_expectations.checkpoint.actions import ActionContext, ValidationAction
 from great_expectations.checkpoint.checkpoint import CheckpointResult
 from great_expectations.datasource.fluent.config_str import ConfigStr
+from typing_extensions import override
 
 from ytempire_dq import gx_compat
 from ytempire_dq.config import mask_secrets, mask_url
@@ -83,6 +84,7 @@ class PublishToRedisAction(ValidationAction):
             return None
         return url
 
+    @override
     def run(self, checkpoint_result: CheckpointResult, action_context: ActionContext | None = None) -> dict:
         summary = run_summary(checkpoint_result)
         url = self.resolved_url()

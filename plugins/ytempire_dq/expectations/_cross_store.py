@@ -84,6 +84,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
 
     @property
+    @override
     def configuration(self) -> Any:
         configuration = super().configuration
         configuration.kwargs.setdefault("database_url", self.database_url)
@@ -125,6 +126,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
             conn.close()
         return found
 
+    @override
     def _validate(
         self,
         metrics: dict,

@@ -35,7 +35,7 @@ import math
 import re
 import uuid
 from abc import abstractmethod
-from typing import Any, ClassVar, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Tuple, Union
 
 import sqlalchemy as sa
 
@@ -146,8 +146,13 @@ def qualified(table: str, column: str) -> str:
     """``table.column`` as the sentence shows it."""
     return f"{table}.{column}"
 
+if TYPE_CHECKING:  # for the type checker, the mixin is an Expectation (so @override is checked)
+    from great_expectations.expectations.expectation import Expectation as _MixinBase
+else:
+    _MixinBase = object
 
-class SentenceRendering:
+
+class SentenceRendering(_MixinBase):
     """What every custom expectation of ours shares (the Postgres cross-table ones here and the
     cache cross-store ones): every parameter written to the suite file (defaults too), and a
     Data Docs sentence built from the parameters by :meth:`_sentence`.
@@ -159,6 +164,7 @@ class SentenceRendering:
     parameter_fields: ClassVar[Tuple[str, ...]] = ()
 
     @property
+    @override
     def configuration(self) -> Any:
         # GX writes kwargs with exclude_defaults, so a suite file saying referenced_column "id"
         # or tolerance 100 would lose them on the next save. Write every parameter out: the rule
@@ -186,6 +192,7 @@ class SentenceRendering:
         """(template with ``$name`` placeholders, {name: value}) describing the rule."""
 
     @classmethod
+    @override
     def _prescriptive_template(
         cls, renderer_configuration: RendererConfiguration
     ) -> RendererConfiguration:
@@ -201,6 +208,7 @@ class SentenceRendering:
         return renderer_configuration
 
     @classmethod
+    @override
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(
         cls,
@@ -228,6 +236,7 @@ class SentenceRendering:
         ]
 
     @classmethod
+    @override
     @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_STATEMENT)
     def _diagnostic_unexpected_statement_renderer(
         cls,
@@ -312,6 +321,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         )
         return compile_sql(statement)
 
+    @override
     def _get_success_kwargs(self) -> dict[str, Any]:
         # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
         # query is not a stored field, so it is supplied here, freshly built.
@@ -321,6 +331,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
 
     # ---- result ------------------------------------------------------------------------
 
+    @override
     def _validate(
         self,
         metrics: dict,
