@@ -111,6 +111,17 @@ def test_postgresql_literal_dialect_keeps_backslashes():
     assert literal(gx_compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
 
 
+def test_shared_faker_is_reproducible_under_factory_boys_seed():
+    import factory
+    import factory.random
+
+    assert _params(_attr("factory.faker:Faker._get_faker")) == ["cls", "locale"]
+    factory.random.reseed_random(7)
+    first = gx_compat.shared_faker().user_name()
+    factory.random.reseed_random(7)
+    assert gx_compat.shared_faker().user_name() == first
+
+
 def test_query_has_join_follows_gx():
     assert gx_compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
     assert not gx_compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")

@@ -1,4 +1,4 @@
-"""Every use of GX's (and SQLAlchemy's) private API, in one place.
+"""Every use of GX's private API (and of SQLAlchemy's and factory_boy's), in one place.
 
 Only the ``great-expectations==1.24.1`` pin protects these names: GX may rename or drop any of
 them in a minor release. Each function below names the internal it wraps and why we need it;
@@ -169,3 +169,16 @@ def postgresql_literal_dialect() -> Any:
     dialect = postgresql.dialect()
     dialect._backslash_escapes = False
     return dialect
+
+
+# ---------------------------------------------------------------------------------------------
+# factory_boy (the seed data's fakes)
+
+
+def shared_faker() -> Any:
+    """``factory.Faker._get_faker()``: the Faker instance behind every ``factory.Faker``
+    declaration, the one ``factory.random.reseed_random`` seeds; values drawn from it directly
+    (usernames, titles) stay reproducible with the same seed as the declarations'."""
+    import factory  # noqa: PLC0415
+
+    return factory.Faker._get_faker()
