@@ -75,6 +75,7 @@ PRIVATE_CALLABLES = [
      ["execution_engine", "metric_domain_kwargs", "column_name", "table_columns"]),
     (f"{GX}.expectations.expectation:Expectation._get_result_format", ["self", "runtime_configuration"]),
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
+    (f"{GX}.data_context.data_context.context_factory:ProjectManager.get_config_provider", ["self"]),
 ]
 
 
@@ -84,6 +85,10 @@ def test_wrapped_private_callable_exists_with_its_signature(where, params):
 
 
 def test_wrapped_private_attributes_exist():
+    # context_factory.project_manager: the process's ProjectManager
+    from great_expectations.data_context.data_context import context_factory
+
+    assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
     # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
     assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
     # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw

@@ -59,6 +59,15 @@ def action_config_str(action: Any, value: Any) -> Any:
     return type(action)._substitute_config_str_if_needed(value, config_provider)
 
 
+def current_config_provider() -> Any:
+    """``context_factory.project_manager.get_config_provider()``: the ``${VAR}`` substitution of the
+    GX project open in this process (an internal module's object; GX's own actions fall back on it).
+    Raises when no project is open."""
+    from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: PLC0415
+
+    return project_manager.get_config_provider()
+
+
 # ---------------------------------------------------------------------------------------------
 # validation definitions and validators (the fast path: ytempire_dq.fast)
 

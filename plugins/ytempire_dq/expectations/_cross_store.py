@@ -57,11 +57,7 @@ def resolve_database_url(value: str) -> str:
     if "${" not in value:
         return value
     try:
-        from great_expectations.data_context.data_context.context_factory import (  # noqa: PLC0415
-            project_manager,
-        )
-
-        resolved = project_manager.get_config_provider().substitute_config(value)
+        resolved = gx_compat.current_config_provider().substitute_config(value)
     except Exception:  # noqa: BLE001 - no project open: fall back to our own settings
         resolved = value
     if "${" in str(resolved):
