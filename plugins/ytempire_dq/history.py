@@ -163,7 +163,7 @@ def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: d
                 if keys is None:
                     continue
                 select, table = keys
-                if _is_query_rule(by_rule.get(rule.rule_id)):  # untrusted SQL: read-only, then insert
+                if _is_query_rule(by_id.get(rule.expectation_id)):  # untrusted SQL: read-only, then insert
                     counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
                 else:
                     with engine.begin() as conn:
