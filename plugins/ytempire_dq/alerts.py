@@ -29,6 +29,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Iterable, Mapping
 
+from typing_extensions import override
+
 from ytempire_dq.config import mask_secrets
 
 log = logging.getLogger("ytempire_dq.alerts")
@@ -44,6 +46,7 @@ class Severity(enum.IntEnum):
     WARNING = logging.WARNING
     CRITICAL = logging.CRITICAL
 
+    @override
     def __str__(self) -> str:
         return self.name
 
@@ -58,6 +61,7 @@ class Alert:
     message: str
     target: str = ""
 
+    @override
     def __str__(self) -> str:
         return f"{self.severity.name} {self.check}: {self.message}"
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from ytempire_dq import config
+from ytempire_dq import config, gx_compat
 from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.results import RunReport, exception_message, read_validation_result
@@ -193,12 +193,12 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     run_results = {}
     validations = []
     for vd, vr in zip(vds, results):
-        key = checkpoint._build_result_key(validation_definition=vd, run_id=run_id, batch_identifier=vr.batch_id)
+        key = gx_compat.checkpoint_result_key(checkpoint, vd, run_id, vr.batch_id)
         run_results[key] = vr
         report = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
         report.results = _in_suite_order(vd, vr, report.results)
         validations.append(report)
-    checkpoint_result = checkpoint._construct_result(run_id=run_id, run_results=run_results)
+    checkpoint_result = gx_compat.checkpoint_result(checkpoint, run_id, run_results)
     t_actions = time.perf_counter()
     action_errors = _run_actions(checkpoint, checkpoint_result)
     timings["actions"] = time.perf_counter() - t_actions
@@ -317,10 +317,10 @@ def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
 
     errors = []
     action_context = ActionContext()
-    context = checkpoint._resolve_context().context
-    for action in checkpoint._sort_actions():
+    context = gx_compat.checkpoint_context(checkpoint)
+    for action in gx_compat.sorted_actions(checkpoint):
         try:
-            action._data_context = context
+            gx_compat.bind_action(action, context)
             result = action.run(checkpoint_result=checkpoint_result, action_context=action_context)
             action_context.update(action=action, action_result=result)
         except Exception as exc:  # noqa: BLE001 - an action must not hide the verdict

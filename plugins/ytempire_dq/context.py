@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from typing_extensions import override
+
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 
@@ -70,6 +72,7 @@ _LOGGERS = ("great_expectations", "ytempire_dq")
 class MaskingFormatter(logging.Formatter):
     """Log lines (and tracebacks) with every URL password masked."""
 
+    @override
     def format(self, record: logging.LogRecord) -> str:
         return config.mask_secrets(super().format(record))
 

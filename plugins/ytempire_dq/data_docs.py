@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 import html
 import urllib.parse
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from great_expectations.core.run_identifier import RunIdentifier
 
@@ -55,7 +55,9 @@ from great_expectations.render.renderer.page_renderer import (
 )
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
 from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
-from great_expectations.render.view.view import DefaultJinjaView
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -123,11 +125,17 @@ def sentence_and_description(sentence_fn: Callable) -> Callable:
 def _is_ours(expectation: Any) -> bool:
     return type(expectation).__module__.startswith("ytempire_dq.")
 
+if TYPE_CHECKING:  # for the type checker, the mixin is a ContentBlockRenderer (so @override is checked)
+    from great_expectations.render.renderer.content_block.content_block import ContentBlockRenderer as _MixinBase
+else:
+    _MixinBase = object
 
-class _RuleRendering:
+
+class _RuleRendering(_MixinBase):
     """What both pages share: which function renders an expectation that has a description."""
 
     @classmethod
+    @override
     def _get_content_block_fn_from_expectation_description(cls, expectation_config: Any) -> Optional[Callable]:
         expectation = expectation_config.to_domain_obj()
         if not expectation.description:
@@ -139,6 +147,7 @@ class _RuleRendering:
         return cls._render_expectation_description
 
     @classmethod
+    @override
     def _render_expectation_description(cls, configuration: Any, runtime_configuration: dict, **kwargs: Any) -> list:
         return [description_block(rule_note(configuration.to_domain_obj()), runtime_configuration)]
 
@@ -151,6 +160,7 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
     """The validation page's table of results; every data value in a row is shown as text."""
 
     @classmethod
+    @override
     def _get_content_block_fn(cls, expectation_type: str, expectation_config: Any = None) -> Optional[Callable]:
         row_fn = super()._get_content_block_fn(expectation_type=expectation_type, expectation_config=expectation_config)
         if row_fn is None:  # pragma: no cover - GX always returns its row generator
@@ -184,7 +194,7 @@ def escaped(value: Any, record: Optional[dict] = None) -> Any:
 
 
 #: Parameters GX's view emits raw (renderer-made HTML): never given an original back.
-_RAW_PARAMS = DefaultJinjaView._TRUSTED_HTML_PARAMS
+_RAW_PARAMS = gx_compat.trusted_html_params()
 
 
 def unescape_params(node: Any, record: dict, seen: Optional[set] = None) -> None:
@@ -230,6 +240,7 @@ class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
     """The validation page, rendered from a copy whose suite name, ``meta`` (run, batch,
     checkpoint, asset), rule ``meta`` and exception tracebacks are escaped."""
 
+    @override
     def render(self, validation_results: Any, *args: Any, **kwargs: Any) -> Any:
         record: dict = {}
         vr = copy.deepcopy(validation_results)
@@ -249,6 +260,7 @@ class EscapedExpectationSuitePageRenderer(ExpectationSuitePageRenderer):
     """The suite page, rendered from a copy whose name, ``meta`` and rules' ``meta`` are escaped
     (its notes are markdown, which GX's markdown renderer escapes)."""
 
+    @override
     def render(self, expectations: Any, *args: Any, **kwargs: Any) -> Any:
         record: dict = {}
         suite = copy.deepcopy(expectations)
@@ -272,6 +284,7 @@ class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
     """GX's index: each link's names are escaped (bootstrap-table shows cell values as HTML, and
     the table data is a script literal) and the suite page link is URL-quoted."""
 
+    @override
     def add_resource_info_to_index_links_dict(self, index_links_dict: dict, expectation_suite_name: str,
                                               section_name: str, *args: Any, **kwargs: Any) -> dict:
         out = super().add_resource_info_to_index_links_dict(index_links_dict, expectation_suite_name, section_name,
@@ -291,6 +304,7 @@ class EscapedSiteIndexPageRenderer(SiteIndexPageRenderer):
     view), so it gets back the original of the name :class:`EscapedSiteIndexBuilder` escaped."""
 
     @classmethod
+    @override
     def _render_expectation_suite_cell(cls, expectation_suite_name: Any, expectation_suite_path: Any) -> Any:
         name = html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
         return super()._render_expectation_suite_cell(name, expectation_suite_path)

@@ -46,6 +46,7 @@ import datetime as dt
 import os
 from typing import Any
 
+from ytempire_dq import gx_compat
 from ytempire_dq.errors import YtdqError
 
 SQL_RULE = "unexpected_rows_expectation"
@@ -143,7 +144,7 @@ def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
-    gx_validator = validator._wrapped_validator  # the batch pass 1 validates (built once)
+    gx_validator = gx_compat.wrapped_validator(validator)  # the batch pass 1 validates (built once)
     engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
     rules, done = {}, {}
     for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
@@ -234,7 +235,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
     if not diagnostics.success:
         if not diagnostics.parent_added and diagnostics.children_added:
-            vd._add_to_store()
+            gx_compat.save_definition(vd)
         else:
             diagnostics.raise_for_error()
 
@@ -273,8 +274,5 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
                     "ytdq_fast": {"proved_by_index": proved,
                                   "sql_rules_counted_only": len(results) - proved,
                                   "sample_pass_rules": len(sampled) if fmt is not None else 0}})
-    suite_id, result_id = vd._get_expectation_suite_and_validation_result_ids(validator=validator, run_id=run_id)
-    vd._validation_results_store.store_validation_results(
-        suite_validation_result=vr, suite_validation_result_identifier=result_id,
-        expectation_suite_identifier=suite_id)
+    gx_compat.store_validation_result(vd, validator, run_id, vr)
     return vr

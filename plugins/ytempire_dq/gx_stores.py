@@ -21,6 +21,7 @@ from great_expectations.data_context.store.expectations_store import Expectation
 from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
 from typing_extensions import override
 
+from ytempire_dq import gx_compat
 from ytempire_dq.results import ERROR_CHARS, bounded
 
 #: Namespace of the ids given to expectations that have none in their suite file.
@@ -65,7 +66,7 @@ class BoundedValidationResultsStore(ValidationResultsStore):
         bounded_dict = bounded_result(value.to_json_dict())
         if self.cloud_mode:
             return bounded_dict
-        return self._expectationSuiteValidationResultSchema.dumps(bounded_dict, indent=2, sort_keys=True)
+        return gx_compat.result_schema_of(self).dumps(bounded_dict, indent=2, sort_keys=True)
 
 
 def bounded_result(suite_result: dict) -> dict:

@@ -40,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ytempire_dq import config
+from ytempire_dq import config, gx_compat
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.results import RunReport
 
@@ -314,15 +314,11 @@ class _Keyer:
 
     def _query_rule(self, expectation: Any) -> sa.Subquery:
         from great_expectations.core.metric_domain_types import MetricDomainTypes  # noqa: PLC0415
-        from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: PLC0415, E501
-            UnexpectedRowsQueryTable,
-        )
 
         engine = self.validator.execution_engine
         batch, _, _ = engine.get_compute_domain({"batch_id": self.validator.active_batch_id},
                                                 domain_type=MetricDomainTypes.TABLE)
-        sql = UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable(
-            query=expectation.unexpected_rows_query, batch_selectable=batch, execution_engine=engine)
+        sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
         from ytempire_dq.sql_guard import check_query  # noqa: PLC0415
 
         check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
@@ -356,14 +352,9 @@ class _Keyer:
 
     def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:
         """The rows sharing a duplicated value, as GX's own ``column_values.unique.unexpected_rows`` finds them."""
-        from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (  # noqa: PLC0415
-            _build_duplicate_rows_source,
-        )
-
         column = expectation.column
-        duplicates = _build_duplicate_rows_source(
-            execution_engine=self.validator.execution_engine, metric_domain_kwargs=domain_kwargs,
-            column_name=column, table_columns=list(dict.fromkeys([*pk, column])))
+        duplicates = gx_compat.duplicate_rows_source(self.validator.execution_engine, domain_kwargs, column,
+                                                     list(dict.fromkeys([*pk, column])))
         query = sa.select(*(duplicates.column(c) for c in pk)).select_from(duplicates.from_clause)
         if duplicates.whereclause is not None:
             query = query.where(duplicates.whereclause)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ytempire_dq import config
+from ytempire_dq import config, gx_compat
 from ytempire_dq.errors import YtdqError, with_hint
 
 log = logging.getLogger(__name__)
@@ -262,15 +262,6 @@ def check_rule_keys(paths: list[Path], what: str) -> None:
 # lint
 
 
-def _query_has_join(query: str) -> bool:
-    try:
-        from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause  # noqa: PLC0415
-
-        return bool(_query_has_join_clause(query))
-    except ImportError:  # pragma: no cover - GX moved it
-        return re.search(r"\bjoin\b", query, re.IGNORECASE) is not None
-
-
 def substitute_batch(query: str, table: str) -> str:
     """The SQL GX 1.24 runs for ``query`` against a whole-table batch of ``table``.
 
@@ -278,7 +269,7 @@ def substitute_batch(query: str, table: str) -> str:
     query contains a JOIN, when it leaves the alias to the author: ``(SELECT ...)``.
     """
     sub = f"(SELECT * FROM {table} WHERE true)"
-    if not _query_has_join(query):
+    if not gx_compat.query_has_join(query):
         sub += " AS subselect"
     return query.format(batch=sub)
 
@@ -286,10 +277,10 @@ def substitute_batch(query: str, table: str) -> str:
 def _alias_hint(query: str) -> str:
     """GX's {batch} rule trips analysts: name the fix when the query breaks it."""
     aliased = re.search(r"\{batch\}\s+(AS\s+)?(?!WHERE\b|GROUP\b|ORDER\b|LIMIT\b)[A-Za-z_]", query, re.IGNORECASE)
-    if aliased and not _query_has_join(query):
+    if aliased and not gx_compat.query_has_join(query):
         return (" (hint: without a JOIN, GX aliases {batch} itself as 'subselect': write FROM {batch} with no alias, "
                 "and qualify columns as subselect.col if needed)")
-    if not aliased and _query_has_join(query):
+    if not aliased and gx_compat.query_has_join(query):
         return " (hint: with a JOIN, GX leaves {batch} unaliased: write FROM {batch} AS t)"
     return ""
 

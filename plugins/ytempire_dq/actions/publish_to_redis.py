@@ -24,7 +24,9 @@ from typing import Literal, Union
 from great_expectations.checkpoint.actions import ActionContext, ValidationAction
 from great_expectations.checkpoint.checkpoint import CheckpointResult
 from great_expectations.datasource.fluent.config_str import ConfigStr
+from typing_extensions import override
 
+from ytempire_dq import gx_compat
 from ytempire_dq.config import mask_secrets, mask_url
 from ytempire_dq.results import read_validation_result
 
@@ -77,12 +79,12 @@ class PublishToRedisAction(ValidationAction):
 
     def resolved_url(self) -> str | None:
         """``redis_url`` with ``${VAR}`` substituted (None when the variable is not set)."""
-        config_provider = self._resolve_context().context.config_provider
-        url = self._substitute_config_str_if_needed(self.redis_url, config_provider)
+        url = gx_compat.action_config_str(self, self.redis_url)
         if not url or ConfigStr.str_contains_config_template(url):
             return None
         return url
 
+    @override
     def run(self, checkpoint_result: CheckpointResult, action_context: ActionContext | None = None) -> dict:
         summary = run_summary(checkpoint_result)
         url = self.resolved_url()

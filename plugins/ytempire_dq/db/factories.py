@@ -21,6 +21,8 @@ import factory
 import factory.random
 from faker import Faker
 
+from ytempire_dq import gx_compat
+
 TIERS = ("free", "starter", "professional", "enterprise")
 TIER_WEIGHTS = (40, 35, 20, 5)
 TIER_LIMITS = {"free": 1, "starter": 5, "professional": 20, "enterprise": 100}
@@ -77,7 +79,7 @@ def sha256_hex(rng: random.Random) -> str:
 
 def _username(n: int) -> str:
     # Faker's user_name is [a-z0-9._]; the sequence suffix makes it unique.
-    return f"{factory.Faker._get_faker().user_name()}{n}"
+    return f"{gx_compat.shared_faker().user_name()}{n}"
 
 
 class UserFactory(factory.DictFactory):
@@ -86,7 +88,7 @@ class UserFactory(factory.DictFactory):
     username = factory.Sequence(_username)
     email = factory.LazyAttribute(lambda o: f"{o.username}@{o.email_domain}")
     password_hash = factory.LazyFunction(
-        lambda: "$2b$12$" + factory.Faker._get_faker().pystr(min_chars=53, max_chars=53))
+        lambda: "$2b$12$" + gx_compat.shared_faker().pystr(min_chars=53, max_chars=53))
 
     class Params:
         email_domain = factory.Faker("free_email_domain")
@@ -97,7 +99,7 @@ class ChannelFactory(factory.DictFactory):
 
     niche = factory.Faker("random_element", elements=NICHES)
     channel_name = factory.LazyAttribute(
-        lambda o: f"{factory.Faker._get_faker().catch_phrase()} {o.niche.title()}"[:255])
+        lambda o: f"{gx_compat.shared_faker().catch_phrase()} {o.niche.title()}"[:255])
 
 
 class ApiKeyFactory(factory.DictFactory):
@@ -105,12 +107,12 @@ class ApiKeyFactory(factory.DictFactory):
 
     name = factory.Faker("random_element", elements=API_KEY_NAMES)
     scopes = factory.LazyFunction(
-        lambda: sorted(factory.Faker._get_faker().random_elements(API_KEY_SCOPES, length=2, unique=True)))
+        lambda: sorted(gx_compat.shared_faker().random_elements(API_KEY_SCOPES, length=2, unique=True)))
 
 
 def title_vocabulary(faker: Faker | None = None, size: int = 400) -> list[str]:
     """Words for video titles, made once by Faker (per-row Faker calls would be too slow)."""
-    faker = faker or factory.Faker._get_faker()
+    faker = faker or gx_compat.shared_faker()
     words = {w.capitalize() for w in faker.words(nb=size * 2)}
     words.update(n.capitalize() for n in NICHES)
     return sorted(words)

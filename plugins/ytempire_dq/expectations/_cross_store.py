@@ -34,6 +34,9 @@ from great_expectations.compatibility import pydantic
 from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.expectation import ColumnAggregateExpectation
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     SentenceRendering,
@@ -54,11 +57,7 @@ def resolve_database_url(value: str) -> str:
     if "${" not in value:
         return value
     try:
-        from great_expectations.data_context.data_context.context_factory import (  # noqa: PLC0415
-            project_manager,
-        )
-
-        resolved = project_manager.get_config_provider().substitute_config(value)
+        resolved = gx_compat.current_config_provider().substitute_config(value)
     except Exception:  # noqa: BLE001 - no project open: fall back to our own settings
         resolved = value
     if "${" in str(resolved):
@@ -81,6 +80,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
 
     @property
+    @override
     def configuration(self) -> Any:
         configuration = super().configuration
         configuration.kwargs.setdefault("database_url", self.database_url)
@@ -122,6 +122,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
             conn.close()
         return found
 
+    @override
     def _validate(
         self,
         metrics: dict,
@@ -131,7 +132,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         import pandas as pd  # noqa: PLC0415
 
         frame, _, _ = execution_engine.get_compute_domain(
-            self._get_domain_kwargs(), domain_type=MetricDomainTypes.COLUMN
+            gx_compat.domain_kwargs_of(self), domain_type=MetricDomainTypes.COLUMN
         )
         key = self.key_column_of_batch()
         values = frame[key] if key in frame else pd.Series(dtype=object, index=frame.index)
@@ -139,7 +140,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         bad = self.offending(frame, self.fetch(distinct)).fillna(False).astype(bool)
         count = int(bad.sum())
         success = count == 0
-        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        result_format = gx_compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
         if result_format == ResultFormat.BOOLEAN_ONLY:

@@ -35,10 +35,9 @@ import math
 import re
 import uuid
 from abc import abstractmethod
-from typing import Any, ClassVar, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Tuple, Union
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from great_expectations.compatibility import pydantic
 from great_expectations.core.result_format import ResultFormat
@@ -56,6 +55,9 @@ from great_expectations.render.renderer_configuration import (
     RendererValueType,
 )
 from great_expectations.render.util import num_to_str
+from typing_extensions import override
+
+from ytempire_dq import gx_compat
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -69,8 +71,7 @@ _TABLE_RE = re.compile(rf"^(?:{_NAME}\.)?{_NAME}$")
 
 # PostgreSQL with standard_conforming_strings=on (the default since 9.1): a backslash in a
 # string literal is an ordinary character, so SQLAlchemy must not double it.
-_DIALECT = postgresql.dialect()
-_DIALECT._backslash_escapes = False
+_DIALECT = gx_compat.postgresql_literal_dialect()
 
 
 def check_table_name(value: Any) -> str:
@@ -145,8 +146,13 @@ def qualified(table: str, column: str) -> str:
     """``table.column`` as the sentence shows it."""
     return f"{table}.{column}"
 
+if TYPE_CHECKING:  # for the type checker, the mixin is an Expectation (so @override is checked)
+    from great_expectations.expectations.expectation import Expectation as _MixinBase
+else:
+    _MixinBase = object
 
-class SentenceRendering:
+
+class SentenceRendering(_MixinBase):
     """What every custom expectation of ours shares (the Postgres cross-table ones here and the
     cache cross-store ones): every parameter written to the suite file (defaults too), and a
     Data Docs sentence built from the parameters by :meth:`_sentence`.
@@ -158,6 +164,7 @@ class SentenceRendering:
     parameter_fields: ClassVar[Tuple[str, ...]] = ()
 
     @property
+    @override
     def configuration(self) -> Any:
         # GX writes kwargs with exclude_defaults, so a suite file saying referenced_column "id"
         # or tolerance 100 would lose them on the next save. Write every parameter out: the rule
@@ -185,6 +192,7 @@ class SentenceRendering:
         """(template with ``$name`` placeholders, {name: value}) describing the rule."""
 
     @classmethod
+    @override
     def _prescriptive_template(
         cls, renderer_configuration: RendererConfiguration
     ) -> RendererConfiguration:
@@ -200,6 +208,7 @@ class SentenceRendering:
         return renderer_configuration
 
     @classmethod
+    @override
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(
         cls,
@@ -227,6 +236,7 @@ class SentenceRendering:
         ]
 
     @classmethod
+    @override
     @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_STATEMENT)
     def _diagnostic_unexpected_statement_renderer(
         cls,
@@ -311,6 +321,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         )
         return compile_sql(statement)
 
+    @override
     def _get_success_kwargs(self) -> dict[str, Any]:
         # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
         # query is not a stored field, so it is supplied here, freshly built.
@@ -320,13 +331,14 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
 
     # ---- result ------------------------------------------------------------------------
 
+    @override
     def _validate(
         self,
         metrics: dict,
         runtime_configuration: dict | None = None,
         execution_engine: Any = None,
     ) -> dict:
-        result_format = self._get_result_format(runtime_configuration=runtime_configuration)
+        result_format = gx_compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
 

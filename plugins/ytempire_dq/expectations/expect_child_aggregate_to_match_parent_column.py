@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Literal, Tuple, Union
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     CrossTableExpectation,
@@ -105,6 +107,7 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
     def _tolerance_is_a_number(cls, value: Any) -> Union[int, float]:
         return check_number(value, "tolerance")
 
+    @override
     def offending_rows(self) -> sa.Select:
         parent = sql_table(self.table, self.key_column, self.parent_column).alias("parent")
         child = sql_table(self.child_table, self.child_key_column, self.child_column).alias("child")
@@ -135,6 +138,7 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
         )
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         return (
             "For each $table row, $aggregate_expression over $join is within $tolerance of "

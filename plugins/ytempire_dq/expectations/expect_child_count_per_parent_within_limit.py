@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     CrossTableExpectation,
@@ -135,6 +137,7 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
                 raise ValueError(f"child_filter[{column!r}] is an empty list (nothing would match)")
         return value
 
+    @override
     def offending_rows(self) -> sa.Select:
         child_filter = self.child_filter or {}
         parent = sql_table(self.table, self.key_column, self.limit_column).alias("parent")
@@ -181,6 +184,7 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
         )
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         conditions = []
         for column, wanted in (params["child_filter"] or {}).items():

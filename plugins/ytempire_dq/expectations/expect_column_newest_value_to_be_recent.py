@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Dict, Literal, Optional, Tuple, Union
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_table import (
     COUNT_COLUMN,
     SAMPLE_SIZE,
@@ -124,10 +126,12 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
             query = query.where(t.c[name] == sa.literal(value))
         return query.group_by(*(t.c[k] for k in keys)).subquery("newest")
 
+    @override
     def offending_rows(self) -> sa.Select:
         groups = self._groups()
         return sa.select(*groups.c).where(sa.cast(groups.c[NEWEST], sa.DateTime) < self._cutoff())
 
+    @override
     def build_query(self) -> str:
         """One row per stale key (oldest first, up to SAMPLE_SIZE), or one row of NULLs when none is
         stale; every row carries the clock, the cutoff, the newest value and the stale count."""
@@ -147,6 +151,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
 
     # ---- result ------------------------------------------------------------------------
 
+    @override
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
                   execution_engine: Any = None) -> dict:
         rows = metrics[TABLE_METRIC] or []
@@ -163,6 +168,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
             "details": {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE}}}
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         per = " of every $key_column" if params.get("key_column") else ""
         where = " (rows where $where)" if params.get("where") else ""

@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_store import CrossStoreExpectation, sql_table, text_key
 from ytempire_dq.expectations._cross_table import SAMPLE_SIZE, check_number, qualified
 
@@ -85,9 +87,11 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
                 check_number(number, f"limits[{category!r}]" + (f"[{name!r}]" if name else ""))
         return value
 
+    @override
     def key_column_of_batch(self) -> str:
         return self.key_column
 
+    @override
     def lookup(self, keys: sa.TableClause) -> sa.Select:
         owner = sql_table(self.table, self.table_key_column, self.category_column).alias("owner")
         return sa.select(keys.c.k, owner.c[self.category_column]).select_from(
@@ -100,6 +104,7 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
             limit = limit.get(limit_key) if isinstance(limit_key, str) else None
         return None if limit is None else float(limit)
 
+    @override
     def offending(self, frame: Any, found: dict) -> Any:
         import pandas as pd  # noqa: PLC0415
 
@@ -111,6 +116,7 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
         return value.gt(limit).fillna(False).astype(bool)
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         # smallest limits first, whatever order the stored mapping comes back in
         def number(v: Any) -> str:

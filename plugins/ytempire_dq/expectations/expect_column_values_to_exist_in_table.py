@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Tuple
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     CrossTableExpectation,
@@ -73,6 +75,7 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
     class Config:
         title = "Expect column values to exist in table"
 
+    @override
     def offending_rows(self) -> sa.Select:
         child = sql_table(self.table, self.column).alias("child")
         parent = sql_table(self.referenced_table, self.referenced_column).alias("parent")
@@ -84,11 +87,13 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
             .group_by(value)
         )
 
+    @override
     def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
         # One row per missing value: the count is the number of child rows, not of values.
         return sa.cast(sa.func.sum(offending.c.child_rows).over(), sa.BigInteger)
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         return (
             "Every $child_column value exists in $referenced_column (nulls are not checked).",

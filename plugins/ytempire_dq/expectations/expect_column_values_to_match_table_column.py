@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Tuple, Union
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_store import CrossStoreExpectation, sql_table, text_key
 from ytempire_dq.expectations._cross_table import SAMPLE_SIZE, check_number, number_text, qualified
 
@@ -73,15 +75,18 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
     def _tolerance_is_a_number(cls, value: Any) -> Union[int, float]:
         return check_number(value, "tolerance")
 
+    @override
     def key_column_of_batch(self) -> str:
         return self.key_column
 
+    @override
     def lookup(self, keys: sa.TableClause) -> sa.Select:
         source = sql_table(self.table, self.table_key_column, self.table_column).alias("source")
         return sa.select(keys.c.k, source.c[self.table_column]).select_from(
             keys.join(source, text_key(source, self.table_key_column) == keys.c.k)
         )
 
+    @override
     def offending(self, frame: Any, found: dict) -> Any:
         import pandas as pd  # noqa: PLC0415
 
@@ -95,6 +100,7 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
         return checked & (missing | differs)
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         return (
             "Each $column is within $tolerance of $source, the row whose $table_key equals $key "

@@ -7,6 +7,8 @@ from typing import Any, ClassVar, List, Optional, Tuple
 import sqlalchemy as sa
 
 from great_expectations.compatibility import pydantic
+from typing_extensions import override
+
 from ytempire_dq.expectations._cross_store import CrossStoreExpectation, sql_table, text_key
 from ytempire_dq.expectations._cross_table import SAMPLE_SIZE, qualified
 
@@ -82,9 +84,11 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
             raise ValueError("status_table, status_key_column and status_column go together")
         return values
 
+    @override
     def key_column_of_batch(self) -> str:
         return self.column
 
+    @override
     def lookup(self, keys: sa.TableClause) -> sa.Select:
         ref = sql_table(self.table, self.table_key_column).alias("ref")
         query = sa.select(keys.c.k).where(
@@ -98,11 +102,13 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
             query = query.where(sa.exists().where(active))
         return query
 
+    @override
     def offending(self, frame: Any, found: dict) -> Any:
         values = frame[self.column].astype(object)
         return values.isna() | ~values.map(lambda v: str(v) in found).astype(bool)
 
     @classmethod
+    @override
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         values = {"column": params["column"], "reference": qualified(params["table"], params["table_key_column"])}
         if not params.get("status_table"):

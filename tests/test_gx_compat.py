@@ -1,0 +1,215 @@
+"""GX's private API we rely on (``ytempire_dq.gx_compat``) and the GX methods we override: an
+upgrade that renames or reshapes one fails here, in one test, instead of in the middle of a run."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ytempire_dq import gx_compat
+
+ROOT = Path(__file__).resolve().parents[1]
+GX = "great_expectations"
+
+
+def _attr(dotted: str) -> object:
+    """``module.path:Class.attr`` -> the object (raw, from ``__dict__`` when it is a class member)."""
+    module_name, _, path = dotted.partition(":")
+    obj: object = importlib.import_module(module_name)
+    parts = path.split(".")
+    for part in parts[:-1]:
+        obj = getattr(obj, part)
+    last = parts[-1]
+    if isinstance(obj, type):
+        for klass in obj.__mro__:
+            if last in klass.__dict__:
+                return klass.__dict__[last]
+        private = getattr(obj, "__private_attributes__", {})  # a pydantic PrivateAttr
+        if last in private:
+            return private[last]
+    return getattr(obj, last)
+
+
+def _params(obj: object) -> list[str]:
+    if isinstance(obj, (classmethod, staticmethod)):
+        obj = obj.__func__
+    if isinstance(obj, property):
+        obj = obj.fget
+    return list(inspect.signature(inspect.unwrap(obj)).parameters)
+
+
+def test_installed_gx_is_the_pinned_version():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = [d for d in dependencies if re.match(r"great[-_]expectations\s*==", d)]
+    assert len(pins) == 1, f"pyproject.toml must pin great-expectations exactly once: {dependencies}"
+    pinned = pins[0].split("==", 1)[1].strip()
+    assert importlib.metadata.version("great-expectations") == pinned
+
+
+#: Private callables gx_compat wraps: (where, parameter names as GX 1.24.1 declares them).
+PRIVATE_CALLABLES = [
+    (f"{GX}.checkpoint.checkpoint:Checkpoint._build_result_key",
+     ["self", "validation_definition", "run_id", "batch_identifier"]),
+    (f"{GX}.checkpoint.checkpoint:Checkpoint._construct_result", ["self", "run_id", "run_results"]),
+    (f"{GX}.checkpoint.checkpoint:Checkpoint._resolve_context", ["self"]),
+    (f"{GX}.checkpoint.checkpoint:Checkpoint._sort_actions", ["self"]),
+    (f"{GX}.checkpoint.actions:ValidationAction._resolve_context", ["self"]),
+    (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
+    (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
+    (f"{GX}.core.validation_definition:ValidationDefinition._add_to_store", ["self"]),
+    (f"{GX}.core.validation_definition:ValidationDefinition._get_expectation_suite_and_validation_result_ids",
+     ["self", "validator", "run_id"]),
+    (f"{GX}.core.validation_definition:ValidationDefinition._validation_results_store", ["self"]),
+    (f"{GX}.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table:"
+     "UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable",
+     ["cls", "query", "batch_selectable", "execution_engine", "query_parameters"]),
+    (f"{GX}.expectations.metrics.query_metric_provider:_query_has_join_clause", ["query"]),
+    (f"{GX}.expectations.metrics.column_map_metrics.column_values_unique:_build_duplicate_rows_source",
+     ["execution_engine", "metric_domain_kwargs", "column_name", "table_columns"]),
+    (f"{GX}.expectations.expectation:Expectation._get_result_format", ["self", "runtime_configuration"]),
+    (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
+    (f"{GX}.data_context.data_context.context_factory:ProjectManager.get_config_provider", ["self"]),
+]
+
+
+@pytest.mark.parametrize(("where", "params"), PRIVATE_CALLABLES, ids=[w.rpartition(":")[2] for w, _ in PRIVATE_CALLABLES])
+def test_wrapped_private_callable_exists_with_its_signature(where, params):
+    assert _params(_attr(where)) == params
+
+
+def test_wrapped_private_attributes_exist():
+    # context_factory.project_manager: the process's ProjectManager
+    from great_expectations.data_context.data_context import context_factory
+
+    assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
+    # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
+    assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
+    # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw
+    trusted = gx_compat.trusted_html_params()
+    assert isinstance(trusted, frozenset) and trusted
+    # ValidationResultsStore._expectationSuiteValidationResultSchema: set in __init__, read by serialize
+    from great_expectations.data_context.store.validation_results_store import (
+        ValidationResultsStore,
+    )
+
+    assert "self._expectationSuiteValidationResultSchema" in inspect.getsource(ValidationResultsStore.__init__)
+    assert "self._expectationSuiteValidationResultSchema" in inspect.getsource(ValidationResultsStore.serialize)
+
+
+def test_postgresql_literal_dialect_keeps_backslashes():
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    assert postgresql.dialect._backslash_escapes is True  # the private class attribute, SQLAlchemy's default
+
+    def literal(dialect: object) -> str:
+        return str(sa.literal("a\\b").compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    assert literal(postgresql.dialect()) == "'a\\\\b'"  # SQLAlchemy's default doubles the backslash
+    assert literal(gx_compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
+
+
+def test_shared_faker_is_reproducible_under_factory_boys_seed():
+    import factory
+    import factory.random
+
+    assert _params(_attr("factory.faker:Faker._get_faker")) == ["cls", "locale"]
+    factory.random.reseed_random(7)
+    first = gx_compat.shared_faker().user_name()
+    factory.random.reseed_random(7)
+    assert gx_compat.shared_faker().user_name() == first
+
+
+def test_query_has_join_follows_gx():
+    assert gx_compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
+    assert not gx_compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")
+
+
+#: GX methods our classes override (marked @override): (where, parameter names in GX 1.24.1).
+OVERRIDDEN = [
+    (f"{GX}.data_context.store.expectations_store:ExpectationsStore.deserialize", ["self", "value"]),
+    (f"{GX}.data_context.store.validation_results_store:ValidationResultsStore.serialize", ["self", "value"]),
+    (f"{GX}.checkpoint.actions:ValidationAction.run", ["self", "checkpoint_result", "action_context"]),
+    (f"{GX}.expectations.expectation:Expectation.configuration", ["self"]),
+    (f"{GX}.expectations.expectation:Expectation._prescriptive_template", ["cls", "renderer_configuration"]),
+    (f"{GX}.expectations.expectation:Expectation._prescriptive_renderer",
+     ["cls", "configuration", "result", "runtime_configuration"]),
+    (f"{GX}.expectations.expectation:Expectation._diagnostic_unexpected_statement_renderer",
+     ["cls", "configuration", "result", "runtime_configuration"]),
+    (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
+    (f"{GX}.expectations.core.unexpected_rows_expectation:UnexpectedRowsExpectation._validate",
+     ["self", "metrics", "runtime_configuration", "execution_engine"]),
+    (f"{GX}.expectations.expectation:ColumnAggregateExpectation._validate",
+     ["self", "metrics", "runtime_configuration", "execution_engine"]),
+    (f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._get_content_block_fn",
+     ["cls", "expectation_type", "expectation_config"]),
+    (f"{GX}.render.renderer.content_block.content_block:"
+     "ContentBlockRenderer._get_content_block_fn_from_expectation_description", ["cls", "expectation_config"]),
+    (f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._render_expectation_description",
+     ["cls", "configuration", "runtime_configuration", "kwargs"]),
+    (f"{GX}.render.renderer.site_index_page_renderer:SiteIndexPageRenderer._render_expectation_suite_cell",
+     ["cls", "expectation_suite_name", "expectation_suite_path"]),
+    (f"{GX}.render.renderer.site_builder:DefaultSiteIndexBuilder.add_resource_info_to_index_links_dict",
+     ["self", "index_links_dict", "expectation_suite_name", "section_name", "*"]),
+    (f"{GX}.render.renderer.page_renderer:ValidationResultsPageRenderer.render", ["self", "validation_results", "*"]),
+    (f"{GX}.render.renderer.page_renderer:ExpectationSuitePageRenderer.render", ["self", "expectations", "*"]),
+]
+
+
+@pytest.mark.parametrize(("where", "params"), OVERRIDDEN, ids=[w.rpartition(":")[2] for w, _ in OVERRIDDEN])
+def test_overridden_gx_method_exists_with_its_signature(where, params):
+    found = _params(_attr(where))
+    if params[-1] == "*":  # ours passes the rest through (*args, **kwargs): the leading names must match
+        params = params[:-1]
+        found = found[:len(params)]
+    assert found == params
+
+
+def _our_overrides() -> list[tuple[type, str]]:
+    """(our class, method name) for every method of ours marked @override."""
+    import ytempire_dq.actions
+    import ytempire_dq.alerts
+    import ytempire_dq.context
+    import ytempire_dq.data_docs
+    import ytempire_dq.expectations
+    import ytempire_dq.gx_stores  # noqa: F401
+
+    found = []
+    modules = [m for name, m in list(sys.modules.items()) if name.startswith("ytempire_dq.")]
+    for module in modules:
+        for klass in vars(module).values():
+            if not isinstance(klass, type) or klass.__module__ != module.__name__:
+                continue
+            for name, member in vars(klass).items():
+                fn = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+                fn = fn.fget if isinstance(fn, property) else fn
+                if getattr(fn, "__override__", False):
+                    found.append((klass, name))
+    return found
+
+
+def test_every_override_overrides_something():
+    """At run time the mark is only an attribute; this checks what a type checker would: each
+    method marked @override exists in a base class (a mixin's in the class it is mixed into)."""
+    overrides = _our_overrides()
+    assert len(overrides) >= 30, overrides
+    from ytempire_dq.data_docs import RuleBulletListContentBlockRenderer
+    from ytempire_dq.expectations._cross_store import CrossStoreExpectation
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation, SentenceRendering
+
+    mixed_into = {"SentenceRendering": CrossTableExpectation, "_RuleRendering": RuleBulletListContentBlockRenderer}
+    for klass, name in overrides:
+        host = mixed_into.get(klass.__name__, klass)
+        mro = host.__mro__
+        bases = mro[mro.index(klass) + 1:]
+        assert any(name in vars(base) for base in bases), f"{klass.__qualname__}.{name} overrides nothing"
+    assert (SentenceRendering, "_prescriptive_renderer") in overrides
+    assert (CrossStoreExpectation, "_validate") in overrides
+
