@@ -87,8 +87,8 @@ def record_run(report: RunReport, *, config_dir: Path | str | None = None,
     try:
         return _record(report, config_dir, url)
     except Exception as exc:  # noqa: BLE001 - history must never change the verdict
-        reason = config.mask_secrets(" ".join(str(exc).split()) or type(exc).__name__)
-        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason[:500])
+        reason = config.one_line(exc, 500)
+        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
         return None
 
 
@@ -163,14 +163,14 @@ def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: d
                 if keys is None:
                     continue
                 select, table = keys
-                if _is_query_rule(by_rule.get(rule.rule_id)):  # untrusted SQL: read-only, then insert
+                if _is_query_rule(by_id.get(rule.expectation_id)):  # untrusted SQL: read-only, then insert
                     counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
                 else:
                     with engine.begin() as conn:
                         counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
-                reason = config.mask_secrets(" ".join(str(exc).split()))
-                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason[:400])
+                reason = config.one_line(exc, 400)
+                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
                 continue
             if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
                 log.warning("run %s: %s quarantined %d row keys but reported %d offending rows",

@@ -504,7 +504,7 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
 
         ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs") or {}, meta=meta).to_domain_obj()
     except Exception as exc:  # noqa: BLE001 - pydantic and GX errors
-        add(f"GX rejects the parameters: {' '.join(str(exc).split())[:300]}")
+        add(f"GX rejects the parameters: {config.one_line(exc, 300)}")
         return out
     kwargs = exp.get("kwargs") or {}
     sql = _lint_sql_rule(kwargs.get("unexpected_rows_query"), table, add)
@@ -588,7 +588,7 @@ def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
                 ctx.checkpoints.get(path.stem)
             except Exception as exc:  # noqa: BLE001
                 out.append(Problem(_rel(path), None,
-                                   f"GX cannot load the checkpoint: {' '.join(str(exc).split())[:300]}"))
+                                   f"GX cannot load the checkpoint: {config.one_line(exc, 300)}"))
     finally:
         gx_log.setLevel(level)
     return out
