@@ -218,14 +218,14 @@ def _parse_inject(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--inject", multiple=True, metavar="KIND=COUNT", help="Add COUNT rows breaking rule KIND (repeatable).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the {kind: count} manifest [default: .ytdq/seed_manifest.json].")
-@click.option("--list-kinds", is_flag=True, help="List the defect kinds and exit.")
+@click.option("--list-kinds", is_flag=True, help="List the defect kinds (with the rule that catches each) and exit.")
 def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill the database with realistic data, then inject known defects."""
     from ytempire_dq.db import seed
 
     if list_kinds:
         for name, kind in seed.DEFECT_KINDS.items():
-            click.echo(f"{name:32} {kind.description}")
+            click.echo(f"{name:32} {kind.rule_id:44} {kind.description}")
         return
     counts = _parse_inject(inject)
     report = seed.seed(users=users, seed=seed_value, inject=counts,
