@@ -9,10 +9,9 @@ does the same work in the same order with two changes:
   object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state and is not
   meant to be shared between threads. PostgreSQL does the work; results are kept in the order
   the checkpoint declares them. Each validation result is stored by GX as usual.
-  Measured (nightly, 7 validation definitions, 2 cores, 1.13M analytics rows, warm process):
-  validate 7.2-8.2 s sequential vs 6.9-8.3 s concurrent; at 150k rows 1.9-3.3 s vs 2.7-3.4 s.
-  No gain (the long queries are few, the rest is GIL-bound GX Python), so the default stays
-  sequential; both give identical reports.
+  With the fast path (:mod:`ytempire_dq.fast`), nightly validates in 1.40 s sequential vs 1.46 s
+  concurrent at 99k analytics rows, 2.52 s vs 1.94 s at 1M (``benchmarks/results.md``, "Item 2",
+  ``fast`` vs ``fast_concurrent``). The default stays sequential; both give identical reports.
 - actions run after the results are in, each wrapped: an action that raises is logged and
   recorded in ``RunReport.action_errors``; the verdict stands.
 """
@@ -130,7 +129,7 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
         return ctx.checkpoints.get(name)
     except Exception as exc:  # noqa: BLE001 - GX store/serialisation errors
         path = store_dir("checkpoints", config_dir) / f"{name}.json"
-        raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {' '.join(str(exc).split())[:400]}") from None
+        raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {config.one_line(exc, 400)}") from None
 
 
 def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport]:
@@ -325,7 +324,7 @@ def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
             action_context.update(action=action, action_result=result)
         except Exception as exc:  # noqa: BLE001 - an action must not hide the verdict
             message = f"action {getattr(action, 'name', type(action).__name__)!r} failed: " \
-                      f"{config.mask_secrets(' '.join(str(exc).split()))[:300]}"
+                      f"{config.one_line(exc, 300)}"
             log.error(message)
             errors.append(message)
     return errors

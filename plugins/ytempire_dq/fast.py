@@ -1,9 +1,9 @@
-"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples
-(issue 4, item 2). :func:`ytempire_dq.checkpoints.run_checkpoint` calls :func:`run_definition`
+"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples.
+:func:`ytempire_dq.checkpoints.run_checkpoint` calls :func:`run_definition`
 for every validation definition, so ``ytdq checkpoint run`` and ``great_expectations checkpoint
 run`` both use it; results are stored and the checkpoint's actions (Data Docs) run as before.
 
-Two levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
+Three levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
 applied inside GX's own flow (GX's ``Validator`` on the definition's batch, then the validation
 results store, exactly as ``ValidationDefinition.run`` does):
 
@@ -224,7 +224,7 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
 
 
 def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
-    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the two levers above: the
+    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the three levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
     from great_expectations.validator.v1_validator import Validator  # noqa: PLC0415
     from great_expectations.validator.validation_statistics import calc_validation_statistics  # noqa: PLC0415

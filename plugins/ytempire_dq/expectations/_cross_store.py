@@ -29,11 +29,11 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Optional, Tuple
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.expectation import ColumnAggregateExpectation
+
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     SentenceRendering,
@@ -49,12 +49,12 @@ DATABASE_URL_DEFAULT = "${DATABASE_URL}"
 
 def resolve_database_url(value: str) -> str:
     """``value`` with ``${VAR}`` substituted by the current GX project (else from ytdq config)."""
-    from ytempire_dq import config  # noqa: PLC0415
+    from ytempire_dq import config
 
     if "${" not in value:
         return value
     try:
-        from great_expectations.data_context.data_context.context_factory import (  # noqa: PLC0415
+        from great_expectations.data_context.data_context.context_factory import (
             project_manager,
         )
 
@@ -103,7 +103,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
 
     def fetch(self, values: list[str]) -> dict:
         """``{key value: lookup row}`` for the batch's distinct key values (one COPY, one query)."""
-        from ytempire_dq.db.connect import connect  # noqa: PLC0415
+        from ytempire_dq.db.connect import connect
 
         if not values:
             return {}
@@ -128,7 +128,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         runtime_configuration: Optional[dict] = None,
         execution_engine: Any = None,
     ) -> dict:
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         frame, _, _ = execution_engine.get_compute_domain(
             self._get_domain_kwargs(), domain_type=MetricDomainTypes.COLUMN

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
+
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     CrossTableExpectation,

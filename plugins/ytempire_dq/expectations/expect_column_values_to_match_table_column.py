@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
+
 from ytempire_dq.expectations._cross_store import CrossStoreExpectation, sql_table, text_key
 from ytempire_dq.expectations._cross_table import SAMPLE_SIZE, check_number, number_text, qualified
 
@@ -83,7 +83,7 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
         )
 
     def offending(self, frame: Any, found: dict) -> Any:
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         keys = frame[self.key_column].astype(object)
         cached = pd.to_numeric(frame[self.column], errors="coerce").astype("float64")

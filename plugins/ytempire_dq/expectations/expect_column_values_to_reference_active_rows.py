@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, List, Optional, Tuple
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
+
 from ytempire_dq.expectations._cross_store import CrossStoreExpectation, sql_table, text_key
 from ytempire_dq.expectations._cross_table import SAMPLE_SIZE, qualified
 
