@@ -59,9 +59,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the result as JSON here")
     args = ap.parse_args(argv)
 
+    import pandas  # noqa: F401  (imported before the baseline, as a caller would have it)
     import redis
 
-    import pandas  # noqa: F401  (imported before the baseline, as a caller would have it)
     from ytempire_dq import services
     from ytempire_dq.cache.snapshot import snapshot
 

@@ -94,7 +94,6 @@ def render(r: dict) -> str:
         + ", ".join(f"{k}={v}" for k, v in m["postgres_settings"].items()) + ", `pg_stat_statements` preloaded) |")
     add(f"| GX / SQLAlchemy / psycopg2 | great_expectations {m['great_expectations']} / {m['sqlalchemy']} / {m['psycopg2']} |")
     add(f"| Soda | soda-core / soda-core-postgres {m['soda'] or 'not run'} (own venv, telemetry off) |")
-    la = [s["loadavg_before"][0] for s in S]
     add(f"| load average (1 min) | {m['loadavg_start'][0]:.2f} at start, "
         + ", ".join(f"{s['label']}: {s['loadavg_before'][0]:.2f}→{s['loadavg_after'][0]:.2f}" for s in S)
         + f", {m.get('loadavg_end', [0])[0]:.2f} at the end |")

@@ -61,7 +61,7 @@ class Statement:
 def load_rules(suites_dir: Path = SUITES_DIR, suites=TABLES + ("cross_table",)) -> list[Rule]:
     """The suites' rules; an analyst's SQL rule that is not one SELECT is refused here (RefusedSQL),
     before the floor or Soda pastes it into their statements."""
-    from ytempire_dq.sql_guard import check_suite_rules  # noqa: PLC0415
+    from ytempire_dq.sql_guard import check_suite_rules
 
     rules = []
     for suite in suites:
@@ -246,7 +246,7 @@ def schema_counts(rules: list[Rule], catalog_rows: list[tuple]) -> dict[str, int
 def run_floor(conn, rules: list[Rule], statements: list[Statement] | None = None) -> dict[str, int]:
     """Run the floor on a psycopg2 connection; ``{rule_id: bad-row count}`` for every rule. It
     holds analysts' SQL: one READ ONLY transaction with the statement timeout, as everywhere."""
-    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
+    from ytempire_dq.sql_guard import begin_read_only
 
     statements = statements or floor_statements(rules)
     counts: dict[str, int] = {}

@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -138,7 +137,6 @@ def prepare_database(admin_url: str, label: str, users: int, reuse: bool, inject
 
 def parity(gx: dict, floor: dict, soda: dict | None, manifest: dict) -> dict:
     """Do GX, the floor and Soda find the same broken rules (and GX and the floor the same counts)?"""
-    from ytempire_dq.db.defects import DEFECT_KINDS
 
     mism = {k: (v, floor.get(k)) for k, v in gx.items() if v is not None and k in floor and floor[k] != v}
     gx_failed = sorted(k for k, v in gx.items() if v)

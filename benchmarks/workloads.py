@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import psycopg2
 from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 

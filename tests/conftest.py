@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from tests.helpers import with_redis_db
 from ytempire_dq import services
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
@@ -99,3 +100,23 @@ def db(db_url):
 def redis_url(server_urls) -> str:
     return server_urls["redis"]
 
+
+#: The Redis database REDIS_URL names in the modules using module_env: emptied for each (an empty cache breaks no
+#: cache rule), so nightly's cache validation never sees keys another module seeded.
+MODULE_ENV_REDIS_DB = 12
+
+
+@pytest.fixture(scope="module")
+def module_env(db_url, redis_url):
+    """DATABASE_URL = this module's database, REDIS_URL = an emptied Redis database, for the whole module."""
+    import redis
+
+    cache_url = with_redis_db(redis_url, MODULE_ENV_REDIS_DB)
+    client = redis.Redis.from_url(cache_url)
+    client.flushdb()
+    client.close()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DATABASE_URL", db_url)
+    mp.setenv("REDIS_URL", cache_url)
+    yield db_url
+    mp.undo()

@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+
 def add_checkpoint(gx_dir: Path, *, checkpoint: str, suite: str, asset: str, expectations: list[dict],
                    result_format: str = "SUMMARY", data_docs: bool = True, meta: dict | None = None,
                    notes: str | None = None, data: dict | None = None) -> None:

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from ytempire_dq.config import PROJECT_ROOT
+from ytempire_dq.db.defects import DEFECT_KINDS
+
+#: Each defect kind -> the ONE rule that catches it (unexpected count == injected rows).
+KIND_TO_RULE = {name: kind.rule_id for name, kind in DEFECT_KINDS.items()}
+
 
 def scalar(conn, sql: str, params=None):
     """The first column of the first row of ``sql``."""
@@ -23,21 +35,26 @@ def insert_row(conn, table: str, values: dict) -> str:
     return scalar(conn, f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
 
 
-def insert_user(conn, **overrides) -> str:
-    """A valid user with a unique email and username; returns its id."""
-    import uuid
-
+def insert_user(conn, tier: str | None = None, user_id: str | None = None, **overrides) -> str:
+    """A valid user with a unique email and username (of ``tier``, with id ``user_id`` when given); returns its id."""
     tag = uuid.uuid4().hex[:10]
-    return insert_row(conn, "users", {"email": f"u{tag}@example.com", "username": f"user_{tag}",
-                                      "password_hash": "x" * 60, **overrides})
+    values = {"email": f"u{tag}@example.com", "username": f"user_{tag}", "password_hash": "x" * 60}
+    values |= {k: v for k, v in (("subscription_tier", tier), ("id", user_id)) if v is not None}
+    return insert_row(conn, "users", {**values, **overrides})
 
 
-def insert_channel(conn, user_id: str, **overrides) -> str:
-    return insert_row(conn, "channels", {"user_id": user_id, "channel_name": "Channel", **overrides})
+def insert_channel(conn, user_id: str | None, status: str | None = None, channel_id: str | None = None,
+                   **overrides) -> str:
+    values = {"user_id": user_id, "channel_name": "Channel"}
+    values |= {k: v for k, v in (("status", status), ("id", channel_id)) if v is not None}
+    return insert_row(conn, "channels", {**values, **overrides})
 
 
-def insert_video(conn, channel_id: str, **overrides) -> str:
-    return insert_row(conn, "videos", {"channel_id": channel_id, "title": "A video", **overrides})
+def insert_video(conn, channel_id: str | None, view_count: int | None = None, video_id: str | None = None,
+                 **overrides) -> str:
+    values = {"channel_id": channel_id, "title": "A video"}
+    values |= {k: v for k, v in (("view_count", view_count), ("id", video_id)) if v is not None}
+    return insert_row(conn, "videos", {**values, **overrides})
 
 
 def with_redis_db(url: str, number: int) -> str:
@@ -50,7 +67,7 @@ def with_redis_db(url: str, number: int) -> str:
 def empty_redis_db(url: str, number: int):
     """Generator for a module fixture: Redis database ``number`` of the session's server, emptied
     before and after the module (``yield from empty_redis_db(redis_url, REDIS_DB)``)."""
-    import redis  # noqa: PLC0415
+    import redis
 
     db_url = with_redis_db(url, number)
     client = redis.Redis.from_url(db_url)
@@ -60,3 +77,128 @@ def empty_redis_db(url: str, number: int):
     finally:
         client.flushdb()
         client.close()
+
+
+#: What a GX project copy needs (the context's config and its three stores).
+PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the GX project under ``dest``; returns its ``gx/`` directory."""
+    for part in PROJECT_PARTS:
+        src = PROJECT_ROOT / part
+        target = dest / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target)
+        else:
+            shutil.copy2(src, target)
+    return dest / "gx"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def insert_analytics(db, video_id, *daily_views) -> None:
+    with db.cursor() as cur:
+        for day, views in enumerate(daily_views, start=1):
+            cur.execute(
+                "INSERT INTO analytics (video_id, date, views) VALUES (%s, %s, %s)",
+                (video_id, f"2024-05-{day:02d}", views),
+            )
+
+
+def suite_round_trip(expectation, tmp_path: Path):
+    """The expectation after a trip through a suite JSON file (``to_json_dict`` -> file -> suite)."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name="round_trip", expectations=[expectation])
+    path = tmp_path / "round_trip.json"
+    path.write_text(json.dumps(suite.to_json_dict(), indent=2))
+    stored = json.loads(path.read_text())
+    loaded = gx.ExpectationSuite(**stored)
+    assert len(loaded.expectations) == 1, "the custom expectation was dropped on load"
+    return stored, loaded.expectations[0]
+
+
+def rendered_sentence(expectation) -> str:
+    """The prescriptive sentence, as the atomic (new-style) renderer produces it, filled in."""
+    from string import Template
+
+    from great_expectations.render.renderer.inline_renderer import InlineRenderer
+
+    content = InlineRenderer(render_object=expectation.configuration).get_rendered_content()
+    summary = next(c for c in content if c.name == "atomic.prescriptive.summary").value
+    params = {name: param["value"] for name, param in summary.params.items()}
+    return Template(summary.template).safe_substitute(params)
+
+
+def docs_text(html: str) -> str:
+    """Visible text of a Data Docs page, whitespace collapsed."""
+    text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", "", text)
+    return re.sub(r"\s+", " ", text)
+
+
+def data_docs_pages(tmp_path: Path, db_url: str, *expectations) -> dict[str, str]:
+    """Build Data Docs for a suite of ``expectations`` run once: {'suite': text, 'validation': text}.
+
+    A File Data Context in ``tmp_path``, a checkpoint that validates the suite against the
+    database and updates the docs, then ``build_data_docs()``; the visible text of each page.
+    """
+    import logging
+
+    import great_expectations as gx
+
+    class Errors(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.ERROR)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    render_errors = Errors()
+    logging.getLogger("great_expectations.render").addHandler(render_errors)
+    context = gx.get_context(mode="file", project_root_dir=tmp_path)
+    source = context.data_sources.add_postgres("ytempire", connection_string=db_url)
+    batch = source.add_table_asset("users", table_name="users").add_batch_definition_whole_table("all")
+    suite = context.suites.add(gx.ExpectationSuite(name="cross_table"))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="cross_table", data=batch, suite=suite)
+    )
+    context.checkpoints.add(
+        gx.Checkpoint(name="docs", validation_definitions=[definition])
+    ).run()
+    try:
+        context.build_data_docs()
+    finally:
+        logging.getLogger("great_expectations.render").removeHandler(render_errors)
+    assert not render_errors.messages, "Data Docs rendering failed:\n" + "\n".join(
+        render_errors.messages
+    )
+    site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
+    (validation_page,) = (site / "validations").rglob("*.html")
+    return {
+        "suite": docs_text((site / "expectations" / "cross_table.html").read_text()),
+        "validation": docs_text(validation_page.read_text()),
+    }
+
+
+def statements_during(action) -> list[str]:
+    """The SQL statements every SQLAlchemy engine sent while ``action()`` ran."""
+    import sqlalchemy as sa
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    return seen

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gx.conftest import copy_project
-from tests.helpers import empty_redis_db, insert_video, rows, scalar
+from tests.helpers import copy_project, empty_redis_db, insert_video, rows, scalar
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
@@ -251,7 +250,7 @@ def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(defective
         assert stored == {r.rule_id: 1 for r in report.rules()}
         quarantined = dict(rows(conn, "SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = %s "
                                       "AND rule_id LIKE 'videos.%%' GROUP BY rule_id", (report.run_id,)))
-        for rule_id, (success, n) in expected("videos", counts).items():
+        for rule_id, (_success, n) in expected("videos", counts).items():
             assert quarantined.get(rule_id, 0) == n
     finally:
         conn.close()

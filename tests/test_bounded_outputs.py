@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.custom_project import add_checkpoint
-from tests.gx.conftest import copy_project
-from tests.helpers import insert_channel, insert_user, insert_video
+from tests.helpers import copy_project, insert_channel, insert_user, insert_video
 from ytempire_dq.results import VALUE_CHARS, bounded, bounded_text
 
 BIN = Path(sys.executable).parent

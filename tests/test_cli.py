@@ -13,8 +13,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from tests.gx.conftest import copy_project
-from tests.helpers import scalar
+from tests.helpers import copy_project, scalar
 from ytempire_dq import cache
 from ytempire_dq.cli import main
 from ytempire_dq.db import seed
@@ -143,3 +142,35 @@ def test_suite_new_then_a_rule_added_to_its_file_runs_in_the_checkpoint(env, tmp
     finally:
         conn.close()
     assert all(v["success"] for v in report["validations"][:-1])  # the committed rules still pass
+
+
+def test_a_ytdq_error_exits_with_its_own_exit_code_as_one_line(env, monkeypatch, capsys):
+    """Every command's errors go through the group: a YtdqError is one ``error:`` line on stderr
+    and exits with its ``exit_code`` (2 unless the error says otherwise), no traceback."""
+    from ytempire_dq import checkpoints
+    from ytempire_dq.errors import ExitCode, YtdqError
+
+    class DataError(YtdqError):
+        exit_code = ExitCode.DATA_FAILED
+
+    for error, code in ((YtdqError("no such thing: postgresql://u:hunter2@h/db"), 2), (DataError("bad data"), 1)):
+        def broken(error=error, **_kwargs):
+            raise error
+
+        monkeypatch.setattr(checkpoints, "list_checkpoints", broken)
+        with pytest.raises(SystemExit) as exited:
+            main(["checkpoint", "list"], standalone_mode=True)
+        assert exited.value.code == code
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_db_seed_list_kinds_names_the_rule_that_catches_each_kind(env):
+    from ytempire_dq.db.defects import DEFECT_KINDS
+
+    result = ytdq("db", "seed", "--list-kinds")
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
+    assert listed == {name: kind.rule_id for name, kind in DEFECT_KINDS.items()}
+    assert listed["over_tier_limit"] == "users.active_channels_within_tier_limit"

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.gx.conftest import copy_project
-from tests.helpers import empty_redis_db
+from tests.helpers import copy_project, empty_redis_db
 from tests.test_cli_errors import closed_url
 from ytempire_dq.cache.seed import seed_cache
 from ytempire_dq.checkpoints import list_checkpoints

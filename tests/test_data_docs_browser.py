@@ -24,8 +24,7 @@ from string import Template
 import pytest
 import redis
 
-from tests.gx.conftest import copy_project
-from tests.helpers import with_redis_db
+from tests.helpers import copy_project, with_redis_db
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.defects import MARKUP_TITLE

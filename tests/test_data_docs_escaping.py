@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import http.server
+import json
 import re
 import shutil
 import threading
@@ -28,8 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.custom_project import add_checkpoint
-from tests.gx.conftest import copy_project
-from tests.helpers import insert_channel, insert_user
+from tests.helpers import copy_project, insert_channel, insert_user
 from tests.test_data_docs_browser import PWNED, Dom, dump_dom
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.config import PROJECT_ROOT

@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.gx.conftest import copy_project
+from tests.helpers import copy_project
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.gx.conftest import copy_project
+from tests.helpers import copy_project
 from ytempire_dq.checkpoints import _in_suite_order
 from ytempire_dq.context import open_context
 from ytempire_dq.db.connect import connect

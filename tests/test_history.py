@@ -11,8 +11,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from tests.gx.conftest import KIND_TO_RULE, copy_project
-from tests.helpers import rows, scalar
+from tests.helpers import KIND_TO_RULE, copy_project, rows, scalar
 from ytempire_dq import services
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from tests.gx.conftest import copy_project
+from tests.helpers import copy_project
 from ytempire_dq import config, services
 from ytempire_dq.actions.publish_to_redis import CHANNEL, PublishToRedisAction, last_key
 from ytempire_dq.checkpoints import run_checkpoint

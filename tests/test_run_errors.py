@@ -22,8 +22,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from tests.gx.conftest import copy_project
-from tests.helpers import empty_redis_db, rows, scalar
+from tests.helpers import copy_project, empty_redis_db, rows, scalar
 from ytempire_dq.cache import seed_cache
 from ytempire_dq.cli import main
 from ytempire_dq.context import LOG_FILE

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.gx.conftest import copy_project
+from tests.helpers import copy_project
 from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.runlock import lock_path
@@ -108,7 +108,7 @@ def test_two_concurrent_runs_both_store_their_own_results(tmp_path, env):
         failed = sorted(r["expectation_config"]["meta"]["rule_id"] for r in doc["results"] if not r["success"])
         assert failed == ["videos.channel_exists"] and report["success"] is False
     # one waited for the other: the later run started after the earlier one had stored its result
-    (first, first_path), (second, _) = (stored[run_ids[0]], stored[run_ids[1]])
+    (_, first_path), (second, _) = (stored[run_ids[0]], stored[run_ids[1]])
     second_start = dt.datetime.fromisoformat(second["meta"]["run_id"]["run_time"]).timestamp()
     assert second_start > first_path.stat().st_mtime
     assert sum("is already running" in err for _, err in finished) == 1

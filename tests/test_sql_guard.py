@@ -21,8 +21,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.gx.conftest import copy_project, module_env  # noqa: F401 - the fixture (DATABASE_URL, REDIS_URL)
-from tests.helpers import scalar
+from tests.helpers import copy_project, scalar
 from ytempire_dq import history, suites
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
@@ -270,7 +269,7 @@ def test_the_quarantine_keeps_the_keys_of_a_sql_rule(seeded, project):
 
 
 def test_the_benchmarks_refuse_a_hostile_rule_and_run_the_floor_read_only(seeded, tmp_path):
-    from benchmarks import rules as R  # noqa: PLC0415
+    from benchmarks import rules as R
 
     hostile = {"name": "workflows", "expectations": [{
         "type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": LINT_DELETE},

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ytempire_dq.config import mask_secrets, mask_url, safe_prefix
+from ytempire_dq.config import mask_secrets, mask_url, one_line, safe_prefix
 from ytempire_dq.db.connect import connect, driver_reason
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.services import free_port
@@ -116,6 +116,22 @@ def test_a_cut_message_never_ends_inside_a_password(password, shape, cut):
     with no '@' after it (mask_secrets would not see a URL's user part)."""
     text = mask_secrets(safe_prefix(f"error: {url_shapes(password)[shape]}: refused", cut))
     assert leaked(password, text) == [], text
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=passwords, shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
+       limit=st.integers(min_value=1, max_value=140))
+def test_one_line_of_an_exception_is_one_bounded_line_without_the_password(password, shape, limit):
+    """``one_line`` (every logged or printed exception): whitespace folded, cut, then masked."""
+    text = one_line(RuntimeError(f"could not connect\n  to {url_shapes(password)[shape]}:\trefused"), limit)
+    assert leaked(password, text) == [], text
+    assert "\n" not in text and "\t" not in text and "  " not in text
+    assert len(text) <= limit + len("***")
+
+
+def test_one_line_names_an_exception_without_a_message():
+    assert one_line(TimeoutError(), 300) == "TimeoutError"
+    assert one_line(ValueError("a  b\n c"), 300) == "a b c"
 
 
 def test_a_cut_inside_a_password_with_an_at_keeps_no_piece_of_it():

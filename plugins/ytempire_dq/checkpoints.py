@@ -9,10 +9,9 @@ does the same work in the same order with two changes:
   object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state and is not
   meant to be shared between threads. PostgreSQL does the work; results are kept in the order
   the checkpoint declares them. Each validation result is stored by GX as usual.
-  Measured (nightly, 7 validation definitions, 2 cores, 1.13M analytics rows, warm process):
-  validate 7.2-8.2 s sequential vs 6.9-8.3 s concurrent; at 150k rows 1.9-3.3 s vs 2.7-3.4 s.
-  No gain (the long queries are few, the rest is GIL-bound GX Python), so the default stays
-  sequential; both give identical reports.
+  With the fast path (:mod:`ytempire_dq.fast`), nightly validates in 1.40 s sequential vs 1.46 s
+  concurrent at 99k analytics rows, 2.52 s vs 1.94 s at 1M (``benchmarks/results.md``, "Item 2",
+  ``fast`` vs ``fast_concurrent``). The default stays sequential; both give identical reports.
 - actions run after the results are in, each wrapped: an action that raises is logged and
   recorded in ``RunReport.action_errors``; the verdict stands.
 """
@@ -61,7 +60,7 @@ def list_checkpoints(ctx: Any = None, *, config_dir: Path | str | None = None) -
 def _check_database(url: str, tables: list[str] = ()) -> None:
     """The database answers and holds ``tables`` (``schema.name`` allowed): a database never
     migrated is one line before any rule runs, not a run of rules that all error."""
-    from ytempire_dq.db.connect import connect  # noqa: PLC0415 - raises DatabaseUnavailable, URL masked
+    from ytempire_dq.db.connect import connect  # raises DatabaseUnavailable, URL masked
 
     conn = connect(url, connect_timeout=5)
     try:
@@ -81,7 +80,7 @@ def _check_database(url: str, tables: list[str] = ()) -> None:
 def _tables_read(vds: list) -> list[str]:
     """The PostgreSQL tables the validation definitions read: their table assets and the tables
     the cross-table/cross-store rules name (``suites.CROSS_TABLE_COLUMNS``)."""
-    from ytempire_dq.suites import CROSS_TABLE_COLUMNS  # noqa: PLC0415
+    from ytempire_dq.suites import CROSS_TABLE_COLUMNS
 
     tables = []
     for vd in vds:
@@ -130,7 +129,7 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
         return ctx.checkpoints.get(name)
     except Exception as exc:  # noqa: BLE001 - GX store/serialisation errors
         path = store_dir("checkpoints", config_dir) / f"{name}.json"
-        raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {' '.join(str(exc).split())[:400]}") from None
+        raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {config.one_line(exc, 400)}") from None
 
 
 def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport]:
@@ -143,8 +142,8 @@ def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport
         cdir = config_dir_of(config_dir)
         if name not in list_checkpoints(config_dir=cdir):
             return run(name, config_dir=config_dir, **kwargs)  # raises: names the known ones
-        from ytempire_dq.history import record_run  # noqa: PLC0415
-        from ytempire_dq.runlock import run_lock  # noqa: PLC0415
+        from ytempire_dq.history import record_run
+        from ytempire_dq.runlock import run_lock
 
         with run_lock(cdir, name):
             report = run(name, config_dir=config_dir, **kwargs)
@@ -180,7 +179,7 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     checkpoint = _load_checkpoint(ctx, name, cdir)
     vds = list(checkpoint.validation_definitions)
     _check_database(url, _tables_read(vds))
-    from ytempire_dq.cache.batch import batch_parameters  # noqa: PLC0415
+    from ytempire_dq.cache.batch import batch_parameters
 
     params = batch_parameters(vds, redis_url)
 
@@ -203,7 +202,7 @@ def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurren
     action_errors = _run_actions(checkpoint, checkpoint_result)
     timings["actions"] = time.perf_counter() - t_actions
 
-    from ytempire_dq.suites import docs_index  # noqa: PLC0415
+    from ytempire_dq.suites import docs_index
 
     index = docs_index(ctx)
     report = RunReport(
@@ -231,7 +230,7 @@ def _in_suite_order(vd: Any, vr: Any, rules: list) -> list:
 
 
 def _run_id(name: str) -> Any:
-    from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
+    from great_expectations.core.run_identifier import RunIdentifier
 
     now = dt.datetime.now(dt.timezone.utc)
     return RunIdentifier(run_name=f"{name}-{now.strftime('%Y%m%dT%H%M%S.%fZ')}", run_time=now)
@@ -250,7 +249,7 @@ def _run_one(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | Non
 
 def _errored_result(vd: Any, exc: BaseException) -> Any:
     """A GX validation result in which every rule of ``vd`` carries ``exc`` as its exception."""
-    from great_expectations.core.expectation_validation_result import (  # noqa: PLC0415
+    from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
         ExpectationValidationResult,
     )
@@ -270,7 +269,7 @@ def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | No
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
         return vd.run(checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id,
                       batch_parameters=batch_parameters)
-    from ytempire_dq.fast import run_definition  # noqa: PLC0415
+    from ytempire_dq.fast import run_definition
 
     return run_definition(vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
 
@@ -313,7 +312,7 @@ def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report, params) -
 
 def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
     """Run the checkpoint's actions in GX's order; one that raises is logged, not fatal."""
-    from great_expectations.checkpoint.checkpoint import ActionContext  # noqa: PLC0415
+    from great_expectations.checkpoint.checkpoint import ActionContext
 
     errors = []
     action_context = ActionContext()
@@ -325,7 +324,7 @@ def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
             action_context.update(action=action, action_result=result)
         except Exception as exc:  # noqa: BLE001 - an action must not hide the verdict
             message = f"action {getattr(action, 'name', type(action).__name__)!r} failed: " \
-                      f"{config.mask_secrets(' '.join(str(exc).split()))[:300]}"
+                      f"{config.one_line(exc, 300)}"
             log.error(message)
             errors.append(message)
     return errors

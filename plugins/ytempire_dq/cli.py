@@ -36,9 +36,9 @@ def _fail(message: str, code: int = ExitCode.RUN_FAILED) -> None:
 
 def _server_error(exc: BaseException) -> str | None:
     """One line for a server error no command caught (naming the masked URL), or None."""
-    import psycopg2  # noqa: PLC0415 - only on the error path
-    import redis  # noqa: PLC0415
-    import sqlalchemy.exc  # noqa: PLC0415
+    import psycopg2  # only on the error path
+    import redis
+    import sqlalchemy.exc
 
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, redis.RedisError):
@@ -59,19 +59,6 @@ def _handle(exc: Exception) -> None:
     if message is None:
         raise exc
     _fail(message)
-
-
-def handles_errors(fn):
-    """Kept for the commands that name it; :class:`_Group` handles errors for every command."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - _handle re-raises what it does not know
-            _handle(exc)
-
-    return wrapper
 
 
 def _pgcode(exc: BaseException) -> str | None:
@@ -109,7 +96,6 @@ def services_group() -> None:
 
 
 @services_group.command("up")
-@handles_errors
 def services_up() -> None:
     """Start the embedded servers (harmless when they already run) and print the URLs to export."""
     state = services.up(config.STATE_DIR, log=lambda m: err.print(f"[dim]{escape(m)}[/]"))
@@ -120,7 +106,6 @@ def services_up() -> None:
 
 @services_group.command("down")
 @click.option("--purge", is_flag=True, help="Also delete the embedded servers' data.")
-@handles_errors
 def services_down(purge: bool) -> None:
     """Stop the embedded servers that `up` started (and nothing else)."""
     stopped = services.down(config.STATE_DIR, purge=purge)
@@ -128,7 +113,6 @@ def services_down(purge: bool) -> None:
 
 
 @services_group.command("status")
-@handles_errors
 def services_status() -> None:
     """Show which servers run, where, and whether they are embedded or from the environment.
 
@@ -163,7 +147,7 @@ def _unreachable(service: str, url: str) -> str | None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
     except (redis.RedisError, ValueError, OSError) as exc:
-        return with_hint(f"cannot reach Redis at {config.mask_url(url)}: {' '.join(str(exc).split())}")
+        return with_hint(f"cannot reach Redis at {config.mask_url(url)}: {config.one_line(exc, 300)}")
     return None
 
 
@@ -179,7 +163,6 @@ def db_group() -> None:
 @db_group.command("migrate")
 @click.option("--to", "to", type=int, default=None, help="Apply migrations up to this version.")
 @click.option("--down", "down", type=int, default=None, help="Roll back to this version (0 = empty).")
-@handles_errors
 def db_migrate(to: int | None, down: int | None) -> None:
     """Apply pending migrations (or roll back with --down N)."""
     from ytempire_dq.db import migrations
@@ -194,7 +177,6 @@ def db_migrate(to: int | None, down: int | None) -> None:
 
 
 @db_group.command("status")
-@handles_errors
 def db_status() -> None:
     """List migrations and whether each is applied."""
     from ytempire_dq.db import migrations
@@ -211,7 +193,6 @@ def db_status() -> None:
 
 
 @db_group.command("reset")
-@handles_errors
 def db_reset() -> None:
     """Roll every migration back and apply them again: an empty database with every constraint."""
     from ytempire_dq.db import migrations
@@ -237,15 +218,14 @@ def _parse_inject(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--inject", multiple=True, metavar="KIND=COUNT", help="Add COUNT rows breaking rule KIND (repeatable).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the {kind: count} manifest [default: .ytdq/seed_manifest.json].")
-@click.option("--list-kinds", is_flag=True, help="List the defect kinds and exit.")
-@handles_errors
+@click.option("--list-kinds", is_flag=True, help="List the defect kinds (with the rule that catches each) and exit.")
 def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill the database with realistic data, then inject known defects."""
     from ytempire_dq.db import seed
 
     if list_kinds:
         for name, kind in seed.DEFECT_KINDS.items():
-            click.echo(f"{name:32} {kind.description}")
+            click.echo(f"{name:32} {kind.rule_id:44} {kind.description}")
         return
     counts = _parse_inject(inject)
     report = seed.seed(users=users, seed=seed_value, inject=counts,
@@ -262,7 +242,7 @@ config_option = click.option(
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
-    from ytempire_dq.results import bounded_text  # noqa: PLC0415 - cut before masking: linear, bounded
+    from ytempire_dq.results import bounded_text  # cut before masking: linear, bounded
 
     table = Table("rule_id", "table", "bad rows", "sample values", title=title, title_justify="left")
     for row in rows:
@@ -307,7 +287,6 @@ def checkpoint_group() -> None:
 @config_option
 @click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
 @click.option("--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log).")
-@handles_errors
 def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool) -> None:
     """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
     (a rule that could not be evaluated included)."""
@@ -338,7 +317,6 @@ def _progress(event: dict) -> None:
 
 @checkpoint_group.command("list")
 @config_option
-@handles_errors
 def checkpoint_list(config_dir: Path | None) -> None:
     """The checkpoints this project defines."""
     from ytempire_dq.checkpoints import list_checkpoints
@@ -354,7 +332,6 @@ def suite_group() -> None:
 
 @suite_group.command("list")
 @config_option
-@handles_errors
 def suite_list(config_dir: Path | None) -> None:
     """Every suite with its number of rules and its file."""
     from ytempire_dq import suites
@@ -369,7 +346,6 @@ def suite_list(config_dir: Path | None) -> None:
 @suite_group.command("show")
 @click.argument("name")
 @config_option
-@handles_errors
 def suite_show(name: str, config_dir: Path | None) -> None:
     """The rules of suite NAME: rule_id, expectation type, column, description, and the database
     constraint that also enforces the rule (empty: only this rule guards it)."""
@@ -388,7 +364,6 @@ def suite_show(name: str, config_dir: Path | None) -> None:
 @click.option("--asset", required=True, help="The data asset (a table, or redis_snapshot) the suite checks.")
 @click.option("--checkpoint", default=None, help="Also run the new suite in this checkpoint.")
 @config_option
-@handles_errors
 def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | None) -> None:
     """Create an empty suite NAME for ASSET (and its validation definition); then add rules to its file."""
     from ytempire_dq import suites
@@ -403,7 +378,6 @@ def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | 
 @click.option("--fix", is_flag=True, help="First write an id into every rule that has none (the id runs already use).")
 @config_option
 @click.option("--offline", is_flag=True, help="Check the files only: no database (columns and SQL rules unchecked).")
-@handles_errors
 def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
     """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error).
 
@@ -431,7 +405,6 @@ def docs_group() -> None:
 
 @docs_group.command("build")
 @config_option
-@handles_errors
 def docs_build(config_dir: Path | None) -> None:
     """Rebuild Data Docs from the stored suites and results; print the path of index.html."""
     from ytempire_dq import suites
@@ -443,7 +416,6 @@ def docs_build(config_dir: Path | None) -> None:
 @config_option
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@handles_errors
 def docs_serve(config_dir: Path | None, port: int, host: str) -> None:
     """Build Data Docs and serve them over HTTP until Ctrl-C."""
     import http.server
@@ -480,7 +452,6 @@ def cache_group() -> None:
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the {kind: count} manifest [default: .ytdq/cache_manifest.json].")
 @click.option("--list-kinds", is_flag=True, help="List the cache defect kinds and exit.")
-@handles_errors
 def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill Redis consistently with PostgreSQL (sessions, video stats, rate limits), then break it on purpose."""
     from ytempire_dq import cache
@@ -500,7 +471,6 @@ def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, 
               "could not be read).")
 @click.option("--interval", type=float, default=60.0, show_default=True, help="Seconds between passes.")
 @click.option("--json", "json_out", is_flag=True, help="Print each pass's readings and alerts as JSON.")
-@handles_errors
 def monitor(once: bool, interval: float, json_out: bool) -> None:
     """Watch PostgreSQL and Redis: connections, long queries, bloat, replication lag, memory, AOF."""
     from ytempire_dq import monitor as monitoring
@@ -521,7 +491,6 @@ def monitor(once: bool, interval: float, json_out: bool) -> None:
 @click.option("--checkpoint", default=None, help="Only runs of this checkpoint.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
 @click.option("--json", "json_out", is_flag=True, help="Print JSON instead of a table.")
-@handles_errors
 def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: bool) -> None:
     """The last runs with their failed-rule counts; with RULE_ID, that rule's trend and since when it fails."""
     from ytempire_dq import history as run_history
@@ -559,7 +528,6 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
 
 @main.command("demo")
 @click.option("--users", type=click.IntRange(min=1), default=200, show_default=True)
-@handles_errors
 def demo(users: int) -> None:
     """The main job: services up, migrate, seed with known defects, run `nightly`, build Data Docs.
 
@@ -580,9 +548,8 @@ def demo(users: int) -> None:
 def gx_main() -> None:
     """``great_expectations checkpoint run NAME``: the command pipelines already use."""
     args = sys.argv[1:]
-    if len(args) >= 1 and args[0] == "checkpoint":
-        sys.argv = ["ytdq", *args]
-        main()
+    if args[:1] == ["checkpoint"]:
+        main(args=args, prog_name="ytdq")
         return
     click.echo("usage: great_expectations checkpoint run NAME [--json FILE]", err=True)
     sys.exit(ExitCode.RUN_FAILED)

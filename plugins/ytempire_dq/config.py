@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ytempire_dq.errors import YtdqError
 
-# plugins/ytempire_dq/config.py -> the checkout (the package is installed editable)
+# plugins/ytempire_dq/config.py -> the checkout: the package is installed editable (README, "Set up
+# and run") because gx/, expectations/, checkpoints/ and schema/ are read from the checkout, not the wheel.
 PROJECT_ROOT = Path(os.environ.get("YTDQ_HOME") or Path(__file__).resolve().parents[2])
 STATE_DIR = PROJECT_ROOT / ".ytdq"
 
@@ -50,7 +51,7 @@ def mask_secrets(text: str) -> str:
 def _parsed(url: str):
     """``make_url(url)`` when it parses and the URL holds at most one ``@`` (with more, the parser
     ends the password at the first and what follows is not known to be host, port or query)."""
-    from sqlalchemy.engine import make_url  # noqa: PLC0415 - keeps `import config` light
+    from sqlalchemy.engine import make_url  # keeps `import config` light
 
     if url.count("@") > 1:
         return None
@@ -83,6 +84,14 @@ def safe_prefix(text: str, limit: int) -> str:
         return text[:limit]
     start = _url_user_start(text[line_start:limit], limit - line_start)
     return text[:limit] if start < 0 else text[:line_start + start] + MASK
+
+
+def one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """``exc``'s text (its class name when empty) on one line, cut to ``limit`` characters, then
+    masked: cut first with :func:`safe_prefix` (never less masked, and masking a bounded text is
+    cheap), mask after, never the other way round (a cut after masking could expose a password's head)."""
+    text = " ".join(str(exc).split()) or (type(exc).__name__ if isinstance(exc, BaseException) else "")
+    return mask_secrets(safe_prefix(text, limit))
 
 
 def _user_name(line: str, start: int, at: int) -> str:
@@ -122,11 +131,17 @@ def _mask_line(line: str) -> str:
     return line
 
 
+#: The one message for "no database to use" (context, monitor and every command say the same).
+NO_DATABASE_URL = ("DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
+                   "postgresql+psycopg2://USER@HOST:5432/DB (password from ~/.pgpass or PGPASSWORD) "
+                   "or run `ytdq services up`")
+
+
 def database_url(required: bool = True) -> str | None:
     """``DATABASE_URL``, else the URL of the embedded cluster that ``ytdq services up`` started."""
     url = os.environ.get("DATABASE_URL") or _embedded_url("postgres")
     if not url and required:
-        raise YtdqError("DATABASE_URL is not set and no embedded PostgreSQL runs; run `ytdq services up`")
+        raise YtdqError(NO_DATABASE_URL)
     return url
 
 

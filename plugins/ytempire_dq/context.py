@@ -109,7 +109,7 @@ def log_to_file(config_dir: Path) -> Path:
 
 def log_to_stderr() -> None:
     """``--verbose``: GX's log output and ours on stderr too (passwords masked)."""
-    import sys  # noqa: PLC0415
+    import sys
 
     _attach(logging.StreamHandler(sys.stderr), "stderr")
 
@@ -135,17 +135,13 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
     yml = config_dir / "great_expectations.yml"
     if not yml.is_file():
         raise YtdqError(f"no GX configuration at {yml}")
-    url = database_url or config.database_url(required=False)
-    if not url:
-        raise YtdqError(
-            "DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
-            "postgresql+psycopg2://USER@HOST:5432/DB (password from ~/.pgpass or PGPASSWORD) or run `ytdq services up`")
+    url = database_url or config.database_url()
 
     register_plugins()
     _quiet_gx()
     log_to_file(config_dir)
-    import great_expectations as gx  # noqa: PLC0415 - slow import, only when a context is needed
-    from great_expectations.data_context import FileDataContext  # noqa: PLC0415
+    import great_expectations as gx  # slow import, only when a context is needed
+    from great_expectations.data_context import FileDataContext
 
     try:
         ctx = gx.get_context(mode="file", context_root_dir=str(config_dir),
@@ -153,7 +149,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
     except Exception as exc:  # GX config errors come in many classes
         raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
     assert isinstance(ctx, FileDataContext)
-    from ytempire_dq.sql_guard import apply_to_context  # noqa: PLC0415
+    from ytempire_dq.sql_guard import apply_to_context
 
     apply_to_context(ctx)  # GX's engine: READ ONLY, statement timeout from YTDQ_STATEMENT_TIMEOUT
     return ctx

@@ -38,7 +38,6 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from great_expectations.core.run_identifier import RunIdentifier
-
 from great_expectations.expectations.registry import get_renderer_impl
 from great_expectations.render import (
     LegacyRendererType,

@@ -44,7 +44,7 @@ _HINTS: tuple[tuple[str, str], ...] = (
 
 def hint(message: str) -> str | None:
     """The fix for a known cause in ``message`` (a missing table: migrate; refused: start the server)."""
-    import re  # noqa: PLC0415 - small and only on the error path
+    import re  # small and only on the error path
 
     for pattern, fix in _HINTS:
         if re.search(pattern, message, re.IGNORECASE):
@@ -54,7 +54,7 @@ def hint(message: str) -> str | None:
 
 def with_hint(message: str) -> str:
     """``message — fix`` when the cause is known (and the message does not name the fix already)."""
-    import re  # noqa: PLC0415
+    import re
 
     fix = hint(message)
     commands = re.findall(r"\(([^()]*)\)", fix or "")

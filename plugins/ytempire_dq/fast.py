@@ -1,9 +1,9 @@
-"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples
-(issue 4, item 2). :func:`ytempire_dq.checkpoints.run_checkpoint` calls :func:`run_definition`
+"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples.
+:func:`ytempire_dq.checkpoints.run_checkpoint` calls :func:`run_definition`
 for every validation definition, so ``ytdq checkpoint run`` and ``great_expectations checkpoint
 run`` both use it; results are stored and the checkpoint's actions (Data Docs) run as before.
 
-Two levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
+Three levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
 applied inside GX's own flow (GX's ``Validator`` on the definition's batch, then the validation
 results store, exactly as ``ValidationDefinition.run`` does):
 
@@ -76,7 +76,7 @@ def enabled() -> bool:
 
 def unique_indexes(engine: Any, schema: str | None = None) -> dict[tuple[str, frozenset], tuple[str, bool]]:
     """``{(table, frozenset(columns)): (index name, all columns NOT NULL)}`` of the indexes that prove uniqueness."""
-    import sqlalchemy as sa  # noqa: PLC0415
+    import sqlalchemy as sa
 
     with engine.connect() as conn:
         rows = conn.execute(sa.text(PROOF_SQL), {"schema": schema}).fetchall()
@@ -109,7 +109,7 @@ def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
 
 def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
     """``{position in suite: proved ExpectationValidationResult}`` (one catalog query)."""
-    from great_expectations.core import ExpectationValidationResult  # noqa: PLC0415
+    from great_expectations.core import ExpectationValidationResult
 
     wanted = {i: cols for i, e in enumerate(expectations) if (cols := _unique_columns(e))}
     if not wanted:
@@ -139,7 +139,7 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
 def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
     """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: GX's
     ``row_count`` metric for all of them in one graph, then GX's own ``metrics_validate``."""
-    import copy  # noqa: PLC0415
+    import copy
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
@@ -170,7 +170,7 @@ def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
 
 
 def _suite(name: str, expectations: list) -> Any:
-    from great_expectations.core import ExpectationSuite  # noqa: PLC0415
+    from great_expectations.core import ExpectationSuite
 
     # from configurations (not copies of the Expectations): they keep their ids, so the stored
     # results point at the suite's expectations as GX's own would
@@ -225,10 +225,10 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
 
 
 def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
-    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the two levers above: the
+    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the three levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
-    from great_expectations.validator.v1_validator import Validator  # noqa: PLC0415
-    from great_expectations.validator.validation_statistics import calc_validation_statistics  # noqa: PLC0415
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
@@ -240,7 +240,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
             diagnostics.raise_for_error()
 
     if run_id is None:
-        from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
+        from great_expectations.core.run_identifier import RunIdentifier
 
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
     expectations = list(vd.suite.expectations)

@@ -63,7 +63,7 @@ def current_config_provider() -> Any:
     """``context_factory.project_manager.get_config_provider()``: the ``${VAR}`` substitution of the
     GX project open in this process (an internal module's object; GX's own actions fall back on it).
     Raises when no project is open."""
-    from great_expectations.data_context.data_context.context_factory import project_manager  # noqa: PLC0415
+    from great_expectations.data_context.data_context.context_factory import project_manager
 
     return project_manager.get_config_provider()
 
@@ -103,7 +103,7 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
     """``UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable``
     (a classmethod of ``QueryMetricProvider``): an ``unexpected_rows_query`` with ``{batch}``
     substituted exactly as GX's ``unexpected_rows_query.table`` metric runs it."""
-    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: PLC0415, E501
+    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: E501
         UnexpectedRowsQueryTable,
     )
 
@@ -114,7 +114,7 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
 def query_has_join(query: str) -> bool:
     """``query_metric_provider._query_has_join_clause``: whether GX leaves the ``{batch}`` alias to
     the author (a query with a JOIN) instead of adding ``AS subselect``."""
-    from great_expectations.expectations.metrics.query_metric_provider import (  # noqa: PLC0415
+    from great_expectations.expectations.metrics.query_metric_provider import (
         _query_has_join_clause,
     )
 
@@ -125,7 +125,7 @@ def duplicate_rows_source(execution_engine: Any, domain_kwargs: dict, column: st
     """``column_values_unique._build_duplicate_rows_source``: the FROM clause (and WHERE) by which
     GX 1.24 finds the rows sharing a duplicated value (a join-back to a GROUP BY/HAVING), so the
     quarantine keys exactly the rows GX reported."""
-    from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (  # noqa: PLC0415
+    from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (
         _build_duplicate_rows_source,
     )
 
@@ -160,7 +160,7 @@ def result_schema_of(store: Any) -> Any:
 def trusted_html_params() -> frozenset:
     """``DefaultJinjaView._TRUSTED_HTML_PARAMS``: the string-template parameters GX's view emits
     raw (renderer-made HTML); Data Docs never gives those back an unescaped original."""
-    from great_expectations.render.view.view import DefaultJinjaView  # noqa: PLC0415
+    from great_expectations.render.view.view import DefaultJinjaView
 
     return DefaultJinjaView._TRUSTED_HTML_PARAMS
 
@@ -173,7 +173,7 @@ def postgresql_literal_dialect() -> Any:
     """A PostgreSQL dialect that renders literals for ``standard_conforming_strings=on`` (the
     default since 9.1: a backslash in a string literal is an ordinary character), by clearing the
     private ``PGDialect._backslash_escapes`` (SQLAlchemy sets it only when it connects)."""
-    from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+    from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
     dialect._backslash_escapes = False
@@ -188,6 +188,6 @@ def shared_faker() -> Any:
     """``factory.Faker._get_faker()``: the Faker instance behind every ``factory.Faker``
     declaration, the one ``factory.random.reseed_random`` seeds; values drawn from it directly
     (usernames, titles) stay reproducible with the same seed as the declarations'."""
-    import factory  # noqa: PLC0415
+    import factory
 
     return factory.Faker._get_faker()

@@ -56,7 +56,7 @@ QUARANTINE = sa.table("quarantine", *(sa.column(c) for c in (
 
 
 def _engine(database_url: str | None) -> sa.Engine:
-    from ytempire_dq.db.connect import engine  # noqa: PLC0415
+    from ytempire_dq.db.connect import engine
 
     return engine(database_url or config.database_url())
 
@@ -87,8 +87,8 @@ def record_run(report: RunReport, *, config_dir: Path | str | None = None,
     try:
         return _record(report, config_dir, url)
     except Exception as exc:  # noqa: BLE001 - history must never change the verdict
-        reason = config.mask_secrets(" ".join(str(exc).split()) or type(exc).__name__)
-        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason[:500])
+        reason = config.one_line(exc, 500)
+        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
         return None
 
 
@@ -123,8 +123,8 @@ def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
 
 
 def _context(config_dir: Path | str | None, url: str) -> Any:
-    from ytempire_dq.context import open_context  # noqa: PLC0415
-    from ytempire_dq.suites import config_dir_of  # noqa: PLC0415
+    from ytempire_dq.context import open_context
+    from ytempire_dq.suites import config_dir_of
 
     return open_context(config_dir_of(config_dir), database_url=url)
 
@@ -133,7 +133,7 @@ def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | No
     """``{(suite, expectation id): table}``: the table a rule's rows are in, from its validation
     definition's asset (a cross-table rule: its own ``table``; the cache: the asset's name), never
     from the ``rule_id``'s prefix (two suites may use one prefix)."""
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation  # noqa: PLC0415
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
 
     tables = {}
     for vd, validation in zip(vds, report.validations):
@@ -170,8 +170,8 @@ def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: d
                     with engine.begin() as conn:
                         counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
-                reason = config.mask_secrets(" ".join(str(exc).split()))
-                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason[:400])
+                reason = config.one_line(exc, 400)
+                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
                 continue
             if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
                 log.warning("run %s: %s quarantined %d row keys but reported %d offending rows",
@@ -190,7 +190,7 @@ def _row_key(pk: list[str]) -> sa.ColumnElement:
 
 
 def _is_query_rule(expectation: Any) -> bool:
-    from great_expectations.expectations.core.unexpected_rows_expectation import (  # noqa: PLC0415
+    from great_expectations.expectations.core.unexpected_rows_expectation import (
         UnexpectedRowsExpectation,
     )
 
@@ -206,7 +206,7 @@ def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
     writing statement: read with a server-side cursor in a READ ONLY transaction with the
     statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
-    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
+    from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
     copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
@@ -272,11 +272,11 @@ class _Keyer:
 
     def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
         """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""
-        from great_expectations.expectations.core.unexpected_rows_expectation import (  # noqa: PLC0415
+        from great_expectations.expectations.core.unexpected_rows_expectation import (
             UnexpectedRowsExpectation,
         )
 
-        from ytempire_dq.expectations._cross_table import CrossTableExpectation  # noqa: PLC0415
+        from ytempire_dq.expectations._cross_table import CrossTableExpectation
 
         if expectation is None:
             return None
@@ -295,8 +295,8 @@ class _Keyer:
         return None  # table-level rules (column set, types): no offending rows
 
     def _cross_table(self, expectation: Any) -> sa.Subquery:
-        from ytempire_dq.expectations import ExpectColumnValuesToExistInTable  # noqa: PLC0415
-        from ytempire_dq.expectations._cross_table import sql_table  # noqa: PLC0415
+        from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
+        from ytempire_dq.expectations._cross_table import sql_table
 
         offending = expectation.offending_rows()
         if not isinstance(expectation, ExpectColumnValuesToExistInTable):
@@ -313,13 +313,13 @@ class _Keyer:
                 .subquery("q"))
 
     def _query_rule(self, expectation: Any) -> sa.Subquery:
-        from great_expectations.core.metric_domain_types import MetricDomainTypes  # noqa: PLC0415
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
 
         engine = self.validator.execution_engine
         batch, _, _ = engine.get_compute_domain({"batch_id": self.validator.active_batch_id},
                                                 domain_type=MetricDomainTypes.TABLE)
         sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
-        from ytempire_dq.sql_guard import check_query  # noqa: PLC0415
+        from ytempire_dq.sql_guard import check_query
 
         check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
         # sa.text reads ":name" as a bind parameter; the query has none of its own
@@ -327,11 +327,11 @@ class _Keyer:
 
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
-        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: PLC0415, E501
+        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
             SQLALCHEMY_SELECTABLE_METRICS,
         )
-        from great_expectations.util import get_sqlalchemy_selectable  # noqa: PLC0415
-        from great_expectations.validator.metric_configuration import MetricConfiguration  # noqa: PLC0415
+        from great_expectations.util import get_sqlalchemy_selectable
+        from great_expectations.validator.metric_configuration import MetricConfiguration
 
         validator = self.validator
         engine = validator.execution_engine

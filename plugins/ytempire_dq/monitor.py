@@ -92,7 +92,7 @@ def postgres_readings(db_url: str | None, *, slow_query_seconds: float = 5.0) ->
 
     out: dict = {"url": config.mask_url(db_url), "ok": False, "error": None, "errors": {}}
     if not db_url:
-        out["error"] = "DATABASE_URL is not set and no embedded PostgreSQL runs"
+        out["error"] = config.NO_DATABASE_URL
         return out
     try:
         conn = connect(db_url, autocommit=True, connect_timeout=5)
@@ -235,7 +235,7 @@ def _postgres_alerts(pg: dict, t: dict, slow_query_seconds: float) -> list[Alert
         secs = q.get("seconds") or 0.0
         sev = Severity.CRITICAL if secs > t["long_query_critical_seconds"] else Severity.WARNING
         if secs > slow_query_seconds:
-            query = " ".join(str(q.get("query") or "").split())[:120]
+            query = config.one_line(q.get("query") or "", 120)
             found.append(Alert(sev, "postgres.long_running_query",
                                f"pid {q.get('pid')} ({q.get('usename')}@{q.get('datname')}, {q.get('state')}) "
                                f"running {secs:.1f} s: {query}", target=str(q.get("pid"))))

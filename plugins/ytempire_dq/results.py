@@ -288,7 +288,7 @@ def _is_query_rule(config: Any) -> bool:
 def _model_fields(config: Any) -> set[str]:
     """Field names of the expectation class behind ``config`` (empty if unknown)."""
     try:
-        from great_expectations.expectations.registry import get_expectation_impl  # noqa: PLC0415
+        from great_expectations.expectations.registry import get_expectation_impl
 
         return set(get_expectation_impl(config.type).__fields__)
     except Exception:  # noqa: BLE001 - unknown types simply have no fields here

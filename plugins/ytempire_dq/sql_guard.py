@@ -45,7 +45,7 @@ def _kind(node: Any) -> str:
 
 def _statement_count(sql: str) -> int:
     """Statements in ``sql`` by its ``;`` tokens (the scanner skips strings and comments)."""
-    from pglast.parser import scan  # noqa: PLC0415
+    from pglast.parser import scan
 
     count, pending = 0, False
     for token in scan(sql):
@@ -59,7 +59,7 @@ def _statement_count(sql: str) -> int:
 
 def _inner_reason(node: Any) -> str | None:
     """Why one node of a SELECT's tree makes it more than a read, or None."""
-    from pglast import ast  # noqa: PLC0415
+    from pglast import ast
 
     if isinstance(node, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)):
         return f"a data-modifying {_kind(node)} inside the query"
@@ -76,9 +76,9 @@ def _inner_reason(node: Any) -> str | None:
 
 def refusal(sql: str) -> str | None:
     """Why ``sql`` (``{batch}`` already substituted) is not one read-only SELECT; None if it is."""
-    from pglast import ast, parse_sql  # noqa: PLC0415
-    from pglast.parser import ParseError, scan  # noqa: PLC0415
-    from pglast.visitors import Visitor  # noqa: PLC0415
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError, scan
+    from pglast.visitors import Visitor
 
     try:
         statements = parse_sql(sql)
@@ -163,7 +163,7 @@ def check_suite_rules(path: Any, doc: dict, table: str | None) -> None:
     """Raise :class:`RefusedSQL` naming the file and rule at the first SQL rule of a suite file
     (``doc``, run against ``table``) that is not one read-only SELECT: the checkpoint runner's
     pre-flight, before any rule runs."""
-    from ytempire_dq.suites import substitute_batch  # noqa: PLC0415
+    from ytempire_dq.suites import substitute_batch
 
     for i, exp in enumerate(doc.get("expectations") or []):
         query = (exp.get("kwargs") or {}).get("unexpected_rows_query")

@@ -81,7 +81,7 @@ def config_dir_of(config_dir: Path | str | None) -> Path:
 
 
 def _read_yml(config_dir: Path) -> dict:
-    from ruamel.yaml import YAML  # noqa: PLC0415 - GX's own YAML library
+    from ruamel.yaml import YAML  # GX's own YAML library
 
     path = config_dir / "great_expectations.yml"
     try:
@@ -187,7 +187,7 @@ def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
 
 def registered_expectation_types() -> set[str]:
     """Every expectation type GX knows now (core + ours once registered)."""
-    from great_expectations.expectations.registry import list_registered_expectation_implementations  # noqa: PLC0415
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
 
     return set(list_registered_expectation_implementations())
 
@@ -288,7 +288,7 @@ def _alias_hint(query: str) -> str:
 def _db_columns(url: str) -> dict[str, set[str]]:
     """{table: {columns}} of the database's current schema; unreachable: :class:`YtdqError`
     (naming the masked URL and ``--offline``)."""
-    from ytempire_dq.db.connect import connect  # noqa: PLC0415
+    from ytempire_dq.db.connect import connect
 
     try:
         conn = connect(url, connect_timeout=3)
@@ -309,10 +309,10 @@ def _db_columns(url: str) -> dict[str, set[str]]:
 def _explain(url: str, sql: str) -> str | None:
     """None if ``EXPLAIN sql`` works, else the server's first error line. ``sql`` must have passed
     :func:`ytempire_dq.sql_guard.check_query`; it is planned in a READ ONLY transaction anyway."""
-    import psycopg2  # noqa: PLC0415
+    import psycopg2
 
-    from ytempire_dq.db.connect import connect  # noqa: PLC0415
-    from ytempire_dq.sql_guard import begin_read_only  # noqa: PLC0415
+    from ytempire_dq.db.connect import connect
+    from ytempire_dq.sql_guard import begin_read_only
 
     conn = connect(url, connect_timeout=3)
     try:
@@ -352,8 +352,8 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     (then one warning says what was not checked): a lint that silently skipped checks would pass
     bad rules.
     """
-    from ytempire_dq.context import register_plugins  # noqa: PLC0415
-    from ytempire_dq.gx_stores import missing_id  # noqa: PLC0415 - imports GX
+    from ytempire_dq.context import register_plugins
+    from ytempire_dq.gx_stores import missing_id  # imports GX
 
     cdir = config_dir_of(config_dir)
     register_plugins()
@@ -450,7 +450,7 @@ def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
     still match. The file keeps its layout (indent, key order, trailing newline) when it is one
     ``json.dumps`` writes; otherwise it is written the way GX writes suites. Malformed files are
     left alone (lint reports them). Returns ``[{"file", "ids", "reformatted"}]`` of changed files."""
-    from ytempire_dq.gx_stores import missing_id  # noqa: PLC0415 - imports GX
+    from ytempire_dq.gx_stores import missing_id  # imports GX
 
     changed = []
     for path in sorted(store_dir("suites", config_dir).glob("*.json")):
@@ -491,11 +491,11 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
         add(f"unknown expectation type {exp['type']!r} (GX would drop this rule silently)")
         return out
     try:
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: PLC0415
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
         ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs") or {}, meta=meta).to_domain_obj()
     except Exception as exc:  # noqa: BLE001 - pydantic and GX errors
-        add(f"GX rejects the parameters: {' '.join(str(exc).split())[:300]}")
+        add(f"GX rejects the parameters: {config.one_line(exc, 300)}")
         return out
     kwargs = exp.get("kwargs") or {}
     sql = _lint_sql_rule(kwargs.get("unexpected_rows_query"), table, add)
@@ -517,7 +517,7 @@ def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_type
 
 def _lint_sql_rule(query: Any, table: str | None, add: Any) -> str | None:
     """The SQL GX would run for a SQL rule, if it is one read-only SELECT (else reported, None)."""
-    from ytempire_dq.sql_guard import RefusedSQL, check_query  # noqa: PLC0415
+    from ytempire_dq.sql_guard import RefusedSQL, check_query
 
     if not isinstance(query, str):
         return None
@@ -563,7 +563,7 @@ def _column_refs(type_: str, kwargs: dict, table: str | None) -> list[tuple[str,
 
 def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
     """Checkpoints GX cannot load (unknown action type, bad reference)."""
-    from ytempire_dq.context import open_context  # noqa: PLC0415
+    from ytempire_dq.context import open_context
 
     out = []
     try:
@@ -579,7 +579,7 @@ def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
                 ctx.checkpoints.get(path.stem)
             except Exception as exc:  # noqa: BLE001
                 out.append(Problem(_rel(path), None,
-                                   f"GX cannot load the checkpoint: {' '.join(str(exc).split())[:300]}"))
+                                   f"GX cannot load the checkpoint: {config.one_line(exc, 300)}"))
     finally:
         gx_log.setLevel(level)
     return out
@@ -591,7 +591,7 @@ def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
 
 def docs_build(config_dir: Path | str | None = None) -> Path:
     """Rebuild Data Docs from the stored suites and results; the path of ``index.html``."""
-    from ytempire_dq.context import open_context  # noqa: PLC0415
+    from ytempire_dq.context import open_context
 
     cdir = config_dir_of(config_dir)
     ctx = open_context(cdir, database_url=config.database_url(required=False) or "postgresql://unused/unused")
@@ -603,9 +603,9 @@ def new_suite(name: str, asset: str, *, checkpoint: str | None = None,
     """An empty suite ``name`` for data asset ``asset`` and its validation definition (added to
     ``checkpoint`` when given), written by GX itself so the files are in GX's format; an analyst then
     appends rules to the suite file. Names already taken and unknown assets are refused."""
-    import great_expectations as gx  # noqa: PLC0415
+    import great_expectations as gx
 
-    from ytempire_dq.context import open_context  # noqa: PLC0415
+    from ytempire_dq.context import open_context
 
     cdir = config_dir_of(config_dir)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -629,7 +629,7 @@ def new_suite(name: str, asset: str, *, checkpoint: str | None = None,
 
 
 def _existing_checkpoint(ctx: Any, name: str, cdir: Path) -> Any:
-    from ytempire_dq.checkpoints import list_checkpoints  # noqa: PLC0415
+    from ytempire_dq.checkpoints import list_checkpoints
 
     known = list_checkpoints(config_dir=cdir)
     if name not in known:
@@ -646,7 +646,7 @@ def docs_index(ctx: Any, sites: dict | None = None) -> Path:
     """Path of the local site's ``index.html``."""
     url = (sites or {}).get("local_site")
     if url and url.startswith("file://"):
-        from urllib.parse import unquote, urlparse  # noqa: PLC0415
+        from urllib.parse import unquote, urlparse
 
         return Path(unquote(urlparse(url).path))
     return Path(ctx.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -13,9 +13,7 @@ import socket
 import pytest
 import redis
 
-from tests.expectations.conftest import docs_text
-from tests.gx.conftest import copy_project
-from tests.helpers import empty_redis_db
+from tests.helpers import copy_project, docs_text, empty_redis_db
 from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache
 from ytempire_dq.cache.seed import STATS_TOLERANCE
 from ytempire_dq.checkpoints import run_checkpoint

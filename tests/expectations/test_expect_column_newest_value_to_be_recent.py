@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from great_expectations.compatibility.pydantic import ValidationError
-from tests.expectations.conftest import (
+
+from tests.helpers import (
     insert_channel,
     insert_user,
     insert_video,
     new_id,
     rendered_sentence,
+    scalar,
     suite_round_trip,
 )
-from tests.helpers import scalar
 from ytempire_dq.expectations import ExpectColumnNewestValueToBeRecent
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from great_expectations.compatibility.pydantic import ValidationError
 
-from tests.expectations.conftest import insert_user, new_id, rendered_sentence, suite_round_trip
+from tests.helpers import insert_user, new_id, rendered_sentence, suite_round_trip
 from ytempire_dq.expectations import ExpectColumnValuesToBeWithinTableCategoryLimit
 
 LIMITS = {"free": {"60s": 60, "3600s": 1000}, "starter": {"60s": 300, "3600s": 10000}}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from great_expectations.compatibility.pydantic import ValidationError
-from tests.expectations.conftest import (
+
+from tests.helpers import (
     data_docs_pages,
     insert_channel,
     insert_user,

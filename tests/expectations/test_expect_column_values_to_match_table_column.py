@@ -7,7 +7,7 @@ import pytest
 from great_expectations.compatibility.pydantic import ValidationError
 from great_expectations.expectations.row_conditions import Column
 
-from tests.expectations.conftest import (
+from tests.helpers import (
     insert_channel,
     insert_user,
     insert_video,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from great_expectations.compatibility.pydantic import ValidationError
 
-from tests.expectations.conftest import insert_channel, insert_user, new_id, rendered_sentence, suite_round_trip
+from tests.helpers import insert_channel, insert_user, new_id, rendered_sentence, suite_round_trip
 from ytempire_dq.expectations import ExpectColumnValuesToReferenceActiveRows
 
 ACTIVE = dict(status_table="channels", status_key_column="user_id", status_column="status",

@@ -10,8 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.gx.conftest import KIND_TO_RULE
-from tests.helpers import rows, scalar
+from tests.helpers import KIND_TO_RULE, rows, scalar
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
 from ytempire_dq.config import PROJECT_ROOT

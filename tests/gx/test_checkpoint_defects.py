@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gx.conftest import KIND_TO_RULE
+from tests.helpers import KIND_TO_RULE
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.defects import DEFECT_KINDS

@@ -27,7 +27,7 @@ from great_expectations.datasource.fluent.config_str import ConfigStr
 from typing_extensions import override
 
 from ytempire_dq import gx_compat
-from ytempire_dq.config import mask_secrets, mask_url
+from ytempire_dq.config import mask_url, one_line
 from ytempire_dq.results import read_validation_result
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,15 @@ class PublishToRedisAction(ValidationAction):
         try:
             receivers = publish(url, summary)
         except Exception as exc:  # noqa: BLE001 - redis/socket errors of every kind: the run stands
-            reason = mask_secrets(" ".join(str(exc).split()) or type(exc).__name__)
             log.warning("checkpoint %r: results not published to Redis at %s: %s",
-                        summary["checkpoint"], mask_url(url), reason[:300])
+                        summary["checkpoint"], mask_url(url), one_line(exc, 300))
             return {"published": False, "summary": summary}
         return {"published": True, "receivers": receivers, "summary": summary}
 
 
 def publish(url: str, summary: dict) -> int:
     """HSET ``dq:last:<checkpoint>`` and PUBLISH on ``dq:results`` in one round trip; the number of receivers."""
-    import redis  # noqa: PLC0415
+    import redis
 
     fields = {
         "success": "true" if summary["success"] else "false",

@@ -45,7 +45,7 @@ def window_seconds(window: Any) -> float:
 def cache_frame(frame: Any) -> Any:
     """The snapshot as the cache suite's batch: every column present, plus ``window_seconds``
     (a counter's window length, for the TTL-within-window rule)."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     for name, dtype in COLUMNS.items():
         if name not in frame:
@@ -58,15 +58,15 @@ def cache_frame(frame: Any) -> Any:
 
 def read_cache(redis_url: str) -> Any:
     """:func:`cache_frame` of a snapshot of ``redis_url``; unreachable -> YtdqError, URL masked."""
-    import redis  # noqa: PLC0415
+    import redis
 
-    from ytempire_dq.cache.snapshot import snapshot  # noqa: PLC0415
+    from ytempire_dq.cache.snapshot import snapshot
 
     try:
         frame = snapshot(redis_url)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise YtdqError(f"cannot read the Redis cache at {config.mask_url(redis_url)}: "
-                        f"{config.mask_secrets(' '.join(str(exc).split()))[:300]}") from None
+                        f"{config.one_line(exc, 300)}") from None
     return cache_frame(frame)
 
 

@@ -207,7 +207,7 @@ class _Columns:
         if not n:
             return
         fields: dict[str, list] = {}
-        for j, (key, kind, rtype, ttl, value, bad_name) in enumerate(rows):
+        for j, (key, kind, _rtype, _ttl, value, bad_name) in enumerate(rows):
             if bad_name:
                 col = fields.get(BAD_NAME_COLUMN)
                 if col is None:

@@ -12,7 +12,6 @@ from sqlalchemy.engine import make_url
 from ytempire_dq.config import MASK, database_url, mask_secrets, mask_url
 from ytempire_dq.errors import YtdqError
 
-
 #: A double-quoted fragment of a libpq message (host names, URI pieces); linear: no nesting.
 _QUOTED = re.compile(r'"([^"\n]*)"')
 

@@ -1,8 +1,9 @@
 """Defect injection: add EXACTLY ``count`` rows breaking one rule, for each kind asked for.
 
-Every kind is a :class:`DefectKind` in :data:`DEFECT_KINDS`: its name, the table it breaks, a
-one-line description, and ``count_sql``, the plain SQL (``SELECT count(*) ...``, run it without
-parameters) that counts its offending rows, which is the rule written down. After
+Every kind is a :class:`DefectKind` in :data:`DEFECT_KINDS`: its name, the ONE rule that catches it
+(``rule_id``: that rule's unexpected count equals the injected rows), the table it breaks, a one-line
+description, and ``count_sql``, the plain SQL (``SELECT count(*) ...``, run it without parameters)
+that counts its offending rows, which is the rule written down. After
 ``inject(url, {kind: count})`` on clean data, each kind's ``count_sql`` returns exactly ``count``,
 also when every kind is injected at once: the injector picks disjoint victim rows, and every row
 it writes keeps all the *other* rules (inserted analytics rows have ``views = 0`` so view sums
@@ -68,6 +69,7 @@ class DefectKind:
     """One kind of defect: what it breaks and the SQL that counts its offending rows."""
 
     name: str
+    rule_id: str  # the ONE rule that catches it: its unexpected count equals the injected rows
     table: str
     description: str
     count_sql: str
@@ -89,131 +91,131 @@ def _duplicates(table: str, columns: str) -> str:
 
 
 _KINDS = [
-    DefectKind("orphan_channels", "channels", "channels.user_id matching no user",
+    DefectKind("orphan_channels", "channels.user_exists", "channels", "channels.user_id matching no user",
                _orphans("channels", "user_id", "users")),
-    DefectKind("orphan_videos", "videos", "videos.channel_id matching no channel",
+    DefectKind("orphan_videos", "videos.channel_exists", "videos", "videos.channel_id matching no channel",
                _orphans("videos", "channel_id", "channels")),
-    DefectKind("orphan_analytics", "analytics", "analytics.video_id matching no video",
+    DefectKind("orphan_analytics", "analytics.video_exists", "analytics", "analytics.video_id matching no video",
                _orphans("analytics", "video_id", "videos")),
-    DefectKind("orphan_api_keys", "api_keys", "api_keys.user_id matching no user",
+    DefectKind("orphan_api_keys", "api_keys.user_exists", "api_keys", "api_keys.user_id matching no user",
                _orphans("api_keys", "user_id", "users")),
-    DefectKind("orphan_workflows", "workflows", "workflows.channel_id matching no channel",
+    DefectKind("orphan_workflows", "workflows.channel_exists", "workflows", "workflows.channel_id matching no channel",
                _orphans("workflows", "channel_id", "channels")),
-    DefectKind("bad_email", "users", "users.email not a valid address",
+    DefectKind("bad_email", "users.email_format", "users", "users.email not a valid address",
                f"SELECT count(*) FROM users WHERE email !~* '{EMAIL_RE}'"),
-    DefectKind("short_username", "users", "users.username shorter than 3 characters",
+    DefectKind("short_username", "users.username_min_length", "users", "users.username shorter than 3 characters",
                "SELECT count(*) FROM users WHERE length(username) < 3"),
-    DefectKind("unknown_tier", "users", "users.subscription_tier outside free/starter/professional/enterprise",
+    DefectKind("unknown_tier", "users.subscription_tier_allowed", "users", "users.subscription_tier outside free/starter/professional/enterprise",
                _outside("users", "subscription_tier", f.TIERS)),
-    DefectKind("unknown_channel_status", "channels", "channels.status outside the allowed values",
+    DefectKind("unknown_channel_status", "channels.status_allowed", "channels", "channels.status outside the allowed values",
                _outside("channels", "status", f.CHANNEL_STATUSES)),
-    DefectKind("unknown_monetization_status", "channels", "channels.monetization_status outside the allowed values",
+    DefectKind("unknown_monetization_status", "channels.monetization_status_allowed", "channels", "channels.monetization_status outside the allowed values",
                _outside("channels", "monetization_status", f.MONETIZATION_STATUSES)),
-    DefectKind("unknown_video_status", "videos", "videos.status outside the allowed values",
+    DefectKind("unknown_video_status", "videos.status_allowed", "videos", "videos.status outside the allowed values",
                _outside("videos", "status", f.VIDEO_STATUSES)),
-    DefectKind("unknown_workflow_status", "workflows", "workflows.status outside the allowed values",
+    DefectKind("unknown_workflow_status", "workflows.status_allowed", "workflows", "workflows.status outside the allowed values",
                _outside("workflows", "status", f.WORKFLOW_STATUSES)),
-    DefectKind("bad_youtube_channel_id", "channels", "channels.youtube_channel_id not UC + 22 characters",
+    DefectKind("bad_youtube_channel_id", "channels.youtube_channel_id_format", "channels", "channels.youtube_channel_id not UC + 22 characters",
                f"SELECT count(*) FROM channels WHERE youtube_channel_id IS NOT NULL "
                f"AND youtube_channel_id !~ '{YT_CHANNEL_RE}'"),
-    DefectKind("bad_youtube_video_id", "videos", "videos.youtube_video_id not 11 characters of [A-Za-z0-9_-]",
+    DefectKind("bad_youtube_video_id", "videos.youtube_video_id_format", "videos", "videos.youtube_video_id not 11 characters of [A-Za-z0-9_-]",
                f"SELECT count(*) FROM videos WHERE youtube_video_id IS NOT NULL "
                f"AND youtube_video_id !~ '{YT_VIDEO_RE}'"),
-    DefectKind("cost_out_of_range", "videos", "videos.generation_cost outside [0.10, 5.00]",
+    DefectKind("cost_out_of_range", "videos.generation_cost_range", "videos", "videos.generation_cost outside [0.10, 5.00]",
                "SELECT count(*) FROM videos WHERE generation_cost IS NOT NULL "
                "AND (generation_cost < 0.10 OR generation_cost > 5.00)"),
-    DefectKind("published_without_youtube_id", "videos", "published video without a youtube_video_id",
+    DefectKind("published_without_youtube_id", "videos.published_has_youtube_id", "videos", "published video without a youtube_video_id",
                "SELECT count(*) FROM videos WHERE status = 'published' AND youtube_video_id IS NULL"),
-    DefectKind("published_without_published_at", "videos", "published video without published_at",
+    DefectKind("published_without_published_at", "videos.published_has_published_at", "videos", "published video without published_at",
                "SELECT count(*) FROM videos WHERE status = 'published' AND published_at IS NULL"),
-    DefectKind("published_before_created", "videos", "videos.published_at before created_at",
+    DefectKind("published_before_created", "videos.published_after_created", "videos", "videos.published_at before created_at",
                "SELECT count(*) FROM videos WHERE published_at < created_at"),
-    DefectKind("updated_before_created", "users", "users.updated_at before created_at",
+    DefectKind("updated_before_created", "users.updated_after_created", "users", "users.updated_at before created_at",
                "SELECT count(*) FROM users WHERE updated_at < created_at"),
-    DefectKind("negative_subscribers", "channels", "channels.subscriber_count below 0",
+    DefectKind("negative_subscribers", "channels.subscriber_count_non_negative", "channels", "channels.subscriber_count below 0",
                "SELECT count(*) FROM channels WHERE subscriber_count < 0"),
-    DefectKind("negative_revenue", "analytics", "analytics.revenue below 0",
+    DefectKind("negative_revenue", "analytics.revenue_non_negative", "analytics", "analytics.revenue below 0",
                "SELECT count(*) FROM analytics WHERE revenue < 0"),
-    DefectKind("future_analytics_date", "analytics", "analytics.date after today",
+    DefectKind("future_analytics_date", "analytics.date_not_in_future", "analytics", "analytics.date after today",
                "SELECT count(*) FROM analytics WHERE date > current_date"),
-    DefectKind("analytics_before_video", "analytics", "analytics.date before its video's created_at date",
+    DefectKind("analytics_before_video", "analytics.date_not_before_video", "analytics", "analytics.date before its video's created_at date",
                "SELECT count(*) FROM analytics a JOIN videos v ON v.id = a.video_id "
                "WHERE a.date < v.created_at::date"),
-    DefectKind("analytics_sum_mismatch", "videos",
+    DefectKind("analytics_sum_mismatch", "videos.view_count_matches_analytics", "videos",
                "videos whose daily analytics views differ from view_count by more than 100 (counts videos)",
                "SELECT count(*) FROM videos v LEFT JOIN (SELECT video_id, sum(views) AS views FROM analytics "
                "GROUP BY video_id) a ON a.video_id = v.id WHERE abs(coalesce(a.views, 0) - v.view_count) > 100"),
-    DefectKind("over_tier_limit", "channels",
+    DefectKind("over_tier_limit", "users.active_channels_within_tier_limit", "channels",
                "users with more active channels than their tier allows (counts users)",
                f"SELECT count(*) FROM (SELECT c.user_id FROM channels c JOIN users u ON u.id = c.user_id "
                f"JOIN {_TIER_LIMITS_SQL} t(tier, max_active) ON t.tier = u.subscription_tier "
                f"WHERE c.status = 'active' GROUP BY c.user_id, t.max_active HAVING count(*) > t.max_active) o"),
-    DefectKind("duplicate_email", "users",
+    DefectKind("duplicate_email", "users.email_unique", "users",
                "users.email shared by 2 users (counts duplicated emails; 2 rows each)",
                _duplicates("users", "email"), rows_per_defect=2),
-    DefectKind("duplicate_youtube_video_id", "videos",
+    DefectKind("duplicate_youtube_video_id", "videos.youtube_video_id_unique", "videos",
                "videos.youtube_video_id shared by 2 videos (counts duplicated ids; 2 rows each)",
                _duplicates("videos", "youtube_video_id"), rows_per_defect=2),
-    DefectKind("duplicate_analytics_day", "analytics",
+    DefectKind("duplicate_analytics_day", "analytics.one_row_per_video_day", "analytics",
                "analytics (video_id, date) shared by 2 rows (counts duplicated days; 2 rows each)",
                _duplicates("analytics", "video_id, date"), rows_per_defect=2),
-    DefectKind("null_video_title", "videos", "videos.title is NULL",
+    DefectKind("null_video_title", "videos.title_not_null", "videos", "videos.title is NULL",
                "SELECT count(*) FROM videos WHERE title IS NULL"),
-    DefectKind("markup_in_title", "videos", "videos.title carries HTML markup (a <script> tag)",
+    DefectKind("markup_in_title", "videos.title_has_no_markup", "videos", "videos.title carries HTML markup (a <script> tag)",
                f"SELECT count(*) FROM videos WHERE title ~ '{MARKUP_RE}'"),
     # -- business rules no constraint holds: lifecycles, state-dependent events, clock, order, thresholds
-    DefectKind("monetized_below_ypp", "channels",
+    DefectKind("monetized_below_ypp", "channels.monetized_meets_ypp_subscribers", "channels",
                f"monetized channel with fewer than {f.YPP_MIN_SUBSCRIBERS:,} subscribers (YouTube Partner Program)",
                f"SELECT count(*) FROM channels WHERE monetization_status = 'monetized' "
                f"AND subscriber_count < {f.YPP_MIN_SUBSCRIBERS}"),
-    DefectKind("youtube_id_on_unpublished_video", "videos", "never-published video with a YouTube id",
+    DefectKind("youtube_id_on_unpublished_video", "videos.unpublished_has_no_youtube_id", "videos", "never-published video with a YouTube id",
                f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND youtube_video_id IS NOT NULL"),
-    DefectKind("publish_time_on_unpublished_video", "videos", "never-published video with a publish time",
+    DefectKind("publish_time_on_unpublished_video", "videos.unpublished_has_no_published_at", "videos", "never-published video with a publish time",
                f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND published_at IS NOT NULL"),
-    DefectKind("views_on_unpublished_video", "videos", "never-published video with views",
+    DefectKind("views_on_unpublished_video", "videos.unpublished_has_no_views", "videos", "never-published video with views",
                f"SELECT count(*) FROM videos WHERE status IN {_NEVER} AND view_count > 0"),
-    DefectKind("analytics_for_unpublished_video", "analytics", "analytics row of a never-published video",
+    DefectKind("analytics_for_unpublished_video", "analytics.only_for_published_videos", "analytics", "analytics row of a never-published video",
                f"SELECT count(*) FROM analytics a JOIN videos v ON v.id = a.video_id WHERE v.status IN {_NEVER}"),
-    DefectKind("implausible_watch_time", "analytics",
+    DefectKind("implausible_watch_time", "analytics.watch_time_plausible", "analytics",
                f"analytics watch time above views x {f.MAX_VIDEO_MINUTES} minutes",
                f"SELECT count(*) FROM analytics WHERE watch_time_minutes > views * {f.MAX_VIDEO_MINUTES}"),
-    DefectKind("revenue_without_views", "analytics", "analytics day with revenue but no views",
+    DefectKind("revenue_without_views", "analytics.no_revenue_without_views", "analytics", "analytics day with revenue but no views",
                "SELECT count(*) FROM analytics WHERE revenue > 0 AND views = 0"),
-    DefectKind("stale_analytics", "analytics",
+    DefectKind("stale_analytics", "analytics.fresh_per_published_video", "analytics",
                f"published video (published over {f.ANALYTICS_MAX_AGE_DAYS} days ago) whose newest analytics day is "
                f"more than {f.ANALYTICS_MAX_AGE_DAYS} days old (counts videos)",
                f"SELECT count(*) FROM videos v WHERE v.status = 'published' "
                f"AND v.published_at < current_date - {f.ANALYTICS_MAX_AGE_DAYS} AND coalesce((SELECT max(a.date) "
                f"FROM analytics a WHERE a.video_id = v.id), '-infinity') < current_date - {f.ANALYTICS_MAX_AGE_DAYS}"),
-    DefectKind("api_key_used_after_revoke", "api_keys", "API key used after it was revoked",
+    DefectKind("api_key_used_after_revoke", "api_keys.not_used_after_revoked", "api_keys", "API key used after it was revoked",
                "SELECT count(*) FROM api_keys WHERE last_used_at > revoked_at"),
-    DefectKind("active_workflow_without_start", "workflows", "running/succeeded/failed workflow without started_at",
+    DefectKind("active_workflow_without_start", "workflows.started_unless_queued", "workflows", "running/succeeded/failed workflow without started_at",
                "SELECT count(*) FROM workflows WHERE status IN ('running', 'succeeded', 'failed') AND started_at IS NULL"),
-    DefectKind("queued_workflow_with_start", "workflows", "queued workflow with a started_at",
+    DefectKind("queued_workflow_with_start", "workflows.queued_not_started", "workflows", "queued workflow with a started_at",
                "SELECT count(*) FROM workflows WHERE status = 'queued' AND started_at IS NOT NULL"),
-    DefectKind("done_workflow_without_finish", "workflows", "succeeded/failed workflow without finished_at",
+    DefectKind("done_workflow_without_finish", "workflows.finished_when_done", "workflows", "succeeded/failed workflow without finished_at",
                "SELECT count(*) FROM workflows WHERE status IN ('succeeded', 'failed') AND finished_at IS NULL"),
-    DefectKind("open_workflow_with_finish", "workflows", "queued/running workflow with a finished_at",
+    DefectKind("open_workflow_with_finish", "workflows.open_not_finished", "workflows", "queued/running workflow with a finished_at",
                "SELECT count(*) FROM workflows WHERE status IN ('queued', 'running') AND finished_at IS NOT NULL"),
-    DefectKind("failed_workflow_without_error", "workflows", "failed workflow without an error_message",
+    DefectKind("failed_workflow_without_error", "workflows.failed_has_error_message", "workflows", "failed workflow without an error_message",
                "SELECT count(*) FROM workflows WHERE status = 'failed' AND error_message IS NULL"),
-    DefectKind("error_on_unfailed_workflow", "workflows", "workflow that did not fail carrying an error_message",
+    DefectKind("error_on_unfailed_workflow", "workflows.error_only_when_failed", "workflows", "workflow that did not fail carrying an error_message",
                "SELECT count(*) FROM workflows WHERE status IN ('queued', 'running', 'succeeded', 'cancelled') "
                "AND error_message IS NOT NULL"),
-    DefectKind("stuck_workflow", "workflows", f"workflow running for more than {f.STUCK_RUNNING_HOURS} hours",
+    DefectKind("stuck_workflow", "workflows.not_stuck_running", "workflows", f"workflow running for more than {f.STUCK_RUNNING_HOURS} hours",
                f"SELECT count(*) FROM workflows WHERE status = 'running' "
                f"AND started_at < localtimestamp - interval '{f.STUCK_RUNNING_HOURS} hours'"),
-    *(DefectKind(f"future_{singular}_timestamp", table, f"{table} row with a timestamp in the future",
+    *(DefectKind(f"future_{singular}_timestamp", f"{table}.no_future_timestamps", table, f"{table} row with a timestamp in the future",
                  f"SELECT count(*) FROM {table} WHERE " + " OR ".join(f"{c} > localtimestamp" for c in columns))
       for singular, table, columns in _TIMESTAMPS),
-    DefectKind("channel_before_user", "channels", "channel created before its user",
+    DefectKind("channel_before_user", "channels.created_after_user", "channels", "channel created before its user",
                "SELECT count(*) FROM channels c JOIN users u ON u.id = c.user_id WHERE c.created_at < u.created_at"),
-    DefectKind("video_before_channel", "videos", "video created or published before its channel was created",
+    DefectKind("video_before_channel", "videos.not_before_channel", "videos", "video created or published before its channel was created",
                "SELECT count(*) FROM videos v JOIN channels c ON c.id = v.channel_id "
                "WHERE v.created_at < c.created_at OR v.published_at < c.created_at"),
-    DefectKind("api_key_before_user", "api_keys", "API key created before its user",
+    DefectKind("api_key_before_user", "api_keys.created_after_user", "api_keys", "API key created before its user",
                "SELECT count(*) FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.created_at < u.created_at"),
-    DefectKind("workflow_before_channel", "workflows", "workflow created before its channel",
+    DefectKind("workflow_before_channel", "workflows.created_after_channel", "workflows", "workflow created before its channel",
                "SELECT count(*) FROM workflows w JOIN channels c ON c.id = w.channel_id WHERE w.created_at < c.created_at"),
 ]
 

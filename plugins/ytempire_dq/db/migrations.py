@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +146,8 @@ def lock_holder(conn, *, short: bool = False) -> str:
 def transaction_control(migration: "Migration", direction: str) -> str | None:
     """The first statement of the part that would end or nest the runner's transaction, as
     ``line N: TEXT``; None when there is none. Parsed, so strings and comments do not count."""
-    import pglast  # noqa: PLC0415
-    from pglast import ast  # noqa: PLC0415
+    import pglast
+    from pglast import ast
 
     sql = migration.up_sql if direction == "up" else migration.down_sql
     try:

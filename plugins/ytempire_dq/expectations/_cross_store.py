@@ -29,7 +29,6 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Optional, Tuple
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.core.result_format import ResultFormat
@@ -52,7 +51,7 @@ DATABASE_URL_DEFAULT = "${DATABASE_URL}"
 
 def resolve_database_url(value: str) -> str:
     """``value`` with ``${VAR}`` substituted by the current GX project (else from ytdq config)."""
-    from ytempire_dq import config  # noqa: PLC0415
+    from ytempire_dq import config
 
     if "${" not in value:
         return value
@@ -103,7 +102,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
 
     def fetch(self, values: list[str]) -> dict:
         """``{key value: lookup row}`` for the batch's distinct key values (one COPY, one query)."""
-        from ytempire_dq.db.connect import connect  # noqa: PLC0415
+        from ytempire_dq.db.connect import connect
 
         if not values:
             return {}
@@ -129,7 +128,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         runtime_configuration: Optional[dict] = None,
         execution_engine: Any = None,
     ) -> dict:
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         frame, _, _ = execution_engine.get_compute_domain(
             gx_compat.domain_kwargs_of(self), domain_type=MetricDomainTypes.COLUMN

@@ -38,7 +38,6 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.core.unexpected_rows_expectation import (

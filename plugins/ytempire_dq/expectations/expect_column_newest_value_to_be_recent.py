@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Dict, Literal, Optional, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 
@@ -104,7 +103,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
 
     @pydantic.validator("where")
     def _where_columns(cls, value: Optional[dict]) -> Optional[dict]:
-        from ytempire_dq.expectations._cross_table import check_column_name  # noqa: PLC0415
+        from ytempire_dq.expectations._cross_table import check_column_name
 
         for name in value or {}:
             check_column_name(name)
@@ -135,7 +134,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
     def build_query(self) -> str:
         """One row per stale key (oldest first, up to SAMPLE_SIZE), or one row of NULLs when none is
         stale; every row carries the clock, the cutoff, the newest value and the stale count."""
-        from ytempire_dq.expectations._cross_table import compile_sql  # noqa: PLC0415
+        from ytempire_dq.expectations._cross_table import compile_sql
 
         groups = self._groups()
         stale = self.offending_rows().subquery("stale")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 
@@ -106,7 +105,7 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
 
     @override
     def offending(self, frame: Any, found: dict) -> Any:
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         categories = frame[self.key_column].map(lambda k: found[str(k)][1] if str(k) in found else None)
         limit_keys = frame[self.limit_key_column] if self.limit_key_column else pd.Series(None, index=frame.index)

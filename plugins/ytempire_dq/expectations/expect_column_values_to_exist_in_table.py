@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Tuple
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Tuple, Union
 
 import sqlalchemy as sa
-
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 
@@ -88,7 +87,7 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
 
     @override
     def offending(self, frame: Any, found: dict) -> Any:
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         keys = frame[self.key_column].astype(object)
         cached = pd.to_numeric(frame[self.column], errors="coerce").astype("float64")
