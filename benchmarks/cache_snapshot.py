@@ -93,10 +93,16 @@ def main(argv=None) -> int:
         assert len(df) == args.keys, len(df)
         frame_mb = df.memory_usage(deep=True).sum() / 2**20
         result = {
-            "keys": args.keys, "batch": args.batch, "seconds": round(seconds, 2),
-            "keys_per_second": round(args.keys / seconds), "peak_rss_delta_mb": round(peak_delta, 1),
-            "dataframe_mb": round(frame_mb, 1), "columns": list(df.columns), "populate_seconds": round(populate_s, 2),
-            "redis_version": r.info("server")["redis_version"], "python": platform.python_version(),
+            "keys": args.keys,
+            "batch": args.batch,
+            "seconds": round(seconds, 2),
+            "keys_per_second": round(args.keys / seconds),
+            "peak_rss_delta_mb": round(peak_delta, 1),
+            "dataframe_mb": round(frame_mb, 1),
+            "columns": list(df.columns),
+            "populate_seconds": round(populate_s, 2),
+            "redis_version": r.info("server")["redis_version"],
+            "python": platform.python_version(),
             "cpus": os.cpu_count(),
         }
         del df
@@ -117,10 +123,12 @@ def main(argv=None) -> int:
         else:
             r.flushdb()
             r.close()
-    print(f"snapshot of {result['keys']:,} keys (batch {result['batch']}): {result['seconds']} s, "
-          f"{result['keys_per_second']:,} keys/s, peak RSS +{result['peak_rss_delta_mb']} MB, "
-          f"DataFrame {result['dataframe_mb']} MB"
-          + (f", tracemalloc peak {result['tracemalloc_peak_mb']} MB" if "tracemalloc_peak_mb" in result else ""))
+    print(
+        f"snapshot of {result['keys']:,} keys (batch {result['batch']}): {result['seconds']} s, "
+        f"{result['keys_per_second']:,} keys/s, peak RSS +{result['peak_rss_delta_mb']} MB, "
+        f"DataFrame {result['dataframe_mb']} MB"
+        + (f", tracemalloc peak {result['tracemalloc_peak_mb']} MB" if "tracemalloc_peak_mb" in result else "")
+    )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

@@ -81,18 +81,33 @@ class Pgss:
         if not self.ok:
             return None
         with self.conn.cursor() as cur:
-            cur.execute("SELECT query, calls, total_exec_time, rows FROM pg_stat_statements "
-                        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                        "AND query NOT ILIKE '%%pg_stat_statements%%'")
+            cur.execute(
+                "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements "
+                "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND query NOT ILIKE '%%pg_stat_statements%%'"
+            )
             rows = cur.fetchall()
         total = sum(r[1] for r in rows)
         tx = sum(r[1] for r in rows if r[0].strip().upper().split(" ")[0] in ("BEGIN", "COMMIT", "ROLLBACK", "END"))
-        catalog = sum(r[1] for r in rows if r[0].strip().upper().split(" ")[0] not in ("BEGIN", "COMMIT", "ROLLBACK", "END")
-                      and ("pg_catalog" in r[0] or "information_schema" in r[0] or r[0].upper().startswith(("SHOW", "SET", "SELECT PG_", "SELECT VERSION", "SELECT CURRENT_SCHEMA"))))
+        catalog = sum(
+            r[1]
+            for r in rows
+            if r[0].strip().upper().split(" ")[0] not in ("BEGIN", "COMMIT", "ROLLBACK", "END")
+            and (
+                "pg_catalog" in r[0]
+                or "information_schema" in r[0]
+                or r[0].upper().startswith(("SHOW", "SET", "SELECT PG_", "SELECT VERSION", "SELECT CURRENT_SCHEMA"))
+            )
+        )
         top = sorted(rows, key=lambda r: -r[2])[:8]
-        return {"statements": int(total), "transaction_control": int(tx), "catalog_or_session": int(catalog),
-                "on_data": int(total - tx - catalog), "exec_ms": sum(r[2] for r in rows),
-                "top": [{"ms": round(r[2], 1), "calls": int(r[1]), "query": " ".join(r[0].split())[:220]} for r in top]}
+        return {
+            "statements": int(total),
+            "transaction_control": int(tx),
+            "catalog_or_session": int(catalog),
+            "on_data": int(total - tx - catalog),
+            "exec_ms": sum(r[2] for r in rows),
+            "top": [{"ms": round(r[2], 1), "calls": int(r[1]), "query": " ".join(r[0].split())[:220]} for r in top],
+        }
 
     def close(self):
         self.conn.close()
@@ -124,7 +139,7 @@ def _proved_unique(url: str) -> dict[tuple[str, tuple[str, ...]], str]:
 VARIANTS = {
     "baseline": "GX alone (`YTDQ_FAST=0`: each validation definition's own `run()`): SUMMARY, sequential",
     "fast": "the committed run_checkpoint (`ytempire_dq.fast`): uniqueness proved by a valid unique index, "
-            "pass 1 without sample queries, pass 2 for the failed rules' samples; SUMMARY, sequential",
+    "pass 1 without sample queries, pass 2 for the failed rules' samples; SUMMARY, sequential",
     "fast_concurrent": "fast + validation definitions concurrently",
     "basic": "result_format BASIC (counts + up to 20 sample values, no value counts)",
     "boolean_only": "result_format BOOLEAN_ONLY (verdicts only: no counts, no samples)",
@@ -158,7 +173,9 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
             keep = []
             for e in suite["expectations"]:
                 kw = e["kwargs"]
-                cols = kw.get("column_list") or ([kw["column"]] if e["type"] == "expect_column_values_to_be_unique" else None)
+                cols = kw.get("column_list") or (
+                    [kw["column"]] if e["type"] == "expect_column_values_to_be_unique" else None
+                )
                 if e["type"] in R.UNIQUE_TYPES and (path.stem, tuple(sorted(cols))) in proved:
                     removed.append(f"{e['meta']['rule_id']} <- {proved[(path.stem, tuple(sorted(cols)))]}")
                     continue
@@ -167,17 +184,27 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
             path.write_text(json.dumps(suite, indent=2))
         facts["proved_by_index"] = removed
     no_samples = {"result_format": "BASIC", "partial_unexpected_count": 0}
-    result_format = {"boolean_only": "BOOLEAN_ONLY", "combined": "BOOLEAN_ONLY", "basic": "BASIC",
-                     "basic_no_samples": no_samples, "no_samples_unique_from_catalog": no_samples}.get(variant, "SUMMARY")
-    cp = {"actions": [], "id": "00000000-0000-4000-8000-00000000be0c", "name": "bench_nightly",
-          "result_format": result_format,
-          "validation_definitions": [{"id": vds[n], "name": n} for n in TABLE_VDS]}
+    result_format = {
+        "boolean_only": "BOOLEAN_ONLY",
+        "combined": "BOOLEAN_ONLY",
+        "basic": "BASIC",
+        "basic_no_samples": no_samples,
+        "no_samples_unique_from_catalog": no_samples,
+    }.get(variant, "SUMMARY")
+    cp = {
+        "actions": [],
+        "id": "00000000-0000-4000-8000-00000000be0c",
+        "name": "bench_nightly",
+        "result_format": result_format,
+        "validation_definitions": [{"id": vds[n], "name": n} for n in TABLE_VDS],
+    }
     (base / "checkpoints" / "bench_nightly.json").write_text(json.dumps(cp, indent=2))
     return base / "gx", facts
 
 
-def run_gx(gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False,
-           fast: bool = False) -> dict:
+def run_gx(
+    gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False, fast: bool = False
+) -> dict:
     """One run_checkpoint; ``fast`` False = GX alone (``YTDQ_FAST=0``), True = the fast levers."""
     from ytempire_dq.checkpoints import run_checkpoint
 
@@ -196,10 +223,16 @@ def run_gx(gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: 
     wall = time.perf_counter() - t
     counts = {r.rule_id: r.unexpected_count for r in report.rules()}
     proved = sorted(r.rule_id for r in report.rules() if "proved by unique index" in str(r.observed_value))
-    return {"seconds": wall, "validate_s": report.timings.get("validate"), "sqlalchemy_statements": counter.n,
-            "proved_by_index": proved,
-            "pgss": pgss.read(), "counts": counts, "success": report.success,
-            "failed": sorted(r.rule_id for r in report.rules() if not r.success)}
+    return {
+        "seconds": wall,
+        "validate_s": report.timings.get("validate"),
+        "sqlalchemy_statements": counter.n,
+        "proved_by_index": proved,
+        "pgss": pgss.read(),
+        "counts": counts,
+        "success": report.success,
+        "failed": sorted(r.rule_id for r in report.rules() if not r.success),
+    }
 
 
 def run_floor(url: str, pgss: Pgss, rules: list[R.Rule]) -> dict:
@@ -241,8 +274,11 @@ def ensure_soda(log=print) -> str | None:
     log("creating benchmarks/.venv-soda (soda-core-postgres 3.5.x, benchmark only)")
     res = subprocess.run([sys.executable, "-m", "venv", str(SODA_VENV)], capture_output=True, text=True)
     if res.returncode == 0:
-        res = subprocess.run([str(SODA_VENV / "bin" / "pip"), "install", "-q", "soda-core-postgres>=3.5,<3.6"],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [str(SODA_VENV / "bin" / "pip"), "install", "-q", "soda-core-postgres>=3.5,<3.6"],
+            capture_output=True,
+            text=True,
+        )
     if res.returncode != 0:
         shutil.rmtree(SODA_VENV, ignore_errors=True)
         return (res.stderr or res.stdout).strip()[-300:]
@@ -253,9 +289,22 @@ def soda_files(workdir: Path, url: str, rules: list[R.Rule]) -> tuple[Path, Path
     u = make_url(url)
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "configuration.yml"
-    config.write_text(json.dumps({"data_source ytempire": {
-        "type": "postgres", "host": u.host or "127.0.0.1", "port": int(u.port or 5432), "username": u.username,
-        "password": u.password or "", "database": u.database, "schema": "public"}}, indent=1))
+    config.write_text(
+        json.dumps(
+            {
+                "data_source ytempire": {
+                    "type": "postgres",
+                    "host": u.host or "127.0.0.1",
+                    "port": int(u.port or 5432),
+                    "username": u.username,
+                    "password": u.password or "",
+                    "database": u.database,
+                    "schema": "public",
+                }
+            },
+            indent=1,
+        )
+    )
     checks = workdir / "checks.yml"
     checks.write_text(R.sodacl_yaml(rules))
     return config, checks
@@ -266,8 +315,14 @@ def run_soda(workdir: Path, url: str, pgss: Pgss, rules: list[R.Rule]) -> dict:
     env = dict(os.environ, SODA_CORE_TELEMETRY_ENABLED="false")
     pgss.reset()
     t = time.perf_counter()
-    res = subprocess.run([str(SODA_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "soda_scan.py"),
-                          str(config), str(checks)], capture_output=True, text=True, cwd=workdir, env=env, timeout=3600)
+    res = subprocess.run(
+        [str(SODA_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "soda_scan.py"), str(config), str(checks)],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=env,
+        timeout=3600,
+    )
     wall = time.perf_counter() - t
     try:
         out = json.loads(res.stdout.strip().splitlines()[-1])

@@ -1,6 +1,6 @@
 """results.json -> results.md (tables: median and p95 over repeats) and results.png (matplotlib).
 
-    .venv/bin/python -m benchmarks.report [benchmarks/results.json]   # re-render without re-running
+.venv/bin/python -m benchmarks.report [benchmarks/results.json]   # re-render without re-running
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ def _stmts(run, key="statements"):
 
 def _same(base: dict, run: dict) -> str:
     """Does a lever keep the baseline's verdicts and bad-row counts (for the rules it still runs)?"""
-    verdicts = "same verdicts" if base.get("failed") is None or run.get("failed") == [
-        r for r in base["failed"] if r in run["counts"]] else "DIFFERENT verdicts"
+    verdicts = (
+        "same verdicts"
+        if base.get("failed") is None or run.get("failed") == [r for r in base["failed"] if r in run["counts"]]
+        else "DIFFERENT verdicts"
+    )
     counts = run["counts"]
     if all(v is None for v in counts.values()):
         return f"{verdicts}; **no counts, no samples**"
@@ -80,36 +83,48 @@ def render(r: dict) -> str:
     add = L.append
     add("# Benchmarks: results")
     add("")
-    add(f"Produced by `{m.get('command', 'python -m benchmarks.run')}` (from the project root, with "
+    add(
+        f"Produced by `{m.get('command', 'python -m benchmarks.run')}` (from the project root, with "
         "`.venv/bin/python`) on {date}. Every figure is **median / p95** over the repeats said beside it "
         "(with 3 repeats the p95 is close to the slowest run). Raw numbers: `results.json`; plot: "
-        "`results.png`.".replace("{date}", m["date"]))
+        "`results.png`.".replace("{date}", m["date"])
+    )
     add("")
     add("| machine | |")
     add("|---|---|")
     add(f"| CPU | {m['cpu']}, {m['cores']} cores |")
     add(f"| memory | {m['memory_mb']:,} MB |")
     add(f"| OS / Python | {m['os']} / {m['python']} |")
-    add(f"| PostgreSQL | {m['postgres']} (embedded benchmark cluster: "
-        + ", ".join(f"{k}={v}" for k, v in m["postgres_settings"].items()) + ", `pg_stat_statements` preloaded) |")
-    add(f"| GX / SQLAlchemy / psycopg2 | great_expectations {m['great_expectations']} / {m['sqlalchemy']} / {m['psycopg2']} |")
+    add(
+        f"| PostgreSQL | {m['postgres']} (embedded benchmark cluster: "
+        + ", ".join(f"{k}={v}" for k, v in m["postgres_settings"].items())
+        + ", `pg_stat_statements` preloaded) |"
+    )
+    add(
+        f"| GX / SQLAlchemy / psycopg2 | great_expectations {m['great_expectations']} / {m['sqlalchemy']} / {m['psycopg2']} |"
+    )
     add(f"| Soda | soda-core / soda-core-postgres {m['soda'] or 'not run'} (own venv, telemetry off) |")
-    add(f"| load average (1 min) | {m['loadavg_start'][0]:.2f} at start, "
+    add(
+        f"| load average (1 min) | {m['loadavg_start'][0]:.2f} at start, "
         + ", ".join(f"{s['label']}: {s['loadavg_before'][0]:.2f}→{s['loadavg_after'][0]:.2f}" for s in S)
-        + f", {m.get('loadavg_end', [0])[0]:.2f} at the end |")
+        + f", {m.get('loadavg_end', [0])[0]:.2f} at the end |"
+    )
     add(f"| total run time | {fmt(m.get('total_s'), ' s', 0)} |")
     add("")
-    add("**Load caveat.** The 2-core machine was shared with other work during this run (other "
+    add(
+        "**Load caveat.** The 2-core machine was shared with other work during this run (other "
         "agents' test suites and seeders: see the load averages above, a value near or above 2 means the two "
         "cores were busy besides the benchmark). Absolute times are therefore pessimistic and noisier "
         "than on an idle machine; the ratios compare runs interleaved in the same minutes "
-        "(count, floor, GX and Soda take turns in each repeat), so they suffer less.")
+        "(count, floor, GX and Soda take turns in each repeat), so they suffer less."
+    )
     add("")
 
     # ---------------------------------------------------------------- nightly
     add("## `nightly` (the table suites) vs `count(*)`, the floor and Soda Core")
     add("")
-    add("What runs: GX = the project's `run_checkpoint()` on a copy of the GX config whose checkpoint "
+    add(
+        "What runs: GX = the project's `run_checkpoint()` on a copy of the GX config whose checkpoint "
         "holds nightly's seven table validation definitions (users, channels, videos, analytics, "
         "api_keys, workflows, cross_table; {nrules} rules), no actions (the Redis `cache` definition and the "
         "actions other work adds are not part of the comparison), result_format SUMMARY as committed. "
@@ -121,16 +136,22 @@ def render(r: dict) -> str:
         "**Soda** = the same rules as SodaCL (`benchmarks/rules.py`, `sodacl_checks`), `scan.execute()` "
         "time (its imports excluded). Statements = `pg_stat_statements` calls in the benchmark "
         "database during the run (BEGIN/ROLLBACK included; 'on data' excludes transaction control and "
-        "catalog/session queries).".replace("{nrules}", str(len(S[0]["nightly"]["gx"][-1]["counts"])))
-        .replace("{nfloor}", str(S[0]["nightly"]["floor"][-1]["statements"])))
+        "catalog/session queries).".replace("{nrules}", str(len(S[0]["nightly"]["gx"][-1]["counts"]))).replace(
+            "{nfloor}", str(S[0]["nightly"]["floor"][-1]["statements"])
+        )
+    )
     add("")
-    add("**GX alone** = before (`YTDQ_FAST=0`: GX's own `ValidationDefinition.run` per definition); "
+    add(
+        "**GX alone** = before (`YTDQ_FAST=0`: GX's own `ValidationDefinition.run` per definition); "
         "**GX fast** = after: the committed `run_checkpoint`, which runs each definition through "
         "`ytempire_dq.fast` (uniqueness proved by a valid unique index, no sample query on a clean rule, "
         "a second pass for the failed rules' samples; results stored as before). Both run in every repeat, "
-        "in turn with count(*), the floor and Soda.")
+        "in turn with count(*), the floor and Soda."
+    )
     add("")
-    add("| analytics rows | repeats | count(*) s | floor s | GX alone s | GX fast s | Soda s | GX alone ÷ floor | GX fast ÷ floor | Soda ÷ floor | GX alone ÷ Soda | GX fast ÷ Soda |")
+    add(
+        "| analytics rows | repeats | count(*) s | floor s | GX alone s | GX fast s | Soda s | GX alone ÷ floor | GX fast ÷ floor | Soda ÷ floor | GX alone ÷ Soda | GX fast ÷ Soda |"
+    )
     add("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in S:
         n = s["nightly"]
@@ -139,10 +160,12 @@ def render(r: dict) -> str:
         g = [_gx_s(x) for x in n["gx"]]
         gf = [_gx_s(x) for x in n.get("gx_fast", [])]
         so = [x.get("seconds") for x in n["soda"] if "seconds" in x]
-        add(f"| {s['seed']['rows']['analytics']:,} | {len(g)} | {mp(c)} | {mp(f)} | {mp(g)} | {mp(gf) if gf else 'n/a'} | "
+        add(
+            f"| {s['seed']['rows']['analytics']:,} | {len(g)} | {mp(c)} | {mp(f)} | {mp(g)} | {mp(gf) if gf else 'n/a'} | "
             f"{mp(so) if so else 'n/a'} | {ratio(med(g), med(f))} | {ratio(med(gf), med(f)) if gf else 'n/a'} | "
             f"{ratio(med(so), med(f)) if so else 'n/a'} | {ratio(med(g), med(so)) if so else 'n/a'} | "
-            f"{ratio(med(gf), med(so)) if so and gf else 'n/a'} |")
+            f"{ratio(med(gf), med(so)) if so and gf else 'n/a'} |"
+        )
     add("")
     add("Statements per run (`pg_stat_statements`; GX also: statements SQLAlchemy sent, counted in-process):")
     add("")
@@ -152,33 +175,47 @@ def render(r: dict) -> str:
         n = s["nightly"]
         fl, rows = n["floor"][-1], f"{s['seed']['rows']['analytics']:,}"
         add(f"| {rows} | count(*) | {n['count'][-1]['statements']} | | | | |")
-        add(f"| {rows} | floor | {_stmts(fl)} | {_stmts(fl, 'transaction_control')} | {_stmts(fl, 'catalog_or_session')} | {_stmts(fl, 'on_data')} | |")
+        add(
+            f"| {rows} | floor | {_stmts(fl)} | {_stmts(fl, 'transaction_control')} | {_stmts(fl, 'catalog_or_session')} | {_stmts(fl, 'on_data')} | |"
+        )
         for label, key in (("GX alone", "gx"), ("GX fast", "gx_fast")):
             if n.get(key):
                 g = n[key][-1]
-                add(f"| {rows} | {label} | {_stmts(g)} | {_stmts(g, 'transaction_control')} | "
-                    f"{_stmts(g, 'catalog_or_session')} | {_stmts(g, 'on_data')} | {g['sqlalchemy_statements']} |")
+                add(
+                    f"| {rows} | {label} | {_stmts(g)} | {_stmts(g, 'transaction_control')} | "
+                    f"{_stmts(g, 'catalog_or_session')} | {_stmts(g, 'on_data')} | {g['sqlalchemy_statements']} |"
+                )
         if n["soda"] and _stmts(n["soda"][-1]) is not None:
             so = n["soda"][-1]
-            add(f"| {rows} | Soda | {_stmts(so)} | {_stmts(so, 'transaction_control')} | {_stmts(so, 'catalog_or_session')} | {_stmts(so, 'on_data')} | |")
+            add(
+                f"| {rows} | Soda | {_stmts(so)} | {_stmts(so, 'transaction_control')} | {_stmts(so, 'catalog_or_session')} | {_stmts(so, 'on_data')} | |"
+            )
     add("")
-    add("Server-side execution time (sum of `total_exec_time` over the run's statements) shows how "
-        "much of each wall time is the database's work and how much is the client's:")
+    add(
+        "Server-side execution time (sum of `total_exec_time` over the run's statements) shows how "
+        "much of each wall time is the database's work and how much is the client's:"
+    )
     add("")
-    add("| analytics rows | floor: exec ms | GX alone: exec ms of validate ms | GX fast: exec ms of validate ms | Soda: exec ms of scan ms |")
+    add(
+        "| analytics rows | floor: exec ms | GX alone: exec ms of validate ms | GX fast: exec ms of validate ms | Soda: exec ms of scan ms |"
+    )
     add("|---|---|---|---|---|")
     for s in S:
         n = s["nightly"]
         g, fl = n["gx"][-1], n["floor"][-1]
         gf = n["gx_fast"][-1] if n.get("gx_fast") else None
         so = n["soda"][-1] if n["soda"] else {}
-        add(f"| {s['seed']['rows']['analytics']:,} | {fmt((fl.get('pgss') or {}).get('exec_ms'))} | "
+        add(
+            f"| {s['seed']['rows']['analytics']:,} | {fmt((fl.get('pgss') or {}).get('exec_ms'))} | "
             f"{fmt((g.get('pgss') or {}).get('exec_ms'))} of {fmt(g['validate_s'] * 1000)} | "
             f"{(fmt((gf.get('pgss') or {}).get('exec_ms')) + ' of ' + fmt(gf['validate_s'] * 1000)) if gf else 'n/a'} | "
-            f"{fmt((so.get('pgss') or {}).get('exec_ms')) if so else 'n/a'} of {fmt(so['seconds'] * 1000) if so.get('seconds') else 'n/a'} |")
+            f"{fmt((so.get('pgss') or {}).get('exec_ms')) if so else 'n/a'} of {fmt(so['seconds'] * 1000) if so.get('seconds') else 'n/a'} |"
+        )
     add("")
-    add("**Same verdicts.** In every scale's last repeat the three found the same broken rules, and GX's "
-        "bad-row count equals the floor's for every rule:")
+    add(
+        "**Same verdicts.** In every scale's last repeat the three found the same broken rules, and GX's "
+        "bad-row count equals the floor's for every rule:"
+    )
     add("")
     add("| analytics rows | GX run | rules failed (GX / floor / Soda) | GX ≠ floor counts | only GX | only Soda |")
     add("|---|---|---|---|---|---|")
@@ -187,21 +224,27 @@ def render(r: dict) -> str:
             if key not in s:
                 continue
             p = s[key]
-            add(f"| {s['seed']['rows']['analytics']:,} | {label} | {len(p['gx_failed'])} / {len(p['floor_failed'])} / "
+            add(
+                f"| {s['seed']['rows']['analytics']:,} | {label} | {len(p['gx_failed'])} / {len(p['floor_failed'])} / "
                 f"{len(p.get('soda_failed', [])) if 'soda_failed' in p else 'n/a'} | "
                 f"{len(p['gx_vs_floor_count_mismatches']) or 'none'} | {', '.join(p.get('only_gx', [])) or 'none'} | "
-                f"{', '.join(p.get('only_soda', [])) or 'none'} |")
+                f"{', '.join(p.get('only_soda', [])) or 'none'} |"
+            )
     add("")
     proved = (S[-1]["nightly"].get("gx_fast") or [{}])[-1].get("proved_by_index")
     if proved:
-        add(f"GX fast proved {len(proved)} uniqueness rules from the catalog (each result's observed value "
+        add(
+            f"GX fast proved {len(proved)} uniqueness rules from the catalog (each result's observed value "
             "names the index; Data Docs shows it): " + ", ".join(f"`{x}`" for x in proved) + ". The duplicate "
-            "defect kinds are not injected here, so every unique constraint is in place.")
+            "defect kinds are not injected here, so every unique constraint is in place."
+        )
         add("")
-    add("(Seeded with every non-duplicate defect kind injected 5 times, "
+    add(
+        "(Seeded with every non-duplicate defect kind injected 5 times, "
         f"{len(S[0]['seed'].get('manifest', {}))} kinds; so {len(S[0]['parity']['floor_failed'])} rules fail on purpose. Soda folds a table's column-type "
         "rules into one schema check, and SodaCL's schema check has no 'exact column set' option, so "
-        "'no extra column' is not checked by the Soda side.)")
+        "'no extra column' is not checked by the Soda side.)"
+    )
     add("")
 
     # ---------------------------------------------------------------- levers
@@ -210,7 +253,9 @@ def render(r: dict) -> str:
         add("")
         add("Each variant changes only the benchmark's copy of the config; same data, same run_checkpoint.")
         add("")
-        add("| analytics rows | variant | what | GX s | ÷ floor | statements (BEGIN/ROLLBACK, on data) | verdicts / counts vs baseline |")
+        add(
+            "| analytics rows | variant | what | GX s | ÷ floor | statements (BEGIN/ROLLBACK, on data) | verdicts / counts vs baseline |"
+        )
         add("|---|---|---|---|---|---|---|")
         from benchmarks.nightly import VARIANTS
 
@@ -220,32 +265,43 @@ def render(r: dict) -> str:
             f = med([x["seconds"] for x in s["nightly"]["floor"]])
             rows = s["seed"]["rows"]["analytics"]
             base = s["nightly"]["gx"]
-            add(f"| {rows:,} | baseline | {VARIANTS['baseline']} | {mp([_gx_s(x) for x in base])} | "
-                f"{ratio(med([_gx_s(x) for x in base]), f)} | {_stmts(base[-1])} ({_stmts(base[-1], 'transaction_control')}, {_stmts(base[-1], 'on_data')}) | — |")
+            add(
+                f"| {rows:,} | baseline | {VARIANTS['baseline']} | {mp([_gx_s(x) for x in base])} | "
+                f"{ratio(med([_gx_s(x) for x in base]), f)} | {_stmts(base[-1])} ({_stmts(base[-1], 'transaction_control')}, {_stmts(base[-1], 'on_data')}) | — |"
+            )
             fast = s["nightly"].get("gx_fast")
             if fast:
-                add(f"| {rows:,} | fast | {VARIANTS['fast']} | {mp([_gx_s(x) for x in fast])} | "
+                add(
+                    f"| {rows:,} | fast | {VARIANTS['fast']} | {mp([_gx_s(x) for x in fast])} | "
                     f"{ratio(med([_gx_s(x) for x in fast]), f)} | {_stmts(fast[-1])} ({_stmts(fast[-1], 'transaction_control')}, {_stmts(fast[-1], 'on_data')}) | "
-                    f"{_same(base[-1], fast[-1])} |")
+                    f"{_same(base[-1], fast[-1])} |"
+                )
             for v, lv in s["levers"].items():
                 runs = lv["runs"]
-                add(f"| {rows:,} | {v} | {VARIANTS[v]} | {mp([_gx_s(x) for x in runs])} | "
+                add(
+                    f"| {rows:,} | {v} | {VARIANTS[v]} | {mp([_gx_s(x) for x in runs])} | "
                     f"{ratio(med([_gx_s(x) for x in runs]), f)} | {_stmts(runs[-1])} ({_stmts(runs[-1], 'transaction_control')}, {_stmts(runs[-1], 'on_data')}) | "
-                    f"{_same(base[-1], runs[-1])} |")
+                    f"{_same(base[-1], runs[-1])} |"
+                )
         add("")
         big = S[-1]
         lv = big.get("levers", {}).get("unique_from_catalog")
         if lv:
-            add("`unique_from_catalog` proof: one `pg_index` query (`indisunique AND indisvalid AND "
+            add(
+                "`unique_from_catalog` proof: one `pg_index` query (`indisunique AND indisvalid AND "
                 "indimmediate AND indislive`, no predicate, no expression, exactly the rule's columns) names "
                 "the index that proves each rule; rules proved: "
-                + ", ".join(f"`{x}`" for x in lv["facts"].get("proved_by_index", [])) + ".")
+                + ", ".join(f"`{x}`" for x in lv["facts"].get("proved_by_index", []))
+                + "."
+            )
             add("")
     # ---------------------------------------------------------------- top statements
     big = S[-1]
     top = (big["nightly"]["gx"][-1].get("pgss") or {}).get("top")
     if top:
-        add(f"### Where GX's time goes at {big['seed']['rows']['analytics']:,} analytics rows (GX alone, top statements by server time)")
+        add(
+            f"### Where GX's time goes at {big['seed']['rows']['analytics']:,} analytics rows (GX alone, top statements by server time)"
+        )
         add("")
         add("| server ms | calls | statement (start) |")
         add("|---|---|---|")
@@ -276,10 +332,16 @@ def render(r: dict) -> str:
         add("## The seed's app queries (target: p95 well under 100 ms)")
         add("")
         n_exec = len(next(s for s in S if "app_queries" in s)["app_queries"]["user_by_email"]["ms"])
-        add(f"Each query {n_exec} times with random keys on one connection (after 10 warm-up runs); "
-            "p50 / p95 in ms over those executions. Plan = `EXPLAIN (FORMAT JSON)` of one execution.")
+        add(
+            f"Each query {n_exec} times with random keys on one connection (after 10 warm-up runs); "
+            "p50 / p95 in ms over those executions. Plan = `EXPLAIN (FORMAT JSON)` of one execution."
+        )
         add("")
-        add("| query | " + " | ".join(f"{s['seed']['rows']['analytics']:,} rows p50 / p95 ms" for s in S if "app_queries" in s) + " | plan at the largest scale |")
+        add(
+            "| query | "
+            + " | ".join(f"{s['seed']['rows']['analytics']:,} rows p50 / p95 ms" for s in S if "app_queries" in s)
+            + " | plan at the largest scale |"
+        )
         add("|---|" + "---|" * (sum(1 for s in S if "app_queries" in s) + 1))
         last = [s for s in S if "app_queries" in s][-1]
         for q in last["app_queries"]:
@@ -302,40 +364,50 @@ def render(r: dict) -> str:
     if any("bulk_insert" in s for s in S):
         add("## Bulk insert of 1,000 videos (seed target: < 5 s)")
         add("")
-        add("1,000 valid `videos` rows (existing channels), one transaction, timed to COMMIT (the rows "
-            "are deleted again afterwards, untimed); seconds, median / p95 over the repeats.")
+        add(
+            "1,000 valid `videos` rows (existing channels), one transaction, timed to COMMIT (the rows "
+            "are deleted again afterwards, untimed); seconds, median / p95 over the repeats."
+        )
         add("")
         add("| analytics rows | repeats | executemany | execute_values (page 1000) | COPY |")
         add("|---|---|---|---|---|")
         for s in S:
             if "bulk_insert" in s:
                 b = s["bulk_insert"]
-                add(f"| {s['seed']['rows']['analytics']:,} | {len(b['copy'])} | {mp(b['executemany'], '', 3)} | "
-                    f"{mp(b['execute_values'], '', 3)} | {mp(b['copy'], '', 3)} |")
+                add(
+                    f"| {s['seed']['rows']['analytics']:,} | {len(b['copy'])} | {mp(b['executemany'], '', 3)} | "
+                    f"{mp(b['execute_values'], '', 3)} | {mp(b['copy'], '', 3)} |"
+                )
         add("")
 
     # ---------------------------------------------------------------- concurrency
     if any("concurrent" in s for s in S):
         add("## Concurrent load")
         add("")
-        add("100 app queries (the three kinds in turn, random keys) from 20 threads, each with its own "
+        add(
+            "100 app queries (the three kinds in turn, random keys) from 20 threads, each with its own "
             "connection (opened before the clock starts); repeated, median / p95 over the repeats of "
             "the wall time and throughput, and over all queries of the per-query latency. "
             "Transaction rate: `pgbench -n -c 20 -j 2 -T N` with the app's own transaction (BEGIN; user by "
             "email; channels of that user; an indexed UPDATE of that user; END; keys from a helper table), "
-            "target 1,000 tx/s.")
+            "target 1,000 tx/s."
+        )
         add("")
-        add("| analytics rows | 100 queries wall s | queries/s | per-query ms p50 / p95 | pgbench tx/s | pgbench latency avg ms |")
+        add(
+            "| analytics rows | 100 queries wall s | queries/s | per-query ms p50 / p95 | pgbench tx/s | pgbench latency avg ms |"
+        )
         add("|---|---|---|---|---|---|")
         for s in S:
             if "concurrent" in s:
                 c = s["concurrent"]
                 allms = [x for run in c for x in run["ms"]]
                 pg = s.get("pgbench", {})
-                add(f"| {s['seed']['rows']['analytics']:,} | {mp([x['wall_s'] for x in c], '', 3)} | "
+                add(
+                    f"| {s['seed']['rows']['analytics']:,} | {mp([x['wall_s'] for x in c], '', 3)} | "
                     f"{mp([x['qps'] for x in c], '', 0)} | {fmt(med(allms), '', 2)} / {fmt(p95(allms), '', 2)} | "
                     f"{mp(pg['tps'], '', 0) if 'tps' in pg else pg.get('error', 'n/a')} | "
-                    f"{mp(pg.get('latency_avg_ms', []), '', 2) if 'tps' in pg else 'n/a'} |")
+                    f"{mp(pg.get('latency_avg_ms', []), '', 2) if 'tps' in pg else 'n/a'} |"
+                )
         add("")
 
     # ---------------------------------------------------------------- limits
@@ -344,17 +416,21 @@ def render(r: dict) -> str:
         mc, pe = lim["max_connections"], lim["pool_exhaustion"]
         add("## Connection limits")
         add("")
-        add(f"- **At `max_connections`** ({mc['max_connections']}; {mc['in_use_before']} client connections in use "
+        add(
+            f"- **At `max_connections`** ({mc['max_connections']}; {mc['in_use_before']} client connections in use "
             f"before): opening {mc['max_connections'] - mc['in_use_before'] + 5} more one by one, "
             f"{mc['opened'] - 1} succeeded and {mc['refused']} were refused at once, "
             f"refusal in {mp(mc['refusal_s'], ' s', 4)} (median / p95), with: `{mc['error']}`. "
             f"The held connections still answered queries ({mc['still_serves']}), and a new connection "
             "succeeded as soon as they were closed. So a client past the limit gets an immediate, "
-            "named error, not a hang; `ytdq monitor` warns at 80 % and alerts at 95 % of the limit.")
-        add(f"- **SQLAlchemy pool exhaustion** (`pool_size={pe['pool_size']}, max_overflow=0, "
+            "named error, not a hang; `ytdq monitor` warns at 80 % and alerts at 95 % of the limit."
+        )
+        add(
+            f"- **SQLAlchemy pool exhaustion** (`pool_size={pe['pool_size']}, max_overflow=0, "
             f"pool_timeout={pe['pool_timeout']}`; all {pe['pool_size']} checked out): the next checkout waited "
-            f"{mp(pe['wait_s'], ' s', 3)} and raised `{pe['error_type']}`: \"{pe['error']}\". After one "
-            f"connection was returned, a checkout took {fmt(pe['checkout_after_release_s'] * 1000, ' ms', 2)}.")
+            f'{mp(pe["wait_s"], " s", 3)} and raised `{pe["error_type"]}`: "{pe["error"]}". After one '
+            f"connection was returned, a checkout took {fmt(pe['checkout_after_release_s'] * 1000, ' ms', 2)}."
+        )
         add("")
 
     # ---------------------------------------------------------------- seeding
@@ -364,8 +440,10 @@ def render(r: dict) -> str:
     add("|---|---|---|---|---|")
     for s in S:
         sd = s["seed"]
-        add(f"| {s['label']} | {sd['users']:,} | {sd['rows']['analytics']:,} | {sum(sd['rows'].values()):,} | "
-            f"{fmt(sd['seed_s'], '', 1)}{' (from an earlier run: --reuse)' if sd.get('reused') else ''} |")
+        add(
+            f"| {s['label']} | {sd['users']:,} | {sd['rows']['analytics']:,} | {sum(sd['rows'].values()):,} | "
+            f"{fmt(sd['seed_s'], '', 1)}{' (from an earlier run: --reuse)' if sd.get('reused') else ''} |"
+        )
     add("")
     return "\n".join(L) + "\n"
 
@@ -383,7 +461,9 @@ def plot(r: dict, path: Path) -> None:
         "count(*) every table": [med([v["seconds"] for v in s["nightly"]["count"]]) for s in S],
         "floor (one pass per table + grouped)": [med([v["seconds"] for v in s["nightly"]["floor"]]) for s in S],
         "GX alone (before)": [med([v["validate_s"] for v in s["nightly"]["gx"]]) for s in S],
-        "GX fast (committed run_checkpoint)": [med([v["validate_s"] for v in s["nightly"].get("gx_fast", [])]) for s in S],
+        "GX fast (committed run_checkpoint)": [
+            med([v["validate_s"] for v in s["nightly"].get("gx_fast", [])]) for s in S
+        ],
         "Soda Core 3.5": [med([v["seconds"] for v in s["nightly"]["soda"] if "seconds" in v]) for s in S],
     }
     if all("levers" in s and "combined" in s["levers"] for s in S):

@@ -134,47 +134,61 @@ def _broken(rule: Rule) -> str | None:
         op = "<" if kw.get("or_equal") else "<="
         return f"{q(kw['column_A'])} {op} {q(kw['column_B'])}"
     if t == "unexpected_rows_expectation" and not any(
-            word in kw["unexpected_rows_query"].upper() for word in (" JOIN ", " GROUP BY ", " HAVING ")):
+        word in kw["unexpected_rows_query"].upper() for word in (" JOIN ", " GROUP BY ", " HAVING ")
+    ):
         # "SELECT ... FROM {batch} WHERE <cond>": the condition is the predicate (aggregate
         # queries, e.g. the analytics freshness rule, are counted as their own statement)
         sql = kw["unexpected_rows_query"]
-        return sql[sql.upper().index(" WHERE ") + 7:]
+        return sql[sql.upper().index(" WHERE ") + 7 :]
     return None
 
 
 def _grouped_unique(table: str, columns: list[str]) -> str:
     cols = ", ".join(q(c) for c in columns)
     not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in columns)
-    return (f"SELECT coalesce(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {q(table)} "
-            f"WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1) d")
+    return (
+        f"SELECT coalesce(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {q(table)} "
+        f"WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1) d"
+    )
 
 
 def _cross(rule: Rule) -> str:
     kw, t = rule.kwargs, rule.type
     if t == "expect_column_values_to_exist_in_table":
-        return (f"SELECT count(*) FROM {q(kw['table'])} c WHERE c.{q(kw['column'])} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {q(kw['referenced_table'])} p "
-                f"WHERE p.{q(kw.get('referenced_column', 'id'))} = c.{q(kw['column'])})")
+        return (
+            f"SELECT count(*) FROM {q(kw['table'])} c WHERE c.{q(kw['column'])} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {q(kw['referenced_table'])} p "
+            f"WHERE p.{q(kw.get('referenced_column', 'id'))} = c.{q(kw['column'])})"
+        )
     if t == "expect_child_count_per_parent_within_limit":
         limits = ", ".join(f"({lit(k)}, {int(v)})" for k, v in kw["limits"].items())
         filt = " AND ".join(f"c.{q(k)} = {lit(v)}" for k, v in (kw.get("child_filter") or {}).items()) or "TRUE"
-        return (f"SELECT count(*) FROM (SELECT c.{q(kw['child_key_column'])} FROM {q(kw['child_table'])} c "
-                f"JOIN {q(kw['table'])} p ON p.{q(kw['key_column'])} = c.{q(kw['child_key_column'])} "
-                f"JOIN (VALUES {limits}) l(v, n) ON l.v = p.{q(kw['limit_column'])}::text "
-                f"WHERE {filt} GROUP BY c.{q(kw['child_key_column'])}, l.n HAVING count(*) > l.n) o")
+        return (
+            f"SELECT count(*) FROM (SELECT c.{q(kw['child_key_column'])} FROM {q(kw['child_table'])} c "
+            f"JOIN {q(kw['table'])} p ON p.{q(kw['key_column'])} = c.{q(kw['child_key_column'])} "
+            f"JOIN (VALUES {limits}) l(v, n) ON l.v = p.{q(kw['limit_column'])}::text "
+            f"WHERE {filt} GROUP BY c.{q(kw['child_key_column'])}, l.n HAVING count(*) > l.n) o"
+        )
     if t == "expect_child_aggregate_to_match_parent_column":
-        return (f"SELECT count(*) FROM {q(kw['table'])} p LEFT JOIN (SELECT {q(kw['child_key_column'])} AS k, "
-                f"{kw.get('aggregate', 'sum')}({q(kw['child_column'])}) AS v FROM {q(kw['child_table'])} "
-                f"GROUP BY {q(kw['child_key_column'])}) a ON a.k = p.{q(kw['key_column'])} "
-                f"WHERE abs(coalesce(a.v, 0) - p.{q(kw['parent_column'])}) > {lit(kw.get('tolerance', 100))}")
+        return (
+            f"SELECT count(*) FROM {q(kw['table'])} p LEFT JOIN (SELECT {q(kw['child_key_column'])} AS k, "
+            f"{kw.get('aggregate', 'sum')}({q(kw['child_column'])}) AS v FROM {q(kw['child_table'])} "
+            f"GROUP BY {q(kw['child_key_column'])}) a ON a.k = p.{q(kw['key_column'])} "
+            f"WHERE abs(coalesce(a.v, 0) - p.{q(kw['parent_column'])}) > {lit(kw.get('tolerance', 100))}"
+        )
     if t == "expect_column_newest_value_to_be_recent":  # freshness: stale keys (or 0/1 for the table)
         keys = [q(kw["key_column"])] if kw.get("key_column") else []
         where = " AND ".join(f"{q(k)} = {lit(v)}" for k, v in (kw.get("where") or {}).items()) or "TRUE"
-        cutoff = (f"localtimestamp - interval '{float(kw['max_age']) * 3600} seconds'" if kw.get("unit") == "hours"
-                  else f"(current_date - {int(kw['max_age'])})::timestamp")
+        cutoff = (
+            f"localtimestamp - interval '{float(kw['max_age']) * 3600} seconds'"
+            if kw.get("unit") == "hours"
+            else f"(current_date - {int(kw['max_age'])})::timestamp"
+        )
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
-        return (f"SELECT count(*) FROM (SELECT max({q(kw['column'])}) AS newest FROM {q(kw['table'])} "
-                f"WHERE {where}{group}) g WHERE g.newest::timestamp < {cutoff}")
+        return (
+            f"SELECT count(*) FROM (SELECT max({q(kw['column'])}) AS newest FROM {q(kw['table'])} "
+            f"WHERE {where}{group}) g WHERE g.newest::timestamp < {cutoff}"
+        )
     if t == "unexpected_rows_expectation":  # a JOIN query: count its rows
         inner = kw["unexpected_rows_query"].replace("{batch}", q(rule.table))
         return f"SELECT count(*) FROM ({inner}) r"
@@ -187,16 +201,23 @@ UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to
 
 def floor_statements(rules: list[Rule]) -> list[Statement]:
     """Every statement of the floor, in order: catalog, one pass per table, grouped queries."""
-    out = [Statement("catalog", "SELECT table_name, column_name, data_type, character_maximum_length, "
-                                "numeric_precision, numeric_scale, udt_name FROM information_schema.columns "
-                                "WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)",
-                     [r.rule_id for r in rules if r.type in SCHEMA_TYPES])]
+    out = [
+        Statement(
+            "catalog",
+            "SELECT table_name, column_name, data_type, character_maximum_length, "
+            "numeric_precision, numeric_scale, udt_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)",
+            [r.rule_id for r in rules if r.type in SCHEMA_TYPES],
+        )
+    ]
     for table in TABLES:
         row = [(r, broken_predicate(r)) for r in rules if r.table == table and r.type not in SCHEMA_TYPES]
         row = [(r, p) for r, p in row if p is not None and r.type not in UNIQUE_TYPES]
         if row:
             cols = ",\n  ".join(f"count(*) FILTER (WHERE {p})" for _, p in row)
-            out.append(Statement(f"{table}: one pass", f"SELECT\n  {cols}\nFROM {q(table)}", [r.rule_id for r, _ in row]))
+            out.append(
+                Statement(f"{table}: one pass", f"SELECT\n  {cols}\nFROM {q(table)}", [r.rule_id for r, _ in row])
+            )
     for r in rules:
         if r.type in UNIQUE_TYPES:
             cols = r.kwargs.get("column_list") or [r.kwargs["column"]]
@@ -210,9 +231,16 @@ def floor_statements(rules: list[Rule]) -> list[Statement]:
 # GX type names (as in the suites) -> what information_schema says
 def _catalog_type(row: tuple) -> str:
     _, _, data_type, char_len, prec, scale, udt = row
-    base = {"uuid": "UUID", "integer": "INTEGER", "date": "DATE", "text": "TEXT", "bigint": "BIGINT",
-            "timestamp without time zone": "TIMESTAMP WITHOUT TIME ZONE", "boolean": "BOOLEAN",
-            "timestamp with time zone": "TIMESTAMP WITH TIME ZONE"}.get(data_type)
+    base = {
+        "uuid": "UUID",
+        "integer": "INTEGER",
+        "date": "DATE",
+        "text": "TEXT",
+        "bigint": "BIGINT",
+        "timestamp without time zone": "TIMESTAMP WITHOUT TIME ZONE",
+        "boolean": "BOOLEAN",
+        "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    }.get(data_type)
     if base:
         return base
     if data_type == "character varying":
@@ -273,8 +301,14 @@ COUNT_STAR = [f"SELECT count(*) FROM {q(t)}" for t in TABLES]
 # SodaCL
 
 
-_SODA_TYPES = {"UUID": "uuid", "INTEGER": "integer", "DATE": "date", "TEXT": "text", "TEXT[]": "ARRAY",
-               "TIMESTAMP WITHOUT TIME ZONE": "timestamp without time zone"}
+_SODA_TYPES = {
+    "UUID": "uuid",
+    "INTEGER": "integer",
+    "DATE": "date",
+    "TEXT": "text",
+    "TEXT[]": "ARRAY",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp without time zone",
+}
 
 
 def _soda_type(gx_type: str) -> str:
@@ -303,8 +337,14 @@ def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
         col = kw.get("column")
         if kw.get("row_condition") and broken_predicate(r) is not None:  # built-in metrics take no condition
             m = _metric_name(r.rule_id)
-            checks.append({f"{m} = 0": {"name": r.rule_id,
-                                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)"}})
+            checks.append(
+                {
+                    f"{m} = 0": {
+                        "name": r.rule_id,
+                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)",
+                    }
+                }
+            )
         elif t == "expect_table_columns_to_match_set":
             checks.append({"schema": {"name": r.rule_id, "fail": {"when required column missing": kw["column_set"]}}})
         elif t == "expect_column_values_to_be_in_type_list":
@@ -329,15 +369,30 @@ def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
         elif t == "expect_column_value_lengths_to_be_between":
             checks.append({f"invalid_count({col}) = 0": {"name": r.rule_id, "valid min length": kw["min_value"]}})
         elif t == "expect_column_values_to_exist_in_table":
-            checks.append({f"values in ({col}) must exist in {kw['referenced_table']} "
-                           f"({kw.get('referenced_column', 'id')})": {"name": r.rule_id}})
+            checks.append(
+                {
+                    f"values in ({col}) must exist in {kw['referenced_table']} ({kw.get('referenced_column', 'id')})": {
+                        "name": r.rule_id
+                    }
+                }
+            )
         elif broken_predicate(r) is not None:  # row conditions: a metric in the aggregate query
             m = _metric_name(r.rule_id)
-            checks.append({f"{m} = 0": {"name": r.rule_id,
-                                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)"}})
+            checks.append(
+                {
+                    f"{m} = 0": {
+                        "name": r.rule_id,
+                        f"{m} expression": f"SUM(CASE WHEN {broken_predicate(r)} THEN 1 ELSE 0 END)",
+                    }
+                }
+            )
         else:  # aggregate cross-table rules and JOIN queries: failed rows by query
             sql = _cross(r)
-            inner = sql[len("SELECT count(*) FROM ("):-len(") o")] if r.type == "expect_child_count_per_parent_within_limit" else None
+            inner = (
+                sql[len("SELECT count(*) FROM (") : -len(") o")]
+                if r.type == "expect_child_count_per_parent_within_limit"
+                else None
+            )
             if inner is None:
                 inner = sql.replace("SELECT count(*) FROM", "SELECT * FROM", 1)
                 if r.type == "unexpected_rows_expectation":

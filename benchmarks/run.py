@@ -119,8 +119,15 @@ def prepare_database(admin_url: str, label: str, users: int, reuse: bool, inject
     migrations.migrate(url)
     log(f"{name}: seeding {users:,} users")
     report = seed(url, users=users, seed=42, inject=inject, manifest_path=manifest_path, progress=sys.stderr.isatty())
-    meta = {"users": users, "inject": inject, "rows": report.rows, "seed_s": report.seconds,
-            "seed_timings": report.timings, "manifest": report.injected, "reused": False}
+    meta = {
+        "users": users,
+        "inject": inject,
+        "rows": report.rows,
+        "seed_s": report.seconds,
+        "seed_timings": report.timings,
+        "manifest": report.injected,
+        "reused": False,
+    }
     c = connect(url, autocommit=True)
     with c.cursor() as cur:
         cur.execute("CREATE TABLE bench_meta (info jsonb)")
@@ -141,8 +148,12 @@ def parity(gx: dict, floor: dict, soda: dict | None, manifest: dict) -> dict:
     mism = {k: (v, floor.get(k)) for k, v in gx.items() if v is not None and k in floor and floor[k] != v}
     gx_failed = sorted(k for k, v in gx.items() if v)
     floor_failed = sorted(k for k, v in floor.items() if v)
-    out = {"gx_vs_floor_count_mismatches": mism, "gx_failed": gx_failed, "floor_failed": floor_failed,
-           "manifest_kinds": len(manifest)}
+    out = {
+        "gx_vs_floor_count_mismatches": mism,
+        "gx_failed": gx_failed,
+        "floor_failed": floor_failed,
+        "manifest_kinds": len(manifest),
+    }
     if soda and "failed" in soda:
         # Soda folds the column-type rules of a table into one schema check
         soda_failed = set(soda["failed"])
@@ -160,8 +171,13 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
     users = max(3, round(rows_target / ROWS_PER_USER))
     inject = {k: 5 for k in DEFECT_KINDS if not k.startswith("duplicate_")}
     url, meta = prepare_database(admin_url, label, users, args.reuse, inject)
-    res: dict = {"label": label, "rows_target": rows_target, "users": users, "seed": meta,
-                 "loadavg_before": os.getloadavg()}
+    res: dict = {
+        "label": label,
+        "rows_target": rows_target,
+        "users": users,
+        "seed": meta,
+        "loadavg_before": os.getloadavg(),
+    }
     rules = R.load_rules()
     pgss = N.Pgss(url)
     res["pg_stat_statements"] = pgss.ok or getattr(pgss, "why", False)
@@ -187,10 +203,18 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
             if "error" in runs["soda"][-1]:
                 log(f"soda failed: {runs['soda'][-1]['error'][:300]}")
     res["nightly"] = runs
-    res["parity"] = parity(runs["gx"][-1]["counts"], runs["floor"][-1]["counts"],
-                           runs["soda"][-1] if runs["soda"] else None, meta.get("manifest", {}))
-    res["parity_fast"] = parity(runs["gx_fast"][-1]["counts"], runs["floor"][-1]["counts"],
-                                runs["soda"][-1] if runs["soda"] else None, meta.get("manifest", {}))
+    res["parity"] = parity(
+        runs["gx"][-1]["counts"],
+        runs["floor"][-1]["counts"],
+        runs["soda"][-1] if runs["soda"] else None,
+        meta.get("manifest", {}),
+    )
+    res["parity_fast"] = parity(
+        runs["gx_fast"][-1]["counts"],
+        runs["floor"][-1]["counts"],
+        runs["soda"][-1] if runs["soda"] else None,
+        meta.get("manifest", {}),
+    )
 
     if not args.no_levers and (args.lever_scales is None or label in args.lever_scales):
         levers = {}
@@ -202,8 +226,15 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
             for i in range(args.lever_repeats):
                 log(f"{label}: lever {variant}, repeat {i + 1}/{args.lever_repeats}")
                 levers[variant]["runs"].append(
-                    N.run_gx(vdir, url, pgss, counter, concurrent=variant in ("concurrent", "combined", "fast_concurrent"),
-                             fast=variant.startswith("fast")))
+                    N.run_gx(
+                        vdir,
+                        url,
+                        pgss,
+                        counter,
+                        concurrent=variant in ("concurrent", "combined", "fast_concurrent"),
+                        fast=variant.startswith("fast"),
+                    )
+                )
         res["levers"] = levers
 
     if not args.no_workloads:
@@ -229,17 +260,35 @@ def machine_info(admin_url: str) -> dict:
 
     from ytempire_dq.db.connect import connect
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), None)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(line.split()[1]) // 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        None,
+    )
     c = connect(admin_url, autocommit=True)
     with c.cursor() as cur:
         cur.execute("SELECT version()")
         pg = cur.fetchone()[0].split(" on ")[0]
         settings = {}
-        for s in ("shared_buffers", "work_mem", "max_connections", "max_parallel_workers_per_gather", "fsync",
-                  "synchronous_commit"):
+        for s in (
+            "shared_buffers",
+            "work_mem",
+            "max_connections",
+            "max_parallel_workers_per_gather",
+            "fsync",
+            "synchronous_commit",
+        ):
             cur.execute(f"SHOW {s}")
             settings[s] = cur.fetchone()[0]
     c.close()
@@ -247,14 +296,30 @@ def machine_info(admin_url: str) -> dict:
     if N.soda_available():
         import subprocess
 
-        r = subprocess.run([str(N.SODA_VENV / "bin" / "python"), "-c",
-                            "from importlib.metadata import version as v; print(v('soda-core'), v('soda-core-postgres'))"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                str(N.SODA_VENV / "bin" / "python"),
+                "-c",
+                "from importlib.metadata import version as v; print(v('soda-core'), v('soda-core-postgres'))",
+            ],
+            capture_output=True,
+            text=True,
+        )
         soda_version = r.stdout.strip() or None
-    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
-            "cores": os.cpu_count(), "memory_mb": mem, "os": platform.platform(), "python": platform.python_version(),
-            "postgres": pg, "postgres_settings": settings, "great_expectations": version("great_expectations"),
-            "sqlalchemy": version("sqlalchemy"), "psycopg2": version("psycopg2-binary"), "soda": soda_version}
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mb": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": pg,
+        "postgres_settings": settings,
+        "great_expectations": version("great_expectations"),
+        "sqlalchemy": version("sqlalchemy"),
+        "psycopg2": version("psycopg2-binary"),
+        "soda": soda_version,
+    }
 
 
 def main(argv=None) -> int:
@@ -268,8 +333,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limits-at", default=None, help="scale at which to test connection limits (default: the first)")
     ap.add_argument("--no-soda", action="store_true")
     ap.add_argument("--no-levers", action="store_true")
-    ap.add_argument("--lever-scales", default=None,
-                    help="scales at which to measure the lever variants, e.g. 100k,1m (default: every scale)")
+    ap.add_argument(
+        "--lever-scales",
+        default=None,
+        help="scales at which to measure the lever variants, e.g. 100k,1m (default: every scale)",
+    )
     ap.add_argument("--no-workloads", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse bench_<scale> databases seeded by an earlier run")
     ap.add_argument("--keep", action="store_true", help="leave the benchmark server and its databases running")

@@ -41,8 +41,7 @@ def main() -> int:
     out = {
         "seconds": seconds,
         "setup_seconds": t - t_import,
-        "checks": [{"name": c.name, "outcome": str(c.outcome.value if c.outcome else None)}
-                   for c in scan._checks],
+        "checks": [{"name": c.name, "outcome": str(c.outcome.value if c.outcome else None)} for c in scan._checks],
         "errors": [str(log.message)[:300] for log in scan._logs.logs if log.level.name == "ERROR"][:10],
         "queries": len(getattr(scan._data_source_manager.get_data_source("ytempire"), "queries", []) or []),
     }

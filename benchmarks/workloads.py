@@ -26,7 +26,8 @@ APP_QUERIES = {
     "channel_video_analytics": (
         "SELECT v.id, v.title, sum(a.views) AS views, sum(a.revenue) AS revenue "
         "FROM videos v JOIN analytics a ON a.video_id = v.id "
-        "WHERE v.channel_id = %s GROUP BY v.id, v.title"),
+        "WHERE v.channel_id = %s GROUP BY v.id, v.title"
+    ),
 }
 
 
@@ -34,12 +35,16 @@ def _params(conn, n: int, rng: random.Random) -> dict[str, list]:
     with conn.cursor() as cur:
         cur.execute("SELECT email, id FROM users ORDER BY id")
         users = cur.fetchall()
-        cur.execute("SELECT id FROM channels WHERE EXISTS (SELECT 1 FROM videos v WHERE v.channel_id = channels.id) "
-                    "ORDER BY id")
+        cur.execute(
+            "SELECT id FROM channels WHERE EXISTS (SELECT 1 FROM videos v WHERE v.channel_id = channels.id) ORDER BY id"
+        )
         chans = [r[0] for r in cur.fetchall()]
     pick_u = [rng.choice(users) for _ in range(n)]
-    return {"user_by_email": [(u[0],) for u in pick_u], "channels_of_user": [(u[1],) for u in pick_u],
-            "channel_video_analytics": [(rng.choice(chans),) for _ in range(n)]}
+    return {
+        "user_by_email": [(u[0],) for u in pick_u],
+        "channels_of_user": [(u[1],) for u in pick_u],
+        "channel_video_analytics": [(rng.choice(chans),) for _ in range(n)],
+    }
 
 
 def _plan_summary(plan: dict) -> dict:
@@ -86,8 +91,18 @@ def app_queries(url: str, n: int = 200, seed: int = 1) -> dict:
 # ---------------------------------------------------------------------------------------------
 # bulk insert of 1,000 videos
 
-VIDEO_COLUMNS = ("id", "channel_id", "youtube_video_id", "title", "description", "status", "generation_cost",
-                 "view_count", "published_at", "created_at")
+VIDEO_COLUMNS = (
+    "id",
+    "channel_id",
+    "youtube_video_id",
+    "title",
+    "description",
+    "status",
+    "generation_cost",
+    "view_count",
+    "published_at",
+    "created_at",
+)
 
 
 def _video_rows(channel_ids: list, n: int, rng: random.Random) -> list[tuple]:
@@ -96,9 +111,20 @@ def _video_rows(channel_ids: list, n: int, rng: random.Random) -> list[tuple]:
     rows = []
     for i in range(n):
         created = now - timedelta(days=rng.randint(1, 300))
-        rows.append((str(uuid.UUID(int=rng.getrandbits(128), version=4)), rng.choice(channel_ids),
-                     "".join(rng.choice(alphabet) for _ in range(11)), f"Benchmark video {i}", "bulk insert benchmark",
-                     "published", round(rng.uniform(0.1, 5.0), 4), 0, created + timedelta(hours=2), created))
+        rows.append(
+            (
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                rng.choice(channel_ids),
+                "".join(rng.choice(alphabet) for _ in range(11)),
+                f"Benchmark video {i}",
+                "bulk insert benchmark",
+                "published",
+                round(rng.uniform(0.1, 5.0), 4),
+                0,
+                created + timedelta(hours=2),
+                created,
+            )
+        )
     return rows
 
 
@@ -118,11 +144,14 @@ def bulk_insert(url: str, repeats: int = 5, n: int = 1000, seed: int = 2) -> dic
                 t = time.perf_counter()
                 with conn.cursor() as cur:
                     if method == "executemany":
-                        cur.executemany(f"INSERT INTO videos ({cols}) VALUES ({', '.join(['%s'] * len(VIDEO_COLUMNS))})", rows)
+                        cur.executemany(
+                            f"INSERT INTO videos ({cols}) VALUES ({', '.join(['%s'] * len(VIDEO_COLUMNS))})", rows
+                        )
                     elif method == "execute_values":
                         execute_values(cur, f"INSERT INTO videos ({cols}) VALUES %s", rows, page_size=1000)
                     else:
                         import io
+
                         buf = io.StringIO("".join("\t".join(str(v) for v in r) + "\n" for r in rows))
                         cur.copy_expert(f"COPY videos ({cols}) FROM STDIN", buf)
                 conn.commit()
@@ -195,8 +224,9 @@ def pgbench_bin() -> str | None:
     return str(path) if path and path.exists() else shutil.which("pgbench")
 
 
-def pgbench(url: str, workdir: Path, *, clients: int = 20, threads: int = 2, seconds: int = 10,
-            repeats: int = 3) -> dict:
+def pgbench(
+    url: str, workdir: Path, *, clients: int = 20, threads: int = 2, seconds: int = 10, repeats: int = 3
+) -> dict:
     """Transactions/s of the app's own transaction (2 indexed reads + 1 indexed update of a user, in
     BEGIN/END) with pgbench, ``clients`` connections; keys from a helper table ``bench_keys``."""
     exe = pgbench_bin()
@@ -205,8 +235,10 @@ def pgbench(url: str, workdir: Path, *, clients: int = 20, threads: int = 2, sec
     conn = connect(url, autocommit=True)
     with conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_keys")
-        cur.execute("CREATE TABLE bench_keys AS SELECT row_number() OVER (ORDER BY id)::int AS n, id AS user_id, "
-                    "email FROM users")
+        cur.execute(
+            "CREATE TABLE bench_keys AS SELECT row_number() OVER (ORDER BY id)::int AS n, id AS user_id, "
+            "email FROM users"
+        )
         cur.execute("ALTER TABLE bench_keys ADD PRIMARY KEY (n)")
         cur.execute("ANALYZE bench_keys")
         cur.execute("SELECT count(*) FROM bench_keys")
@@ -218,9 +250,30 @@ def pgbench(url: str, workdir: Path, *, clients: int = 20, threads: int = 2, sec
     tps, lat = [], []
     try:
         for _ in range(repeats):
-            res = subprocess.run([exe, "-n", "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username,
-                                  "-c", str(clients), "-j", str(threads), "-T", str(seconds), "-f", str(script),
-                                  u.database], capture_output=True, text=True, timeout=seconds + 60)
+            res = subprocess.run(
+                [
+                    exe,
+                    "-n",
+                    "-h",
+                    u.host or "127.0.0.1",
+                    "-p",
+                    str(u.port or 5432),
+                    "-U",
+                    u.username,
+                    "-c",
+                    str(clients),
+                    "-j",
+                    str(threads),
+                    "-T",
+                    str(seconds),
+                    "-f",
+                    str(script),
+                    u.database,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+            )
             m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", res.stdout)
             m2 = re.search(r"latency average = ([\d.]+) ms", res.stdout)
             if not m:
@@ -231,8 +284,14 @@ def pgbench(url: str, workdir: Path, *, clients: int = 20, threads: int = 2, sec
         with conn.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS bench_keys")
         conn.close()
-    return {"tps": tps, "latency_avg_ms": lat, "clients": clients, "threads": threads, "seconds": seconds,
-            "transaction": "BEGIN; user by email; channels of user; UPDATE users (by id); END"}
+    return {
+        "tps": tps,
+        "latency_avg_ms": lat,
+        "clients": clients,
+        "threads": threads,
+        "seconds": seconds,
+        "transaction": "BEGIN; user by email; channels of user; UPDATE users (by id); END",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,9 +328,17 @@ def max_connections(url: str, extra: int = 5, hold_s: float = 0.0) -> dict:
             c.close()
     after = connect(url)
     after.close()
-    return {"max_connections": limit, "in_use_before": in_use, "opened": len(held), "refused": len(refused),
-            "refusal_s": refused, "error": errors[0] if errors else None, "open_all_s": opened_s,
-            "still_serves": still_serves, "reconnects_after_release": True}
+    return {
+        "max_connections": limit,
+        "in_use_before": in_use,
+        "opened": len(held),
+        "refused": len(refused),
+        "refusal_s": refused,
+        "error": errors[0] if errors else None,
+        "open_all_s": opened_s,
+        "still_serves": still_serves,
+        "reconnects_after_release": True,
+    }
 
 
 def pool_exhaustion(url: str, *, pool_size: int = 5, timeout: float = 1.0, repeats: int = 5) -> dict:
@@ -303,5 +370,11 @@ def pool_exhaustion(url: str, *, pool_size: int = 5, timeout: float = 1.0, repea
         c.execute(sa.text("SELECT 1"))
     after = time.perf_counter() - t
     eng.dispose()
-    return {"pool_size": pool_size, "pool_timeout": timeout, "wait_s": waits, "error_type": kind, "error": message,
-            "checkout_after_release_s": after}
+    return {
+        "pool_size": pool_size,
+        "pool_timeout": timeout,
+        "wait_s": waits,
+        "error_type": kind,
+        "error": message,
+        "checkout_after_release_s": after,
+    }

@@ -43,15 +43,17 @@ def insert_user(conn, tier: str | None = None, user_id: str | None = None, **ove
     return insert_row(conn, "users", {**values, **overrides})
 
 
-def insert_channel(conn, user_id: str | None, status: str | None = None, channel_id: str | None = None,
-                   **overrides) -> str:
+def insert_channel(
+    conn, user_id: str | None, status: str | None = None, channel_id: str | None = None, **overrides
+) -> str:
     values = {"user_id": user_id, "channel_name": "Channel"}
     values |= {k: v for k, v in (("status", status), ("id", channel_id)) if v is not None}
     return insert_row(conn, "channels", {**values, **overrides})
 
 
-def insert_video(conn, channel_id: str | None, view_count: int | None = None, video_id: str | None = None,
-                 **overrides) -> str:
+def insert_video(
+    conn, channel_id: str | None, view_count: int | None = None, video_id: str | None = None, **overrides
+) -> str:
     values = {"channel_id": channel_id, "title": "A video"}
     values |= {k: v for k, v in (("view_count", view_count), ("id", video_id)) if v is not None}
     return insert_row(conn, "videos", {**values, **overrides})
@@ -81,6 +83,7 @@ def empty_redis_db(url: str, number: int):
 
 #: What a GX project copy needs (the context's config and its three stores).
 PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
+
 
 def copy_project(dest: Path) -> Path:
     """A copy of the GX project under ``dest``; returns its ``gx/`` directory."""
@@ -169,16 +172,12 @@ def data_docs_pages(tmp_path: Path, db_url: str, *expectations) -> dict[str, str
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="cross_table", data=batch, suite=suite)
     )
-    context.checkpoints.add(
-        gx.Checkpoint(name="docs", validation_definitions=[definition])
-    ).run()
+    context.checkpoints.add(gx.Checkpoint(name="docs", validation_definitions=[definition])).run()
     try:
         context.build_data_docs()
     finally:
         logging.getLogger("great_expectations.render").removeHandler(render_errors)
-    assert not render_errors.messages, "Data Docs rendering failed:\n" + "\n".join(
-        render_errors.messages
-    )
+    assert not render_errors.messages, "Data Docs rendering failed:\n" + "\n".join(render_errors.messages)
     site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
     (validation_page,) = (site / "validations").rglob("*.html")
     return {

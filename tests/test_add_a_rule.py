@@ -38,7 +38,7 @@ def readme_section(title: str = SECTION) -> str:
     text = README.read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 def code_blocks(section: str, lang: str) -> list[tuple[int, str]]:
@@ -59,8 +59,12 @@ def readme_rules() -> list[tuple[str, dict]]:
 
 def readme_commands() -> list[list[str]]:
     """Every command line of the section's ```bash blocks, as argv (comments dropped)."""
-    return [shlex.split(line, comments=True) for _, body in code_blocks(readme_section(), "bash")
-            for line in body.splitlines() if shlex.split(line, comments=True)]
+    return [
+        shlex.split(line, comments=True)
+        for _, body in code_blocks(readme_section(), "bash")
+        for line in body.splitlines()
+        if shlex.split(line, comments=True)
+    ]
 
 
 def append_rules(project: Path, suite: str, rules: list[dict]) -> Path:
@@ -75,10 +79,17 @@ def append_rules(project: Path, suite: str, rules: list[dict]) -> Path:
 def run(argv: list[str], project: Path, db_url: str, cache_url: str, **env) -> subprocess.CompletedProcess:
     """A printed ``.venv/bin/ytdq ...`` command with the venv's real console script, in the project copy."""
     assert argv[0] == ".venv/bin/ytdq", argv
-    full_env = {**os.environ, "YTDQ_HOME": str(project), "DATABASE_URL": db_url, "REDIS_URL": cache_url,
-                "COLUMNS": "250", **env}
-    return subprocess.run([str(BIN / "ytdq"), *argv[1:]], capture_output=True, text=True, env=full_env,
-                          cwd=project, timeout=300)
+    full_env = {
+        **os.environ,
+        "YTDQ_HOME": str(project),
+        "DATABASE_URL": db_url,
+        "REDIS_URL": cache_url,
+        "COLUMNS": "250",
+        **env,
+    }
+    return subprocess.run(
+        [str(BIN / "ytdq"), *argv[1:]], capture_output=True, text=True, env=full_env, cwd=project, timeout=300
+    )
 
 
 def failed_table(stdout: str) -> dict[str, dict]:
@@ -110,8 +121,16 @@ def _channel(conn) -> str:
 
 def _published_without_analytics(conn, n: int) -> None:
     for _ in range(n):
-        insert_video(conn, _channel(conn), status="published", youtube_video_id=uuid.uuid4().hex[:11],
-                     published_at="2026-01-02", created_at="2026-01-01", generation_cost=1, view_count=0)
+        insert_video(
+            conn,
+            _channel(conn),
+            status="published",
+            youtube_video_id=uuid.uuid4().hex[:11],
+            published_at="2026-01-02",
+            created_at="2026-01-01",
+            generation_cost=1,
+            view_count=0,
+        )
 
 
 def _implausible_views(conn, n: int) -> None:
@@ -123,9 +142,11 @@ def _implausible_views(conn, n: int) -> None:
 README_BAD_ROWS = {
     "videos.published_has_analytics": (
         "SELECT count(*) FROM videos v WHERE status = 'published' "
-        "AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id)", _published_without_analytics, 4),
-    "videos.view_count_plausible": (
-        "SELECT count(*) FROM videos WHERE view_count > 1000000000", _implausible_views, 3),
+        "AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id)",
+        _published_without_analytics,
+        4,
+    ),
+    "videos.view_count_plausible": ("SELECT count(*) FROM videos WHERE view_count > 1000000000", _implausible_views, 3),
 }
 
 
@@ -183,14 +204,24 @@ def done_when_rules(suite: str) -> list[dict]:
     assert "id" not in template
     return [
         {**template, "meta": {"rule_id": f"{suite}.published_has_analytics"}},
-        {"type": "expect_column_values_to_be_between", "description": "at most a billion views",
-         "kwargs": {"column": "view_count", "min_value": 0, "max_value": 1000000000},
-         "meta": {"rule_id": f"{suite}.views_at_most_1e9"}},
-        {"type": "expect_column_values_to_not_be_null", "description": "a video has a cost",
-         "kwargs": {"column": "generation_cost"}, "meta": {"rule_id": f"{suite}.cost_not_null"}},
-        {"type": "unexpected_rows_expectation", "description": "view counts are never negative",
-         "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE view_count < 0"},
-         "meta": {"rule_id": f"{suite}.views_not_negative"}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "description": "at most a billion views",
+            "kwargs": {"column": "view_count", "min_value": 0, "max_value": 1000000000},
+            "meta": {"rule_id": f"{suite}.views_at_most_1e9"},
+        },
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "description": "a video has a cost",
+            "kwargs": {"column": "generation_cost"},
+            "meta": {"rule_id": f"{suite}.cost_not_null"},
+        },
+        {
+            "type": "unexpected_rows_expectation",
+            "description": "view counts are never negative",
+            "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE view_count < 0"},
+            "meta": {"rule_id": f"{suite}.views_not_negative"},
+        },
     ]
 
 
@@ -210,8 +241,12 @@ def defective(new_database) -> tuple[str, dict[str, int]]:
         counts = {name: scalar(conn, sql) for name, sql in ORACLE.items()}
     finally:
         conn.close()
-    assert counts == {"published_has_analytics": TEMPLATE_BAD, "views_at_most_1e9": RANGE_BAD,
-                      "cost_not_null": before["cost_not_null"] + NOT_NULL_BAD, "views_not_negative": 0}
+    assert counts == {
+        "published_has_analytics": TEMPLATE_BAD,
+        "views_at_most_1e9": RANGE_BAD,
+        "cost_not_null": before["cost_not_null"] + NOT_NULL_BAD,
+        "views_not_negative": 0,
+    }
     return url, counts
 
 
@@ -231,8 +266,9 @@ def check_each_rule_once(rules: list[dict], suite: str, counts: dict[str, int]) 
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "gx-alone"])
-def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(defective, cache_url, tmp_path, monkeypatch,
-                                                                        fast):
+def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(
+    defective, cache_url, tmp_path, monkeypatch, fast
+):
     url, counts = defective
     gx_dir = copy_project(tmp_path)
     append_rules(gx_dir.parent, "videos", done_when_rules("videos"))
@@ -245,11 +281,22 @@ def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(defective
     # history keys on the rule: one row per rule, the failed ones' rows quarantined under their own id
     conn = connect(url, autocommit=True)
     try:
-        stored = dict(rows(conn, "SELECT rule_id, count(*) FROM dq.rule_results WHERE run_id = %s GROUP BY rule_id",
-                           (report.run_id,)))
+        stored = dict(
+            rows(
+                conn,
+                "SELECT rule_id, count(*) FROM dq.rule_results WHERE run_id = %s GROUP BY rule_id",
+                (report.run_id,),
+            )
+        )
         assert stored == {r.rule_id: 1 for r in report.rules()}
-        quarantined = dict(rows(conn, "SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = %s "
-                                      "AND rule_id LIKE 'videos.%%' GROUP BY rule_id", (report.run_id,)))
+        quarantined = dict(
+            rows(
+                conn,
+                "SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = %s "
+                "AND rule_id LIKE 'videos.%%' GROUP BY rule_id",
+                (report.run_id,),
+            )
+        )
         for rule_id, (_success, n) in expected("videos", counts).items():
             assert quarantined.get(rule_id, 0) == n
     finally:
@@ -259,14 +306,23 @@ def test_rules_without_id_appended_to_a_suite_each_get_their_own_count(defective
 def test_rules_without_id_in_a_suite_made_by_suite_new(defective, cache_url, tmp_path):
     url, counts = defective
     project = copy_project(tmp_path).parent
-    made = run([".venv/bin/ytdq", "suite", "new", "video_checks", "--asset", "videos", "--checkpoint", "nightly"],
-               project, url, cache_url)
+    made = run(
+        [".venv/bin/ytdq", "suite", "new", "video_checks", "--asset", "videos", "--checkpoint", "nightly"],
+        project,
+        url,
+        cache_url,
+    )
     assert made.returncode == 0, made.stderr
     append_rules(project, "video_checks", done_when_rules("video_checks"))
     for fast in ("1", "0"):
         out = project / f"run-{fast}.json"
-        ran = run([".venv/bin/ytdq", "checkpoint", "run", "nightly", "--json", str(out)], project, url,
-                  cache_url, YTDQ_FAST=fast)
+        ran = run(
+            [".venv/bin/ytdq", "checkpoint", "run", "nightly", "--json", str(out)],
+            project,
+            url,
+            cache_url,
+            YTDQ_FAST=fast,
+        )
         assert ran.returncode == ExitCode.DATA_FAILED, ran.stderr[-2000:]
         doc = json.loads(out.read_text())
         check_each_rule_once([r for v in doc["validations"] for r in v["results"]], "video_checks", counts)

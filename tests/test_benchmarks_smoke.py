@@ -10,16 +10,27 @@ from benchmarks import workloads as W
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.seed import seed
 
-INJECT = {"bad_email": 3, "orphan_videos": 2, "duplicate_email": 2, "analytics_sum_mismatch": 2,
-          "future_analytics_date": 4, "over_tier_limit": 1, "markup_in_title": 2,
-          # business rules: a row_condition with IN / >, expect_column_values_to_be_null, a JOIN + HAVING query
-          "youtube_id_on_unpublished_video": 2, "revenue_without_views": 3, "stale_analytics": 2, "stuck_workflow": 1}
+INJECT = {
+    "bad_email": 3,
+    "orphan_videos": 2,
+    "duplicate_email": 2,
+    "analytics_sum_mismatch": 2,
+    "future_analytics_date": 4,
+    "over_tier_limit": 1,
+    "markup_in_title": 2,
+    # business rules: a row_condition with IN / >, expect_column_values_to_be_null, a JOIN + HAVING query
+    "youtube_id_on_unpublished_video": 2,
+    "revenue_without_views": 3,
+    "stale_analytics": 2,
+    "stuck_workflow": 1,
+}
 
 
 @pytest.fixture(scope="module")
 def seeded(db_url, tmp_path_factory):
-    report = seed(db_url, users=12, seed=7, inject=INJECT,
-                  manifest_path=tmp_path_factory.mktemp("bench") / "manifest.json")
+    report = seed(
+        db_url, users=12, seed=7, inject=INJECT, manifest_path=tmp_path_factory.mktemp("bench") / "manifest.json"
+    )
     return db_url, report
 
 
@@ -49,11 +60,19 @@ def test_floor_counts_equal_the_seeders_manifest(seeded):
     assert counts["workflows.not_stuck_running"] == 1  # expect_column_newest_value_to_be_recent, per key
     assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
     broken = {k for k, v in counts.items() if v}
-    assert broken == {"users.email_format", "videos.channel_exists", "users.email_unique",
-                      "videos.view_count_matches_analytics", "analytics.date_not_in_future",
-                      "users.active_channels_within_tier_limit", "videos.title_has_no_markup",
-                      "videos.unpublished_has_no_youtube_id", "analytics.no_revenue_without_views",
-                      "analytics.fresh_per_published_video", "workflows.not_stuck_running"}
+    assert broken == {
+        "users.email_format",
+        "videos.channel_exists",
+        "users.email_unique",
+        "videos.view_count_matches_analytics",
+        "analytics.date_not_in_future",
+        "users.active_channels_within_tier_limit",
+        "videos.title_has_no_markup",
+        "videos.unpublished_has_no_youtube_id",
+        "analytics.no_revenue_without_views",
+        "analytics.fresh_per_published_video",
+        "workflows.not_stuck_running",
+    }
 
 
 def test_sodacl_names_every_rule():

@@ -28,11 +28,18 @@ MB = 1024 * 1024
 BIG = "<b>" + "postgresql://u:" + "x" * (MB - 18)
 MARKER = f"…({MB} chars)"
 RULES = [
-    {"type": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "description", "max_value": 100000},
-     "meta": {"rule_id": "videos.description_not_huge"}, "description": "a description is at most 100000 characters"},
-    {"type": "unexpected_rows_expectation",
-     "kwargs": {"unexpected_rows_query": "SELECT id, description FROM {batch} WHERE length(description) > 100000"},
-     "meta": {"rule_id": "videos.no_huge_description_rows"}, "description": "no row has a huge description"},
+    {
+        "type": "expect_column_value_lengths_to_be_between",
+        "kwargs": {"column": "description", "max_value": 100000},
+        "meta": {"rule_id": "videos.description_not_huge"},
+        "description": "a description is at most 100000 characters",
+    },
+    {
+        "type": "unexpected_rows_expectation",
+        "kwargs": {"unexpected_rows_query": "SELECT id, description FROM {batch} WHERE length(description) > 100000"},
+        "meta": {"rule_id": "videos.no_huge_description_rows"},
+        "description": "no row has a huge description",
+    },
 ]
 
 
@@ -50,8 +57,9 @@ def big_project(db_url, tmp_path_factory):
     finally:
         conn.close()
     gx_dir = copy_project(tmp_path_factory.mktemp("big_project"))
-    add_checkpoint(gx_dir, checkpoint="big", suite="big_values", asset="videos", expectations=RULES,
-                   result_format="COMPLETE")
+    add_checkpoint(
+        gx_dir, checkpoint="big", suite="big_values", asset="videos", expectations=RULES, result_format="COMPLETE"
+    )
     return gx_dir
 
 
@@ -60,9 +68,13 @@ def big_run(big_project, db_url, tmp_path_factory):
     """``ytdq checkpoint run big --json FILE``: (process, seconds, json path)."""
     out = tmp_path_factory.mktemp("big_out") / "run.json"
     started = time.monotonic()
-    proc = subprocess.run([str(BIN / "ytdq"), "checkpoint", "run", "big", "--config", str(big_project),
-                           "--json", str(out)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DATABASE_URL": db_url, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [str(BIN / "ytdq"), "checkpoint", "run", "big", "--config", str(big_project), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DATABASE_URL": db_url, "COLUMNS": "200"},
+    )
     return proc, time.monotonic() - started, out
 
 
@@ -98,7 +110,9 @@ def test_the_stored_result_and_its_data_docs_page_are_bounded(big_run, big_proje
     assert size < 200_000, size  # was 22 MB
     text = stored[0].read_text()
     assert f"({MB} chars)" in text and "x" * (VALUE_CHARS + 1) not in text  # JSON escapes the ellipsis
-    pages = list((big_project / "uncommitted" / "data_docs" / "local_site" / "validations" / "big_values").rglob("*.html"))
+    pages = list(
+        (big_project / "uncommitted" / "data_docs" / "local_site" / "validations" / "big_values").rglob("*.html")
+    )
     assert len(pages) == 1, pages
     page = pages[0].read_text()
     assert len(page) < 500_000, len(page)
@@ -114,12 +128,15 @@ def test_bounding_is_linear_and_states_the_length():
     assert bounded({"a": [b"\xff" * 300]}) == {"a": ["\\xff" * 50 + "…(300 bytes)"]}
 
 
-@pytest.mark.parametrize("text", [
-    "a" * MB,                                   # a long run of scheme characters, no ':'
-    "postgresql://u:" + "x" * MB,               # a URL whose password never ends
-    "x:/" * (MB // 3) + "@",                    # many URL starts, one '@' at the end
-    "postgresql://u:p@h " * (MB // 20),         # many credentialed URLs on one line
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * MB,  # a long run of scheme characters, no ':'
+        "postgresql://u:" + "x" * MB,  # a URL whose password never ends
+        "x:/" * (MB // 3) + "@",  # many URL starts, one '@' at the end
+        "postgresql://u:p@h " * (MB // 20),  # many credentialed URLs on one line
+    ],
+)
 def test_masking_is_linear_on_hostile_text(text):
     """The old regex took 4.5 s on 64 KB (quadratic); 1 MB would take minutes."""
     from ytempire_dq.config import mask_secrets, mask_url

@@ -65,8 +65,14 @@ def test_suite_lint_exit_codes(env, tmp_path):
     gx_dir = copy_project(tmp_path)
     suite = gx_dir.parent / "expectations" / "users.json"
     doc = json.loads(suite.read_text())
-    doc["expectations"].append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "emial"},
-                                "meta": {"rule_id": "users.typo"}, "description": "a typo"})
+    doc["expectations"].append(
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "emial"},
+            "meta": {"rule_id": "users.typo"},
+            "description": "a typo",
+        }
+    )
     suite.write_text(json.dumps(doc))
     broken = ytdq("suite", "lint", "--config", str(gx_dir))
     assert broken.exit_code == 2
@@ -111,8 +117,9 @@ def test_monitor_once_json_prints_readings_of_both_servers(env):
 
 def test_suite_new_then_a_rule_added_to_its_file_runs_in_the_checkpoint(env, tmp_path):
     gx_dir = copy_project(tmp_path)
-    made = ytdq("suite", "new", "workflows_extra", "--asset", "workflows", "--checkpoint", "critical",
-                "--config", str(gx_dir))
+    made = ytdq(
+        "suite", "new", "workflows_extra", "--asset", "workflows", "--checkpoint", "critical", "--config", str(gx_dir)
+    )
     assert made.exit_code == 0, made.output
     path = tmp_path / "expectations" / "workflows_extra.json"
     suite = json.loads(path.read_text())
@@ -121,12 +128,20 @@ def test_suite_new_then_a_rule_added_to_its_file_runs_in_the_checkpoint(env, tmp
     assert ytdq("suite", "new", "workflows_extra", "--asset", "workflows", "--config", str(gx_dir)).exit_code == 2
     bad_asset = ytdq("suite", "new", "other", "--asset", "nope", "--config", str(gx_dir))
     assert bad_asset.exit_code == 2 and "redis_snapshot" in bad_asset.output
-    assert ytdq("suite", "new", "other", "--asset", "users", "--checkpoint", "nope", "--config", str(gx_dir)).exit_code == 2
+    assert (
+        ytdq("suite", "new", "other", "--asset", "users", "--checkpoint", "nope", "--config", str(gx_dir)).exit_code
+        == 2
+    )
     assert not (tmp_path / "expectations" / "other.json").exists()
     # an analyst's rule, no Python: every workflow breaks it, so its count is the table's row count
-    suite["expectations"].append({
-        "type": "expect_column_values_to_be_in_set", "description": "no workflow kind is known yet",
-        "kwargs": {"column": "kind", "value_set": ["__none__"]}, "meta": {"rule_id": "workflows.kind_unknown"}})
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "description": "no workflow kind is known yet",
+            "kwargs": {"column": "kind", "value_set": ["__none__"]},
+            "meta": {"rule_id": "workflows.kind_unknown"},
+        }
+    )
     path.write_text(json.dumps(suite))
     assert ytdq("suite", "lint", "--config", str(gx_dir)).exit_code == 0
     out = tmp_path / "run.json"
@@ -154,6 +169,7 @@ def test_a_ytdq_error_exits_with_its_own_exit_code_as_one_line(env, monkeypatch,
         exit_code = ExitCode.DATA_FAILED
 
     for error, code in ((YtdqError("no such thing: postgresql://u:hunter2@h/db"), 2), (DataError("bad data"), 1)):
+
         def broken(error=error, **_kwargs):
             raise error
 

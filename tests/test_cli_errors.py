@@ -39,8 +39,17 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 def test_unknown_inject_kind_names_it_and_lists_every_known_kind(db_url, db):
     users = scalar(db, "SELECT count(*) FROM users")
-    proc = run("db", "seed", "--users", "2", "--inject", "bad_email=1", "--inject", "orphan_video=2",
-               env={"DATABASE_URL": db_url})
+    proc = run(
+        "db",
+        "seed",
+        "--users",
+        "2",
+        "--inject",
+        "bad_email=1",
+        "--inject",
+        "orphan_video=2",
+        env={"DATABASE_URL": db_url},
+    )
     line = one_error_line(proc)
     assert "'orphan_video'" in line
     listed = line.split("valid kinds:", 1)[1]
@@ -78,17 +87,21 @@ def test_changed_migration_file_is_refused_naming_the_file(new_database, project
 def closed_url(password: str) -> tuple[str, int]:
     """A PostgreSQL URL with a password, on a loopback port nothing listens on."""
     port = free_port()
-    url = URL.create("postgresql+psycopg2", username="ytdq", password=password, host="127.0.0.1", port=port,
-                     database="ytempire")
+    url = URL.create(
+        "postgresql+psycopg2", username="ytdq", password=password, host="127.0.0.1", port=port, database="ytempire"
+    )
     return url.render_as_string(hide_password=False), port
 
 
-@pytest.mark.parametrize(("args", "password"), [
-    (["db", "migrate"], "s3cret"),
-    (["db", "status"], "s3cret"),
-    (["db", "seed", "--users", "1"], "s3cret"),
-    (["db", "migrate"], "p@ss w/rd s3cret"),  # '@', '/' are %-encoded in the URL; the space is not
-])
+@pytest.mark.parametrize(
+    ("args", "password"),
+    [
+        (["db", "migrate"], "s3cret"),
+        (["db", "status"], "s3cret"),
+        (["db", "seed", "--users", "1"], "s3cret"),
+        (["db", "migrate"], "p@ss w/rd s3cret"),  # '@', '/' are %-encoded in the URL; the space is not
+    ],
+)
 def test_database_url_pointing_at_nothing_is_one_masked_line(args, password):
     url, port = closed_url(password)
     proc = run(*args, env={"DATABASE_URL": url})

@@ -37,12 +37,20 @@ INJECT = {"bad_email": 2, "orphan_videos": 3, "markup_in_title": 1, "duplicate_e
 #: The documented --json shape (README, issue 3).
 RUN_KEYS = {"checkpoint", "success", "exit_code", "run_id", "data_docs", "errors", "validations"}
 VALIDATION_KEYS = {"suite", "asset", "success", "results"}
-RESULT_KEYS = {"rule_id", "expectation_type", "column", "success", "unexpected_count", "observed_value",
-               "partial_unexpected_list"}
+RESULT_KEYS = {
+    "rule_id",
+    "expectation_type",
+    "column",
+    "success",
+    "unexpected_count",
+    "observed_value",
+    "partial_unexpected_list",
+}
 
 
-def checkpoint_run(script: str, name: str, project: Path, database_url: str, redis_url: str,
-                   json_file: Path | None = None) -> subprocess.CompletedProcess:
+def checkpoint_run(
+    script: str, name: str, project: Path, database_url: str, redis_url: str, json_file: Path | None = None
+) -> subprocess.CompletedProcess:
     """One ``checkpoint run`` in a fresh process: ``great_expectations`` finds the project by
     ``YTDQ_HOME`` (cwd is the project too), ``ytdq`` by ``--config``."""
     args = [str(BIN / script), "checkpoint", "run", name]
@@ -121,9 +129,12 @@ def test_defective_data_exits_1_and_the_json_counts_the_bad_rows(script, defecti
     assert doc["success"] is False
     assert doc["exit_code"] == ExitCode.DATA_FAILED and doc["errors"] == []  # every rule ran: data failed
     assert "error:" not in proc.stderr
-    expected = {"users.email_format": INJECT["bad_email"], "videos.channel_exists": INJECT["orphan_videos"],
-                "videos.title_has_no_markup": INJECT["markup_in_title"],
-                "users.email_unique": INJECT["duplicate_email"] * DEFECT_KINDS["duplicate_email"].rows_per_defect}
+    expected = {
+        "users.email_format": INJECT["bad_email"],
+        "videos.channel_exists": INJECT["orphan_videos"],
+        "videos.title_has_no_markup": INJECT["markup_in_title"],
+        "users.email_unique": INJECT["duplicate_email"] * DEFECT_KINDS["duplicate_email"].rows_per_defect,
+    }
     failed = {rule_id: r["unexpected_count"] for rule_id, r in results.items() if not r["success"]}
     assert failed == expected
     bad_title = results["videos.title_has_no_markup"]

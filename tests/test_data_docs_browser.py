@@ -32,14 +32,42 @@ from ytempire_dq.errors import ExitCode
 
 CHROMIUM = "chromium"
 #: Defects for the run; markup_in_title makes the titles the XSS checks look for.
-INJECT = {"markup_in_title": 2, "orphan_videos": 2, "orphan_channels": 1, "over_tier_limit": 1,
-          "analytics_sum_mismatch": 1, "bad_email": 1}
+INJECT = {
+    "markup_in_title": 2,
+    "orphan_videos": 2,
+    "orphan_channels": 1,
+    "over_tier_limit": 1,
+    "analytics_sum_mismatch": 1,
+    "bad_email": 1,
+}
 #: The Redis database REDIS_URL names here (emptied: an empty cache breaks no cache rule).
 REDIS_DB = 11
 PWNED = "data-pwned"
 #: Elements that break the text flow (a browser puts a line break around them).
-BLOCKS = {"br", "div", "p", "li", "ul", "ol", "table", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
-          "hr", "pre", "section", "nav", "header", "footer"}
+BLOCKS = {
+    "br",
+    "div",
+    "p",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "pre",
+    "section",
+    "nav",
+    "header",
+    "footer",
+}
 
 
 class Dom(HTMLParser):
@@ -91,10 +119,22 @@ def dump_dom(page: Path | str, profile: Path) -> str:
         assert page.is_file(), page
     url = page.resolve().as_uri() if isinstance(page, Path) else page
     name = page.name if isinstance(page, Path) else page
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--user-data-dir={profile}",
-           "--virtual-time-budget=3000", "--dump-dom", url]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+        url,
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     except subprocess.TimeoutExpired:
@@ -230,8 +270,9 @@ def test_a_markup_title_is_shown_as_text_and_never_runs(site, index, browser):
 def test_the_detector_sees_the_same_payload_run_when_it_is_not_escaped(tmp_path, browser):
     """Control: the same handler, pasted raw into a page, runs in this Chromium and marks the body."""
     control = tmp_path / "control.html"
-    control.write_text("<!doctype html><html><body><p>" + MARKUP_TITLE.replace("<script>alert(1)</script>", "")
-                       + "</p></body></html>")
+    control.write_text(
+        "<!doctype html><html><body><p>" + MARKUP_TITLE.replace("<script>alert(1)</script>", "") + "</p></body></html>"
+    )
     page = browser(control)
     assert [img for img in page.tags("img") if img.get("src") == "x"]
     assert [attrs for tag, attrs in page.elements if tag == "body" and attrs.get(PWNED) == "1"]

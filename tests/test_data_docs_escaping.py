@@ -57,30 +57,46 @@ def add_table_asset(gx_dir: Path, name: str, table: str) -> dict:
     ``ytempire``; the ``data`` block of a validation definition on its whole table."""
     yml = gx_dir / "great_expectations.yml"
     asset_id, batch_id = str(uuid.uuid4()), str(uuid.uuid4())
-    block = (f"      {json.dumps(name)}:\n        type: table\n        id: {asset_id}\n"
-             f"        batch_metadata:\n          source: {json.dumps(PAYLOAD)}\n        batch_definitions:\n"
-             f"          whole_table:\n            id: {batch_id}\n            partitioner:\n"
-             f"        table_name: {table}\n")
+    block = (
+        f"      {json.dumps(name)}:\n        type: table\n        id: {asset_id}\n"
+        f"        batch_metadata:\n          source: {json.dumps(PAYLOAD)}\n        batch_definitions:\n"
+        f"          whole_table:\n            id: {batch_id}\n            partitioner:\n"
+        f"        table_name: {table}\n"
+    )
     text = yml.read_text()
     anchor = "  ytempire:\n    type: postgres\n"
     head, tail = text.split(anchor)
     assets_at = tail.index("    assets:\n") + len("    assets:\n")
     yml.write_text(head + anchor + tail[:assets_at] + block + tail[assets_at:])
     datasource = re.search(r"  ytempire:\n    type: postgres\n    id: (\S+)", text)[1]
-    return {"asset": {"id": asset_id, "name": name}, "batch_definition": {"id": batch_id, "name": "whole_table"},
-            "datasource": {"id": datasource, "name": "ytempire"}}
+    return {
+        "asset": {"id": asset_id, "name": name},
+        "batch_definition": {"id": batch_id, "name": "whole_table"},
+        "datasource": {"id": datasource, "name": "ytempire"},
+    }
 
 
 RULES = [
-    {"type": "unexpected_rows_expectation", "description": PAYLOAD,
-     "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE channel_name::int > 0",
-                "description": PAYLOAD},
-     "meta": {"rule_id": NAME, "notes": PAYLOAD, "owner": {"name": PAYLOAD, "tags": [PAYLOAD]}}},
-    {"type": "expect_column_value_lengths_to_be_between", "description": PAYLOAD,
-     "kwargs": {"column": "channel_name", "max_value": 20},
-     "meta": {"rule_id": "channels.name_short", "notes": PAYLOAD}},
-    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "channel_name"},
-     "meta": {"rule_id": "channels.name_set", PAYLOAD: PAYLOAD}},
+    {
+        "type": "unexpected_rows_expectation",
+        "description": PAYLOAD,
+        "kwargs": {
+            "unexpected_rows_query": "SELECT id FROM {batch} WHERE channel_name::int > 0",
+            "description": PAYLOAD,
+        },
+        "meta": {"rule_id": NAME, "notes": PAYLOAD, "owner": {"name": PAYLOAD, "tags": [PAYLOAD]}},
+    },
+    {
+        "type": "expect_column_value_lengths_to_be_between",
+        "description": PAYLOAD,
+        "kwargs": {"column": "channel_name", "max_value": 20},
+        "meta": {"rule_id": "channels.name_short", "notes": PAYLOAD},
+    },
+    {
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "channel_name"},
+        "meta": {"rule_id": "channels.name_set", PAYLOAD: PAYLOAD},
+    },
 ]
 
 
@@ -95,8 +111,16 @@ def site(db_url, tmp_path_factory):
         conn.close()
     gx_dir = copy_project(tmp_path_factory.mktemp("xss_project"))
     data = add_table_asset(gx_dir, NAME, "channels")
-    add_checkpoint(gx_dir, checkpoint=NAME, suite=NAME, asset="channels", expectations=RULES, data=data,
-                   meta={"notes": PAYLOAD, "owner": PAYLOAD}, notes=PAYLOAD)
+    add_checkpoint(
+        gx_dir,
+        checkpoint=NAME,
+        suite=NAME,
+        asset="channels",
+        expectations=RULES,
+        data=data,
+        meta={"notes": PAYLOAD, "owner": PAYLOAD},
+        notes=PAYLOAD,
+    )
     report = run_checkpoint(NAME, config_dir=gx_dir, database_url=db_url)
     assert report.data_docs
     return report, gx_dir / "uncommitted" / "data_docs" / "local_site"
@@ -111,8 +135,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def served(site, tmp_path_factory):
     """``url(page) -> str``: a copy of the site, its CDN URLs pointing at the local npm copies,
     served over HTTP on 127.0.0.1 (the copy is the test's; the product's pages are unchanged)."""
-    assert (ASSETS / "jquery" / "dist" / "jquery.min.js").is_file(), \
+    assert (ASSETS / "jquery" / "dist" / "jquery.min.js").is_file(), (
         f"{ASSETS} lacks the pages' scripts: run bash .ci/install (it installs them from npm)"
+    )
     root = tmp_path_factory.mktemp("served") / "site"
     shutil.copytree(site[1], root)
     for page in root.rglob("*.html"):

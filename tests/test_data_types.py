@@ -32,8 +32,9 @@ def test_rows_under_a_missing_user_are_rejected(db):
     with pytest.raises(psycopg2.errors.ForeignKeyViolation, match="channels_user_id_fkey"):
         insert_channel(db, str(uuid.uuid4()))
     with pytest.raises(psycopg2.errors.ForeignKeyViolation, match="api_keys_user_id_fkey"):
-        db.cursor().execute("INSERT INTO api_keys (user_id, key_hash, name) VALUES (%s, %s, 'k')",
-                            (str(uuid.uuid4()), "a" * 64))
+        db.cursor().execute(
+            "INSERT INTO api_keys (user_id, key_hash, name) VALUES (%s, %s, 'k')", (str(uuid.uuid4()), "a" * 64)
+        )
 
 
 @pytest.mark.parametrize("cost", ["0.1000", "1.2345", "4.9999", "5.0000", "123456.7891"])
@@ -54,10 +55,13 @@ def test_generation_cost_rounds_to_scale_and_rejects_overflow(db, channel):
 def test_decimal_sums_do_not_drift_like_floats(db, channel):
     video = insert_video(db, channel, generation_cost=Decimal("0.1"))
     for day in range(10):
-        db.cursor().execute("INSERT INTO analytics (video_id, date, revenue, watch_time_minutes) "
-                            "VALUES (%s, %s, 0.1, 0.01)", (video, dt.date(2026, 1, 1) + dt.timedelta(days=day)))
-    revenue, minutes = rows(db, "SELECT sum(revenue), sum(watch_time_minutes) FROM analytics WHERE video_id = %s",
-                            (video,))[0]
+        db.cursor().execute(
+            "INSERT INTO analytics (video_id, date, revenue, watch_time_minutes) VALUES (%s, %s, 0.1, 0.01)",
+            (video, dt.date(2026, 1, 1) + dt.timedelta(days=day)),
+        )
+    revenue, minutes = rows(
+        db, "SELECT sum(revenue), sum(watch_time_minutes) FROM analytics WHERE video_id = %s", (video,)
+    )[0]
     assert revenue == Decimal("1.0000") and minutes == Decimal("0.10")
     assert sum([0.1] * 10) != 1.0  # what a float column would have stored
 
@@ -74,23 +78,25 @@ def test_ids_default_to_distinct_version_4_uuids(db, channel):
 
 def test_defaults_fill_status_counts_and_timestamps(db, channel):
     video = insert_video(db, channel)
-    status, views, created, now = rows(db, "SELECT status, view_count, created_at, localtimestamp FROM videos "
-                                           "WHERE id = %s", (video,))[0]
+    status, views, created, now = rows(
+        db, "SELECT status, view_count, created_at, localtimestamp FROM videos WHERE id = %s", (video,)
+    )[0]
     assert (status, views) == ("draft", 0)
     assert isinstance(created, dt.datetime) and created.tzinfo is None
     assert dt.timedelta(0) <= now - created < dt.timedelta(minutes=1)
-    tier = scalar(db, "SELECT subscription_tier FROM users u JOIN channels c ON c.user_id = u.id WHERE c.id = %s",
-                  (channel,))
+    tier = scalar(
+        db, "SELECT subscription_tier FROM users u JOIN channels c ON c.user_id = u.id WHERE c.id = %s", (channel,)
+    )
     assert tier == "free"
-    assert rows(db, "SELECT status, monetization_status, subscriber_count FROM channels WHERE id = %s",
-                (channel,)) == [("active", "not_eligible", 0)]
+    assert rows(db, "SELECT status, monetization_status, subscriber_count FROM channels WHERE id = %s", (channel,)) == [
+        ("active", "not_eligible", 0)
+    ]
 
 
 def test_timestamps_keep_microseconds_and_ignore_the_session_time_zone(db, channel):
     """The platform's timestamps are wall-clock (TIMESTAMP, as the seed declared); bookkeeping uses TIMESTAMPTZ."""
     moment = dt.datetime(2026, 3, 29, 1, 30, 15, 123456)  # inside a DST change in Europe
-    video = insert_video(db, channel, status="published", youtube_video_id=uuid.uuid4().hex[:11],
-                         published_at=moment)
+    video = insert_video(db, channel, status="published", youtube_video_id=uuid.uuid4().hex[:11], published_at=moment)
     for zone in ("UTC", "America/New_York", "Europe/Berlin"):
         db.cursor().execute(f"SET TIME ZONE '{zone}'")
         assert scalar(db, "SELECT published_at FROM videos WHERE id = %s", (video,)) == moment
@@ -113,14 +119,19 @@ def test_analytics_date_is_a_calendar_date(db, channel):
 
 def test_api_key_scopes_are_a_text_array(db):
     user = insert_user(db)
-    with_scopes = scalar(db, "INSERT INTO api_keys (user_id, key_hash, name, scopes) VALUES (%s, %s, 'ci', %s) "
-                             "RETURNING id", (user, "b" * 64, ["videos:read", "analytics:read"]))
-    without = scalar(db, "INSERT INTO api_keys (user_id, key_hash, name) VALUES (%s, %s, 'bare') RETURNING id",
-                     (user, "c" * 64))
+    with_scopes = scalar(
+        db,
+        "INSERT INTO api_keys (user_id, key_hash, name, scopes) VALUES (%s, %s, 'ci', %s) RETURNING id",
+        (user, "b" * 64, ["videos:read", "analytics:read"]),
+    )
+    without = scalar(
+        db, "INSERT INTO api_keys (user_id, key_hash, name) VALUES (%s, %s, 'bare') RETURNING id", (user, "c" * 64)
+    )
     assert scalar(db, "SELECT scopes FROM api_keys WHERE id = %s", (with_scopes,)) == ["videos:read", "analytics:read"]
     assert scalar(db, "SELECT scopes FROM api_keys WHERE id = %s", (without,)) == []
-    assert scalar(db, "SELECT count(*) FROM api_keys WHERE user_id = %s AND 'analytics:read' = ANY (scopes)",
-                  (user,)) == 1
+    assert (
+        scalar(db, "SELECT count(*) FROM api_keys WHERE user_id = %s AND 'analytics:read' = ANY (scopes)", (user,)) == 1
+    )
 
 
 def test_text_lengths_are_enforced(db, channel):

@@ -34,9 +34,11 @@ def test_each_kind_counts_exactly_its_own_rows(injected, db, kind):
 
 def test_duplicates_are_pairs(injected, db):
     assert scalar(db, "SELECT max(n) FROM (SELECT count(*) n FROM users GROUP BY email) d") == 2
-    assert scalar(db, "SELECT count(*) FROM (SELECT email FROM users GROUP BY email HAVING count(*) > 1) d") \
-        * DEFECT_KINDS["duplicate_email"].rows_per_defect == \
-        scalar(db, "SELECT count(*) FROM users u WHERE (SELECT count(*) FROM users d WHERE d.email = u.email) > 1")
+    assert scalar(
+        db, "SELECT count(*) FROM (SELECT email FROM users GROUP BY email HAVING count(*) > 1) d"
+    ) * DEFECT_KINDS["duplicate_email"].rows_per_defect == scalar(
+        db, "SELECT count(*) FROM users u WHERE (SELECT count(*) FROM users d WHERE d.email = u.email) > 1"
+    )
     assert scalar(db, "SELECT max(n) FROM (SELECT count(*) n FROM analytics GROUP BY video_id, date) d") == 2
     assert DEFECT_KINDS["duplicate_analytics_day"].rows_per_defect == 2
     assert DEFECT_KINDS["bad_email"].rows_per_defect == 1
@@ -53,10 +55,14 @@ def test_every_kind_has_a_counting_select_and_description():
 
 def _state(conn):
     counts = tuple(scalar(conn, f"SELECT count(*) FROM {t}") for t in seeder.TABLES)
-    constraints = rows(conn, "SELECT conrelid::regclass::text, conname FROM pg_constraint "
-                             "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2")
-    checksum = scalar(conn, "SELECT md5(string_agg(email || username || subscription_tier, ',' ORDER BY id)) "
-                            "FROM users")
+    constraints = rows(
+        conn,
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+        "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+    )
+    checksum = scalar(
+        conn, "SELECT md5(string_agg(email || username || subscription_tier, ',' ORDER BY id)) FROM users"
+    )
     return counts, constraints, checksum
 
 
@@ -98,8 +104,13 @@ def test_inject_again_on_injected_data_adds_exactly(new_database):
 def test_cli_rejects_unknown_kind_with_one_line(injected, db_url, db):
     before = _state(db)
     env = {**os.environ, "DATABASE_URL": db_url, "COLUMNS": "400"}
-    proc = subprocess.run([str(YTDQ), "db", "seed", "--users", "3", "--inject", "nope=1"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [str(YTDQ), "db", "seed", "--users", "3", "--inject", "nope=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr

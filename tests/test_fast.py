@@ -24,12 +24,21 @@ def _project(tmp_path_factory):
     """A project copy with a checkpoint of the seven table suites that builds Data Docs."""
     gx_dir = copy_project(tmp_path_factory.mktemp("fast"))
     root = gx_dir.parent
-    vds = [{"id": json.loads((root / "validation_definitions" / f"{n}.json").read_text())["id"], "name": n}
-           for n in TABLE_VDS]
-    (root / "checkpoints" / "tables.json").write_text(json.dumps(
-        {"actions": [{"name": "update_data_docs", "site_names": [], "type": "update_data_docs"}],
-         "id": "00000000-0000-4000-8000-0000000fa570", "name": "tables",
-         "result_format": "SUMMARY", "validation_definitions": vds}))
+    vds = [
+        {"id": json.loads((root / "validation_definitions" / f"{n}.json").read_text())["id"], "name": n}
+        for n in TABLE_VDS
+    ]
+    (root / "checkpoints" / "tables.json").write_text(
+        json.dumps(
+            {
+                "actions": [{"name": "update_data_docs", "site_names": [], "type": "update_data_docs"}],
+                "id": "00000000-0000-4000-8000-0000000fa570",
+                "name": "tables",
+                "result_format": "SUMMARY",
+                "validation_definitions": vds,
+            }
+        )
+    )
     return gx_dir
 
 
@@ -65,8 +74,11 @@ def _run(gx_dir, url, fast: bool):
 
 def _sample_limits(st: Statements) -> list:
     """The LIMIT of each GX sample query (``SELECT <col> AS unexpected_values ... LIMIT n``)."""
-    return [p["param_1"] for s, p in zip(st.sql, st.params)
-            if "AS unexpected_values" in s and "LIMIT %(param_1)s" in s and isinstance(p, dict)]
+    return [
+        p["param_1"]
+        for s, p in zip(st.sql, st.params)
+        if "AS unexpected_values" in s and "LIMIT %(param_1)s" in s and isinstance(p, dict)
+    ]
 
 
 def _proved(report) -> list:
@@ -97,7 +109,12 @@ def test_same_verdicts_and_counts_as_gx_alone(broken):
     slow, fast, *_ = broken
     assert [r.rule_id for r in fast.rules()] == [r.rule_id for r in slow.rules()]  # suite order
     for s, f in zip(slow.rules(), fast.rules()):
-        assert (f.rule_id, f.success, f.unexpected_count, f.error) == (s.rule_id, s.success, s.unexpected_count, s.error)
+        assert (f.rule_id, f.success, f.unexpected_count, f.error) == (
+            s.rule_id,
+            s.success,
+            s.unexpected_count,
+            s.error,
+        )
     assert fast.success is False and fast.exit_code == slow.exit_code
     assert sum(not r.success for r in fast.rules()) >= 25
 
@@ -108,8 +125,12 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
     slow, fast, _, slow_st, fast_st = broken
     s, f = slow.rule(SQL_RULE), fast.rule(SQL_RULE)
     assert not f.success and f.unexpected_count == INJECT["analytics_before_video"]
-    assert (f.success, f.unexpected_count, f.observed_value, f.error) == \
-        (s.success, s.unexpected_count, s.observed_value, s.error)
+    assert (f.success, f.unexpected_count, f.observed_value, f.error) == (
+        s.success,
+        s.unexpected_count,
+        s.observed_value,
+        s.error,
+    )
     assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
     assert _sql_rule_runs(fast_st)[0].startswith("SELECT COUNT(*)")  # GX's row_count metric's statement
 
@@ -117,9 +138,11 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
     _, fast, *_ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows
-    for rule_id, kind in (("users.email_unique", "duplicate_email"),
-                          ("videos.youtube_video_id_unique", "duplicate_youtube_video_id"),
-                          ("analytics.one_row_per_video_day", "duplicate_analytics_day")):
+    for rule_id, kind in (
+        ("users.email_unique", "duplicate_email"),
+        ("videos.youtube_video_id_unique", "duplicate_youtube_video_id"),
+        ("analytics.one_row_per_video_day", "duplicate_analytics_day"),
+    ):
         rule = fast.rule(rule_id)
         assert not rule.success and rule.unexpected_count == 2 * INJECT[kind]
         assert "proved by" not in str(rule.observed_value)
@@ -137,8 +160,9 @@ def test_failed_rules_carry_the_same_samples(broken):
             assert len(f.partial_unexpected_list) <= max(len(s.partial_unexpected_list), f.unexpected_count)
             if f.unexpected_count and f.unexpected_count >= 20:
                 assert len(f.partial_unexpected_list) == len(s.partial_unexpected_list), f.rule_id
-    assert sorted(fast.rule("users.email_format").partial_unexpected_list) == \
-        sorted(slow.rule("users.email_format").partial_unexpected_list)
+    assert sorted(fast.rule("users.email_format").partial_unexpected_list) == sorted(
+        slow.rule("users.email_format").partial_unexpected_list
+    )
 
 
 def test_results_are_stored_and_data_docs_say_how_a_rule_was_proved(broken):
@@ -150,8 +174,13 @@ def test_results_are_stored_and_data_docs_say_how_a_rule_was_proved(broken):
     assert sorted(v["suite_name"] for v in ours) == sorted(TABLE_VDS)
     users = next(v for v in ours if v["suite_name"] == "users")
     proof = next(r for r in users["results"] if r["expectation_config"]["meta"]["rule_id"] == "users.id_unique")
-    assert proof["meta"]["proved_by"] == {"method": "unique_index", "index": "users_pkey", "table": "users",
-                                          "columns": ["id"], "catalog": proof["meta"]["proved_by"]["catalog"]}
+    assert proof["meta"]["proved_by"] == {
+        "method": "unique_index",
+        "index": "users_pkey",
+        "table": "users",
+        "columns": ["id"],
+        "catalog": proof["meta"]["proved_by"]["catalog"],
+    }
     assert users["statistics"]["evaluated_expectations"] == len(users["results"])
     assert all(r["expectation_config"]["id"] for r in users["results"])  # ids of the suite's expectations
     pages = [p.read_text() for p in (site / "data_docs").rglob("*.html") if fast.run_id in str(p)]
@@ -176,7 +205,10 @@ def test_clean_data_skips_uniqueness_scans_and_sample_queries(new_database, tmp_
     assert set(_sample_limits(fast_st)) <= {0}
     assert len(fast_sql) < len(slow_sql)
     # the SQL rule's query: once (its count) instead of GX's twice (rows, then count)
-    assert fast.rule(SQL_RULE).success and fast.rule(SQL_RULE).unexpected_count == slow.rule(SQL_RULE).unexpected_count == 0
+    assert (
+        fast.rule(SQL_RULE).success
+        and fast.rule(SQL_RULE).unexpected_count == slow.rule(SQL_RULE).unexpected_count == 0
+    )
     assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
     # an index that proves nothing (partial) is not taken as proof
     conn = connect(url, autocommit=True)

@@ -47,67 +47,136 @@ mostly = st.one_of(st.none(), st.sampled_from([0.5, 0.8, 0.95]))
 
 def _map(type_: str, kwargs: st.SearchStrategy, *, conditions: bool = True) -> st.SearchStrategy:
     """A row-level rule: ``kwargs`` plus, at random, a ``row_condition`` and a ``mostly``."""
-    extra = st.fixed_dictionaries({}, optional={"row_condition": row_condition, "mostly": mostly}) if conditions \
+    extra = (
+        st.fixed_dictionaries({}, optional={"row_condition": row_condition, "mostly": mostly})
+        if conditions
         else st.just({})
+    )
     return st.tuples(kwargs, extra).map(
-        lambda kw: {"type": type_, "kwargs": {**kw[0], **{k: v for k, v in kw[1].items() if v is not None}}})
+        lambda kw: {"type": type_, "kwargs": {**kw[0], **{k: v for k, v in kw[1].items() if v is not None}}}
+    )
 
 
 def _fixed(type_: str, **kwargs) -> st.SearchStrategy:
-    return st.fixed_dictionaries({k: v if isinstance(v, st.SearchStrategy) else st.just(v) for k, v in kwargs.items()}
-                                 ).map(lambda kw: {"type": type_, "kwargs": kw})
+    return st.fixed_dictionaries(
+        {k: v if isinstance(v, st.SearchStrategy) else st.just(v) for k, v in kwargs.items()}
+    ).map(lambda kw: {"type": type_, "kwargs": kw})
 
 
 RULES = st.one_of(
     # built-in map rules
-    _map("expect_column_values_to_not_be_null",
-         st.fixed_dictionaries({"column": st.sampled_from(["youtube_video_id", "description", "generation_cost",
-                                                           "published_at"])})),
-    _map("expect_column_values_to_be_between", st.one_of(
-        st.fixed_dictionaries({"column": st.just("generation_cost"), "min_value": st.integers(0, 5),
-                               "max_value": st.integers(5, 10)}),
-        st.fixed_dictionaries({"column": st.just("view_count"), "min_value": st.integers(0, 500)},
-                              optional={"max_value": st.integers(500, 3000)}))),
-    _map("expect_column_values_to_be_in_set",
-         st.fixed_dictionaries({"column": st.just("status"),
-                                "value_set": st.lists(st.sampled_from(STATUSES), min_size=1, max_size=6,
-                                                      unique=True)})),
-    _map("expect_column_values_to_match_regex", st.fixed_dictionaries({
-        "column": st.sampled_from(["youtube_video_id", "title"]),
-        "regex": st.sampled_from(["^[A-Za-z0-9_-]{11}$", "^[A-Z]"])})),
-    _map("expect_column_values_to_not_match_regex",
-         st.fixed_dictionaries({"column": st.just("title"), "regex": st.just("<[a-zA-Z/!][^>]*>")})),
+    _map(
+        "expect_column_values_to_not_be_null",
+        st.fixed_dictionaries(
+            {"column": st.sampled_from(["youtube_video_id", "description", "generation_cost", "published_at"])}
+        ),
+    ),
+    _map(
+        "expect_column_values_to_be_between",
+        st.one_of(
+            st.fixed_dictionaries(
+                {"column": st.just("generation_cost"), "min_value": st.integers(0, 5), "max_value": st.integers(5, 10)}
+            ),
+            st.fixed_dictionaries(
+                {"column": st.just("view_count"), "min_value": st.integers(0, 500)},
+                optional={"max_value": st.integers(500, 3000)},
+            ),
+        ),
+    ),
+    _map(
+        "expect_column_values_to_be_in_set",
+        st.fixed_dictionaries(
+            {
+                "column": st.just("status"),
+                "value_set": st.lists(st.sampled_from(STATUSES), min_size=1, max_size=6, unique=True),
+            }
+        ),
+    ),
+    _map(
+        "expect_column_values_to_match_regex",
+        st.fixed_dictionaries(
+            {
+                "column": st.sampled_from(["youtube_video_id", "title"]),
+                "regex": st.sampled_from(["^[A-Za-z0-9_-]{11}$", "^[A-Z]"]),
+            }
+        ),
+    ),
+    _map(
+        "expect_column_values_to_not_match_regex",
+        st.fixed_dictionaries({"column": st.just("title"), "regex": st.just("<[a-zA-Z/!][^>]*>")}),
+    ),
     # aggregate rules
-    _fixed("expect_column_max_to_be_between", column="view_count", min_value=st.integers(0, 1000),
-           max_value=st.integers(1000, 3000)),
+    _fixed(
+        "expect_column_max_to_be_between",
+        column="view_count",
+        min_value=st.integers(0, 1000),
+        max_value=st.integers(1000, 3000),
+    ),
     _fixed("expect_table_row_count_to_be_between", min_value=st.integers(0, 10), max_value=st.integers(10, 30)),
-    _fixed("expect_column_mean_to_be_between", column="view_count", min_value=st.integers(0, 800),
-           max_value=st.integers(800, 2000)),
+    _fixed(
+        "expect_column_mean_to_be_between",
+        column="view_count",
+        min_value=st.integers(0, 800),
+        max_value=st.integers(800, 2000),
+    ),
     # column pair, compound unique, single-column unique
-    _map("expect_column_pair_values_a_to_be_greater_than_b",
-         st.fixed_dictionaries({"column_A": st.just("published_at"), "column_B": st.just("created_at"),
-                                "or_equal": st.booleans(), "ignore_row_if": st.just("either_value_is_missing")}),
-         conditions=False),
-    _fixed("expect_compound_columns_to_be_unique",
-           column_list=st.sampled_from([["channel_id", "title"], ["title", "status"], ["id", "channel_id"]])),
-    _fixed("expect_compound_columns_to_be_unique", column_list=st.just(["channel_id", "youtube_video_id"]),
-           ignore_row_if=st.sampled_from(["any_value_is_missing", "all_values_are_missing"])),
-    _map("expect_column_values_to_be_unique",
-         st.fixed_dictionaries({"column": st.sampled_from(["id", "youtube_video_id", "title"])})),
+    _map(
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        st.fixed_dictionaries(
+            {
+                "column_A": st.just("published_at"),
+                "column_B": st.just("created_at"),
+                "or_equal": st.booleans(),
+                "ignore_row_if": st.just("either_value_is_missing"),
+            }
+        ),
+        conditions=False,
+    ),
+    _fixed(
+        "expect_compound_columns_to_be_unique",
+        column_list=st.sampled_from([["channel_id", "title"], ["title", "status"], ["id", "channel_id"]]),
+    ),
+    _fixed(
+        "expect_compound_columns_to_be_unique",
+        column_list=st.just(["channel_id", "youtube_video_id"]),
+        ignore_row_if=st.sampled_from(["any_value_is_missing", "all_values_are_missing"]),
+    ),
+    _map(
+        "expect_column_values_to_be_unique",
+        st.fixed_dictionaries({"column": st.sampled_from(["id", "youtube_video_id", "title"])}),
+    ),
     _fixed("expect_column_values_to_be_unique", column=st.sampled_from(["id", "youtube_video_id"])),  # provable
     # our cross-table rules
-    _fixed("expect_child_aggregate_to_match_parent_column", table="videos", key_column="id",
-           parent_column="view_count", child_table="analytics", child_key_column="video_id", child_column="views",
-           aggregate="sum", tolerance=st.sampled_from([0, 50, 500])),
-    _fixed("expect_column_values_to_exist_in_table", table="videos", column="channel_id",
-           referenced_table="channels", referenced_column="id"),
+    _fixed(
+        "expect_child_aggregate_to_match_parent_column",
+        table="videos",
+        key_column="id",
+        parent_column="view_count",
+        child_table="analytics",
+        child_key_column="video_id",
+        child_column="views",
+        aggregate="sum",
+        tolerance=st.sampled_from([0, 50, 500]),
+    ),
+    _fixed(
+        "expect_column_values_to_exist_in_table",
+        table="videos",
+        column="channel_id",
+        referenced_table="channels",
+        referenced_column="id",
+    ),
     # SQL rules
-    _fixed("unexpected_rows_expectation", unexpected_rows_query=st.sampled_from([
-        "SELECT id FROM {batch} WHERE view_count > 1500",
-        "SELECT id, title FROM {batch} WHERE generation_cost IS NULL AND status = 'published'",
-        "SELECT v.id FROM {batch} AS v JOIN channels c ON c.id = v.channel_id WHERE c.status = 'paused'",
-        "SELECT id FROM {batch} WHERE view_count < 0",
-    ])),
+    _fixed(
+        "unexpected_rows_expectation",
+        unexpected_rows_query=st.sampled_from(
+            [
+                "SELECT id FROM {batch} WHERE view_count > 1500",
+                "SELECT id, title FROM {batch} WHERE generation_cost IS NULL AND status = 'published'",
+                "SELECT v.id FROM {batch} AS v JOIN channels c ON c.id = v.channel_id WHERE c.status = 'paused'",
+                "SELECT id FROM {batch} WHERE view_count < 0",
+            ]
+        ),
+    ),
 )
 
 
@@ -126,22 +195,26 @@ def suites(draw) -> list[dict]:
     return out
 
 
-VIDEO = st.fixed_dictionaries({
-    "status": st.sampled_from(STATUSES),
-    "youtube_video_id": st.one_of(st.none(), st.sampled_from(YT_IDS)),
-    "title": st.sampled_from(TITLES),
-    "description": st.one_of(st.none(), st.just("about")),
-    "generation_cost": st.one_of(st.none(), st.integers(0, 1200).map(lambda c: c / 100)),
-    "view_count": st.integers(0, 2500),
-    "published_after_days": st.one_of(st.none(), st.integers(-2, 2)),
-    "channel": st.integers(0, 2),
-    "analytics": st.lists(st.integers(0, 1200), max_size=3),
-})
-DATA = st.fixed_dictionaries({
-    "videos": st.lists(VIDEO, min_size=2, max_size=30),
-    "unique_youtube_id": st.booleans(),
-    "channel_status": st.lists(st.sampled_from(["active", "paused"]), min_size=3, max_size=3),
-})
+VIDEO = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(STATUSES),
+        "youtube_video_id": st.one_of(st.none(), st.sampled_from(YT_IDS)),
+        "title": st.sampled_from(TITLES),
+        "description": st.one_of(st.none(), st.just("about")),
+        "generation_cost": st.one_of(st.none(), st.integers(0, 1200).map(lambda c: c / 100)),
+        "view_count": st.integers(0, 2500),
+        "published_after_days": st.one_of(st.none(), st.integers(-2, 2)),
+        "channel": st.integers(0, 2),
+        "analytics": st.lists(st.integers(0, 1200), max_size=3),
+    }
+)
+DATA = st.fixed_dictionaries(
+    {
+        "videos": st.lists(VIDEO, min_size=2, max_size=30),
+        "unique_youtube_id": st.booleans(),
+        "channel_status": st.lists(st.sampled_from(["active", "paused"]), min_size=3, max_size=3),
+    }
+)
 
 
 def load(conn, data: dict) -> None:
@@ -156,27 +229,42 @@ def load(conn, data: dict) -> None:
     with conn, conn.cursor() as cur:
         cur.execute("TRUNCATE users CASCADE")
         cur.execute("ALTER TABLE videos DROP CONSTRAINT IF EXISTS videos_youtube_video_id_key")
-        cur.execute("INSERT INTO users (email, username, password_hash) VALUES ('p@example.com', 'prop', 'x') "
-                    "RETURNING id")
+        cur.execute(
+            "INSERT INTO users (email, username, password_hash) VALUES ('p@example.com', 'prop', 'x') RETURNING id"
+        )
         user = cur.fetchone()[0]
         channels = []
         for status in data["channel_status"]:
-            cur.execute("INSERT INTO channels (user_id, channel_name, status) VALUES (%s, 'c', %s) RETURNING id",
-                        (user, status))
+            cur.execute(
+                "INSERT INTO channels (user_id, channel_name, status) VALUES (%s, 'c', %s) RETURNING id", (user, status)
+            )
             channels.append(cur.fetchone()[0])
         for n, v in enumerate(videos):
             created = BASE + dt.timedelta(hours=n)
-            published = None if v["published_after_days"] is None else created + dt.timedelta(
-                days=v["published_after_days"])
+            published = (
+                None if v["published_after_days"] is None else created + dt.timedelta(days=v["published_after_days"])
+            )
             cur.execute(
                 "INSERT INTO videos (channel_id, youtube_video_id, title, description, status, generation_cost, "
                 "view_count, published_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (channels[v["channel"]], v["youtube_video_id"], v["title"], v["description"], v["status"],
-                 v["generation_cost"], v["view_count"], published, created))
+                (
+                    channels[v["channel"]],
+                    v["youtube_video_id"],
+                    v["title"],
+                    v["description"],
+                    v["status"],
+                    v["generation_cost"],
+                    v["view_count"],
+                    published,
+                    created,
+                ),
+            )
             video = cur.fetchone()[0]
             for day, views in enumerate(v["analytics"]):
-                cur.execute("INSERT INTO analytics (video_id, date, views) VALUES (%s, %s, %s)",
-                            (video, (BASE + dt.timedelta(days=day)).date(), views))
+                cur.execute(
+                    "INSERT INTO analytics (video_id, date, views) VALUES (%s, %s, %s)",
+                    (video, (BASE + dt.timedelta(days=day)).date(), views),
+                )
         if data["unique_youtube_id"]:
             cur.execute("ALTER TABLE videos ADD CONSTRAINT videos_youtube_video_id_key UNIQUE (youtube_video_id)")
 
@@ -211,9 +299,12 @@ def validate(ctx, rules: list[dict], fast: bool) -> list:
     return _in_suite_order(vd, vr, read_validation_result(vr, suite="videos", asset="videos").results)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(rules=suites(), data=DATA)
 def test_fast_path_equals_gx_alone_on_every_rule(world, rules, data):
     _, conn, suite_file, ctx = world
@@ -256,30 +347,58 @@ def test_the_property_covers_every_kind_of_rule():
         seen.add(rule["type"])
 
     collect()
-    assert seen >= {"expect_column_values_to_not_be_null", "expect_column_values_to_be_between",
-                    "expect_column_values_to_be_in_set", "expect_column_values_to_match_regex",
-                    "expect_column_max_to_be_between", "expect_table_row_count_to_be_between",
-                    "expect_column_pair_values_a_to_be_greater_than_b", "expect_compound_columns_to_be_unique",
-                    "expect_column_values_to_be_unique", "expect_child_aggregate_to_match_parent_column",
-                    "expect_column_values_to_exist_in_table", "unexpected_rows_expectation"}
+    assert seen >= {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_max_to_be_between",
+        "expect_table_row_count_to_be_between",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        "expect_compound_columns_to_be_unique",
+        "expect_column_values_to_be_unique",
+        "expect_child_aggregate_to_match_parent_column",
+        "expect_column_values_to_exist_in_table",
+        "unexpected_rows_expectation",
+    }
 
 
 def _video(status: str) -> dict:
-    return {"status": status, "youtube_video_id": None, "title": "Intro", "description": None, "generation_cost": 1,
-            "view_count": 0, "published_after_days": None, "channel": 0, "analytics": []}
+    return {
+        "status": status,
+        "youtube_video_id": None,
+        "title": "Intro",
+        "description": None,
+        "generation_cost": 1,
+        "view_count": 0,
+        "published_after_days": None,
+        "channel": 0,
+        "analytics": [],
+    }
 
 
 def test_a_rule_passing_under_mostly_shows_its_bad_values_on_both_paths(world):
     """Found by the property test: GX alone lists the bad values of a rule that passes under
     ``mostly``; the fast path sampled only failed rules and showed none."""
     _, conn, suite_file, ctx = world
-    rules = [{"type": "expect_column_values_to_be_in_set", "description": "mostly drafts",
-              "kwargs": {"column": "status", "value_set": ["draft"], "mostly": 0.5},
-              "meta": {"rule_id": "videos.mostly_drafts"}}]
+    rules = [
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "description": "mostly drafts",
+            "kwargs": {"column": "status", "value_set": ["draft"], "mostly": 0.5},
+            "meta": {"rule_id": "videos.mostly_drafts"},
+        }
+    ]
     doc = json.loads(suite_file.read_text())
     suite_file.write_text(json.dumps({**doc, "expectations": rules}, indent=2))
-    load(conn, {"videos": [_video("draft")] * 3 + [_video("archived")], "unique_youtube_id": False,
-                "channel_status": ["active"] * 3})
+    load(
+        conn,
+        {
+            "videos": [_video("draft")] * 3 + [_video("archived")],
+            "unique_youtube_id": False,
+            "channel_status": ["active"] * 3,
+        },
+    )
     for fast in (False, True):
         (rule,) = validate(ctx, rules, fast=fast)
         assert (rule.success, rule.unexpected_count, rule.partial_unexpected_list) == (True, 1, ["archived"]), fast

@@ -55,8 +55,10 @@ def test_installed_gx_is_the_pinned_version():
 
 #: Private callables gx_compat wraps: (where, parameter names as GX 1.24.1 declares them).
 PRIVATE_CALLABLES = [
-    (f"{GX}.checkpoint.checkpoint:Checkpoint._build_result_key",
-     ["self", "validation_definition", "run_id", "batch_identifier"]),
+    (
+        f"{GX}.checkpoint.checkpoint:Checkpoint._build_result_key",
+        ["self", "validation_definition", "run_id", "batch_identifier"],
+    ),
     (f"{GX}.checkpoint.checkpoint:Checkpoint._construct_result", ["self", "run_id", "run_results"]),
     (f"{GX}.checkpoint.checkpoint:Checkpoint._resolve_context", ["self"]),
     (f"{GX}.checkpoint.checkpoint:Checkpoint._sort_actions", ["self"]),
@@ -64,22 +66,30 @@ PRIVATE_CALLABLES = [
     (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
     (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
     (f"{GX}.core.validation_definition:ValidationDefinition._add_to_store", ["self"]),
-    (f"{GX}.core.validation_definition:ValidationDefinition._get_expectation_suite_and_validation_result_ids",
-     ["self", "validator", "run_id"]),
+    (
+        f"{GX}.core.validation_definition:ValidationDefinition._get_expectation_suite_and_validation_result_ids",
+        ["self", "validator", "run_id"],
+    ),
     (f"{GX}.core.validation_definition:ValidationDefinition._validation_results_store", ["self"]),
-    (f"{GX}.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table:"
-     "UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable",
-     ["cls", "query", "batch_selectable", "execution_engine", "query_parameters"]),
+    (
+        f"{GX}.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table:"
+        "UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable",
+        ["cls", "query", "batch_selectable", "execution_engine", "query_parameters"],
+    ),
     (f"{GX}.expectations.metrics.query_metric_provider:_query_has_join_clause", ["query"]),
-    (f"{GX}.expectations.metrics.column_map_metrics.column_values_unique:_build_duplicate_rows_source",
-     ["execution_engine", "metric_domain_kwargs", "column_name", "table_columns"]),
+    (
+        f"{GX}.expectations.metrics.column_map_metrics.column_values_unique:_build_duplicate_rows_source",
+        ["execution_engine", "metric_domain_kwargs", "column_name", "table_columns"],
+    ),
     (f"{GX}.expectations.expectation:Expectation._get_result_format", ["self", "runtime_configuration"]),
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.data_context.data_context.context_factory:ProjectManager.get_config_provider", ["self"]),
 ]
 
 
-@pytest.mark.parametrize(("where", "params"), PRIVATE_CALLABLES, ids=[w.rpartition(":")[2] for w, _ in PRIVATE_CALLABLES])
+@pytest.mark.parametrize(
+    ("where", "params"), PRIVATE_CALLABLES, ids=[w.rpartition(":")[2] for w, _ in PRIVATE_CALLABLES]
+)
 def test_wrapped_private_callable_exists_with_its_signature(where, params):
     assert _params(_attr(where)) == params
 
@@ -139,25 +149,44 @@ OVERRIDDEN = [
     (f"{GX}.checkpoint.actions:ValidationAction.run", ["self", "checkpoint_result", "action_context"]),
     (f"{GX}.expectations.expectation:Expectation.configuration", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._prescriptive_template", ["cls", "renderer_configuration"]),
-    (f"{GX}.expectations.expectation:Expectation._prescriptive_renderer",
-     ["cls", "configuration", "result", "runtime_configuration"]),
-    (f"{GX}.expectations.expectation:Expectation._diagnostic_unexpected_statement_renderer",
-     ["cls", "configuration", "result", "runtime_configuration"]),
+    (
+        f"{GX}.expectations.expectation:Expectation._prescriptive_renderer",
+        ["cls", "configuration", "result", "runtime_configuration"],
+    ),
+    (
+        f"{GX}.expectations.expectation:Expectation._diagnostic_unexpected_statement_renderer",
+        ["cls", "configuration", "result", "runtime_configuration"],
+    ),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
-    (f"{GX}.expectations.core.unexpected_rows_expectation:UnexpectedRowsExpectation._validate",
-     ["self", "metrics", "runtime_configuration", "execution_engine"]),
-    (f"{GX}.expectations.expectation:ColumnAggregateExpectation._validate",
-     ["self", "metrics", "runtime_configuration", "execution_engine"]),
-    (f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._get_content_block_fn",
-     ["cls", "expectation_type", "expectation_config"]),
-    (f"{GX}.render.renderer.content_block.content_block:"
-     "ContentBlockRenderer._get_content_block_fn_from_expectation_description", ["cls", "expectation_config"]),
-    (f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._render_expectation_description",
-     ["cls", "configuration", "runtime_configuration", "kwargs"]),
-    (f"{GX}.render.renderer.site_index_page_renderer:SiteIndexPageRenderer._render_expectation_suite_cell",
-     ["cls", "expectation_suite_name", "expectation_suite_path"]),
-    (f"{GX}.render.renderer.site_builder:DefaultSiteIndexBuilder.add_resource_info_to_index_links_dict",
-     ["self", "index_links_dict", "expectation_suite_name", "section_name", "*"]),
+    (
+        f"{GX}.expectations.core.unexpected_rows_expectation:UnexpectedRowsExpectation._validate",
+        ["self", "metrics", "runtime_configuration", "execution_engine"],
+    ),
+    (
+        f"{GX}.expectations.expectation:ColumnAggregateExpectation._validate",
+        ["self", "metrics", "runtime_configuration", "execution_engine"],
+    ),
+    (
+        f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._get_content_block_fn",
+        ["cls", "expectation_type", "expectation_config"],
+    ),
+    (
+        f"{GX}.render.renderer.content_block.content_block:"
+        "ContentBlockRenderer._get_content_block_fn_from_expectation_description",
+        ["cls", "expectation_config"],
+    ),
+    (
+        f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._render_expectation_description",
+        ["cls", "configuration", "runtime_configuration", "kwargs"],
+    ),
+    (
+        f"{GX}.render.renderer.site_index_page_renderer:SiteIndexPageRenderer._render_expectation_suite_cell",
+        ["cls", "expectation_suite_name", "expectation_suite_path"],
+    ),
+    (
+        f"{GX}.render.renderer.site_builder:DefaultSiteIndexBuilder.add_resource_info_to_index_links_dict",
+        ["self", "index_links_dict", "expectation_suite_name", "section_name", "*"],
+    ),
     (f"{GX}.render.renderer.page_renderer:ValidationResultsPageRenderer.render", ["self", "validation_results", "*"]),
     (f"{GX}.render.renderer.page_renderer:ExpectationSuitePageRenderer.render", ["self", "expectations", "*"]),
 ]
@@ -168,7 +197,7 @@ def test_overridden_gx_method_exists_with_its_signature(where, params):
     found = _params(_attr(where))
     if params[-1] == "*":  # ours passes the rest through (*args, **kwargs): the leading names must match
         params = params[:-1]
-        found = found[:len(params)]
+        found = found[: len(params)]
     assert found == params
 
 
@@ -208,8 +237,7 @@ def test_every_override_overrides_something():
     for klass, name in overrides:
         host = mixed_into.get(klass.__name__, klass)
         mro = host.__mro__
-        bases = mro[mro.index(klass) + 1:]
+        bases = mro[mro.index(klass) + 1 :]
         assert any(name in vars(base) for base in bases), f"{klass.__qualname__}.{name} overrides nothing"
     assert (SentenceRendering, "_prescriptive_renderer") in overrides
     assert (CrossStoreExpectation, "_validate") in overrides
-

@@ -32,7 +32,7 @@ KEYS_SQL = {
     "duplicate_email": "SELECT id::text FROM users WHERE email IN (SELECT email FROM users GROUP BY email HAVING count(*) > 1)",
     "orphan_videos": "SELECT id::text FROM videos v WHERE NOT EXISTS (SELECT 1 FROM channels c WHERE c.id = v.channel_id)",
     "analytics_sum_mismatch": "SELECT v.id::text FROM videos v LEFT JOIN (SELECT video_id, sum(views) s FROM analytics "
-                              "GROUP BY video_id) a ON a.video_id = v.id WHERE abs(coalesce(a.s, 0) - v.view_count) > 100",
+    "GROUP BY video_id) a ON a.video_id = v.id WHERE abs(coalesce(a.s, 0) - v.view_count) > 100",
     "future_analytics_date": "SELECT id::text FROM analytics WHERE date > current_date",
 }
 
@@ -85,13 +85,25 @@ def conn(seeded):
 
 def test_the_run_and_a_row_per_rule(nightly, conn):
     assert nightly.exit_code == ExitCode.DATA_FAILED
-    run = rows(conn, "SELECT checkpoint, success, rules_total, rules_failed, finished_at >= started_at "
-                     "FROM dq.runs WHERE run_id = %s", (nightly.run_id,))
+    run = rows(
+        conn,
+        "SELECT checkpoint, success, rules_total, rules_failed, finished_at >= started_at "
+        "FROM dq.runs WHERE run_id = %s",
+        (nightly.run_id,),
+    )
     failed = [r for r in nightly.rules() if not r.success]
     assert run == [("nightly", False, len(nightly.rules()), len(failed), True)]
-    stored = {row[0]: row[1:] for row in rows(
-        conn, "SELECT rule_id, success, unexpected_count, suite FROM dq.rule_results WHERE run_id = %s", (nightly.run_id,))}
-    assert scalar(conn, "SELECT count(*) FROM dq.rule_results WHERE run_id = %s", (nightly.run_id,)) == len(nightly.rules())
+    stored = {
+        row[0]: row[1:]
+        for row in rows(
+            conn,
+            "SELECT rule_id, success, unexpected_count, suite FROM dq.rule_results WHERE run_id = %s",
+            (nightly.run_id,),
+        )
+    }
+    assert scalar(conn, "SELECT count(*) FROM dq.rule_results WHERE run_id = %s", (nightly.run_id,)) == len(
+        nightly.rules()
+    )
     assert len(stored) == len(nightly.rules())  # one row per rule
     for v in nightly.validations:
         for r in v.results:
@@ -102,14 +114,25 @@ def test_the_run_and_a_row_per_rule(nightly, conn):
 @pytest.mark.parametrize("kind", sorted(INJECT))
 def test_quarantine_holds_every_offending_row_key(nightly, conn, kind):
     rule = KIND_TO_RULE[kind]
-    count = scalar(conn, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (nightly.run_id, rule))
+    count = scalar(
+        conn, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (nightly.run_id, rule)
+    )
     assert count == expected_count(kind) == nightly.rule(rule).unexpected_count
-    distinct = scalar(conn, "SELECT count(DISTINCT row_key) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
-                      (nightly.run_id, rule))
+    distinct = scalar(
+        conn,
+        "SELECT count(DISTINCT row_key) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+        (nightly.run_id, rule),
+    )
     assert distinct == count  # every key once: rows, not values
     if kind in KEYS_SQL:
-        keys = {r[0] for r in rows(conn, "SELECT row_key->>'id' FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
-                                   (nightly.run_id, rule))}
+        keys = {
+            r[0]
+            for r in rows(
+                conn,
+                "SELECT row_key->>'id' FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+                (nightly.run_id, rule),
+            )
+        }
         assert keys == {r[0] for r in rows(conn, KEYS_SQL[kind])}
 
 
@@ -122,8 +145,12 @@ def test_quarantine_holds_all_rows_not_gx_sample(new_database, project, redis_up
     try:
         for rule, n in (("analytics.video_exists", 230), ("users.email_format", 25)):
             assert report.rule(rule).unexpected_count == n
-            assert scalar(c, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
-                          (report.run_id, rule)) == n
+            assert (
+                scalar(
+                    c, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (report.run_id, rule)
+                )
+                == n
+            )
     finally:
         c.close()
 
@@ -151,15 +178,24 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     trend = json.loads(cli.invoke(main, ["history", "videos.channel_exists", "--json"]).output)
     orphans = INJECT["orphan_videos"]
     assert [(r["run_id"], r["success"], r["unexpected_count"], r["quarantined"]) for r in trend["runs"]][:3] == [
-        (third.run_id, True, 0, 0), (second.run_id, False, orphans, orphans), (nightly.run_id, False, orphans, orphans)]
+        (third.run_id, True, 0, 0),
+        (second.run_id, False, orphans, orphans),
+        (nightly.run_id, False, orphans, orphans),
+    ]
     assert trend["failing_since"] is None  # passes again
 
     still = json.loads(cli.invoke(main, ["history", "users.active_channels_within_tier_limit", "--json"]).output)
     first_failure = still["runs"][-1]["observed_at"]
     assert still["failing_since"] == first_failure and still["runs"][0]["success"] is False
-    per_checkpoint = json.loads(cli.invoke(main, ["history", "users.active_channels_within_tier_limit",
-                                                   "--checkpoint", "critical", "--json"]).output)
-    assert len(per_checkpoint["runs"]) == 2 and per_checkpoint["failing_since"] == per_checkpoint["runs"][-1]["observed_at"]
+    per_checkpoint = json.loads(
+        cli.invoke(
+            main, ["history", "users.active_channels_within_tier_limit", "--checkpoint", "critical", "--json"]
+        ).output
+    )
+    assert (
+        len(per_checkpoint["runs"]) == 2
+        and per_checkpoint["failing_since"] == per_checkpoint["runs"][-1]["observed_at"]
+    )
 
     shown = cli.invoke(main, ["history", "users.active_channels_within_tier_limit"])
     assert shown.exit_code == 0 and "failing since" in shown.output and second.run_id in shown.output

@@ -64,8 +64,12 @@ def public_tables(conn) -> set[str]:
 
 def schema_dump(url: str) -> str:
     """``pg_dump --schema-only`` of the machine's PostgreSQL (the one services.py runs), minus its per-run keys."""
-    proc = subprocess.run([str(pg_bindir() / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
-                           "--dbname", libpq_dsn(url)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(pg_bindir() / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--dbname", libpq_dsn(url)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     # pg_dump 15.14+ wraps the dump in \restrict KEY / \unrestrict KEY with a random key per run
     return "\n".join(line for line in proc.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
@@ -95,12 +99,15 @@ def test_files_are_numbered_from_001_without_gaps_and_have_both_parts():
         assert m.up_sql and m.down_sql
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("004_gap.sql", None, "expected version 003"),
-    ("003_no_down.sql", "-- migrate:up\nSELECT 1;\n", "exactly one '-- migrate:up'"),
-    ("003_empty_down.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\n", "must both hold SQL"),
-    ("003-Bad-Name.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n", "NNN_snake_case_name.sql"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("004_gap.sql", None, "expected version 003"),
+        ("003_no_down.sql", "-- migrate:up\nSELECT 1;\n", "exactly one '-- migrate:up'"),
+        ("003_empty_down.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\n", "must both hold SQL"),
+        ("003-Bad-Name.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n", "NNN_snake_case_name.sql"),
+    ],
+)
 def test_malformed_migration_files_are_refused_by_name(mig_dir, name, text, message):
     for path in mig_dir.glob("*.sql"):
         if int(path.name[:3]) >= 3:
@@ -179,8 +186,10 @@ def test_changed_checksum_of_an_applied_file_is_refused_naming_the_file(empty_ur
     migrations.migrate(empty_url, to=2, directory=mig_dir)
     edited = next(mig_dir.glob("002_*.sql"))
     edited.write_text(edited.read_text().replace("name         VARCHAR(100)", "name         VARCHAR(200)"))
-    for run in (lambda: migrations.migrate(empty_url, directory=mig_dir),
-                lambda: migrations.rollback(empty_url, to=0, directory=mig_dir)):
+    for run in (
+        lambda: migrations.migrate(empty_url, directory=mig_dir),
+        lambda: migrations.rollback(empty_url, to=0, directory=mig_dir),
+    ):
         with pytest.raises(migrations.MigrationError, match="changed after it was applied") as exc:
             run()
         assert str(edited) in str(exc.value) and "\n" not in str(exc.value)
@@ -230,8 +239,12 @@ def test_two_concurrent_runners_are_serialised_by_the_advisory_lock(empty_url, c
 
     # start both while the test holds the lock, so they are surely concurrent: both must queue on it
     scalar(watcher, "SELECT pg_advisory_lock(%s)", (migrations.ADVISORY_LOCK_KEY,))
-    procs = [subprocess.Popen([str(YTDQ), "db", "migrate"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [str(YTDQ), "db", "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     try:
         assert poll(lambda n: n == 2), "the two runners did not both wait on the advisory lock"
         assert scalar(watcher, "SELECT to_regclass('schema_migrations') IS NULL")  # neither got past the lock
@@ -244,10 +257,17 @@ def test_two_concurrent_runners_are_serialised_by_the_advisory_lock(empty_url, c
     summaries = sorted(out.strip().splitlines()[-1] for out, _err in outputs)
     assert summaries[0] == "applied 0 migration(s)", outputs
     assert summaries[1].startswith(f"applied {LATEST} migration(s): 001_"), outputs
-    assert rows(watcher, "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version") == \
-        [(v, 1) for v in range(1, LATEST + 1)]
-    assert scalar(watcher, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                           "WHERE l.locktype = 'advisory' AND d.datname = current_database()") == 0  # released
+    assert rows(watcher, "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version") == [
+        (v, 1) for v in range(1, LATEST + 1)
+    ]
+    assert (
+        scalar(
+            watcher,
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()",
+        )
+        == 0
+    )  # released
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,8 +294,11 @@ def ten_thousand_videos(empty_url, conn_of) -> str:
     migrations.migrate(empty_url)
     conn = conn_of(empty_url)
     channel = insert_channel(conn, insert_user(conn))
-    conn.cursor().execute("INSERT INTO videos (channel_id, title) SELECT %s, 'Top ' || n || ' Tips: AI & You!' "
-                          "FROM generate_series(1, %s) n", (channel, ROWS))
+    conn.cursor().execute(
+        "INSERT INTO videos (channel_id, title) SELECT %s, 'Top ' || n || ' Tips: AI & You!' "
+        "FROM generate_series(1, %s) n",
+        (channel, ROWS),
+    )
     return empty_url
 
 
@@ -289,15 +312,29 @@ def test_data_migration_transforms_all_10000_rows_and_down_reverts(ten_thousand_
     assert [m.version for m in migrations.migrate(url, directory=mig_dir)] == [LATEST + 1]
     seconds = time.monotonic() - started
     assert scalar(conn, "SELECT count(*) FROM videos") == ROWS
-    assert scalar(conn, "SELECT count(*) FROM videos WHERE slug = 'top-' || "
-                        "substring(title FROM 'Top ([0-9]+)') || '-tips-ai-you'") == ROWS
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM videos WHERE slug = 'top-' || substring(title FROM 'Top ([0-9]+)') || '-tips-ai-you'",
+        )
+        == ROWS
+    )
     assert scalar(conn, "SELECT count(DISTINCT slug) FROM videos") == ROWS
-    assert scalar(conn, "SELECT is_nullable FROM information_schema.columns "
-                        "WHERE table_name = 'videos' AND column_name = 'slug'") == "NO"
+    assert (
+        scalar(
+            conn,
+            "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'videos' AND column_name = 'slug'",
+        )
+        == "NO"
+    )
     assert seconds < 30
     assert [m.version for m in migrations.rollback(url, to=LATEST, directory=mig_dir)] == [LATEST + 1]
-    assert scalar(conn, "SELECT count(*) FROM information_schema.columns "
-                        "WHERE table_name = 'videos' AND column_name = 'slug'") == 0
+    assert (
+        scalar(
+            conn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'videos' AND column_name = 'slug'"
+        )
+        == 0
+    )
     assert scalar(conn, "SELECT md5(string_agg(id::text || title, ',' ORDER BY id)) FROM videos") == titles
     assert schema_dump(url) == before
     assert applied_versions(conn) == list(range(1, LATEST + 1))
@@ -307,15 +344,21 @@ def test_failing_data_migration_leaves_no_trace(ten_thousand_videos, conn_of, mi
     """Each migration runs in one transaction with its bookkeeping row: a failure half-way undoes it all."""
     url = ten_thousand_videos
     conn = conn_of(url)
-    failing = BACKFILL.replace("CREATE INDEX idx_video_slug ON videos (slug);",
-                               "UPDATE videos SET view_count = 1 / (view_count * 0) WHERE title LIKE 'Top 9999 %';")
+    failing = BACKFILL.replace(
+        "CREATE INDEX idx_video_slug ON videos (slug);",
+        "UPDATE videos SET view_count = 1 / (view_count * 0) WHERE title LIKE 'Top 9999 %';",
+    )
     path = mig_dir / f"{LATEST + 1:03d}_backfill_video_slugs.sql"
     path.write_text(failing)
     with pytest.raises(migrations.MigrationError, match="division by zero") as exc:
         migrations.migrate(url, directory=mig_dir)
     assert str(path) in str(exc.value) and "rolled back" in str(exc.value)
-    assert scalar(conn, "SELECT count(*) FROM information_schema.columns "
-                        "WHERE table_name = 'videos' AND column_name = 'slug'") == 0
+    assert (
+        scalar(
+            conn, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'videos' AND column_name = 'slug'"
+        )
+        == 0
+    )
     assert scalar(conn, "SELECT count(*) FROM videos WHERE view_count <> 0") == 0
     assert applied_versions(conn) == list(range(1, LATEST + 1))
 
@@ -330,8 +373,11 @@ def test_db_migrate_and_status_commands(empty_url):
     assert applied.stdout.strip() == f"applied 1 migration(s): {FILES[0].path.name}"
     status = ytdq("db", "status", url=empty_url)
     assert status.returncode == 0, status.stderr
-    lines = {line.split()[1]: line for line in status.stdout.splitlines()
-             if len(line.split()) > 2 and line.split()[1].isdigit()}
+    lines = {
+        line.split()[1]: line
+        for line in status.stdout.splitlines()
+        if len(line.split()) > 2 and line.split()[1].isdigit()
+    }
     assert sorted(lines) == [f"{m.version:03d}" for m in FILES]
     assert FILES[0].name in lines["001"] and "ok" in lines["001"] and "pending" not in lines["001"]
     for m in FILES[1:]:

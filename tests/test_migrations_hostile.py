@@ -64,8 +64,7 @@ def ytdq(home: Path, url: str, *args: str, timeout: float = 120, **env) -> subpr
 
 def popen(home: Path, url: str, *args: str, **env) -> subprocess.Popen:
     full_env = {**os.environ, "DATABASE_URL": url, "YTDQ_HOME": str(home), "COLUMNS": "200", **env}
-    return subprocess.Popen([str(YTDQ), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=full_env)
+    return subprocess.Popen([str(YTDQ), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
 
 
 def wait_for(check, seconds: float = 60) -> bool:
@@ -79,8 +78,12 @@ def wait_for(check, seconds: float = 60) -> bool:
 
 def sleeping_backend(conn) -> int | None:
     """pid of the backend running the slow migration's pg_sleep in the watched database."""
-    found = rows(conn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND query LIKE %s AND state = 'active'", ("%pg_sleep(300)%",))
+    found = rows(
+        conn,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND query LIKE %s AND state = 'active'",
+        ("%pg_sleep(300)%",),
+    )
     return found[0][0] if found else None
 
 
@@ -98,9 +101,21 @@ CREATE TABLE half_two (id int);
 SELECT 1 / 0;"""
 
 
-@pytest.mark.parametrize("stmt", ["COMMIT", "commit work", "END", "ROLLBACK", "BEGIN", "START TRANSACTION",
-                                  "SAVEPOINT s1", "RELEASE SAVEPOINT s1", "ROLLBACK TO SAVEPOINT s1",
-                                  "PREPARE TRANSACTION 'x'"])
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        "COMMIT",
+        "commit work",
+        "END",
+        "ROLLBACK",
+        "BEGIN",
+        "START TRANSACTION",
+        "SAVEPOINT s1",
+        "RELEASE SAVEPOINT s1",
+        "ROLLBACK TO SAVEPOINT s1",
+        "PREPARE TRANSACTION 'x'",
+    ],
+)
 def test_a_file_with_transaction_control_is_refused_and_nothing_of_it_is_applied(migrated, watcher, home, stmt):
     path = add_migration(home, HALF.format(stmt=stmt))
     proc = ytdq(home, migrated, "db", "migrate")
@@ -171,10 +186,19 @@ def test_a_held_lock_is_waited_for_a_bounded_time_naming_its_holder(migrated, ho
         waiting = [line for line in err if line.startswith("waiting")]
         assert len(waiting) == 1 and f"pid {holder_pid}" in waiting[0] and "'wedged migrate'" in waiting[0]
         assert len(err) == 2 and err[1].startswith("error:"), proc.stderr
-        since = scalar(holder, "SELECT to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
-                               "FROM pg_stat_activity WHERE pid = pg_backend_pid()")
-        for part in (f"pid {holder_pid}", "'wedged migrate'", f"since {since} UTC", "after 2 s",
-                     "YTDQ_MIGRATE_LOCK_TIMEOUT", mask_url(migrated)):
+        since = scalar(
+            holder,
+            "SELECT to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
+            "FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        )
+        for part in (
+            f"pid {holder_pid}",
+            "'wedged migrate'",
+            f"since {since} UTC",
+            "after 2 s",
+            "YTDQ_MIGRATE_LOCK_TIMEOUT",
+            mask_url(migrated),
+        ):
             assert part in err[1], (part, err[1])
         # status needs no lock: it answers at once while the lock is held
         status = ytdq(home, migrated, "db", "status", timeout=30, YTDQ_MIGRATE_LOCK_TIMEOUT="1")
@@ -208,8 +232,9 @@ def test_a_killed_migrate_does_not_wedge_the_next_one(migrated, watcher, home):
             proc.kill()
     status = ytdq(home, migrated, "db", "status", timeout=30)
     assert status.returncode == 0 and f"{NEXT}" in status.stdout and "pending" in status.stdout
-    assert wait_for(lambda: scalar(watcher, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
-                                   (backend,)) == 0, seconds=30), "the killed run's backend kept running"
+    assert wait_for(
+        lambda: scalar(watcher, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)) == 0, seconds=30
+    ), "the killed run's backend kept running"
     assert scalar(watcher, "SELECT to_regclass('slow_one') IS NULL")
     (home / "schema" / "migrations" / f"{NEXT}_extra.sql").unlink()
     again = ytdq(home, migrated, "db", "migrate", timeout=60, YTDQ_MIGRATE_LOCK_TIMEOUT="20")

@@ -43,8 +43,9 @@ class _Inbox:
         self.messages: list[tuple[str, list[str], email.message.Message]] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              email.message_from_bytes(envelope.original_content)))
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.original_content))
+        )
         return "250 OK"
 
 
@@ -162,20 +163,38 @@ def test_dead_tuples_fire_a_bloat_warning(db, db_url, redis_url):
 # rules on given readings
 
 
-def _readings(connections=10, max_connections=100, used=100, maxmemory=0, aof=True, aof_status="ok",
-              lag=None) -> dict:
+def _readings(connections=10, max_connections=100, used=100, maxmemory=0, aof=True, aof_status="ok", lag=None) -> dict:
     return {
         "slow_query_seconds": 5.0,
-        "postgres": {"ok": True, "error": None, "errors": {},
-                     "connections": {"connections": connections + 5, "max_connections": max_connections,
-                                     "client_backends": connections, "active": 1, "idle_in_transaction": 0},
-                     "long_running_queries": [], "table_bloat": [],
-                     "replication": [] if lag is None else [{"application_name": "replica1", "state": "streaming",
-                                                              "lag_bytes": 1024, "lag_seconds": lag}]},
-        "redis": {"ok": True, "error": None,
-                  "memory": {"used_memory": used, "used_memory_human": f"{used}B", "maxmemory": maxmemory,
-                             "maxmemory_policy": "allkeys-lru", "ratio": used / maxmemory if maxmemory else None},
-                  "aof": {"aof_enabled": aof, "aof_last_write_status": aof_status, "aof_last_bgrewrite_status": "ok"}},
+        "postgres": {
+            "ok": True,
+            "error": None,
+            "errors": {},
+            "connections": {
+                "connections": connections + 5,
+                "max_connections": max_connections,
+                "client_backends": connections,
+                "active": 1,
+                "idle_in_transaction": 0,
+            },
+            "long_running_queries": [],
+            "table_bloat": [],
+            "replication": []
+            if lag is None
+            else [{"application_name": "replica1", "state": "streaming", "lag_bytes": 1024, "lag_seconds": lag}],
+        },
+        "redis": {
+            "ok": True,
+            "error": None,
+            "memory": {
+                "used_memory": used,
+                "used_memory_human": f"{used}B",
+                "maxmemory": maxmemory,
+                "maxmemory_policy": "allkeys-lru",
+                "ratio": used / maxmemory if maxmemory else None,
+            },
+            "aof": {"aof_enabled": aof, "aof_last_write_status": aof_status, "aof_last_bgrewrite_status": "ok"},
+        },
     }
 
 
@@ -184,14 +203,18 @@ def _worst(found: list[Alert], check: str):
     return max(sev) if sev else None
 
 
-@pytest.mark.parametrize("connections, expected", [(50, None), (80, None), (81, Severity.WARNING),
-                                                   (95, Severity.WARNING), (96, Severity.CRITICAL)])
+@pytest.mark.parametrize(
+    "connections, expected",
+    [(50, None), (80, None), (81, Severity.WARNING), (95, Severity.WARNING), (96, Severity.CRITICAL)],
+)
 def test_connection_rule(connections, expected):
     assert _worst(monitor.alerts(_readings(connections=connections)), "postgres.connections") == expected
 
 
-@pytest.mark.parametrize("used, maxmemory, expected", [(950, 1000, Severity.CRITICAL), (850, 1000, Severity.WARNING),
-                                                       (500, 1000, None), (10**9, 0, Severity.INFO)])
+@pytest.mark.parametrize(
+    "used, maxmemory, expected",
+    [(950, 1000, Severity.CRITICAL), (850, 1000, Severity.WARNING), (500, 1000, None), (10**9, 0, Severity.INFO)],
+)
 def test_redis_memory_rule(used, maxmemory, expected):
     assert _worst(monitor.alerts(_readings(used=used, maxmemory=maxmemory)), "redis.memory") == expected
 
@@ -215,8 +238,10 @@ def test_replication_lag_rule_and_ordering():
 
 
 def test_thresholds_override_and_unknown_key():
-    assert _worst(monitor.alerts(_readings(connections=60), {"connections_warning_pct": 50}),
-                  "postgres.connections") is Severity.WARNING
+    assert (
+        _worst(monitor.alerts(_readings(connections=60), {"connections_warning_pct": 50}), "postgres.connections")
+        is Severity.WARNING
+    )
     with pytest.raises(YtdqError, match="connections_warning_pct"):
         monitor.alerts(_readings(), {"conections_warning_pct": 50})
 
@@ -271,12 +296,20 @@ def test_critical_alert_is_emailed(smtp_server, closed_pg_url, redis_url, caplog
 
 
 def test_a_lasting_critical_is_not_mailed_every_pass(smtp_server, closed_pg_url, redis_url):
-    code = monitor.run(interval=0.01, max_passes=3, db_url=closed_pg_url, redis_url=redis_url,
-                       out=io.StringIO(), sleep=lambda s: None)
+    code = monitor.run(
+        interval=0.01, max_passes=3, db_url=closed_pg_url, redis_url=redis_url, out=io.StringIO(), sleep=lambda s: None
+    )
     assert code == ExitCode.RUN_FAILED  # PostgreSQL could not be read
     assert len(smtp_server.messages) == 1
-    monitor.run(interval=0.01, max_passes=2, renotify_seconds=0, db_url=closed_pg_url, redis_url=redis_url,
-                out=io.StringIO(), sleep=lambda s: None)
+    monitor.run(
+        interval=0.01,
+        max_passes=2,
+        renotify_seconds=0,
+        db_url=closed_pg_url,
+        redis_url=redis_url,
+        out=io.StringIO(),
+        sleep=lambda s: None,
+    )
     assert len(smtp_server.messages) == 3
 
 
@@ -285,7 +318,8 @@ def test_email_off_is_one_log_line_not_an_error(no_smtp_env, closed_pg_url, redi
         code = monitor.run(once=True, db_url=closed_pg_url, redis_url=redis_url)
     assert code == ExitCode.RUN_FAILED  # PostgreSQL could not be read
     assert [r.getMessage() for r in caplog.records if "email is off" in r.getMessage()] == [
-        "alert email is off: YTDQ_SMTP_HOST is not set"]
+        "alert email is off: YTDQ_SMTP_HOST is not set"
+    ]
 
 
 def test_send_failure_is_a_warning_not_a_crash(no_smtp_env, monkeypatch, caplog):
@@ -304,11 +338,17 @@ def test_send_failure_is_a_warning_not_a_crash(no_smtp_env, monkeypatch, caplog)
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("env, reason", [
-    ({"YTDQ_SMTP_HOST": "mail.example.test"}, "YTDQ_ALERT_TO is empty"),
-    ({"YTDQ_SMTP_HOST": "mail.example.test", "YTDQ_ALERT_TO": "a@b.test", "YTDQ_SMTP_PORT": "smtp"}, "not a port"),
-    ({"YTDQ_SMTP_HOST": "mail.example.test", "YTDQ_ALERT_TO": "a@b.test", "YTDQ_SMTP_STARTTLS": "maybe"}, "not 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"YTDQ_SMTP_HOST": "mail.example.test"}, "YTDQ_ALERT_TO is empty"),
+        ({"YTDQ_SMTP_HOST": "mail.example.test", "YTDQ_ALERT_TO": "a@b.test", "YTDQ_SMTP_PORT": "smtp"}, "not a port"),
+        (
+            {"YTDQ_SMTP_HOST": "mail.example.test", "YTDQ_ALERT_TO": "a@b.test", "YTDQ_SMTP_STARTTLS": "maybe"},
+            "not 0 or 1",
+        ),
+    ],
+)
 def test_bad_email_settings_turn_email_off_with_a_warning(env, reason, caplog):
     with caplog.at_level(logging.INFO, logger="ytempire_dq"):
         assert alerting.smtp_settings(env) is None
@@ -316,8 +356,19 @@ def test_bad_email_settings_turn_email_off_with_a_warning(env, reason, caplog):
 
 
 def test_email_settings_from_env():
-    s = alerting.smtp_settings({"YTDQ_SMTP_HOST": "mail.example.test", "YTDQ_SMTP_STARTTLS": "1",
-                                "YTDQ_ALERT_TO": "a@b.test,, c@d.test ", "YTDQ_SMTP_USER": "u"})
-    assert (s.host, s.port, s.starttls, s.recipients, s.user) == ("mail.example.test", 25, True,
-                                                                  ("a@b.test", "c@d.test"), "u")
+    s = alerting.smtp_settings(
+        {
+            "YTDQ_SMTP_HOST": "mail.example.test",
+            "YTDQ_SMTP_STARTTLS": "1",
+            "YTDQ_ALERT_TO": "a@b.test,, c@d.test ",
+            "YTDQ_SMTP_USER": "u",
+        }
+    )
+    assert (s.host, s.port, s.starttls, s.recipients, s.user) == (
+        "mail.example.test",
+        25,
+        True,
+        ("a@b.test", "c@d.test"),
+        "u",
+    )
     assert s.sender.startswith("ytdq@")

@@ -152,7 +152,8 @@ def test_cli_exit_code_reflects_the_data_with_redis_down(defective, project, mon
 
 @pytest.mark.parametrize(("which", "expected"), [("defective", ExitCode.DATA_FAILED), ("clean", ExitCode.OK)])
 def test_redis_stopped_mid_suite_nightly_still_stores_and_exits_by_the_data(
-        which, expected, request, tmp_path, monkeypatch, caplog):
+    which, expected, request, tmp_path, monkeypatch, caplog
+):
     """`ytdq checkpoint run nightly` with its own redis-server (never the session's), stopped by the
     progress callback after the first validation definition."""
     from click.testing import CliRunner

@@ -36,24 +36,37 @@ REDIS_DB = 14
 #: rule_id -> (its analyst query or map rule, the words its one error line must carry)
 BROKEN = {
     "videos.err_missing_sql_column": (
-        {"type": "unexpected_rows_expectation",
-         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE nosuchcol > 1"}},
-        ['column "nosuchcol" does not exist', "ytdq suite lint"]),
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE nosuchcol > 1"},
+        },
+        ['column "nosuchcol" does not exist', "ytdq suite lint"],
+    ),
     "videos.err_missing_column": (
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "nosuch"}},
-        ['"nosuch"', "ytdq suite lint"]),
+        ['"nosuch"', "ytdq suite lint"],
+    ),
     "videos.err_timeout": (
-        {"type": "unexpected_rows_expectation",
-         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_sleep(10) IS NULL"}},
-        ["statement timeout", "statement_timeout"]),
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_sleep(10) IS NULL"},
+        },
+        ["statement timeout", "statement_timeout"],
+    ),
     "videos.err_permission": (
-        {"type": "unexpected_rows_expectation",
-         "kwargs": {"unexpected_rows_query": "SELECT b.* FROM {batch} AS b JOIN api_keys k ON k.user_id IS NULL"}},
-        ["permission denied for table api_keys", "grant the DATABASE_URL user SELECT"]),
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": "SELECT b.* FROM {batch} AS b JOIN api_keys k ON k.user_id IS NULL"},
+        },
+        ["permission denied for table api_keys", "grant the DATABASE_URL user SELECT"],
+    ),
     "videos.err_connection_lost": (
-        {"type": "unexpected_rows_expectation",
-         "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_terminate_backend(pg_backend_pid())"}},
-        ["server closed the connection", "is PostgreSQL running there?", f"{ROLE}:***@"]),
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_terminate_backend(pg_backend_pid())"},
+        },
+        ["server closed the connection", "is PostgreSQL running there?", f"{ROLE}:***@"],
+    ),
 }
 DATA_RULE = "videos.err_every_video_counted"  # broken by data only: every row is "bad"
 
@@ -90,14 +103,21 @@ def _project(tmp_path: Path, checkpoint: str, vd: str) -> Path:
     gx_dir = copy_project(tmp_path)
     source = json.loads((gx_dir.parent / "checkpoints" / "nightly.json").read_text())
     source.pop("id")
-    source.update(name=checkpoint, validation_definitions=[v for v in source["validation_definitions"] if v["name"] == vd])
+    source.update(
+        name=checkpoint, validation_definitions=[v for v in source["validation_definitions"] if v["name"] == vd]
+    )
     (gx_dir.parent / "checkpoints" / f"{checkpoint}.json").write_text(json.dumps(source, indent=2))
     return gx_dir
 
 
 def _ytdq(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ytdq"), *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200", "YTDQ_STATEMENT_TIMEOUT": "2", **env})
+    return subprocess.run(
+        [str(BIN / "ytdq"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", "YTDQ_STATEMENT_TIMEOUT": "2", **env},
+    )
 
 
 def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, db_url, cache_url, tmp_path, db):
@@ -106,14 +126,27 @@ def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, 
     doc = json.loads(suite.read_text())
     for rule_id, (rule, _) in BROKEN.items():
         doc["expectations"].append({**rule, "meta": {"rule_id": rule_id}, "description": "broken on purpose"})
-    doc["expectations"].append({"type": "unexpected_rows_expectation", "meta": {"rule_id": DATA_RULE},
-                                "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE view_count >= 0"},
-                                "description": "every video counted"})
+    doc["expectations"].append(
+        {
+            "type": "unexpected_rows_expectation",
+            "meta": {"rule_id": DATA_RULE},
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE view_count >= 0"},
+            "description": "every video counted",
+        }
+    )
     suite.write_text(json.dumps(doc, indent=2))
     out = tmp_path / "run.json"
 
-    proc = _ytdq("checkpoint", "run", "broken", "--config", str(gx_dir), "--json", str(out),
-                 env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url})
+    proc = _ytdq(
+        "checkpoint",
+        "run",
+        "broken",
+        "--config",
+        str(gx_dir),
+        "--json",
+        str(out),
+        env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url},
+    )
 
     assert proc.returncode == 2, proc.stdout + proc.stderr  # not 1: the data rule alone would be 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -143,8 +176,9 @@ def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, 
     assert scalar(db, "SELECT success FROM dq.runs WHERE run_id = %s", (report["run_id"],)) is False
     shown = CliRunner().invoke(main, ["history", "--checkpoint", "broken", "--json"], env={"DATABASE_URL": db_url})
     assert [r["rules_errored"] for r in json.loads(shown.stdout)] == [len(BROKEN)]
-    table = CliRunner().invoke(main, ["history", "--checkpoint", "broken"], env={"DATABASE_URL": db_url,
-                                                                                  "COLUMNS": "200"})
+    table = CliRunner().invoke(
+        main, ["history", "--checkpoint", "broken"], env={"DATABASE_URL": db_url, "COLUMNS": "200"}
+    )
     assert f"error ({len(BROKEN)} could not run)" in table.stdout
 
 
@@ -154,16 +188,25 @@ def test_cross_store_rules_that_cannot_read_postgres_make_exit_2(limited_url, db
     with admin.cursor() as cur:
         cur.execute(f"REVOKE SELECT ON users, videos FROM {ROLE}")
     try:
-        proc = _ytdq("checkpoint", "run", "cache", "--verbose", "--config", str(copy_project(tmp_path)),
-                     env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url})
+        proc = _ytdq(
+            "checkpoint",
+            "run",
+            "cache",
+            "--verbose",
+            "--config",
+            str(copy_project(tmp_path)),
+            env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url},
+        )
     finally:
         with admin.cursor() as cur:
             cur.execute(f"GRANT SELECT ON users, videos TO {ROLE}")
         admin.close()
     assert proc.returncode == 2, proc.stdout + proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    by_table = {t: next((line for line in errors if f"permission denied for table {t}" in line), "")
-                for t in ("users", "videos")}
+    by_table = {
+        t: next((line for line in errors if f"permission denied for table {t}" in line), "")
+        for t in ("users", "videos")
+    }
     assert "cache.video_stats_match_videos" in by_table["videos"]
     assert "cache.session_user_active" in by_table["users"] and "cache.counter_user_active" in by_table["users"]
     assert len(errors) == 2, proc.stderr

@@ -40,16 +40,26 @@ def env(defective, redis_url) -> dict:
 
 
 def ytdq(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ytempire_dq.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ytempire_dq.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture
 def holder(tmp_path, env):
     """A separate process holding the run lock of `critical` in the project copy (same key as the runner)."""
     gx_dir = copy_project(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(gx_dir), "critical"], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(gx_dir), "critical"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "locked"
     yield gx_dir, proc
     if proc.poll() is None:

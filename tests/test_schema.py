@@ -13,39 +13,68 @@ from tests.helpers import rows, scalar
 # table -> {column: (data_type as information_schema names it, nullable)}
 COLUMNS = {
     "users": {
-        "id": ("uuid", False), "email": ("character varying", False), "username": ("character varying", False),
-        "password_hash": ("character varying", False), "subscription_tier": ("character varying", False),
-        "created_at": ("timestamp without time zone", False), "updated_at": ("timestamp without time zone", False),
+        "id": ("uuid", False),
+        "email": ("character varying", False),
+        "username": ("character varying", False),
+        "password_hash": ("character varying", False),
+        "subscription_tier": ("character varying", False),
+        "created_at": ("timestamp without time zone", False),
+        "updated_at": ("timestamp without time zone", False),
     },
     "channels": {
-        "id": ("uuid", False), "user_id": ("uuid", False), "youtube_channel_id": ("character varying", True),
-        "channel_name": ("character varying", False), "niche": ("character varying", True),
-        "status": ("character varying", False), "subscriber_count": ("integer", False),
+        "id": ("uuid", False),
+        "user_id": ("uuid", False),
+        "youtube_channel_id": ("character varying", True),
+        "channel_name": ("character varying", False),
+        "niche": ("character varying", True),
+        "status": ("character varying", False),
+        "subscriber_count": ("integer", False),
         "monetization_status": ("character varying", False),
-        "created_at": ("timestamp without time zone", False), "updated_at": ("timestamp without time zone", False),
+        "created_at": ("timestamp without time zone", False),
+        "updated_at": ("timestamp without time zone", False),
     },
     "videos": {
-        "id": ("uuid", False), "channel_id": ("uuid", False), "youtube_video_id": ("character varying", True),
-        "title": ("character varying", False), "description": ("text", True), "status": ("character varying", False),
-        "generation_cost": ("numeric", True), "view_count": ("integer", False),
-        "published_at": ("timestamp without time zone", True), "created_at": ("timestamp without time zone", False),
+        "id": ("uuid", False),
+        "channel_id": ("uuid", False),
+        "youtube_video_id": ("character varying", True),
+        "title": ("character varying", False),
+        "description": ("text", True),
+        "status": ("character varying", False),
+        "generation_cost": ("numeric", True),
+        "view_count": ("integer", False),
+        "published_at": ("timestamp without time zone", True),
+        "created_at": ("timestamp without time zone", False),
     },
     "analytics": {
-        "id": ("uuid", False), "video_id": ("uuid", False), "date": ("date", False), "views": ("integer", False),
-        "watch_time_minutes": ("numeric", False), "revenue": ("numeric", False), "likes": ("integer", False),
+        "id": ("uuid", False),
+        "video_id": ("uuid", False),
+        "date": ("date", False),
+        "views": ("integer", False),
+        "watch_time_minutes": ("numeric", False),
+        "revenue": ("numeric", False),
+        "likes": ("integer", False),
         "comments": ("integer", False),
     },
     "api_keys": {
-        "id": ("uuid", False), "user_id": ("uuid", False), "key_hash": ("character", False),
-        "name": ("character varying", False), "scopes": ("ARRAY", False),
-        "created_at": ("timestamp without time zone", False), "last_used_at": ("timestamp without time zone", True),
+        "id": ("uuid", False),
+        "user_id": ("uuid", False),
+        "key_hash": ("character", False),
+        "name": ("character varying", False),
+        "scopes": ("ARRAY", False),
+        "created_at": ("timestamp without time zone", False),
+        "last_used_at": ("timestamp without time zone", True),
         "revoked_at": ("timestamp without time zone", True),
     },
     "workflows": {
-        "id": ("uuid", False), "channel_id": ("uuid", False), "kind": ("character varying", False),
-        "status": ("character varying", False), "started_at": ("timestamp without time zone", True),
-        "finished_at": ("timestamp without time zone", True), "cost": ("numeric", False),
-        "error_message": ("text", True), "created_at": ("timestamp without time zone", False),
+        "id": ("uuid", False),
+        "channel_id": ("uuid", False),
+        "kind": ("character varying", False),
+        "status": ("character varying", False),
+        "started_at": ("timestamp without time zone", True),
+        "finished_at": ("timestamp without time zone", True),
+        "cost": ("numeric", False),
+        "error_message": ("text", True),
+        "created_at": ("timestamp without time zone", False),
     },
 }
 
@@ -70,8 +99,12 @@ FOREIGN_KEYS = {
 }
 
 UNIQUES = {
-    ("users", "email"), ("users", "username"), ("channels", "youtube_channel_id"),
-    ("videos", "youtube_video_id"), ("analytics", "video_id,date"), ("api_keys", "key_hash"),
+    ("users", "email"),
+    ("users", "username"),
+    ("channels", "youtube_channel_id"),
+    ("videos", "youtube_video_id"),
+    ("analytics", "video_id,date"),
+    ("api_keys", "key_hash"),
 }
 
 CHECKS = {
@@ -80,36 +113,70 @@ CHECKS = {
     "videos": {"videos_status_check", "videos_view_count_check"},
     "analytics": {"analytics_views_check", "analytics_watch_time_check", "analytics_revenue_check"},
     "api_keys": {"api_keys_key_hash_format", "api_keys_last_used_after_created", "api_keys_revoked_after_created"},
-    "workflows": {"workflows_kind_check", "workflows_status_check", "workflows_cost_check",
-                  "workflows_finished_after_started"},
+    "workflows": {
+        "workflows_kind_check",
+        "workflows_status_check",
+        "workflows_cost_check",
+        "workflows_finished_after_started",
+    },
 }
 
-MONITORING_VIEWS = ["connection_usage", "long_running_queries", "table_bloat", "table_sizes", "index_usage",
-                    "replication_lag", "slow_queries"]
+MONITORING_VIEWS = [
+    "connection_usage",
+    "long_running_queries",
+    "table_bloat",
+    "table_sizes",
+    "index_usage",
+    "replication_lag",
+    "slow_queries",
+]
 
 
 def test_exactly_the_six_tables_and_the_bookkeeping_table(db):
-    tables = {t for (t,) in rows(db, "SELECT table_name FROM information_schema.tables "
-                                     "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")}
+    tables = {
+        t
+        for (t,) in rows(
+            db,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+    }
     assert tables == set(COLUMNS) | {"schema_migrations"}
 
 
 @pytest.mark.parametrize("table", list(COLUMNS))
 def test_columns_types_and_nullability(db, table):
-    actual = {name: (dtype, nullable == "YES") for name, dtype, nullable in rows(db, """
+    actual = {
+        name: (dtype, nullable == "YES")
+        for name, dtype, nullable in rows(
+            db,
+            """
         SELECT column_name, data_type, is_nullable FROM information_schema.columns
-        WHERE table_schema = 'public' AND table_name = %s""", (table,))}
+        WHERE table_schema = 'public' AND table_name = %s""",
+            (table,),
+        )
+    }
     assert actual == COLUMNS[table]
-    pk = rows(db, """SELECT a.attname FROM pg_constraint c
+    pk = rows(
+        db,
+        """SELECT a.attname FROM pg_constraint c
                      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
-                     WHERE c.conrelid = %s::regclass AND c.contype = 'p'""", (table,))
+                     WHERE c.conrelid = %s::regclass AND c.contype = 'p'""",
+        (table,),
+    )
     assert pk == [("id",)]
 
 
 def test_numeric_precision_and_lengths(db):
-    spec = {(t, c): (p, s, n) for t, c, p, s, n in rows(db, """
+    spec = {
+        (t, c): (p, s, n)
+        for t, c, p, s, n in rows(
+            db,
+            """
         SELECT table_name, column_name, numeric_precision, numeric_scale, character_maximum_length
-        FROM information_schema.columns WHERE table_schema = 'public'""")}
+        FROM information_schema.columns WHERE table_schema = 'public'""",
+        )
+    }
     assert spec["videos", "generation_cost"][:2] == (10, 4)
     assert spec["analytics", "revenue"][:2] == (10, 4)
     assert spec["analytics", "watch_time_minutes"][:2] == (12, 2)
@@ -123,8 +190,9 @@ def test_numeric_precision_and_lengths(db):
 @pytest.mark.parametrize("index", list(INDEXES))
 def test_named_index_exists_on_its_column(db, index):
     table, columns = INDEXES[index]
-    found = rows(db, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = %s",
-                 (index,))
+    found = rows(
+        db, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = %s", (index,)
+    )
     assert len(found) == 1, index
     assert found[0][0] == table
     assert found[0][1].endswith(f"USING btree {columns}")
@@ -132,40 +200,60 @@ def test_named_index_exists_on_its_column(db, index):
 
 @pytest.mark.parametrize(("child", "column"), list(FOREIGN_KEYS))
 def test_foreign_key_cascades_on_delete(db, child, column):
-    found = rows(db, """
+    found = rows(
+        db,
+        """
         SELECT c.confrelid::regclass::text, c.confdeltype, pa.attname
         FROM pg_constraint c
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
         JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
-        WHERE c.contype = 'f' AND c.conrelid = %s::regclass AND a.attname = %s""", (child, column))
+        WHERE c.contype = 'f' AND c.conrelid = %s::regclass AND a.attname = %s""",
+        (child, column),
+    )
     assert found == [(FOREIGN_KEYS[child, column], "c", "id")]  # 'c' = ON DELETE CASCADE
 
 
 def test_no_other_foreign_keys(db):
-    assert scalar(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
-                      "AND connamespace = 'public'::regnamespace") == len(FOREIGN_KEYS)
+    assert scalar(
+        db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+    ) == len(FOREIGN_KEYS)
 
 
 def test_unique_constraints(db):
-    found = {(table, cols) for table, cols in rows(db, """
+    found = {
+        (table, cols)
+        for table, cols in rows(
+            db,
+            """
         SELECT c.conrelid::regclass::text,
                string_agg(a.attname, ',' ORDER BY array_position(c.conkey, a.attnum))
         FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
         WHERE c.contype = 'u' AND c.connamespace = 'public'::regnamespace
-        GROUP BY c.oid, c.conrelid""")}
+        GROUP BY c.oid, c.conrelid""",
+        )
+    }
     assert found == UNIQUES
 
 
 @pytest.mark.parametrize("table", list(CHECKS))
 def test_check_constraints(db, table):
-    found = {name for (name,) in rows(db, "SELECT conname FROM pg_constraint WHERE contype = 'c' "
-                                          "AND conrelid = %s::regclass", (table,))}
+    found = {
+        name
+        for (name,) in rows(
+            db, "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = %s::regclass", (table,)
+        )
+    }
     assert found == CHECKS[table]
 
 
 def test_check_definitions_hold_the_plain_rules(db):
-    defs = dict(rows(db, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' "
-                         "AND connamespace = 'public'::regnamespace"))
+    defs = dict(
+        rows(
+            db,
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' "
+            "AND connamespace = 'public'::regnamespace",
+        )
+    )
     assert "length((username)::text) >= 3" in defs["users_username_length"]
     assert "~*" in defs["users_email_format"] and "@" in defs["users_email_format"]
     for tier in ("free", "starter", "professional", "enterprise"):
@@ -178,8 +266,14 @@ def test_check_definitions_hold_the_plain_rules(db):
 
 @pytest.mark.parametrize("view", MONITORING_VIEWS)
 def test_monitoring_view_exists_and_can_be_queried(db, view):
-    assert scalar(db, "SELECT count(*) FROM information_schema.views "
-                      "WHERE table_schema = 'monitoring' AND table_name = %s", (view,)) == 1
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM information_schema.views WHERE table_schema = 'monitoring' AND table_name = %s",
+            (view,),
+        )
+        == 1
+    )
     with db.cursor() as cur:
         cur.execute(f"SELECT * FROM monitoring.{view}")
         cur.fetchall()
@@ -201,6 +295,12 @@ def test_slow_queries_needs_no_pg_stat_statements(db):
     count = scalar(db, "SELECT count(*) FROM monitoring.slow_queries(0)")
     if not installed:
         assert count == 0
-    columns = [name for (name,) in rows(db, """SELECT column_name FROM information_schema.columns
-        WHERE table_schema = 'monitoring' AND table_name = 'slow_queries' ORDER BY ordinal_position""")]
+    columns = [
+        name
+        for (name,) in rows(
+            db,
+            """SELECT column_name FROM information_schema.columns
+        WHERE table_schema = 'monitoring' AND table_name = 'slow_queries' ORDER BY ordinal_position""",
+        )
+    ]
     assert columns == ["query", "calls", "total_exec_time", "mean_exec_time", "rows"]

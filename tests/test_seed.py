@@ -44,50 +44,94 @@ def test_clean_data_breaks_no_rule(sdb, kind):
 
 
 def test_view_sums_match_exactly(sdb):
-    assert scalar(sdb, """
+    assert (
+        scalar(
+            sdb,
+            """
         SELECT count(*) FROM videos v
-        WHERE v.view_count <> (SELECT coalesce(sum(views), 0) FROM analytics a WHERE a.video_id = v.id)""") == 0
+        WHERE v.view_count <> (SELECT coalesce(sum(views), 0) FROM analytics a WHERE a.video_id = v.id)""",
+        )
+        == 0
+    )
     assert scalar(sdb, "SELECT sum(view_count) FROM videos WHERE status = 'published'") > 0
 
 
 def test_analytics_cover_publish_date_to_today_for_published_videos_only(sdb):
     today = scalar(sdb, "SELECT current_date")
-    assert scalar(sdb, "SELECT count(*) FROM videos WHERE status <> 'published' AND "
-                       "(view_count <> 0 OR EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = videos.id))") == 0
-    bad = rows(sdb, """
+    assert (
+        scalar(
+            sdb,
+            "SELECT count(*) FROM videos WHERE status <> 'published' AND "
+            "(view_count <> 0 OR EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = videos.id))",
+        )
+        == 0
+    )
+    bad = rows(
+        sdb,
+        """
         SELECT v.id FROM videos v JOIN analytics a ON a.video_id = v.id WHERE v.status = 'published'
         GROUP BY v.id, v.published_at
         HAVING min(a.date) <> v.published_at::date OR max(a.date) <> current_date
-            OR count(*) <> current_date - v.published_at::date + 1""")
+            OR count(*) <> current_date - v.published_at::date + 1""",
+    )
     assert bad == []
     assert scalar(sdb, "SELECT max(date) FROM analytics") == today
-    assert scalar(sdb, "SELECT count(*) FROM videos WHERE status = 'published' "
-                       "AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = videos.id)") == 0
+    assert (
+        scalar(
+            sdb,
+            "SELECT count(*) FROM videos WHERE status = 'published' "
+            "AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = videos.id)",
+        )
+        == 0
+    )
 
 
 def test_nothing_lies_in_the_future(sdb):
-    for table, column in [("users", "created_at"), ("users", "updated_at"), ("channels", "updated_at"),
-                          ("videos", "created_at"), ("videos", "published_at"), ("api_keys", "last_used_at"),
-                          ("api_keys", "revoked_at"), ("workflows", "finished_at"), ("workflows", "created_at")]:
+    for table, column in [
+        ("users", "created_at"),
+        ("users", "updated_at"),
+        ("channels", "updated_at"),
+        ("videos", "created_at"),
+        ("videos", "published_at"),
+        ("api_keys", "last_used_at"),
+        ("api_keys", "revoked_at"),
+        ("workflows", "finished_at"),
+        ("workflows", "created_at"),
+    ]:
         assert scalar(sdb, f"SELECT count(*) FROM {table} WHERE {column} > localtimestamp") == 0, (table, column)
     assert scalar(sdb, "SELECT count(*) FROM channels WHERE updated_at < created_at") == 0
-    assert scalar(sdb, "SELECT count(*) FROM channels c JOIN users u ON u.id = c.user_id "
-                       "WHERE c.created_at < u.created_at") == 0
+    assert (
+        scalar(
+            sdb, "SELECT count(*) FROM channels c JOIN users u ON u.id = c.user_id WHERE c.created_at < u.created_at"
+        )
+        == 0
+    )
 
 
 def test_shapes_follow_the_platform(sdb):
     # tier limits hold for every user, including free users with several channels
-    over = rows(sdb, "SELECT u.subscription_tier, count(*) FROM channels c JOIN users u ON u.id = c.user_id "
-                     "WHERE c.status = 'active' GROUP BY u.id, u.subscription_tier")
+    over = rows(
+        sdb,
+        "SELECT u.subscription_tier, count(*) FROM channels c JOIN users u ON u.id = c.user_id "
+        "WHERE c.status = 'active' GROUP BY u.id, u.subscription_tier",
+    )
     assert all(n <= TIER_LIMITS[tier] for tier, n in over)
     per_user = [n for (n,) in rows(sdb, "SELECT count(*) FROM channels GROUP BY user_id")]
     assert min(per_user) >= 1 and max(per_user) <= 5
-    assert scalar(sdb, "SELECT count(*) FROM users u WHERE NOT EXISTS "
-                       "(SELECT 1 FROM channels c WHERE c.user_id = u.id)") == 0
+    assert (
+        scalar(sdb, "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM channels c WHERE c.user_id = u.id)")
+        == 0
+    )
     published = scalar(sdb, "SELECT avg((status = 'published')::int) FROM videos")
     assert published > 0.5
-    assert scalar(sdb, "SELECT count(*) FROM videos WHERE status = 'published' AND "
-                       "(youtube_video_id IS NULL OR published_at IS NULL)") == 0
+    assert (
+        scalar(
+            sdb,
+            "SELECT count(*) FROM videos WHERE status = 'published' AND "
+            "(youtube_video_id IS NULL OR published_at IS NULL)",
+        )
+        == 0
+    )
     assert scalar(sdb, "SELECT count(*) FROM api_keys WHERE key_hash !~ '^[0-9a-f]{64}$'") == 0
     assert scalar(sdb, "SELECT count(*) FROM workflows WHERE finished_at < started_at OR cost < 0") == 0
     # about 700 analytics rows per user (the scale knob is --users)
@@ -112,8 +156,10 @@ def _snapshot(url):
         counts = {t: scalar(conn, f"SELECT count(*) FROM {t}") for t in seeder.TABLES}
         emails = [r[0] for r in rows(conn, "SELECT email FROM users ORDER BY id")]
         views = scalar(conn, "SELECT sum(views) FROM analytics")
-        ids = [r[0] for r in rows(conn, "SELECT youtube_video_id FROM videos WHERE youtube_video_id IS NOT NULL "
-                                        "ORDER BY id")]
+        ids = [
+            r[0]
+            for r in rows(conn, "SELECT youtube_video_id FROM videos WHERE youtube_video_id IS NOT NULL ORDER BY id")
+        ]
     finally:
         conn.close()
     return counts, emails, views, ids
@@ -143,9 +189,14 @@ def test_reseeding_replaces_the_data(new_database):
 def test_manifest_lists_kinds_with_count_above_zero(new_database, tmp_path):
     url = new_database("manifest")
     path = tmp_path / "sub" / "manifest.json"
-    report = seeder.seed(url, users=10, seed=3, inject={"bad_email": 2, "orphan_videos": 0,
-                                                         "duplicate_email": 1},
-                         manifest_path=path, progress=True)
+    report = seeder.seed(
+        url,
+        users=10,
+        seed=3,
+        inject={"bad_email": 2, "orphan_videos": 0, "duplicate_email": 1},
+        manifest_path=path,
+        progress=True,
+    )
     assert json.loads(path.read_text()) == {"bad_email": 2, "duplicate_email": 1}
     assert report.injected == {"bad_email": 2, "duplicate_email": 1}
     assert report.manifest_path == path
@@ -176,10 +227,13 @@ def test_today_anchor_matches_server(sdb):
 
 
 def _schema(conn):
-    return rows(conn, """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+    return rows(
+        conn,
+        """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
                          WHERE connamespace = 'public'::regnamespace
                          UNION ALL SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
-                         ORDER BY 1, 2, 3""")
+                         ORDER BY 1, 2, 3""",
+    )
 
 
 def test_seed_leaves_every_constraint_and_index_in_place(new_database):

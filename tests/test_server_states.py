@@ -65,15 +65,19 @@ def password_role(db_url):
 def states(db_url, redis_url, new_database, password_role) -> dict[str, dict[str, str]]:
     """{state: {"DATABASE_URL", "REDIS_URL", "shown"}}: ``shown`` is the masked URL the line must name."""
     spare_redis = with_redis_db(redis_url, 9)  # keep the session's keyspace out of it
-    pg_down = URL.create("postgresql+psycopg2", username="ytdq", password=SECRET, host="127.0.0.1",
-                         port=free_port(), database="ytempire").render_as_string(hide_password=False)
+    pg_down = URL.create(
+        "postgresql+psycopg2", username="ytdq", password=SECRET, host="127.0.0.1", port=free_port(), database="ytempire"
+    ).render_as_string(hide_password=False)
     redis_port = free_port()
     unmigrated = _with_password(new_database("never_migrated", empty=True), SECRET)
     wrong = _with_password(db_url, SECRET, username=password_role)
     return {
         "pg_down": {"DATABASE_URL": pg_down, "REDIS_URL": spare_redis, "shown": _masked(pg_down)},
-        "redis_down": {"DATABASE_URL": db_url, "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:{redis_port}/0",
-                       "shown": f"redis://:***@127.0.0.1:{redis_port}/0"},
+        "redis_down": {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:{redis_port}/0",
+            "shown": f"redis://:***@127.0.0.1:{redis_port}/0",
+        },
         "unmigrated": {"DATABASE_URL": unmigrated, "REDIS_URL": spare_redis, "shown": _masked(unmigrated)},
         "wrong_password": {"DATABASE_URL": wrong, "REDIS_URL": spare_redis, "shown": _masked(wrong)},
     }
@@ -99,15 +103,23 @@ MATRIX = [
     (["script:great_expectations", "checkpoint", "run", "nightly"], (*PG, "redis_down", "unmigrated")),
     (["script:ytdq", "history"], PG),  # was a 90-line traceback, exit 1
 ]
-CASES = [pytest.param(args, state, id=f"{' '.join(args).replace('script:', '')}-{state}")
-         for args, failing in MATRIX for state in failing]
+CASES = [
+    pytest.param(args, state, id=f"{' '.join(args).replace('script:', '')}-{state}")
+    for args, failing in MATRIX
+    for state in failing
+]
 
 
 def _run(args: list[str], env: dict[str, str]):
     """(exit code, stdout, stderr) of ``ytdq ARGS`` in-process, or of a console script."""
     if args[0].startswith("script:"):
-        proc = subprocess.run([str(BIN / args[0].split(":", 1)[1]), *args[1:]], capture_output=True, text=True,
-                              env={**os.environ, "COLUMNS": "200", **env}, timeout=120)
+        proc = subprocess.run(
+            [str(BIN / args[0].split(":", 1)[1]), *args[1:]],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", **env},
+            timeout=120,
+        )
         return proc.returncode, proc.stdout, proc.stderr
     result = CliRunner().invoke(main, args, env={"COLUMNS": "200", **env})
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -128,8 +140,9 @@ def test_each_command_in_each_broken_state_is_one_line(args, state, states):
     assert SECRET not in stdout + stderr
 
 
-@pytest.mark.parametrize("args", [["checkpoint", "list"], ["suite", "list"], ["suite", "show", "videos"],
-                                  ["docs", "build"]])
+@pytest.mark.parametrize(
+    "args", [["checkpoint", "list"], ["suite", "list"], ["suite", "show", "videos"], ["docs", "build"]]
+)
 def test_commands_that_need_no_server_work_without_one(args, states):
     env = {k: v for k, v in states["pg_down"].items() if k != "shown"}
     code, stdout, stderr = _run(args, env)

@@ -77,8 +77,11 @@ def test_up_starts_both_servers_on_fresh_loopback_ports(started, server_urls):
 
 def test_postgres_never_runs_as_root(started):
     postmaster, _ = pids(started["state"])
-    uid = int(next(line for line in Path(f"/proc/{postmaster}/status").read_text().splitlines()
-                   if line.startswith("Uid:")).split()[1])
+    uid = int(
+        next(
+            line for line in Path(f"/proc/{postmaster}/status").read_text().splitlines() if line.startswith("Uid:")
+        ).split()[1]
+    )
     assert uid != 0
     assert uid == os.geteuid() or os.geteuid() == 0
 
@@ -118,8 +121,10 @@ def test_status_shows_both_running(started):
 def test_cli_up_and_status_report_the_same_servers(started, home):
     up = cli(home, "services", "up")
     assert up.returncode == 0, up.stderr
-    assert up.stdout.splitlines() == [f"export DATABASE_URL={started['state']['postgres']['url']}",
-                                      f"export REDIS_URL={started['state']['redis']['url']}"]
+    assert up.stdout.splitlines() == [
+        f"export DATABASE_URL={started['state']['postgres']['url']}",
+        f"export REDIS_URL={started['state']['redis']['url']}",
+    ]
     status = cli(home, "services", "status")
     assert status.returncode == 0, status.stderr
     for name in ("postgres", "redis"):
@@ -146,8 +151,10 @@ def test_down_stops_only_what_up_started(started, server_urls):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("DATABASE_URL", raising=False)
         mp.delenv("REDIS_URL", raising=False)
-        assert {n: s["running"] for n, s in services.status(started["state_dir"]).items()} == \
-            {"postgres": False, "redis": False}
+        assert {n: s["running"] for n, s in services.status(started["state_dir"]).items()} == {
+            "postgres": False,
+            "redis": False,
+        }
     assert services.down(started["state_dir"]) == []  # nothing left to stop
 
 

@@ -63,8 +63,9 @@ def cli(home: Path, *args: str, database_url: str | None, redis_url: str | None)
 
 def status_lines(proc: subprocess.CompletedProcess, code: int = 0) -> dict[str, str]:
     assert proc.returncode == code, proc.stderr
-    return {name: next(line for line in proc.stdout.splitlines() if f" {name} " in line)
-            for name in ("postgres", "redis")}
+    return {
+        name: next(line for line in proc.stdout.splitlines() if f" {name} " in line) for name in ("postgres", "redis")
+    }
 
 
 def test_up_restarts_both_crashed_servers_with_their_urls_exported(started, home):

@@ -31,8 +31,10 @@ from ytempire_dq.errors import ExitCode, YtdqError
 from ytempire_dq.sql_guard import RefusedSQL, check_query, refusal, timeout_ms
 
 LINT_DELETE = "SELECT id FROM {batch} WHERE false; COMMIT; DELETE FROM workflows WHERE kind = 'upload'; --"
-RUN_BREAKOUT = ("SELECT id FROM {batch} WHERE false) AS q; DELETE FROM workflows WHERE kind = 'thumbnail'; "
-                "SELECT 1 AS id FROM (SELECT 1")
+RUN_BREAKOUT = (
+    "SELECT id FROM {batch} WHERE false) AS q; DELETE FROM workflows WHERE kind = 'thumbnail'; "
+    "SELECT 1 AS id FROM (SELECT 1"
+)
 COPY_TO = "SELECT id FROM {batch} WHERE false; COPY (SELECT 1) TO '{path}'"
 
 
@@ -63,9 +65,15 @@ def set_rules(gx_dir: Path, rules: dict[str, str]) -> None:
     """The ``hostile`` suite holds exactly these SQL rules ({rule_id: query})."""
     path = gx_dir.parent / "expectations" / "hostile.json"
     doc = json.loads(path.read_text())
-    doc["expectations"] = [{"type": "unexpected_rows_expectation", "description": "analyst SQL",
-                            "kwargs": {"unexpected_rows_query": q}, "meta": {"rule_id": rule_id}}
-                           for rule_id, q in rules.items()]
+    doc["expectations"] = [
+        {
+            "type": "unexpected_rows_expectation",
+            "description": "analyst SQL",
+            "kwargs": {"unexpected_rows_query": q},
+            "meta": {"rule_id": rule_id},
+        }
+        for rule_id, q in rules.items()
+    ]
     path.write_text(json.dumps(doc, indent=2))
 
 
@@ -109,8 +117,10 @@ def test_lint_of_a_rule_that_deletes_refuses_it_by_name_and_deletes_nothing(seed
     set_rules(project, {"workflows.hostile_delete": LINT_DELETE})
     result = lint(project)
     assert result.exit_code == ExitCode.RUN_FAILED, result.output
-    assert ("hostile.json [workflows.hostile_delete]: error: SQL rule refused: 3 statements; "
-            "an analyst's SQL rule must be one SELECT") in result.output
+    assert (
+        "hostile.json [workflows.hostile_delete]: error: SQL rule refused: 3 statements; "
+        "an analyst's SQL rule must be one SELECT"
+    ) in result.output
     assert workflows(seeded) == before
 
 
@@ -120,8 +130,10 @@ def test_run_refuses_the_subquery_breakout_before_any_rule_runs(seeded, project)
     set_rules(project, {"workflows.hostile_breakout": RUN_BREAKOUT})
     result = run(project)
     assert result.exit_code == ExitCode.RUN_FAILED, result.output
-    assert ("hostile.json: rule 'workflows.hostile_breakout': SQL rule refused: 3 statements; "
-            "an analyst's SQL rule must be one SELECT") in " ".join(result.output.split())
+    assert (
+        "hostile.json: rule 'workflows.hostile_breakout': SQL rule refused: 3 statements; "
+        "an analyst's SQL rule must be one SELECT"
+    ) in " ".join(result.output.split())
     assert workflows(seeded) == before
     assert runs(seeded) == runs_before  # refused in the pre-flight: no run, no quarantine
     with pytest.raises(RefusedSQL, match=r"hostile\.json: rule 'workflows\.hostile_breakout'"):
@@ -219,8 +231,13 @@ def test_a_select_that_flips_the_session_to_read_write_still_cannot_write(seeded
     inside a function); the next rule's DELETE still runs in a READ ONLY transaction: an error."""
     monkeypatch.setenv("YTDQ_FAST", fast)
     before = workflows(seeded)
-    set_rules(project, {"workflows.flip": "SELECT id FROM {batch} WHERE dq_test_flip()",
-                        "workflows.then_delete": "SELECT id FROM {batch} WHERE dq_test_delete() > 0"})
+    set_rules(
+        project,
+        {
+            "workflows.flip": "SELECT id FROM {batch} WHERE dq_test_flip()",
+            "workflows.then_delete": "SELECT id FROM {batch} WHERE dq_test_delete() > 0",
+        },
+    )
     assert lint(project).exit_code == ExitCode.OK  # one SELECT each: the guard passes them
     report = run_checkpoint("critical", config_dir=project, database_url=seeded)
     assert report.rule("workflows.flip").unexpected_count == sum(before.values())  # it ran, every row
@@ -245,8 +262,13 @@ def test_lint_explain_and_the_quarantine_read_in_a_read_only_transaction(seeded)
 
 def test_a_query_slower_than_the_statement_timeout_is_an_error_on_that_rule(seeded, project, monkeypatch):
     monkeypatch.setenv("YTDQ_STATEMENT_TIMEOUT", "1")
-    set_rules(project, {"workflows.slow": "SELECT id FROM {batch} WHERE pg_sleep(0.2) IS NOT NULL",
-                        "workflows.quick": "SELECT id FROM {batch} WHERE kind = 'nope'"})
+    set_rules(
+        project,
+        {
+            "workflows.slow": "SELECT id FROM {batch} WHERE pg_sleep(0.2) IS NOT NULL",
+            "workflows.quick": "SELECT id FROM {batch} WHERE kind = 'nope'",
+        },
+    )
     started = time.monotonic()
     report = run_checkpoint("critical", config_dir=project, database_url=seeded)
     assert time.monotonic() - started < 60  # every workflow row sleeps 0.2 s: without the timeout, minutes
@@ -259,8 +281,14 @@ def test_the_quarantine_keeps_the_keys_of_a_sql_rule(seeded, project):
     report = run_checkpoint("critical", config_dir=project, database_url=seeded)
     c = connect(seeded, autocommit=True)
     try:
-        keys = {r[0] for r in _rows(c, f"SELECT row_key::text FROM dq.quarantine WHERE run_id = '{report.run_id}' "
-                                       "AND rule_id = 'workflows.uploads'")}
+        keys = {
+            r[0]
+            for r in _rows(
+                c,
+                f"SELECT row_key::text FROM dq.quarantine WHERE run_id = '{report.run_id}' "
+                "AND rule_id = 'workflows.uploads'",
+            )
+        }
         ids = {r[0] for r in _rows(c, "SELECT id::text FROM workflows WHERE kind = 'upload'")}
     finally:
         c.close()
@@ -271,9 +299,16 @@ def test_the_quarantine_keeps_the_keys_of_a_sql_rule(seeded, project):
 def test_the_benchmarks_refuse_a_hostile_rule_and_run_the_floor_read_only(seeded, tmp_path):
     from benchmarks import rules as R
 
-    hostile = {"name": "workflows", "expectations": [{
-        "type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": LINT_DELETE},
-        "meta": {"rule_id": "workflows.hostile_delete"}}]}
+    hostile = {
+        "name": "workflows",
+        "expectations": [
+            {
+                "type": "unexpected_rows_expectation",
+                "kwargs": {"unexpected_rows_query": LINT_DELETE},
+                "meta": {"rule_id": "workflows.hostile_delete"},
+            }
+        ],
+    }
     (tmp_path / "workflows.json").write_text(json.dumps(hostile))
     with pytest.raises(RefusedSQL, match=r"rule 'workflows.hostile_delete': SQL rule refused: 3 statements"):
         R.load_rules(tmp_path, suites=("workflows",))

@@ -10,12 +10,23 @@ HOSTILE = "[/bogus] [red]not red[/red] [link=file:///etc/passwd]x"
 
 
 def test_markup_in_samples_rule_ids_and_warnings_is_printed_as_text(capsys):
-    rule = RuleResult(rule_id="videos.[bold]title", expectation_type="expect_column_values_to_match_regex",
-                      table="videos", column="title", success=False, unexpected_count=1,
-                      partial_unexpected_list=[HOSTILE])
-    report = RunReport(checkpoint="nightly", success=False, run_id="r1", data_docs=None,
-                       validations=[ValidationReport(suite="videos", asset="videos", success=False, results=[rule])],
-                       action_errors=[f"action 'x' failed: {HOSTILE}"])
+    rule = RuleResult(
+        rule_id="videos.[bold]title",
+        expectation_type="expect_column_values_to_match_regex",
+        table="videos",
+        column="title",
+        success=False,
+        unexpected_count=1,
+        partial_unexpected_list=[HOSTILE],
+    )
+    report = RunReport(
+        checkpoint="nightly",
+        success=False,
+        run_id="r1",
+        data_docs=None,
+        validations=[ValidationReport(suite="videos", asset="videos", success=False, results=[rule])],
+        action_errors=[f"action 'x' failed: {HOSTILE}"],
+    )
     cli.out.width = cli.err.width = 400
     cli.print_run(report)
     cli._progress({"name": HOSTILE, "success": True, "index": 1, "total": 1})

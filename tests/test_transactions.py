@@ -87,8 +87,9 @@ def test_uncommitted_row_is_invisible_to_a_second_connection(txn, db):
     assert _user_exists(db, email)
 
 
-@pytest.mark.parametrize(("level", "sees_new_row"), [(ISOLATION_LEVEL_READ_COMMITTED, True),
-                                                     (ISOLATION_LEVEL_REPEATABLE_READ, False)])
+@pytest.mark.parametrize(
+    ("level", "sees_new_row"), [(ISOLATION_LEVEL_READ_COMMITTED, True), (ISOLATION_LEVEL_REPEATABLE_READ, False)]
+)
 def test_reader_sees_a_concurrent_commit_only_under_read_committed(db_url, db, level, sees_new_row):
     marker = f"iso_{uuid.uuid4().hex[:8]}"
     count = f"SELECT count(*) FROM users WHERE username LIKE '{marker}%'"
@@ -148,31 +149,53 @@ def _counts(conn, user: str) -> dict:
         "users": scalar(conn, "SELECT count(*) FROM users WHERE id = %s", (user,)),
         "api_keys": scalar(conn, "SELECT count(*) FROM api_keys WHERE user_id = %s", (user,)),
         "channels": scalar(conn, "SELECT count(*) FROM channels WHERE user_id = %s", (user,)),
-        "workflows": scalar(conn, "SELECT count(*) FROM workflows w JOIN channels c ON c.id = w.channel_id "
-                                  "WHERE c.user_id = %s", (user,)),
-        "videos": scalar(conn, "SELECT count(*) FROM videos v JOIN channels c ON c.id = v.channel_id "
-                               "WHERE c.user_id = %s", (user,)),
-        "analytics": scalar(conn, "SELECT count(*) FROM analytics a JOIN videos v ON v.id = a.video_id "
-                                  "JOIN channels c ON c.id = v.channel_id WHERE c.user_id = %s", (user,)),
+        "workflows": scalar(
+            conn,
+            "SELECT count(*) FROM workflows w JOIN channels c ON c.id = w.channel_id WHERE c.user_id = %s",
+            (user,),
+        ),
+        "videos": scalar(
+            conn, "SELECT count(*) FROM videos v JOIN channels c ON c.id = v.channel_id WHERE c.user_id = %s", (user,)
+        ),
+        "analytics": scalar(
+            conn,
+            "SELECT count(*) FROM analytics a JOIN videos v ON v.id = a.video_id "
+            "JOIN channels c ON c.id = v.channel_id WHERE c.user_id = %s",
+            (user,),
+        ),
     }
 
 
 def _totals(conn) -> dict:
-    return {t: scalar(conn, f"SELECT count(*) FROM {t}")
-            for t in ("users", "api_keys", "channels", "workflows", "videos", "analytics")}
+    return {
+        t: scalar(conn, f"SELECT count(*) FROM {t}")
+        for t in ("users", "api_keys", "channels", "workflows", "videos", "analytics")
+    }
 
 
 def test_deleting_a_user_cascades_to_everything_below_it(db):
     doomed, bystander = _family(db), _family(db, channels=1, videos=1, days=2, keys=1, flows=1)
-    assert _counts(db, doomed["user"]) == {"users": 1, "api_keys": 2, "channels": 2, "workflows": 4, "videos": 6,
-                                           "analytics": 24}
+    assert _counts(db, doomed["user"]) == {
+        "users": 1,
+        "api_keys": 2,
+        "channels": 2,
+        "workflows": 4,
+        "videos": 6,
+        "analytics": 24,
+    }
     before, kept = _totals(db), _counts(db, bystander["user"])
     with db.cursor() as cur:
         cur.execute("DELETE FROM users WHERE id = %s", (doomed["user"],))
         assert cur.rowcount == 1
     after = _totals(db)
-    assert {t: before[t] - after[t] for t in before} == {"users": 1, "api_keys": 2, "channels": 2, "workflows": 4,
-                                                         "videos": 6, "analytics": 24}
+    assert {t: before[t] - after[t] for t in before} == {
+        "users": 1,
+        "api_keys": 2,
+        "channels": 2,
+        "workflows": 4,
+        "videos": 6,
+        "analytics": 24,
+    }
     assert set(_counts(db, doomed["user"]).values()) == {0}
     assert _counts(db, bystander["user"]) == kept
 
@@ -181,8 +204,14 @@ def test_deleting_a_channel_cascades_to_its_videos_analytics_and_workflows_only(
     family = _family(db)
     with db.cursor() as cur:
         cur.execute("DELETE FROM channels WHERE id = %s", (family["channels"][0],))
-    assert _counts(db, family["user"]) == {"users": 1, "api_keys": 2, "channels": 1, "workflows": 2, "videos": 3,
-                                           "analytics": 12}
+    assert _counts(db, family["user"]) == {
+        "users": 1,
+        "api_keys": 2,
+        "channels": 1,
+        "workflows": 2,
+        "videos": 3,
+        "analytics": 12,
+    }
 
 
 def test_cascade_is_rolled_back_with_its_transaction(txn, db):
@@ -226,8 +255,12 @@ CHECK_CASES = [
     ("users_username_length", "users", {"username": "ab"}, {"username": "abc"}),
     ("users_subscription_tier_check", "users", {"subscription_tier": "gold"}, {"subscription_tier": "enterprise"}),
     ("channels_status_check", "channels", {"status": "banned"}, {"status": "suspended"}),
-    ("channels_monetization_status_check", "channels", {"monetization_status": "rich"},
-     {"monetization_status": "demonetized"}),
+    (
+        "channels_monetization_status_check",
+        "channels",
+        {"monetization_status": "rich"},
+        {"monetization_status": "demonetized"},
+    ),
     ("channels_subscriber_count_check", "channels", {"subscriber_count": -1}, {"subscriber_count": 0}),
     ("videos_status_check", "videos", {"status": "live"}, {"status": "archived"}),
     ("videos_view_count_check", "videos", {"view_count": -1}, {"view_count": 0}),
@@ -235,22 +268,33 @@ CHECK_CASES = [
     ("analytics_watch_time_check", "analytics", {"watch_time_minutes": -0.01}, {"watch_time_minutes": 0}),
     ("analytics_revenue_check", "analytics", {"revenue": -0.0001}, {"revenue": 0}),
     ("api_keys_key_hash_format", "api_keys", {"key_hash": "Z" * 64}, None),
-    ("api_keys_last_used_after_created", "api_keys",
-     {"created_at": dt.datetime(2026, 1, 2), "last_used_at": dt.datetime(2026, 1, 1)},
-     {"created_at": dt.datetime(2026, 1, 2), "last_used_at": dt.datetime(2026, 1, 2)}),
-    ("api_keys_revoked_after_created", "api_keys",
-     {"created_at": dt.datetime(2026, 1, 2), "revoked_at": dt.datetime(2026, 1, 1, 23, 59)}, None),
+    (
+        "api_keys_last_used_after_created",
+        "api_keys",
+        {"created_at": dt.datetime(2026, 1, 2), "last_used_at": dt.datetime(2026, 1, 1)},
+        {"created_at": dt.datetime(2026, 1, 2), "last_used_at": dt.datetime(2026, 1, 2)},
+    ),
+    (
+        "api_keys_revoked_after_created",
+        "api_keys",
+        {"created_at": dt.datetime(2026, 1, 2), "revoked_at": dt.datetime(2026, 1, 1, 23, 59)},
+        None,
+    ),
     ("workflows_kind_check", "workflows", {"kind": "mining"}, {"kind": "analytics_sync"}),
     ("workflows_status_check", "workflows", {"status": "done"}, {"status": "cancelled"}),
     ("workflows_cost_check", "workflows", {"cost": -0.0001}, {"cost": 0}),
-    ("workflows_finished_after_started", "workflows",
-     {"started_at": dt.datetime(2026, 1, 1, 12), "finished_at": dt.datetime(2026, 1, 1, 11, 59)},
-     {"started_at": dt.datetime(2026, 1, 1, 12), "finished_at": dt.datetime(2026, 1, 1, 12)}),
+    (
+        "workflows_finished_after_started",
+        "workflows",
+        {"started_at": dt.datetime(2026, 1, 1, 12), "finished_at": dt.datetime(2026, 1, 1, 11, 59)},
+        {"started_at": dt.datetime(2026, 1, 1, 12), "finished_at": dt.datetime(2026, 1, 1, 12)},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("constraint", "table", "bad", "good"), CHECK_CASES,
-                         ids=[f"{c[0]}-{list(c[2].values())[-1]}" for c in CHECK_CASES])
+@pytest.mark.parametrize(
+    ("constraint", "table", "bad", "good"), CHECK_CASES, ids=[f"{c[0]}-{list(c[2].values())[-1]}" for c in CHECK_CASES]
+)
 def test_check_constraint_rejects_a_bad_value(db, parents, constraint, table, bad, good):
     before = scalar(db, f"SELECT count(*) FROM {table}")
     with pytest.raises(psycopg2.errors.CheckViolation) as exc:
@@ -305,5 +349,9 @@ def test_null_youtube_ids_are_not_duplicates(db, parents):
     """Drafts have no YouTube id yet: UNIQUE lets any number of NULLs through."""
     for _ in range(3):
         insert_video(db, parents["channel"], youtube_video_id=None)
-    assert scalar(db, "SELECT count(*) FROM videos WHERE channel_id = %s AND youtube_video_id IS NULL",
-                  (parents["channel"],)) == 4
+    assert (
+        scalar(
+            db, "SELECT count(*) FROM videos WHERE channel_id = %s AND youtube_video_id IS NULL", (parents["channel"],)
+        )
+        == 4
+    )

@@ -83,11 +83,15 @@ def test_an_unencoded_at_in_the_password_leaks_nothing_through_libpq():
 
 
 def test_a_well_formed_url_keeps_everything_but_the_password():
-    assert mask_url("postgresql+psycopg2://ytdq:pw@127.0.0.1:5432/ytempire") == \
-        "postgresql+psycopg2://ytdq:***@127.0.0.1:5432/ytempire"
+    assert (
+        mask_url("postgresql+psycopg2://ytdq:pw@127.0.0.1:5432/ytempire")
+        == "postgresql+psycopg2://ytdq:***@127.0.0.1:5432/ytempire"
+    )
     assert mask_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
-    assert mask_secrets("at postgresql://ytdq:pw@127.0.0.1:5432/x: refused") == \
-        "at postgresql://ytdq:***@127.0.0.1:5432/x: refused"
+    assert (
+        mask_secrets("at postgresql://ytdq:pw@127.0.0.1:5432/x: refused")
+        == "at postgresql://ytdq:***@127.0.0.1:5432/x: refused"
+    )
     assert mask_secrets("no URL here, only user@example.com") == "no URL here, only user@example.com"
 
 
@@ -96,9 +100,12 @@ def test_a_well_formed_url_keeps_everything_but_the_password():
 
 
 @settings(max_examples=400, deadline=None)
-@given(password=passwords, shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
-       before=st.sampled_from(["", "error: ", "could not connect to "]),
-       after=st.sampled_from(["", ": refused", " (retrying in 5 s)", "\nnext line"]))
+@given(
+    password=passwords,
+    shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
+    before=st.sampled_from(["", "error: ", "could not connect to "]),
+    after=st.sampled_from(["", ": refused", " (retrying in 5 s)", "\nnext line"]),
+)
 @example(password="QXp@ss wZJ", shape="raw", before="", after="")
 @example(password="QX@/?#%:ZJ", shape="one_slash", before="", after="")
 def test_the_password_never_appears_in_masked_text(password, shape, before, after):
@@ -109,8 +116,11 @@ def test_the_password_never_appears_in_masked_text(password, shape, before, afte
 
 
 @settings(max_examples=600, deadline=None)
-@given(password=passwords, shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
-       cut=st.integers(min_value=0, max_value=140))
+@given(
+    password=passwords,
+    shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
+    cut=st.integers(min_value=0, max_value=140),
+)
 def test_a_cut_message_never_ends_inside_a_password(password, shape, cut):
     """Bounded texts are cut before they are masked: the cut must not leave a password's head
     with no '@' after it (mask_secrets would not see a URL's user part)."""
@@ -119,8 +129,11 @@ def test_a_cut_message_never_ends_inside_a_password(password, shape, cut):
 
 
 @settings(max_examples=300, deadline=None)
-@given(password=passwords, shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
-       limit=st.integers(min_value=1, max_value=140))
+@given(
+    password=passwords,
+    shape=st.sampled_from(["encoded", "raw", "one_slash", "one_slash_encoded"]),
+    limit=st.integers(min_value=1, max_value=140),
+)
 def test_one_line_of_an_exception_is_one_bounded_line_without_the_password(password, shape, limit):
     """``one_line`` (every logged or printed exception): whitespace folded, cut, then masked."""
     text = one_line(RuntimeError(f"could not connect\n  to {url_shapes(password)[shape]}:\trefused"), limit)
@@ -150,14 +163,25 @@ def test_a_real_connection_error_holds_no_password(password, shape):
         assert leaked(password, str(info.value)) == [], str(info.value)
 
 
-@pytest.mark.parametrize(("password", "shape"), [
-    ("QXpw@KJ ZJ", "raw"), ("QX/p?w#ZJ", "one_slash"), ("QX:p@w%ZJ", "encoded"), ("QXZ@@KVZJ", "one_slash_encoded"),
-])
+@pytest.mark.parametrize(
+    ("password", "shape"),
+    [
+        ("QXpw@KJ ZJ", "raw"),
+        ("QX/p?w#ZJ", "one_slash"),
+        ("QX:p@w%ZJ", "encoded"),
+        ("QXZ@@KVZJ", "one_slash_encoded"),
+    ],
+)
 def test_ytdq_db_status_prints_no_password(password, shape):
     for url in (url_shapes(password, "127.0.0.1", free_port())[shape], url_shapes(password)[shape]):
         started = time.monotonic()
-        proc = subprocess.run([str(BIN / "ytdq"), "db", "status"], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "DATABASE_URL": url, "COLUMNS": "200"})
+        proc = subprocess.run(
+            [str(BIN / "ytdq"), "db", "status"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DATABASE_URL": url, "COLUMNS": "200"},
+        )
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
         assert leaked(password, proc.stdout + proc.stderr) == [], proc.stderr

@@ -35,8 +35,15 @@ from ytempire_dq.config import mask_secrets
 
 log = logging.getLogger("ytempire_dq.alerts")
 
-ENV_VARS = ("YTDQ_SMTP_HOST", "YTDQ_SMTP_PORT", "YTDQ_SMTP_USER", "YTDQ_SMTP_PASSWORD", "YTDQ_SMTP_STARTTLS",
-            "YTDQ_ALERT_FROM", "YTDQ_ALERT_TO")
+ENV_VARS = (
+    "YTDQ_SMTP_HOST",
+    "YTDQ_SMTP_PORT",
+    "YTDQ_SMTP_USER",
+    "YTDQ_SMTP_PASSWORD",
+    "YTDQ_SMTP_STARTTLS",
+    "YTDQ_ALERT_FROM",
+    "YTDQ_ALERT_TO",
+)
 
 
 class Severity(enum.IntEnum):
@@ -116,9 +123,15 @@ def smtp_settings(env: Mapping[str, str] | None = None, *, quiet: bool = False) 
         warn("alert email is off: YTDQ_SMTP_HOST is set but YTDQ_ALERT_TO is empty")
         return None
     sender = (env.get("YTDQ_ALERT_FROM") or "").strip() or f"ytdq@{socket.gethostname()}"
-    return SmtpSettings(host=host, port=port, user=(env.get("YTDQ_SMTP_USER") or None),
-                        password=(env.get("YTDQ_SMTP_PASSWORD") or None), starttls=tls_text in _TRUE,
-                        sender=sender, recipients=recipients)
+    return SmtpSettings(
+        host=host,
+        port=port,
+        user=(env.get("YTDQ_SMTP_USER") or None),
+        password=(env.get("YTDQ_SMTP_PASSWORD") or None),
+        starttls=tls_text in _TRUE,
+        sender=sender,
+        recipients=recipients,
+    )
 
 
 def format_email(alerts: list[Alert], settings: SmtpSettings, *, source: str = "ytdq monitor") -> EmailMessage:
@@ -155,8 +168,9 @@ def send_email(message: EmailMessage, settings: SmtpSettings) -> bool:
     return len(refused) < len(settings.recipients)
 
 
-def notify(alerts: Iterable[Alert], settings: SmtpSettings | None = None, *,
-           min_severity: Severity = Severity.CRITICAL) -> bool:
+def notify(
+    alerts: Iterable[Alert], settings: SmtpSettings | None = None, *, min_severity: Severity = Severity.CRITICAL
+) -> bool:
     """Email the alerts at ``min_severity`` or worse in one message. ``settings`` default: from the
     environment. Returns whether a message went out (``False`` when none qualified, email is off,
     or sending failed)."""

@@ -154,9 +154,15 @@ def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport
 
 
 @_one_run_at_a_time
-def run_checkpoint(name: str, *, config_dir: Path | str | None = None, concurrent: bool = False,
-                   database_url: str | None = None, progress: Callable[[dict], None] | None = None,
-                   redis_url: str | None = None) -> RunReport:
+def run_checkpoint(
+    name: str,
+    *,
+    config_dir: Path | str | None = None,
+    concurrent: bool = False,
+    database_url: str | None = None,
+    progress: Callable[[dict], None] | None = None,
+    redis_url: str | None = None,
+) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0, 1, or 2 when a rule could
     not be evaluated: its error is on its result, recorded in the history like any other).
 
@@ -256,19 +262,28 @@ def _errored_result(vd: Any, exc: BaseException) -> Any:
 
     message = config.mask_secrets(str(exc).strip() or type(exc).__name__)
     info = {"raised_exception": True, "exception_message": message, "exception_traceback": None}
-    results = [ExpectationValidationResult(success=False, expectation_config=e.configuration, exception_info=info)
-               for e in vd.suite.expectations]
+    results = [
+        ExpectationValidationResult(success=False, expectation_config=e.configuration, exception_info=info)
+        for e in vd.suite.expectations
+    ]
     return ExpectationSuiteValidationResult(
-        success=False, results=results, suite_name=vd.suite.name,
-        meta={"validation_id": vd.id, "active_batch_definition": vd.batch_definition.name})
+        success=False,
+        results=results,
+        suite_name=vd.suite.name,
+        meta={"validation_id": vd.id, "active_batch_definition": vd.batch_definition.name},
+    )
 
 
 def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off)."""
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
-        return vd.run(checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id,
-                      batch_parameters=batch_parameters)
+        return vd.run(
+            checkpoint_id=checkpoint.id,
+            result_format=checkpoint.result_format,
+            run_id=run_id,
+            batch_parameters=batch_parameters,
+        )
     from ytempire_dq.fast import run_definition
 
     return run_definition(vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
@@ -282,8 +297,9 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
         done.append(vd.name)
         if progress is not None:
             errors = sum(exception_message(r.exception_info) is not None for r in vr.results)
-            progress({"name": vd.name, "success": bool(vr.success), "errors": errors, "index": len(done),
-                      "total": len(vds)})
+            progress(
+                {"name": vd.name, "success": bool(vr.success), "errors": errors, "index": len(done), "total": len(vds)}
+            )
 
     return report
 
@@ -323,8 +339,7 @@ def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
             result = action.run(checkpoint_result=checkpoint_result, action_context=action_context)
             action_context.update(action=action, action_result=result)
         except Exception as exc:  # noqa: BLE001 - an action must not hide the verdict
-            message = f"action {getattr(action, 'name', type(action).__name__)!r} failed: " \
-                      f"{config.one_line(exc, 300)}"
+            message = f"action {getattr(action, 'name', type(action).__name__)!r} failed: {config.one_line(exc, 300)}"
             log.error(message)
             errors.append(message)
     return errors

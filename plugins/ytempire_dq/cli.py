@@ -43,8 +43,10 @@ def _server_error(exc: BaseException) -> str | None:
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, redis.RedisError):
         return f"cannot use Redis at {config.mask_url(config.redis_url(required=False))}: {first}"
-    if isinstance(exc, (psycopg2.OperationalError, sqlalchemy.exc.OperationalError,
-                        sqlalchemy.exc.InterfaceError)) and _pgcode(exc) is None:
+    if (
+        isinstance(exc, (psycopg2.OperationalError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))
+        and _pgcode(exc) is None
+    ):
         return f"cannot connect to PostgreSQL at {config.mask_url(config.database_url(required=False))}: {first}"
     if isinstance(exc, (psycopg2.Error, sqlalchemy.exc.DBAPIError)):
         return f"{first} in {config.mask_url(config.database_url(required=False))}"
@@ -170,7 +172,9 @@ def db_migrate(to: int | None, down: int | None) -> None:
     log = lambda m: err.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     if down is not None:
         done = migrations.rollback(to=down, log=log)
-        click.echo(f"rolled back {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else ""))
+        click.echo(
+            f"rolled back {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else "")
+        )
     else:
         done = migrations.migrate(to=to, log=log)
         click.echo(f"applied {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else ""))
@@ -187,8 +191,12 @@ def db_status() -> None:
             table.add_row(f"{migration.version:03d}", migration.name, "[yellow]pending[/]", "")
         else:
             ok = applied.checksum.strip() == migration.checksum
-            table.add_row(f"{migration.version:03d}", migration.name, str(applied.applied_at)[:19],
-                          "ok" if ok else "[red]changed on disk[/]")
+            table.add_row(
+                f"{migration.version:03d}",
+                migration.name,
+                str(applied.applied_at)[:19],
+                "ok" if ok else "[red]changed on disk[/]",
+            )
     out.print(table)
 
 
@@ -214,10 +222,16 @@ def _parse_inject(values: tuple[str, ...]) -> dict[str, int]:
 
 @db_group.command("seed")
 @click.option("--users", type=click.IntRange(min=1), default=100, show_default=True, help="How many users to make.")
-@click.option("--seed", "seed_value", type=int, default=42, show_default=True, help="Random seed (same seed, same data).")
+@click.option(
+    "--seed", "seed_value", type=int, default=42, show_default=True, help="Random seed (same seed, same data)."
+)
 @click.option("--inject", multiple=True, metavar="KIND=COUNT", help="Add COUNT rows breaking rule KIND (repeatable).")
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the {kind: count} manifest [default: .ytdq/seed_manifest.json].")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the {kind: count} manifest [default: .ytdq/seed_manifest.json].",
+)
 @click.option("--list-kinds", is_flag=True, help="List the defect kinds (with the rule that catches each) and exit.")
 def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill the database with realistic data, then inject known defects."""
@@ -228,8 +242,13 @@ def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path
             click.echo(f"{name:32} {kind.rule_id:44} {kind.description}")
         return
     counts = _parse_inject(inject)
-    report = seed.seed(users=users, seed=seed_value, inject=counts,
-                       manifest_path=manifest or config.STATE_DIR / "seed_manifest.json", progress=True)
+    report = seed.seed(
+        users=users,
+        seed=seed_value,
+        inject=counts,
+        manifest_path=manifest or config.STATE_DIR / "seed_manifest.json",
+        progress=True,
+    )
     out.print(report.summary())
 
 
@@ -237,8 +256,12 @@ def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path
 # checkpoints, suites, Data Docs
 
 config_option = click.option(
-    "--config", "config_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="The GX context directory [default: gx/ of the project].")
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The GX context directory [default: gx/ of the project].",
+)
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -249,8 +272,12 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
         sample = row["error"] or ", ".join(json.dumps(v, default=str) for v in row["sample"])
         bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
         # Text cells: data values are never read as rich markup ("[/x]" would raise, "[red]" would style)
-        table.add_row(Text(row["rule_id"] or "?"), Text(row["table"] or ""), bad,
-                      Text(config.mask_secrets(bounded_text(sample, 120))))
+        table.add_row(
+            Text(row["rule_id"] or "?"),
+            Text(row["table"] or ""),
+            bad,
+            Text(config.mask_secrets(bounded_text(sample, 120))),
+        )
     return table
 
 
@@ -263,8 +290,11 @@ def print_run(report, table: bool = True) -> None:
     if table:
         verdict = "[bold green]passed[/]" if report.success else "[bold red]FAILED[/]"
         broken = f", {sum(r.error is not None for r in rules)} could not run" if errors else ""
-        out.print(f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {sum(r.success for r in rules)}/{len(rules)} "
-                  f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id})", highlight=False)
+        out.print(
+            f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {sum(r.success for r in rules)}/{len(rules)} "
+            f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id})",
+            highlight=False,
+        )
         if failed:
             out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
     for problem in report.action_errors:
@@ -282,11 +312,18 @@ def checkpoint_group() -> None:
 
 @checkpoint_group.command("run")
 @click.argument("name")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file ('-' for stdout).")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the result as JSON to this file ('-' for stdout).",
+)
 @config_option
 @click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
-@click.option("--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log).")
+@click.option(
+    "--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log)."
+)
 def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool) -> None:
     """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
     (a rule that could not be evaluated included)."""
@@ -312,7 +349,9 @@ def _progress(event: dict) -> None:
     mark = "[green]ok[/]" if event.get("success") else "[red]failed[/]"
     if event.get("errors"):
         mark += f" [red]({event['errors']} could not run)[/]"
-    err.print(f"[dim][{event.get('index')}/{event.get('total')}][/] {escape(str(event.get('name')))}: {mark}", highlight=False)
+    err.print(
+        f"[dim][{event.get('index')}/{event.get('total')}][/] {escape(str(event.get('name')))}: {mark}", highlight=False
+    )
 
 
 @checkpoint_group.command("list")
@@ -354,8 +393,13 @@ def suite_show(name: str, config_dir: Path | None) -> None:
     shown = suites.show_suite(name, config_dir)
     table = Table("rule_id", "type", "column", "description", "enforced_by", title=shown["file"], title_justify="left")
     for rule in shown["expectations"]:
-        table.add_row(Text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]", Text(rule["type"]),
-                      Text(rule["column"] or ""), Text(rule["description"] or ""), Text(rule["enforced_by"] or ""))
+        table.add_row(
+            Text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]",
+            Text(rule["type"]),
+            Text(rule["column"] or ""),
+            Text(rule["description"] or ""),
+            Text(rule["enforced_by"] or ""),
+        )
     out.print(table)
 
 
@@ -369,9 +413,12 @@ def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | 
     from ytempire_dq import suites
 
     made = suites.new_suite(name, asset, checkpoint=checkpoint, config_dir=config_dir)
-    click.echo(f"suite {name}: {made['suite']} (validation definition {made['validation_definition']}"
-               + (f", run by checkpoint {checkpoint}" if checkpoint else "") + ")")
-    click.echo("add rules to its \"expectations\" list (README: Add a rule), then: ytdq suite lint")
+    click.echo(
+        f"suite {name}: {made['suite']} (validation definition {made['validation_definition']}"
+        + (f", run by checkpoint {checkpoint}" if checkpoint else "")
+        + ")"
+    )
+    click.echo('add rules to its "expectations" list (README: Add a rule), then: ytdq suite lint')
 
 
 @suite_group.command("lint")
@@ -386,15 +433,19 @@ def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
     from ytempire_dq import suites
 
     for changed in suites.fix_ids(config_dir) if fix else []:
-        click.echo(f"{changed['file']}: wrote {changed['ids']} id(s)"
-                   + (" (reformatted the way GX writes suites)" if changed["reformatted"] else ""))
+        click.echo(
+            f"{changed['file']}: wrote {changed['ids']} id(s)"
+            + (" (reformatted the way GX writes suites)" if changed["reformatted"] else "")
+        )
     problems = suites.lint(config_dir, offline=offline)
     for problem in problems:
         colour = "red" if problem.level == "error" else "yellow"
         click.echo(click.style(config.mask_secrets(str(problem)), fg=colour))
     errors = [p for p in problems if p.level == "error"]
-    click.echo(f"{len(suites.list_suites(config_dir))} suite(s) checked: {len(errors)} error(s), "
-               f"{len(problems) - len(errors)} warning(s)")
+    click.echo(
+        f"{len(suites.list_suites(config_dir))} suite(s) checked: {len(errors)} error(s), "
+        f"{len(problems) - len(errors)} warning(s)"
+    )
     sys.exit(ExitCode.RUN_FAILED if errors else ExitCode.OK)
 
 
@@ -449,8 +500,12 @@ def cache_group() -> None:
 @cache_group.command("seed")
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
 @click.option("--inject", multiple=True, metavar="KIND=COUNT", help="Break COUNT keys by KIND (repeatable).")
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the {kind: count} manifest [default: .ytdq/cache_manifest.json].")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the {kind: count} manifest [default: .ytdq/cache_manifest.json].",
+)
 @click.option("--list-kinds", is_flag=True, help="List the cache defect kinds and exit.")
 def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill Redis consistently with PostgreSQL (sessions, video stats, rate limits), then break it on purpose."""
@@ -460,15 +515,23 @@ def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, 
         for name, description in cache.CACHE_DEFECT_KINDS.items():
             click.echo(f"{name:28} {description}")
         return
-    result = cache.seed_cache(seed=seed_value, inject=_parse_inject(inject),
-                              manifest_path=manifest or config.STATE_DIR / "cache_manifest.json")
-    click.echo(f"cache: {result['keys']:,} keys ({result['sessions']:,} sessions, {result['video_stats']:,} video stats, "
-               f"{result['rate_limits']:,} rate limits) in {result['seconds']:.1f} s; injected {result['injected'] or 'nothing'}")
+    result = cache.seed_cache(
+        seed=seed_value,
+        inject=_parse_inject(inject),
+        manifest_path=manifest or config.STATE_DIR / "cache_manifest.json",
+    )
+    click.echo(
+        f"cache: {result['keys']:,} keys ({result['sessions']:,} sessions, {result['video_stats']:,} video stats, "
+        f"{result['rate_limits']:,} rate limits) in {result['seconds']:.1f} s; injected {result['injected'] or 'nothing'}"
+    )
 
 
 @main.command("monitor")
-@click.option("--once", is_flag=True, help="One pass, then exit (1 when an alert is WARNING or worse, 2 when a server "
-              "could not be read).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One pass, then exit (1 when an alert is WARNING or worse, 2 when a server could not be read).",
+)
 @click.option("--interval", type=float, default=60.0, show_default=True, help="Seconds between passes.")
 @click.option("--json", "json_out", is_flag=True, help="Print each pass's readings and alerts as JSON.")
 def monitor(once: bool, interval: float, json_out: bool) -> None:
@@ -507,20 +570,36 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
             if run.get("rules_errored"):
                 verdict = f"[red]error ({run['rules_errored']} could not run)[/]"
             seconds = (run["finished_at"] - run["started_at"]).total_seconds()
-            table.add_row(run["run_id"], run["checkpoint"], verdict, f"{run['rules_failed']}/{run['rules_total']}",
-                          str(run["started_at"])[:19], f"{seconds:.1f}")
+            table.add_row(
+                run["run_id"],
+                run["checkpoint"],
+                verdict,
+                f"{run['rules_failed']}/{run['rules_total']}",
+                str(run["started_at"])[:19],
+                f"{seconds:.1f}",
+            )
         out.print(table if runs else "no runs recorded yet")
         return
     trend = run_history.rule_trend(rule_id, checkpoint=checkpoint, limit=limit)
     if json_out:
         click.echo(json.dumps(jsonable(trend), indent=2))
         return
-    table = Table("run_id", "checkpoint", "verdict", "bad rows", "quarantined keys", "observed", title=rule_id,
-                  title_justify="left")
+    table = Table(
+        "run_id",
+        "checkpoint",
+        "verdict",
+        "bad rows",
+        "quarantined keys",
+        "observed",
+        title=rule_id,
+        title_justify="left",
+    )
     for run in trend["runs"]:
         verdict = "[green]passed[/]" if run["success"] else ("[red]error[/]" if run["error"] else "[red]FAILED[/]")
         bad = "" if run["unexpected_count"] is None else f"{run['unexpected_count']:,}"
-        table.add_row(run["run_id"], run["checkpoint"], verdict, bad, f"{run['quarantined']:,}", str(run["observed_at"])[:19])
+        table.add_row(
+            run["run_id"], run["checkpoint"], verdict, bad, f"{run['quarantined']:,}", str(run["observed_at"])[:19]
+        )
     out.print(table)
     since = trend["failing_since"]
     out.print(f"failing since {str(since)[:19]}" if since else "passing in its latest run", highlight=False)

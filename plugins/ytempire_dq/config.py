@@ -83,7 +83,7 @@ def safe_prefix(text: str, limit: int) -> str:
     if text.find("@", limit, line_end if line_end >= 0 else len(text)) < 0:
         return text[:limit]
     start = _url_user_start(text[line_start:limit], limit - line_start)
-    return text[:limit] if start < 0 else text[:line_start + start] + MASK
+    return text[:limit] if start < 0 else text[: line_start + start] + MASK
 
 
 def one_line(exc: BaseException | str, limit: int = 300) -> str:
@@ -132,9 +132,11 @@ def _mask_line(line: str) -> str:
 
 
 #: The one message for "no database to use" (context, monitor and every command say the same).
-NO_DATABASE_URL = ("DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
-                   "postgresql+psycopg2://USER@HOST:5432/DB (password from ~/.pgpass or PGPASSWORD) "
-                   "or run `ytdq services up`")
+NO_DATABASE_URL = (
+    "DATABASE_URL is not set and no embedded PostgreSQL runs: export DATABASE_URL="
+    "postgresql+psycopg2://USER@HOST:5432/DB (password from ~/.pgpass or PGPASSWORD) "
+    "or run `ytdq services up`"
+)
 
 
 def database_url(required: bool = True) -> str | None:

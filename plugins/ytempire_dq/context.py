@@ -102,8 +102,10 @@ def log_to_file(config_dir: Path) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     # bounded: a run's cost must not grow with the runs before it
-    _attach(logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8",
-                                                 delay=True), "file")
+    _attach(
+        logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8", delay=True),
+        "file",
+    )
     return path
 
 
@@ -144,8 +146,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
     from great_expectations.data_context import FileDataContext
 
     try:
-        ctx = gx.get_context(mode="file", context_root_dir=str(config_dir),
-                             runtime_environment=_runtime_variables(url))
+        ctx = gx.get_context(mode="file", context_root_dir=str(config_dir), runtime_environment=_runtime_variables(url))
     except Exception as exc:  # GX config errors come in many classes
         raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
     assert isinstance(ctx, FileDataContext)

@@ -101,10 +101,12 @@ def rule_note(expectation: Any) -> Optional[str]:
 def sentence_and_description(sentence_fn: Callable) -> Callable:
     """A custom rule's sentence renderer that adds the rule's description on a second line."""
 
-    def render(configuration: Any = None, result: Any = None, runtime_configuration: Optional[dict] = None,
-               **kwargs: Any) -> list:
-        blocks = sentence_fn(configuration=configuration, result=result,
-                             runtime_configuration=runtime_configuration, **kwargs)
+    def render(
+        configuration: Any = None, result: Any = None, runtime_configuration: Optional[dict] = None, **kwargs: Any
+    ) -> list:
+        blocks = sentence_fn(
+            configuration=configuration, result=result, runtime_configuration=runtime_configuration, **kwargs
+        )
         config = configuration if configuration is not None else result.expectation_config
         description = rule_note(config.to_domain_obj())
         if not description or not blocks or not isinstance(blocks[0], RenderedStringTemplateContent):
@@ -123,6 +125,7 @@ def sentence_and_description(sentence_fn: Callable) -> Callable:
 
 def _is_ours(expectation: Any) -> bool:
     return type(expectation).__module__.startswith("ytempire_dq.")
+
 
 if TYPE_CHECKING:  # for the type checker, the mixin is a ContentBlockRenderer (so @override is checked)
     from great_expectations.render.renderer.content_block.content_block import ContentBlockRenderer as _MixinBase
@@ -284,13 +287,22 @@ class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
     the table data is a script literal) and the suite page link is URL-quoted."""
 
     @override
-    def add_resource_info_to_index_links_dict(self, index_links_dict: dict, expectation_suite_name: str,
-                                              section_name: str, *args: Any, **kwargs: Any) -> dict:
-        out = super().add_resource_info_to_index_links_dict(index_links_dict, expectation_suite_name, section_name,
-                                                            *args, **kwargs)
+    def add_resource_info_to_index_links_dict(
+        self, index_links_dict: dict, expectation_suite_name: str, section_name: str, *args: Any, **kwargs: Any
+    ) -> dict:
+        out = super().add_resource_info_to_index_links_dict(
+            index_links_dict, expectation_suite_name, section_name, *args, **kwargs
+        )
         link = out[f"{section_name}_links"][-1]
-        for key in ("expectation_suite_name", "batch_identifier", "run_name", "asset_name", "batch_kwargs",
-                    "batch_spec", "run_id"):
+        for key in (
+            "expectation_suite_name",
+            "batch_identifier",
+            "run_name",
+            "asset_name",
+            "batch_kwargs",
+            "batch_spec",
+            "run_id",
+        ):
             if link.get(key) is not None:
                 link[key] = escaped(link[key])
         if link.get("expectation_suite_filepath"):
@@ -305,5 +317,7 @@ class EscapedSiteIndexPageRenderer(SiteIndexPageRenderer):
     @classmethod
     @override
     def _render_expectation_suite_cell(cls, expectation_suite_name: Any, expectation_suite_path: Any) -> Any:
-        name = html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
+        name = (
+            html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
+        )
         return super()._render_expectation_suite_cell(name, expectation_suite_path)

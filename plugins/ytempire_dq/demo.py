@@ -43,9 +43,21 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> d
     migrations.rollback(url, to=0)
     applied = migrations.migrate(url)
     log(f"migrated: {len(applied)} migration(s) applied")
-    report = seeder.seed(url, users=users, seed=seed, inject=DEMO_DEFECTS,
-                         manifest_path=config.STATE_DIR / "seed_manifest.json", progress=True)
-    cache = seed_cache(url, config.redis_url(), seed=seed, inject=DEMO_CACHE_DEFECTS, manifest_path=config.STATE_DIR / "cache_manifest.json")
+    report = seeder.seed(
+        url,
+        users=users,
+        seed=seed,
+        inject=DEMO_DEFECTS,
+        manifest_path=config.STATE_DIR / "seed_manifest.json",
+        progress=True,
+    )
+    cache = seed_cache(
+        url,
+        config.redis_url(),
+        seed=seed,
+        inject=DEMO_CACHE_DEFECTS,
+        manifest_path=config.STATE_DIR / "cache_manifest.json",
+    )
     log(f"cache:    {cache['keys']:,} keys written from the database; injected {cache['injected']}")
     log("running checkpoint nightly (Data Docs are rebuilt by its action)")
     run = run_checkpoint("nightly", database_url=url, progress=progress)

@@ -22,23 +22,33 @@ class YtdqError(Exception):
 # What to do about a cause, matched on the driver's message (psycopg2's text carries the SQLSTATE's
 # meaning; GX keeps only the text of a rule's exception). First match wins.
 _HINTS: tuple[tuple[str, str], ...] = (
-    (r'relation "[^"]*" does not exist|schema "[^"]*" does not exist',
-     "is the database migrated? (ytdq db migrate)"),
-    (r'column "[^"]*" (in \w+ )?does not exist|column [\w.]+ does not exist',
-     "the rule names a column its table lacks: fix the rule (ytdq suite lint) or migrate (ytdq db migrate)"),
+    (r'relation "[^"]*" does not exist|schema "[^"]*" does not exist', "is the database migrated? (ytdq db migrate)"),
+    (
+        r'column "[^"]*" (in \w+ )?does not exist|column [\w.]+ does not exist',
+        "the rule names a column its table lacks: fix the rule (ytdq suite lint) or migrate (ytdq db migrate)",
+    ),
     (r"permission denied", "grant the DATABASE_URL user SELECT on it (or use a user that has it)"),
-    (r"statement timeout", "the query ran past statement_timeout: make it cheaper (an index, a narrower rule) "
-                           "or raise the timeout for the DATABASE_URL user"),
-    (r"password authentication failed|authentication failed|no password supplied|"
-     r"invalid username-password|WRONGPASS|NOAUTH",
-     "check the user and password in the URL (or ~/.pgpass / PGPASSWORD)"),
+    (
+        r"statement timeout",
+        "the query ran past statement_timeout: make it cheaper (an index, a narrower rule) "
+        "or raise the timeout for the DATABASE_URL user",
+    ),
+    (
+        r"password authentication failed|authentication failed|no password supplied|"
+        r"invalid username-password|WRONGPASS|NOAUTH",
+        "check the user and password in the URL (or ~/.pgpass / PGPASSWORD)",
+    ),
     (r'database "[^"]*" does not exist', "create the database or fix the database name in DATABASE_URL"),
-    (r"redis.*(refused|timed out|unreachable|connecting)|(refused|timed out|connecting).*redis|cannot read the Redis",
-     "is Redis running there? start it (ytdq services up) or fix REDIS_URL"),
-    (r"connection refused|could not connect|could not translate host name|timeout expired|"
-     r"server closed the connection|terminating connection|connection already closed|"
-     r"SSL SYSCALL error|server conn crashed|cannot connect to PostgreSQL|connection to server .* failed",
-     "is PostgreSQL running there? start it (ytdq services up) or fix DATABASE_URL"),
+    (
+        r"redis.*(refused|timed out|unreachable|connecting)|(refused|timed out|connecting).*redis|cannot read the Redis",
+        "is Redis running there? start it (ytdq services up) or fix REDIS_URL",
+    ),
+    (
+        r"connection refused|could not connect|could not translate host name|timeout expired|"
+        r"server closed the connection|terminating connection|connection already closed|"
+        r"SSL SYSCALL error|server conn crashed|cannot connect to PostgreSQL|connection to server .* failed",
+        "is PostgreSQL running there? start it (ytdq services up) or fix DATABASE_URL",
+    ),
 )
 
 

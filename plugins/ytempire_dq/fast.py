@@ -127,12 +127,25 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
             continue
         how = f"unique index {index} on {table} ({', '.join(sorted(cols))})"
         proved[i] = ExpectationValidationResult(
-            success=True, expectation_config=exp.configuration,
-            result={"observed_value": f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
-                    "unexpected_count": 0, "unexpected_percent": 0.0, "partial_unexpected_list": []},
-            meta={"proved_by": {"method": "unique_index", "index": index, "table": table,
-                                "columns": sorted(cols), "catalog": PROOF}},
-            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None})
+            success=True,
+            expectation_config=exp.configuration,
+            result={
+                "observed_value": f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
+                "unexpected_count": 0,
+                "unexpected_percent": 0.0,
+                "partial_unexpected_list": [],
+            },
+            meta={
+                "proved_by": {
+                    "method": "unique_index",
+                    "index": index,
+                    "table": table,
+                    "columns": sorted(cols),
+                    "catalog": PROOF,
+                }
+            },
+            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
+        )
     return proved
 
 
@@ -149,21 +162,27 @@ def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
     rules, done = {}, {}
     for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
         try:
-            cfg, = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
+            (cfg,) = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
             if gx_validator.active_batch_id:
                 cfg.kwargs["batch_id"] = gx_validator.active_batch_id
             rule = cfg.to_domain_obj()
             deps = rule.get_validation_dependencies(execution_engine=engine, runtime_configuration=dict(runtime))
-            rules[i] = (rule, deps.get_metric_configuration("unexpected_rows_query.table"),
-                        deps.get_metric_configuration("unexpected_rows_query.row_count"))
+            rules[i] = (
+                rule,
+                deps.get_metric_configuration("unexpected_rows_query.table"),
+                deps.get_metric_configuration("unexpected_rows_query.row_count"),
+            )
         except Exception:  # noqa: BLE001, S112 - GX runs it and reports the error its own way
             continue
     counted, _aborted = gx_validator.compute_metrics([count for _, _, count in rules.values()], dict(runtime))
     for i, (rule, table, count) in rules.items():
         if count.id in counted:  # an aborted count (bad SQL) is left to GX, as are errors here
             try:
-                done[i] = rule.metrics_validate(metrics={table.id: [], count.id: counted[count.id]},
-                                                execution_engine=engine, runtime_configuration=dict(runtime))
+                done[i] = rule.metrics_validate(
+                    metrics={table.id: [], count.id: counted[count.id]},
+                    execution_engine=engine,
+                    runtime_configuration=dict(runtime),
+                )
             except Exception:  # noqa: BLE001, S112
                 continue
     return done
@@ -189,8 +208,10 @@ def _check_ids(vd: Any, expectations: list) -> None:
     """Every rule has its own id (the suite store gives id-less rules one; a file may still repeat one)."""
     ids = [e.id for e in expectations]
     if None in ids or len(set(ids)) != len(ids):
-        raise YtdqError(f"suite {vd.suite.name!r}: expectations without an id or sharing one; "
-                        "run `ytdq suite lint` (and `ytdq suite lint --fix` to write the missing ids)")
+        raise YtdqError(
+            f"suite {vd.suite.name!r}: expectations without an id or sharing one; "
+            "run `ytdq suite lint` (and `ytdq suite lint --fix` to write the missing ids)"
+        )
 
 
 def _sample_format(result_format: Any, sampled: list) -> dict | None:
@@ -263,16 +284,31 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
 
     stats = calc_validation_statistics(ordered)
     vr = type(first)(
-        results=ordered, success=stats.success, suite_name=vd.suite.name, batch_id=first.batch_id,
-        statistics={"evaluated_expectations": stats.evaluated_expectations,
-                    "successful_expectations": stats.successful_expectations,
-                    "unsuccessful_expectations": stats.unsuccessful_expectations,
-                    "success_percent": stats.success_percent},
-        meta=dict(first.meta))
-    vr.meta.update({"validation_id": vd.id, "checkpoint_id": checkpoint_id, "run_id": run_id,
-                    "validation_time": run_id.run_time, "batch_parameters": None,
-                    "ytdq_fast": {"proved_by_index": proved,
-                                  "sql_rules_counted_only": len(results) - proved,
-                                  "sample_pass_rules": len(sampled) if fmt is not None else 0}})
+        results=ordered,
+        success=stats.success,
+        suite_name=vd.suite.name,
+        batch_id=first.batch_id,
+        statistics={
+            "evaluated_expectations": stats.evaluated_expectations,
+            "successful_expectations": stats.successful_expectations,
+            "unsuccessful_expectations": stats.unsuccessful_expectations,
+            "success_percent": stats.success_percent,
+        },
+        meta=dict(first.meta),
+    )
+    vr.meta.update(
+        {
+            "validation_id": vd.id,
+            "checkpoint_id": checkpoint_id,
+            "run_id": run_id,
+            "validation_time": run_id.run_time,
+            "batch_parameters": None,
+            "ytdq_fast": {
+                "proved_by_index": proved,
+                "sql_rules_counted_only": len(results) - proved,
+                "sample_pass_rules": len(sampled) if fmt is not None else 0,
+            },
+        }
+    )
     gx_compat.store_validation_result(vd, validator, run_id, vr)
     return vr

@@ -91,8 +91,10 @@ def store_validation_result(vd: Any, validator: Any, run_id: Any, result: Any) -
     ``ValidationDefinition._validation_results_store`` (a property)."""
     suite_id, result_id = vd._get_expectation_suite_and_validation_result_ids(validator=validator, run_id=run_id)
     vd._validation_results_store.store_validation_results(
-        suite_validation_result=result, suite_validation_result_identifier=result_id,
-        expectation_suite_identifier=suite_id)
+        suite_validation_result=result,
+        suite_validation_result_identifier=result_id,
+        expectation_suite_identifier=suite_id,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +110,8 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
     )
 
     return UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable(
-        query=query, batch_selectable=batch_selectable, execution_engine=execution_engine)
+        query=query, batch_selectable=batch_selectable, execution_engine=execution_engine
+    )
 
 
 def query_has_join(query: str) -> bool:
@@ -129,8 +132,12 @@ def duplicate_rows_source(execution_engine: Any, domain_kwargs: dict, column: st
         _build_duplicate_rows_source,
     )
 
-    return _build_duplicate_rows_source(execution_engine=execution_engine, metric_domain_kwargs=domain_kwargs,
-                                        column_name=column, table_columns=table_columns)
+    return _build_duplicate_rows_source(
+        execution_engine=execution_engine,
+        metric_domain_kwargs=domain_kwargs,
+        column_name=column,
+        table_columns=table_columns,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

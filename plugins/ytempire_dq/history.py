@@ -46,13 +46,36 @@ from ytempire_dq.results import RunReport
 
 log = logging.getLogger(__name__)
 
-RUNS = sa.table("runs", *(sa.column(c) for c in (
-    "run_id", "checkpoint", "success", "rules_total", "rules_failed", "started_at", "finished_at")), schema="dq")
-RULE_RESULTS = sa.table("rule_results", *(sa.column(c) for c in (
-    "run_id", "checkpoint", "rule_id", "suite", "table_name", "expectation_type", "success", "unexpected_count",
-    "error", "observed_at")), schema="dq")
-QUARANTINE = sa.table("quarantine", *(sa.column(c) for c in (
-    "run_id", "rule_id", "table_name", "row_key", "quarantined_at")), schema="dq")
+RUNS = sa.table(
+    "runs",
+    *(
+        sa.column(c)
+        for c in ("run_id", "checkpoint", "success", "rules_total", "rules_failed", "started_at", "finished_at")
+    ),
+    schema="dq",
+)
+RULE_RESULTS = sa.table(
+    "rule_results",
+    *(
+        sa.column(c)
+        for c in (
+            "run_id",
+            "checkpoint",
+            "rule_id",
+            "suite",
+            "table_name",
+            "expectation_type",
+            "success",
+            "unexpected_count",
+            "error",
+            "observed_at",
+        )
+    ),
+    schema="dq",
+)
+QUARANTINE = sa.table(
+    "quarantine", *(sa.column(c) for c in ("run_id", "rule_id", "table_name", "row_key", "quarantined_at")), schema="dq"
+)
 
 
 def _engine(database_url: str | None) -> sa.Engine:
@@ -76,8 +99,9 @@ def rule_key(rule: Any, suite: str) -> str:
 # writing
 
 
-def record_run(report: RunReport, *, config_dir: Path | str | None = None,
-               database_url: str | None = None) -> dict | None:
+def record_run(
+    report: RunReport, *, config_dir: Path | str | None = None, database_url: str | None = None
+) -> dict | None:
     """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables.
 
     Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
@@ -103,18 +127,36 @@ def _record(report: RunReport, config_dir: Path | str | None, url: str) -> dict:
     try:
         with engine.begin() as conn:
             _check_schema(conn, url)
-            conn.execute(sa.insert(RUNS).values(
-                run_id=report.run_id, checkpoint=report.checkpoint, success=report.success,
-                rules_total=len(rules), rules_failed=sum(not r.success for _, r in rules),
-                started_at=started, finished_at=finished))
+            conn.execute(
+                sa.insert(RUNS).values(
+                    run_id=report.run_id,
+                    checkpoint=report.checkpoint,
+                    success=report.success,
+                    rules_total=len(rules),
+                    rules_failed=sum(not r.success for _, r in rules),
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
             if rules:
-                conn.execute(sa.insert(RULE_RESULTS), [
-                    {"run_id": report.run_id, "checkpoint": report.checkpoint, "rule_id": rule_key(r, v.suite),
-                     "suite": v.suite, "table_name": tables.get((v.suite, r.expectation_id)),
-                     "expectation_type": r.expectation_type,
-                     "success": r.success, "unexpected_count": r.unexpected_count, "error": r.error,
-                     "observed_at": started}
-                    for v, r in rules])
+                conn.execute(
+                    sa.insert(RULE_RESULTS),
+                    [
+                        {
+                            "run_id": report.run_id,
+                            "checkpoint": report.checkpoint,
+                            "rule_id": rule_key(r, v.suite),
+                            "suite": v.suite,
+                            "table_name": tables.get((v.suite, r.expectation_id)),
+                            "expectation_type": r.expectation_type,
+                            "success": r.success,
+                            "unexpected_count": r.unexpected_count,
+                            "error": r.error,
+                            "observed_at": started,
+                        }
+                        for v, r in rules
+                    ],
+                )
         # the run and its outcomes are in; keys follow rule by rule (one failing rule's keys
         # query must not lose the others)
         return _quarantine(report, ctx, vds, engine, finished)
@@ -174,8 +216,13 @@ def _quarantine(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: d
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
                 continue
             if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
-                log.warning("run %s: %s quarantined %d row keys but reported %d offending rows",
-                            report.run_id, key, counts[key], rule.unexpected_count)
+                log.warning(
+                    "run %s: %s quarantined %d row keys but reported %d offending rows",
+                    report.run_id,
+                    key,
+                    counts[key],
+                    rule.unexpected_count,
+                )
     return counts
 
 
@@ -185,8 +232,10 @@ def _row_key(pk: list[str]) -> sa.ColumnElement:
     if not pk:
         return row
     pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
-    return sa.case((sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))),
-                    sa.func.jsonb_build_object(*pairs)), else_=row)
+    return sa.case(
+        (sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
+        else_=row,
+    )
 
 
 def _is_query_rule(expectation: Any) -> bool:
@@ -201,8 +250,7 @@ def _is_query_rule(expectation: Any) -> bool:
 KEY_BATCH = 5000
 
 
-def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str, rule_id: str,
-               at: dt.datetime) -> int:
+def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
     writing statement: read with a server-side cursor in a READ ONLY transaction with the
     statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
@@ -214,11 +262,12 @@ def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str
         begin_read_only(read)
         pk = primary_key(read, table)
         keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
-            sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select))
+            sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select)
+        )
         with write.connection.driver_connection.cursor() as cur:
             for batch in keys.partitions():
                 buffer = io.StringIO()
-                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k, in batch)
+                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for (k,) in batch)
                 buffer.seek(0)
                 cur.copy_expert(copy, buffer)
                 count += len(batch)
@@ -226,15 +275,18 @@ def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str
     return count
 
 
-def _insert_keys(conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str,
-                 at: dt.datetime) -> int:
+def _insert_keys(
+    conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
+) -> int:
     """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side.
     Only for SQL the project generates: an analyst's query goes through :func:`_copy_keys`."""
     key = _row_key(primary_key(conn, table))
-    source = sa.select(sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key,
-                       sa.literal(at, sa.DateTime(timezone=True))).select_from(select)
-    result = conn.execute(sa.insert(QUARANTINE).from_select(
-        ["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source))
+    source = sa.select(
+        sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
+    ).select_from(select)
+    result = conn.execute(
+        sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
+    )
     return int(result.rowcount)
 
 
@@ -289,8 +341,12 @@ class _Keyer:
             return self._query_rule(expectation), table
         if getattr(expectation, "map_metric", None):
             with self.engine.connect() as conn:
-                pk = primary_key(conn, table) or [c["name"] for c in sa.inspect(conn).get_columns(
-                    table.rpartition(".")[2], schema=table.rpartition(".")[0] or None)]
+                pk = primary_key(conn, table) or [
+                    c["name"]
+                    for c in sa.inspect(conn).get_columns(
+                        table.rpartition(".")[2], schema=table.rpartition(".")[0] or None
+                    )
+                ]
             return self._map_rule(expectation, pk), table
         return None  # table-level rules (column set, types): no offending rows
 
@@ -308,16 +364,19 @@ class _Keyer:
             return offending.subquery("q")
         child = sql_table(expectation.table, expectation.column, *pk).alias("child")
         missing = offending.subquery("missing")
-        return (sa.select(*(child.c[c] for c in pk))
-                .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
-                .subquery("q"))
+        return (
+            sa.select(*(child.c[c] for c in pk))
+            .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
+            .subquery("q")
+        )
 
     def _query_rule(self, expectation: Any) -> sa.Subquery:
         from great_expectations.core.metric_domain_types import MetricDomainTypes
 
         engine = self.validator.execution_engine
-        batch, _, _ = engine.get_compute_domain({"batch_id": self.validator.active_batch_id},
-                                                domain_type=MetricDomainTypes.TABLE)
+        batch, _, _ = engine.get_compute_domain(
+            {"batch_id": self.validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
+        )
         sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
         from ytempire_dq.sql_guard import check_query
 
@@ -336,12 +395,16 @@ class _Keyer:
         validator = self.validator
         engine = validator.execution_engine
         dependencies = expectation.get_validation_dependencies(
-            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}})
+            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
+        )
         count = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_count")
-        condition, compute_kwargs, accessor_kwargs = validator.get_metric(MetricConfiguration(
-            metric_name=f"{expectation.map_metric}.condition",
-            metric_domain_kwargs=count.metric_domain_kwargs,
-            metric_value_kwargs=count.metric_value_kwargs))
+        condition, compute_kwargs, accessor_kwargs = validator.get_metric(
+            MetricConfiguration(
+                metric_name=f"{expectation.map_metric}.condition",
+                metric_domain_kwargs=count.metric_domain_kwargs,
+                metric_value_kwargs=count.metric_value_kwargs,
+            )
+        )
         if expectation.map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
             return self._duplicate_rows(expectation, pk, {**compute_kwargs, **accessor_kwargs})
         query = sa.select(*(sa.column(c) for c in pk)).where(condition)
@@ -353,8 +416,9 @@ class _Keyer:
     def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:
         """The rows sharing a duplicated value, as GX's own ``column_values.unique.unexpected_rows`` finds them."""
         column = expectation.column
-        duplicates = gx_compat.duplicate_rows_source(self.validator.execution_engine, domain_kwargs, column,
-                                                     list(dict.fromkeys([*pk, column])))
+        duplicates = gx_compat.duplicate_rows_source(
+            self.validator.execution_engine, domain_kwargs, column, list(dict.fromkeys([*pk, column]))
+        )
         query = sa.select(*(duplicates.column(c) for c in pk)).select_from(duplicates.from_clause)
         if duplicates.whereclause is not None:
             query = query.where(duplicates.whereclause)
@@ -374,8 +438,12 @@ def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: s
         with engine.connect() as conn:
             _check_schema(conn, url)
             runs, results = RUNS, RULE_RESULTS
-            errored = (sa.select(sa.func.count()).select_from(results)
-                       .where(results.c.run_id == runs.c.run_id, results.c.error.isnot(None)).scalar_subquery())
+            errored = (
+                sa.select(sa.func.count())
+                .select_from(results)
+                .where(results.c.run_id == runs.c.run_id, results.c.error.isnot(None))
+                .scalar_subquery()
+            )
             query = sa.select(runs, errored.label("rules_errored")).order_by(runs.c.started_at.desc()).limit(limit)
             if checkpoint:
                 query = query.where(runs.c.checkpoint == checkpoint)
@@ -384,8 +452,9 @@ def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: s
         engine.dispose()
 
 
-def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20,
-               database_url: str | None = None) -> dict:
+def rule_trend(
+    rule_id: str, *, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None
+) -> dict:
     """One rule over the last ``limit`` runs (newest first) and since when it fails.
 
     ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined}],
@@ -395,21 +464,39 @@ def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20,
     url = database_url or config.database_url()
     results, quarantine = RULE_RESULTS, QUARANTINE
     scope = [results.c.rule_id == rule_id] + ([results.c.checkpoint == checkpoint] if checkpoint else [])
-    quarantined = (sa.select(sa.func.count()).select_from(quarantine)
-                   .where(quarantine.c.run_id == results.c.run_id, quarantine.c.rule_id == results.c.rule_id)
-                   .scalar_subquery())
+    quarantined = (
+        sa.select(sa.func.count())
+        .select_from(quarantine)
+        .where(quarantine.c.run_id == results.c.run_id, quarantine.c.rule_id == results.c.rule_id)
+        .scalar_subquery()
+    )
     last_success = sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
     since = sa.select(sa.func.min(results.c.observed_at)).where(
-        *scope, sa.not_(results.c.success),
-        results.c.observed_at > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))))
+        *scope,
+        sa.not_(results.c.success),
+        results.c.observed_at > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))),
+    )
     engine = _engine(url)
     try:
         with engine.connect() as conn:
             _check_schema(conn, url)
-            rows = [dict(row._mapping) for row in conn.execute(
-                sa.select(results.c.run_id, results.c.checkpoint, results.c.success, results.c.unexpected_count,
-                          results.c.error, results.c.observed_at, quarantined.label("quarantined"))
-                .where(*scope).order_by(results.c.observed_at.desc()).limit(limit))]
+            rows = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    sa.select(
+                        results.c.run_id,
+                        results.c.checkpoint,
+                        results.c.success,
+                        results.c.unexpected_count,
+                        results.c.error,
+                        results.c.observed_at,
+                        quarantined.label("quarantined"),
+                    )
+                    .where(*scope)
+                    .order_by(results.c.observed_at.desc())
+                    .limit(limit)
+                )
+            ]
             if not rows:
                 where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
                 raise YtdqError(f"no history for rule {rule_id!r}{where}")

@@ -104,23 +104,37 @@ def postgres_readings(db_url: str | None, *, slow_query_seconds: float = 5.0) ->
         return out
     out["ok"] = True
     queries = {
-        "connections": ("SELECT c.*, s.client_backends, s.reserved FROM monitoring.connection_usage c, "
-                        "(SELECT count(*) FILTER (WHERE backend_type = 'client backend')::int AS client_backends, "
-                        "current_setting('superuser_reserved_connections')::int AS reserved "
-                        "FROM pg_stat_activity) s", None),
-        "long_running_queries": ("SELECT pid, usename, datname, state, "
-                                 "extract(epoch FROM duration)::float8 AS seconds, query "
-                                 "FROM monitoring.long_running_queries "
-                                 "WHERE duration > make_interval(secs => %s) ORDER BY duration DESC LIMIT 50",
-                                 (float(slow_query_seconds),)),
-        "table_bloat": ("SELECT schemaname, table_name, n_live_tup, n_dead_tup, dead_tuple_pct, "
-                        "last_autovacuum, last_vacuum FROM monitoring.table_bloat "
-                        "ORDER BY dead_tuple_pct DESC, schemaname, table_name", None),
-        "replication": ("SELECT application_name, client_addr, state, lag_bytes, "
-                        "extract(epoch FROM replay_lag)::float8 AS lag_seconds FROM monitoring.replication_lag "
-                        "ORDER BY application_name", None),
-        "slow_statements": ("SELECT query, calls, mean_exec_time AS mean_ms FROM monitoring.slow_queries "
-                            "ORDER BY mean_exec_time DESC LIMIT 10", None),
+        "connections": (
+            "SELECT c.*, s.client_backends, s.reserved FROM monitoring.connection_usage c, "
+            "(SELECT count(*) FILTER (WHERE backend_type = 'client backend')::int AS client_backends, "
+            "current_setting('superuser_reserved_connections')::int AS reserved "
+            "FROM pg_stat_activity) s",
+            None,
+        ),
+        "long_running_queries": (
+            "SELECT pid, usename, datname, state, "
+            "extract(epoch FROM duration)::float8 AS seconds, query "
+            "FROM monitoring.long_running_queries "
+            "WHERE duration > make_interval(secs => %s) ORDER BY duration DESC LIMIT 50",
+            (float(slow_query_seconds),),
+        ),
+        "table_bloat": (
+            "SELECT schemaname, table_name, n_live_tup, n_dead_tup, dead_tuple_pct, "
+            "last_autovacuum, last_vacuum FROM monitoring.table_bloat "
+            "ORDER BY dead_tuple_pct DESC, schemaname, table_name",
+            None,
+        ),
+        "replication": (
+            "SELECT application_name, client_addr, state, lag_bytes, "
+            "extract(epoch FROM replay_lag)::float8 AS lag_seconds FROM monitoring.replication_lag "
+            "ORDER BY application_name",
+            None,
+        ),
+        "slow_statements": (
+            "SELECT query, calls, mean_exec_time AS mean_ms FROM monitoring.slow_queries "
+            "ORDER BY mean_exec_time DESC LIMIT 10",
+            None,
+        ),
     }
     try:
         with conn.cursor() as cur:
@@ -214,19 +228,28 @@ def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
 def _postgres_alerts(pg: dict, t: dict, slow_query_seconds: float) -> list[Alert]:
     found: list[Alert] = []
     if not pg.get("ok"):
-        return [Alert(Severity.CRITICAL, "postgres.reachable", with_hint(pg.get("error") or "PostgreSQL is unreachable"))]
+        return [
+            Alert(Severity.CRITICAL, "postgres.reachable", with_hint(pg.get("error") or "PostgreSQL is unreachable"))
+        ]
     missing = [name for name, err in (pg.get("errors") or {}).items()]
     if missing:
         detail = "; ".join(f"{n}: {pg['errors'][n]}" for n in missing)
-        found.append(Alert(Severity.WARNING, "postgres.monitoring_views",
-                           f"could not read {', '.join(missing)} (is migration 003 applied? `ytdq db migrate`): {detail}"))
+        found.append(
+            Alert(
+                Severity.WARNING,
+                "postgres.monitoring_views",
+                f"could not read {', '.join(missing)} (is migration 003 applied? `ytdq db migrate`): {detail}",
+            )
+        )
     conn = pg.get("connections")
     if conn:
         used = conn.get("client_backends", conn.get("connections")) or 0
         maxc = conn.get("max_connections") or 0
         pct = 100.0 * used / maxc if maxc else 0.0
-        text = (f"{used} of max_connections={maxc} client connections in use ({pct:.1f}%; "
-                f"{conn.get('active', 0)} active, {conn.get('idle_in_transaction', 0)} idle in transaction)")
+        text = (
+            f"{used} of max_connections={maxc} client connections in use ({pct:.1f}%; "
+            f"{conn.get('active', 0)} active, {conn.get('idle_in_transaction', 0)} idle in transaction)"
+        )
         if pct > t["connections_critical_pct"]:
             found.append(Alert(Severity.CRITICAL, "postgres.connections", text))
         elif pct > t["connections_warning_pct"]:
@@ -236,17 +259,29 @@ def _postgres_alerts(pg: dict, t: dict, slow_query_seconds: float) -> list[Alert
         sev = Severity.CRITICAL if secs > t["long_query_critical_seconds"] else Severity.WARNING
         if secs > slow_query_seconds:
             query = config.one_line(q.get("query") or "", 120)
-            found.append(Alert(sev, "postgres.long_running_query",
-                               f"pid {q.get('pid')} ({q.get('usename')}@{q.get('datname')}, {q.get('state')}) "
-                               f"running {secs:.1f} s: {query}", target=str(q.get("pid"))))
+            found.append(
+                Alert(
+                    sev,
+                    "postgres.long_running_query",
+                    f"pid {q.get('pid')} ({q.get('usename')}@{q.get('datname')}, {q.get('state')}) "
+                    f"running {secs:.1f} s: {query}",
+                    target=str(q.get("pid")),
+                )
+            )
     for row in pg.get("table_bloat") or []:
         pct = float(row.get("dead_tuple_pct") or 0)
         dead = int(row.get("n_dead_tup") or 0)
         if pct > t["dead_tuple_warning_pct"] and dead >= t["dead_tuple_min_count"]:
             table = f"{row['schemaname']}.{row['table_name']}"
-            found.append(Alert(Severity.WARNING, "postgres.table_bloat",
-                               f"{table}: {dead} dead tuples = {pct:.1f}% of {dead + int(row.get('n_live_tup') or 0)} "
-                               f"(last autovacuum {row.get('last_autovacuum') or 'never'})", target=table))
+            found.append(
+                Alert(
+                    Severity.WARNING,
+                    "postgres.table_bloat",
+                    f"{table}: {dead} dead tuples = {pct:.1f}% of {dead + int(row.get('n_live_tup') or 0)} "
+                    f"(last autovacuum {row.get('last_autovacuum') or 'never'})",
+                    target=table,
+                )
+            )
     for rep in pg.get("replication") or []:
         lag = rep.get("lag_seconds")
         if lag is None:
@@ -267,24 +302,41 @@ def _redis_alerts(rd: dict, t: dict) -> list[Alert]:
     mem = rd.get("memory") or {}
     ratio, maxmem = mem.get("ratio"), mem.get("maxmemory") or 0
     if maxmem and ratio is not None:
-        text = (f"used_memory {mem.get('used_memory')} bytes = {100 * ratio:.1f}% of maxmemory {maxmem} "
-                f"(policy {mem.get('maxmemory_policy')})")
+        text = (
+            f"used_memory {mem.get('used_memory')} bytes = {100 * ratio:.1f}% of maxmemory {maxmem} "
+            f"(policy {mem.get('maxmemory_policy')})"
+        )
         if ratio > t["redis_memory_critical_ratio"]:
             found.append(Alert(Severity.CRITICAL, "redis.memory", text))
         elif ratio > t["redis_memory_warning_ratio"]:
             found.append(Alert(Severity.WARNING, "redis.memory", text))
     elif mem:
-        found.append(Alert(Severity.INFO, "redis.memory",
-                           f"maxmemory is not set (used_memory {mem.get('used_memory_human')}); no memory limit to check"))
+        found.append(
+            Alert(
+                Severity.INFO,
+                "redis.memory",
+                f"maxmemory is not set (used_memory {mem.get('used_memory_human')}); no memory limit to check",
+            )
+        )
     aof = rd.get("aof") or {}
     if aof.get("aof_enabled"):
         if aof.get("aof_last_write_status") not in (None, "ok"):
-            found.append(Alert(Severity.CRITICAL, "redis.aof",
-                               f"AOF is enabled but the last write failed (aof_last_write_status="
-                               f"{aof.get('aof_last_write_status')}): writes are not persisted"))
+            found.append(
+                Alert(
+                    Severity.CRITICAL,
+                    "redis.aof",
+                    f"AOF is enabled but the last write failed (aof_last_write_status="
+                    f"{aof.get('aof_last_write_status')}): writes are not persisted",
+                )
+            )
         if aof.get("aof_last_bgrewrite_status") not in (None, "ok"):
-            found.append(Alert(Severity.WARNING, "redis.aof",
-                               f"the last AOF rewrite failed (aof_last_bgrewrite_status={aof['aof_last_bgrewrite_status']})"))
+            found.append(
+                Alert(
+                    Severity.WARNING,
+                    "redis.aof",
+                    f"the last AOF rewrite failed (aof_last_bgrewrite_status={aof['aof_last_bgrewrite_status']})",
+                )
+            )
     elif aof:
         found.append(Alert(Severity.INFO, "redis.aof", "AOF is disabled: the cache is not persisted between restarts"))
     return found
@@ -326,19 +378,30 @@ def _ensure_logging() -> None:
     """Make INFO lines visible when nobody configured logging (the CLI may do it first)."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)-8s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+        )
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)
         alerting.log.setLevel(logging.INFO)
 
 
-def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, db_url: str | None = None,
-        redis_url: str | None = None, thresholds: Mapping[str, float] | None = None,
-        slow_query_seconds: float = 5.0, max_passes: int | None = None, renotify_seconds: float = 3600.0,
-        out: IO[str] | None = None, smtp: alerting.SmtpSettings | None | bool = True,
-        sleep: Callable[[float], None] = time.sleep,
-        on_pass: Callable[[list[Alert]], None] | None = None) -> ExitCode:
+def run(
+    once: bool = False,
+    interval: float = 60.0,
+    json_out: bool = False,
+    *,
+    db_url: str | None = None,
+    redis_url: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    slow_query_seconds: float = 5.0,
+    max_passes: int | None = None,
+    renotify_seconds: float = 3600.0,
+    out: IO[str] | None = None,
+    smtp: alerting.SmtpSettings | None | bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    on_pass: Callable[[list[Alert]], None] | None = None,
+) -> ExitCode:
     """Take readings, log alerts and email new CRITICAL ones; repeat every ``interval`` seconds.
 
     ``once`` does one pass (so does ``max_passes=1``); otherwise it runs until interrupted
@@ -359,8 +422,12 @@ def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, d
         db_url = config.database_url(required=False)
     if redis_url is None:
         redis_url = config.redis_url(required=False)
-    log.info("monitoring PostgreSQL %s and Redis %s%s", config.mask_url(db_url), config.mask_url(redis_url),
-             "" if once or max_passes == 1 else f" every {interval:g} s")
+    log.info(
+        "monitoring PostgreSQL %s and Redis %s%s",
+        config.mask_url(db_url),
+        config.mask_url(redis_url),
+        "" if once or max_passes == 1 else f" every {interval:g} s",
+    )
     last_sent: dict[tuple[str, str], float] = {}
     code, passes = ExitCode.OK, 0
     try:
@@ -381,8 +448,7 @@ def run(once: bool = False, interval: float = 60.0, json_out: bool = False, *, d
                 out.flush()
             now = time.monotonic()
             critical = [a for a in found if a.severity >= Severity.CRITICAL]
-            due = [a for a in critical
-                   if now - last_sent.get((a.check, a.target), float("-inf")) >= renotify_seconds]
+            due = [a for a in critical if now - last_sent.get((a.check, a.target), float("-inf")) >= renotify_seconds]
             # a check that recovered can alert again at once when it comes back
             current = {(a.check, a.target) for a in critical}
             for key in [k for k in last_sent if k not in current]:

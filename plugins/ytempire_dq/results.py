@@ -119,8 +119,12 @@ class ValidationReport:
     results: list[RuleResult]
 
     def to_dict(self) -> dict:
-        return {"suite": self.suite, "asset": self.asset, "success": self.success,
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "suite": self.suite,
+            "asset": self.asset,
+            "success": self.success,
+            "results": [r.to_dict() for r in self.results],
+        }
 
 
 @dataclass
@@ -196,13 +200,15 @@ class RunReport:
         for r in self.rules():
             if r.success:
                 continue
-            rows.append({
-                "rule_id": r.rule_id,
-                "table": r.table,
-                "bad_rows": r.unexpected_count,
-                "sample": [jsonable(v) for v in r.partial_unexpected_list[:SAMPLE_VALUES]],
-                "error": r.error,
-            })
+            rows.append(
+                {
+                    "rule_id": r.rule_id,
+                    "table": r.table,
+                    "bad_rows": r.unexpected_count,
+                    "sample": [jsonable(v) for v in r.partial_unexpected_list[:SAMPLE_VALUES]],
+                    "error": r.error,
+                }
+            )
         return rows
 
 

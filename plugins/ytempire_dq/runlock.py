@@ -86,11 +86,13 @@ def _acquire(fd: int, path: Path, checkpoint: str, timeout: float) -> None:
         if time.monotonic() >= deadline:
             raise YtdqError(
                 f"checkpoint {checkpoint!r} is already running{holder}; gave up waiting after {timeout:g} s "
-                f"(YTDQ_LOCK_TIMEOUT; lock file {path})")
+                f"(YTDQ_LOCK_TIMEOUT; lock file {path})"
+            )
         if not waiting:
             waiting = True
-            log.warning("checkpoint %r is already running%s; waiting up to %g s for it to finish",
-                        checkpoint, holder, timeout)
+            log.warning(
+                "checkpoint %r is already running%s; waiting up to %g s for it to finish", checkpoint, holder, timeout
+            )
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 

@@ -115,7 +115,9 @@ def pg_bindir() -> Path:
 def redis_binary() -> str:
     found = shutil.which("redis-server")
     if not found:
-        raise ServiceError("redis-server not found on PATH; install it (`apt-get install -y redis-server`) or set REDIS_URL")
+        raise ServiceError(
+            "redis-server not found on PATH; install it (`apt-get install -y redis-server`) or set REDIS_URL"
+        )
     return found
 
 
@@ -206,8 +208,18 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         run_as.own(base.parent if base.parent.name.startswith("ytdq-") else base)
         log(f"initdb {datadir} (as {run_as.name})")
         res = run_as.run(
-            [str(bindir / "initdb"), "-D", str(datadir), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8", "--no-sync"]
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]
         )
         if res.returncode != 0:
             raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
@@ -222,16 +234,26 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
     res = run_as.run(pg_ctl)
     deadline = time.monotonic() + 20
     # after a crash (kill -9 of the postmaster) its children may hold the shared memory a moment
-    while res.returncode != 0 and time.monotonic() < deadline and logfile.exists() \
-            and "pre-existing shared memory block" in logfile.read_text()[-2000:]:
+    while (
+        res.returncode != 0
+        and time.monotonic() < deadline
+        and logfile.exists()
+        and "pre-existing shared memory block" in logfile.read_text()[-2000:]
+    ):
         time.sleep(0.5)
         res = run_as.run(pg_ctl)
     if res.returncode != 0:
         tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
         raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()} {' | '.join(tail)}")
     _ensure_database(port)
-    return {"port": port, "datadir": str(datadir), "bindir": str(bindir), "user": run_as.name,
-            "url": _pg_url(port), "log": str(logfile)}
+    return {
+        "port": port,
+        "datadir": str(datadir),
+        "bindir": str(bindir),
+        "user": run_as.name,
+        "url": _pg_url(port),
+        "log": str(logfile),
+    }
 
 
 def _drop_stale_pidfile(datadir: Path) -> None:
@@ -295,10 +317,31 @@ def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
     logfile = rdir / "redis.log"
     log(f"redis-server on 127.0.0.1:{port}")
     res = subprocess.run(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(rdir), "--daemonize", "yes",
-         "--pidfile", str(pidfile), "--logfile", str(logfile), "--appendonly", "yes",
-         "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"],
-        capture_output=True, text=True,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(rdir),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--logfile",
+            str(logfile),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+        ],
+        capture_output=True,
+        text=True,
     )
     deadline = time.monotonic() + 20
     while not _port_open(port):
@@ -306,8 +349,13 @@ def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
             tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
             raise ServiceError(f"redis-server did not start: {res.stderr.strip()} {' | '.join(tail)}")
         time.sleep(0.05)
-    return {"port": port, "pidfile": str(pidfile), "dir": str(rdir), "url": f"redis://127.0.0.1:{port}/0",
-            "log": str(logfile)}
+    return {
+        "port": port,
+        "pidfile": str(pidfile),
+        "dir": str(rdir),
+        "url": f"redis://127.0.0.1:{port}/0",
+        "log": str(logfile),
+    }
 
 
 def _stop_redis(entry: dict) -> None:
@@ -388,8 +436,10 @@ def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda
         state[name] = start(state_dir, entry, log)
         _write_state(state_dir, state)
         if url and state[name]["port"] != entry["port"]:
-            log(f"{name}: port {entry['port']} is taken; it now runs on {state[name]['port']}: "
-                f"export {env}={state[name]['url']}")
+            log(
+                f"{name}: port {entry['port']} is taken; it now runs on {state[name]['port']}: "
+                f"export {env}={state[name]['url']}"
+            )
     return state
 
 

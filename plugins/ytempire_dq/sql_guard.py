@@ -29,9 +29,17 @@ DEFAULT_TIMEOUT_S = 300.0
 #: Functions a SELECT could call to change what later statements of the session may do.
 REFUSED_FUNCTIONS = {"set_config": "changes session settings for later statements"}
 _MUST = "an analyst's SQL rule must be one SELECT"
-_KIND = {"VariableSetStmt": "SET", "CopyStmt": "COPY", "TransactionStmt": "transaction control",
-         "ExplainStmt": "EXPLAIN", "CreateTableAsStmt": "CREATE TABLE AS", "VariableShowStmt": "SHOW",
-         "CallStmt": "CALL", "DoStmt": "DO", "MergeStmt": "MERGE"}
+_KIND = {
+    "VariableSetStmt": "SET",
+    "CopyStmt": "COPY",
+    "TransactionStmt": "transaction control",
+    "ExplainStmt": "EXPLAIN",
+    "CreateTableAsStmt": "CREATE TABLE AS",
+    "VariableShowStmt": "SHOW",
+    "CallStmt": "CALL",
+    "DoStmt": "DO",
+    "MergeStmt": "MERGE",
+}
 
 
 class RefusedSQL(YtdqError):

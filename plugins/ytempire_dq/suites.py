@@ -40,13 +40,19 @@ DEFAULT_STORE_NAMES = {
 CROSS_TABLE_COLUMNS: dict[str, list[tuple[str, list[str]]]] = {
     "expect_column_values_to_exist_in_table": [("table", ["column"]), ("referenced_table", ["referenced_column"])],
     "expect_child_aggregate_to_match_parent_column": [
-        ("table", ["key_column", "parent_column"]), ("child_table", ["child_key_column", "child_column"])],
+        ("table", ["key_column", "parent_column"]),
+        ("child_table", ["child_key_column", "child_column"]),
+    ],
     "expect_child_count_per_parent_within_limit": [
-        ("table", ["key_column", "limit_column"]), ("child_table", ["child_key_column", "child_filter"])],
+        ("table", ["key_column", "limit_column"]),
+        ("child_table", ["child_key_column", "child_filter"]),
+    ],
     # cross-store (the batch is the Redis snapshot; only their PostgreSQL side is checked here)
     "expect_column_values_to_match_table_column": [("table", ["table_key_column", "table_column"])],
     "expect_column_values_to_reference_active_rows": [
-        ("table", ["table_key_column"]), ("status_table", ["status_key_column", "status_column"])],
+        ("table", ["table_key_column"]),
+        ("status_table", ["status_key_column", "status_column"]),
+    ],
     "expect_column_values_to_be_within_table_category_limit": [("table", ["table_key_column", "category_column"])],
 }
 
@@ -137,19 +143,19 @@ def read_suite_file(path: Path) -> dict:
     """A suite file's JSON, checked for the shape GX needs (name, list of typed expectations)."""
     doc = read_json_file(path, "suite")
     if not isinstance(doc.get("name"), str) or not doc["name"]:
-        raise SuiteFileError(f"{path}: the suite has no \"name\"")
+        raise SuiteFileError(f'{path}: the suite has no "name"')
     if doc["name"] != Path(path).stem:
         raise SuiteFileError(f"{path}: the suite is named {doc['name']!r} but the file is {Path(path).name}")
     exps = doc.get("expectations")
     if not isinstance(exps, list):
-        raise SuiteFileError(f"{path}: \"expectations\" must be a list")
+        raise SuiteFileError(f'{path}: "expectations" must be a list')
     for i, exp in enumerate(exps):
         if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
-            raise SuiteFileError(f"{path}: expectation #{i + 1} has no \"type\"")
+            raise SuiteFileError(f'{path}: expectation #{i + 1} has no "type"')
         if not isinstance(exp.get("kwargs", {}), dict):
-            raise SuiteFileError(f"{path}: expectation #{i + 1} ({exp['type']}): \"kwargs\" must be an object")
+            raise SuiteFileError(f'{path}: expectation #{i + 1} ({exp["type"]}): "kwargs" must be an object')
         if not isinstance(exp.get("meta", {}) or {}, dict):
-            raise SuiteFileError(f"{path}: expectation #{i + 1} ({exp['type']}): \"meta\" must be an object")
+            raise SuiteFileError(f'{path}: expectation #{i + 1} ({exp["type"]}): "meta" must be an object')
     return doc
 
 
@@ -164,11 +170,20 @@ def list_suites(config_dir: Path | str | None = None) -> list[str]:
 
 def _rule_row(exp: dict) -> dict:
     kwargs = exp.get("kwargs") or {}
-    column = kwargs.get("column") or (",".join(kwargs["column_list"]) if kwargs.get("column_list") else None) \
+    column = (
+        kwargs.get("column")
+        or (",".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
         or (f"{kwargs['column_A']},{kwargs['column_B']}" if kwargs.get("column_A") else None)
+    )
     meta = exp.get("meta") or {}
-    return {"rule_id": meta.get("rule_id"), "type": exp["type"], "column": column,
-            "description": exp.get("description"), "enforced_by": meta.get("enforced_by"), "kwargs": kwargs}
+    return {
+        "rule_id": meta.get("rule_id"),
+        "type": exp["type"],
+        "column": column,
+        "description": exp.get("description"),
+        "enforced_by": meta.get("enforced_by"),
+        "kwargs": kwargs,
+    }
 
 
 def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
@@ -202,15 +217,19 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
     known = registered_expectation_types()
     unknown = sorted({e["type"] for e in doc["expectations"]} - known)
     if unknown:
-        raise SuiteFileError(f"{path}: unknown expectation type(s) {', '.join(unknown)} "
-                             "(not a GX expectation and not one of ytempire_dq.expectations)")
+        raise SuiteFileError(
+            f"{path}: unknown expectation type(s) {', '.join(unknown)} "
+            "(not a GX expectation and not one of ytempire_dq.expectations)"
+        )
     try:
         suite = ctx.suites.get(doc["name"])
     except Exception as exc:  # noqa: BLE001 - GX raises many kinds here
         raise SuiteFileError(f"{path}: GX cannot load the suite: {exc}") from None
     if len(suite.expectations) != len(doc["expectations"]):
-        raise SuiteFileError(f"{path}: GX loaded {len(suite.expectations)} of the file's "
-                             f"{len(doc['expectations'])} expectations (invalid parameters?)")
+        raise SuiteFileError(
+            f"{path}: GX loaded {len(suite.expectations)} of the file's "
+            f"{len(doc['expectations'])} expectations (invalid parameters?)"
+        )
 
 
 def _place(rel: str, i: int) -> str:
@@ -229,8 +248,14 @@ def rule_key_problems(docs: dict[str, dict]) -> list[Problem]:
         for i, exp in enumerate(doc["expectations"]):
             rule_id = (exp.get("meta") or {}).get("rule_id")
             if not rule_id:
-                problems.append(Problem(rel, None, f"expectation #{i + 1} ({exp['type']}): no meta.rule_id "
-                                                   "(every rule needs one: history, quarantine and alerts key on it)"))
+                problems.append(
+                    Problem(
+                        rel,
+                        None,
+                        f"expectation #{i + 1} ({exp['type']}): no meta.rule_id "
+                        "(every rule needs one: history, quarantine and alerts key on it)",
+                    )
+                )
             else:
                 rule_ids.setdefault(str(rule_id), []).append(_place(rel, i))
                 first_file.setdefault(str(rule_id), rel)
@@ -239,13 +264,24 @@ def rule_key_problems(docs: dict[str, dict]) -> list[Problem]:
                 first_file.setdefault("id:" + str(exp["id"]), rel)
     for rule_id, places in rule_ids.items():
         if len(places) > 1:
-            problems.append(Problem(first_file[rule_id], rule_id, f"rule_id {rule_id!r} is used {len(places)} times: "
-                                    f"{', '.join(places)} (rule_ids must be unique)"))
+            problems.append(
+                Problem(
+                    first_file[rule_id],
+                    rule_id,
+                    f"rule_id {rule_id!r} is used {len(places)} times: {', '.join(places)} (rule_ids must be unique)",
+                )
+            )
     for id_, places in ids.items():
         if len(places) > 1:
-            problems.append(Problem(first_file["id:" + id_], None, f"expectation id {id_!r} is used {len(places)} "
-                                    f"times: {', '.join(places)} (delete the copies' \"id\"; `ytdq suite lint --fix` "
-                                    "writes new ones)"))
+            problems.append(
+                Problem(
+                    first_file["id:" + id_],
+                    None,
+                    f"expectation id {id_!r} is used {len(places)} "
+                    f'times: {", ".join(places)} (delete the copies\' "id"; `ytdq suite lint --fix` '
+                    "writes new ones)",
+                )
+            )
     return problems
 
 
@@ -278,8 +314,10 @@ def _alias_hint(query: str) -> str:
     """GX's {batch} rule trips analysts: name the fix when the query breaks it."""
     aliased = re.search(r"\{batch\}\s+(AS\s+)?(?!WHERE\b|GROUP\b|ORDER\b|LIMIT\b)[A-Za-z_]", query, re.IGNORECASE)
     if aliased and not gx_compat.query_has_join(query):
-        return (" (hint: without a JOIN, GX aliases {batch} itself as 'subselect': write FROM {batch} with no alias, "
-                "and qualify columns as subselect.col if needed)")
+        return (
+            " (hint: without a JOIN, GX aliases {batch} itself as 'subselect': write FROM {batch} with no alias, "
+            "and qualify columns as subselect.col if needed)"
+        )
     if not aliased and gx_compat.query_has_join(query):
         return " (hint: with a JOIN, GX leaves {batch} unaliased: write FROM {batch} AS t)"
     return ""
@@ -296,8 +334,9 @@ def _db_columns(url: str) -> dict[str, set[str]]:
         raise YtdqError(f"{with_hint(str(exc))}; or lint without the database: ytdq suite lint --offline") from None
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT table_name, column_name FROM information_schema.columns "
-                        "WHERE table_schema = current_schema()")
+            cur.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            )
             out: dict[str, set[str]] = {}
             for t, c in cur.fetchall():
                 out.setdefault(t, set()).add(c)
@@ -338,8 +377,9 @@ def _rel(path: Path) -> str:
 OFFLINE_SKIPPED = "offline: columns and SQL rules were not checked against a database"
 
 
-def lint(config_dir: Path | str | None = None, *, database_url: str | None = None,
-         offline: bool = False) -> list[Problem]:
+def lint(
+    config_dir: Path | str | None = None, *, database_url: str | None = None, offline: bool = False
+) -> list[Problem]:
     """Every problem in the suite, validation definition and checkpoint files.
 
     Reports malformed JSON, unknown expectation types (GX would silently drop them), parameters
@@ -365,8 +405,10 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
     if offline:
         problems.append(Problem(_rel(cdir / "great_expectations.yml"), None, OFFLINE_SKIPPED, "warning"))
     elif not set(columns) & {t for t in tables.values() if t}:
-        raise YtdqError(f"{config.mask_url(url)} has none of the tables the suites check: is the database "
-                        "migrated? (ytdq db migrate; or lint without the database: ytdq suite lint --offline)")
+        raise YtdqError(
+            f"{config.mask_url(url)} has none of the tables the suites check: is the database "
+            "migrated? (ytdq db migrate; or lint without the database: ytdq suite lint --offline)"
+        )
 
     # validation definitions: which asset (table) each suite runs against
     suite_tables: dict[str, str] = {}
@@ -401,10 +443,18 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
         table = suite_tables.get(doc["name"])
         for i, exp in enumerate(doc["expectations"]):
             if not exp.get("id"):
-                problems.append(Problem(rel, (exp.get("meta") or {}).get("rule_id"), (
-                    f"expectation #{i + 1} ({exp['type']}) has no id: runs give it "
-                    f"{missing_id(doc['name'], i, exp)} while it stays at #{i + 1}; "
-                    "`ytdq suite lint --fix` writes it into the file"), "warning"))
+                problems.append(
+                    Problem(
+                        rel,
+                        (exp.get("meta") or {}).get("rule_id"),
+                        (
+                            f"expectation #{i + 1} ({exp['type']}) has no id: runs give it "
+                            f"{missing_id(doc['name'], i, exp)} while it stays at #{i + 1}; "
+                            "`ytdq suite lint --fix` writes it into the file"
+                        ),
+                        "warning",
+                    )
+                )
             problems += _lint_expectation(rel, i, exp, table, known_types, columns, url)
     problems += rule_key_problems(docs)
 
@@ -417,8 +467,7 @@ def lint(config_dir: Path | str | None = None, *, database_url: str | None = Non
             continue
         for ref in cp.get("validation_definitions") or []:
             if (ref or {}).get("name") not in vd_names:
-                problems.append(Problem(_rel(path), None,
-                                        f"names validation definition {ref!r}, which has no file"))
+                problems.append(Problem(_rel(path), None, f"names validation definition {ref!r}, which has no file"))
     problems += _lint_checkpoints_load(cdir, url)
     return problems
 
@@ -472,8 +521,15 @@ def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
     return changed
 
 
-def _lint_expectation(rel: str, i: int, exp: dict, table: str | None, known_types: set[str],
-                      columns: dict[str, set[str]] | None, url: str | None) -> list[Problem]:
+def _lint_expectation(
+    rel: str,
+    i: int,
+    exp: dict,
+    table: str | None,
+    known_types: set[str],
+    columns: dict[str, set[str]] | None,
+    url: str | None,
+) -> list[Problem]:
     out: list[Problem] = []
     meta = exp.get("meta") or {}
     rule_id = meta.get("rule_id")
@@ -578,8 +634,7 @@ def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
             try:
                 ctx.checkpoints.get(path.stem)
             except Exception as exc:  # noqa: BLE001
-                out.append(Problem(_rel(path), None,
-                                   f"GX cannot load the checkpoint: {config.one_line(exc, 300)}"))
+                out.append(Problem(_rel(path), None, f"GX cannot load the checkpoint: {config.one_line(exc, 300)}"))
     finally:
         gx_log.setLevel(level)
     return out
@@ -598,8 +653,7 @@ def docs_build(config_dir: Path | str | None = None) -> Path:
     return build_docs(ctx)
 
 
-def new_suite(name: str, asset: str, *, checkpoint: str | None = None,
-              config_dir: Path | str | None = None) -> dict:
+def new_suite(name: str, asset: str, *, checkpoint: str | None = None, config_dir: Path | str | None = None) -> dict:
     """An empty suite ``name`` for data asset ``asset`` and its validation definition (added to
     ``checkpoint`` when given), written by GX itself so the files are in GX's format; an analyst then
     appends rules to the suite file. Names already taken and unknown assets are refused."""
@@ -624,8 +678,12 @@ def new_suite(name: str, asset: str, *, checkpoint: str | None = None,
     if checkpoint is not None:
         cp.validation_definitions.append(vd)
         cp.save()
-    return {"suite": _rel(suite_path(name, cdir)), "asset": asset, "checkpoint": checkpoint,
-            "validation_definition": _rel(store_dir("validation_definitions", cdir) / f"{name}.json")}
+    return {
+        "suite": _rel(suite_path(name, cdir)),
+        "asset": asset,
+        "checkpoint": checkpoint,
+        "validation_definition": _rel(store_dir("validation_definitions", cdir) / f"{name}.json"),
+    }
 
 
 def _existing_checkpoint(ctx: Any, name: str, cdir: Path) -> Any:

@@ -32,19 +32,28 @@ KIND_TO_RULE = {
     "session_key_not_utf8": "cache.key_name_is_utf8",
 }
 #: Distinct counts, so a rule counting another kind's keys could not pass by accident.
-INJECT = {"stale_video_stats": 3, "session_without_ttl": 4, "session_of_missing_user": 5,
-          "counter_without_ttl": 6, "counter_over_limit": 2, "session_key_not_utf8": 7}
+INJECT = {
+    "stale_video_stats": 3,
+    "session_without_ttl": 4,
+    "session_of_missing_user": 5,
+    "counter_without_ttl": 6,
+    "counter_over_limit": 2,
+    "session_key_not_utf8": 7,
+}
 CUSTOM_SENTENCES = {
     "cache.video_stats_match_videos": (
         f"Each view_count is within {STATS_TOLERANCE} of videos.view_count, the row whose videos.id equals "
-        "video_id (a value with no such row counts as stale)."),
+        "video_id (a value with no such row counts as stale)."
+    ),
     "cache.session_user_active": (
         "Each user_id names an existing users.id that is active: at least one channels row "
-        "(channels.user_id) whose channels.status is not one of suspended, deleted."),
+        "(channels.user_id) whose channels.status is not one of suspended, deleted."
+    ),
     "cache.counter_within_tier_limit": (
         "Each value is at most the limit of the users.subscription_tier of the users row whose users.id "
         "equals user_id, per window: free (60s 60, 3600s 1,000); starter (60s 300, 3600s 10,000); "
-        "professional (60s 1,000, 3600s 50,000); enterprise (60s 5,000, 3600s 250,000)."),
+        "professional (60s 1,000, 3600s 50,000); enterprise (60s 5,000, 3600s 250,000)."
+    ),
 }
 
 

@@ -18,8 +18,14 @@ from ytempire_dq.db import seed as seeder
 from ytempire_dq.errors import YtdqError
 
 REDIS_DB = 14
-INJECT = {"stale_video_stats": 3, "session_without_ttl": 4, "session_of_missing_user": 5,
-          "counter_without_ttl": 6, "counter_over_limit": 2, "session_key_not_utf8": 3}
+INJECT = {
+    "stale_video_stats": 3,
+    "session_without_ttl": 4,
+    "session_of_missing_user": 5,
+    "counter_without_ttl": 6,
+    "counter_over_limit": 2,
+    "session_key_not_utf8": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +62,19 @@ def test_clean_cache_breaks_no_rule(clean, seeded_db, cache_url):
 def test_video_stats_copy_postgres(clean, db):
     report, frame = clean
     stats = frame[frame.kind == "video_stats"].set_index("video_id")
-    expected = {vid: (views, float(rev)) for vid, views, rev in rows(db, """
+    expected = {
+        vid: (views, float(rev))
+        for vid, views, rev in rows(
+            db,
+            """
         SELECT v.id::text, v.view_count, coalesce(sum(a.revenue), 0) FROM videos v
-        LEFT JOIN analytics a ON a.video_id = v.id WHERE v.status = 'published' GROUP BY v.id""")}
+        LEFT JOIN analytics a ON a.video_id = v.id WHERE v.status = 'published' GROUP BY v.id""",
+        )
+    }
     assert report["video_stats"] == len(stats) == len(expected) > 0
     assert {vid: (int(row.view_count), round(row.revenue, 4)) for vid, row in stats.iterrows()} == {
-        vid: (views, round(rev, 4)) for vid, (views, rev) in expected.items()}
+        vid: (views, round(rev, 4)) for vid, (views, rev) in expected.items()
+    }
     assert (stats["ttl"] == -1).all()
     assert stats["cached_at"].notna().all()
 
@@ -69,9 +82,15 @@ def test_video_stats_copy_postgres(clean, db):
 def test_sessions_belong_to_active_users_only(clean, db):
     report, frame = clean
     sessions = frame[frame.kind == "session"]
-    active = {u for (u,) in rows(db, """
+    active = {
+        u
+        for (u,) in rows(
+            db,
+            """
         SELECT u.id::text FROM users u WHERE EXISTS (SELECT 1 FROM channels c
-        WHERE c.user_id = u.id AND c.status NOT IN ('suspended', 'deleted'))""")}
+        WHERE c.user_id = u.id AND c.status NOT IN ('suspended', 'deleted'))""",
+        )
+    }
     inactive = scalar(db, "SELECT count(*) FROM users") - len(active)
     assert set(sessions["user_id"]) == active and report["active_users"] == len(active)
     assert inactive >= 0
@@ -154,8 +173,9 @@ def _assert_nothing_written(r, before) -> None:
     assert counters <= before[1]
 
 
-@pytest.mark.parametrize("inject, match", [({"counter_over_limit": 10**6}, "only"),
-                                           ({"session_without_ttl": -1}, "non-negative")])
+@pytest.mark.parametrize(
+    "inject, match", [({"counter_over_limit": 10**6}, "only"), ({"session_without_ttl": -1}, "non-negative")]
+)
 def test_impossible_counts_are_errors_before_writing(seeded_db, cache_url, r, inject, match, clean):
     seed_cache(seeded_db, cache_url, seed=7)
     before = _keys(r)

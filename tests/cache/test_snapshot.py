@@ -25,14 +25,18 @@ def cache_url(redis_url):
     client.flushdb()
     pipe = client.pipeline(transaction=False)
     for i in range(50):
-        pipe.hset(f"session:ttl{i:03d}", mapping={"user_id": str(uuid.UUID(int=i)), "created_at": "2024-05-01T00:00:00+00:00"})
+        pipe.hset(
+            f"session:ttl{i:03d}", mapping={"user_id": str(uuid.UUID(int=i)), "created_at": "2024-05-01T00:00:00+00:00"}
+        )
         pipe.expire(f"session:ttl{i:03d}", 1000)
     for i in range(20):
         pipe.hset(f"session:nottl{i:03d}", mapping={"user_id": str(uuid.UUID(int=i))})
     for i in range(30):
         vid = uuid.UUID(int=1000 + i)
-        pipe.hset(f"video:{vid}:stats", mapping={"view_count": i * 10, "revenue": f"{i / 4:.4f}",
-                                                   "cached_at": "2024-05-01T00:00:00+00:00"})
+        pipe.hset(
+            f"video:{vid}:stats",
+            mapping={"view_count": i * 10, "revenue": f"{i / 4:.4f}", "cached_at": "2024-05-01T00:00:00+00:00"},
+        )
     pipe.hset(f"video:{uuid.UUID(int=9999)}:stats", mapping={"view_count": "lots"})  # not a number
     for i in range(40):
         pipe.set(f"ratelimit:{uuid.UUID(int=i)}:3600s", i + 1, ex=3000)
@@ -63,7 +67,9 @@ def test_one_row_per_key_with_kind_type_ttl(cache_url):
 
 def test_hash_fields_become_typed_columns(cache_url):
     df = snapshot(cache_url)
-    assert {"user_id", "created_at", "view_count", "revenue", "cached_at", "video_id", "window", "value"} <= set(df.columns)
+    assert {"user_id", "created_at", "view_count", "revenue", "cached_at", "video_id", "window", "value"} <= set(
+        df.columns
+    )
     assert str(df["view_count"].dtype) == "Int64" and str(df["value"].dtype) == "Int64"
     assert df["revenue"].dtype == "float64"
     stats = df[df.kind == "video_stats"].set_index("video_id")

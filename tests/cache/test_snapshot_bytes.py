@@ -92,7 +92,8 @@ def test_bad_names_without_ttl_fail_the_name_rule_and_the_ttl_rule_with_exactly_
     assert failed == {"cache.key_name_is_utf8": BAD, "cache.session_ttl_set": BAD}
     name_rule = report.rule("cache.key_name_is_utf8")
     assert sorted(name_rule.partial_unexpected_list) == sorted(
-        f"session:\\xff\\xfe\\x{0x80 + i:x}{source[8:].decode()}" for i in range(BAD))
+        f"session:\\xff\\xfe\\x{0x80 + i:x}{source[8:].decode()}" for i in range(BAD)
+    )
     # their user was read and checked (an active one): no user violation
     assert report.rule("cache.session_user_active").unexpected_count == 0
 

@@ -81,8 +81,11 @@ def frame_batch():
     import ytempire_dq.expectations  # noqa: F401  (registers the custom expectations)
 
     context = gx.get_context(mode="ephemeral")
-    definition = context.data_sources.add_pandas("cache").add_dataframe_asset(
-        "redis_snapshot").add_batch_definition_whole_dataframe("whole_dataframe")
+    definition = (
+        context.data_sources.add_pandas("cache")
+        .add_dataframe_asset("redis_snapshot")
+        .add_batch_definition_whole_dataframe("whole_dataframe")
+    )
 
     def validate(frame, expectation, result_format="SUMMARY"):
         batch = definition.get_batch(batch_parameters={"dataframe": frame})

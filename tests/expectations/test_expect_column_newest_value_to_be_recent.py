@@ -24,8 +24,9 @@ def sync_rule(**overrides) -> ExpectColumnNewestValueToBeRecent:
 
 
 def stuck_rule(**overrides) -> ExpectColumnNewestValueToBeRecent:
-    params = dict(table="workflows", column="started_at", max_age=6, unit="hours", key_column="id",
-                  where={"status": "running"})
+    params = dict(
+        table="workflows", column="started_at", max_age=6, unit="hours", key_column="id", where={"status": "running"}
+    )
     return ExpectColumnNewestValueToBeRecent(**{**params, **overrides})
 
 
@@ -45,9 +46,11 @@ def add_days(db, video_id, *days_ago) -> None:
 def add_workflow(db, channel_id, status, started_hours_ago) -> str:
     wid = new_id()
     with db.cursor() as cur:
-        cur.execute("INSERT INTO workflows (id, channel_id, kind, status, started_at) "
-                    "VALUES (%s, %s, 'upload', %s, localtimestamp - make_interval(hours => %s))",
-                    (wid, channel_id, status, started_hours_ago))
+        cur.execute(
+            "INSERT INTO workflows (id, channel_id, kind, status, started_at) "
+            "VALUES (%s, %s, 'upload', %s, localtimestamp - make_interval(hours => %s))",
+            (wid, channel_id, status, started_hours_ago),
+        )
     return wid
 
 
@@ -89,11 +92,20 @@ def test_per_key_counts_every_stale_key_exactly(gx_env, video, empty_tables):
     assert gx_env.validate(stuck_rule(max_age=250)).success is True
 
 
-@pytest.mark.parametrize("bad", [
-    {"table": "analytics; DROP TABLE users"}, {"column": "date\"--"}, {"key_column": "id or 1=1"},
-    {"where": {"status = 'x' OR true --": "running"}}, {"max_age": 0}, {"max_age": -1}, {"max_age": True},
-    {"unit": "weeks"}, {"max_age": 1.5},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"table": "analytics; DROP TABLE users"},
+        {"column": 'date"--'},
+        {"key_column": "id or 1=1"},
+        {"where": {"status = 'x' OR true --": "running"}},
+        {"max_age": 0},
+        {"max_age": -1},
+        {"max_age": True},
+        {"unit": "weeks"},
+        {"max_age": 1.5},
+    ],
+)
 def test_hostile_or_wrong_parameters_are_refused(bad):
     with pytest.raises(ValidationError):
         sync_rule(**bad)
@@ -109,11 +121,21 @@ def test_a_where_value_is_a_literal_not_sql(gx_env, video, empty_tables):
 def test_round_trip_and_sentence(tmp_path):
     stored, loaded = suite_round_trip(stuck_rule(), tmp_path)
     kwargs = stored["expectations"][0]["kwargs"]
-    assert kwargs == {"table": "workflows", "column": "started_at", "max_age": 6, "unit": "hours",
-                      "key_column": "id", "where": {"status": "running"}}
+    assert kwargs == {
+        "table": "workflows",
+        "column": "started_at",
+        "max_age": 6,
+        "unit": "hours",
+        "key_column": "id",
+        "where": {"status": "running"},
+    }
     assert loaded.build_query() == stuck_rule().build_query()
-    assert rendered_sentence(sync_rule()) == \
-        "The newest analytics.date value is at most 3 days old by the database's clock."
-    assert rendered_sentence(stuck_rule()) == ("The newest workflows.started_at value of every id "
-                                               "(rows where status = running) is at most 6 hours old by the "
-                                               "database's clock.")
+    assert (
+        rendered_sentence(sync_rule())
+        == "The newest analytics.date value is at most 3 days old by the database's clock."
+    )
+    assert rendered_sentence(stuck_rule()) == (
+        "The newest workflows.started_at value of every id "
+        "(rows where status = running) is at most 6 hours old by the "
+        "database's clock."
+    )

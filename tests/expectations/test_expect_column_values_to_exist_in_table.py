@@ -109,9 +109,7 @@ def test_a_missing_table_fails_with_the_database_error(gx_env, empty_tables):
     assert any('relation "no_such_table" does not exist' in m for m in messages), messages
 
 
-def test_neither_building_loading_nor_running_prints_the_batch_warning(
-    gx_env, empty_tables, tmp_path, capsys
-):
+def test_neither_building_loading_nor_running_prints_the_batch_warning(gx_env, empty_tables, tmp_path, capsys):
     suite_round_trip(orphan_rule(), tmp_path)
     gx_env.validate(orphan_rule())
     assert "{batch}" not in capsys.readouterr().out
@@ -157,8 +155,6 @@ def test_round_trips_through_a_suite_file(tmp_path):
     assert loaded.build_query() == rule.build_query()
 
 
-
-
 def test_runs_as_one_query(gx_env, empty_tables):
     statements = statements_during(lambda: gx_env.validate(orphan_rule()))
     assert len(statements) == 1, statements
@@ -182,8 +178,12 @@ def test_data_docs_show_the_sentence_or_the_description(db_url, empty_tables, tm
         tmp_path,
         db_url,
         orphan_rule(),
-        orphan_rule(table="videos", column="channel_id", referenced_table="channels",
-                    description="Every video belongs to an existing channel."),
+        orphan_rule(
+            table="videos",
+            column="channel_id",
+            referenced_table="channels",
+            description="Every video belongs to an existing channel.",
+        ),
     )
 
     for page in pages.values():

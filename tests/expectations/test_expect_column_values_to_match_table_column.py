@@ -19,9 +19,16 @@ from ytempire_dq.expectations import ExpectColumnValuesToMatchTableColumn
 
 
 def rule(db_url, **overrides):
-    params = dict(column="view_count", key_column="video_id", table="videos", table_key_column="id",
-                  table_column="view_count", tolerance=100, database_url=db_url,
-                  row_condition=Column("kind") == "video_stats")
+    params = dict(
+        column="view_count",
+        key_column="video_id",
+        table="videos",
+        table_key_column="id",
+        table_column="view_count",
+        tolerance=100,
+        database_url=db_url,
+        row_condition=Column("kind") == "video_stats",
+    )
     params.update(overrides)
     return ExpectColumnValuesToMatchTableColumn(**params)
 
@@ -33,15 +40,20 @@ def videos(empty_tables):
 
 
 def stats(rows):
-    return pd.DataFrame([{"key": f"video:{vid}:stats", "kind": kind, "video_id": vid, "view_count": views}
-                         for vid, views, kind in rows])
+    return pd.DataFrame(
+        [{"key": f"video:{vid}:stats", "kind": kind, "video_id": vid, "view_count": views} for vid, views, kind in rows]
+    )
 
 
 def test_within_tolerance_passes_and_the_edge_counts(db_url, videos, frame_batch):
     a, b, c = videos
-    ok = frame_batch(stats([(a, 1100, "video_stats"), (b, 1900, "video_stats"), (c, 3000, "video_stats")]), rule(db_url))
+    ok = frame_batch(
+        stats([(a, 1100, "video_stats"), (b, 1900, "video_stats"), (c, 3000, "video_stats")]), rule(db_url)
+    )
     assert ok.success and ok.result["unexpected_count"] == 0
-    bad = frame_batch(stats([(a, 1101, "video_stats"), (b, 1899, "video_stats"), (c, 3000, "video_stats")]), rule(db_url))
+    bad = frame_batch(
+        stats([(a, 1101, "video_stats"), (b, 1899, "video_stats"), (c, 3000, "video_stats")]), rule(db_url)
+    )
     assert not bad.success and bad.result["unexpected_count"] == 2
     assert bad.result["partial_unexpected_list"] == sorted([f"video:{a}:stats", f"video:{b}:stats"])
 
@@ -68,8 +80,10 @@ def test_the_url_comes_from_the_environment_by_default(db_url, videos, frame_bat
     assert result.result["unexpected_count"] == 1
 
 
-@pytest.mark.parametrize(("field", "value"), [("table", "videos; DROP TABLE users"), ("table_column", "a b"),
-                                              ("tolerance", -1), ("tolerance", "100")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("table", "videos; DROP TABLE users"), ("table_column", "a b"), ("tolerance", -1), ("tolerance", "100")],
+)
 def test_bad_parameters_are_refused_when_built(field, value):
     with pytest.raises(ValidationError, match=field):
         rule("x", **{field: value})
@@ -78,7 +92,8 @@ def test_bad_parameters_are_refused_when_built(field, value):
 def test_sentence_and_round_trip(tmp_path):
     assert rendered_sentence(rule("x", tolerance=2.5, row_condition=None)) == (
         "Each view_count is within 2.5 of videos.view_count, the row whose videos.id equals video_id "
-        "(a value with no such row counts as stale).")
+        "(a value with no such row counts as stale)."
+    )
     stored, loaded = suite_round_trip(rule("${DATABASE_URL}"), tmp_path)
     kwargs = stored["expectations"][0]["kwargs"]
     assert kwargs["database_url"] == "${DATABASE_URL}" and kwargs["tolerance"] == 100

@@ -9,8 +9,12 @@ from great_expectations.compatibility.pydantic import ValidationError
 from tests.helpers import insert_channel, insert_user, new_id, rendered_sentence, suite_round_trip
 from ytempire_dq.expectations import ExpectColumnValuesToReferenceActiveRows
 
-ACTIVE = dict(status_table="channels", status_key_column="user_id", status_column="status",
-              inactive_statuses=["suspended", "deleted"])
+ACTIVE = dict(
+    status_table="channels",
+    status_key_column="user_id",
+    status_column="status",
+    inactive_statuses=["suspended", "deleted"],
+)
 
 
 def rule(db_url, **overrides):
@@ -36,8 +40,12 @@ def test_missing_inactive_and_null_users_count(db_url, empty_tables, frame_batch
     assert not result.success and result.result["unexpected_count"] == 5
     assert result.result["partial_unexpected_list"] == [f"session:{i}" for i in range(2, 7)]
     # existence only (no status table): the three users without an active channel pass
-    assert frame_batch(frame, rule(db_url, status_table=None, status_key_column=None, status_column=None,
-                                   inactive_statuses=[])).result["unexpected_count"] == 2
+    assert (
+        frame_batch(
+            frame, rule(db_url, status_table=None, status_key_column=None, status_column=None, inactive_statuses=[])
+        ).result["unexpected_count"]
+        == 2
+    )
 
 
 def test_an_empty_batch_passes_without_asking_the_database(frame_batch):
@@ -55,9 +63,14 @@ def test_status_fields_go_together():
 def test_sentence_and_round_trip(tmp_path):
     assert rendered_sentence(rule("x")) == (
         "Each user_id names an existing users.id that is active: at least one channels row (channels.user_id) "
-        "whose channels.status is not one of suspended, deleted.")
-    assert rendered_sentence(rule("x", status_table=None, status_key_column=None, status_column=None,
-                                  inactive_statuses=[])) == "Each user_id names an existing users.id."
+        "whose channels.status is not one of suspended, deleted."
+    )
+    assert (
+        rendered_sentence(
+            rule("x", status_table=None, status_key_column=None, status_column=None, inactive_statuses=[])
+        )
+        == "Each user_id names an existing users.id."
+    )
     stored, loaded = suite_round_trip(rule("${DATABASE_URL}"), tmp_path)
     assert stored["expectations"][0]["kwargs"]["inactive_statuses"] == ["suspended", "deleted"]
     assert loaded.status_table == "channels"

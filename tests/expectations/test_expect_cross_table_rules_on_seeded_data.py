@@ -21,7 +21,6 @@ INJECTED = {
 }
 
 
-
 def rules() -> list:
     """Fresh instances (an expectation belongs to one suite), each tagged with its defect kind."""
     tiers = {"free": 1, "starter": 5, "professional": 20, "enterprise": 100}

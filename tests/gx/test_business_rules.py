@@ -40,10 +40,21 @@ def conn(module_env):
 def test_every_enforced_by_names_a_constraint_the_migrations_made(conn):
     marked = [(e["meta"]["rule_id"], e["meta"]["enforced_by"]) for e in all_rules() if e["meta"].get("enforced_by")]
     assert len(marked) >= 60
-    constraints = {(t, n) for t, n in rows(conn, "SELECT conrelid::regclass::text, conname FROM pg_constraint "
-                                                 "WHERE connamespace = 'public'::regnamespace")}
-    not_null = {f"{t}.{c} NOT NULL" for t, c in rows(conn, "SELECT table_name, column_name FROM information_schema.columns "
-                                                           "WHERE table_schema = 'public' AND is_nullable = 'NO'")}
+    constraints = {
+        (t, n)
+        for t, n in rows(
+            conn,
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+        )
+    }
+    not_null = {
+        f"{t}.{c} NOT NULL"
+        for t, c in rows(
+            conn,
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND is_nullable = 'NO'",
+        )
+    }
     for rule_id, name in marked:
         table = rule_id.split(".")[0]
         assert (table, name) in constraints or name in not_null, (rule_id, name)
@@ -51,15 +62,21 @@ def test_every_enforced_by_names_a_constraint_the_migrations_made(conn):
 
 def test_every_constraint_is_restated_by_a_marked_rule(conn):
     named = {e["meta"].get("enforced_by") for e in all_rules()}
-    constraints = {n for (n,) in rows(conn, "SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
-                                            "AND conrelid::regclass::text IN ('users', 'channels', 'videos', 'analytics', "
-                                            "'api_keys', 'workflows')")}
+    constraints = {
+        n
+        for (n,) in rows(
+            conn,
+            "SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
+            "AND conrelid::regclass::text IN ('users', 'channels', 'videos', 'analytics', "
+            "'api_keys', 'workflows')",
+        )
+    }
     assert constraints <= named
 
 
 def test_the_business_rules_are_guarded_by_no_constraint():
     kinds = list(DEFECT_KINDS)
-    business = {KIND_TO_RULE[k] for k in kinds[kinds.index("markup_in_title") + 1:]}  # the kinds issue 11 added
+    business = {KIND_TO_RULE[k] for k in kinds[kinds.index("markup_in_title") + 1 :]}  # the kinds issue 11 added
     assert len(business) == 25
     by_id = {e["meta"]["rule_id"]: e for e in all_rules()}
     for rule_id in business | {"analytics.sync_current"}:
@@ -87,8 +104,10 @@ def test_data_docs_say_which_constraint_also_enforces_a_rule(module_env):
     cross = (index.parent / "expectations" / "cross_table.html").read_text()
     assert "also enforced by constraint channels_user_id_fkey" in cross  # a custom rule's sentence + note
     assert page.count("also enforced by") == sum(
-        1 for e in json.loads((PROJECT_ROOT / "expectations" / "users.json").read_text())["expectations"]
-        if e["meta"].get("enforced_by"))
+        1
+        for e in json.loads((PROJECT_ROOT / "expectations" / "users.json").read_text())["expectations"]
+        if e["meta"].get("enforced_by")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -117,5 +136,6 @@ def test_the_result_records_the_clock_and_the_newest_date(stopped_sync, conn):
     observed = rule.observed_value
     assert observed["newest"] == (today - dt.timedelta(days=4)).isoformat()
     assert observed["cutoff"].startswith((today - dt.timedelta(days=3)).isoformat())
-    assert abs(dt.datetime.fromisoformat(observed["checked_at"]) - scalar(conn, "SELECT localtimestamp")) \
-        < dt.timedelta(minutes=10)
+    assert abs(
+        dt.datetime.fromisoformat(observed["checked_at"]) - scalar(conn, "SELECT localtimestamp")
+    ) < dt.timedelta(minutes=10)

@@ -12,8 +12,17 @@ from ytempire_dq.checkpoints import list_checkpoints, run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
 
-RULE_KEYS = {"rule_id", "expectation_id", "expectation_type", "column", "success", "unexpected_count",
-             "observed_value", "partial_unexpected_list", "error"}
+RULE_KEYS = {
+    "rule_id",
+    "expectation_id",
+    "expectation_type",
+    "column",
+    "success",
+    "unexpected_count",
+    "observed_value",
+    "partial_unexpected_list",
+    "error",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +55,15 @@ def test_critical_passes_on_clean_data(clean):
 
 def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightly):
     assert [(v.suite, v.asset) for v in nightly.validations] == [
-        ("users", "users"), ("channels", "channels"), ("videos", "videos"), ("analytics", "analytics"),
-        ("api_keys", "api_keys"), ("workflows", "workflows"), ("cross_table", "users"),
-        ("cache", "redis_snapshot")]
+        ("users", "users"),
+        ("channels", "channels"),
+        ("videos", "videos"),
+        ("analytics", "analytics"),
+        ("api_keys", "api_keys"),
+        ("workflows", "workflows"),
+        ("cross_table", "users"),
+        ("cache", "redis_snapshot"),
+    ]
     from ytempire_dq.suites import show_suite
 
     for v in nightly.validations:

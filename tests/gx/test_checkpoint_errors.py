@@ -54,16 +54,23 @@ def test_suite_with_an_unknown_type_is_refused_not_silently_shortened(module_env
     doc = json.loads(path.read_text())
     doc["expectations"][3]["type"] = "expect_column_values_to_be_shiny"
     path.write_text(json.dumps(doc))
-    with pytest.raises(YtdqError, match=r"channels\.json: unknown expectation type\(s\) expect_column_values_to_be_shiny"):
+    with pytest.raises(
+        YtdqError, match=r"channels\.json: unknown expectation type\(s\) expect_column_values_to_be_shiny"
+    ):
         run_checkpoint("nightly", config_dir=project_copy)
 
 
 def test_sql_error_in_a_rule_fails_that_rule_and_says_why(seeded, project_copy):
     path = project_copy.parent / "expectations" / "users.json"
     doc = json.loads(path.read_text())
-    doc["expectations"].append({"type": "unexpected_rows_expectation", "description": "broken on purpose",
-                                "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE no_such_column = 1"},
-                                "meta": {"rule_id": "users.broken_sql"}})
+    doc["expectations"].append(
+        {
+            "type": "unexpected_rows_expectation",
+            "description": "broken on purpose",
+            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE no_such_column = 1"},
+            "meta": {"rule_id": "users.broken_sql"},
+        }
+    )
     path.write_text(json.dumps(doc))
     report = run_checkpoint("critical", config_dir=project_copy)  # critical does not run users
     assert report.rule("channels.user_exists").success

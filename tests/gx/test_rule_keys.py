@@ -38,7 +38,7 @@ def _strip_ids(path: Path, positions: list[int]) -> str:
     lines = list(ID_LINE.finditer(text))
     assert len(lines) == len(json.loads(text)["expectations"])  # one id line per rule
     for m in reversed([lines[i] for i in positions]):
-        text = text[:m.start()] + text[m.end():]
+        text = text[: m.start()] + text[m.end() :]
     path.write_text(text)
     return text
 
@@ -60,8 +60,7 @@ def test_fix_writes_the_ids_runs_use_and_keeps_the_layout(project_copy, suite):
     assert [re.search(r"#(\d+) ", p.message).group(1) for p in warned] == ["1", "4", "5"]
     assert all(given[i] in p.message for i, p in zip([0, 3, 4], warned))
 
-    assert suites.fix_ids(project_copy) == [
-        {"file": str(path), "ids": 3, "reformatted": False}]
+    assert suites.fix_ids(project_copy) == [{"file": str(path), "ids": 3, "reformatted": False}]
     fixed = path.read_text()
     # the same text as before, with the given ids where the old ones were
     old_ids = [json.loads(original)["expectations"][i]["id"] for i in (0, 3, 4)]
@@ -86,9 +85,17 @@ def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(pro
     assert changed["users.json"]["reformatted"] is False and changed["users.json"]["ids"] == len(given)
     assert changed["workflows.json"]["reformatted"] is True
     text = path.read_text()
-    assert text == json.dumps({**doc, "expectations": [
-        {**{k: v for k, v in e.items() if k < "id"}, "id": i, **{k: v for k, v in e.items() if k > "id"}}
-        for e, i in zip(doc["expectations"], given)]}, indent=4, ensure_ascii=False)
+    assert text == json.dumps(
+        {
+            **doc,
+            "expectations": [
+                {**{k: v for k, v in e.items() if k < "id"}, "id": i, **{k: v for k, v in e.items() if k > "id"}}
+                for e, i in zip(doc["expectations"], given)
+            ],
+        },
+        indent=4,
+        ensure_ascii=False,
+    )
     assert json.loads(wf_path.read_text()) == json.loads(json.dumps(json.loads(wf_path.read_text()), sort_keys=True))
     assert wf_path.read_text().startswith('{\n  "expectations": [')  # GX's indent=2, sorted keys
 
@@ -113,16 +120,18 @@ def test_lint_names_every_place_of_a_repeated_or_missing_key(module_env, project
     video_id = _doc(project_copy, "videos")[1]["expectations"][0]["id"]
     users_type = _doc(project_copy, "users")[1]["expectations"][1]["type"]
     errors = [str(p) for p in suites.lint(project_copy) if p.level == "error"]
-    assert sorted(errors) == sorted([
-        f"{f('videos.json')} [videos.id_type]: error: rule_id 'videos.id_type' is used 2 times: "
-        f"{f('videos.json')} #2, {f('videos.json')} #3 (rule_ids must be unique)",
-        f"{f('channels.json')} [videos.columns]: error: rule_id 'videos.columns' is used 2 times: "
-        f"{f('channels.json')} #1, {f('videos.json')} #1 (rule_ids must be unique)",
-        f"{f('channels.json')}: error: expectation id {video_id!r} is used 2 times: {f('channels.json')} #1, "
-        f"{f('videos.json')} #1 (delete the copies' \"id\"; `ytdq suite lint --fix` writes new ones)",
-        f"{f('users.json')}: error: expectation #2 ({users_type}): no meta.rule_id "
-        "(every rule needs one: history, quarantine and alerts key on it)",
-    ]), errors
+    assert sorted(errors) == sorted(
+        [
+            f"{f('videos.json')} [videos.id_type]: error: rule_id 'videos.id_type' is used 2 times: "
+            f"{f('videos.json')} #2, {f('videos.json')} #3 (rule_ids must be unique)",
+            f"{f('channels.json')} [videos.columns]: error: rule_id 'videos.columns' is used 2 times: "
+            f"{f('channels.json')} #1, {f('videos.json')} #1 (rule_ids must be unique)",
+            f"{f('channels.json')}: error: expectation id {video_id!r} is used 2 times: {f('channels.json')} #1, "
+            f'{f("videos.json")} #1 (delete the copies\' "id"; `ytdq suite lint --fix` writes new ones)',
+            f"{f('users.json')}: error: expectation #2 ({users_type}): no meta.rule_id "
+            "(every rule needs one: history, quarantine and alerts key on it)",
+        ]
+    ), errors
 
 
 def test_checkpoint_run_refuses_repeated_keys_before_any_rule_runs(module_env, project_copy):
@@ -165,8 +174,9 @@ def test_cli_exits_2_with_one_line(module_env, project_copy):
     _duplicate(project_copy)
     ran = {}
     for args in (["checkpoint", "run", "nightly"], ["suite", "lint"]):
-        proc = ran[args[0]] = subprocess.run([str(BIN / "ytdq"), *args, "--config", str(project_copy)],
-                                             capture_output=True, text=True, timeout=300)
+        proc = ran[args[0]] = subprocess.run(
+            [str(BIN / "ytdq"), *args, "--config", str(project_copy)], capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == ExitCode.RUN_FAILED, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr
     assert ran["suite"].stdout.count("is used 2 times") == 3

@@ -16,10 +16,16 @@ from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
 
 SUITE_NAMES = ["analytics", "api_keys", "cache", "channels", "cross_table", "users", "videos", "workflows"]
-CUSTOM_TYPES = {"expect_column_values_to_exist_in_table", "expect_child_aggregate_to_match_parent_column",
-                "expect_child_count_per_parent_within_limit"}
-CACHE_CUSTOM_TYPES = {"expect_column_values_to_match_table_column", "expect_column_values_to_reference_active_rows",
-                      "expect_column_values_to_be_within_table_category_limit"}
+CUSTOM_TYPES = {
+    "expect_column_values_to_exist_in_table",
+    "expect_child_aggregate_to_match_parent_column",
+    "expect_child_count_per_parent_within_limit",
+}
+CACHE_CUSTOM_TYPES = {
+    "expect_column_values_to_match_table_column",
+    "expect_column_values_to_reference_active_rows",
+    "expect_column_values_to_be_within_table_category_limit",
+}
 
 _LOAD_SCRIPT = """
 import json, sys
@@ -48,8 +54,13 @@ def _file_types(name: str) -> list[str]:
 def loaded(module_env, tmp_path_factory):
     """Suites as a FRESH process loads them (nothing imported beforehand), and the files before/after."""
     before = _snapshot()
-    proc = subprocess.run([sys.executable, "-c", _LOAD_SCRIPT], capture_output=True, text=True,
-                          cwd=tmp_path_factory.mktemp("elsewhere"), timeout=120)  # any cwd works
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path_factory.mktemp("elsewhere"),
+        timeout=120,
+    )  # any cwd works
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), before, _snapshot()
 
@@ -79,8 +90,16 @@ def test_loading_rewrites_no_file(loaded):
 def test_checkpoints_and_validation_definitions_load(loaded):
     types, _, _ = loaded
     assert types["__checkpoints__"] == ["cache", "critical", "nightly"]
-    assert types["__validation_definitions__"] == ["users", "channels", "videos", "analytics", "api_keys",
-                                                   "workflows", "cross_table", "cache"]
+    assert types["__validation_definitions__"] == [
+        "users",
+        "channels",
+        "videos",
+        "analytics",
+        "api_keys",
+        "workflows",
+        "cross_table",
+        "cache",
+    ]
 
 
 def test_every_expectation_has_a_unique_rule_id_and_a_description():
@@ -122,21 +141,54 @@ def _edit_suite(gx_dir: Path, name: str, edit) -> Path:
 def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_copy):
     def users(doc):
         exps = doc["expectations"]
-        exps.append({"type": "expect_column_values_to_be_sparkly", "kwargs": {"column": "email"},
-                     "meta": {"rule_id": "users.sparkly"}, "description": "unknown type"})
-        exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "emial"},
-                     "meta": {"rule_id": "users.typo"}, "description": "column not in the table"})
-        exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "email"},
-                     "meta": {}, "description": "no rule id"})
-        exps.append({"type": "unexpected_rows_expectation",
-                     "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE nosuchcol > 1"},
-                     "meta": {"rule_id": "users.bad_sql"}, "description": "bad SQL"})
-        exps.append({"type": "unexpected_rows_expectation",
-                     "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} b JOIN nosuchtable n ON n.id = b.id"},
-                     "meta": {"rule_id": "users.missing_table"}, "description": "missing table"})
-        exps.append({"type": "unexpected_rows_expectation",  # GX aliases {batch} itself without a JOIN
-                     "kwargs": {"unexpected_rows_query": "SELECT u.id FROM {batch} AS u WHERE u.email IS NULL"},
-                     "meta": {"rule_id": "users.own_alias"}, "description": "aliased batch"})
+        exps.append(
+            {
+                "type": "expect_column_values_to_be_sparkly",
+                "kwargs": {"column": "email"},
+                "meta": {"rule_id": "users.sparkly"},
+                "description": "unknown type",
+            }
+        )
+        exps.append(
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "emial"},
+                "meta": {"rule_id": "users.typo"},
+                "description": "column not in the table",
+            }
+        )
+        exps.append(
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "email"},
+                "meta": {},
+                "description": "no rule id",
+            }
+        )
+        exps.append(
+            {
+                "type": "unexpected_rows_expectation",
+                "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE nosuchcol > 1"},
+                "meta": {"rule_id": "users.bad_sql"},
+                "description": "bad SQL",
+            }
+        )
+        exps.append(
+            {
+                "type": "unexpected_rows_expectation",
+                "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} b JOIN nosuchtable n ON n.id = b.id"},
+                "meta": {"rule_id": "users.missing_table"},
+                "description": "missing table",
+            }
+        )
+        exps.append(
+            {
+                "type": "unexpected_rows_expectation",  # GX aliases {batch} itself without a JOIN
+                "kwargs": {"unexpected_rows_query": "SELECT u.id FROM {batch} AS u WHERE u.email IS NULL"},
+                "meta": {"rule_id": "users.own_alias"},
+                "description": "aliased batch",
+            }
+        )
 
     _edit_suite(project_copy, "users", users)
     (project_copy.parent / "expectations" / "workflows.json").write_text('{"name": "workflows", "expectations": [')
@@ -148,13 +200,20 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
     assert "nosuchcol" in by_rule[("users.json", "users.bad_sql")]
     assert "nosuchtable" in by_rule[("users.json", "users.missing_table")]
     assert "write FROM {batch} with no alias" in by_rule[("users.json", "users.own_alias")]
-    assert any(p.rule_id is None and "no meta.rule_id" in p.message and p.file.endswith("users.json")
-               for p in problems)
+    assert any(p.rule_id is None and "no meta.rule_id" in p.message and p.file.endswith("users.json") for p in problems)
     assert any(p.file.endswith("workflows.json") and "malformed JSON" in p.message for p in problems)
     assert len([p for p in problems if p.file.endswith("users.json") and p.level == "error"]) == 6
     # the six appended rules have no id: a warning each, naming the id runs give them
-    assert len([p for p in problems if p.file.endswith("users.json") and "has no id: runs give it" in p.message
-                and p.level == "warning"]) == 6
+    assert (
+        len(
+            [
+                p
+                for p in problems
+                if p.file.endswith("users.json") and "has no id: runs give it" in p.message and p.level == "warning"
+            ]
+        )
+        == 6
+    )
     # a checkpoint whose suite cannot be read cannot load either: reported, naming the checkpoint
     assert any(p.file.endswith("checkpoints/nightly.json") for p in problems)
 
@@ -171,4 +230,5 @@ def test_lint_without_a_database_fails_unless_offline(monkeypatch, project_copy)
     assert [p.message for p in problems if p.level == "warning"] == [suites.OFFLINE_SKIPPED]
     assert [p.message for p in problems if p.level == "error"] == [
         "expectation #1 (expect_table_columns_to_match_set): no meta.rule_id "
-        "(every rule needs one: history, quarantine and alerts key on it)"]
+        "(every rule needs one: history, quarantine and alerts key on it)"
+    ]

@@ -89,14 +89,19 @@ class PublishToRedisAction(ValidationAction):
         summary = run_summary(checkpoint_result)
         url = self.resolved_url()
         if url is None:
-            log.warning("checkpoint %r: results not published to Redis: %s is not set",
-                        summary["checkpoint"], self.redis_url)
+            log.warning(
+                "checkpoint %r: results not published to Redis: %s is not set", summary["checkpoint"], self.redis_url
+            )
             return {"published": False, "summary": summary}
         try:
             receivers = publish(url, summary)
         except Exception as exc:  # noqa: BLE001 - redis/socket errors of every kind: the run stands
-            log.warning("checkpoint %r: results not published to Redis at %s: %s",
-                        summary["checkpoint"], mask_url(url), one_line(exc, 300))
+            log.warning(
+                "checkpoint %r: results not published to Redis at %s: %s",
+                summary["checkpoint"],
+                mask_url(url),
+                one_line(exc, 300),
+            )
             return {"published": False, "summary": summary}
         return {"published": True, "receivers": receivers, "summary": summary}
 
@@ -122,4 +127,3 @@ def publish(url: str, summary: dict) -> int:
         return int(pipe.execute()[-1])
     finally:
         client.close()
-

@@ -28,10 +28,19 @@ BATCH_DEFINITION = "whole_dataframe"
 #: Every column the cache rules name, with the dtype it has when the snapshot lacks it (an empty
 #: cache, or no key of a kind): a rule on a missing column would fail instead of passing.
 COLUMNS = {
-    "key": "object", "key_not_utf8": "object", "kind": "object", "type": "object", "ttl": "int64",
-    "user_id": "object", "created_at": "object",
-    "video_id": "object", "view_count": "Int64", "revenue": "float64", "cached_at": "object",
-    "window": "object", "value": "Int64",
+    "key": "object",
+    "key_not_utf8": "object",
+    "kind": "object",
+    "type": "object",
+    "ttl": "int64",
+    "user_id": "object",
+    "created_at": "object",
+    "video_id": "object",
+    "view_count": "Int64",
+    "revenue": "float64",
+    "cached_at": "object",
+    "window": "object",
+    "value": "Int64",
 }
 
 
@@ -65,8 +74,9 @@ def read_cache(redis_url: str) -> Any:
     try:
         frame = snapshot(redis_url)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise YtdqError(f"cannot read the Redis cache at {config.mask_url(redis_url)}: "
-                        f"{config.one_line(exc, 300)}") from None
+        raise YtdqError(
+            f"cannot read the Redis cache at {config.mask_url(redis_url)}: {config.one_line(exc, 300)}"
+        ) from None
     return cache_frame(frame)
 
 

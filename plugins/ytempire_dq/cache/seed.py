@@ -88,8 +88,9 @@ def validate_counts(inject: Mapping[str, int] | None) -> dict[str, int]:
     counts = dict(inject or {})
     unknown = sorted(k for k in counts if k not in CACHE_DEFECT_KINDS)
     if unknown:
-        raise UnknownCacheDefectKind(f"unknown cache defect kind(s): {', '.join(unknown)}; "
-                                     f"known kinds: {', '.join(CACHE_DEFECT_KINDS)}")
+        raise UnknownCacheDefectKind(
+            f"unknown cache defect kind(s): {', '.join(unknown)}; known kinds: {', '.join(CACHE_DEFECT_KINDS)}"
+        )
     for kind, count in counts.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise YtdqError(f"cache defect count for {kind} must be a non-negative integer, got {count!r}")
@@ -132,8 +133,14 @@ def clear_cache(r, patterns=DEFAULT_PATTERNS, batch: int = 1000) -> int:
     return removed
 
 
-def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed: int = 42,
-               inject: Mapping[str, int] | None = None, manifest_path: str | Path | None = None) -> dict:
+def seed_cache(
+    db_url: str | None = None,
+    redis_url: str | None = None,
+    *,
+    seed: int = 42,
+    inject: Mapping[str, int] | None = None,
+    manifest_path: str | Path | None = None,
+) -> dict:
     """Fill Redis from PostgreSQL by the key conventions, then inject ``{kind: count}`` defects.
 
     Returns ``{"sessions", "video_stats", "rate_limits", "keys", "removed", "injected", "seconds",
@@ -159,8 +166,10 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
             n_videos = cur.fetchone()[0]
             stale_ids: dict[str, int] = {}
             if counts.get("stale_video_stats"):
-                cur.execute("SELECT id::text FROM videos WHERE status = 'published' "
-                            "ORDER BY md5(id::text || %s) LIMIT %s", (str(seed), counts["stale_video_stats"]))
+                cur.execute(
+                    "SELECT id::text FROM videos WHERE status = 'published' ORDER BY md5(id::text || %s) LIMIT %s",
+                    (str(seed), counts["stale_video_stats"]),
+                )
                 stale_ids = {row[0]: 0 for row in cur.fetchall()}
 
         # the clean plan for sessions and counters (small: a few keys per active user)
@@ -173,8 +182,15 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
                 sessions.append([f"session:{rng.getrandbits(128):032x}", user_id, _iso(created), ttl])
             limits = RATE_LIMITS.get(tier, RATE_LIMITS["free"])
             for window, seconds in WINDOWS.items():
-                counters.append([f"ratelimit:{user_id}:{window}", rng.randint(1, limits[window]),
-                                 rng.randint(1, seconds), window, limits[window]])
+                counters.append(
+                    [
+                        f"ratelimit:{user_id}:{window}",
+                        rng.randint(1, limits[window]),
+                        rng.randint(1, seconds),
+                        window,
+                        limits[window],
+                    ]
+                )
 
         # defects: distinct victims, checked to fit before anything is written
         hour = [i for i, c in enumerate(counters) if c[3] == "3600s"]
@@ -182,23 +198,29 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
             "stale_video_stats": (counts.get("stale_video_stats", 0), n_videos, "published videos"),
             "session_without_ttl": (counts.get("session_without_ttl", 0), len(sessions), "sessions"),
             "counter_over_limit": (counts.get("counter_over_limit", 0), len(hour), "3600s counters"),
-            "counter_without_ttl": (counts.get("counter_without_ttl", 0),
-                                    len(counters) - counts.get("counter_over_limit", 0),
-                                    "counters left after counter_over_limit"),
-            "session_key_not_utf8": (counts.get("session_key_not_utf8", 0),
-                                     len(sessions) - counts.get("session_without_ttl", 0),
-                                     "sessions left after session_without_ttl"),
+            "counter_without_ttl": (
+                counts.get("counter_without_ttl", 0),
+                len(counters) - counts.get("counter_over_limit", 0),
+                "counters left after counter_over_limit",
+            ),
+            "session_key_not_utf8": (
+                counts.get("session_key_not_utf8", 0),
+                len(sessions) - counts.get("session_without_ttl", 0),
+                "sessions left after session_without_ttl",
+            ),
         }
         for kind, (want, have, what) in need.items():
             if want > have:
-                raise YtdqError(f"cannot inject {want} {kind}: only {have} {what} in the cache "
-                                f"(seed more users with `ytdq db seed --users N`)")
+                raise YtdqError(
+                    f"cannot inject {want} {kind}: only {have} {what} in the cache "
+                    f"(seed more users with `ytdq db seed --users N`)"
+                )
         no_ttl = rng.sample(range(len(sessions)), counts.get("session_without_ttl", 0))
         for i in no_ttl:
             sessions[i][3] = -1
         left = sorted(set(range(len(sessions))) - set(no_ttl))
         for i in rng.sample(left, counts.get("session_key_not_utf8", 0)):
-            sessions[i][0] = b"session:\xff" + sessions[i][0][len("session:"):].encode()  # 0xff: never UTF-8
+            sessions[i][0] = b"session:\xff" + sessions[i][0][len("session:") :].encode()  # 0xff: never UTF-8
         over = rng.sample(hour, counts.get("counter_over_limit", 0))
         for i in over:
             c = counters[i]
@@ -215,8 +237,14 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
                 assert cur.fetchone()[0] == 0, "a random UUID matched a user"
             for user_id in ghost_users:
                 ttl = rng.randint(SESSION_TTL_MIN, SESSION_TTL_MAX)
-                ghosts.append([f"session:{rng.getrandbits(128):032x}", user_id,
-                               _iso(now - timedelta(seconds=SESSION_TTL_MAX - ttl)), ttl])
+                ghosts.append(
+                    [
+                        f"session:{rng.getrandbits(128):032x}",
+                        user_id,
+                        _iso(now - timedelta(seconds=SESSION_TTL_MAX - ttl)),
+                        ttl,
+                    ]
+                )
         stale_deltas = {vid: rng.randint(STATS_TOLERANCE + 1, 50 * STATS_TOLERANCE) for vid in sorted(stale_ids)}
 
         # write: clear our patterns, then everything pipelined
@@ -241,8 +269,10 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
                     delta = stale_deltas.get(video_id)
                     if delta is not None:
                         view_count = view_count - delta if view_count >= delta and delta % 2 else view_count + delta
-                    w.pipe.hset(f"video:{video_id}:stats",
-                                mapping={"view_count": view_count, "revenue": f"{revenue:.4f}", "cached_at": cached_at})
+                    w.pipe.hset(
+                        f"video:{video_id}:stats",
+                        mapping={"view_count": view_count, "revenue": f"{revenue:.4f}", "cached_at": cached_at},
+                    )
                     n_stats += 1
                     w.add()
             w.flush()
@@ -274,8 +304,9 @@ def seed_cache(db_url: str | None = None, redis_url: str | None = None, *, seed:
 # the plain checks
 
 
-def defect_masks(frame, users: Mapping[str, str], view_counts: Mapping[str, int],
-                 tolerance: int = STATS_TOLERANCE) -> dict:
+def defect_masks(
+    frame, users: Mapping[str, str], view_counts: Mapping[str, int], tolerance: int = STATS_TOLERANCE
+) -> dict:
     """``{kind: boolean Series over frame}``: which snapshot rows break each cache rule.
 
     ``users`` maps user id -> subscription tier; ``view_counts`` video id -> ``videos.view_count``.
@@ -292,8 +323,11 @@ def defect_masks(frame, users: Mapping[str, str], view_counts: Mapping[str, int]
     cached = pd.to_numeric(col("view_count"), errors="coerce")
     diff = (cached.astype("float64") - pd.to_numeric(db_views, errors="coerce").astype("float64")).abs()
     tier = user_id.map(users)
-    limit = pd.Series([RATE_LIMITS.get(t, {}).get(w) if isinstance(t, str) else None
-                       for t, w in zip(tier, col("window"))], index=frame.index, dtype="float64")
+    limit = pd.Series(
+        [RATE_LIMITS.get(t, {}).get(w) if isinstance(t, str) else None for t, w in zip(tier, col("window"))],
+        index=frame.index,
+        dtype="float64",
+    )
     value = pd.to_numeric(col("value"), errors="coerce").astype("float64")
     return {
         "stale_video_stats": stats & diff.gt(tolerance).fillna(False).astype(bool),
@@ -305,8 +339,9 @@ def defect_masks(frame, users: Mapping[str, str], view_counts: Mapping[str, int]
     }
 
 
-def count_defects(db_url: str | None = None, redis_url: str | None = None, *, frame=None,
-                  tolerance: int = STATS_TOLERANCE) -> dict[str, int]:
+def count_defects(
+    db_url: str | None = None, redis_url: str | None = None, *, frame=None, tolerance: int = STATS_TOLERANCE
+) -> dict[str, int]:
     """``{kind: number of cache keys breaking it}`` for every kind in :data:`CACHE_DEFECT_KINDS`.
 
     Reads a :func:`snapshot` of the cache (or ``frame``, one already taken) and the users and
@@ -329,7 +364,7 @@ def count_defects(db_url: str | None = None, redis_url: str | None = None, *, fr
             if "video_id" in frame:
                 ids = frame["video_id"].dropna().unique().tolist()
                 for start in range(0, len(ids), 10_000):
-                    chunk = [i for i in ids[start:start + 10_000] if _is_uuid(i)]
+                    chunk = [i for i in ids[start : start + 10_000] if _is_uuid(i)]
                     cur.execute("SELECT id::text, view_count FROM videos WHERE id = ANY(%s::uuid[])", (chunk,))
                     view_counts.update(cur.fetchall())
     finally:

@@ -93,8 +93,11 @@ def scan_keys(r, patterns: Iterable[str], batch: int) -> Iterator[list[bytes]]:
         while True:
             cursor, keys = r.scan(cursor=cursor, match=pattern, count=batch)
             if earlier:
-                keys = [k for k in keys
-                        if not any(fnmatch.fnmatchcase(k, p) for p in (earlier_bytes if isinstance(k, bytes) else earlier))]
+                keys = [
+                    k
+                    for k in keys
+                    if not any(fnmatch.fnmatchcase(k, p) for p in (earlier_bytes if isinstance(k, bytes) else earlier))
+                ]
             pending.extend(keys)
             while len(pending) >= batch:
                 yield pending[:batch]
@@ -281,7 +284,9 @@ class _Columns:
         if pos < self.rows:
             pieces.append(self._null(name, self.rows - pos))
         if name in INT_FIELDS:
-            return pd.arrays.IntegerArray(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]))
+            return pd.arrays.IntegerArray(
+                np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+            )
         joined = np.concatenate(pieces)
         if name == "kind":
             return pd.Categorical.from_codes(joined, categories=KINDS)

@@ -26,11 +26,15 @@ def parse_url(url: str):
     try:
         parsed = make_url(url)
     except Exception:  # sqlalchemy.exc.ArgumentError, ValueError: their text may repeat the URL
-        raise YtdqError(f"DATABASE_URL is not a valid database URL: {mask_url(url)} "
-                        "(expected postgresql+psycopg2://user:password@host:port/dbname)") from None
+        raise YtdqError(
+            f"DATABASE_URL is not a valid database URL: {mask_url(url)} "
+            "(expected postgresql+psycopg2://user:password@host:port/dbname)"
+        ) from None
     if url.count("@") > 1:
-        raise YtdqError(f"DATABASE_URL is ambiguous: {mask_url(url)} has more than one '@' "
-                        "(percent-encode an '@' in the password as %40)")
+        raise YtdqError(
+            f"DATABASE_URL is ambiguous: {mask_url(url)} has more than one '@' "
+            "(percent-encode an '@' in the password as %40)"
+        )
     return parsed
 
 
@@ -47,8 +51,9 @@ def connect(url: str | None = None, *, autocommit: bool = False, connect_timeout
         conn = psycopg2.connect(dsn, connect_timeout=connect_timeout)
     except psycopg2.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {mask_url(url)}: "
-                                  f"{driver_reason(first, url, dsn)}") from None
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {mask_url(url)}: {driver_reason(first, url, dsn)}"
+        ) from None
     conn.autocommit = autocommit
     return conn
 
@@ -67,8 +72,9 @@ def driver_reason(message: str, url: str, dsn: str) -> str:
     secrets = [url, dsn] + ([password, quote(password, safe="")] if password and len(password) >= 3 else [])
     for secret in sorted(secrets, key=len, reverse=True):
         message = message.replace(secret, MASK)
-    message = _QUOTED.sub(lambda m: m[0] if m[1] in shown or (m[1] not in url and m[1] not in dsn)
-                          else f'"{MASK}"', message)
+    message = _QUOTED.sub(
+        lambda m: m[0] if m[1] in shown or (m[1] not in url and m[1] not in dsn) else f'"{MASK}"', message
+    )
     return mask_secrets(message)
 
 

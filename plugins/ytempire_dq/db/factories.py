@@ -38,8 +38,24 @@ WORKFLOW_STATUS_WEIGHTS = (8, 6, 73, 9, 4)
 API_KEY_SCOPES = ("read", "write", "analytics", "upload", "admin")
 API_KEY_NAMES = ("ci", "zapier", "dashboard", "mobile", "backup", "reporting", "n8n", "cli")
 
-NICHES = ("tech", "gaming", "finance", "cooking", "fitness", "travel", "education", "music",
-          "science", "history", "motivation", "crypto", "diy", "pets", "beauty", "news")
+NICHES = (
+    "tech",
+    "gaming",
+    "finance",
+    "cooking",
+    "fitness",
+    "travel",
+    "education",
+    "music",
+    "science",
+    "history",
+    "motivation",
+    "crypto",
+    "diy",
+    "pets",
+    "beauty",
+    "news",
+)
 GENERATION_COST = (0.10, 5.00)  # a video's generation cost must stay in this range
 # Statuses of a video that was never published (no YouTube id, publish time, views or analytics).
 NEVER_PUBLISHED_STATUSES = ("draft", "generating", "ready", "scheduled", "failed")
@@ -87,8 +103,7 @@ class UserFactory(factory.DictFactory):
 
     username = factory.Sequence(_username)
     email = factory.LazyAttribute(lambda o: f"{o.username}@{o.email_domain}")
-    password_hash = factory.LazyFunction(
-        lambda: "$2b$12$" + gx_compat.shared_faker().pystr(min_chars=53, max_chars=53))
+    password_hash = factory.LazyFunction(lambda: "$2b$12$" + gx_compat.shared_faker().pystr(min_chars=53, max_chars=53))
 
     class Params:
         email_domain = factory.Faker("free_email_domain")
@@ -98,8 +113,7 @@ class ChannelFactory(factory.DictFactory):
     """A ``channels`` row. Pass ids, ``status``, counts and timestamps."""
 
     niche = factory.Faker("random_element", elements=NICHES)
-    channel_name = factory.LazyAttribute(
-        lambda o: f"{gx_compat.shared_faker().catch_phrase()} {o.niche.title()}"[:255])
+    channel_name = factory.LazyAttribute(lambda o: f"{gx_compat.shared_faker().catch_phrase()} {o.niche.title()}"[:255])
 
 
 class ApiKeyFactory(factory.DictFactory):
@@ -107,7 +121,8 @@ class ApiKeyFactory(factory.DictFactory):
 
     name = factory.Faker("random_element", elements=API_KEY_NAMES)
     scopes = factory.LazyFunction(
-        lambda: sorted(gx_compat.shared_faker().random_elements(API_KEY_SCOPES, length=2, unique=True)))
+        lambda: sorted(gx_compat.shared_faker().random_elements(API_KEY_SCOPES, length=2, unique=True))
+    )
 
 
 def title_vocabulary(faker: Faker | None = None, size: int = 400) -> list[str]:
@@ -119,7 +134,13 @@ def title_vocabulary(faker: Faker | None = None, size: int = 400) -> list[str]:
 
 
 TITLE_PATTERNS = (
-    "{n} {a} {b} You Need to Know", "Why {a} {b} Matters in {y}", "How to {a} Your {b} (Step by Step)",
-    "The Truth About {a} {b}", "{a} vs {b}: Which Wins?", "I Tried {a} {b} for 30 Days",
-    "{n} {a} Mistakes Everyone Makes", "The Ultimate {a} {b} Guide", "{a} {b} Explained in {n} Minutes",
+    "{n} {a} {b} You Need to Know",
+    "Why {a} {b} Matters in {y}",
+    "How to {a} Your {b} (Step by Step)",
+    "The Truth About {a} {b}",
+    "{a} vs {b}: Which Wins?",
+    "I Tried {a} {b} for 30 Days",
+    "{n} {a} Mistakes Everyone Makes",
+    "The Ultimate {a} {b} Guide",
+    "{a} {b} Explained in {n} Minutes",
 )

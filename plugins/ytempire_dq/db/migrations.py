@@ -177,7 +177,8 @@ def refuse_transaction_control(plan: list[tuple["Migration", str]]) -> None:
         if found:
             raise MigrationError(
                 f"{migration.path} ({direction}): transaction control is not allowed in a migration ({found}); "
-                "the runner runs each migration in one transaction of its own. Nothing was applied.")
+                "the runner runs each migration in one transaction of its own. Nothing was applied."
+            )
 
 
 class _Runner:
@@ -221,7 +222,8 @@ class _Runner:
                 raise MigrationError(
                     f"the migration lock of {mask_url(self.url)} is still held after {self.timeout:g} s "
                     f"({LOCK_TIMEOUT_ENV}) by {lock_holder(self.conn)}; if that process is gone, end it with "
-                    f"SELECT pg_terminate_backend(pid)") from None
+                    f"SELECT pg_terminate_backend(pid)"
+                ) from None
             with self.conn, self.conn.cursor() as cur:
                 cur.execute("RESET lock_timeout")
         self.locked = True
@@ -235,8 +237,10 @@ class _Runner:
             try:
                 cur.execute("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version")
             except psycopg2.errors.LockNotAvailable:
-                raise MigrationError(f"schema_migrations in {mask_url(self.url)} stayed locked for {self.timeout:g} s "
-                                     f"({LOCK_TIMEOUT_ENV})") from None
+                raise MigrationError(
+                    f"schema_migrations in {mask_url(self.url)} stayed locked for {self.timeout:g} s "
+                    f"({LOCK_TIMEOUT_ENV})"
+                ) from None
             return {row[0]: Applied(*row) for row in cur.fetchall()}
 
     def verify(self, applied: dict[int, Applied]) -> None:
@@ -268,8 +272,9 @@ class _Runner:
                     cur.execute("DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
         except Exception as exc:
             if _is_lost(exc, self.conn):
-                raise _lost(self.url, exc, f"while running {migration.path.name} ({direction}); "
-                                           "its transaction did not commit") from None
+                raise _lost(
+                    self.url, exc, f"while running {migration.path.name} ({direction}); its transaction did not commit"
+                ) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise MigrationError(f"{migration.path} ({direction}) failed and was rolled back: {first}") from None
 
@@ -297,8 +302,10 @@ def _is_lost(exc: BaseException, conn=None) -> bool:
 
 def _lost(url: str | None, exc: Exception, doing: str) -> DatabaseUnavailable:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseUnavailable(f"lost the connection to PostgreSQL at {mask_url(url or database_url(required=False))} "
-                               f"{doing}: {mask_secrets(first)}")
+    return DatabaseUnavailable(
+        f"lost the connection to PostgreSQL at {mask_url(url or database_url(required=False))} "
+        f"{doing}: {mask_secrets(first)}"
+    )
 
 
 def _session(url: str | None, directory: Path, work, *, lock: bool = True, log=lambda msg: None):
@@ -319,8 +326,9 @@ def _session(url: str | None, directory: Path, work, *, lock: bool = True, log=l
         runner.close()
 
 
-def migrate(url: str | None = None, *, to: int | None = None, directory: Path = MIGRATIONS_DIR,
-            log=lambda msg: None) -> list[Migration]:
+def migrate(
+    url: str | None = None, *, to: int | None = None, directory: Path = MIGRATIONS_DIR, log=lambda msg: None
+) -> list[Migration]:
     """Apply pending migrations up to version ``to`` (default: all). Returns what was applied."""
 
     def work(runner: _Runner) -> list[Migration]:
@@ -341,8 +349,9 @@ def migrate(url: str | None = None, *, to: int | None = None, directory: Path = 
     return _session(url, directory, work, log=log)
 
 
-def rollback(url: str | None = None, *, to: int, directory: Path = MIGRATIONS_DIR,
-             log=lambda msg: None) -> list[Migration]:
+def rollback(
+    url: str | None = None, *, to: int, directory: Path = MIGRATIONS_DIR, log=lambda msg: None
+) -> list[Migration]:
     """Run the down part of every applied migration above version ``to``, newest first."""
 
     def work(runner: _Runner) -> list[Migration]:

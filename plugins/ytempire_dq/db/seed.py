@@ -55,14 +55,43 @@ TABLES = ("users", "channels", "videos", "analytics", "api_keys", "workflows")
 
 COLUMNS = {
     "users": ("id", "email", "username", "password_hash", "subscription_tier", "created_at", "updated_at"),
-    "channels": ("id", "user_id", "youtube_channel_id", "channel_name", "niche", "status", "subscriber_count",
-                 "monetization_status", "created_at", "updated_at"),
-    "videos": ("id", "channel_id", "youtube_video_id", "title", "description", "status", "generation_cost",
-               "view_count", "published_at", "created_at"),
+    "channels": (
+        "id",
+        "user_id",
+        "youtube_channel_id",
+        "channel_name",
+        "niche",
+        "status",
+        "subscriber_count",
+        "monetization_status",
+        "created_at",
+        "updated_at",
+    ),
+    "videos": (
+        "id",
+        "channel_id",
+        "youtube_video_id",
+        "title",
+        "description",
+        "status",
+        "generation_cost",
+        "view_count",
+        "published_at",
+        "created_at",
+    ),
     "analytics": ("video_id", "date", "views", "watch_time_minutes", "revenue", "likes", "comments"),
     "api_keys": ("id", "user_id", "key_hash", "name", "scopes", "created_at", "last_used_at", "revoked_at"),
-    "workflows": ("id", "channel_id", "kind", "status", "started_at", "finished_at", "cost", "error_message",
-                  "created_at"),
+    "workflows": (
+        "id",
+        "channel_id",
+        "kind",
+        "status",
+        "started_at",
+        "finished_at",
+        "cost",
+        "error_message",
+        "created_at",
+    ),
 }
 
 ANALYTICS_WINDOW_DAYS = 36  # videos are created within this many days of now (keeps ~700 analytics rows/user)
@@ -95,8 +124,11 @@ class SeedReport:
         from rich.table import Table
         from rich.text import Text
 
-        headline = Text(f"seeded {self.users:,} users (seed {self.seed}) in {self.seconds:.1f} s: "
-                        f"{self.total_rows:,} rows, {self.rows_per_second:,.0f} rows/s", style="bold")
+        headline = Text(
+            f"seeded {self.users:,} users (seed {self.seed}) in {self.seconds:.1f} s: "
+            f"{self.total_rows:,} rows, {self.rows_per_second:,.0f} rows/s",
+            style="bold",
+        )
         table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
@@ -164,10 +196,9 @@ class _QueueReader:
             self._on_rows(rows)
         if size is None or size < 0:
             size = len(self._buf) - self._pos
-        out = self._buf[self._pos:self._pos + size]
+        out = self._buf[self._pos : self._pos + size]
         self._pos += len(out)
         return out
-
 
 
 def _copy_stream(cur, table: str, columns, chunks, on_rows) -> None:
@@ -185,8 +216,9 @@ def _copy_stream(cur, table: str, columns, chunks, on_rows) -> None:
     producer = threading.Thread(target=produce, name=f"seed-{table}", daemon=True)
     producer.start()
     try:
-        cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FREEZE)",
-                        _QueueReader(q, on_rows), size=1 << 20)
+        cur.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FREEZE)", _QueueReader(q, on_rows), size=1 << 20
+        )
     finally:
         # drain so the producer can finish if COPY failed early
         while producer.is_alive():
@@ -208,24 +240,32 @@ def _defer_indexes(cur, table: str) -> list:
     """
     from psycopg2 import sql
 
-    cur.execute("""SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+    cur.execute(
+        """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
                    WHERE i.indrelid = %s::regclass
                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-                   ORDER BY 1""", (table,))
+                   ORDER BY 1""",
+        (table,),
+    )
     indexes = cur.fetchall()
-    cur.execute("""SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+    cur.execute(
+        """SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
                    WHERE c.conrelid = %(t)s::regclass AND c.contype IN ('p', 'u', 'f')
                      AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f'
                                      AND r.confrelid = %(t)s::regclass AND r.conrelid <> %(t)s::regclass)
-                   ORDER BY position(c.contype IN 'puf'), c.conname""", {"t": table})
+                   ORDER BY position(c.contype IN 'puf'), c.conname""",
+        {"t": table},
+    )
     constraints = cur.fetchall()
     for name, _definition in indexes:
         cur.execute(f"DROP INDEX {name}")
     for name, _definition in constraints:
         cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name)))
-    return ([sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(sql.Identifier(table), sql.Identifier(name))
-             + sql.SQL(definition) for name, definition in constraints]
-            + [sql.SQL(definition) for _name, definition in indexes])
+    return [
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(sql.Identifier(table), sql.Identifier(name))
+        + sql.SQL(definition)
+        for name, definition in constraints
+    ] + [sql.SQL(definition) for _name, definition in indexes]
 
 
 def _copy_rows(cur, table: str, lines: list[str], on_rows, chunk: int = 20000) -> None:
@@ -233,7 +273,7 @@ def _copy_rows(cur, table: str, lines: list[str], on_rows, chunk: int = 20000) -
 
     def chunks():
         for i in range(0, len(lines), chunk):
-            part = lines[i:i + chunk]
+            part = lines[i : i + chunk]
             yield len(part), "\n".join(part) + "\n"
 
     _copy_stream(cur, table, columns, chunks(), on_rows)
@@ -305,9 +345,19 @@ def _generate(n_users: int, seed: int, now: datetime, today: date, clock: dateti
             # a revoked key is never used after its revocation
             revoked = _between(r_keys, k_created, now) if r_keys.random() < 0.15 else None
             last_used = None if r_keys.random() < 0.3 else _between(r_keys, k_created, revoked or now)
-            api_keys.append(_line(f.ApiKeyFactory(
-                id=f.new_uuid(r_keys), user_id=user["id"], key_hash=h, created_at=k_created,
-                last_used_at=last_used, revoked_at=revoked), COLUMNS["api_keys"]))
+            api_keys.append(
+                _line(
+                    f.ApiKeyFactory(
+                        id=f.new_uuid(r_keys),
+                        user_id=user["id"],
+                        key_hash=h,
+                        created_at=k_created,
+                        last_used_at=last_used,
+                        revoked_at=revoked,
+                    ),
+                    COLUMNS["api_keys"],
+                )
+            )
 
         # channels: never more active ones than the tier allows
         n_channels = r_chan.randint(1, 5)
@@ -330,9 +380,15 @@ def _generate(n_users: int, seed: int, now: datetime, today: date, clock: dateti
                 ycid = f.youtube_channel_id(r_chan)
             yt_channel_ids.add(ycid)
             channel = f.ChannelFactory(
-                id=f.new_uuid(r_chan), user_id=user["id"], youtube_channel_id=ycid, status=status,
-                subscriber_count=subs, monetization_status=monetization, created_at=c_created,
-                updated_at=_between(r_chan, c_created, now))
+                id=f.new_uuid(r_chan),
+                user_id=user["id"],
+                youtube_channel_id=ycid,
+                status=status,
+                subscriber_count=subs,
+                monetization_status=monetization,
+                created_at=c_created,
+                updated_at=_between(r_chan, c_created, now),
+            )
             channels.append(_line(channel, COLUMNS["channels"]))
             popularity = max(subs, 100) ** 0.5 / 30  # bigger channels, more views per video
             rpm = r_chan.uniform(0.5, 8.0) if monetization == "monetized" else 0.0
@@ -348,13 +404,26 @@ def _generate(n_users: int, seed: int, now: datetime, today: date, clock: dateti
                 elif wf_status != "queued" and not (wf_status == "cancelled" and r_wf.random() < 0.3):
                     started = w_created + timedelta(seconds=r_wf.uniform(0, 600))
                     finished = started + timedelta(seconds=r_wf.uniform(30, 3600))
-                workflows.append(_line({
-                    "id": f.new_uuid(r_wf), "channel_id": channel["id"], "kind": r_wf.choice(f.WORKFLOW_KINDS),
-                    "status": wf_status, "started_at": started, "finished_at": finished,
-                    "cost": f"{r_wf.uniform(0.001, 2.5):.4f}" if wf_status in ("succeeded", "failed") else "0",
-                    "error_message": r_wf.choice(("render timeout", "quota exceeded", "voice API 503",
-                                                  "upload rejected")) if wf_status == "failed" else None,
-                    "created_at": w_created}, COLUMNS["workflows"]))
+                workflows.append(
+                    _line(
+                        {
+                            "id": f.new_uuid(r_wf),
+                            "channel_id": channel["id"],
+                            "kind": r_wf.choice(f.WORKFLOW_KINDS),
+                            "status": wf_status,
+                            "started_at": started,
+                            "finished_at": finished,
+                            "cost": f"{r_wf.uniform(0.001, 2.5):.4f}" if wf_status in ("succeeded", "failed") else "0",
+                            "error_message": r_wf.choice(
+                                ("render timeout", "quota exceeded", "voice API 503", "upload rejected")
+                            )
+                            if wf_status == "failed"
+                            else None,
+                            "created_at": w_created,
+                        },
+                        COLUMNS["workflows"],
+                    )
+                )
 
             # videos
             window = min((now - c_created).total_seconds() / 86400, ANALYTICS_WINDOW_DAYS)
@@ -362,7 +431,8 @@ def _generate(n_users: int, seed: int, now: datetime, today: date, clock: dateti
                 v_status = r_vid.choices(f.VIDEO_STATUSES, f.VIDEO_STATUS_WEIGHTS)[0]
                 v_created = now - timedelta(days=r_vid.uniform(0, window))
                 title = r_vid.choice(f.TITLE_PATTERNS).format(
-                    a=r_vid.choice(vocab), b=r_vid.choice(vocab), n=r_vid.randint(3, 15), y=year)
+                    a=r_vid.choice(vocab), b=r_vid.choice(vocab), n=r_vid.randint(3, 15), y=year
+                )
                 vid = f.new_uuid(r_vid)
                 ytid = published = None
                 views = 0
@@ -383,18 +453,43 @@ def _generate(n_users: int, seed: int, now: datetime, today: date, clock: dateti
                     a_wpv.append(r_vid.uniform(0.5, 8.0))
                     a_rpm.append(rpm)
                     a_like.append(r_vid.uniform(0.01, 0.06))
-                cost = None if v_status in ("draft", "generating") else \
-                    f"{r_vid.uniform(f.GENERATION_COST[0], f.GENERATION_COST[1]):.4f}"
-                videos.append(_line({
-                    "id": vid, "channel_id": channel["id"], "youtube_video_id": ytid, "title": title,
-                    "description": None if r_vid.random() < 0.3 else f"{title} ({channel['niche']})",
-                    "status": v_status, "generation_cost": cost, "view_count": views,
-                    "published_at": published, "created_at": v_created}, COLUMNS["videos"]))
+                cost = (
+                    None
+                    if v_status in ("draft", "generating")
+                    else f"{r_vid.uniform(f.GENERATION_COST[0], f.GENERATION_COST[1]):.4f}"
+                )
+                videos.append(
+                    _line(
+                        {
+                            "id": vid,
+                            "channel_id": channel["id"],
+                            "youtube_video_id": ytid,
+                            "title": title,
+                            "description": None if r_vid.random() < 0.3 else f"{title} ({channel['niche']})",
+                            "status": v_status,
+                            "generation_cost": cost,
+                            "view_count": views,
+                            "published_at": published,
+                            "created_at": v_created,
+                        },
+                        COLUMNS["videos"],
+                    )
+                )
 
-    return _Plan(users, channels, videos, api_keys, workflows,
-                 np.array(a_ids, dtype=object), np.array(a_days, dtype=np.int64),
-                 np.array(a_views, dtype=np.int64), np.array(a_tau), np.array(a_wpv), np.array(a_rpm),
-                 np.array(a_like))
+    return _Plan(
+        users,
+        channels,
+        videos,
+        api_keys,
+        workflows,
+        np.array(a_ids, dtype=object),
+        np.array(a_days, dtype=np.int64),
+        np.array(a_views, dtype=np.int64),
+        np.array(a_tau),
+        np.array(a_wpv),
+        np.array(a_rpm),
+        np.array(a_like),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,9 +519,15 @@ def _analytics_chunks(plan: _Plan, today: date, seed: int):
         revenue = np.round(views * np.repeat(plan.a_rpm[sl], n) / 1000.0, 4)
         likes = rng.binomial(views, np.repeat(plan.a_like[sl], n))
         comments = rng.binomial(likes, 0.08)
-        cols = (np.repeat(plan.a_ids[sl], n).tolist(), date_strs[back].tolist(),
-                map(str, views.tolist()), map(str, watch.tolist()), map(str, revenue.tolist()),
-                map(str, likes.tolist()), map(str, comments.tolist()))
+        cols = (
+            np.repeat(plan.a_ids[sl], n).tolist(),
+            date_strs[back].tolist(),
+            map(str, views.tolist()),
+            map(str, watch.tolist()),
+            map(str, revenue.tolist()),
+            map(str, likes.tolist()),
+            map(str, comments.tolist()),
+        )
         yield total, "\n".join(map("\t".join, zip(*cols))) + "\n"
 
 
@@ -447,8 +548,14 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self._progress = Progress(
+                TextColumn("{task.description:>10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self._progress.__enter__()
         return self
 
@@ -473,8 +580,15 @@ class _Progress:
             self._progress.update(self._tasks[name], total=1, completed=1)
 
 
-def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str, int] | None = None,
-         manifest_path: Path | None = None, progress: bool = False) -> SeedReport:
+def seed(
+    url: str | None = None,
+    *,
+    users: int,
+    seed: int = 42,
+    inject: dict[str, int] | None = None,
+    manifest_path: Path | None = None,
+    progress: bool = False,
+) -> SeedReport:
     """Empty the six tables, fill them with clean data for ``users`` users, then inject defects.
 
     ``url=None`` uses :func:`ytempire_dq.config.database_url`. ``inject`` maps defect kinds
@@ -503,9 +617,14 @@ def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str
             t = time.perf_counter()
             plan = _generate(users, seed, now, today, clock)
             timings["generate"] = time.perf_counter() - t
-            rows = {"users": len(plan.users), "channels": len(plan.channels), "videos": len(plan.videos),
-                    "analytics": plan.analytics_rows, "api_keys": len(plan.api_keys),
-                    "workflows": len(plan.workflows)}
+            rows = {
+                "users": len(plan.users),
+                "channels": len(plan.channels),
+                "videos": len(plan.videos),
+                "analytics": plan.analytics_rows,
+                "api_keys": len(plan.api_keys),
+                "workflows": len(plan.workflows),
+            }
             for name in TABLES:
                 prog.table(name, rows[name])
 
@@ -548,8 +667,15 @@ def seed(url: str | None = None, *, users: int, seed: int = 42, inject: dict[str
         manifest_path = Path(manifest_path)
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    report = SeedReport(rows=rows, seconds=seeded_seconds, injected=manifest, seed=seed, users=users,
-                        timings=timings, manifest_path=manifest_path)
+    report = SeedReport(
+        rows=rows,
+        seconds=seeded_seconds,
+        injected=manifest,
+        seed=seed,
+        users=users,
+        timings=timings,
+        manifest_path=manifest_path,
+    )
     return report
 
 

@@ -145,6 +145,7 @@ def qualified(table: str, column: str) -> str:
     """``table.column`` as the sentence shows it."""
     return f"{table}.{column}"
 
+
 if TYPE_CHECKING:  # for the type checker, the mixin is an Expectation (so @override is checked)
     from great_expectations.expectations.expectation import Expectation as _MixinBase
 else:
@@ -181,9 +182,7 @@ class SentenceRendering(_MixinBase):
     def _parameters(cls, kwargs: Optional[dict]) -> dict[str, Any]:
         """Every parameter, the configuration's value or the field default."""
         kwargs = kwargs or {}
-        return {
-            name: kwargs.get(name, cls.__fields__[name].default) for name in cls.parameter_fields
-        }
+        return {name: kwargs.get(name, cls.__fields__[name].default) for name in cls.parameter_fields}
 
     @classmethod
     @abstractmethod
@@ -192,9 +191,7 @@ class SentenceRendering(_MixinBase):
 
     @classmethod
     @override
-    def _prescriptive_template(
-        cls, renderer_configuration: RendererConfiguration
-    ) -> RendererConfiguration:
+    def _prescriptive_template(cls, renderer_configuration: RendererConfiguration) -> RendererConfiguration:
         template, values = cls._sentence(cls._parameters(renderer_configuration.kwargs))
         for name, value in values.items():
             param_type = (
@@ -220,9 +217,7 @@ class SentenceRendering(_MixinBase):
         if configuration is None and result is not None:
             configuration = result.expectation_config
         runtime_configuration = runtime_configuration or {}
-        template, values = cls._sentence(
-            cls._parameters(configuration.kwargs if configuration else None)
-        )
+        template, values = cls._sentence(cls._parameters(configuration.kwargs if configuration else None))
         return [
             RenderedStringTemplateContent(
                 content_block_type="string_template",
@@ -257,8 +252,7 @@ class SentenceRendering(_MixinBase):
             RenderedStringTemplateContent(
                 content_block_type="string_template",
                 string_template={
-                    "template": "\n\n$unexpected_count unexpected " + ("row" if count == 1 else "rows")
-                    + " found.",
+                    "template": "\n\n$unexpected_count unexpected " + ("row" if count == 1 else "rows") + " found.",
                     "params": {"unexpected_count": num_to_str(count, use_locale=True, precision=20)},
                     "tag": "strong",
                     "styling": {"classes": ["text-danger"]},
@@ -288,10 +282,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
     @pydantic.validator("unexpected_rows_query", pre=True)
     def _query_is_generated(cls, value: Any) -> None:
         if value is not None:
-            raise ValueError(
-                f"{cls.__name__} generates its SQL from its parameters; "
-                "do not pass unexpected_rows_query"
-            )
+            raise ValueError(f"{cls.__name__} generates its SQL from its parameters; do not pass unexpected_rows_query")
         return None
 
     _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
@@ -314,9 +305,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         offending = self.offending_rows().offset(0).subquery("offending")
         key = list(offending.c)[0]
         statement = (
-            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN))
-            .order_by(key)
-            .limit(SAMPLE_SIZE)
+            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN)).order_by(key).limit(SAMPLE_SIZE)
         )
         return compile_sql(statement)
 
@@ -347,10 +336,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         if result_format == ResultFormat.BOOLEAN_ONLY:
             return {"success": success}
 
-        sample = [
-            {name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN}
-            for row in rows
-        ]
+        sample = [{name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN} for row in rows]
         result: dict[str, Any] = {
             "observed_value": unexpected_count,
             "unexpected_count": unexpected_count,

@@ -130,9 +130,7 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
                 parent_value.label(self.parent_column),
                 child_value.label(aggregate_label),
             )
-            .select_from(
-                parent.outerjoin(per_parent, per_parent.c.parent_key == parent.c[self.key_column])
-            )
+            .select_from(parent.outerjoin(per_parent, per_parent.c.parent_key == parent.c[self.key_column]))
             .where(sa.func.abs(child_value - parent_value) > sa.literal(self.tolerance))
         )
 
@@ -146,8 +144,7 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
                 "table": params["table"],
                 "child_table": params["child_table"],
                 "aggregate_expression": (
-                    f"{params['aggregate']}"
-                    f"({qualified(params['child_table'], params['child_column'])})"
+                    f"{params['aggregate']}({qualified(params['child_table'], params['child_column'])})"
                 ),
                 "join": (
                     f"{qualified(params['child_table'], params['child_key_column'])} = "

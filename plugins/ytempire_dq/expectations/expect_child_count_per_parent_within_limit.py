@@ -128,10 +128,7 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
             check_column_name(column)
             for item in wanted if isinstance(wanted, list) else [wanted]:
                 if not isinstance(item, (str, int, float, bool, type(None))):
-                    raise ValueError(
-                        f"child_filter[{column!r}] must be a scalar or a list of scalars, "
-                        f"got {wanted!r}"
-                    )
+                    raise ValueError(f"child_filter[{column!r}] must be a scalar or a list of scalars, got {wanted!r}")
             if isinstance(wanted, list) and not wanted:
                 raise ValueError(f"child_filter[{column!r}] is an empty list (nothing would match)")
         return value
@@ -141,14 +138,11 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
         child_filter = self.child_filter or {}
         parent = sql_table(self.table, self.key_column, self.limit_column).alias("parent")
         child = sql_table(self.child_table, self.child_key_column, *child_filter).alias("child")
-        limits = (
-            sa.values(
-                sa.column("limit_value", sa.Text),
-                sa.column("max_children", sa.Integer),
-                name="limits",
-            )
-            .data(sorted(self.limits.items()))
-        )
+        limits = sa.values(
+            sa.column("limit_value", sa.Text),
+            sa.column("max_children", sa.Integer),
+            name="limits",
+        ).data(sorted(self.limits.items()))
         conditions = []
         for column, wanted in child_filter.items():
             if isinstance(wanted, list):
@@ -175,9 +169,9 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
                 counts.c.child_count.label("child_count"),
             )
             .select_from(
-                parent.join(
-                    limits, limits.c.limit_value == sa.cast(parent.c[self.limit_column], sa.Text)
-                ).join(counts, counts.c.parent_key == parent.c[self.key_column])
+                parent.join(limits, limits.c.limit_value == sa.cast(parent.c[self.limit_column], sa.Text)).join(
+                    counts, counts.c.parent_key == parent.c[self.key_column]
+                )
             )
             .where(counts.c.child_count > limits.c.max_children)
         )
@@ -210,8 +204,7 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
                 "limit_column": qualified(params["table"], params["limit_column"]),
                 # smallest limit first (stores sort the keys alphabetically)
                 "limits": ", ".join(
-                    f"{key}: {value}"
-                    for key, value in sorted(limits.items(), key=lambda kv: (kv[1], kv[0]))
+                    f"{key}: {value}" for key, value in sorted(limits.items(), key=lambda kv: (kv[1], kv[0]))
                 ),
             },
         )

@@ -151,20 +151,31 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
     # ---- result ------------------------------------------------------------------------
 
     @override
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: Any = None) -> dict:
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None) -> dict:
         rows = metrics[TABLE_METRIC] or []
         first = rows[0] if rows else {}
         count = int(first.get(COUNT_COLUMN) or 0)
-        observed = {"checked_at": json_value(first.get(CHECKED_AT)), "cutoff": json_value(first.get(CUTOFF)),
-                    "newest": json_value(first.get("dq_newest_overall")), "stale": count}
-        sample = [{k: json_value(v) for k, v in row.items() if not k.startswith("dq_") or k == NEWEST}
-                  for row in rows if row.get(NEWEST) is not None]
+        observed = {
+            "checked_at": json_value(first.get(CHECKED_AT)),
+            "cutoff": json_value(first.get(CUTOFF)),
+            "newest": json_value(first.get("dq_newest_overall")),
+            "stale": count,
+        }
+        sample = [
+            {k: json_value(v) for k, v in row.items() if not k.startswith("dq_") or k == NEWEST}
+            for row in rows
+            if row.get(NEWEST) is not None
+        ]
         key = self.key_column or NEWEST
-        return {"success": count == 0, "result": {
-            "observed_value": observed, "unexpected_count": count,
-            "partial_unexpected_list": [row.get(key) for row in sample],
-            "details": {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE}}}
+        return {
+            "success": count == 0,
+            "result": {
+                "observed_value": observed,
+                "unexpected_count": count,
+                "partial_unexpected_list": [row.get(key) for row in sample],
+                "details": {"unexpected_rows": sample, "sample_size": SAMPLE_SIZE},
+            },
+        }
 
     @classmethod
     @override
@@ -173,7 +184,11 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
         where = " (rows where $where)" if params.get("where") else ""
         return (
             f"The newest $column value{per}{where} is at most $max_age $unit old by the database's clock.",
-            {"column": qualified(params["table"], params["column"]), "key_column": params.get("key_column") or "",
-             "where": ", ".join(f"{k} = {v}" for k, v in (params.get("where") or {}).items()),
-             "max_age": number_text(params["max_age"]), "unit": params.get("unit") or "days"},
+            {
+                "column": qualified(params["table"], params["column"]),
+                "key_column": params.get("key_column") or "",
+                "where": ", ".join(f"{k} = {v}" for k, v in (params.get("where") or {}).items()),
+                "max_age": number_text(params["max_age"]),
+                "unit": params.get("unit") or "days",
+            },
         )

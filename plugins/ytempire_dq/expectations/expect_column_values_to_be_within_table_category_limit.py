@@ -71,7 +71,13 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
     table_fields: ClassVar[Tuple[str, ...]] = ("table",)
     column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "category_column", "limit_key_column")
     parameter_fields: ClassVar[Tuple[str, ...]] = (
-        "column", "key_column", "table", "table_key_column", "category_column", "limits", "limit_key_column",
+        "column",
+        "key_column",
+        "table",
+        "table_key_column",
+        "category_column",
+        "limits",
+        "limit_key_column",
     )
 
     class Config:
@@ -82,7 +88,7 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
         if not isinstance(value, dict) or not value:
             raise ValueError("limits must be a non-empty {category: limit} mapping")
         for category, limit in value.items():
-            for name, number in (limit.items() if isinstance(limit, dict) else [(None, limit)]):
+            for name, number in limit.items() if isinstance(limit, dict) else [(None, limit)]:
                 check_number(number, f"limits[{category!r}]" + (f"[{name!r}]" if name else ""))
         return value
 
@@ -109,8 +115,9 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
 
         categories = frame[self.key_column].map(lambda k: found[str(k)][1] if str(k) in found else None)
         limit_keys = frame[self.limit_key_column] if self.limit_key_column else pd.Series(None, index=frame.index)
-        limit = pd.Series([self._limit(c, w) for c, w in zip(categories, limit_keys)], index=frame.index,
-                          dtype="float64")
+        limit = pd.Series(
+            [self._limit(c, w) for c, w in zip(categories, limit_keys)], index=frame.index, dtype="float64"
+        )
         value = pd.to_numeric(frame[self.column], errors="coerce").astype("float64")
         return value.gt(limit).fillna(False).astype(bool)
 

@@ -55,9 +55,7 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
 
     table: str = pydantic.Field(description="The child table whose rows are checked, e.g. 'channels'.")
     column: str = pydantic.Field(description="The child column holding the reference, e.g. 'user_id'.")
-    referenced_table: str = pydantic.Field(
-        description="The table the values must exist in, e.g. 'users'."
-    )
+    referenced_table: str = pydantic.Field(description="The table the values must exist in, e.g. 'users'.")
     referenced_column: str = pydantic.Field(
         default="id", description="The column of referenced_table the values must match."
     )
@@ -98,8 +96,6 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
             "Every $child_column value exists in $referenced_column (nulls are not checked).",
             {
                 "child_column": qualified(params["table"], params["column"]),
-                "referenced_column": qualified(
-                    params["referenced_table"], params["referenced_column"]
-                ),
+                "referenced_column": qualified(params["referenced_table"], params["referenced_column"]),
             },
         )

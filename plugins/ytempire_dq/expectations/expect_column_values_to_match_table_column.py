@@ -64,7 +64,12 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
     table_fields: ClassVar[Tuple[str, ...]] = ("table",)
     column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "table_column")
     parameter_fields: ClassVar[Tuple[str, ...]] = (
-        "column", "key_column", "table", "table_key_column", "table_column", "tolerance",
+        "column",
+        "key_column",
+        "table",
+        "table_key_column",
+        "table_column",
+        "tolerance",
     )
 
     class Config:

@@ -69,7 +69,12 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
     table_fields: ClassVar[Tuple[str, ...]] = ("table", "status_table")
     column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "status_key_column", "status_column")
     parameter_fields: ClassVar[Tuple[str, ...]] = (
-        "column", "table", "table_key_column", "status_table", "status_key_column", "status_column",
+        "column",
+        "table",
+        "table_key_column",
+        "status_table",
+        "status_key_column",
+        "status_column",
         "inactive_statuses",
     )
 
@@ -90,9 +95,7 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
     @override
     def lookup(self, keys: sa.TableClause) -> sa.Select:
         ref = sql_table(self.table, self.table_key_column).alias("ref")
-        query = sa.select(keys.c.k).where(
-            sa.exists().where(text_key(ref, self.table_key_column) == keys.c.k)
-        )
+        query = sa.select(keys.c.k).where(sa.exists().where(text_key(ref, self.table_key_column) == keys.c.k))
         if self.status_table:
             status = sql_table(self.status_table, self.status_key_column, self.status_column).alias("status")
             active = text_key(status, self.status_key_column) == keys.c.k
@@ -112,12 +115,14 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
         values = {"column": params["column"], "reference": qualified(params["table"], params["table_key_column"])}
         if not params.get("status_table"):
             return "Each $column names an existing $reference.", values
-        values.update({
-            "status_table": params["status_table"],
-            "status_join": f"{qualified(params['status_table'], params['status_key_column'])}",
-            "status": qualified(params["status_table"], params["status_column"]),
-            "inactive": ", ".join(params.get("inactive_statuses") or []) or "nothing",
-        })
+        values.update(
+            {
+                "status_table": params["status_table"],
+                "status_join": f"{qualified(params['status_table'], params['status_key_column'])}",
+                "status": qualified(params["status_table"], params["status_column"]),
+                "inactive": ", ".join(params.get("inactive_statuses") or []) or "nothing",
+            }
+        )
         return (
             "Each $column names an existing $reference that is active: at least one $status_table "
             "row ($status_join) whose $status is not one of $inactive.",
