@@ -19,6 +19,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 
 from ytempire_dq.db.connect import connect
+from ytempire_dq.db.seed import COLUMNS as SEED_COLUMNS
 
 APP_QUERIES = {
     "user_by_email": "SELECT id, username, subscription_tier FROM users WHERE email = %s",
@@ -91,18 +92,7 @@ def app_queries(url: str, n: int = 200, seed: int = 1) -> dict:
 # ---------------------------------------------------------------------------------------------
 # bulk insert of 1,000 videos
 
-VIDEO_COLUMNS = (
-    "id",
-    "channel_id",
-    "youtube_video_id",
-    "title",
-    "description",
-    "status",
-    "generation_cost",
-    "view_count",
-    "published_at",
-    "created_at",
-)
+VIDEO_COLUMNS = SEED_COLUMNS["videos"]  # the seeder's own column order
 
 
 def _video_rows(channel_ids: list, n: int, rng: random.Random) -> list[tuple]:

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import with_redis_db
+from tests.helpers import module_environ, with_redis_db
 from ytempire_dq import services
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
@@ -115,8 +115,5 @@ def module_env(db_url, redis_url):
     client = redis.Redis.from_url(cache_url)
     client.flushdb()
     client.close()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DATABASE_URL", db_url)
-    mp.setenv("REDIS_URL", cache_url)
-    yield db_url
-    mp.undo()
+    for _ in module_environ(DATABASE_URL=db_url, REDIS_URL=cache_url):
+        yield db_url

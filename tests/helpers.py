@@ -201,3 +201,17 @@ def statements_during(action) -> list[str]:
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     return seen
+
+
+def module_environ(**variables: str):
+    """Generator for a module-scoped fixture: ``variables`` in the environment until the module
+    ends (``yield from module_environ(DATABASE_URL=db_url)``); pytest's ``monkeypatch`` is per test."""
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    for name, value in variables.items():
+        mp.setenv(name, value)
+    try:
+        yield
+    finally:
+        mp.undo()

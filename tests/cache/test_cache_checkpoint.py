@@ -13,7 +13,7 @@ import socket
 import pytest
 import redis
 
-from tests.helpers import copy_project, docs_text, empty_redis_db
+from tests.helpers import copy_project, docs_text, empty_redis_db, module_environ
 from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache
 from ytempire_dq.cache.seed import STATS_TOLERANCE
 from ytempire_dq.checkpoints import run_checkpoint
@@ -66,11 +66,8 @@ def cache_url(redis_url):
 def env(db_url, cache_url):
     """DATABASE_URL / REDIS_URL = this module's database and Redis database; 40 users seeded."""
     seeder.seed(db_url, users=40, seed=11)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DATABASE_URL", db_url)
-    mp.setenv("REDIS_URL", cache_url)
-    yield db_url, cache_url
-    mp.undo()
+    for _ in module_environ(DATABASE_URL=db_url, REDIS_URL=cache_url):
+        yield db_url, cache_url
 
 
 def cache_rules() -> list[str]:

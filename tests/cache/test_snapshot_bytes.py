@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.helpers import empty_redis_db
+from tests.helpers import empty_redis_db, module_environ
 from ytempire_dq.cache import count_defects, seed_cache, snapshot
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed as seeder
@@ -37,11 +37,8 @@ def raw(cache_url):
 @pytest.fixture(scope="module")
 def env(db_url, cache_url):
     seeder.seed(db_url, users=20, seed=4)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DATABASE_URL", db_url)
-    mp.setenv("REDIS_URL", cache_url)
-    yield db_url, cache_url
-    mp.undo()
+    for _ in module_environ(DATABASE_URL=db_url, REDIS_URL=cache_url):
+        yield db_url, cache_url
 
 
 def test_names_that_are_not_utf8_are_kept_escaped_with_ttl_and_fields(cache_url, raw):
