@@ -28,7 +28,7 @@ def parse_url(url: str):
     except Exception:  # sqlalchemy.exc.ArgumentError, ValueError: their text may repeat the URL
         raise YtdqError(
             f"DATABASE_URL is not a valid database URL: {mask_url(url)} "
-            "(expected postgresql+psycopg2://user:password@host:port/dbname)"
+            "(expected postgresql+psycopg2://USER@HOST:PORT/DBNAME, a password after USER as :PASSWORD, %-encoded)"
         ) from None
     if url.count("@") > 1:
         raise YtdqError(
