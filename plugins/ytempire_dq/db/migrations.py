@@ -196,6 +196,10 @@ class _Runner:
                 cur.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
                 # a killed client: its backend notices within a second and lets the lock go
                 cur.execute("SET client_connection_check_interval = '1s'")
+                # "applied" means applied: a commit waits for its WAL even where the server runs
+                # with synchronous_commit=off (the embedded cluster does), so a crash right after
+                # a migration cannot take it back
+                cur.execute("SET synchronous_commit = on")
             if lock:
                 self._lock(log)
                 with self.conn, self.conn.cursor() as cur:
