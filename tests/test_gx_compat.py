@@ -84,6 +84,7 @@ PRIVATE_CALLABLES = [
     (f"{GX}.expectations.expectation:Expectation._get_result_format", ["self", "runtime_configuration"]),
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.data_context.data_context.context_factory:ProjectManager.get_config_provider", ["self"]),
+    (f"{GX}.render.renderer.site_builder:_resolve_asset_name", ["validation_results"]),  # docs_site
 ]
 
 
@@ -189,6 +190,10 @@ OVERRIDDEN = [
     ),
     (f"{GX}.render.renderer.page_renderer:ValidationResultsPageRenderer.render", ["self", "validation_results", "*"]),
     (f"{GX}.render.renderer.page_renderer:ExpectationSuitePageRenderer.render", ["self", "expectations", "*"]),
+    (
+        f"{GX}.render.renderer.site_builder:SiteBuilder.build",
+        ["self", "resource_identifiers", "build_index"],
+    ),  # docs_site
 ]
 
 

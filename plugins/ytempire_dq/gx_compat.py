@@ -164,6 +164,19 @@ def result_schema_of(store: Any) -> Any:
     return store._expectationSuiteValidationResultSchema
 
 
+def resolved_asset_name(validation_result: Any) -> Any:
+    """``site_builder._resolve_asset_name``: the data asset GX's index shows for a stored result
+    (fluent data sources keep it in the active batch definition, not in batch kwargs/spec)."""
+    from great_expectations.render.renderer.site_builder import _resolve_asset_name
+
+    return _resolve_asset_name(validation_results=validation_result)
+
+
+def action_data_context(action: Any) -> Any:
+    """``ValidationAction._resolve_context().context``: the data context a running action belongs to."""
+    return action._resolve_context().context
+
+
 def trusted_html_params() -> frozenset:
     """``DefaultJinjaView._TRUSTED_HTML_PARAMS``: the string-template parameters GX's view emits
     raw (renderer-made HTML); Data Docs never gives those back an unescaped original."""

@@ -5,8 +5,11 @@ A checkpoint file naming an action type that is not registered yet does not load
 
 - ``publish_to_redis``: each run's summary in the hash ``dq:last:<checkpoint>`` and on the
   channel ``dq:results``; Redis being down is a warning, never a failed run.
+- ``prune_results``: the checkpoint's retention of old results and Data Docs pages
+  (:mod:`ytempire_dq.retention`).
 """
 
+from ytempire_dq.actions.prune_results import PruneResultsAction
 from ytempire_dq.actions.publish_to_redis import PublishToRedisAction, run_summary
 
-__all__ = ["PublishToRedisAction", "run_summary"]
+__all__ = ["PruneResultsAction", "PublishToRedisAction", "run_summary"]

@@ -1,0 +1,290 @@
+"""Data Docs at a constant cost per run: the run's pages, and the index updated from kept rows.
+
+Profiled (cProfile, ``checkpoint run nightly`` with 100 stored nightly runs, 808 results): of
+48 s, 37 s were GX's ``UpdateDataDocsAction``. It calls ``SiteBuilder.build`` once per
+validation result (8 per nightly run), and each call rebuilds the index with GX's
+``DefaultSiteIndexBuilder``, which *reads and deserialises every stored result* to learn its
+success and asset (6,500 reads: 22 s of marshmallow), lists every page and result (2.4 s), and
+renders every row through Jinja (5.3 s); the site sections list every stored key to find the two
+they render. :class:`IncrementalSiteBuilder` (``gx/great_expectations.yml``, ``data_docs_sites``)
+replaces that ``build``:
+
+- with ``resource_identifiers`` (a run's update): renders just those pages (one store read each),
+  with the configured section renderers and views (``data_docs.py``), appends one *index row*
+  per validation (:func:`index_row`: its names, success and failed-rule count) to
+  ``<site>.index.jsonl`` beside the site, and writes ``index.html`` from those rows
+  (:mod:`ytempire_dq.docs_index`). No stored result of another run is read.
+- without (``ytdq docs build``): renders every page, reading each result once, and writes the
+  rows anew (pages whose result is gone are removed, as GX does).
+
+A run's update takes the rows file's lock (``flock``): runs of two checkpoints may update one
+site at once. With no rows file yet beside an existing site (a site built before this), the first
+update writes the rows of every stored result once. Sites on other backends than the filesystem
+get GX's own build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from great_expectations.core import ExpectationSuite
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+from great_expectations.render.renderer.site_builder import SiteBuilder
+from typing_extensions import override
+
+from ytempire_dq import docs_index, gx_compat
+
+log = logging.getLogger(__name__)
+
+#: run names of ``run_checkpoint`` (``<checkpoint>-<UTC time>``): the checkpoint when its id is unknown.
+RUN_NAME = re.compile(r"^(?P<checkpoint>.+)-\d{8}T\d{6}\.\d{6}Z$")
+
+
+def rows_path(site: Path) -> Path:
+    """The index rows of the site at ``site`` (outside it: not a page of the site)."""
+    return site.parent / f"{site.name}.index.jsonl"
+
+
+@contextlib.contextmanager
+def rows_lock(site: Path):
+    """Exclusive use of the site's index rows and ``index.html`` (one writer at a time)."""
+    site.parent.mkdir(parents=True, exist_ok=True)
+    with open(site.parent / f"{site.name}.index.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_rows(site: Path) -> list[dict]:
+    """The site's index rows, one per validation page (a page's later row replaces its earlier one)."""
+    path = rows_path(site)
+    if not path.is_file():
+        return []
+    rows: dict[str, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row["filepath"]] = row
+    return list(rows.values())
+
+
+def write_rows(site: Path, rows: list[dict]) -> None:
+    """Replace the site's index rows (atomically)."""
+    path = rows_path(site)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def append_rows(site: Path, rows: list[dict]) -> None:
+    with open(rows_path(site), "a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def write_index(site: Path, site_name: str, rows: list[dict], suites: list[str]) -> Path:
+    index = site / "index.html"
+    tmp = site / "index.html.tmp"
+    tmp.write_text(docs_index.render_index(site_name, rows, suites), encoding="utf-8")
+    os.replace(tmp, index)
+    return index
+
+
+def checkpoint_names(ctx: Any) -> dict[str, str]:
+    """``{checkpoint id: name}`` from the checkpoint store's files (no GX deserialisation)."""
+    names: dict[str, str] = {}
+    backend = getattr(ctx.stores.get(ctx.checkpoint_store_name), "store_backend", None)
+    base = getattr(backend, "full_base_directory", None)
+    if base and Path(base).is_dir():
+        for path in Path(base).glob("*.json"):
+            with contextlib.suppress(ValueError, OSError):
+                doc = json.loads(path.read_text())
+                if doc.get("id") and doc.get("name"):
+                    names[str(doc["id"])] = str(doc["name"])
+    return names
+
+
+def checkpoint_of(result: Any, run_name: str, names: dict[str, str]) -> str:
+    """The checkpoint that produced ``result``: by its ``checkpoint_id``, else by its run name."""
+    name = names.get(str((result.meta or {}).get("checkpoint_id")))
+    if name:
+        return name
+    match = RUN_NAME.match(run_name or "")
+    return match["checkpoint"] if match else "(no checkpoint)"
+
+
+def page_path(key: ValidationResultIdentifier) -> str:
+    """The validation page's path in the site (as GX's HtmlSiteStore writes it)."""
+    return "/".join(["validations", *key.to_tuple()]) + ".html"
+
+
+def index_row(key: ValidationResultIdentifier, result: Any, names: dict[str, str]) -> dict:
+    """What the index shows of one stored validation (read from the result once, when rendered)."""
+    from urllib.parse import quote
+
+    suite = key.expectation_suite_identifier.name
+    run_name = key.run_id.run_name
+    run_time = key.run_id.run_time
+    stats = result.statistics or {}
+    return {
+        "filepath": quote(page_path(key)),
+        "suite": suite,
+        "suite_filepath": docs_index.suite_filepath(suite),
+        "run_name": run_name,
+        "run_time": run_time.isoformat() if run_time else None,
+        "batch_identifier": key.batch_identifier,
+        "asset_name": gx_compat.resolved_asset_name(result),
+        "checkpoint": checkpoint_of(result, run_name, names),
+        "success": bool(result.success),
+        "evaluated": int(stats.get("evaluated_expectations") or 0),
+        "failed": int(stats.get("unsuccessful_expectations") or 0),
+    }
+
+
+class IncrementalSiteBuilder(SiteBuilder):
+    """GX's site builder whose ``build`` reads only what it renders (see the module docstring)."""
+
+    def site_dir(self) -> Path | None:
+        base = getattr(self.target_store.store_backends["index_page"], "full_base_directory", None)
+        return Path(base) if base else None
+
+    @override
+    def build(self, resource_identifiers: Any = None, build_index: bool = True) -> Any:
+        site = self.site_dir()
+        if site is None:  # not a filesystem site: GX's own build
+            return super().build(resource_identifiers=resource_identifiers, build_index=build_index)
+        site.mkdir(parents=True, exist_ok=True)
+        names = checkpoint_names(self.data_context)
+        if resource_identifiers is None:
+            rows = self._render_all(site, names)
+            with rows_lock(site):
+                write_rows(site, rows)
+                self._finish(site, rows, build_index)
+        else:
+            rows = self._render(site, list(resource_identifiers), names)
+            with rows_lock(site):
+                if not rows_path(site).is_file():
+                    write_rows(site, self._rows_of_stored_results(names))
+                append_rows(site, rows)
+                self._finish(site, read_rows(site), build_index)
+        return self.get_resource_url(only_if_exists=False), None
+
+    def _finish(self, site: Path, rows: list[dict], build_index: bool) -> None:
+        self.target_store.copy_static_assets()
+        if build_index:
+            suites = [k.name for k in self.site_section_builders["expectations"].source_store.list_keys()]
+            write_index(site, self.site_name or site.name, rows, suites)
+        from ytempire_dq import docs_history
+
+        docs_history.ensure_page(site)
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def _render(self, site: Path, keys: list, names: dict[str, str]) -> list[dict]:
+        """Render the pages of ``keys``; the index rows of the validations among them."""
+        rows = []
+        for key in keys:
+            if isinstance(key, ValidationResultIdentifier):
+                row = self._render_validation(key, names)
+                if row is not None:
+                    rows.append(row)
+            elif isinstance(key, ExpectationSuiteIdentifier):
+                self._render_suite(key)
+        return rows
+
+    def _render_all(self, site: Path, names: dict[str, str]) -> list[dict]:
+        for key in self.site_section_builders["expectations"].source_store.list_keys():
+            self._render_suite(key)
+        section = self.site_section_builders.get("validations")
+        keys = set(section.source_store.list_keys()) if section else set()
+        rows = [row for key in sorted(keys, key=str) if (row := self._render_validation(key, names)) is not None]
+        backend = self.target_store.store_backends[ValidationResultIdentifier]
+        for page in backend.list_keys():  # pages whose result is gone (as GX's index builder does)
+            key = ValidationResultIdentifier.from_tuple(page)
+            if key not in keys:
+                backend.remove_key(page)
+        if "profiling" in self.site_section_builders:
+            self.site_section_builders["profiling"].build()
+        return rows
+
+    def _rows_of_stored_results(self, names: dict[str, str]) -> list[dict]:
+        """The rows of every stored result that has a page (once: a site built before the rows file)."""
+        section = self.site_section_builders.get("validations")
+        if section is None:
+            return []
+        backend = self.target_store.store_backends[ValidationResultIdentifier]
+        pages = {ValidationResultIdentifier.from_tuple(p) for p in backend.list_keys()}
+        rows = []
+        for key in section.source_store.list_keys():
+            if key in pages:
+                with contextlib.suppress(Exception):
+                    rows.append(index_row(key, section.source_store.get(key), names))
+        return rows
+
+    def _render_validation(self, key: ValidationResultIdentifier, names: dict[str, str]) -> dict | None:
+        from great_expectations.render.util import resource_key_passes_run_name_filter
+
+        section = self.site_section_builders.get("validations")
+        if section is None or (
+            section.run_name_filter and not resource_key_passes_run_name_filter(key, section.run_name_filter)
+        ):
+            return None
+        try:
+            result = section.source_store.get(key)
+        except Exception as exc:  # noqa: BLE001 - GX skips a result it cannot read, so do we
+            log.warning("Data Docs: validation result %s could not be read, skipped: %s", key.to_tuple(), exc)
+            return None
+        row = index_row(key, result, names)
+        self._write_page(section, key, result, lambda markup: with_failed_rules(markup, result, row))
+        return row
+
+    def _render_suite(self, key: ExpectationSuiteIdentifier) -> None:
+        section = self.site_section_builders.get("expectations")
+        if section is None:
+            return
+        try:
+            suite = ExpectationSuite(**section.source_store.get(key))
+        except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
+            log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
+            return
+        self._write_page(section, key, suite)
+
+    def _write_page(self, section: Any, key: Any, resource: Any, post: Any = None) -> None:
+        from great_expectations.data_context.types.resource_identifiers import SiteSectionIdentifier
+
+        try:
+            rendered = section.renderer_class.render(resource)
+            markup = section.view_class.render(
+                rendered, data_context_id=section.data_context_id, show_how_to_buttons=section.show_how_to_buttons
+            )
+            if post is not None:
+                markup = post(markup)
+            self.target_store.set(
+                SiteSectionIdentifier(site_section_name=section.name, resource_identifier=key), markup
+            )
+        except Exception:  # as GX: one page failing to render must not stop the others
+            log.exception("Data Docs: the page of %s could not be rendered", key.to_tuple())
+
+
+def with_failed_rules(markup: str, result: Any, row: dict) -> str:
+    """A validation page with a box of its failed rules on top, each linked to its rule history."""
+    from ytempire_dq import docs_history
+
+    box = docs_history.failed_rules_box(result, row["checkpoint"], depth=row["filepath"].count("/"))
+    if not box:
+        return markup
+    anchor = '<div class="col-md-10 col-lg-10 col-xs-12 pl-md-4 pr-md-3">'
+    if anchor in markup:
+        return markup.replace(anchor, anchor + box, 1)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + box, markup, count=1)
