@@ -24,7 +24,7 @@ from tests.helpers import copy_project
 from ytempire_dq import docs_index, docs_site
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
-from ytempire_dq.suites import docs_build
+from ytempire_dq.docs_site import docs_build
 
 PAYLOAD = "<img src=x onerror=document.body.dataset.pwned=1>"
 

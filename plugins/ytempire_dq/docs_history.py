@@ -272,15 +272,16 @@ def site_dirs(ctx: Any) -> list[Path]:
 
 
 def write_pages(ctx: Any, database_url: str | None = None) -> None:
-    """:func:`write_page` for every filesystem site of ``ctx`` (one history read)."""
-    url = database_url or config.database_url(required=False)
-    dirs = site_dirs(ctx)
-    if not dirs:
-        return
-    first = write_page(dirs[0], url)
-    for site in dirs[1:]:
-        if first is not None:
-            site.mkdir(parents=True, exist_ok=True)
-            (site / HISTORY_PAGE).write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
-        else:
-            ensure_page(site)
+    """:func:`write_page` for every filesystem site of ``ctx`` (one history read). Never raises."""
+    try:
+        url = database_url or config.database_url(required=False)
+        dirs = site_dirs(ctx)
+        first = write_page(dirs[0], url) if dirs else None
+        for site in dirs[1:]:
+            if first is not None:
+                site.mkdir(parents=True, exist_ok=True)
+                (site / HISTORY_PAGE).write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
+            else:
+                ensure_page(site)
+    except Exception as exc:  # noqa: BLE001 - a view of the history must not fail the run
+        log.warning("Data Docs: rule history page not written: %s", config.one_line(exc, 300))

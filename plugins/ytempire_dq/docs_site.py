@@ -1,4 +1,7 @@
-"""Data Docs at a constant cost per run: the run's pages, and the index updated from kept rows.
+"""Build the Data Docs site (``ytdq docs build``, each run's update) at a constant cost per run.
+
+Our renderers are in :mod:`ytempire_dq.data_docs`, the index page in :mod:`ytempire_dq.docs_index`,
+the rule history page in :mod:`ytempire_dq.docs_history`.
 
 Profiled (cProfile, ``checkpoint run nightly`` with 100 stored nightly runs, 808 results): of
 48 s, 37 s were GX's ``UpdateDataDocsAction``. It calls ``SiteBuilder.build`` once per
@@ -42,7 +45,8 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.render.renderer.site_builder import SiteBuilder
 from typing_extensions import override
 
-from ytempire_dq import docs_index, gx_compat
+from ytempire_dq import config, docs_index, gx_compat
+from ytempire_dq.locations import config_dir_of
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +292,37 @@ def with_failed_rules(markup: str, result: Any, row: dict) -> str:
     if anchor in markup:
         return markup.replace(anchor, anchor + box, 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + box, markup, count=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# building (ytdq docs build) and finding the index
+
+
+def docs_build(config_dir: Path | str | None = None) -> Path:
+    """Rebuild Data Docs from the stored suites and results (each read once) and the rule history
+    page (when the database is reachable); the path of ``index.html``."""
+    from ytempire_dq.context import open_context
+
+    cdir = config_dir_of(config_dir)
+    url = config.database_url(required=False)
+    ctx = open_context(cdir, database_url=url or "postgresql://unused/unused")
+    index = build_docs(ctx)
+    from ytempire_dq import docs_history
+
+    docs_history.write_pages(ctx, url)
+    return index
+
+
+def build_docs(ctx: Any) -> Path:
+    sites = ctx.build_data_docs()
+    return docs_index(ctx, sites)
+
+
+def docs_index(ctx: Any, sites: dict | None = None) -> Path:
+    """Path of the local site's ``index.html``."""
+    url = (sites or {}).get("local_site")
+    if url and url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(url).path))
+    return Path(ctx.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"
