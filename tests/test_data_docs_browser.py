@@ -20,6 +20,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from string import Template
+from urllib.parse import unquote
 
 import pytest
 import redis
@@ -200,9 +201,11 @@ def index(site, browser) -> Dom:
 
 
 def validation_page(site, index: Dom, suite: str) -> Path:
-    """The run's validation page of ``suite``, as the index links it."""
-    (link,) = {m for s in index.scripts for m in re.findall(rf"validations/{suite}/[^'\"]+\.html", s)}
-    return site[1] / link
+    """The run's validation page of ``suite``, as the index links it (a static link: docs_index.py)."""
+    (link,) = {
+        a["href"] for a in index.tags("a") if re.fullmatch(rf"validations/{suite}/[^'\"]+\.html", a.get("href", ""))
+    }
+    return site[1] / unquote(link)
 
 
 def suites_with_custom_rules(gx_dir: Path) -> dict[str, list[dict]]:

@@ -45,7 +45,8 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.render.renderer.site_builder import SiteBuilder
 from typing_extensions import override
 
-from ytempire_dq import config, docs_index, gx_compat
+from ytempire_dq import config, gx_compat
+from ytempire_dq import docs_index as index_page
 from ytempire_dq.locations import config_dir_of
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def append_rows(site: Path, rows: list[dict]) -> None:
 def write_index(site: Path, site_name: str, rows: list[dict], suites: list[str]) -> Path:
     index = site / "index.html"
     tmp = site / "index.html.tmp"
-    tmp.write_text(docs_index.render_index(site_name, rows, suites), encoding="utf-8")
+    tmp.write_text(index_page.render_index(site_name, rows, suites), encoding="utf-8")
     os.replace(tmp, index)
     return index
 
@@ -144,7 +145,7 @@ def index_row(key: ValidationResultIdentifier, result: Any, names: dict[str, str
     return {
         "filepath": quote(page_path(key)),
         "suite": suite,
-        "suite_filepath": docs_index.suite_filepath(suite),
+        "suite_filepath": index_page.suite_filepath(suite),
         "run_name": run_name,
         "run_time": run_time.isoformat() if run_time else None,
         "batch_identifier": key.batch_identifier,
