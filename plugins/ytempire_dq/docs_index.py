@@ -76,38 +76,39 @@ def status(success: bool) -> str:
 def latest_runs(rows: Iterable[dict]) -> list[dict]:
     """The latest run of each checkpoint, newest first: ``{checkpoint, run_name, run_time, success,
     failed, evaluated, validations}`` (``failed``: its failed rules, summed over its validations)."""
-    runs: dict[tuple[str, str], dict] = {}
+    rows = list(rows)
+    newest: dict[str, tuple[str, str]] = {}
+    for row in rows:  # one pass of comparisons: a run's time is the time of each of its rows
+        mark = (row["run_time"] or "", row["run_name"])
+        if mark > newest.get(row["checkpoint"], ("", "")):
+            newest[row["checkpoint"]] = mark
+    runs = {
+        (cp, name): {
+            "checkpoint": cp,
+            "run_name": name,
+            "run_time": time,
+            "success": True,
+            "failed": 0,
+            "evaluated": 0,
+            "validations": 0,
+        }
+        for cp, (time, name) in newest.items()
+    }
     for row in rows:
-        run = runs.setdefault(
-            (row["checkpoint"], row["run_name"]),
-            {
-                "checkpoint": row["checkpoint"],
-                "run_name": row["run_name"],
-                "run_time": row["run_time"],
-                "success": True,
-                "failed": 0,
-                "evaluated": 0,
-                "validations": 0,
-            },
-        )
-        run["success"] = run["success"] and bool(row["success"])
-        run["failed"] += int(row.get("failed") or 0)
-        run["evaluated"] += int(row.get("evaluated") or 0)
-        run["validations"] += 1
-        run["run_time"] = max(run["run_time"] or "", row["run_time"] or "")
-    latest: dict[str, dict] = {}
-    for run in runs.values():
-        best = latest.get(run["checkpoint"])
-        if best is None or (run["run_time"], run["run_name"]) > (best["run_time"], best["run_name"]):
-            latest[run["checkpoint"]] = run
-    return sorted(latest.values(), key=lambda r: (r["run_time"] or "", r["checkpoint"]), reverse=True)
+        run = runs.get((row["checkpoint"], row["run_name"]))
+        if run is not None:
+            run["success"] = run["success"] and bool(row["success"])
+            run["failed"] += int(row.get("failed") or 0)
+            run["evaluated"] += int(row.get("evaluated") or 0)
+            run["validations"] += 1
+    return sorted(runs.values(), key=lambda r: (r["run_time"] or "", r["checkpoint"]), reverse=True)
 
 
-def ordered(rows: Iterable[dict]) -> list[dict]:
+def ordered(rows: Iterable[dict], latest: list[dict] | None = None) -> list[dict]:
     """Index rows as the page lists them: the latest run of each checkpoint first (its failed
     validations first, then by suite), then the rest, newest first."""
     rows = list(rows)
-    latest = latest_runs(rows)
+    latest = latest_runs(rows) if latest is None else latest
     rank = {(r["checkpoint"], r["run_name"]): n for n, r in enumerate(latest)}
     first = [r for r in rows if (r["checkpoint"], r["run_name"]) in rank]
     rest = [r for r in rows if (r["checkpoint"], r["run_name"]) not in rank]
@@ -119,14 +120,15 @@ def ordered(rows: Iterable[dict]) -> list[dict]:
 
 def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) -> str:
     """The whole ``index.html``."""
-    rows = ordered(rows)
+    rows = list(rows)
+    latest = latest_runs(rows)
+    rows = ordered(rows, latest)
     parts = [
         f"<h1><strong>Data Docs</strong> | {e(site_name)}</h1>",
         f'<nav><a href="{HISTORY_PAGE}">Rule history</a><a href="#validation-results">Validation Results</a>'
         '<a href="#expectation-suites">Expectation Suites</a></nav>',
         '<h2 id="latest-runs">Latest run of each checkpoint</h2>',
     ]
-    latest = latest_runs(rows)
     if latest:
         parts.append(
             '<table class="latest-runs"><thead><tr><th>Status</th><th>Checkpoint</th><th>Failed rules</th>'
@@ -149,21 +151,34 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
         '<table id="validation-results-table"><thead><tr><th>Status</th><th>Run Time</th><th>Run Name</th>'
         "<th>Checkpoint</th><th>Asset Name</th><th>Expectation Suite</th><th>Failed rules</th></tr></thead><tbody>"
     )
-    for row in rows:
-        kind = "passed" if row["success"] else "failed"
-        parts.append(
-            f'<tr class="{kind} validation-row"><td>{status(row["success"])}</td><td>{e(when(row["run_time"]))}</td>'
-            f'<td><a href="{e(row["filepath"])}">{e(row["run_name"])}</a></td><td>{e(row["checkpoint"])}</td>'
-            f"<td>{e(row.get('asset_name'))}</td>"
-            f'<td><a href="{e(row["suite_filepath"])}">{e(row["suite"])}</a></td>'
-            f"<td>{int(row.get('failed') or 0)} of {int(row.get('evaluated') or 0)}</td></tr>"
-        )
+    parts.extend(validation_row(row) for row in rows)
     parts.append("</tbody></table>")
     parts.append('<h2 id="expectation-suites">Expectation Suites</h2><ul class="suites">')
     for name in sorted(suites):
         parts.append(f'<li><a href="{e(suite_filepath(name))}">{e(name)}</a></li>')
     parts.append("</ul>")
     return page(f"Data Docs | {site_name}", "\n".join(parts))
+
+
+#: ``{filepath: (row, its HTML)}``: a row object read before (``docs_site.read_rows`` keeps them)
+#: is not rendered again by the next update of the same process.
+_ROW_HTML: dict[str, tuple[dict, str]] = {}
+
+
+def validation_row(row: dict) -> str:
+    cached = _ROW_HTML.get(row["filepath"])
+    if cached is not None and cached[0] is row:
+        return cached[1]
+    kind = "passed" if row["success"] else "failed"
+    markup = (
+        f'<tr class="{kind} validation-row"><td>{status(row["success"])}</td><td>{e(when(row["run_time"]))}</td>'
+        f'<td><a href="{e(row["filepath"])}">{e(row["run_name"])}</a></td><td>{e(row["checkpoint"])}</td>'
+        f"<td>{e(row.get('asset_name'))}</td>"
+        f'<td><a href="{e(row["suite_filepath"])}">{e(row["suite"])}</a></td>'
+        f"<td>{int(row.get('failed') or 0)} of {int(row.get('evaluated') or 0)}</td></tr>"
+    )
+    _ROW_HTML[row["filepath"]] = (row, markup)
+    return markup
 
 
 def suite_filepath(suite: str) -> str:

@@ -72,16 +72,30 @@ def rows_lock(site: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: ``{rows file: (inode, bytes parsed, {filepath: row})}``: a run updates the index once per
+#: validation; each update parses only the lines appended since the previous one.
+_PARSED: dict[Path, tuple[int, int, dict[str, dict]]] = {}
+
+
 def read_rows(site: Path) -> list[dict]:
     """The site's index rows, one per validation page (a page's later row replaces its earlier one)."""
     path = rows_path(site)
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return []
-    rows: dict[str, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    inode, offset, rows = _PARSED.get(path, (None, 0, {}))
+    if inode != stat.st_ino or stat.st_size < offset:  # replaced (write_rows, prune): parse it all
+        offset, rows = 0, {}
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    for line in complete.decode("utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
             rows[row["filepath"]] = row
+    _PARSED[path] = (stat.st_ino, offset + len(complete), rows)
     return list(rows.values())
 
 

@@ -8,8 +8,9 @@ keeps the newest N runs *of each checkpoint*; ``older_than_days`` removes runs o
 given both, a run is removed when either says so (both limits hold afterwards).
 
 Used by ``ytdq results prune`` and by the ``prune_results`` checkpoint action (the ``nightly``
-checkpoint applies its ``keep_runs`` itself). Finding the runs lists directories and reads no
-result, so a run's retention costs milliseconds whatever is stored.
+checkpoint applies its ``keep_runs`` itself). Finding the runs reads no result: the CLI lists the
+results directory; the action reads the Data Docs index rows its run's update just parsed, so a
+run's own retention costs milliseconds whatever is stored.
 """
 
 from __future__ import annotations
@@ -68,6 +69,28 @@ def stored_runs(results_dir: Path) -> dict[tuple[str, str], dict]:
     return runs
 
 
+def runs_of_rows(site: Path) -> dict[tuple[str, str], dict]:
+    """:func:`stored_runs` read from the site's index rows instead of the results directory (no
+    directory walk: what a checkpoint's own retention uses after its Data Docs update). Results
+    that have no page are not seen; ``ytdq results prune`` walks the directory."""
+    runs: dict[tuple[str, str], dict] = {}
+    for row in docs_site.read_rows(site):
+        rel = Path(unquote(row["filepath"])).relative_to("validations").with_suffix(".json")
+        if len(rel.parts) < 4:
+            continue
+        run = runs.get((rel.parts[-3], rel.parts[-2]))
+        if run is None:
+            when = dt.datetime.fromisoformat(row["run_time"]) if row.get("run_time") else None
+            run = runs[(rel.parts[-3], rel.parts[-2])] = {
+                "checkpoint": row["checkpoint"],
+                "run_name": rel.parts[-3],
+                "run_time": when or run_time_of(rel.parts[-2], site),
+                "files": [],
+            }
+        run["files"].append(rel)
+    return runs
+
+
 def select(
     runs: dict[tuple[str, str], dict],
     *,
@@ -122,10 +145,13 @@ def prune(
     older_than_days: float | None = None,
     dry_run: bool = False,
     now: dt.datetime | None = None,
+    from_rows: bool = False,
 ) -> dict:
     """Remove the selected runs' result files, their pages in each site (``(site name, dir)``) and
-    their index rows (the index is rewritten). ``{"runs": [run names], "results", "pages"}``."""
-    remove = select(stored_runs(results_dir), keep_runs=keep_runs, older_than_days=older_than_days, now=now)
+    their index rows (the index is rewritten). ``{"runs": [run names], "results", "pages"}``.
+    ``from_rows``: find the runs in the first site's index rows (:func:`runs_of_rows`)."""
+    runs = runs_of_rows(sites[0][1]) if from_rows and sites else stored_runs(results_dir)
+    remove = select(runs, keep_runs=keep_runs, older_than_days=older_than_days, now=now)
     out = {"runs": [r["run_name"] for r in remove], "results": 0, "pages": 0}
     if dry_run or not remove:
         out["results"] = sum(len(r["files"]) for r in remove)
@@ -194,6 +220,7 @@ def prune_context(
     history: bool = False,
     database_url: str | None = None,
     dry_run: bool = False,
+    from_rows: bool = False,
 ) -> dict:
     """:func:`prune` on a data context's results store and filesystem Data Docs sites (and,
     with ``history``, :func:`prune_history` on ``database_url`` or DATABASE_URL)."""
@@ -205,7 +232,15 @@ def prune_context(
     dirs = docs_history.site_dirs(ctx)
     sites = list(zip(site_names, dirs)) if len(site_names) == len(dirs) else [(d.name, d) for d in dirs]
     suites = [k.name for k in ctx.stores[ctx.expectations_store_name].list_keys()]
-    out = prune(results_dir, sites, suites, keep_runs=keep_runs, older_than_days=older_than_days, dry_run=dry_run)
+    out = prune(
+        results_dir,
+        sites,
+        suites,
+        keep_runs=keep_runs,
+        older_than_days=older_than_days,
+        dry_run=dry_run,
+        from_rows=from_rows,
+    )
     if history:
         url = database_url or config.database_url()
         out["history_runs"] = prune_history(url, keep_runs=keep_runs, older_than_days=older_than_days, dry_run=dry_run)

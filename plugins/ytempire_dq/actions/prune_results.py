@@ -43,6 +43,7 @@ class PruneResultsAction(ValidationAction):
                 keep_runs=self.keep_runs,
                 older_than_days=self.older_than_days,
                 history=self.history,
+                from_rows=True,  # the runs its Data Docs update just listed: no directory walk
             )
         except Exception as exc:  # noqa: BLE001 - retention must not change the verdict
             log.warning("checkpoint %r: old results not pruned: %s", checkpoint_result.name, one_line(exc, 300))
