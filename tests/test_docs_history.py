@@ -168,3 +168,13 @@ def test_rule_ids_and_values_are_shown_as_text():
 
     box = docs_history.failed_rules_box(Suite(), PAYLOAD, depth=4)
     assert "<img" not in box and html.escape(PAYLOAD, quote=True) in box and 'href="../../../../history.html#' in box
+
+
+def test_docs_build_writes_the_history_page_too(runs, db_url, monkeypatch):
+    from ytempire_dq.docs_site import docs_build
+
+    gx_dir, _, _ = runs
+    (site_of(gx_dir) / "history.html").unlink()
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    docs_build(gx_dir)
+    assert history_row(gx_dir, "mail", RULE)["cells"][3] == "failed in 2 of 3 runs"

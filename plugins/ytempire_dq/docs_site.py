@@ -105,6 +105,7 @@ def write_rows(site: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
     os.replace(tmp, path)
+    _PARSED.pop(path, None)  # a new file: parsed anew (its inode number may be an old one's)
 
 
 def append_rows(site: Path, rows: list[dict]) -> None:
