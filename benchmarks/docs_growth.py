@@ -122,7 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
         out = {
             "stored_runs": {k: v[1] for k, v in copies.items()},
             "checkpoint_run": {
-                k: {"median_wall": statistics.median(t["wall"] for t in v), "runs": v} for k, v in times.items()
+                k: {
+                    "median_wall": statistics.median(t["wall"] for t in v),
+                    "median_cpu": statistics.median(t["cpu"] for t in v),
+                    "runs": v,
+                }
+                for k, v in times.items()
             },
         }
         out["ratio"] = round(
@@ -130,7 +135,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
         if not args.no_docs_build:
             out["docs_build"] = {}
-            for label, (gx_dir, _) in copies.items():
+            for label, (gx_dir, keep) in copies.items():
+                site = gx_dir / "uncommitted" / "data_docs" / "local_site"
+                retention.prune(gx_dir / "uncommitted" / "validations", [("local_site", site)], [], keep_runs=keep)
                 out["docs_build"][label] = timed([YTDQ, "docs", "build", "--config", str(gx_dir)], env)
                 out["docs_build"][label]["stored_runs"] = stored(gx_dir)
                 print(label, "docs build:", out["docs_build"][label], file=sys.stderr)
