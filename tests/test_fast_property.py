@@ -322,8 +322,8 @@ def _baseline(conn) -> None:
         for metric, values in metrics.items():
             for i in range(5):
                 cur.execute(
-                    "INSERT INTO dq.metrics (run_id, rule_id, metric, value, success, baseline_runs, observed_at) "
-                    "VALUES ('earlier', 'videos.r', %s, %s, true, 0, now() - %s * interval '1 hour')",
+                    "INSERT INTO dq.metrics (run_id, rule_id, metric, value, success, baseline_runs, min_runs, "
+                    "observed_at) VALUES ('earlier', 'videos.r', %s, %s, true, 0, 3, now() - %s * interval '1 hour')",
                     (metric, values[i % len(values)], i + 1),
                 )
 

@@ -14,8 +14,6 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from ytempire_dq.expectations import HISTORY_BAND_TYPES
-
 METRICS = sa.table(
     "metrics",
     *(
@@ -27,6 +25,7 @@ METRICS = sa.table(
             "value",
             "success",
             "baseline_runs",
+            "min_runs",
             "median",
             "mad",
             "lower_bound",
@@ -45,6 +44,8 @@ def _number(value: Any) -> float | None:
 def metric_rows(run_id: str, rules: Iterable[tuple[str, Any]], at: dt.datetime) -> list[dict]:
     """The ``dq.metrics`` rows of a run: one per history-band rule that ran (``rules``: (rule_id,
     :class:`ytempire_dq.results.RuleResult`) pairs)."""
+    from ytempire_dq.expectations import HISTORY_BAND_TYPES
+
     out = []
     for rule_id, r in rules:
         observed = r.observed_value
@@ -60,6 +61,7 @@ def metric_rows(run_id: str, rules: Iterable[tuple[str, Any]], at: dt.datetime) 
                 "value": _number(observed.get("value")),
                 "success": bool(r.success),
                 "baseline_runs": int(observed.get("baseline_runs") or 0),
+                "min_runs": int(observed.get("min_runs") or 0),
                 "median": _number(observed.get("median")),
                 "mad": _number(observed.get("mad")),
                 "lower_bound": _number(observed.get("lower")),
@@ -79,13 +81,20 @@ def record(conn: sa.Connection, run_id: str, rules: Iterable[tuple[str, Any]], a
 
 
 def by_run(conn: sa.Connection, rule_id: str, run_ids: list[str]) -> dict[str, dict]:
-    """``{run_id: {"metric", "value", "lower", "upper", "median", "baseline_runs"}}`` of one rule
+    """``{run_id: {"metric", "value", "lower", "upper", "median", "baseline_runs", "min_runs"}}`` of one rule
     in the given runs (runs without a measurement are absent; no table yet: nothing)."""
     if not run_ids or conn.execute(sa.text("SELECT to_regclass('dq.metrics')")).scalar() is None:
         return {}
     m = METRICS
     query = sa.select(
-        m.c.run_id, m.c.metric, m.c.value, m.c.lower_bound, m.c.upper_bound, m.c.median, m.c.baseline_runs
+        m.c.run_id,
+        m.c.metric,
+        m.c.value,
+        m.c.lower_bound,
+        m.c.upper_bound,
+        m.c.median,
+        m.c.baseline_runs,
+        m.c.min_runs,
     ).where(m.c.rule_id == rule_id, m.c.run_id.in_(run_ids))
     return {
         row.run_id: {
@@ -95,6 +104,22 @@ def by_run(conn: sa.Connection, rule_id: str, run_ids: list[str]) -> dict[str, d
             "upper": row.upper_bound,
             "median": row.median,
             "baseline_runs": row.baseline_runs,
+            "min_runs": row.min_runs,
         }
         for row in conn.execute(query)
     }
+
+
+def band_text(metric: dict | None) -> tuple[str, str]:
+    """(value, band) as ``ytdq history`` shows them: ``"61,234"``, ``"[95,000, 116,000]"`` or
+    ``"no baseline yet (3 of 7 runs)"``; empty for a run without a measurement."""
+    if not metric:
+        return "", ""
+    value = "none" if metric["value"] is None else _text(metric["value"])
+    if metric["lower"] is None:
+        return value, f"no baseline yet ({metric['baseline_runs']} of {metric['min_runs']} runs)"
+    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({metric['baseline_runs']} runs)"
+
+
+def _text(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.4g}"

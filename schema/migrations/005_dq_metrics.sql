@@ -20,6 +20,7 @@ CREATE TABLE dq.metrics (
     value         DOUBLE PRECISION,           -- NULL: nothing to measure (e.g. the mean of a day without rows)
     success       BOOLEAN          NOT NULL,  -- the rule's verdict: only accepted values teach the band
     baseline_runs INTEGER          NOT NULL,  -- how many accepted values the band was learned from
+    min_runs      INTEGER          NOT NULL,  -- how many it needs (fewer: "no baseline yet")
     median        DOUBLE PRECISION,           -- NULL while there is no baseline yet
     mad           DOUBLE PRECISION,
     lower_bound   DOUBLE PRECISION,

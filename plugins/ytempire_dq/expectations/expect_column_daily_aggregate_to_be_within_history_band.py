@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Tuple
+from typing import Any, ClassVar, Dict, Literal, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -64,8 +64,7 @@ class ExpectColumnDailyAggregateToBeWithinHistoryBand(HistoryBandExpectation):
     date_column: str = pydantic.Field(description="The date or timestamp column that places a row on a day.")
     days_ago: int = pydantic.Field(default=1, description="The day measured: current_date - days_ago.")
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
-    column_fields: ClassVar[Tuple[str, ...]] = ("column", "date_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("column", "date_column", "where")}
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "table",
         "column",

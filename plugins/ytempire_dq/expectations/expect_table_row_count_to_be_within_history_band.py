@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Tuple
+from typing import Any, ClassVar, Dict, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -46,7 +46,7 @@ class ExpectTableRowCountToBeWithinHistoryBand(HistoryBandExpectation):
 
     table: str = pydantic.Field(description="The table whose rows are counted, e.g. 'analytics'.")
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("where",)}
     parameter_fields: ClassVar[Tuple[str, ...]] = ("table", "where", *HistoryBandExpectation.band_fields)
 
     class Config:
