@@ -267,3 +267,47 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     pages = data_docs_pages(tmp_path, module_env, ExpectTableRowCountToBeWithinHistoryBand(table="users"))
     assert "The row count of users stays within the band learned from its last 14 accepted values" in pages["suite"]
     assert "no baseline yet (0 of 7 runs)" in pages["validation"]
+
+
+#: README row label (its start) -> how a rule of the suite files is classified into it
+README_ROWS = {
+    "**Schema restated**": "schema",
+    "**Constraint-backed**": "constraint",
+    "**Business-only**": "business",
+    "Lifecycle": "lifecycle",
+    "Events only in a state": "state_events",
+    "No timestamp in the future": "future",
+    "Cross-table temporal order": "temporal_order",
+    "Platform thresholds": "threshold",
+    "Plausibility": "plausibility",
+    "**Freshness**": "freshness",
+    "**Volume and drift**": "volume_drift",
+}
+
+
+def family(rule: dict) -> str:
+    if rule["meta"].get("enforced_by"):
+        return "constraint"
+    if rule["type"] in ("expect_table_columns_to_match_set", "expect_column_values_to_be_in_type_list"):
+        return "schema"
+    return rule["meta"].get("family") or "business"
+
+
+def test_the_readme_counts_the_rules_of_each_family():
+    import collections
+
+    counts = collections.Counter()
+    for suite in ("users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table"):
+        for rule in json.loads((PROJECT_ROOT / "expectations" / f"{suite}.json").read_text())["expectations"]:
+            counts[family(rule)] += 1
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("## What the rules catch") :]
+    table = {}
+    for line in section.splitlines()[1:60]:
+        cells = [c.strip() for c in line.split("|")]
+        for label, key in README_ROWS.items():
+            if len(cells) > 2 and cells[1].startswith(label):
+                table[key] = int(cells[2])
+    assert table == dict(counts)
+    assert f"The {sum(counts.values())} rules of the table suites" in section
+    assert counts["volume_drift"] == 4
