@@ -311,3 +311,17 @@ def test_the_readme_counts_the_rules_of_each_family():
     assert table == dict(counts)
     assert f"The {sum(counts.values())} rules of the table suites" in section
     assert counts["volume_drift"] == 4
+
+
+def test_a_database_without_migration_005_is_a_run_that_could_not_happen(new_database, project):
+    """The band rules read dq.metrics: on a database migrated only to 004 they cannot be evaluated
+    (exit 2, the cause and its fix named), and nothing else changes."""
+    from ytempire_dq.db import migrations
+
+    url = new_database("drift_at_004")
+    migrations.rollback(url, to=4)
+    report = run_checkpoint("drift", config_dir=project, database_url=url)
+    assert report.exit_code == ExitCode.RUN_FAILED
+    (error,) = report.errors()
+    assert error["cause"] == 'relation "dq.metrics" does not exist' and "ytdq db migrate" in error["hint"]
+    assert sorted(error["rule_ids"]) == [COUNT, VIEWS]
