@@ -8,7 +8,9 @@ the one way), the database URL the run used and the validation definitions' batc
 runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
 never changes the run's verdict or exit code.
 
-Quarantined row keys: :mod:`ytempire_dq.quarantine`.
+Quarantined row keys: :mod:`ytempire_dq.quarantine`. The volume/drift rules' values and bands
+(``dq.metrics``, migration 005): :mod:`ytempire_dq.metric_history`, written in the same transaction
+as the rule results.
 """
 
 from __future__ import annotations
