@@ -224,10 +224,13 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         if res.returncode != 0:
             raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
     port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
+    from ytempire_dq.backup import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
+
+    backup_dir, archive_opts = prepare_archive(base, entry, run_as)
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB"
+        f"-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB {archive_opts}"
     )
     _drop_stale_pidfile(datadir)
     pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"]
@@ -253,6 +256,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "user": run_as.name,
         "url": _pg_url(port),
         "log": str(logfile),
+        "backup_dir": str(backup_dir),
     }
 
 
