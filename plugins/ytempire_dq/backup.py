@@ -6,7 +6,7 @@ A backup folder holds ``base/<label>/`` (one plain-format ``pg_basebackup`` each
 newest archived segment (``ytempire_dq.restore``). No format of our own: every file is
 PostgreSQL's, and ``pg_verifybackup`` checks each base backup against its ``backup_manifest``.
 
-The embedded cluster (``ytdq services up``) archives into its backup folder (:func:`prepare_archive`);
+The embedded cluster (``ytdq services up``) archives into its backup folder (``walarchive``);
 any other server archives where its administrator says (README, "Backups and recovery").
 Retention is by age (:func:`prune`): base backups older than the limit go, the newest always
 stays, and ``pg_archivecleanup`` drops the WAL no remaining base backup needs.
@@ -23,19 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ytempire_dq import config
-from ytempire_dq.errors import YtdqError
+from ytempire_dq import config, services
+from ytempire_dq.walarchive import BackupError, make_folder
 
 DEFAULT_RETENTION_DAYS = 30
-#: Seconds after which the server switches to a new WAL segment (so it gets archived) even when
-#: the current one is not full: the bound on what a loss can take with it (the RPO).
-DEFAULT_ARCHIVE_TIMEOUT = 60
 _LABEL = re.compile(r"^base-(\d{8}T\d{6})Z(?:-\d+)?$")
 _START_WAL = re.compile(r"^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$", re.M)
-
-
-class BackupError(YtdqError):
-    """A backup could not be taken, listed, pruned or restored."""
 
 
 @dataclass
@@ -89,8 +82,6 @@ def retention_days(days: float | None = None) -> float:
 def backup_dir(state_dir: Path, explicit: Path | str | None = None) -> Path:
     """The backup folder: ``explicit``, else ``YTDQ_BACKUP_DIR``, else the embedded cluster's
     (recorded by ``services up``)."""
-    from ytempire_dq import services
-
     chosen = explicit or os.environ.get("YTDQ_BACKUP_DIR")
     if not chosen:
         chosen = (services.read_state(Path(state_dir)).get("postgres") or {}).get("backup_dir")
@@ -100,55 +91,6 @@ def backup_dir(state_dir: Path, explicit: Path | str | None = None) -> Path:
             "`ytdq services up` has one of its own)"
         )
     return Path(chosen).resolve()
-
-
-def archive_command(wal_dir: Path) -> str:
-    """A shell command for ``archive_command``: copy ``%p`` to ``wal_dir/%f`` under a temporary
-    name, fsync it, rename it; an already archived identical segment counts as done (a retry after
-    a crash between the copy and PostgreSQL noting it), a different one fails (never overwritten)."""
-    f = shlex.quote(str(wal_dir)) + "/%f"
-    return f"if test -f {f}; then cmp -s %p {f}; else cp %p {f}.part && sync {f}.part && mv {f}.part {f}; fi"
-
-
-def restore_command(wal_dir: Path) -> str:
-    return f"cp {shlex.quote(str(wal_dir))}/%f %p"
-
-
-def archive_settings(wal_dir: Path, timeout: float = DEFAULT_ARCHIVE_TIMEOUT) -> dict[str, str]:
-    return {
-        "wal_level": "replica",
-        "archive_mode": "on",
-        "archive_command": archive_command(wal_dir),
-        "archive_timeout": str(int(timeout)),
-    }
-
-
-def server_options(settings: dict[str, str]) -> str:
-    """``-c name=value`` options for ``pg_ctl -o`` (which hands them to a shell)."""
-    return " ".join(f"-c {name}={shlex.quote(value)}" for name, value in settings.items())
-
-
-def prepare_archive(base: Path, entry: dict | None, run_as) -> tuple[Path, str]:
-    """For ``services up``: the embedded cluster's backup folder (``YTDQ_BACKUP_DIR``, else the one
-    recorded, else ``<cluster>/backups``), created and owned by the server's user, and the
-    ``pg_ctl -o`` options that archive WAL into its ``wal/``."""
-    folder = Path(os.environ.get("YTDQ_BACKUP_DIR") or (entry or {}).get("backup_dir") or base / "backups")
-    make_folder(folder, run_as)
-    return folder.resolve(), server_options(archive_settings(folder.resolve() / "wal"))
-
-
-def make_folder(folder: Path, run_as) -> None:
-    """``folder`` with ``base/`` and ``wal/``, owned by the PostgreSQL user, which must reach it."""
-    for sub in ("base", "wal"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    for path in (folder, folder / "base", folder / "wal"):
-        if not run_as.is_self:
-            os.chown(path, run_as.uid, run_as.gid)
-    if not run_as.can_use(folder / "wal"):
-        raise BackupError(
-            f"backup folder {folder}: user {run_as.name} (who runs PostgreSQL) cannot reach it; "
-            "choose one outside a private home (e.g. YTDQ_BACKUP_DIR=/var/backups/ytdq)"
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,8 +134,6 @@ def server_archiving(url: str) -> dict[str, str]:
 def take_backup(url: str, folder: Path, *, verify: bool = True, log=lambda msg: None) -> tuple[Backup, dict]:
     """A base backup of the server at ``url`` into ``folder/base/<label>``; returns it and the
     server's archiving settings (``archive_mode`` off: it restores only to its own end)."""
-    from ytempire_dq import services
-
     run_as = services._RunAs.for_postgres()
     folder = Path(folder).resolve()
     make_folder(folder, run_as)
@@ -261,8 +201,6 @@ def wal_summary(folder: Path) -> dict:
 def prune(folder: Path, days: float | None = None, *, now: dt.datetime | None = None, log=lambda m: None) -> dict:
     """Delete base backups older than ``days`` (the newest is always kept), then the archived WAL
     older than the oldest one kept (``pg_archivecleanup``). ``{removed, kept, wal_removed}``."""
-    from ytempire_dq import services
-
     limit = retention_days(days)
     now = now or utcnow()
     backups = list_backups(folder)

@@ -35,8 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ytempire_dq import config, services
-from ytempire_dq.backup import archive_settings, make_folder, server_options, take_backup
+from ytempire_dq.backup import take_backup
 from ytempire_dq.restore import restore, start_cluster, stop_cluster
+from ytempire_dq.walarchive import archive_settings, make_folder, server_options
 
 #: The seed's targets (recovery time < 30 min, recovery point < 15 min).
 RTO_TARGET = 30 * 60
@@ -212,7 +213,8 @@ def run_drill(
         markers = _Loop(url, interval, _marker)
         load = _Loop(url, 0.1, _load(max(1, workload_rate // 10)))
         markers.start()
-        load.start()
+        if workload_rate:
+            load.start()
         time.sleep(before)
         t = time.monotonic()
         backup, _settings = take_backup(url, work / "backups", log=log)
@@ -225,7 +227,8 @@ def run_drill(
         datadir.rename(work / "primary.lost")
         for loop in (markers, load):
             loop.stop.set()
-            loop.join(timeout=30)
+            if loop.is_alive():
+                loop.join(timeout=30)
         committed = markers.done
         report.markers_committed = len(committed)
         report.workload_rows = sum(load.done)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ytempire_dq import config, services
-from ytempire_dq.backup import BackupError, list_backups, restore_command, run_tool, switch_wal
+from ytempire_dq.backup import list_backups, run_tool, switch_wal
+from ytempire_dq.walarchive import BackupError, restore_command
 
 LOG_NAME = "server.log"
 

@@ -224,7 +224,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         if res.returncode != 0:
             raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
     port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
-    from ytempire_dq.backup import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
+    from ytempire_dq.walarchive import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
 
     backup_dir, archive_opts = prepare_archive(base, entry, run_as)
     opts = (
