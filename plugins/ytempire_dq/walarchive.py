@@ -51,9 +51,12 @@ def server_options(settings: dict[str, str]) -> str:
 def prepare_archive(base: Path, entry: dict | None, run_as) -> tuple[Path, str]:
     """For ``services up``: the embedded cluster's backup folder (``YTDQ_BACKUP_DIR``, else the one
     recorded, else ``<cluster>/backups``), created and owned by the server's user, and the
-    ``pg_ctl -o`` options that archive WAL into its ``wal/``."""
+    ``pg_ctl -o`` options that archive WAL into its ``wal/``. ``YTDQ_WAL_ARCHIVE=off`` leaves
+    archiving out (a benchmark seeding 10M rows need not copy gigabytes of WAL)."""
     folder = Path(os.environ.get("YTDQ_BACKUP_DIR") or (entry or {}).get("backup_dir") or base / "backups")
     make_folder(folder, run_as)
+    if os.environ.get("YTDQ_WAL_ARCHIVE", "on").strip().lower() in ("off", "0", "no", "false"):
+        return folder.resolve(), ""
     return folder.resolve(), server_options(archive_settings(folder.resolve() / "wal"))
 
 
