@@ -36,13 +36,13 @@ from pathlib import Path
 
 from ytempire_dq import config, services
 from ytempire_dq.backup import take_backup
+from ytempire_dq.locations import copy_project
 from ytempire_dq.restore import restore, start_cluster, stop_cluster
 from ytempire_dq.walarchive import archive_settings, make_folder, server_options
 
 #: The seed's targets (recovery time < 30 min, recovery point < 15 min).
 RTO_TARGET = 30 * 60
 RPO_TARGET = 15 * 60
-PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
 _DRILL_SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS ytdq_drill;
 CREATE TABLE IF NOT EXISTS ytdq_drill.markers (seq int PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -144,15 +144,6 @@ def start_primary(workdir: Path, *, archive_timeout: int, log) -> tuple[Path, st
     start_cluster(datadir, port, run_as, options=durable + archive)
     services._ensure_database(port)
     return datadir, f"postgresql+psycopg2://{services.DB_USER}@127.0.0.1:{port}/{services.DB_NAME}"
-
-
-def copy_project(dest: Path) -> Path:
-    """The project's GX configuration under ``dest`` (its results and Data Docs go there too)."""
-    for part in PROJECT_PARTS:
-        src, target = config.PROJECT_ROOT / part, dest / part
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
-    return dest / "gx"
 
 
 @contextlib.contextmanager
