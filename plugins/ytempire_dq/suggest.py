@@ -1,0 +1,487 @@
+"""``ytdq suite suggest TABLE``: profile a table and write a *draft* suite of rules it keeps today.
+
+GX 0.18 had profilers; GX 1.x removed them. This one is small and explicit: the catalog gives the
+columns, their types and nullability and the valid unique indexes; three aggregate queries, in one
+``READ ONLY`` ``REPEATABLE READ`` transaction (one snapshot) with the statement timeout, give the
+evidence (counts, nulls, distinct values, min/max, lengths, character classes). Every rule keeps its
+evidence in ``meta.suggested_from``; a draft is for a person to review, never trusted blindly.
+
+What is suggested, and why:
+
+- the column set, and each column's type (the catalog's, as GX reads it);
+- not-null where the table has rows and no nulls;
+- a value set for a text column with at most :data:`MAX_SET_VALUES` distinct values that repeat
+  (at least two rows per value on average: otherwise it is a sample of free text);
+- a range for a numeric column, widened by a **margin** of one mean gap between neighbouring values,
+  ``(max - min) / (n - 1)`` on each side: the unbiased estimate of where a uniform range of ``n``
+  values really ends. It is wide for a small sample (2 values: the whole spread again) and tight for
+  a large one, so a draft neither fails tomorrow's ordinary values nor waves far-off ones through.
+  A sign seen on every value is kept (never negative: counts, money), and the bounds are rounded
+  outwards to the column's scale. Timestamps get no range: tomorrow's rows are later than any seen;
+- a regular expression for an id-like text column (named ``id``/``*_id``/``*_key``/``*_hash``/
+  ``*_code``/``*_token``, or all values of one length of 8+): the common prefix of all values,
+  then the narrowest character class every value keeps, with the lengths seen;
+- uniqueness where a valid, non-partial unique index on plain columns exists (``meta.enforced_by``
+  names it, as the hand-written suites do).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+
+MAX_SET_VALUES = 20
+ID_SUFFIXES = ("_id", "_key", "_hash", "_code", "_token")
+#: Character classes tried for id-like values, narrowest first (PostgreSQL and Python agree on them).
+CHAR_CLASSES = ("[0-9]", "[0-9a-f]", "[0-9A-F]", "[A-Za-z0-9]", "[A-Za-z0-9_-]", "[A-Za-z0-9._-]")
+DRAFT = "draft suggested by `ytdq suite suggest`: review every rule (and its meta.suggested_from) before relying on it"
+
+UNIQUE_INDEXES = sa.text(
+    """
+    SELECT i.relname AS name, array_agg(a.attname::text ORDER BY k.ord) AS columns
+      FROM pg_index x
+      JOIN pg_class t ON t.oid = x.indrelid
+      JOIN pg_namespace n ON n.oid = t.relnamespace
+      JOIN pg_class i ON i.oid = x.indexrelid
+      CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+     WHERE t.relname = :table AND n.nspname = current_schema()
+       AND x.indisunique AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL
+     GROUP BY i.relname, x.indisprimary
+     ORDER BY x.indisprimary DESC, i.relname
+    """
+)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "x"
+
+
+def _kind(type_: sa.types.TypeEngine) -> str:
+    """text, number, integer or other: what a column can be profiled as."""
+    if isinstance(type_, sa.Boolean):
+        return "other"
+    if isinstance(type_, sa.Integer):
+        return "integer"
+    if isinstance(type_, sa.Numeric):
+        return "number"
+    if isinstance(type_, sa.String) and not isinstance(type_, postgresql.ARRAY):
+        return "text"
+    return "other"
+
+
+def _id_like(name: str, stats: dict) -> bool:
+    named = name.lower() == "id" or name.lower().endswith(ID_SUFFIXES)
+    return named or (stats["min_length"] == stats["max_length"] and (stats["min_length"] or 0) >= 8)
+
+
+def _pattern_escape(text: str) -> str:
+    """``text`` as a literal in both PostgreSQL's and Python's regular expressions."""
+    return "".join(c if c.isalnum() and c.isascii() else "\\" + c for c in text)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _number(value: Any) -> Any:
+    """A JSON number for a database value (Decimal -> int or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _outward(lo: Decimal, hi: Decimal, scale: int | None) -> tuple[Any, Any]:
+    """[lo, hi] rounded outwards to ``scale`` decimals (None: as they are)."""
+    if scale is None:
+        return float(lo), float(hi)
+    step = Decimal(1).scaleb(-scale)
+    lo = (lo / step).to_integral_value(rounding="ROUND_FLOOR") * step
+    hi = (hi / step).to_integral_value(rounding="ROUND_CEILING") * step
+    return (int(lo), int(hi)) if scale == 0 else (float(lo), float(hi))
+
+
+def range_with_margin(lo: Any, hi: Any, n: int, scale: int | None) -> dict:
+    """The suggested [min_value, max_value] for ``n`` values from ``lo`` to ``hi`` (see the module
+    docstring for why this margin), with the margin used."""
+    lo, hi = Decimal(str(lo)), Decimal(str(hi))
+    margin = (hi - lo) / (n - 1)
+    low, high = lo - margin, hi + margin
+    if lo >= 0:
+        low = max(low, Decimal(0))
+    if hi <= 0:
+        high = min(high, Decimal(0))
+    low, high = _outward(low, high, scale)
+    return {"min_value": low, "max_value": high, "margin": _number(margin.quantize(Decimal("1e-6")).normalize())}
+
+
+# ---------------------------------------------------------------------------------------------
+# profiling
+
+
+def _open(url: str) -> sa.Engine:
+    from ytempire_dq.db.connect import connect, engine
+
+    connect(url, connect_timeout=5).close()  # unreachable or refused: one line naming the masked URL
+    return engine(url)
+
+
+def _reflect(conn: sa.Connection, table: str, url: str) -> sa.Table:
+    insp = sa.inspect(conn)
+    if not insp.has_table(table):
+        known = sorted(insp.get_table_names())
+        listed = ", ".join(known[:12]) + (f" … and {len(known) - 12} more" if len(known) > 12 else "")
+        raise YtdqError(f"no table {table!r} in {config.mask_url(url)}; its tables: {listed or 'none'}")
+    return sa.Table(table, sa.MetaData(), autoload_with=conn)
+
+
+def _column_stats(conn: sa.Connection, t: sa.Table) -> tuple[int, dict[str, dict]]:
+    """Query 1: the row count, and per column its non-null count, and by kind distinct values,
+    min/max (text: in byte order, ``COLLATE "C"``, so min and max share every value's prefix) and lengths."""
+    cols: list[sa.ColumnElement] = [sa.func.count().label("rows")]
+    plan: dict[str, list[str]] = {}
+    for i, c in enumerate(t.columns):
+        kind = _kind(c.type)
+        names = ["non_null"]
+        cols.append(sa.func.count(c).label(f"c{i}_non_null"))
+        if kind in ("integer", "number"):
+            names += ["min", "max"]
+            cols += [sa.func.min(c).label(f"c{i}_min"), sa.func.max(c).label(f"c{i}_max")]
+        elif kind == "text":
+            names += ["distinct", "min", "max", "min_length", "max_length"]
+            cols += [
+                sa.func.count(sa.distinct(c)).label(f"c{i}_distinct"),
+                sa.func.min(c.collate("C")).label(f"c{i}_min"),
+                sa.func.max(c.collate("C")).label(f"c{i}_max"),
+                sa.func.min(sa.func.length(c)).label(f"c{i}_min_length"),
+                sa.func.max(sa.func.length(c)).label(f"c{i}_max_length"),
+            ]
+        plan[c.name] = names
+    row = conn.execute(sa.select(*cols).select_from(t)).mappings().one()
+    stats = {}
+    for i, c in enumerate(t.columns):
+        stats[c.name] = {"kind": _kind(c.type), **{n: row[f"c{i}_{n}"] for n in plan[c.name]}}
+    return row["rows"], stats
+
+
+def _value_counts(conn: sa.Connection, c: sa.Column) -> dict[str, int]:
+    """Query 2 (per low-cardinality text column): each value and its row count."""
+    q = sa.select(c, sa.func.count()).where(c.is_not(None)).group_by(c).order_by(c.collate("C"))
+    return {v: n for v, n in conn.execute(q).all()}
+
+
+def _id_pattern(conn: sa.Connection, t: sa.Table, candidates: dict[str, dict]) -> dict[str, dict]:
+    """Query 3: for id-like text columns, the narrowest character class all values keep after
+    their common prefix; {column: {"regex", "prefix", "characters"}} for those that have one."""
+    if not candidates:
+        return {}
+    cols, keys = [], []
+    for name, s in candidates.items():
+        prefix = _common_prefix(s["min"], s["max"])[: max(0, s["min_length"] - 1)]
+        for j, cls in enumerate(CHAR_CLASSES):
+            lo, hi = s["min_length"] - len(prefix), s["max_length"] - len(prefix)
+            pattern = (
+                f"^{_pattern_escape(prefix)}{cls}{{{lo}}}$"
+                if lo == hi
+                else f"^{_pattern_escape(prefix)}{cls}{{{lo},{hi}}}$"
+            )
+            cols.append(sa.func.bool_and(t.c[name].regexp_match(pattern)).label(f"k{len(keys)}"))
+            keys.append((name, j, pattern, prefix))
+    row = conn.execute(sa.select(*cols).select_from(t)).one()
+    out: dict[str, dict] = {}
+    for (name, j, pattern, prefix), ok in zip(keys, row):
+        if ok and name not in out:
+            out[name] = {"regex": pattern, "prefix": prefix, "characters": CHAR_CLASSES[j]}
+    return out
+
+
+def profile(table: str, database_url: str | None = None) -> dict:
+    """The evidence about ``table`` (current schema) the rules are suggested from:
+    ``{"table", "rows", "profiled_at", "columns": [{"name", "type", "nullable", "kind", stats...}],
+    "unique_indexes": [{"name", "columns"}]}``. An unknown table or an unreachable database:
+    :class:`YtdqError` (one line, the URL masked)."""
+    from ytempire_dq.sql_guard import begin_read_only
+
+    url = database_url or config.database_url()
+    eng = _open(url)
+    try:
+        with eng.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            begin_read_only(conn)
+            t = _reflect(conn, table, url)
+            rows, stats = _column_stats(conn, t)
+            for c in t.columns:
+                s = stats[c.name]
+                if s["kind"] != "text" or not s["non_null"]:
+                    continue
+                if s["distinct"] <= MAX_SET_VALUES and s["non_null"] >= 2 * s["distinct"]:
+                    s["values"] = _value_counts(conn, c)
+            ids = {n: s for n, s in stats.items() if s["kind"] == "text" and "values" not in s}
+            ids = {n: s for n, s in ids.items() if s["non_null"] and s["distinct"] >= 2 and _id_like(n, s)}
+            for name, found in _id_pattern(conn, t, ids).items():
+                stats[name]["pattern"] = found
+            indexes = [dict(r) for r in conn.execute(UNIQUE_INDEXES, {"table": table}).mappings()]
+            profiled_at = conn.execute(sa.text("SELECT now()")).scalar_one()
+    except sa.exc.DBAPIError as exc:
+        raise YtdqError(
+            f"cannot profile table {table!r} at {config.mask_url(url)}: {config.one_line(exc.orig or exc)}"
+        ) from None
+    finally:
+        eng.dispose()
+    columns = []
+    for c in t.columns:
+        type_ = c.type.compile(dialect=postgresql.dialect())
+        scale = 0 if isinstance(c.type, sa.Integer) else getattr(c.type, "scale", None)
+        columns.append({"name": c.name, "type": type_, "nullable": c.nullable, "scale": scale, **stats[c.name]})
+    return {
+        "table": table,
+        "rows": rows,
+        "profiled_at": profiled_at.isoformat(),
+        "columns": columns,
+        "unique_indexes": indexes,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the draft suite
+
+
+def _rule(rule_id: str, type_: str, description: str, kwargs: dict, evidence: dict, enforced_by: str | None = None):
+    meta: dict[str, Any] = {"rule_id": rule_id, "suggested_from": evidence}
+    if enforced_by:
+        meta["enforced_by"] = enforced_by
+    return {"type": type_, "description": f"{description} (draft)", "kwargs": kwargs, "meta": meta}
+
+
+def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
+    name, slug = col["name"], col["slug"]
+    where = f"{table}.{name}"
+    out = [
+        _rule(
+            f"{prefix}_{slug}_type",
+            "expect_column_values_to_be_in_type_list",
+            f"{where} is of type {col['type']}",
+            {"column": name, "type_list": [col["type"]]},
+            {"catalog_type": col["type"]},
+        )
+    ]
+    if rows and col["non_null"] == rows:
+        out.append(
+            _rule(
+                f"{prefix}_{slug}_not_null",
+                "expect_column_values_to_not_be_null",
+                f"{where} is never null ({rows} of {rows} rows had a value)",
+                {"column": name},
+                {"rows": rows, "nulls": 0, "catalog_nullable": col["nullable"]},
+                None if col["nullable"] else f"{where} NOT NULL",
+            )
+        )
+    if "values" in col:
+        values = col["values"]
+        out.append(
+            _rule(
+                f"{prefix}_{slug}_in_set",
+                "expect_column_values_to_be_in_set",
+                f"{where} is one of the {len(values)} values seen",
+                {"column": name, "value_set": list(values)},
+                {"non_null": col["non_null"], "distinct": col["distinct"], "values": values},
+            )
+        )
+    if col["kind"] in ("integer", "number") and col["non_null"] >= 2 and col["max"] > col["min"]:
+        r = range_with_margin(col["min"], col["max"], col["non_null"], col["scale"])
+        out.append(
+            _rule(
+                f"{prefix}_{slug}_range",
+                "expect_column_values_to_be_between",
+                f"{where} is within [{r['min_value']}, {r['max_value']}]: the {col['non_null']} values seen, "
+                f"from {_number(col['min'])} to {_number(col['max'])}, widened by their mean gap",
+                {"column": name, "min_value": r["min_value"], "max_value": r["max_value"]},
+                {
+                    "non_null": col["non_null"],
+                    "min": _number(col["min"]),
+                    "max": _number(col["max"]),
+                    "margin": r["margin"],
+                    "margin_rule": "(max - min) / (non_null - 1) each side; never past 0 when every value kept its sign; "
+                    "rounded outwards to the column's scale",
+                },
+            )
+        )
+    if "pattern" in col:
+        p = col["pattern"]
+        out.append(
+            _rule(
+                f"{prefix}_{slug}_format",
+                "expect_column_values_to_match_regex",
+                f"{where} matches {p['regex']}",
+                {"column": name, "regex": p["regex"]},
+                {
+                    "non_null": col["non_null"],
+                    "distinct": col["distinct"],
+                    "min_length": col["min_length"],
+                    "max_length": col["max_length"],
+                    "common_prefix": p["prefix"],
+                    "characters": p["characters"],
+                    "min": col["min"],
+                    "max": col["max"],
+                },
+            )
+        )
+    return out
+
+
+def suggest_suite(name: str, evidence: dict) -> dict:
+    """The draft suite ``name`` (GX's suite JSON, every rule with ``id``, ``meta.rule_id``,
+    description and ``meta.suggested_from``) for the :func:`profile` ``evidence``."""
+    from ytempire_dq.gx_stores import missing_id
+
+    table, rows = evidence["table"], evidence["rows"]
+    prefix = f"{_slug(table)}.suggested"
+    seen: set[str] = set()
+    for col in evidence["columns"]:
+        slug = _slug(col["name"])
+        while slug in seen:
+            slug += "_"
+        seen.add(slug)
+        col["slug"] = slug
+    names = [c["name"] for c in evidence["columns"]]
+    rules = [
+        _rule(
+            f"{prefix}_columns",
+            "expect_table_columns_to_match_set",
+            f"{table} has exactly the columns {', '.join(names)}",
+            {"column_set": names, "exact_match": True},
+            {"catalog_columns": names},
+        )
+    ]
+    by_name = {c["name"]: c for c in evidence["columns"]}
+    for col in evidence["columns"]:
+        rules += _column_rules(table, prefix, col, rows)
+    for index in evidence["unique_indexes"]:
+        cols = index["columns"]
+        slug = "_".join(by_name[c]["slug"] for c in cols)
+        shown = ", ".join(cols)
+        kwargs = {"column": cols[0]} if len(cols) == 1 else {"column_list": cols}
+        rules.append(
+            _rule(
+                f"{prefix}_{slug}_unique",
+                "expect_column_values_to_be_unique" if len(cols) == 1 else "expect_compound_columns_to_be_unique",
+                f"{table}.({shown}) is unique" if len(cols) > 1 else f"{table}.{shown} is unique",
+                kwargs,
+                {"unique_index": index["name"], "rows": rows},
+                index["name"],
+            )
+        )
+    for i, rule in enumerate(rules):
+        rule["id"] = missing_id(name, i, rule)
+    return {
+        "name": name,
+        "expectations": rules,
+        "meta": {
+            "great_expectations_version": "1.24.1",
+            "suggested": {"table": table, "rows": rows, "profiled_at": evidence["profiled_at"], "note": DRAFT},
+        },
+        "notes": None,
+    }
+
+
+def default_name(table: str) -> str:
+    return f"{_slug(table)}_suggested"
+
+
+def _rule_ids_elsewhere(store: Path, path: Path) -> dict[str, str]:
+    """{rule_id: file} of the other suites in the store ``path`` is written to."""
+    out = {}
+    for other in sorted(store.glob("*.json")):
+        try:
+            doc = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue  # lint reports it
+        for exp in doc.get("expectations") or [] if isinstance(doc, dict) else []:
+            rid = (exp.get("meta") or {}).get("rule_id") if isinstance(exp, dict) else None
+            if rid:
+                out[rid] = other.name
+    return out
+
+
+def write_suggestion(
+    table: str,
+    out: Path | str | None = None,
+    *,
+    checkpoint: str | None = None,
+    config_dir: Path | str | None = None,
+    database_url: str | None = None,
+) -> dict:
+    """Profile ``table`` and write the draft suite.
+
+    ``out=None``: into the project as suite ``<table>_suggested`` (``expectations/<table>_suggested.json``)
+    with its validation definition when ``table`` is a data asset (the ``ytdq suite new`` flow; added
+    to ``checkpoint`` when given), so ``suite lint`` checks its columns and a checkpoint can run it.
+    ``out=FILE``: that file only; ``out="-"``: nothing written (the JSON is in ``"text"``).
+    Never overwrites a file or a suite (:class:`YtdqError` naming it). The table is profiled before
+    anything is written. Returns ``{"suite", "file", "validation_definition", "rules", "rows", "text"}``.
+    """
+    from ytempire_dq.suites import asset_tables, new_suite, store_dir
+
+    store = store_dir("suites", config_dir)
+    path = None if out == "-" else (Path(out) if out is not None else store / f"{default_name(table)}.json")
+    name = default_name(table) if path is None else path.stem
+    if path is not None:
+        path = path.resolve()
+        _refuse_existing(path)
+        if not path.parent.is_dir():
+            raise YtdqError(f"{path}: no directory {path.parent}")
+        if path.parent == store and not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise YtdqError(f"{path}: a suite's file name is its name: use lower-case letters, digits and '_'")
+    doc = suggest_suite(name, profile(table, database_url))
+    in_store = path is not None and path.parent == store
+    if in_store:
+        taken = _rule_ids_elsewhere(store, path)
+        clash = sorted({e["meta"]["rule_id"] for e in doc["expectations"]} & set(taken))
+        if clash:
+            raise YtdqError(
+                f"{path}: rule_id {clash[0]!r} is already used in {taken[clash[0]]} (a draft of {table} exists)"
+            )
+    vd = None
+    if out is None and table in {t for t in asset_tables(config_dir).values() if t}:
+        asset = next(a for a, t in asset_tables(config_dir).items() if t == table)
+        made = new_suite(name, asset, checkpoint=checkpoint, config_dir=config_dir)  # GX writes an empty suite
+        doc["id"] = json.loads(path.read_text()).get("id")  # ... whose id the validation definition names
+        path.unlink()
+        vd = made["validation_definition"]
+    elif checkpoint is not None:
+        raise YtdqError(
+            f"--checkpoint needs a suite in the project for a data asset; {table!r} is none (or --out was given)"
+        )
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if path is not None:
+        try:
+            with path.open("x") as f:  # "x": fails rather than overwrite a file created meanwhile
+                f.write(text)
+        except FileExistsError:
+            _refuse_existing(path)
+        except OSError as exc:
+            raise YtdqError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return {
+        "suite": name,
+        "file": str(path) if path else None,
+        "validation_definition": vd,
+        "rules": len(doc["expectations"]),
+        "rows": doc["meta"]["suggested"]["rows"],
+        "text": text,
+    }
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists():
+        raise YtdqError(f"{path} exists already: suggest never overwrites a file (choose another --out)")
