@@ -153,27 +153,66 @@ def _count(db, table: str) -> int:
         return cur.fetchone()[0]
 
 
-def test_quoted_identifiers_and_markup_values_round_trip(db_url, db, tmp_path):
-    """A table and columns whose names need quoting, values carrying HTML and quotes: profiled with
-    quoted identifiers, the value set is plain JSON holding them as written."""
-    values = ['<script>alert("x")</script>', "O'Brien", 'say "hi"', "back\\slash"]
-    with db.cursor() as cur:
-        cur.execute('CREATE TABLE "Odd ""Table""" ("Kind ""x""" text NOT NULL, "select" integer, "user_id" text)')
+VALUES = ['<script>alert("x")</script>', "O'Brien", 'say "hi"', "back\\slash"]
+
+
+@pytest.fixture(scope="module")
+def odd_table(db_url):
+    """A table and columns whose names need quoting; values with HTML, quotes and backslashes."""
+    conn = connect(db_url, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+        cur.execute(
+            'CREATE TABLE "Odd ""Table""" ("Kind ""x""" text NOT NULL, "select" integer, "user_id" text, '
+            "m mood, ratio numeric, long_text text)"
+        )
         for i in range(40):
             cur.execute(
-                'INSERT INTO "Odd ""Table""" VALUES (%s, %s, %s)', (values[i % 4], i if i % 5 else None, f"u-{i:04d}")
+                'INSERT INTO "Odd ""Table""" VALUES (%s, %s, %s, %s, %s, %s)',
+                (
+                    VALUES[i % 4],
+                    i if i % 5 else None,
+                    f"u-{i:04d}",
+                    ("sad", "ok")[i % 2],
+                    "NaN" if i == 7 else i / 10,
+                    ("x" * 300, "y" * 300)[i % 2],
+                ),
             )
+        cur.execute('CREATE VIEW "Odd Table" AS SELECT * FROM "Odd ""Table"""')  # for GX: see below
+    conn.close()
+    return 'Odd "Table"'
+
+
+def test_quoted_identifiers_and_markup_values_round_trip(odd_table, db_url):
+    """A table and columns whose names need quoting, values carrying HTML and quotes: profiled with
+    quoted identifiers, the value set is plain JSON holding them as written; an enum column is a
+    value set too; NaN gives no range; text longer than 200 characters gives no set."""
     made = suggest.write_suggestion('Odd "Table"', "-", database_url=db_url)
     doc = json.loads(made["text"])
     assert made["file"] is None and made["rows"] == 40 and doc["name"] == "odd_table_suggested"
     rules = {e["meta"]["rule_id"]: e for e in doc["expectations"]}
-    assert rules["odd_table.suggested_kind_x_in_set"]["kwargs"]["value_set"] == sorted(values)
+    assert rules["odd_table.suggested_kind_x_in_set"]["kwargs"]["value_set"] == sorted(VALUES)
     assert rules["odd_table.suggested_kind_x_in_set"]["meta"]["suggested_from"]["values"] == dict.fromkeys(
-        sorted(values), 10
+        sorted(VALUES), 10
     )
     assert rules["odd_table.suggested_select_range"]["kwargs"] == {"column": "select", "min_value": 0, "max_value": 41}
     assert "odd_table.suggested_select_not_null" not in rules
     assert rules["odd_table.suggested_user_id_format"]["kwargs"]["regex"] == r"^u\-00[0-9]{2}$"
+    assert rules["odd_table.suggested_m_in_set"]["kwargs"]["value_set"] == ["ok", "sad"]
+    assert rules["odd_table.suggested_m_type"]["kwargs"]["type_list"] == ["mood"]
+    assert "odd_table.suggested_ratio_range" not in rules
+    assert not [
+        r for r in rules if r.startswith("odd_table.suggested_long_text_") and not r.endswith(("_type", "_null"))
+    ]
+
+
+def test_unreachable_database_is_one_line_with_the_password_masked(tmp_path):
+    url = "postgresql+psycopg2://ytdq:s3cr3t-pw@127.0.0.1:1/ytempire"
+    with pytest.raises(YtdqError) as caught:
+        suggest.write_suggestion("videos", tmp_path / "x.json", database_url=url)
+    message = str(caught.value)
+    assert "\n" not in message and "s3cr3t-pw" not in message and "127.0.0.1:1" in message
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_empty_table_gets_types_and_unique_indexes_only(db_url, db):
@@ -200,3 +239,21 @@ def test_empty_table_gets_types_and_unique_indexes_only(db_url, db):
 def test_range_margin(lo, hi, n, scale, want):
     r = suggest.range_with_margin(lo, hi, n, scale)
     assert (r["min_value"], r["max_value"]) == want
+
+
+def test_odd_table_draft_passes_through_gx(odd_table, db_url):
+    """The quoted-names table's draft, run by GX itself on the data it was profiled from (through a
+    view: GX 1.24 re-quotes a table name holding a double quote wrongly, doubling its doubled quote again)."""
+    import great_expectations as gx
+
+    doc = json.loads(suggest.write_suggestion('Odd "Table"', "-", database_url=db_url)["text"])
+    ctx = gx.get_context(mode="ephemeral")
+    asset = ctx.data_sources.add_postgres("pg", connection_string=db_url).add_table_asset(
+        "odd", table_name='"Odd Table"'
+    )
+    suite = ctx.suites.add(gx.ExpectationSuite(**{k: v for k, v in doc.items() if k != "id"}))
+    result = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
+    failed = [
+        (r.expectation_config.meta["rule_id"], r.result, r.exception_info) for r in result.results if not r.success
+    ]
+    assert failed == []

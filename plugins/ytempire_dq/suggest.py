@@ -28,6 +28,7 @@ What is suggested, and why:
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +41,7 @@ from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 
 MAX_SET_VALUES = 20
+MAX_VALUE_CHARS = 200  # longer text is no set member or id (and PostgreSQL caps a regex count at 255)
 ID_SUFFIXES = ("_id", "_key", "_hash", "_code", "_token")
 #: Character classes tried for id-like values, narrowest first (PostgreSQL and Python agree on them).
 CHAR_CLASSES = ("[0-9]", "[0-9a-f]", "[0-9A-F]", "[A-Za-z0-9]", "[A-Za-z0-9_-]", "[A-Za-z0-9._-]")
@@ -80,6 +82,8 @@ def _kind(type_: sa.types.TypeEngine) -> str:
 
 
 def _id_like(name: str, stats: dict) -> bool:
+    if stats["distinct"] < 2 or stats["max_length"] > MAX_VALUE_CHARS:
+        return False
     named = name.lower() == "id" or name.lower().endswith(ID_SUFFIXES)
     return named or (stats["min_length"] == stats["max_length"] and (stats["min_length"] or 0) >= 8)
 
@@ -147,38 +151,42 @@ def _reflect(conn: sa.Connection, table: str, url: str) -> sa.Table:
     return sa.Table(table, sa.MetaData(), autoload_with=conn)
 
 
+def _text(c: sa.Column) -> sa.ColumnElement:
+    """A text column as text (an enum takes no collation)."""
+    return sa.cast(c, sa.Text) if isinstance(c.type, sa.Enum) else c
+
+
 def _column_stats(conn: sa.Connection, t: sa.Table) -> tuple[int, dict[str, dict]]:
     """Query 1: the row count, and per column its non-null count, and by kind distinct values,
     min/max (text: in byte order, ``COLLATE "C"``, so min and max share every value's prefix) and lengths."""
+    aggregates = {
+        "integer": {"min": sa.func.min, "max": sa.func.max},
+        "number": {"min": sa.func.min, "max": sa.func.max},
+        "text": {
+            "distinct": lambda c: sa.func.count(sa.distinct(c)),
+            "min": lambda c: sa.func.min(c.collate("C")),
+            "max": lambda c: sa.func.max(c.collate("C")),
+            "min_length": lambda c: sa.func.min(sa.func.length(c)),
+            "max_length": lambda c: sa.func.max(sa.func.length(c)),
+        },
+    }
     cols: list[sa.ColumnElement] = [sa.func.count().label("rows")]
-    plan: dict[str, list[str]] = {}
+    plan = {}
     for i, c in enumerate(t.columns):
-        kind = _kind(c.type)
-        names = ["non_null"]
-        cols.append(sa.func.count(c).label(f"c{i}_non_null"))
-        if kind in ("integer", "number"):
-            names += ["min", "max"]
-            cols += [sa.func.min(c).label(f"c{i}_min"), sa.func.max(c).label(f"c{i}_max")]
-        elif kind == "text":
-            names += ["distinct", "min", "max", "min_length", "max_length"]
-            cols += [
-                sa.func.count(sa.distinct(c)).label(f"c{i}_distinct"),
-                sa.func.min(c.collate("C")).label(f"c{i}_min"),
-                sa.func.max(c.collate("C")).label(f"c{i}_max"),
-                sa.func.min(sa.func.length(c)).label(f"c{i}_min_length"),
-                sa.func.max(sa.func.length(c)).label(f"c{i}_max_length"),
-            ]
-        plan[c.name] = names
+        plan[c.name] = {"non_null": sa.func.count, **aggregates.get(_kind(c.type), {})}
+        expr = _text(c) if _kind(c.type) == "text" else c
+        cols += [agg(expr).label(f"c{i}_{stat}") for stat, agg in plan[c.name].items()]
     row = conn.execute(sa.select(*cols).select_from(t)).mappings().one()
-    stats = {}
-    for i, c in enumerate(t.columns):
-        stats[c.name] = {"kind": _kind(c.type), **{n: row[f"c{i}_{n}"] for n in plan[c.name]}}
+    stats = {
+        c.name: {"kind": _kind(c.type), **{n: row[f"c{i}_{n}"] for n in plan[c.name]}} for i, c in enumerate(t.columns)
+    }
     return row["rows"], stats
 
 
 def _value_counts(conn: sa.Connection, c: sa.Column) -> dict[str, int]:
     """Query 2 (per low-cardinality text column): each value and its row count."""
-    q = sa.select(c, sa.func.count()).where(c.is_not(None)).group_by(c).order_by(c.collate("C"))
+    v = _text(c)
+    q = sa.select(v, sa.func.count()).where(c.is_not(None)).group_by(v).order_by(v.collate("C"))
     return {v: n for v, n in conn.execute(q).all()}
 
 
@@ -192,12 +200,8 @@ def _id_pattern(conn: sa.Connection, t: sa.Table, candidates: dict[str, dict]) -
         prefix = _common_prefix(s["min"], s["max"])[: max(0, s["min_length"] - 1)]
         for j, cls in enumerate(CHAR_CLASSES):
             lo, hi = s["min_length"] - len(prefix), s["max_length"] - len(prefix)
-            pattern = (
-                f"^{_pattern_escape(prefix)}{cls}{{{lo}}}$"
-                if lo == hi
-                else f"^{_pattern_escape(prefix)}{cls}{{{lo},{hi}}}$"
-            )
-            cols.append(sa.func.bool_and(t.c[name].regexp_match(pattern)).label(f"k{len(keys)}"))
+            pattern = f"^{_pattern_escape(prefix)}{cls}{{{lo}{'' if lo == hi else f',{hi}'}}}$"
+            cols.append(sa.func.bool_and(_text(t.c[name]).regexp_match(pattern)).label(f"k{len(keys)}"))
             keys.append((name, j, pattern, prefix))
     row = conn.execute(sa.select(*cols).select_from(t)).one()
     out: dict[str, dict] = {}
@@ -225,10 +229,14 @@ def profile(table: str, database_url: str | None = None) -> dict:
                 s = stats[c.name]
                 if s["kind"] != "text" or not s["non_null"]:
                     continue
-                if s["distinct"] <= MAX_SET_VALUES and s["non_null"] >= 2 * s["distinct"]:
+                if (
+                    s["distinct"] <= MAX_SET_VALUES
+                    and s["non_null"] >= 2 * s["distinct"]
+                    and s["max_length"] <= MAX_VALUE_CHARS
+                ):
                     s["values"] = _value_counts(conn, c)
             ids = {n: s for n, s in stats.items() if s["kind"] == "text" and "values" not in s}
-            ids = {n: s for n, s in ids.items() if s["non_null"] and s["distinct"] >= 2 and _id_like(n, s)}
+            ids = {n: s for n, s in ids.items() if s["non_null"] and _id_like(n, s)}
             for name, found in _id_pattern(conn, t, ids).items():
                 stats[name]["pattern"] = found
             indexes = [dict(r) for r in conn.execute(UNIQUE_INDEXES, {"table": table}).mappings()]
@@ -298,7 +306,8 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
                 {"non_null": col["non_null"], "distinct": col["distinct"], "values": values},
             )
         )
-    if col["kind"] in ("integer", "number") and col["non_null"] >= 2 and col["max"] > col["min"]:
+    numbers = col["kind"] in ("integer", "number") and col["non_null"] >= 2
+    if numbers and all(math.isfinite(col[k]) for k in ("min", "max")) and col["max"] > col["min"]:
         r = range_with_margin(col["min"], col["max"], col["non_null"], col["scale"])
         out.append(
             _rule(
