@@ -19,7 +19,7 @@ from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.defects import inject
 from ytempire_dq.errors import ExitCode, YtdqError
-from ytempire_dq.suites import lint
+from ytempire_dq.lint import lint
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 TABLES = ("videos", "channels")
@@ -257,3 +257,28 @@ def test_odd_table_draft_passes_through_gx(odd_table, db_url):
         (r.expectation_config.meta["rule_id"], r.result, r.exception_info) for r in result.results if not r.success
     ]
     assert failed == []
+
+
+def test_cli_writes_the_draft_with_its_validation_definition_and_refuses_a_second(project, db_url, tmp_path):
+    gx_dir = copy_project(tmp_path)
+    cmd = [str(YTDQ), "suite", "suggest", "users", "--config", str(gx_dir)]
+    first = subprocess.run([*cmd, "--checkpoint", "critical"], capture_output=True, text=True, env=_env(db_url))
+    assert first.returncode == 0, first.stderr
+    suite_file = gx_dir.parent / "expectations" / "users_suggested.json"
+    assert (
+        f"draft suite users_suggested: {suite_file} (" in first.stdout and "run by checkpoint critical" in first.stdout
+    )
+    critical = json.loads((gx_dir.parent / "checkpoints" / "critical.json").read_text())
+    assert "users_suggested" in [v["name"] for v in critical["validation_definitions"]]
+    vd = json.loads((gx_dir.parent / "validation_definitions" / "users_suggested.json").read_text())
+    assert vd["suite"]["id"] == json.loads(suite_file.read_text())["id"]
+    again = subprocess.run(cmd, capture_output=True, text=True, env=_env(db_url))
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr.count("\n") == 1 and f"{suite_file} exists already" in again.stderr
+    printed = subprocess.run([*cmd, "--out", "-"], capture_output=True, text=True, env=_env(db_url))
+    assert printed.returncode == 0 and json.loads(printed.stdout)["name"] == "users_suggested"
+    hostile = subprocess.run(
+        [str(YTDQ), "suite", "suggest", 'users"; --', "--out", "-"], capture_output=True, text=True, env=_env(db_url)
+    )
+    assert hostile.returncode == 2 and hostile.stdout == "" and hostile.stderr.count("\n") == 1
+    assert "no table 'users\"; --'" in hostile.stderr and "Traceback" not in hostile.stderr

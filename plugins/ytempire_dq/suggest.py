@@ -440,7 +440,8 @@ def write_suggestion(
     Never overwrites a file or a suite (:class:`YtdqError` naming it). The table is profiled before
     anything is written. Returns ``{"suite", "file", "validation_definition", "rules", "rows", "text"}``.
     """
-    from ytempire_dq.suites import asset_tables, new_suite, store_dir
+    from ytempire_dq.locations import asset_tables, store_dir
+    from ytempire_dq.suite_files import new_suite
 
     store = store_dir("suites", config_dir)
     path = None if out == "-" else (Path(out) if out is not None else store / f"{default_name(table)}.json")
@@ -493,4 +494,7 @@ def write_suggestion(
 
 def _refuse_existing(path: Path) -> None:
     if path.exists():
-        raise YtdqError(f"{path} exists already: suggest never overwrites a file (choose another --out)")
+        from ytempire_dq.locations import project_relative
+
+        shown = project_relative(path)
+        raise YtdqError(f"{shown} exists already: suggest never overwrites a file (choose another --out, or delete it)")
