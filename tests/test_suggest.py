@@ -282,3 +282,21 @@ def test_cli_writes_the_draft_with_its_validation_definition_and_refuses_a_secon
     )
     assert hostile.returncode == 2 and hostile.stdout == "" and hostile.stderr.count("\n") == 1
     assert "no table 'users\"; --'" in hostile.stderr and "Traceback" not in hostile.stderr
+
+
+def test_project_draft_of_a_table_that_is_no_data_asset_and_rule_id_clashes(odd_table, db_url, tmp_path):
+    gx_dir = copy_project(tmp_path)
+    store = gx_dir.parent / "expectations"
+    made = suggest.write_suggestion(odd_table, config_dir=gx_dir, database_url=db_url)
+    assert made["file"] == str(store / "odd_table_suggested.json") and made["validation_definition"] is None
+    assert not (gx_dir.parent / "validation_definitions" / "odd_table_suggested.json").exists()
+    with pytest.raises(YtdqError, match=r"another\.json: rule_id 'odd_table\.suggested_columns' is already used in "):
+        suggest.write_suggestion(odd_table, store / "another.json", config_dir=gx_dir, database_url=db_url)
+    with pytest.raises(YtdqError, match="--checkpoint needs a suite in the project"):
+        suggest.write_suggestion(odd_table, "-", checkpoint="nightly", config_dir=gx_dir, database_url=db_url)
+    assert sorted(p.name for p in store.glob("*suggested*.json")) == ["odd_table_suggested.json"]
+    assert not (store / "another.json").exists()
+    with pytest.raises(YtdqError, match="unknown checkpoint 'nope'"):  # checked before anything is written
+        suggest.write_suggestion("users", checkpoint="nope", config_dir=gx_dir, database_url=db_url)
+    assert not (store / "users_suggested.json").exists()
+    assert not (gx_dir.parent / "validation_definitions" / "users_suggested.json").exists()
