@@ -164,6 +164,8 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
 def suggest_suite(name: str, evidence: dict) -> dict:
     """The draft suite ``name`` (GX's suite JSON, every rule with ``id``, ``meta.rule_id``,
     description and ``meta.suggested_from``) for the :func:`profile` ``evidence``."""
+    from great_expectations import __version__ as gx_version
+
     from ytempire_dq.gx_stores import missing_id
 
     table, rows = evidence["table"], evidence["rows"]
@@ -209,7 +211,7 @@ def suggest_suite(name: str, evidence: dict) -> dict:
         "name": name,
         "expectations": rules,
         "meta": {
-            "great_expectations_version": "1.24.1",
+            "great_expectations_version": gx_version,
             "suggested": {"table": table, "rows": rows, "profiled_at": evidence["profiled_at"], "note": DRAFT},
         },
         "notes": None,
@@ -220,8 +222,8 @@ def default_name(table: str) -> str:
     return f"{_slug(table)}_suggested"
 
 
-def _rule_ids_elsewhere(store: Path, path: Path) -> dict[str, str]:
-    """{rule_id: file} of the other suites in the store ``path`` is written to."""
+def _rule_ids_elsewhere(store: Path) -> dict[str, str]:
+    """{rule_id: file} of the suites in ``store`` (the draft's rule_ids must not be among them)."""
     out = {}
     for other in sorted(store.glob("*.json")):
         try:
@@ -268,11 +270,11 @@ def write_suggestion(
     doc = suggest_suite(name, profile(table, database_url))
     in_store = path is not None and path.parent == store
     if in_store:
-        taken = _rule_ids_elsewhere(store, path)
+        taken = _rule_ids_elsewhere(store)
         clash = sorted({e["meta"]["rule_id"] for e in doc["expectations"]} & set(taken))
         if clash:
             raise YtdqError(
-                f"{path}: rule_id {clash[0]!r} is already used in {taken[clash[0]]} (a draft of {table} exists)"
+                f"{path}: rule_id {clash[0]!r} is already used in {taken[clash[0]]} (rule_ids are unique across suites)"
             )
     vd = None
     if out is None and table in {t for t in asset_tables(config_dir).values() if t}:
