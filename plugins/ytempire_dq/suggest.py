@@ -166,7 +166,7 @@ def suggest_suite(name: str, evidence: dict) -> dict:
     description and ``meta.suggested_from``) for the :func:`profile` ``evidence``."""
     from great_expectations import __version__ as gx_version
 
-    from ytempire_dq.gx_stores import missing_id
+    from ytempire_dq.suite_files import missing_id
 
     table, rows = evidence["table"], evidence["rows"]
     prefix = f"{_slug(table)}.suggested"
