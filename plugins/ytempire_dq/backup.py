@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ytempire_dq import config, services
+from ytempire_dq import config, server_processes, services
 from ytempire_dq.walarchive import BackupError, make_folder
 
 DEFAULT_RETENTION_DAYS = 30
@@ -141,7 +141,7 @@ def server_archiving(url: str) -> dict[str, str]:
 def take_backup(url: str, folder: Path, *, verify: bool = True, log=lambda msg: None) -> tuple[Backup, dict]:
     """A base backup of the server at ``url`` into ``folder/base/<label>``; returns it and the
     server's archiving settings (``archive_mode`` off: it restores only to its own end)."""
-    run_as = services._RunAs.for_postgres()
+    run_as = server_processes.RunAs.for_postgres()
     folder = Path(folder).resolve()
     make_folder(folder, run_as)
     settings = server_archiving(url)
@@ -154,7 +154,7 @@ def take_backup(url: str, folder: Path, *, verify: bool = True, log=lambda msg: 
         n += 1
         label = "base-" + now.strftime("%Y%m%dT%H%M%SZ") + f"-{n}"
     partial = folder / "base" / f".{label}.partial"
-    bindir = services.pg_bindir()
+    bindir = server_processes.pg_bindir()
     conninfo, env = libpq_env(url)
     log(f"pg_basebackup of {config.mask_url(url)} into {folder / 'base' / label}")
     args = [str(bindir / "pg_basebackup"), "-d", conninfo, "-D", str(partial), "-Fp", "-X", "stream"]
@@ -221,7 +221,8 @@ def prune(folder: Path, days: float | None = None, *, now: dt.datetime | None = 
     oldest_needed = kept[0].start_wal if kept else None
     if oldest_needed and wal.is_dir():
         res = run_tool(
-            services._RunAs.for_postgres(), [str(services.pg_bindir() / "pg_archivecleanup"), str(wal), oldest_needed]
+            server_processes.RunAs.for_postgres(),
+            [str(server_processes.pg_bindir() / "pg_archivecleanup"), str(wal), oldest_needed],
         )
         if res.returncode != 0:
             raise BackupError(f"pg_archivecleanup {wal} failed: {config.one_line(res.stderr, 300)}")

@@ -34,7 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ytempire_dq import config, services
+from ytempire_dq import config, server_processes, services
 from ytempire_dq.backup import take_backup
 from ytempire_dq.locations import copy_project
 from ytempire_dq.restore import restore, start_cluster, stop_cluster
@@ -128,17 +128,17 @@ def _load(rows: int):
 
 def start_primary(workdir: Path, *, archive_timeout: int, log) -> tuple[Path, str]:
     """A durable scratch primary in ``workdir/primary`` archiving into ``workdir/backups/wal``."""
-    run_as = services._RunAs.for_postgres()
+    run_as = server_processes.RunAs.for_postgres()
     datadir = workdir / "primary"
     make_folder(workdir / "backups", run_as)
     log(f"initdb {datadir} (durable: fsync, synchronous_commit and full_page_writes on)")
     res = run_as.run(
-        [str(services.pg_bindir() / "initdb"), "-D", str(datadir), "-U", services.DB_USER, "--auth=trust"]
+        [str(server_processes.pg_bindir() / "initdb"), "-D", str(datadir), "-U", services.DB_USER, "--auth=trust"]
         + ["-E", "UTF8", "--locale=C.UTF-8", "--wal-segsize=1"]
     )
     if res.returncode != 0:
-        raise services.ServiceError(f"initdb failed: {config.one_line(res.stderr or res.stdout, 300)}")
-    port = services.free_port()
+        raise server_processes.ServiceError(f"initdb failed: {config.one_line(res.stderr or res.stdout, 300)}")
+    port = server_processes.free_port()
     durable = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=50 "
     archive = server_options(archive_settings(workdir / "backups" / "wal", archive_timeout))
     start_cluster(datadir, port, run_as, options=durable + archive)
@@ -178,12 +178,12 @@ def run_drill(
     from ytempire_dq.db.connect import connect
 
     if interval <= 0 or archive_timeout < 1 or users < 1:
-        raise services.ServiceError("--interval must be > 0, --archive-timeout >= 1 s, --users >= 1")
+        raise server_processes.ServiceError("--interval must be > 0, --archive-timeout >= 1 s, --users >= 1")
     before = 3 * interval if before is None else before
     after = archive_timeout + 3 * interval if after is None else after
     work = Path(workdir or tempfile.mkdtemp(prefix="ytdq-drill-", dir="/var/tmp")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    run_as = services._RunAs.for_postgres()
+    run_as = server_processes.RunAs.for_postgres()
     if not run_as.is_self:
         os.chown(work, run_as.uid, run_as.gid)  # initdb makes primary/, restore makes restored/ in it
     report = DrillReport(users=users, interval=interval, archive_timeout=archive_timeout)
@@ -314,7 +314,7 @@ def redis_aof_loss(work: Path, entry: dict, *, seconds: float = 2.0, log=lambda 
     writer.join(timeout=30)
     client.close()
     deadline = time.monotonic() + 20
-    while services._pid_alive(pid) and time.monotonic() < deadline:
+    while server_processes.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     log(f"redis-server killed after {len(acked):,} acknowledged writes; restarting it on its AOF")
     Path(entry["pidfile"]).unlink(missing_ok=True)

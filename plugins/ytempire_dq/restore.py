@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ytempire_dq import config, services
+from ytempire_dq import config, server_processes, services
 from ytempire_dq.backup import list_backups, run_tool, switch_wal
 from ytempire_dq.walarchive import BackupError, restore_command
 
@@ -93,7 +93,7 @@ def restore(
     embedded cluster's), and gets a WAL switch first when it answers."""
     started = time.monotonic()
     folder, into = Path(folder).resolve(), Path(into).resolve()
-    run_as = services._RunAs.for_postgres()
+    run_as = server_processes.RunAs.for_postgres()
     _check_target_dir(into, run_as)
     backups = [b for b in list_backups(folder) if target is None or (b.finished and b.finished < target)]
     if not backups:
@@ -128,7 +128,7 @@ def restore(
     _write(into / "postgresql.auto.conf", "\n# ytdq restore\n" + lines, run_as, append=True)
     _write(into / "recovery.signal", "", run_as)
 
-    port = port or services.free_port()
+    port = port or server_processes.free_port()
     log(f"recovering to {target.isoformat() if target else 'the newest archived WAL'} on port {port}")
     start_cluster(into, port, run_as, timeout=timeout)
     url = _url_at(source_url, port)
@@ -168,7 +168,7 @@ def _url_at(source_url: str, port: int) -> str:
 def start_cluster(datadir: Path, port: int, run_as, *, options: str = "", timeout: float = 120) -> None:
     """``pg_ctl start`` on 127.0.0.1:``port`` (no Unix socket), log in ``datadir/server.log``."""
     opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' {options}"
-    bindir = services.pg_bindir()
+    bindir = server_processes.pg_bindir()
     logfile = datadir / LOG_NAME
     args = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts]
     res = run_tool(run_as, [*args, "-w", "-t", str(int(timeout)), "start"])
@@ -178,8 +178,8 @@ def start_cluster(datadir: Path, port: int, run_as, *, options: str = "", timeou
 
 def stop_cluster(datadir: Path, mode: str = "fast") -> bool:
     """``pg_ctl stop -m mode``; False when it was not running."""
-    run_as = services._RunAs.for_postgres()
-    args = [str(services.pg_bindir() / "pg_ctl"), "-D", str(datadir), "-m", mode, "-w", "-t", "120", "stop"]
+    run_as = server_processes.RunAs.for_postgres()
+    args = [str(server_processes.pg_bindir() / "pg_ctl"), "-D", str(datadir), "-m", mode, "-w", "-t", "120", "stop"]
     return run_tool(run_as, args).returncode == 0
 
 
