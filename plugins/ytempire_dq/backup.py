@@ -92,6 +92,11 @@ def backup_dir(state_dir: Path, explicit: Path | str | None = None, url: str | N
             f"DATABASE_URL ({config.mask_url(url)}) is not the embedded cluster, whose backup folder this would be: "
             "name that server's folder with --dir DIR or YTDQ_BACKUP_DIR"
         )
+    if entry and not entry.get("backup_dir"):
+        raise BackupError(
+            "the embedded cluster was started before it archived WAL: restart it (`ytdq services down && "
+            "ytdq services up`), or pass --dir DIR / export YTDQ_BACKUP_DIR"
+        )
     if not entry.get("backup_dir"):
         raise BackupError(
             "no backup folder: pass --dir DIR or export YTDQ_BACKUP_DIR (the embedded cluster of "

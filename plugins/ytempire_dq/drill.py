@@ -214,7 +214,8 @@ def run_drill(
 
         log("loss: immediate stop of the primary, its data directory moved aside")
         t_loss = time.monotonic()
-        stop_cluster(datadir, mode="immediate")
+        if not stop_cluster(datadir, mode="immediate"):
+            raise server_processes.ServiceError(f"the drill's primary in {datadir} did not stop")
         datadir.rename(work / "primary.lost")
         for loop in (markers, load):
             loop.stop.set()
@@ -233,10 +234,10 @@ def run_drill(
             row = cur.fetchone()
         copy.close()
         report.newest_restored = _stamp({"seq": row[0], "written_at": row[1]}) if row else None
-        if committed and row:
-            report.markers_lost = max(0, committed[-1]["seq"] - row[0])
-            lag = (committed[-1]["written_at"] - row[1]).total_seconds()
-            report.rpo_seconds = round(max(0.0, lag), 3)
+        if committed:  # no marker in the copy: all lost, the RPO at least their whole span
+            newest = row[1] if row else committed[0]["written_at"]
+            report.markers_lost = max(0, committed[-1]["seq"] - (row[0] if row else 0))
+            report.rpo_seconds = round(max(0.0, (committed[-1]["written_at"] - newest).total_seconds()), 3)
 
         t_validate = time.monotonic()
         report.checkpoint = _validate(checkpoint, restored.url, _redis_db(redis_entry["url"], 1), work, log)
