@@ -208,3 +208,16 @@ def test_drill_at_small_scale_reports_rto_rpo_and_the_verdict(tmp_path, server_u
     assert report["markers_committed"] == committed["seq"] >= restored["seq"] >= 1
     assert report["markers_lost"] == committed["seq"] - restored["seq"]
     assert report["rto_seconds"] >= report["restore_seconds"] > 0
+
+
+def test_drill_exit_code_is_the_verdict_and_the_targets():
+    from ytempire_dq.drill import DrillReport
+
+    def report(exit_code: int, rto: float = 60, rpo: float = 10) -> DrillReport:
+        return DrillReport(users=1, interval=1, archive_timeout=1, rto_seconds=rto, rpo_seconds=rpo,
+                           checkpoint={"exit_code": exit_code})  # fmt: skip
+
+    assert report(0).exit_code == 0
+    assert report(1).exit_code == 1  # a rule failed on the restored copy
+    assert report(2).exit_code == 2  # the checkpoint could not run
+    assert report(0, rto=31 * 60).exit_code == 1 and report(0, rpo=16 * 60).exit_code == 1  # a target missed
