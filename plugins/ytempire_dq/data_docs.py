@@ -57,6 +57,7 @@ from great_expectations.render.renderer.site_index_page_renderer import SiteInde
 from typing_extensions import override
 
 from ytempire_dq import gx_compat
+from ytempire_dq.data_docs_verdict import failed_first, mark_overview, status_mark, verdict
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -169,7 +170,11 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
             return None
 
         def escaped_row_fn(*args: Any, **kwargs: Any) -> list:
-            return as_text(row_fn(*args, **kwargs))
+            rows = as_text(row_fn(*args, **kwargs))
+            result = kwargs.get("result")
+            if result is not None and rows and rows[0] and isinstance(rows[0][0], RenderedStringTemplateContent):
+                rows[0][0] = status_mark(verdict(result), rows[0][0].styling)
+            return rows
 
         return escaped_row_fn
 
@@ -240,7 +245,9 @@ def _escaped_tracebacks(exception_info: dict) -> dict:
 
 class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
     """The validation page, rendered from a copy whose suite name, ``meta`` (run, batch,
-    checkpoint, asset), rule ``meta`` and exception tracebacks are escaped."""
+    checkpoint, asset), rule ``meta`` and exception tracebacks are escaped; failed rules (and
+    the sections holding them) come first, and the overview names the tables the rules check
+    (:mod:`ytempire_dq.data_docs_verdict`)."""
 
     @override
     def render(self, validation_results: Any, *args: Any, **kwargs: Any) -> Any:
@@ -253,8 +260,10 @@ class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
                 evr.expectation_config = _escaped_config(evr.expectation_config, record)
             if evr.exception_info:
                 evr.exception_info = _escaped_tracebacks(evr.exception_info)
+        vr.results = failed_first(vr.results)
         document = super().render(vr, *args, **kwargs)
         unescape_params(document, record)
+        mark_overview(document, validation_results)
         return document
 
 
