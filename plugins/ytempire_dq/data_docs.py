@@ -72,13 +72,25 @@ def description_block(description: str, runtime_configuration: Optional[dict] = 
     )
 
 
+#: A value shown on one line when it has no space and is at most this long (a UUID, an e-mail).
+UNBROKEN_CHARS = 64
+
+
+def unbroken(text: str) -> str:
+    """An escaped value a browser must not wrap (it would break a UUID at a hyphen, which reads
+    as two values) in a ``text-nowrap`` span (Bootstrap); longer or spaced text wraps as usual."""
+    if not text or len(text) > UNBROKEN_CHARS or any(c.isspace() for c in text):
+        return text
+    return f'<span class="text-nowrap">{text}</span>'
+
+
 def as_text(value: Any) -> Any:
     """``value`` with every plain string in it (lists, table cells) HTML-escaped; other blocks as they are.
 
     String templates are left alone: GX escapes their parameters and their templates are ours.
     """
     if isinstance(value, str):
-        return html.escape(value, quote=False)
+        return unbroken(html.escape(value, quote=False))
     if isinstance(value, list):
         return [as_text(item) for item in value]
     if isinstance(value, RenderedTableContent):
