@@ -16,8 +16,11 @@ import os
 import shutil
 import subprocess
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 CHROMIUM = "chromium"
 FLAGS = [
@@ -44,6 +47,7 @@ class Page:
         self.requests: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.errors: list[str] = []
+        self.dialogs: list[str] = []  # alert(), confirm(): a script from the data would show one
 
     def external(self) -> list[str]:
         """Requested URLs that would leave the machine (neither file:, data:, blob: nor loopback)."""
@@ -136,6 +140,8 @@ class Browser:
         while not loaded:
             event = self._read(deadline)
             self._events.append(event)
+            if event.get("method") == "Page.javascriptDialogOpening":  # alert() would block the page
+                self.send("Page.handleJavaScriptDialog", event.get("sessionId"), accept=True)
             loaded = event.get("method") == "Page.loadEventFired" and event.get("sessionId") == session
         self._pump(settle)
         tab = Tab(self, session, page)
@@ -171,6 +177,8 @@ class Tab:
             self.page.requests.append(params["request"]["url"])
         elif method == "Network.loadingFailed":
             self.page.failed.append((params.get("requestId", ""), params.get("errorText", "")))
+        elif method == "Page.javascriptDialogOpening":
+            self.page.dialogs.append(params.get("message", ""))
         elif method == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
             self.page.errors.append(details.get("exception", {}).get("description") or details.get("text", ""))
@@ -194,3 +202,108 @@ class Tab:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
+
+
+# ---------------------------------------------------------------------------------------------
+# one-shot: the DOM after the page's scripts ran (--dump-dom), parsed
+
+
+#: Elements that break the text flow (a browser puts a line break around them).
+BLOCKS = {
+    "br",
+    "div",
+    "p",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "pre",
+    "section",
+    "nav",
+    "header",
+    "footer",
+}
+
+
+class Dom(HTMLParser):
+    """A dumped DOM: its visible text (inline elements joined as a browser shows them, blocks apart),
+    its script elements' text, and every element's attributes."""
+
+    def __init__(self, markup: str):
+        super().__init__(convert_charrefs=True)
+        self.markup = markup
+        self.elements: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self._text: list[str] = []
+        self._in: list[str] = []
+        self.feed(markup)
+        self.close()
+        self.text = " ".join("".join(self._text).split())
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        if tag in BLOCKS:
+            self._text.append(" ")
+        if tag in ("script", "style", "title"):
+            self._in.append(tag)
+            if tag == "script":
+                self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag in BLOCKS:
+            self._text.append(" ")
+        if self._in and self._in[-1] == tag:
+            self._in.pop()
+
+    def handle_data(self, data):
+        if not self._in:
+            self._text.append(data)
+        elif self._in[-1] == "script":
+            self.scripts[-1] += data
+
+    def tags(self, name: str) -> list[dict]:
+        return [attrs for tag, attrs in self.elements if tag == name]
+
+
+def dump_dom(page: Path | str, profile: Path) -> str:
+    """The DOM of ``page`` (a file, or an http URL) after Chromium loaded it and ran its scripts
+    (``--dump-dom``)."""
+    chromium = shutil.which(CHROMIUM)
+    assert chromium, "chromium is not installed (bash .ci/install installs it); the Data Docs browser tests need it"
+    if isinstance(page, Path):
+        assert page.is_file(), page
+    url = page.resolve().as_uri() if isinstance(page, Path) else page
+    name = page.name if isinstance(page, Path) else page
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+        url,
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"chromium did not finish loading {name} (a script dialog such as alert() blocks it)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "</html>" in proc.stdout, proc.stderr[-2000:]
+    return proc.stdout

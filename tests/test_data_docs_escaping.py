@@ -26,9 +26,10 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.chromium import Dom, dump_dom
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, insert_channel, insert_user
-from tests.test_data_docs_browser import PWNED, Dom, dump_dom
+from tests.test_data_docs_browser import PWNED
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db.connect import connect
 

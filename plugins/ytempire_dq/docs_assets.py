@@ -155,6 +155,11 @@ class OfflineSiteBuilder(SiteBuilder):
     def build(self, resource_identifiers: Any = None, build_index: bool = True) -> Any:
         out = super().build(resource_identifiers=resource_identifiers, build_index=build_index)
         ship_assets(self.site_dir)
+        # GX copies the source of its default styles too (a template no page loads; it names
+        # the S3 logo): the site keeps ours, which names none
+        styles = self.site_dir / "static" / "styles" / "data_docs_default_styles.css"
+        if styles.is_file():
+            shutil.copyfile(TEMPLATES / styles.name, styles)
         return out
 
 
