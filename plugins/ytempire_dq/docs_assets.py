@@ -33,11 +33,11 @@ from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJin
 from jinja2 import ChoiceLoader, FileSystemLoader
 from typing_extensions import override
 
-from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
 
-#: Where ``npm ci`` installs the packages (``docs-assets/node_modules``, git-ignored).
-NPM_DIR = PROJECT_ROOT / "docs-assets"
+#: Where ``make install`` ran ``npm ci`` (``docs-assets/node_modules``, git-ignored): the checkout
+#: this package is installed from (editable), whatever project ``YTDQ_HOME`` names.
+NPM_DIR = Path(__file__).resolve().parents[2] / "docs-assets"
 #: The templates that replace GX's (page, index, script imports, navbar, favicon, footer, styles).
 TEMPLATES = Path(__file__).with_name("data_docs_templates")
 #: Folder of the site the packages are copied to (``static/vendor/<package>/<path>``).
