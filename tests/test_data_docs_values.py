@@ -73,3 +73,14 @@ def test_assets_are_copied_once_with_their_licences(tmp_path):
     assert (vendor / "jquery" / "LICENSE.txt").is_file() and (vendor / "bootstrap" / "LICENSE").is_file()
     assert json.loads((vendor / "ASSETS.json").read_text()) == docs_assets.pinned_versions()
     assert docs_assets.ship_assets(tmp_path) is False  # the same set: nothing copied again
+
+
+def test_the_terminal_sample_column_never_shows_half_a_uuid():
+    """The failed-rules table joins five sampled ids and bounds them to 120 characters."""
+    import re
+    import uuid
+
+    ids = [str(uuid.UUID(int=i * 0x1234567890ABCDEF1234567890ABCDEF)) for i in range(1, 6)]
+    out = bounded_text(", ".join(json.dumps(i) for i in ids), 120)
+    shown = re.findall(r"[0-9a-f-]{8,}", out.split("…")[0])
+    assert shown == ids[: len(shown)] and len(shown) == 3
