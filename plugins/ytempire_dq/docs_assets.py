@@ -123,6 +123,16 @@ def ship_assets(site_dir: Path, node_modules: Path | None = None) -> bool:
     return True
 
 
+def finish_site(site_dir: Path) -> None:
+    """What a site builder does after GX copied its static files: the pages' assets shipped
+    (:func:`ship_assets`), and GX's copy of its default-styles *source* (a template no page
+    loads; it names the S3 logo) replaced by ours, which names none. One call for any builder."""
+    ship_assets(site_dir)
+    styles = site_dir / "static" / "styles" / "data_docs_default_styles.css"
+    if styles.is_file():
+        shutil.copyfile(TEMPLATES / styles.name, styles)
+
+
 class OfflineSiteBuilder(SiteBuilder):
     """GX's site builder; after each build the site holds the assets its pages load."""
 
@@ -154,12 +164,7 @@ class OfflineSiteBuilder(SiteBuilder):
     @override
     def build(self, resource_identifiers: Any = None, build_index: bool = True) -> Any:
         out = super().build(resource_identifiers=resource_identifiers, build_index=build_index)
-        ship_assets(self.site_dir)
-        # GX copies the source of its default styles too (a template no page loads; it names
-        # the S3 logo): the site keeps ours, which names none
-        styles = self.site_dir / "static" / "styles" / "data_docs_default_styles.css"
-        if styles.is_file():
-            shutil.copyfile(TEMPLATES / styles.name, styles)
+        finish_site(self.site_dir)
         return out
 
 
