@@ -201,7 +201,10 @@ class IncrementalSiteBuilder(SiteBuilder):
         return self.get_resource_url(only_if_exists=False), None
 
     def _finish(self, site: Path, rows: list[dict], build_index: bool) -> None:
+        from ytempire_dq.docs_assets import finish_site
+
         self.target_store.copy_static_assets()
+        finish_site(site)  # the pages' scripts, styles and fonts in static/ (docs_assets.py)
         if build_index:
             suites = [k.name for k in self.site_section_builders["expectations"].source_store.list_keys()]
             write_index(site, self.site_name or site.name, rows, suites)
