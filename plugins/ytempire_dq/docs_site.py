@@ -206,7 +206,8 @@ class IncrementalSiteBuilder(SiteBuilder):
         self.target_store.copy_static_assets()
         finish_site(site)  # the pages' scripts, styles and fonts in static/ (docs_assets.py)
         if build_index:
-            suites = [k.name for k in self.site_section_builders["expectations"].source_store.list_keys()]
+            section = self.site_section_builders.get("expectations")
+            suites = [k.name for k in section.source_store.list_keys()] if section else []
             write_index(site, self.site_name or site.name, rows, suites)
         from ytempire_dq import docs_history
 
@@ -227,7 +228,8 @@ class IncrementalSiteBuilder(SiteBuilder):
         return rows
 
     def _render_all(self, site: Path, names: dict[str, str]) -> list[dict]:
-        for key in self.site_section_builders["expectations"].source_store.list_keys():
+        suites = self.site_section_builders.get("expectations")
+        for key in suites.source_store.list_keys() if suites else []:
             self._render_suite(key)
         section = self.site_section_builders.get("validations")
         keys = set(section.source_store.list_keys()) if section else set()
