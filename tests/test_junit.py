@@ -28,7 +28,7 @@ XSD = Path(__file__).parent / "junit" / "junit-10.xsd"
 MB = 1024 * 1024
 #: Markup, both quotes, a CDATA end, an entity, control characters XML 1.0 cannot hold, a lone surrogate.
 HOSTILE = "<script>alert(\"x\")</script> <img src=x onerror='y'> ]]> &amp; \x01\x07\x1b\x7f end"
-HOSTILE_TITLES = [HOSTILE, "<b>" + "z" * MB, 'plain "quoted" <title>']
+HOSTILE_DESCRIPTIONS = [HOSTILE, "<b>" + "z" * MB, 'plain "quoted" <title>']
 
 CLEAN = {
     "type": "expect_column_values_to_not_be_null",
@@ -38,9 +38,9 @@ CLEAN = {
 }
 MARKUP = {
     "type": "expect_column_values_to_not_match_regex",
-    "kwargs": {"column": "title", "regex": "<"},
+    "kwargs": {"column": "description", "regex": "<"},
     "meta": {"rule_id": "videos.junit_no_markup"},
-    "description": "a title holds no markup",
+    "description": "a description holds no markup",
 }
 BROKEN = {
     "type": "unexpected_rows_expectation",
@@ -145,15 +145,15 @@ def test_a_run_that_could_not_happen_is_one_error(tmp_path):
 @pytest.fixture(scope="module")
 def project(module_env, tmp_path_factory):
     """A project copy with checkpoints ``junit_fail`` (a clean and a failing rule) and
-    ``junit_error`` (the same plus a rule that cannot run); videos with hostile titles."""
+    ``junit_error`` (the same plus a rule that cannot run); videos with hostile descriptions."""
     from ytempire_dq.db.connect import connect
 
     conn = connect(module_env, autocommit=True)
     try:
         channel = insert_channel(conn, insert_user(conn))
-        insert_video(conn, channel, title="A clean title")
-        for title in HOSTILE_TITLES:
-            insert_video(conn, channel, title=title)
+        insert_video(conn, channel, description="A clean description")
+        for description in HOSTILE_DESCRIPTIONS:
+            insert_video(conn, channel, description=description)
     finally:
         conn.close()
     gx_dir = copy_project(tmp_path_factory.mktemp("junit_project"))
@@ -185,8 +185,10 @@ def test_failed_data_exit_1_junit_matches_json(project, tmp_path, command):
     }
     failure = ET.parse(xml).getroot().find(".//failure")
     assert failure.get("message").startswith("3 bad rows: ")
-    assert "bad rows: 3" in failure.text and "\\x01\\x07\\x1b" in failure.text and "<script>" in failure.text
-    assert xml.stat().st_size < 20_000, "a 1 MB title is cut as in --json"
+    assert "bad rows: 3" in failure.text and "<script>alert(" in failure.text
+    assert "\\u0001\\u0007\\u001b" in failure.text, "sample values are JSON: control characters as \\u00NN"
+    assert f"…({MB + 3} chars)" in failure.text, "the 1 MB value cut as in --json"
+    assert xml.stat().st_size < 20_000, "a 1 MB description is cut as in --json"
 
 
 def test_a_rule_that_cannot_run_is_an_error_exit_2(project, tmp_path):

@@ -58,8 +58,9 @@ def _seconds(value: float | None) -> float | None:
 
 
 def _value(value: object) -> str:
-    """A data value as JSON, bounded first (so ``…(N chars)`` counts the value, as in ``--json``)."""
-    return xml_text(json.dumps(jsonable(bounded(value)), default=str, ensure_ascii=False), ERROR_CHARS)
+    """A data value as JSON (control characters as ``\\u00NN``), bounded first so that ``…(N chars)``
+    counts the value as in ``--json``; the report's values are bounded already and kept as they are."""
+    return xml_text(json.dumps(jsonable(bounded(value, VALUE_CHARS + 32)), default=str, ensure_ascii=False))
 
 
 def rule_case(rule: RuleResult, suite: str) -> TestCase:
