@@ -2,7 +2,10 @@
 
 With ``DATABASE_URL``/``REDIS_URL`` set, those servers are used; otherwise the session starts the
 embedded ones with the same code as ``ytdq services up`` (in a temporary state directory) and
-stops them at the end. A server that cannot be reached fails the tests; nothing is skipped.
+stops them at the end. A server that cannot be reached fails the tests; nothing is skipped, except
+the tests marked ``local_servers`` when the servers come from the environment (see below).
+Under ``pytest -n N`` each worker is its own session: its own embedded servers, databases and
+project copy (``tests/worker_home.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,39 @@ import uuid
 
 import pytest
 
+import tests.worker_home  # noqa: F401 - first: under pytest -n, sets this worker's YTDQ_HOME before ytempire_dq reads it
 from tests.helpers import module_environ, with_redis_db
 from ytempire_dq import services
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
 
 TEMPLATE_DB = f"ytdq_template_{os.getpid()}"
+#: Servers from the environment (the GitHub workflow's service containers) instead of embedded ones.
+EXTERNAL = [name for name in ("DATABASE_URL", "REDIS_URL") if os.environ.get(name)]
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("REDIS_URL"):
+        # the modules keep their cache keys apart by Redis database number, which workers would share
+        raise pytest.UsageError(
+            "pytest -n needs a Redis per worker: unset REDIS_URL (each worker then starts its own servers)"
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``local_servers`` start, stop or kill servers of their own from the machine's
+    PostgreSQL/redis-server binaries; with servers given by the environment (the GitHub workflow)
+    the machine need not have those binaries, and the tests are skipped saying so. .ci/run sets
+    neither variable: there they run."""
+    if not EXTERNAL:
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the machine's PostgreSQL/redis-server binaries (servers of its own, pg_dump); {' and '.join(EXTERNAL)} "
+        "name external servers here (they run in .ci/run, which uses embedded servers)"
+    )
+    for item in items:
+        if item.get_closest_marker("local_servers"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
