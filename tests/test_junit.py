@@ -183,7 +183,9 @@ def test_failed_data_exit_1_junit_matches_json(project, tmp_path, command):
         ("junit_fail", "videos.junit_title_present"): "passed",
         ("junit_fail", "videos.junit_no_markup"): "failure",
     }
-    failure = ET.parse(xml).getroot().find(".//failure")
+    root = ET.parse(xml).getroot()
+    assert float(root.find("testsuite").get("time")) > 0, "the validation's duration is known"
+    failure = root.find(".//failure")
     assert failure.get("message").startswith("3 bad rows: ")
     assert "bad rows: 3" in failure.text and "<script>alert(" in failure.text
     assert "\\u0001\\u0007\\u001b" in failure.text, "sample values are JSON: control characters as \\u00NN"

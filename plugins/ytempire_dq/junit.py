@@ -112,7 +112,7 @@ def from_report(report: RunReport) -> JUnitXml:
         suite = _suite(validation.suite, {**run, "asset": validation.asset})
         for rule in validation.results:
             suite.add_testcase(rule_case(rule, validation.suite))
-        seconds = _seconds(getattr(validation, "seconds", None))
+        seconds = _seconds(validation.seconds)
         if seconds is not None:
             suite.time = seconds
         xml.add_testsuite(suite)

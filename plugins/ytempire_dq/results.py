@@ -121,6 +121,7 @@ class ValidationReport:
     asset: str | None
     success: bool
     results: list[RuleResult]
+    seconds: float | None = None  # how long it took, when known (the JUnit test suite's time)
 
     def to_dict(self) -> dict:
         return {
