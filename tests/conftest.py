@@ -27,7 +27,20 @@ TEMPLATE_DB = f"ytdq_template_{os.getpid()}"
 EXTERNAL = [name for name in ("DATABASE_URL", "REDIS_URL") if os.environ.get(name)]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest -n, the controller: hand each worker our COLUMNS. A worker starts with COLUMNS=80 in
+    its environment, and the CLI takes an exported COLUMNS as its table width (80 cuts rule ids)."""
+    node.workerinput["ytdq_columns"] = os.environ.get("COLUMNS", "")
+
+
 def pytest_configure(config):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # before any test module imports the CLI (its width is read at import)
+        if workerinput.get("ytdq_columns"):
+            os.environ["COLUMNS"] = workerinput["ytdq_columns"]
+        else:
+            os.environ.pop("COLUMNS", None)
     if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("REDIS_URL"):
         # the modules keep their cache keys apart by Redis database number, which workers would share
         raise pytest.UsageError(
