@@ -48,11 +48,29 @@ def pytest_configure(config):
         )
 
 
+#: Modules marked ``slow`` (``pytest -m slow`` / ``-m "not slow"``): a minute or more each in one
+#: ``pytest -n 2 --junitxml`` run here (module totals 62-173 s; the whole suite 14 min).
+SLOW_MODULES = {
+    "tests.test_console_scripts",
+    "tests.test_add_a_rule",
+    "tests.test_fast",
+    "tests.test_history",
+    "tests.test_server_states",
+    "tests.test_junit",
+    "tests.cache.test_cache_checkpoint",
+    "tests.gx.test_checkpoint_errors",
+    "tests.gx.test_checkpoint_defects",
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``local_servers`` start, stop or kill servers of their own from the machine's
-    PostgreSQL/redis-server binaries; with servers given by the environment (the GitHub workflow)
-    the machine need not have those binaries, and the tests are skipped saying so. .ci/run sets
-    neither variable: there they run."""
+    """Marks the tests of SLOW_MODULES ``slow``. Tests marked ``local_servers`` start, stop or kill
+    servers of their own from the machine's PostgreSQL/redis-server binaries; with servers given
+    by the environment (the GitHub workflow) the machine need not have those binaries, and the
+    tests are skipped saying so. .ci/run sets neither variable: there they run."""
+    for item in items:
+        if getattr(item.module, "__name__", None) in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
     if not EXTERNAL:
         return
     skip = pytest.mark.skip(
