@@ -23,14 +23,12 @@ PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", 
 
 
 def make_worker_home(worker: str) -> Path:
-    """A copy of the project's parts (without ``gx/uncommitted``), the test-only ``.docs-assets``
-    linked; world-readable, as the embedded servers run as an unprivileged user when we are root."""
+    """A copy of the project's parts (without ``gx/uncommitted``); world-readable, as the embedded
+    servers run as an unprivileged user when we are root."""
     home = Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-"))
     home.chmod(0o755)
     for part in PROJECT_PARTS:
         shutil.copytree(CHECKOUT / part, home / part, ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
-    if (CHECKOUT / ".docs-assets").exists():
-        (home / ".docs-assets").symlink_to(CHECKOUT / ".docs-assets")
     return home
 
 

@@ -4,7 +4,8 @@
 redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a state directory
 (``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
 root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
-exists, else ``nobody``). ``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
+exists, else ``nobody``), archiving its WAL into a backup folder (``walarchive``; ``ytdq backup``).
+``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
 
 A server is *ours* when the state file records it; ``up`` (re)starts ours when they are down --
 after a crash too, and also when their URLs are exported (``DATABASE_URL`` / ``REDIS_URL``), as
@@ -34,6 +35,7 @@ from ytempire_dq.server_processes import (
     port_open,
     redis_binary,
 )
+from ytempire_dq.walarchive import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
 
 STATE_FILE = "services.json"
 DB_NAME = "ytempire"
@@ -106,10 +108,11 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         if res.returncode != 0:
             raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
     port = entry["port"] if entry and not port_open(entry["port"]) else free_port()
+    backup_dir, archive_opts = prepare_archive(base, entry, run_as)
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB"
+        f"-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB {archive_opts}"
     )
     _drop_stale_pidfile(datadir)
     pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"]
@@ -135,6 +138,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "user": run_as.name,
         "url": _pg_url(port),
         "log": str(logfile),
+        "backup_dir": str(backup_dir),
     }
 
 
