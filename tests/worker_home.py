@@ -18,8 +18,10 @@ import tempfile
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-#: What the package reads from ``YTDQ_HOME`` (config.PROJECT_ROOT): the GX project and the migrations.
-PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema")
+#: What is read from ``YTDQ_HOME`` (config.PROJECT_ROOT): the GX project, the migrations, and the
+#: README (tests compare it with the rules). ``locations.copy_project`` cannot be used here: importing
+#: the package fixes PROJECT_ROOT.
+PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema", "README.md")
 
 
 def make_worker_home(worker: str) -> Path:
@@ -28,7 +30,10 @@ def make_worker_home(worker: str) -> Path:
     home = Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-"))
     home.chmod(0o755)
     for part in PROJECT_PARTS:
-        shutil.copytree(CHECKOUT / part, home / part, ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+        if (CHECKOUT / part).is_dir():
+            shutil.copytree(CHECKOUT / part, home / part, ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+        else:
+            shutil.copy2(CHECKOUT / part, home / part)
     return home
 
 
