@@ -86,7 +86,9 @@ def pytest_collection_modifyitems(config, items):
 def server_urls(tmp_path_factory) -> dict[str, str]:
     """{'postgres': url, 'redis': url} of running servers (external or embedded)."""
     state_dir = tmp_path_factory.mktemp("services")
-    state = services.up(state_dir)
+    with pytest.MonkeyPatch.context() as env:  # no WAL archive: the session's data is throwaway
+        env.setenv("YTDQ_WAL_ARCHIVE", "off")  # (tests/test_backup.py starts its own archiving cluster)
+        state = services.up(state_dir)
     urls = {
         "postgres": os.environ.get("DATABASE_URL") or state["postgres"]["url"],
         "redis": os.environ.get("REDIS_URL") or state["redis"]["url"],
