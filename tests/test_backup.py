@@ -29,6 +29,8 @@ from ytempire_dq.drill import redis_aof_loss
 from ytempire_dq.restore import stop_cluster
 
 YTDQ = Path(sys.executable).with_name("ytdq")
+#: every test here runs an embedded cluster (and pg_basebackup) of its own (skipped when DATABASE_URL/REDIS_URL name the servers)
+pytestmark = pytest.mark.local_servers
 
 
 @pytest.fixture(scope="module")

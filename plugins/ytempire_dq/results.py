@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import string
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,8 @@ class RuleResult:
     partial_unexpected_list: list = field(default_factory=list)
     error: str | None = None  # the rule could not run (SQL error, missing column, ...)
     expectation_id: str | None = None  # GX's id of the expectation: what results join rules by
+    sentence: str | None = None  # the rule in words (:func:`rule_sentence`), for JUnit and the like
+    description: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -133,6 +136,7 @@ class ValidationReport:
     asset: str | None
     success: bool
     results: list[RuleResult]
+    seconds: float | None = None  # how long it took, when known (the JUnit test suite's time)
 
     def to_dict(self) -> dict:
         return {
@@ -285,7 +289,22 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         partial_unexpected_list=bounded(list(partial)),
         error=error,
         expectation_id=config.id,
+        sentence=rule_sentence(config),
+        description=config.description,
     )
+
+
+def rule_sentence(config: Any) -> str | None:
+    """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
+    shows), GX's own rules their description (GX shows it instead of its sentence too)."""
+    try:
+        from great_expectations.expectations.registry import get_expectation_impl
+
+        impl = get_expectation_impl(config.type)
+        template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
+    except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
+        return config.description
+    return bounded_text(string.Template(template).safe_substitute(values), ERROR_CHARS)
 
 
 def _is_count(value: Any) -> bool:

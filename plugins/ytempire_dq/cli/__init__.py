@@ -24,5 +24,5 @@ def gx_main() -> None:
     if args[:1] == ["checkpoint"]:
         main(args=args, prog_name="ytdq")
         return
-    click.echo("usage: great_expectations checkpoint run NAME [--json FILE]", err=True)
+    click.echo("usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE]", err=True)
     sys.exit(ExitCode.RUN_FAILED)
