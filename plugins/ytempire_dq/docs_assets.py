@@ -9,8 +9,8 @@ header logo from GX's S3 bucket with the project's ``dataContextId`` in its quer
   versions GX's templates name; vega at the newest release of the major GX names) and
   ``docs-assets/package-lock.json`` their integrity hashes; ``make install`` (``.ci/install``)
   runs ``npm ci`` there. :data:`ASSETS` lists the files of each package a page uses.
-- **How they reach the site.** :class:`OfflineSiteBuilder` (``data_docs_sites.local_site`` in
-  ``gx/great_expectations.yml``) is GX's ``SiteBuilder``; after GX built, it copies those files,
+- **How they reach the site.** :func:`finish_site`, called by the site builder
+  (:class:`ytempire_dq.docs_site.IncrementalSiteBuilder`) after each build, copies those files,
   each package's licence file and its ``package.json`` (which states the licence) into
   ``static/vendor/<package>/``, unless the site already holds this exact set
   (``static/vendor/ASSETS.json``): a run's cost does not depend on it.
@@ -28,10 +28,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from great_expectations.render.renderer.site_builder import SiteBuilder
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
-from typing_extensions import override
 
 from ytempire_dq.errors import YtdqError
 
@@ -131,41 +129,6 @@ def finish_site(site_dir: Path) -> None:
     styles = site_dir / "static" / "styles" / "data_docs_default_styles.css"
     if styles.is_file():
         shutil.copyfile(TEMPLATES / styles.name, styles)
-
-
-class OfflineSiteBuilder(SiteBuilder):
-    """GX's site builder; after each build the site holds the assets its pages load."""
-
-    def __init__(  # GX passes runtime_environment only to a constructor that names it
-        self,
-        data_context: Any,
-        store_backend: dict,
-        site_name: Any = None,
-        site_index_builder: Any = None,
-        show_how_to_buttons: bool = True,
-        site_section_builders: Any = None,
-        runtime_environment: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            data_context,
-            store_backend,
-            site_name=site_name,
-            site_index_builder=site_index_builder,
-            show_how_to_buttons=show_how_to_buttons,
-            site_section_builders=site_section_builders,
-            runtime_environment=runtime_environment,
-            **kwargs,
-        )
-        base = Path(store_backend["base_directory"])
-        root = (runtime_environment or {}).get("root_directory") or data_context.root_directory
-        self.site_dir = base if base.is_absolute() else Path(root) / base
-
-    @override
-    def build(self, resource_identifiers: Any = None, build_index: bool = True) -> Any:
-        out = super().build(resource_identifiers=resource_identifiers, build_index=build_index)
-        finish_site(self.site_dir)
-        return out
 
 
 class _OfflineTemplates:
