@@ -346,4 +346,9 @@ def docs_index(ctx: Any, sites: dict | None = None) -> Path:
         from urllib.parse import unquote, urlparse
 
         return Path(unquote(urlparse(url).path))
-    return Path(ctx.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return site_index(ctx.root_directory)
+
+
+def site_index(config_dir: Path | str) -> Path:
+    """Where the local site's ``index.html`` is, for the GX context in ``config_dir``."""
+    return Path(config_dir) / "uncommitted" / "data_docs" / "local_site" / "index.html"
