@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import logging
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -158,10 +159,19 @@ def _insert_keys(
     return int(result.rowcount)
 
 
+#: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
+#: lookup is a catalog query (the history's engine lives for one run: no stale entry outlives it).
+_PRIMARY_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def primary_key(conn: sa.Connection, table: str) -> list[str]:
     """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
-    schema, _, name = table.rpartition(".")
-    return list(sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns") or [])
+    known = _PRIMARY_KEYS.setdefault(conn.engine, {})
+    if table not in known:
+        schema, _, name = table.rpartition(".")
+        pk = sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns")
+        known[table] = list(pk or [])
+    return list(known[table])
 
 
 def asset_table(vd: Any) -> str | None:
