@@ -134,3 +134,32 @@ def test_every_count_is_the_count_at_the_runs_snapshot(gx_dir, module_env, db):
 
 def test_no_snapshot_outside_a_run(module_env):
     assert snapshot.active(module_env) is None
+
+
+def test_a_lost_snapshot_is_an_error_never_another_instant(module_env, db):
+    """The exporter's connection gone, a transaction that needed the run's snapshot fails (its rule
+    is an error, exit 2) instead of reading the database as it is now."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.db.connect import engine
+
+    eng = engine(module_env)
+    snapshot.attach_engine(eng)
+    try:
+        with snapshot.take(module_env):
+            with eng.connect() as conn:
+                level = conn.execute(sa.text("SELECT current_setting('transaction_isolation')")).scalar()
+            assert level == "repeatable read"
+            exporter = rows(
+                db,
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'",
+            )
+            assert len(exporter) == 1
+            scalar(db, "SELECT pg_terminate_backend(%s)", exporter[0])
+            with pytest.raises(Exception, match="invalid snapshot identifier"), eng.connect() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM videos"))
+        with eng.connect() as conn:  # after the run: the engine's transactions are its own again
+            level = conn.execute(sa.text("SELECT current_setting('transaction_isolation')")).scalar()
+        assert level == "read committed"
+    finally:
+        eng.dispose()
