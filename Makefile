@@ -1,5 +1,5 @@
-# The two set-up commands of the README. Both install what is missing first (.ci/install).
-.PHONY: install demo test
+# The set-up commands of the README. Each installs what is missing first (.ci/install).
+.PHONY: install demo test report
 
 install:
 	bash .ci/install
@@ -9,3 +9,8 @@ demo: install
 
 test: install
 	.venv/bin/python -m pytest -q
+
+# The seed's test report: its groups (schema, data validation, performance, integrity, migrations)
+# in one pytest run; writes database_test_report.json, prints the summary table, fails unless all passed.
+report: install
+	.venv/bin/python -m tests.report

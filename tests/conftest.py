@@ -2,7 +2,10 @@
 
 With ``DATABASE_URL``/``REDIS_URL`` set, those servers are used; otherwise the session starts the
 embedded ones with the same code as ``ytdq services up`` (in a temporary state directory) and
-stops them at the end. A server that cannot be reached fails the tests; nothing is skipped.
+stops them at the end. A server that cannot be reached fails the tests; nothing is skipped, except
+the tests marked ``local_servers`` when the servers come from the environment (see below).
+Under ``pytest -n N`` each worker is its own session: its own embedded servers, databases and
+project copy (``tests/worker_home.py``).
 """
 
 from __future__ import annotations
@@ -13,19 +16,79 @@ import uuid
 
 import pytest
 
+import tests.worker_home  # noqa: F401 - first: under pytest -n, sets this worker's YTDQ_HOME before ytempire_dq reads it
 from tests.helpers import module_environ, with_redis_db
 from ytempire_dq import services
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
 
 TEMPLATE_DB = f"ytdq_template_{os.getpid()}"
+#: Servers from the environment (the GitHub workflow's service containers) instead of embedded ones.
+EXTERNAL = [name for name in ("DATABASE_URL", "REDIS_URL") if os.environ.get(name)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest -n, the controller: hand each worker our COLUMNS. A worker starts with COLUMNS=80 in
+    its environment, and the CLI takes an exported COLUMNS as its table width (80 cuts rule ids)."""
+    node.workerinput["ytdq_columns"] = os.environ.get("COLUMNS", "")
+
+
+def pytest_configure(config):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # before any test module imports the CLI (its width is read at import)
+        if workerinput.get("ytdq_columns"):
+            os.environ["COLUMNS"] = workerinput["ytdq_columns"]
+        else:
+            os.environ.pop("COLUMNS", None)
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("REDIS_URL"):
+        # the modules keep their cache keys apart by Redis database number, which workers would share
+        raise pytest.UsageError(
+            "pytest -n needs a Redis per worker: unset REDIS_URL (each worker then starts its own servers)"
+        )
+
+
+#: Modules marked ``slow`` (``pytest -m slow`` / ``-m "not slow"``): a minute or more each in one
+#: ``pytest -n 2 --junitxml`` run here (module totals 62-173 s; the whole suite 14 min).
+SLOW_MODULES = {
+    "tests.test_console_scripts",
+    "tests.test_add_a_rule",
+    "tests.test_fast",
+    "tests.test_history",
+    "tests.test_server_states",
+    "tests.test_junit",
+    "tests.cache.test_cache_checkpoint",
+    "tests.gx.test_checkpoint_errors",
+    "tests.gx.test_checkpoint_defects",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks the tests of SLOW_MODULES ``slow``. Tests marked ``local_servers`` start, stop or kill
+    servers of their own from the machine's PostgreSQL/redis-server binaries; with servers given
+    by the environment (the GitHub workflow) the machine need not have those binaries, and the
+    tests are skipped saying so. .ci/run sets neither variable: there they run."""
+    for item in items:
+        if getattr(item.module, "__name__", None) in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+    if not EXTERNAL:
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the machine's PostgreSQL/redis-server binaries (servers of its own, pg_dump); {' and '.join(EXTERNAL)} "
+        "name external servers here (they run in .ci/run, which uses embedded servers)"
+    )
+    for item in items:
+        if item.get_closest_marker("local_servers"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
 def server_urls(tmp_path_factory) -> dict[str, str]:
     """{'postgres': url, 'redis': url} of running servers (external or embedded)."""
     state_dir = tmp_path_factory.mktemp("services")
-    state = services.up(state_dir)
+    with pytest.MonkeyPatch.context() as env:  # no WAL archive: the session's data is throwaway
+        env.setenv("YTDQ_WAL_ARCHIVE", "off")  # (tests/test_backup.py starts its own archiving cluster)
+        state = services.up(state_dir)
     urls = {
         "postgres": os.environ.get("DATABASE_URL") or state["postgres"]["url"],
         "redis": os.environ.get("REDIS_URL") or state["redis"]["url"],

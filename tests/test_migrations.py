@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import insert_channel, insert_user, rows, scalar
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, libpq_dsn
-from ytempire_dq.services import pg_bindir
+from ytempire_dq.server_processes import pg_bindir
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 FILES = migrations.load_migrations()
@@ -122,6 +122,7 @@ def test_malformed_migration_files_are_refused_by_name(mig_dir, name, text, mess
 # up, down, idempotency
 
 
+@pytest.mark.local_servers  # pg_dump of the machine's PostgreSQL
 def test_migrate_twice_applies_nothing_the_second_time(empty_url, conn_of):
     assert [m.version for m in migrations.migrate(empty_url)] == list(range(1, LATEST + 1))
     conn = conn_of(empty_url)
@@ -134,6 +135,7 @@ def test_migrate_twice_applies_nothing_the_second_time(empty_url, conn_of):
     assert [c.strip() for _v, _n, c, _a in first] == [m.checksum for m in FILES]
 
 
+@pytest.mark.local_servers  # pg_dump of the machine's PostgreSQL
 def test_down_to_zero_and_up_again_leaves_an_identical_schema(empty_url, conn_of):
     migrations.migrate(empty_url)
     migrated = schema_dump(empty_url)
@@ -146,6 +148,7 @@ def test_down_to_zero_and_up_again_leaves_an_identical_schema(empty_url, conn_of
     assert schema_dump(empty_url) == migrated
 
 
+@pytest.mark.local_servers  # pg_dump of the machine's PostgreSQL
 def test_the_template_schema_equals_a_fresh_migration(empty_url, template_url):
     """What every test module runs on is exactly what `ytdq db migrate` builds."""
     migrations.migrate(empty_url)
@@ -302,6 +305,7 @@ def ten_thousand_videos(empty_url, conn_of) -> str:
     return empty_url
 
 
+@pytest.mark.local_servers  # pg_dump of the machine's PostgreSQL
 def test_data_migration_transforms_all_10000_rows_and_down_reverts(ten_thousand_videos, conn_of, mig_dir):
     url = ten_thousand_videos
     conn = conn_of(url)

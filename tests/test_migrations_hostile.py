@@ -255,6 +255,7 @@ def own_server(tmp_path_factory, monkeypatch):
     services.down(state_dir, purge=True)
 
 
+@pytest.mark.local_servers
 @pytest.mark.parametrize("how", [signal.SIGQUIT, signal.SIGINT], ids=["immediate", "fast"])
 def test_postgres_stopped_during_migrate_is_one_line_exit_2(own_server, home, how):
     state_dir, pg = own_server

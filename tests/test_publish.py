@@ -150,6 +150,7 @@ def test_cli_exit_code_reflects_the_data_with_redis_down(defective, project, mon
     assert len(stored_results(project)) == 1
 
 
+@pytest.mark.local_servers
 @pytest.mark.parametrize(("which", "expected"), [("defective", ExitCode.DATA_FAILED), ("clean", ExitCode.OK)])
 def test_redis_stopped_mid_suite_nightly_still_stores_and_exits_by_the_data(
     which, expected, request, tmp_path, monkeypatch, caplog

@@ -23,6 +23,8 @@ from ytempire_dq import services
 from ytempire_dq.db.connect import connect
 
 YTDQ = Path(sys.executable).with_name("ytdq")
+#: every test here starts embedded servers of its own (skipped when DATABASE_URL/REDIS_URL name the servers)
+pytestmark = pytest.mark.local_servers
 
 
 @pytest.fixture(scope="module")

@@ -168,12 +168,15 @@ def run_checkpoint(
         run_id = _run_id(name)
         report = _reporter(vds, progress)
         t_validate = time.perf_counter()
+        durations: dict[str, float] = {}
         if concurrent and len(vds) > 1:
-            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report)
+            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report, durations)
         else:
-            results = [report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name))) for vd in vds]
+            results = [report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations)) for vd in vds]
         timings = {"validate": time.perf_counter() - t_validate}
         checkpoint_result, validations = _read_results(checkpoint, vds, results, run_id)
+        for vd, validation in zip(vds, validations):
+            validation.seconds = durations.get(vd.name)
 
         # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
         t_actions = time.perf_counter()
@@ -236,15 +239,22 @@ def _run_id(name: str) -> Any:
     return RunIdentifier(run_name=f"{name}-{now.strftime('%Y%m%dT%H%M%S.%fZ')}", run_time=now)
 
 
-def _run_one(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
+def _run_one(
+    vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None, durations: dict | None = None
+) -> Any:
     """:func:`_validate` of one validation definition; when it raises (e.g. the server went away
     while GX read the batch), a result with the error on each of its rules instead, so the run
-    ends, is recorded and exits 2 like any run in which rules could not be evaluated."""
+    ends, is recorded and exits 2 like any run in which rules could not be evaluated.
+    ``durations[vd.name]``: its seconds (the JUnit test suite's time)."""
+    started = time.perf_counter()
     try:
         return _validate(vd, checkpoint, run_id, batch_parameters)
     except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)
+    finally:
+        if durations is not None:
+            durations[vd.name] = time.perf_counter() - started
 
 
 def _errored_result(vd: Any, exc: BaseException) -> Any:
@@ -301,7 +311,14 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
 
 
 def _validate_concurrently(
-    cdir: Path, url: str, checkpoint: Any, vds: list, run_id: Any, params: dict, report: Callable[[Any, Any], Any]
+    cdir: Path,
+    url: str,
+    checkpoint: Any,
+    vds: list,
+    run_id: Any,
+    params: dict,
+    report: Callable[[Any, Any], Any],
+    durations: dict | None = None,
 ) -> list:
     """The validation definitions in parallel threads; results in the declared order."""
     # One context per validation definition (opened here, in this thread: GX records the
@@ -311,7 +328,7 @@ def _validate_concurrently(
         c = open_context(cdir, database_url=url)
         own.append(c.validation_definitions.get(vd.name))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = {pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name)): vd for vd in own}
+        futures = {pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name), durations): vd for vd in own}
         for future in as_completed(futures):
             report(futures[future], future.result())
         return [f.result() for f in futures]  # declared order

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import string
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +40,25 @@ ERROR_CHARS = 2000
 LIST_ITEMS = 100
 
 
+#: A UUID in text (a cut never splits one: a half id reads like a whole, wrong, one).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """``limit``, or the end of the UUID a cut at ``limit`` would split (at most 35 more)."""
+    for match in _UUID.finditer(text, max(0, limit - 35), limit + 35):
+        if match.start() < limit < match.end():
+            return match.end()
+    return limit
+
+
 def bounded_text(text: str, limit: int = VALUE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (never inside a URL's password) plus ``…(N chars)``.
+    """``text`` cut to ``limit`` characters (never inside a URL's password, nor inside a UUID:
+    the cut then moves to its end) plus ``…(N chars)``.
     Cut BEFORE any regex or rendering: nothing downstream sees more than this."""
-    return text if len(text) <= limit else f"{safe_prefix(text, limit)}…({len(text)} chars)"
+    if len(text) <= limit:
+        return text
+    return f"{safe_prefix(text, _cut_at(text, limit))}…({len(text)} chars)"
 
 
 def bounded(value: Any, limit: int = VALUE_CHARS) -> Any:
@@ -95,6 +111,8 @@ class RuleResult:
     partial_unexpected_list: list = field(default_factory=list)
     error: str | None = None  # the rule could not run (SQL error, missing column, ...)
     expectation_id: str | None = None  # GX's id of the expectation: what results join rules by
+    sentence: str | None = None  # the rule in words (:func:`rule_sentence`), for JUnit and the like
+    description: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -118,6 +136,7 @@ class ValidationReport:
     asset: str | None
     success: bool
     results: list[RuleResult]
+    seconds: float | None = None  # how long it took, when known (the JUnit test suite's time)
 
     def to_dict(self) -> dict:
         return {
@@ -272,7 +291,22 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         partial_unexpected_list=bounded(list(partial)),
         error=error,
         expectation_id=config.id,
+        sentence=rule_sentence(config),
+        description=config.description,
     )
+
+
+def rule_sentence(config: Any) -> str | None:
+    """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
+    shows), GX's own rules their description (GX shows it instead of its sentence too)."""
+    try:
+        from great_expectations.expectations.registry import get_expectation_impl
+
+        impl = get_expectation_impl(config.type)
+        template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
+    except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
+        return config.description
+    return bounded_text(string.Template(template).safe_substitute(values), ERROR_CHARS)
 
 
 def _is_count(value: Any) -> bool:

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ytempire_dq.cli import cache, checkpoint, db, demo, docs, history, monitor, services, suite  # noqa: F401 - register
+from ytempire_dq.cli import backup, cache, checkpoint, db, demo, docs, history, monitor, services, suite  # noqa: F401 - register
 from ytempire_dq.cli.app import main
 from ytempire_dq.errors import ExitCode
 
@@ -24,5 +24,5 @@ def gx_main() -> None:
     if args[:1] == ["checkpoint"]:
         main(args=args, prog_name="ytdq")
         return
-    click.echo("usage: great_expectations checkpoint run NAME [--json FILE]", err=True)
+    click.echo("usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE]", err=True)
     sys.exit(ExitCode.RUN_FAILED)

@@ -48,6 +48,13 @@ def _server_error(exc: BaseException) -> str | None:
     return None
 
 
+def error_message(exc: BaseException) -> str | None:
+    """The line :func:`_handle` prints for ``exc`` (masked, fix appended), or None for a bug; for
+    reports written before the command exits (``checkpoint run --junit``)."""
+    message = str(exc) if isinstance(exc, YtdqError) else _server_error(exc)
+    return None if message is None else config.mask_secrets(with_hint(message))
+
+
 def _handle(exc: Exception) -> None:
     """A :class:`YtdqError` (its own exit code) or a server error: one line, exit; else re-raise."""
     if isinstance(exc, YtdqError):

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ytempire_dq import config
-from ytempire_dq.cli.app import config_option, err, main, out
+from ytempire_dq.cli.app import config_option, err, error_message, main, out
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -70,12 +70,21 @@ def checkpoint_group() -> None:
     default=None,
     help="Also write the result as JSON to this file ('-' for stdout).",
 )
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write JUnit XML to this file (a test case per rule; written on every exit code).",
+)
 @config_option
 @click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
 @click.option(
     "--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log)."
 )
-def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool) -> None:
+def checkpoint_run(
+    name: str, json_file: Path | None, junit_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool
+) -> None:
     """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
     (a rule that could not be evaluated included)."""
     from ytempire_dq import context
@@ -83,7 +92,19 @@ def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, c
 
     if verbose:
         context.log_to_stderr()
-    report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=progress_line)
+    try:
+        report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=progress_line)
+    except Exception as exc:
+        message = error_message(exc) if junit_file is not None else None
+        if message is not None:  # the run could not happen: CI still shows why (then the usual one line)
+            from ytempire_dq import junit
+
+            junit.write(junit.from_run_error(name, message), junit_file)
+        raise
+    if junit_file is not None:
+        from ytempire_dq import junit
+
+        junit.write(junit.from_report(report), junit_file)
     if json_file is not None:
         text = json.dumps(report.to_dict(), indent=2, default=str)
         if str(json_file) == "-":

@@ -1,0 +1,44 @@
+"""Under ``pytest -n N`` (pytest-xdist) each worker gets its own copy of the project as ``YTDQ_HOME``.
+
+Checkpoint runs write ``gx/uncommitted/`` (results, Data Docs, run locks) and ``.ytdq/`` (seed
+manifests) under the project; two workers sharing them would wait on each other's run locks and read
+each other's results. Imported by ``tests/conftest.py`` before anything of ``ytempire_dq`` (whose
+``config.PROJECT_ROOT`` reads ``YTDQ_HOME`` once, at import); xdist names the worker in the
+environment before the worker loads any conftest. Servers and databases are per worker already
+(each worker runs its own test session, so ``server_urls`` starts its own embedded servers).
+A plain ``pytest`` run (no worker) uses the checkout as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+#: What is read from ``YTDQ_HOME`` (config.PROJECT_ROOT): the GX project, the migrations, and the
+#: README (tests compare it with the rules). ``locations.copy_project`` cannot be used here: importing
+#: the package fixes PROJECT_ROOT.
+PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema", "README.md")
+
+
+def make_worker_home(worker: str) -> Path:
+    """A copy of the project's parts (without ``gx/uncommitted``); world-readable, as the embedded
+    servers run as an unprivileged user when we are root."""
+    home = Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-"))
+    home.chmod(0o755)
+    for part in PROJECT_PARTS:
+        if (CHECKOUT / part).is_dir():
+            shutil.copytree(CHECKOUT / part, home / part, ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+        else:
+            shutil.copy2(CHECKOUT / part, home / part)
+    return home
+
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker and not os.environ.get("YTDQ_HOME"):
+    _home = make_worker_home(_worker)
+    os.environ["YTDQ_HOME"] = str(_home)
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
