@@ -10,6 +10,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from benchmarks import report_fair
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -432,6 +434,8 @@ def render(r: dict) -> str:
             f"connection was returned, a checkout took {fmt(pe['checkout_after_release_s'] * 1000, ' ms', 2)}."
         )
         add("")
+
+    L += report_fair.render(r)  # fair floor, whole commands, deadlock rate (issue 12)
 
     # ---------------------------------------------------------------- seeding
     add("## Seeding (the project's seeder, `ytempire_dq.db.seed.seed`)")

@@ -30,8 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import deadlocks as D
 from benchmarks import nightly as N
 from benchmarks import rules as R
+from benchmarks import whole as WH
 from benchmarks import workloads as W
 
 HERE = Path(__file__).resolve().parent
@@ -55,13 +57,15 @@ def log(msg: str) -> None:
 
 
 def start_server(keep_env: bool) -> tuple[str, bool]:
-    """(admin URL, started_here). Starts the embedded cluster with pg_stat_statements preloaded."""
+    """(admin URL, started_here). Starts the embedded cluster with pg_stat_statements preloaded,
+    and the embedded redis-server (the whole ``nightly`` command publishes to and reads Redis)."""
     from ytempire_dq import services
     from ytempire_dq.db.connect import connect
 
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], False
-    state = services.up(STATE, redis=False, log=log)
+    state = services.up(STATE, redis=True, log=log)
+    os.environ.setdefault("REDIS_URL", state["redis"]["url"])
     url = state["postgres"]["url"]
     conn = connect(url, autocommit=True)
     with conn.cursor() as cur:
@@ -73,7 +77,8 @@ def start_server(keep_env: bool) -> tuple[str, bool]:
         conn.close()
         log("restarting the benchmark cluster with pg_stat_statements preloaded")
         services.down(STATE)
-        state = services.up(STATE, redis=False, log=log)
+        state = services.up(STATE, redis=True, log=log)
+        os.environ["REDIS_URL"] = state["redis"]["url"]
         url = state["postgres"]["url"]
     else:
         conn.close()
@@ -190,12 +195,13 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
     N.run_gx(gx_dir, url, pgss, counter)
     N.run_gx(gx_dir, url, pgss, counter, fast=True)
 
-    runs: dict[str, list] = {"count": [], "floor": [], "gx": [], "gx_fast": [], "soda": []}
+    runs: dict[str, list] = {"count": [], "floor": [], "floor_fair": [], "gx": [], "gx_fast": [], "soda": []}
     soda_ok = not args.no_soda and N.soda_available()
     for i in range(args.nightly_repeats):
         log(f"{label}: nightly comparison, repeat {i + 1}/{args.nightly_repeats}")
         runs["count"].append(N.run_count(url, pgss))
         runs["floor"].append(N.run_floor(url, pgss, rules))
+        runs["floor_fair"].append(WH.run_fair_floor(url, pgss, rules))
         runs["gx"].append(N.run_gx(gx_dir, url, pgss, counter))
         runs["gx_fast"].append(N.run_gx(gx_dir, url, pgss, counter, fast=True))
         if soda_ok:
@@ -208,6 +214,9 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
         runs["floor"][-1]["counts"],
         runs["soda"][-1] if runs["soda"] else None,
         meta.get("manifest", {}),
+    )
+    res["parity_floor_fair"] = parity(
+        runs["floor_fair"][-1]["counts"], runs["floor"][-1]["counts"], None, meta.get("manifest", {})
     )
     res["parity_fast"] = parity(
         runs["gx_fast"][-1]["counts"],
@@ -236,6 +245,15 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
                     )
                 )
         res["levers"] = levers
+
+    if args.whole_repeats and os.environ.get("REDIS_URL"):
+        log(f"{label}: whole commands (ytdq checkpoint run nightly, soda scan) as processes")
+        res["whole_run"] = WH.whole_runs(
+            work / "whole", url, os.environ["REDIS_URL"], rules, repeats=args.whole_repeats, log=log
+        )
+    if args.deadlock_seconds:
+        log(f"{label}: deadlock rate ({args.deadlock_clients} clients, {args.deadlock_seconds} s)")
+        res["deadlocks"] = D.deadlock_rate(url, clients=args.deadlock_clients, seconds=args.deadlock_seconds)
 
     if not args.no_workloads:
         log(f"{label}: app queries")
@@ -339,6 +357,9 @@ def main(argv=None) -> int:
         help="scales at which to measure the lever variants, e.g. 100k,1m (default: every scale)",
     )
     ap.add_argument("--no-workloads", action="store_true")
+    ap.add_argument("--whole-repeats", type=int, default=3, help="interleaved whole-command runs (0: none)")
+    ap.add_argument("--deadlock-seconds", type=float, default=10.0, help="deadlock workload length (0: none)")
+    ap.add_argument("--deadlock-clients", type=int, default=20)
     ap.add_argument("--reuse", action="store_true", help="reuse bench_<scale> databases seeded by an earlier run")
     ap.add_argument("--keep", action="store_true", help="leave the benchmark server and its databases running")
     ap.add_argument("--out", default=str(HERE), help="directory for results.md/.json/.png")

@@ -103,3 +103,43 @@ def test_workloads_produce_numbers(seeded):
     with connect(url, autocommit=True) as conn, conn.cursor() as cur:  # the bulk rows were removed again
         cur.execute("SELECT count(*) FROM videos WHERE description = 'bulk insert benchmark'")
         assert cur.fetchone()[0] == 0
+
+
+def test_fair_floor_skips_only_proved_uniqueness_and_counts_the_same(seeded):
+    from benchmarks import nightly as N
+    from benchmarks import whole as WH
+
+    url, _ = seeded
+    rules = R.load_rules()
+    conn = connect(url, autocommit=True)
+    try:
+        floor = R.run_floor(conn, rules)
+    finally:
+        conn.close()
+    pgss = N.Pgss(url)
+    try:
+        fair = WH.run_fair_floor(url, pgss, rules)
+    finally:
+        pgss.close()
+    assert fair["counts"] == floor
+    unique = {r.rule_id for r in rules if r.type in R.UNIQUE_TYPES}
+    assert set(fair["proved_by_index"]) <= unique and "users.id_unique" in fair["proved_by_index"]
+    assert "users.email_unique" not in fair["proved_by_index"]  # duplicate_email dropped users_email_key
+    assert fair["statements"] < len(R.floor_statements(rules)) + 1
+
+
+def test_deadlock_workload_counts_transactions_and_leaves_the_data_as_seeded(seeded):
+    from benchmarks import deadlocks as D
+
+    url, _ = seeded
+    rules = R.load_rules()
+    conn = connect(url, autocommit=True)
+    try:
+        before = R.run_floor(conn, rules)
+        out = D.deadlock_rate(url, clients=20, seconds=1.0)
+        after = R.run_floor(conn, rules)
+    finally:
+        conn.close()
+    assert out["transactions"] > 0 and out["deadlocks"] >= 0 and out["other_errors"] == 0
+    assert out["rate"] == out["deadlocks"] / out["transactions"]
+    assert after == before  # every transaction rolled back

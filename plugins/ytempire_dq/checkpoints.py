@@ -18,6 +18,7 @@ does the same work in the same order with two changes:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -146,7 +147,7 @@ def run_checkpoint(
     suite_names = _check_files(name, cdir)  # the files, before GX reads them; names the known checkpoints
 
     # One run of a checkpoint at a time (YTDQ_LOCK_TIMEOUT): two runs never interleave their stores.
-    with run_lock(cdir, name):
+    with run_lock(cdir, name), contextlib.ExitStack() as run_scope:
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
@@ -157,7 +158,10 @@ def run_checkpoint(
         vds = list(checkpoint.validation_definitions)
         _check_database(url, _tables_read(vds))
         from ytempire_dq.cache.batch import batch_parameters
+        from ytempire_dq.snapshot import take
 
+        # one database instant for every rule, the actions and the history (ytempire_dq.snapshot)
+        snap = run_scope.enter_context(take(url))
         params = batch_parameters(vds, redis_url)
 
         # validate; GX stores each validation result as its definition finishes
@@ -189,6 +193,7 @@ def run_checkpoint(
             action_errors=action_errors,
             timings=timings,
             database_url=config.mask_url(url),
+            snapshot=snap.to_dict(),
         )
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.history import record_run

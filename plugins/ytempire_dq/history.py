@@ -28,14 +28,27 @@ from ytempire_dq.results import RunReport, rule_key
 
 log = logging.getLogger(__name__)
 
+#: The run's database instant (migration 006; ``ytempire_dq.snapshot``).
+SNAPSHOT_COLUMNS = ("snapshot_id", "snapshot_at", "snapshot_txids")
+
 RUNS = sa.table(
     "runs",
     *(
         sa.column(c)
-        for c in ("run_id", "checkpoint", "success", "rules_total", "rules_failed", "started_at", "finished_at")
+        for c in (
+            "run_id",
+            "checkpoint",
+            "success",
+            "rules_total",
+            "rules_failed",
+            "started_at",
+            "finished_at",
+        )
     ),
     schema="dq",
 )
+#: What a run's row is written with (read queries keep to RUNS: a database before 006 answers them).
+RUN_ROW = sa.table("runs", *(sa.column(c.name) for c in RUNS.columns), *map(sa.column, SNAPSHOT_COLUMNS), schema="dq")
 RULE_RESULTS = sa.table(
     "rule_results",
     *(
@@ -94,11 +107,14 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
     rules = [(v, r) for v in report.validations for r in v.results]
     tables = _rule_tables(vds, report)
     engine = _engine(url)
+    from ytempire_dq.snapshot import attach_engine
+
+    attach_engine(engine)  # the quarantine reads the rows the run counted: the run's snapshot, still held
     try:
         with engine.begin() as conn:
             _check_schema(conn, url)
             conn.execute(
-                sa.insert(RUNS).values(
+                sa.insert(RUN_ROW).values(
                     run_id=report.run_id,
                     checkpoint=report.checkpoint,
                     success=report.success,
@@ -106,6 +122,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
                     rules_failed=sum(not r.success for _, r in rules),
                     started_at=started,
                     finished_at=finished,
+                    **_snapshot_values(conn, report),
                 )
             )
             if rules:
@@ -128,11 +145,30 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
                     ],
                 )
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
-        # the run and its outcomes are in; keys follow rule by rule (one failing rule's keys
-        # query must not lose the others)
-        return quarantine_failed_rules(report, ctx, vds, engine, finished)
+            # keys in the same transaction (under the run's snapshot a later one would not see the
+            # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
+            return quarantine_failed_rules(report, ctx, vds, engine, finished, conn)
     finally:
         engine.dispose()
+
+
+def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
+    """The run's snapshot for ``dq.runs`` (migration 006); nothing, with a warning, before it is applied."""
+    snap = report.snapshot
+    if not snap:
+        return {}
+    have = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = 'dq' AND table_name = 'runs' AND column_name = 'snapshot_id'"
+        )
+    ).scalar()
+    if not have:
+        log.warning(
+            "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
+        )
+        return {}
+    return {"snapshot_id": snap["id"], "snapshot_at": snap["taken_at"], "snapshot_txids": snap["txids"]}
 
 
 def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:

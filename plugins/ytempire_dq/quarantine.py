@@ -14,7 +14,7 @@ so those keys never travel through Python:
 - **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
   Untrusted text is never wrapped in a writing statement: checked to be one SELECT
   (:mod:`ytempire_dq.sql_guard`), its keys are read in a READ ONLY transaction with the statement
-  timeout (server-side cursor) and `COPY`'d in batch by batch on another connection.
+  timeout (server-side cursor) and `COPY`'d in batch by batch in the history's transaction.
 
 ``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
 the whole offending row as JSON (aggregate rules key on the parent row they name).
@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import logging
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +42,12 @@ QUARANTINE = sa.table(
 )
 
 
-def quarantine_failed_rules(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime) -> dict:
+def quarantine_failed_rules(
+    report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime, write: sa.Connection
+) -> dict:
+    """Quarantine the failed rules' rows in ``write``'s transaction (the one that wrote the run's
+    ``dq.runs`` row: under the run's snapshot a later transaction would not see it), each rule in
+    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads."""
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
@@ -61,11 +67,11 @@ def quarantine_failed_rules(report: RunReport, ctx: Any, vds: list, engine: sa.E
                 if keys is None:
                     continue
                 select, table = keys
-                if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
-                    counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
-                else:
-                    with engine.begin() as conn:
-                        counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
+                with write.begin_nested():
+                    if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
+                        counts[key] = _copy_keys(engine, write, select, table, report.run_id, key, at)
+                    else:
+                        counts[key] = _insert_keys(write, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.one_line(exc, 400)
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
@@ -105,15 +111,23 @@ def _is_query_rule(expectation: Any) -> bool:
 KEY_BATCH = 5000
 
 
-def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
+def _copy_keys(
+    engine: sa.Engine,
+    write: sa.Connection,
+    select: sa.Selectable,
+    table: str,
+    run_id: str,
+    rule_id: str,
+    at: dt.datetime,
+) -> int:
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
     writing statement: read with a server-side cursor in a READ ONLY transaction with the
-    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
+    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on ``write``."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
     copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
-    with engine.connect() as read, engine.begin() as write:
+    with engine.connect() as read:
         begin_read_only(read)
         pk = primary_key(read, table)
         keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
@@ -145,10 +159,19 @@ def _insert_keys(
     return int(result.rowcount)
 
 
+#: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
+#: lookup is a catalog query (the history's engine lives for one run: no stale entry outlives it).
+_PRIMARY_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def primary_key(conn: sa.Connection, table: str) -> list[str]:
     """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
-    schema, _, name = table.rpartition(".")
-    return list(sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns") or [])
+    known = _PRIMARY_KEYS.setdefault(conn.engine, {})
+    if table not in known:
+        schema, _, name = table.rpartition(".")
+        pk = sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns")
+        known[table] = list(pk or [])
+    return list(known[table])
 
 
 def asset_table(vd: Any) -> str | None:

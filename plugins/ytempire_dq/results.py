@@ -160,6 +160,7 @@ class RunReport:
     action_errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: validate, actions
     database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
+    snapshot: dict | None = None  # the run's database instant: {"id", "taken_at", "txids"} (ytempire_dq.snapshot)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -175,6 +176,7 @@ class RunReport:
             "exit_code": int(self.exit_code),
             "run_id": self.run_id,
             "data_docs": self.data_docs,
+            "snapshot": self.snapshot,
             "errors": self.errors(),
             "validations": [v.to_dict() for v in self.validations],
         }

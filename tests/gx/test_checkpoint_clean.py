@@ -73,7 +73,17 @@ def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightl
 
 def test_json_shape(nightly):
     doc = json.loads(json.dumps(nightly.to_dict()))  # plain JSON all the way down
-    assert set(doc) == {"checkpoint", "success", "exit_code", "run_id", "data_docs", "errors", "validations"}
+    assert set(doc) == {
+        "checkpoint",
+        "success",
+        "exit_code",
+        "run_id",
+        "data_docs",
+        "snapshot",
+        "errors",
+        "validations",
+    }
+    assert set(doc["snapshot"]) == {"id", "taken_at", "txids"}  # the database instant every rule saw
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
     assert doc["exit_code"] == 0 and doc["errors"] == []
     assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()

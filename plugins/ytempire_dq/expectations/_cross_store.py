@@ -104,13 +104,16 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     def fetch(self, values: list[str]) -> dict:
         """``{key value: lookup row}`` for the batch's distinct key values (one COPY, one query)."""
         from ytempire_dq.db.connect import connect
+        from ytempire_dq.snapshot import import_into
 
         if not values:
             return {}
         keys = sa.table(KEYS_TABLE, sa.column("k"))
         sql = plain_sql(self.lookup(keys))
-        conn = connect(resolve_database_url(self.database_url))
+        url = resolve_database_url(self.database_url)
+        conn = connect(url)
         try:
+            import_into(conn, url)  # the run's snapshot (ytempire_dq.snapshot), before anything runs
             with conn.cursor() as cur:
                 cur.execute(f"CREATE TEMP TABLE {KEYS_TABLE} (k text PRIMARY KEY) ON COMMIT DROP")
                 buffer = io.StringIO("".join(_copy_text(v) + "\n" for v in values))
