@@ -580,6 +580,21 @@ class _Progress:
             self._progress.update(self._tasks[name], total=1, completed=1)
 
 
+#: The ``dq.runs.checkpoint`` of the history rows the ``dq_*_beyond_retention`` defect kinds write.
+SEEDED_DQ_CHECKPOINT = "seeded-defect"
+
+
+def _clear_privacy_defects(cur) -> None:
+    """A seeded database starts with no erased users (migration 007) and none of the history rows
+    a defect kind wrote earlier (real run history is left alone)."""
+    cur.execute("SELECT to_regclass('user_erasures'), to_regclass('dq.runs')")
+    erasures, runs = cur.fetchone()
+    if erasures is not None:
+        cur.execute("TRUNCATE user_erasures")
+    if runs is not None:
+        cur.execute("DELETE FROM dq.runs WHERE checkpoint = %s", (SEEDED_DQ_CHECKPOINT,))
+
+
 def seed(
     url: str | None = None,
     *,
@@ -630,6 +645,7 @@ def seed(
 
             with conn.cursor() as cur:
                 cur.execute("TRUNCATE " + ", ".join(TABLES) + " CASCADE")
+                _clear_privacy_defects(cur)
                 for name in TABLES:
                     t = time.perf_counter()
                     on_rows = lambda k, name=name: prog.advance(name, k)  # noqa: E731

@@ -8,6 +8,7 @@ registered when the suite loads, and a later save deletes it from the file).
 - ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
 - ``expect_column_newest_value_to_be_recent``: freshness by the database's clock (e.g. the analytics
   sync is current; no workflow running for hours).
+- ``expect_column_values_to_be_within_retention``: nothing kept past ``retention_days`` (``dq`` history).
 
 All four generate one PostgreSQL query from their parameters (see ``_cross_table``).
 
@@ -27,6 +28,9 @@ from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import 
 from ytempire_dq.expectations.expect_column_newest_value_to_be_recent import (
     ExpectColumnNewestValueToBeRecent,
 )
+from ytempire_dq.expectations.expect_column_values_to_be_within_retention import (
+    ExpectColumnValuesToBeWithinRetention,
+)
 from ytempire_dq.expectations.expect_column_values_to_be_within_table_category_limit import (
     ExpectColumnValuesToBeWithinTableCategoryLimit,
 )
@@ -44,6 +48,7 @@ __all__ = [
     "ExpectChildAggregateToMatchParentColumn",
     "ExpectChildCountPerParentWithinLimit",
     "ExpectColumnNewestValueToBeRecent",
+    "ExpectColumnValuesToBeWithinRetention",
     "ExpectColumnValuesToBeWithinTableCategoryLimit",
     "ExpectColumnValuesToExistInTable",
     "ExpectColumnValuesToMatchTableColumn",
