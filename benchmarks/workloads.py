@@ -19,7 +19,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.seed import COLUMNS as SEED_COLUMNS
+from ytempire_dq.db.tables import COLUMNS as SEED_COLUMNS
 
 APP_QUERIES = {
     "user_by_email": "SELECT id, username, subscription_tier FROM users WHERE email = %s",

@@ -162,7 +162,7 @@ def test_suite_new_then_a_rule_added_to_its_file_runs_in_the_checkpoint(env, tmp
 def test_a_ytdq_error_exits_with_its_own_exit_code_as_one_line(env, monkeypatch, capsys):
     """Every command's errors go through the group: a YtdqError is one ``error:`` line on stderr
     and exits with its ``exit_code`` (2 unless the error says otherwise), no traceback."""
-    from ytempire_dq import checkpoints
+    from ytempire_dq import locations
     from ytempire_dq.errors import ExitCode, YtdqError
 
     class DataError(YtdqError):
@@ -170,10 +170,10 @@ def test_a_ytdq_error_exits_with_its_own_exit_code_as_one_line(env, monkeypatch,
 
     for error, code in ((YtdqError("no such thing: postgresql://u:hunter2@h/db"), 2), (DataError("bad data"), 1)):
 
-        def broken(error=error, **_kwargs):
+        def broken(*_args, error=error, **_kwargs):
             raise error
 
-        monkeypatch.setattr(checkpoints, "list_checkpoints", broken)
+        monkeypatch.setattr(locations, "list_checkpoints", broken)
         with pytest.raises(SystemExit) as exited:
             main(["checkpoint", "list"], standalone_mode=True)
         assert exited.value.code == code

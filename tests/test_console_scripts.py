@@ -24,10 +24,10 @@ import redis
 from tests.helpers import copy_project, empty_redis_db
 from tests.test_cli_errors import closed_url
 from ytempire_dq.cache.seed import seed_cache
-from ytempire_dq.checkpoints import list_checkpoints
 from ytempire_dq.db import seed
 from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.locations import list_checkpoints
 
 BIN = Path(sys.executable).parent
 SCRIPTS = ("great_expectations", "ytdq")
@@ -148,7 +148,7 @@ def test_defective_data_exits_1_and_the_json_counts_the_bad_rows(script, defecti
 def test_unknown_checkpoint_exits_2_listing_the_known_ones(script, clean, cache_url, project):
     proc = checkpoint_run(script, "weekly", project, clean, cache_url)
     assert proc.returncode == ExitCode.RUN_FAILED, proc.stdout + proc.stderr
-    known = list_checkpoints(config_dir=project / "gx")
+    known = list_checkpoints(project / "gx")
     assert "nightly" in known and "critical" in known
     assert f"no checkpoint 'weekly'; known checkpoints: {', '.join(known)}" in " ".join(proc.stderr.split())
 

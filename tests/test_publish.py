@@ -159,13 +159,14 @@ def test_redis_stopped_mid_suite_nightly_still_stores_and_exits_by_the_data(
     from click.testing import CliRunner
 
     from ytempire_dq import cli
+    from ytempire_dq.cli import checkpoint as checkpoint_cli
 
     monkeypatch.delenv("REDIS_URL", raising=False)
     state_dir = tmp_path / "own-redis"
     own_url = services.up(state_dir, postgres=False)["redis"]["url"]
     project = copy_project(tmp_path / "project")
     events = []
-    show = cli._progress
+    show = checkpoint_cli.progress_line
 
     def progress(event: dict) -> None:
         events.append(event)
@@ -174,7 +175,7 @@ def test_redis_stopped_mid_suite_nightly_still_stores_and_exits_by_the_data(
             assert services.down(state_dir) == ["redis"]
         show(event)
 
-    monkeypatch.setattr(cli, "_progress", progress)
+    monkeypatch.setattr(checkpoint_cli, "progress_line", progress)
     monkeypatch.setenv("DATABASE_URL", request.getfixturevalue(which))
     monkeypatch.setenv("REDIS_URL", own_url)
     caplog.set_level(logging.WARNING, logger=ACTION_LOGGER)

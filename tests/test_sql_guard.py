@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
-from ytempire_dq import history, suites
+from ytempire_dq import lint as suite_lint
+from ytempire_dq import quarantine, suite_files
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
 from ytempire_dq.db import seed
@@ -57,7 +58,7 @@ def seeded(module_env) -> str:
 def project(seeded, tmp_path_factory) -> Path:
     """A project copy with a suite ``hostile`` on the workflows table, run by the ``critical`` checkpoint."""
     gx_dir = copy_project(tmp_path_factory.mktemp("sqlguard"))
-    suites.new_suite("hostile", "workflows", checkpoint="critical", config_dir=gx_dir)
+    suite_files.new_suite("hostile", "workflows", checkpoint="critical", config_dir=gx_dir)
     return gx_dir
 
 
@@ -248,13 +249,13 @@ def test_a_select_that_flips_the_session_to_read_write_still_cannot_write(seeded
 def test_lint_explain_and_the_quarantine_read_in_a_read_only_transaction(seeded):
     """Handed untrusted text past the guard, the layers that run it still cannot write."""
     before = workflows(seeded)
-    error = suites._explain(seeded, "SELECT 1; DELETE FROM workflows WHERE kind = 'upload'")
+    error = suite_lint._explain(seeded, "SELECT 1; DELETE FROM workflows WHERE kind = 'upload'")
     assert error and "read-only transaction" in error
     eng = engine(seeded)
     try:
         rows = sa.text("SELECT id FROM workflows WHERE dq_test_delete() > 0").columns().subquery("q")
         with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
-            history._copy_keys(eng, rows, "workflows", "run-x", "workflows.x", dt.datetime.now(dt.timezone.utc))
+            quarantine._copy_keys(eng, rows, "workflows", "run-x", "workflows.x", dt.datetime.now(dt.timezone.utc))
     finally:
         eng.dispose()
     assert workflows(seeded) == before

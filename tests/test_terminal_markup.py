@@ -3,7 +3,7 @@ able to crash the report (a sample ``[/x]`` made rich raise MarkupError before t
 
 from __future__ import annotations
 
-from ytempire_dq import cli
+from ytempire_dq.cli import app, checkpoint
 from ytempire_dq.results import RuleResult, RunReport, ValidationReport
 
 HOSTILE = "[/bogus] [red]not red[/red] [link=file:///etc/passwd]x"
@@ -27,9 +27,9 @@ def test_markup_in_samples_rule_ids_and_warnings_is_printed_as_text(capsys):
         validations=[ValidationReport(suite="videos", asset="videos", success=False, results=[rule])],
         action_errors=[f"action 'x' failed: {HOSTILE}"],
     )
-    cli.out.width = cli.err.width = 400
-    cli.print_run(report)
-    cli._progress({"name": HOSTILE, "success": True, "index": 1, "total": 1})
+    app.out.width = app.err.width = 400
+    checkpoint.print_run(report)
+    checkpoint.progress_line({"name": HOSTILE, "success": True, "index": 1, "total": 1})
     captured = capsys.readouterr()
     assert "[/bogus] [red]not red[/red]" in captured.out  # the sample, verbatim
     assert "videos.[bold]title" in captured.out

@@ -19,7 +19,6 @@ does the same work in the same order with two changes:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -30,31 +29,22 @@ from typing import Any
 from ytempire_dq import config, gx_compat
 from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.locations import asset_tables, config_dir_of, list_checkpoints, store_dir, suite_path
 from ytempire_dq.results import RunReport, exception_message, read_validation_result
+from ytempire_dq.runlock import run_lock
 from ytempire_dq.sql_guard import check_suite_rules
-from ytempire_dq.suites import (
+from ytempire_dq.suite_files import (
     SuiteFileError,
-    asset_tables,
     check_rule_keys,
     check_suite_loads,
-    config_dir_of,
     read_json_file,
     read_suite_file,
-    store_dir,
-    suite_path,
 )
 
 log = logging.getLogger(__name__)
 
 #: Threads for concurrent validation definitions (PostgreSQL does the work).
 MAX_WORKERS = 8
-
-
-def list_checkpoints(ctx: Any = None, *, config_dir: Path | str | None = None) -> list[str]:
-    """Names of the checkpoints (from the checkpoint store's files; no GX import needed)."""
-    if ctx is not None:
-        return sorted(cp.name for cp in ctx.checkpoints.all())
-    return sorted(p.stem for p in store_dir("checkpoints", config_dir).glob("*.json"))
 
 
 def _check_database(url: str, tables: list[str] = ()) -> None:
@@ -79,8 +69,8 @@ def _check_database(url: str, tables: list[str] = ()) -> None:
 
 def _tables_read(vds: list) -> list[str]:
     """The PostgreSQL tables the validation definitions read: their table assets and the tables
-    the cross-table/cross-store rules name (``suites.CROSS_TABLE_COLUMNS``)."""
-    from ytempire_dq.suites import CROSS_TABLE_COLUMNS
+    the cross-table/cross-store rules name (what each expectation declares: ``table_columns``)."""
+    from ytempire_dq.expectations._cross_table import table_references  # imports GX: after the first checks
 
     tables = []
     for vd in vds:
@@ -89,10 +79,8 @@ def _tables_read(vds: list) -> list[str]:
         if isinstance(name, str):
             tables.append(f"{schema}.{name}" if isinstance(schema, str) and schema else name)
         for exp in vd.suite.expectations:
-            for table_field, _ in CROSS_TABLE_COLUMNS.get(exp.expectation_type, []):
-                value = getattr(exp, table_field, None)
-                if isinstance(value, str) and value:
-                    tables.append(value)
+            for table, _ in table_references(exp.expectation_type, exp.configuration.kwargs) or []:
+                tables.append(table)
     return list(dict.fromkeys(tables))
 
 
@@ -100,7 +88,7 @@ def _check_files(name: str, config_dir: Path) -> list[str]:
     """File-level pre-flight (before GX reads anything): the checkpoint, its validation
     definitions and their suites exist and are well-formed JSON, and every rule of its suites has
     a ``meta.rule_id`` and an ``id`` no other rule of them has. Returns the suite names."""
-    known = list_checkpoints(config_dir=config_dir)
+    known = list_checkpoints(config_dir)
     if name not in known:
         raise YtdqError(f"no checkpoint {name!r}; known checkpoints: {', '.join(known) or 'none'}")
     cp_path = store_dir("checkpoints", config_dir) / f"{name}.json"
@@ -132,28 +120,6 @@ def _load_checkpoint(ctx: Any, name: str, config_dir: Path) -> Any:
         raise SuiteFileError(f"{path}: GX cannot load the checkpoint: {config.one_line(exc, 400)}") from None
 
 
-def _one_run_at_a_time(run: Callable[..., RunReport]) -> Callable[..., RunReport]:
-    """Hold the checkpoint's run lock (:mod:`ytempire_dq.runlock`) around ``run`` and the run's
-    history (:mod:`ytempire_dq.history`, which logs its own failures): a second run of the same
-    checkpoint waits (``YTDQ_LOCK_TIMEOUT``), so two runs never interleave their stores."""
-
-    @functools.wraps(run)
-    def locked(name: str, *, config_dir: Path | str | None = None, **kwargs: Any) -> RunReport:
-        cdir = config_dir_of(config_dir)
-        if name not in list_checkpoints(config_dir=cdir):
-            return run(name, config_dir=config_dir, **kwargs)  # raises: names the known ones
-        from ytempire_dq.history import record_run
-        from ytempire_dq.runlock import run_lock
-
-        with run_lock(cdir, name):
-            report = run(name, config_dir=config_dir, **kwargs)
-            record_run(report, config_dir=cdir, database_url=kwargs.get("database_url"))
-            return report
-
-    return locked
-
-
-@_one_run_at_a_time
 def run_checkpoint(
     name: str,
     *,
@@ -177,55 +143,78 @@ def run_checkpoint(
     started = time.perf_counter()
     cdir = config_dir_of(config_dir)
     url = database_url or config.database_url()
-    suite_names = _check_files(name, cdir)
-    _check_database(url)  # unreachable or a wrong password: one line before GX is even imported
-    ctx = open_context(cdir, database_url=url)
-    for suite_name in suite_names:
-        check_suite_loads(ctx, suite_path(suite_name, cdir))
-    checkpoint = _load_checkpoint(ctx, name, cdir)
-    vds = list(checkpoint.validation_definitions)
-    _check_database(url, _tables_read(vds))
-    from ytempire_dq.cache.batch import batch_parameters
+    suite_names = _check_files(name, cdir)  # the files, before GX reads them; names the known checkpoints
 
-    params = batch_parameters(vds, redis_url)
+    # One run of a checkpoint at a time (YTDQ_LOCK_TIMEOUT): two runs never interleave their stores.
+    with run_lock(cdir, name):
+        # pre-flight: the server answers (one line, before GX is even imported), GX loads every
+        # rule of every suite, the tables the rules read exist, the cache snapshot is taken
+        _check_database(url)
+        ctx = open_context(cdir, database_url=url)
+        for suite_name in suite_names:
+            check_suite_loads(ctx, suite_path(suite_name, cdir))
+        checkpoint = _load_checkpoint(ctx, name, cdir)
+        vds = list(checkpoint.validation_definitions)
+        _check_database(url, _tables_read(vds))
+        from ytempire_dq.cache.batch import batch_parameters
 
-    run_id = _run_id(name)
-    runner = _run_concurrently if concurrent and len(vds) > 1 else _run_sequentially
-    t_validate = time.perf_counter()
-    results = runner(ctx, checkpoint, vds, run_id, cdir, url, _reporter(vds, progress), params)
+        params = batch_parameters(vds, redis_url)
 
-    timings = {"validate": time.perf_counter() - t_validate}
+        # validate; GX stores each validation result as its definition finishes
+        run_id = _run_id(name)
+        report = _reporter(vds, progress)
+        t_validate = time.perf_counter()
+        if concurrent and len(vds) > 1:
+            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report)
+        else:
+            results = [report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name))) for vd in vds]
+        timings = {"validate": time.perf_counter() - t_validate}
+        checkpoint_result, validations = _read_results(checkpoint, vds, results, run_id)
+
+        # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
+        t_actions = time.perf_counter()
+        action_errors = _run_actions(checkpoint, checkpoint_result)
+        timings["actions"] = time.perf_counter() - t_actions
+
+        run_report = RunReport(
+            checkpoint=name,
+            success=all(v.success for v in validations),
+            run_id=str(run_id.run_name or run_id.to_id()),
+            data_docs=_docs_index_if_built(ctx),
+            validations=validations,
+            seconds=time.perf_counter() - started,
+            action_errors=action_errors,
+            timings=timings,
+            database_url=config.mask_url(url),
+        )
+        # history and quarantine, with the run's own context (logs its failures, never raises)
+        from ytempire_dq.history import record_run
+
+        record_run(run_report, ctx, vds, database_url=url)
+
+    for rule in run_report.rules():
+        if rule.error is not None:  # the whole message (SQL included) for the log file / --verbose
+            log.info("rule %s could not run: %s", rule.rule_id, rule.error)
+    return run_report
+
+
+def _read_results(checkpoint: Any, vds: list, results: list, run_id: Any) -> tuple[Any, list]:
+    """GX's checkpoint result (what the actions get) and our reading of each validation result."""
     run_results = {}
     validations = []
     for vd, vr in zip(vds, results):
-        key = gx_compat.checkpoint_result_key(checkpoint, vd, run_id, vr.batch_id)
-        run_results[key] = vr
-        report = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
-        report.results = _in_suite_order(vd, vr, report.results)
-        validations.append(report)
-    checkpoint_result = gx_compat.checkpoint_result(checkpoint, run_id, run_results)
-    t_actions = time.perf_counter()
-    action_errors = _run_actions(checkpoint, checkpoint_result)
-    timings["actions"] = time.perf_counter() - t_actions
+        run_results[gx_compat.checkpoint_result_key(checkpoint, vd, run_id, vr.batch_id)] = vr
+        validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+        validation.results = _in_suite_order(vd, vr, validation.results)
+        validations.append(validation)
+    return gx_compat.checkpoint_result(checkpoint, run_id, run_results), validations
 
-    from ytempire_dq.suites import docs_index
+
+def _docs_index_if_built(ctx: Any) -> str | None:
+    from ytempire_dq.docs_site import docs_index
 
     index = docs_index(ctx)
-    report = RunReport(
-        checkpoint=name,
-        success=all(v.success for v in validations),
-        run_id=str(run_id.run_name or run_id.to_id()),
-        data_docs=str(index) if index.exists() else None,
-        validations=validations,
-        seconds=time.perf_counter() - started,
-        action_errors=action_errors,
-        timings=timings,
-        database_url=config.mask_url(url),
-    )
-    for rule in report.rules():
-        if rule.error is not None:  # the whole message (SQL included) for the log file / --verbose
-            log.info("rule %s could not run: %s", rule.rule_id, rule.error)
-    return report
+    return str(index) if index.exists() else None
 
 
 def _in_suite_order(vd: Any, vr: Any, rules: list) -> list:
@@ -289,30 +278,27 @@ def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | No
     return run_definition(vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
 
 
-def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[Any, Any], None]:
-    """Calls ``progress`` once per finished validation definition (in the order they finish)."""
+def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[Any, Any], Any]:
+    """Calls ``progress`` once per finished validation definition (in the order they finish);
+    returns the validation result it was given."""
     done = []
 
-    def report(vd: Any, vr: Any) -> None:
+    def report(vd: Any, vr: Any) -> Any:
         done.append(vd.name)
         if progress is not None:
             errors = sum(exception_message(r.exception_info) is not None for r in vr.results)
             progress(
                 {"name": vd.name, "success": bool(vr.success), "errors": errors, "index": len(done), "total": len(vds)}
             )
+        return vr
 
     return report
 
 
-def _run_sequentially(ctx, checkpoint, vds, run_id, cdir, url, report, params) -> list:
-    results = []
-    for vd in vds:
-        results.append(_run_one(vd, checkpoint, run_id, params.get(vd.name)))
-        report(vd, results[-1])
-    return results
-
-
-def _run_concurrently(ctx, checkpoint, vds, run_id, cdir, url, report, params) -> list:
+def _validate_concurrently(
+    cdir: Path, url: str, checkpoint: Any, vds: list, run_id: Any, params: dict, report: Callable[[Any, Any], Any]
+) -> list:
+    """The validation definitions in parallel threads; results in the declared order."""
     # One context per validation definition (opened here, in this thread: GX records the
     # "current" context globally when one is opened), each run in its own thread.
     own = []

@@ -26,6 +26,7 @@ from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
+from ytempire_dq.suite_files import rule_column
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
@@ -239,16 +240,6 @@ def error_cause(error: str) -> str:
     return re.sub(r"^(ERROR|FATAL):\s+", "", first)
 
 
-def _column(kwargs: dict) -> str | None:
-    if kwargs.get("column"):
-        return kwargs["column"]
-    if kwargs.get("column_list"):
-        return ",".join(kwargs["column_list"])
-    if kwargs.get("column_A") and kwargs.get("column_B"):
-        return f"{kwargs['column_A']},{kwargs['column_B']}"
-    return None
-
-
 def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleResult:
     """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`."""
     config = evr.expectation_config
@@ -272,7 +263,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         rule_id=rule_id,
         expectation_type=config.type,
         table=table,
-        column=_column(kwargs),
+        column=rule_column(kwargs),
         success=bool(evr.success) and error is None,
         unexpected_count=int(unexpected_count) if unexpected_count is not None else None,
         observed_value=observed,
@@ -311,3 +302,9 @@ def read_validation_result(vr: Any, *, suite: str | None = None, asset: str | No
     results = [read_expectation_result(evr, asset) for evr in vr.results]
     success = bool(vr.success) and all(r.success for r in results)
     return ValidationReport(suite=suite, asset=asset, success=success, results=results)
+
+
+def rule_key(rule: Any, suite: str) -> str:
+    """The rule's id; a rule without ``meta.rule_id`` (a run refuses those; kept for old results)
+    is keyed ``<suite>.<expectation id>``, never by a name another rule could share."""
+    return rule.rule_id or f"{suite}.{rule.expectation_id or rule.expectation_type}"

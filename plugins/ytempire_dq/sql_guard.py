@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ytempire_dq import gx_compat
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.fast import SQL_RULE
 
@@ -171,7 +172,6 @@ def check_suite_rules(path: Any, doc: dict, table: str | None) -> None:
     """Raise :class:`RefusedSQL` naming the file and rule at the first SQL rule of a suite file
     (``doc``, run against ``table``) that is not one read-only SELECT: the checkpoint runner's
     pre-flight, before any rule runs."""
-    from ytempire_dq.suites import substitute_batch
 
     for i, exp in enumerate(doc.get("expectations") or []):
         query = (exp.get("kwargs") or {}).get("unexpected_rows_query")
@@ -184,3 +184,15 @@ def check_suite_rules(path: Any, doc: dict, table: str | None) -> None:
             raise RefusedSQL(f"{path}: rule {rule!r}: SQL rule: cannot substitute {{batch}}: {exc}") from None
         except RefusedSQL as exc:
             raise RefusedSQL(f"{path}: rule {rule!r}: SQL rule {exc}") from None
+
+
+def substitute_batch(query: str, table: str) -> str:
+    """The SQL GX 1.24 runs for ``query`` against a whole-table batch of ``table``.
+
+    GX substitutes ``{batch}`` with ``(SELECT * FROM table WHERE true) AS subselect`` unless the
+    query contains a JOIN, when it leaves the alias to the author: ``(SELECT ...)``.
+    """
+    sub = f"(SELECT * FROM {table} WHERE true)"
+    if not gx_compat.query_has_join(query):
+        sub += " AS subselect"
+    return query.format(batch=sub)

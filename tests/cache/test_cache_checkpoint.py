@@ -195,14 +195,14 @@ def test_cli_runs_the_cache_checkpoint(env):
 
 
 def test_suite_lint_passes_for_the_committed_project(env):
-    from ytempire_dq.suites import lint
+    from ytempire_dq.lint import lint
 
     problems = lint()
     assert [str(p) for p in problems if p.level != "warning"] == []
 
 
 def test_lint_checks_the_postgres_side_of_the_cross_store_rules(env, tmp_path):
-    from ytempire_dq.suites import lint
+    from ytempire_dq.lint import lint
 
     gx_dir = copy_project(tmp_path)
     path = gx_dir.parent / "expectations" / "cache.json"

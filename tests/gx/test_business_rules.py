@@ -95,7 +95,7 @@ def test_suite_show_has_an_enforced_by_column(monkeypatch):
 
 
 def test_data_docs_say_which_constraint_also_enforces_a_rule(module_env):
-    from ytempire_dq.suites import docs_build
+    from ytempire_dq.docs_site import docs_build
 
     index = docs_build()
     page = (index.parent / "expectations" / "users.html").read_text()

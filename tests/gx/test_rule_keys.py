@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import scalar
-from ytempire_dq import suites
+from ytempire_dq import lint
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.context import open_context
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
-from ytempire_dq.suites import SuiteFileError
+from ytempire_dq.suite_files import SuiteFileError
 
 BIN = Path(sys.executable).parent
 ID_LINE = re.compile(r'^ {6}"id": "[0-9a-f-]{36}",\n', re.M)
@@ -54,13 +54,13 @@ def test_fix_writes_the_ids_runs_use_and_keeps_the_layout(project_copy, suite):
     original = path.read_text()
     stripped = _strip_ids(path, [0, 3, 4])
     given = _loaded_ids(project_copy, suite)  # what a run uses for the id-less rules
-    problems = suites.lint(project_copy, offline=True)
+    problems = lint.lint(project_copy, offline=True)
     warned = [p for p in problems if "has no id" in p.message and p.file.endswith(f"{suite}.json")]
     assert [p.level for p in warned] == ["warning"] * 3
     assert [re.search(r"#(\d+) ", p.message).group(1) for p in warned] == ["1", "4", "5"]
     assert all(given[i] in p.message for i, p in zip([0, 3, 4], warned))
 
-    assert suites.fix_ids(project_copy) == [{"file": str(path), "ids": 3, "reformatted": False}]
+    assert lint.fix_ids(project_copy) == [{"file": str(path), "ids": 3, "reformatted": False}]
     fixed = path.read_text()
     # the same text as before, with the given ids where the old ones were
     old_ids = [json.loads(original)["expectations"][i]["id"] for i in (0, 3, 4)]
@@ -69,7 +69,7 @@ def test_fix_writes_the_ids_runs_use_and_keeps_the_layout(project_copy, suite):
         expected = expected.replace(old, new)
     assert fixed == expected and fixed != stripped
     assert _loaded_ids(project_copy, suite) == given  # results of earlier runs still match
-    assert suites.fix_ids(project_copy) == []  # nothing left to write
+    assert lint.fix_ids(project_copy) == []  # nothing left to write
 
 
 def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(project_copy):
@@ -81,7 +81,7 @@ def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(pro
     wf_path, wf = _doc(project_copy, "workflows")
     wf["expectations"][0].pop("id")
     wf_path.write_text(json.dumps(wf, separators=(",", ":")))  # one line: not a layout fix_ids reproduces
-    changed = {Path(c["file"]).name: c for c in suites.fix_ids(project_copy)}
+    changed = {Path(c["file"]).name: c for c in lint.fix_ids(project_copy)}
     assert changed["users.json"]["reformatted"] is False and changed["users.json"]["ids"] == len(given)
     assert changed["workflows.json"]["reformatted"] is True
     text = path.read_text()
@@ -119,7 +119,7 @@ def test_lint_names_every_place_of_a_repeated_or_missing_key(module_env, project
     f = lambda name: str(project_copy.parent / "expectations" / name)  # noqa: E731
     video_id = _doc(project_copy, "videos")[1]["expectations"][0]["id"]
     users_type = _doc(project_copy, "users")[1]["expectations"][1]["type"]
-    errors = [str(p) for p in suites.lint(project_copy) if p.level == "error"]
+    errors = [str(p) for p in lint.lint(project_copy) if p.level == "error"]
     assert sorted(errors) == sorted(
         [
             f"{f('videos.json')} [videos.id_type]: error: rule_id 'videos.id_type' is used 2 times: "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq import suites
+from ytempire_dq import lint, locations, suite_files
 from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
 
@@ -66,7 +66,7 @@ def loaded(module_env, tmp_path_factory):
 
 
 def test_the_suites_are_there():
-    assert suites.list_suites() == SUITE_NAMES
+    assert locations.list_suites() == SUITE_NAMES
 
 
 @pytest.mark.parametrize("name", SUITE_NAMES)
@@ -113,7 +113,7 @@ def test_every_expectation_has_a_unique_rule_id_and_a_description():
 
 
 def test_show_suite_lists_rules_in_file_order():
-    shown = suites.show_suite("videos")
+    shown = suite_files.show_suite("videos")
     assert shown["name"] == "videos" and shown["file"].endswith("expectations/videos.json")
     ids = [e["rule_id"] for e in shown["expectations"]]
     assert "videos.published_has_youtube_id" in ids and ids[0] == "videos.columns"
@@ -121,11 +121,11 @@ def test_show_suite_lists_rules_in_file_order():
 
 def test_show_suite_unknown_name_lists_the_known_ones():
     with pytest.raises(YtdqError, match="known suites: analytics, api_keys"):
-        suites.show_suite("nope")
+        suite_files.show_suite("nope")
 
 
 def test_lint_finds_nothing_wrong_in_the_committed_files(module_env):
-    problems = suites.lint()
+    problems = lint.lint()
     assert [p for p in problems if p.level == "error"] == []
     assert problems == []  # the database is reachable: no "skipped" warning either
 
@@ -192,7 +192,7 @@ def test_lint_reports_each_kind_of_problem_by_file_and_rule(module_env, project_
 
     _edit_suite(project_copy, "users", users)
     (project_copy.parent / "expectations" / "workflows.json").write_text('{"name": "workflows", "expectations": [')
-    problems = suites.lint(project_copy)
+    problems = lint.lint(project_copy)
     by_rule = {(Path(p.file).name, p.rule_id): p.message for p in problems}
     assert "unknown expectation type" in by_rule[("users.json", "users.sparkly")]
     assert "column 'emial' is not in table 'users'" in by_rule[("users.json", "users.typo")]
@@ -223,11 +223,11 @@ def test_lint_without_a_database_fails_unless_offline(monkeypatch, project_copy)
     reachable database it is an error (exit 2 in the CLI), unless asked to run offline."""
     _edit_suite(project_copy, "users", lambda d: d["expectations"][0]["meta"].pop("rule_id"))
     with pytest.raises(YtdqError) as raised:
-        suites.lint(project_copy, database_url="postgresql+psycopg2://u:secret@127.0.0.1:1/x")
+        lint.lint(project_copy, database_url="postgresql+psycopg2://u:secret@127.0.0.1:1/x")
     assert "u:***@127.0.0.1:1/x" in str(raised.value) and "--offline" in str(raised.value)
     assert "secret" not in str(raised.value)
-    problems = suites.lint(project_copy, offline=True)
-    assert [p.message for p in problems if p.level == "warning"] == [suites.OFFLINE_SKIPPED]
+    problems = lint.lint(project_copy, offline=True)
+    assert [p.message for p in problems if p.level == "warning"] == [lint.OFFLINE_SKIPPED]
     assert [p.message for p in problems if p.level == "error"] == [
         "expectation #1 (expect_table_columns_to_match_set): no meta.rule_id "
         "(every rule needs one: history, quarantine and alerts key on it)"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 from abc import abstractmethod
-from typing import Any, ClassVar, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -72,8 +72,9 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         description="The PostgreSQL URL to look values up in; '${DATABASE_URL}' (substituted when run).",
     )
 
-    #: Fields holding table / column names of the PostgreSQL side (checked, quoted).
-    table_fields: ClassVar[Tuple[str, ...]] = ()
+    #: {field holding a PostgreSQL table: (fields holding its columns)} (checked, quoted; see
+    #: ``_cross_table.table_references``); ``column_fields``: other plain column names.
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {}
     column_fields: ClassVar[Tuple[str, ...]] = ()
 
     _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)

@@ -35,7 +35,7 @@ import math
 import re
 import uuid
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -94,16 +94,44 @@ def check_column_name(value: Any) -> str:
 
 
 def check_identifier_field(cls: Any, value: Any, field: Any) -> Any:
-    """Pydantic validator of the cross-table and cross-store expectations: a field listed in the
-    class's ``table_fields`` / ``column_fields`` must hold a plain name (it is quoted into SQL);
-    an optional one may be left out (None)."""
+    """Pydantic validator of the cross-table and cross-store expectations: a table field of the
+    class's ``table_columns``, and a column field there or in ``column_fields``, must hold a plain
+    name (it is quoted into SQL); an optional one may be left out (None); a dict-valued field
+    (e.g. ``child_filter``) is checked by its own type."""
     if value is None and not field.required:
         return value
-    if field.name in cls.table_fields:
+    if field.name in cls.table_columns:
         return check_table_name(value)
-    if field.name in cls.column_fields:
+    is_column = field.name in cls.column_fields or any(field.name in cols for cols in cls.table_columns.values())
+    if is_column and not isinstance(value, dict):
         return check_column_name(value)
     return value
+
+
+def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, list[str]]] | None:
+    """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
+    parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
+    None for an expectation that declares none (GX's own: its table is the batch's)."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)
+        fields = get_expectation_impl(expectation_type).__fields__
+    except Exception:  # noqa: BLE001 - an unknown type: lint reports it elsewhere
+        return None
+    if not declared:
+        return None
+    refs = []
+    for table_field, column_fields in declared.items():
+        table = kwargs.get(table_field)
+        if not isinstance(table, str) or not table:
+            continue
+        columns: list[str] = []
+        for name in column_fields:
+            value = kwargs.get(name, fields[name].default if name in fields else None)
+            columns += list(value) if isinstance(value, dict) else ([value] if isinstance(value, str) else [])
+        refs.append((table, columns))
+    return refs
 
 
 def sql_table(name: str, *columns: str) -> sa.TableClause:
@@ -275,8 +303,10 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
     # One metric: the sample rows, each carrying the total count (see module docstring).
     metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
 
-    #: The names of the fields that hold table names / column names (checked and quoted).
-    table_fields: ClassVar[Tuple[str, ...]] = ()
+    #: {field holding a table name: (fields holding columns of that table)}: what lint checks
+    #: against the database, what the run's pre-flight requires to exist, and what is quoted.
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {}
+    #: Other fields holding a plain column name (e.g. a batch column of a cross-store rule).
     column_fields: ClassVar[Tuple[str, ...]] = ()
 
     @pydantic.validator("unexpected_rows_query", pre=True)

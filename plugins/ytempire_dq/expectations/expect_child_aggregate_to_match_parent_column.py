@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Tuple, Union
+from typing import Any, ClassVar, Dict, Literal, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -81,13 +81,10 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
         description="The largest allowed |aggregate - parent_column|, a number >= 0.",
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table", "child_table")
-    column_fields: ClassVar[Tuple[str, ...]] = (
-        "key_column",
-        "parent_column",
-        "child_key_column",
-        "child_column",
-    )
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        "table": ("key_column", "parent_column"),
+        "child_table": ("child_key_column", "child_column"),
+    }
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "table",
         "key_column",

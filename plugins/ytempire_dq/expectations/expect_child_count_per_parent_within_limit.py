@@ -92,8 +92,10 @@ class ExpectChildCountPerParentWithinLimit(CrossTableExpectation):
         ),
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table", "child_table")
-    column_fields: ClassVar[Tuple[str, ...]] = ("key_column", "limit_column", "child_key_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        "table": ("key_column", "limit_column"),
+        "child_table": ("child_key_column", "child_filter"),
+    }
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "table",
         "key_column",

@@ -80,8 +80,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
         default=None, description="Equality filters {column: value} on the rows checked."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
-    column_fields: ClassVar[Tuple[str, ...]] = ("column", "key_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("column", "key_column")}
     parameter_fields: ClassVar[Tuple[str, ...]] = ("table", "column", "max_age", "unit", "key_column", "where")
 
     class Config:

@@ -68,8 +68,8 @@ class ExpectColumnValuesToBeWithinTableCategoryLimit(CrossStoreExpectation):
         default=None, description="The batch column choosing the inner limit, e.g. 'window'."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
-    column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "category_column", "limit_key_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("table_key_column", "category_column")}
+    column_fields: ClassVar[Tuple[str, ...]] = ("limit_key_column",)
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "column",
         "key_column",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Tuple
+from typing import Any, ClassVar, Dict, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -60,8 +60,10 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         default="id", description="The column of referenced_table the values must match."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table", "referenced_table")
-    column_fields: ClassVar[Tuple[str, ...]] = ("column", "referenced_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        "table": ("column",),
+        "referenced_table": ("referenced_column",),
+    }
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "table",
         "column",

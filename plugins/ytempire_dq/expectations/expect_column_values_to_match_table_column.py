@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Tuple, Union
+from typing import Any, ClassVar, Dict, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -61,8 +61,7 @@ class ExpectColumnValuesToMatchTableColumn(CrossStoreExpectation):
         default=100, description="The largest allowed |column - table_column|, a number >= 0."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
-    column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "table_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("table_key_column", "table_column")}
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "column",
         "key_column",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -66,8 +66,10 @@ class ExpectColumnValuesToReferenceActiveRows(CrossStoreExpectation):
         default_factory=list, description="Statuses that do not make the row active."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table", "status_table")
-    column_fields: ClassVar[Tuple[str, ...]] = ("table_key_column", "status_key_column", "status_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        "table": ("table_key_column",),
+        "status_table": ("status_key_column", "status_column"),
+    }
     parameter_fields: ClassVar[Tuple[str, ...]] = (
         "column",
         "table",

@@ -1,0 +1,28 @@
+"""The ``ytdq`` command line: a thin shell over library functions (each command calls one).
+
+One module per command group (``cli/checkpoint.py`` is ``ytdq checkpoint``, …); the group itself,
+its single error handler and the shared options are in ``cli/app.py``. A new command group is a
+new module here, imported below so that it registers itself on :data:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ytempire_dq.cli import cache, checkpoint, db, demo, docs, history, monitor, services, suite  # noqa: F401 - register
+from ytempire_dq.cli.app import main
+from ytempire_dq.errors import ExitCode
+
+__all__ = ["gx_main", "main"]
+
+
+def gx_main() -> None:
+    """``great_expectations checkpoint run NAME``: the command pipelines already use."""
+    args = sys.argv[1:]
+    if args[:1] == ["checkpoint"]:
+        main(args=args, prog_name="ytdq")
+        return
+    click.echo("usage: great_expectations checkpoint run NAME [--json FILE]", err=True)
+    sys.exit(ExitCode.RUN_FAILED)

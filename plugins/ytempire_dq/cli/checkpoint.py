@@ -1,0 +1,115 @@
+"""`ytdq checkpoint`: run the rules, and the terminal view of a run (also used by `ytdq demo`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ytempire_dq import config
+from ytempire_dq.cli.app import config_option, err, main, out
+
+
+def _rules_table(title: str, rows: list[dict]) -> Table:
+    from ytempire_dq.results import bounded_text  # cut before masking: linear, bounded
+
+    table = Table("rule_id", "table", "bad rows", "sample values", title=title, title_justify="left")
+    for row in rows:
+        sample = row["error"] or ", ".join(json.dumps(v, default=str) for v in row["sample"])
+        bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
+        # Text cells: data values are never read as rich markup ("[/x]" would raise, "[red]" would style)
+        table.add_row(
+            Text(row["rule_id"] or "?"),
+            Text(row["table"] or ""),
+            bad,
+            Text(config.mask_secrets(bounded_text(sample, 120))),
+        )
+    return table
+
+
+def print_run(report, table: bool = True) -> None:
+    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path;
+    on stderr one ``error:`` line per distinct cause of the rules that could not run (exit 2)."""
+    rules = report.rules()
+    errors = report.error_lines()
+    failed = [row for row in report.failed_rules() if row["error"] is None]
+    if table:
+        verdict = "[bold green]passed[/]" if report.success else "[bold red]FAILED[/]"
+        broken = f", {sum(r.error is not None for r in rules)} could not run" if errors else ""
+        out.print(
+            f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {sum(r.success for r in rules)}/{len(rules)} "
+            f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id})",
+            highlight=False,
+        )
+        if failed:
+            out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
+    for problem in report.action_errors:
+        err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
+    if table and report.data_docs:
+        out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
+    for line in errors:
+        err.print(f"[bold red]error:[/] {escape(config.mask_secrets(line))}", highlight=False, soft_wrap=True)
+
+
+@main.group("checkpoint")
+def checkpoint_group() -> None:
+    """Run the rules: a checkpoint is a list of suites, each against a table or the cache."""
+
+
+@checkpoint_group.command("run")
+@click.argument("name")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the result as JSON to this file ('-' for stdout).",
+)
+@config_option
+@click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
+@click.option(
+    "--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log)."
+)
+def checkpoint_run(name: str, json_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool) -> None:
+    """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
+    (a rule that could not be evaluated included)."""
+    from ytempire_dq import context
+    from ytempire_dq.checkpoints import run_checkpoint
+
+    if verbose:
+        context.log_to_stderr()
+    report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=progress_line)
+    if json_file is not None:
+        text = json.dumps(report.to_dict(), indent=2, default=str)
+        if str(json_file) == "-":
+            click.echo(text)
+        else:
+            json_file.parent.mkdir(parents=True, exist_ok=True)
+            json_file.write_text(text + "\n")
+    print_run(report, table=str(json_file) != "-")
+    sys.exit(report.exit_code)
+
+
+def progress_line(event: dict) -> None:
+    """One line on stderr per validation definition as it finishes."""
+    mark = "[green]ok[/]" if event.get("success") else "[red]failed[/]"
+    if event.get("errors"):
+        mark += f" [red]({event['errors']} could not run)[/]"
+    err.print(
+        f"[dim][{event.get('index')}/{event.get('total')}][/] {escape(str(event.get('name')))}: {mark}", highlight=False
+    )
+
+
+@checkpoint_group.command("list")
+@config_option
+def checkpoint_list(config_dir: Path | None) -> None:
+    """The checkpoints this project defines."""
+    from ytempire_dq import locations
+
+    for name in locations.list_checkpoints(config_dir):
+        click.echo(name)

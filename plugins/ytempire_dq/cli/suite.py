@@ -1,0 +1,101 @@
+"""`ytdq suite`: list, show, create and lint the suite files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from ytempire_dq import config
+from ytempire_dq.cli.app import config_option, main, out
+from ytempire_dq.errors import ExitCode
+
+
+@main.group("suite")
+def suite_group() -> None:
+    """The suites: one JSON file of rules per table (plus cross_table and cache)."""
+
+
+@suite_group.command("list")
+@config_option
+def suite_list(config_dir: Path | None) -> None:
+    """Every suite with its number of rules and its file."""
+    from ytempire_dq.locations import list_suites
+    from ytempire_dq.suite_files import show_suite
+
+    table = Table("suite", "rules", "file")
+    for name in list_suites(config_dir):
+        shown = show_suite(name, config_dir)
+        table.add_row(Text(name), str(len(shown["expectations"])), Text(shown["file"]))
+    out.print(table)
+
+
+@suite_group.command("show")
+@click.argument("name")
+@config_option
+def suite_show(name: str, config_dir: Path | None) -> None:
+    """The rules of suite NAME: rule_id, expectation type, column, description, and the database
+    constraint that also enforces the rule (empty: only this rule guards it)."""
+    from ytempire_dq.suite_files import show_suite
+
+    shown = show_suite(name, config_dir)
+    table = Table("rule_id", "type", "column", "description", "enforced_by", title=shown["file"], title_justify="left")
+    for rule in shown["expectations"]:
+        table.add_row(
+            Text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]",
+            Text(rule["type"]),
+            Text(rule["column"] or ""),
+            Text(rule["description"] or ""),
+            Text(rule["enforced_by"] or ""),
+        )
+    out.print(table)
+
+
+@suite_group.command("new")
+@click.argument("name")
+@click.option("--asset", required=True, help="The data asset (a table, or redis_snapshot) the suite checks.")
+@click.option("--checkpoint", default=None, help="Also run the new suite in this checkpoint.")
+@config_option
+def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | None) -> None:
+    """Create an empty suite NAME for ASSET (and its validation definition); then add rules to its file."""
+    from ytempire_dq.suite_files import new_suite
+
+    made = new_suite(name, asset, checkpoint=checkpoint, config_dir=config_dir)
+    click.echo(
+        f"suite {name}: {made['suite']} (validation definition {made['validation_definition']}"
+        + (f", run by checkpoint {checkpoint}" if checkpoint else "")
+        + ")"
+    )
+    click.echo('add rules to its "expectations" list (README: Add a rule), then: ytdq suite lint')
+
+
+@suite_group.command("lint")
+@click.option("--fix", is_flag=True, help="First write an id into every rule that has none (the id runs already use).")
+@config_option
+@click.option("--offline", is_flag=True, help="Check the files only: no database (columns and SQL rules unchecked).")
+def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
+    """Load every suite and checkpoint; report problems by file and rule (exit 2 on any error).
+
+    Columns and SQL rules are checked against DATABASE_URL: without a reachable, migrated database
+    lint exits 2, unless --offline."""
+    from ytempire_dq import lint
+    from ytempire_dq.locations import list_suites
+
+    for changed in lint.fix_ids(config_dir) if fix else []:
+        click.echo(
+            f"{changed['file']}: wrote {changed['ids']} id(s)"
+            + (" (reformatted the way GX writes suites)" if changed["reformatted"] else "")
+        )
+    problems = lint.lint(config_dir, offline=offline)
+    for problem in problems:
+        colour = "red" if problem.level == "error" else "yellow"
+        click.echo(click.style(config.mask_secrets(str(problem)), fg=colour))
+    errors = [p for p in problems if p.level == "error"]
+    click.echo(
+        f"{len(list_suites(config_dir))} suite(s) checked: {len(errors)} error(s), "
+        f"{len(problems) - len(errors)} warning(s)"
+    )
+    sys.exit(ExitCode.RUN_FAILED if errors else ExitCode.OK)

@@ -1,0 +1,84 @@
+"""Where the project's files are: the GX context directory, its stores' folders, its data assets.
+
+Read from ``great_expectations.yml`` without importing GX (fast), so the CLI and the run's
+pre-flight can name files before GX loads anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+
+#: The yml key naming each store (the store names themselves are ours: see great_expectations.yml).
+STORE_NAME_KEYS = {
+    "suites": "expectations_store_name",
+    "checkpoints": "checkpoint_store_name",
+    "validation_definitions": "validation_definition_store_name",
+}
+DEFAULT_STORE_NAMES = {
+    "suites": "expectations_store",
+    "checkpoints": "checkpoint_store",
+    "validation_definitions": "validation_definition_store",
+}
+
+
+def config_dir_of(config_dir: Path | str | None) -> Path:
+    """The GX context directory: ``config_dir`` resolved, or the project's ``gx/``."""
+    return Path(config_dir).resolve() if config_dir is not None else config.PROJECT_ROOT / "gx"
+
+
+def _read_yml(config_dir: Path) -> dict:
+    from ruamel.yaml import YAML  # GX's own YAML library
+
+    path = config_dir / "great_expectations.yml"
+    try:
+        return YAML(typ="safe").load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise YtdqError(f"no GX configuration at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any YAML error
+        raise YtdqError(f"{path}: not valid YAML: {exc}") from None
+
+
+def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
+    """The directory of a store (``suites``, ``checkpoints``, ``validation_definitions``)."""
+    cdir = config_dir_of(config_dir)
+    yml = _read_yml(cdir)
+    name = yml.get(STORE_NAME_KEYS[kind]) or DEFAULT_STORE_NAMES[kind]
+    base = (((yml.get("stores") or {}).get(name) or {}).get("store_backend") or {}).get("base_directory")
+    if not base:
+        raise YtdqError(f"{cdir / 'great_expectations.yml'}: no base_directory for {name}")
+    return (cdir / base).resolve()
+
+
+def asset_tables(config_dir: Path | str | None = None) -> dict[str, str | None]:
+    """{asset name: table name} of the data sources in the yml; ``None`` for an asset that is no
+    table (the ``cache`` data source's dataframe: its columns are not the database's)."""
+    fluent = _read_yml(config_dir_of(config_dir)).get("fluent_datasources") or {}
+    out = {}
+    for ds in fluent.values():
+        for name, asset in (ds.get("assets") or {}).items():
+            out[name] = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
+    return out
+
+
+def suite_path(name: str, config_dir: Path | str | None = None) -> Path:
+    return store_dir("suites", config_dir) / f"{name}.json"
+
+
+def list_suites(config_dir: Path | str | None = None) -> list[str]:
+    """Suite names (file stems in the expectations store), sorted."""
+    return sorted(p.stem for p in store_dir("suites", config_dir).glob("*.json"))
+
+
+def project_relative(path: Path) -> str:
+    """``path`` relative to the project (as errors and lint show it), or as it is when outside."""
+    try:
+        return str(path.relative_to(config.PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def list_checkpoints(config_dir: Path | str | None = None) -> list[str]:
+    """Names of the checkpoints (file stems in the checkpoint store; no GX import needed)."""
+    return sorted(p.stem for p in store_dir("checkpoints", config_dir).glob("*.json"))

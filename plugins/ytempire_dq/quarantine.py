@@ -1,0 +1,284 @@
+"""Quarantine: the keys of every offending row of each failed rule, in ``dq.quarantine``.
+
+Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample,
+written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule (the SQL the project generates),
+so those keys never travel through Python:
+
+- **map rules** (``expect_column_values_*``, compound unique, column pairs): the primary key of
+  the rows GX's own unexpected condition selects, on the domain GX validates (row_condition and
+  ignore_row_if applied), as GX's ``unexpected_rows`` metric builds it, without its limit. (GX's
+  ``unexpected_index_query`` is not used: in 1.24 it drops ``row_condition`` and its compound
+  unique query does not run on PostgreSQL.)
+- **cross-table rules** (:mod:`ytempire_dq.expectations`): their generated ``offending_rows()``
+  without the sample limit; for orphans, every child row referencing a missing value.
+- **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
+  Untrusted text is never wrapped in a writing statement: checked to be one SELECT
+  (:mod:`ytempire_dq.sql_guard`), its keys are read in a READ ONLY transaction with the statement
+  timeout (server-side cursor) and `COPY`'d in batch by batch on another connection.
+
+``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
+the whole offending row as JSON (aggregate rules key on the parent row they name).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ytempire_dq import config, gx_compat
+from ytempire_dq.results import RunReport, rule_key
+
+log = logging.getLogger(__name__)
+
+QUARANTINE = sa.table(
+    "quarantine", *(sa.column(c) for c in ("run_id", "rule_id", "table_name", "row_key", "quarantined_at")), schema="dq"
+)
+
+
+def quarantine_failed_rules(report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime) -> dict:
+    failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
+    if not failed:
+        return {}
+    counts: dict[str, int] = {}
+    for vd, validation in zip(vds, report.validations):
+        if validation not in failed:
+            continue
+        keyer = _Keyer(ctx, vd, engine)
+        by_id = {e.id: e for e in vd.suite.expectations}  # every loaded expectation has its own id
+        for rule in validation.results:
+            if rule.success or rule.error is not None:
+                continue
+            key = rule_key(rule, validation.suite)
+            try:
+                expectation = by_id.get(rule.expectation_id)
+                keys = keyer.keys(expectation)
+                if keys is None:
+                    continue
+                select, table = keys
+                if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
+                    counts[key] = _copy_keys(engine, select, table, report.run_id, key, at)
+                else:
+                    with engine.begin() as conn:
+                        counts[key] = _insert_keys(conn, select, table, report.run_id, key, at)
+            except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
+                reason = config.one_line(exc, 400)
+                log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
+                continue
+            if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
+                log.warning(
+                    "run %s: %s quarantined %d row keys but reported %d offending rows",
+                    report.run_id,
+                    key,
+                    counts[key],
+                    rule.unexpected_count,
+                )
+    return counts
+
+
+def _row_key(pk: list[str]) -> sa.ColumnElement:
+    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the row."""
+    row = sa.func.to_jsonb(sa.literal_column("q"))
+    if not pk:
+        return row
+    pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
+    return sa.case(
+        (sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
+        else_=row,
+    )
+
+
+def _is_query_rule(expectation: Any) -> bool:
+    from great_expectations.expectations.core.unexpected_rows_expectation import (
+        UnexpectedRowsExpectation,
+    )
+
+    return isinstance(expectation, UnexpectedRowsExpectation)
+
+
+#: Row keys of an analyst's SQL rule are read and inserted this many at a time.
+KEY_BATCH = 5000
+
+
+def _copy_keys(engine: sa.Engine, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
+    """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
+    writing statement: read with a server-side cursor in a READ ONLY transaction with the
+    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on another connection."""
+    from ytempire_dq.sql_guard import begin_read_only
+
+    count = 0
+    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
+    with engine.connect() as read, engine.begin() as write:
+        begin_read_only(read)
+        pk = primary_key(read, table)
+        keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
+            sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select)
+        )
+        with write.connection.driver_connection.cursor() as cur:
+            for batch in keys.partitions():
+                buffer = io.StringIO()
+                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for (k,) in batch)
+                buffer.seek(0)
+                cur.copy_expert(copy, buffer)
+                count += len(batch)
+        read.rollback()
+    return count
+
+
+def _insert_keys(
+    conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
+) -> int:
+    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side.
+    Only for SQL the project generates: an analyst's query goes through :func:`_copy_keys`."""
+    key = _row_key(primary_key(conn, table))
+    source = sa.select(
+        sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
+    ).select_from(select)
+    result = conn.execute(
+        sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
+    )
+    return int(result.rowcount)
+
+
+def primary_key(conn: sa.Connection, table: str) -> list[str]:
+    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
+    schema, _, name = table.rpartition(".")
+    return list(sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns") or [])
+
+
+def asset_table(vd: Any) -> str | None:
+    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the cache)."""
+    asset = vd.data.data_asset
+    name = getattr(asset, "table_name", None)
+    schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
+    if not isinstance(name, str):
+        return None
+    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+
+
+class _Keyer:
+    """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
+
+    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine):
+        self.ctx, self.vd, self.engine = ctx, vd, engine
+        self._validator = None
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            self._validator = self.ctx.get_validator(batch_request=self.vd.batch_definition.build_batch_request())
+        return self._validator
+
+    def table(self) -> str | None:
+        return asset_table(self.vd)
+
+    def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
+        """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""
+        from great_expectations.expectations.core.unexpected_rows_expectation import (
+            UnexpectedRowsExpectation,
+        )
+
+        from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+        if expectation is None:
+            return None
+        if isinstance(expectation, CrossTableExpectation):
+            return self._cross_table(expectation), expectation.table
+        table = self.table()
+        if table is None:  # not a SQL table asset (e.g. the Redis snapshot): nothing to key on
+            return None
+        if isinstance(expectation, UnexpectedRowsExpectation):
+            return self._query_rule(expectation), table
+        if getattr(expectation, "map_metric", None):
+            with self.engine.connect() as conn:
+                pk = primary_key(conn, table) or [
+                    c["name"]
+                    for c in sa.inspect(conn).get_columns(
+                        table.rpartition(".")[2], schema=table.rpartition(".")[0] or None
+                    )
+                ]
+            return self._map_rule(expectation, pk), table
+        return None  # table-level rules (column set, types): no offending rows
+
+    def _cross_table(self, expectation: Any) -> sa.Subquery:
+        from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
+        from ytempire_dq.expectations._cross_table import sql_table
+
+        offending = expectation.offending_rows()
+        if not isinstance(expectation, ExpectColumnValuesToExistInTable):
+            return offending.subquery("q")  # one row per offending parent, its key first
+        # orphans: the offending rows are grouped by missing value; key every child row instead
+        with self.engine.connect() as conn:
+            pk = primary_key(conn, expectation.table)
+        if not pk:  # nothing to key child rows on: the missing values themselves
+            return offending.subquery("q")
+        child = sql_table(expectation.table, expectation.column, *pk).alias("child")
+        missing = offending.subquery("missing")
+        return (
+            sa.select(*(child.c[c] for c in pk))
+            .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
+            .subquery("q")
+        )
+
+    def _query_rule(self, expectation: Any) -> sa.Subquery:
+        from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+        engine = self.validator.execution_engine
+        batch, _, _ = engine.get_compute_domain(
+            {"batch_id": self.validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
+        )
+        sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
+        from ytempire_dq.sql_guard import check_query
+
+        check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
+        # sa.text reads ":name" as a bind parameter; the query has none of its own
+        return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
+
+    def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
+        """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
+        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+            SQLALCHEMY_SELECTABLE_METRICS,
+        )
+        from great_expectations.util import get_sqlalchemy_selectable
+        from great_expectations.validator.metric_configuration import MetricConfiguration
+
+        validator = self.validator
+        engine = validator.execution_engine
+        dependencies = expectation.get_validation_dependencies(
+            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
+        )
+        count = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_count")
+        condition, compute_kwargs, accessor_kwargs = validator.get_metric(
+            MetricConfiguration(
+                metric_name=f"{expectation.map_metric}.condition",
+                metric_domain_kwargs=count.metric_domain_kwargs,
+                metric_value_kwargs=count.metric_value_kwargs,
+            )
+        )
+        if expectation.map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
+            return self._duplicate_rows(expectation, pk, {**compute_kwargs, **accessor_kwargs})
+        query = sa.select(*(sa.column(c) for c in pk)).where(condition)
+        if expectation.map_metric not in SQLALCHEMY_SELECTABLE_METRICS:
+            domain = engine.get_domain_records(domain_kwargs={**compute_kwargs, **accessor_kwargs})
+            query = query.select_from(get_sqlalchemy_selectable(domain))
+        return query.subquery("q")
+
+    def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:
+        """The rows sharing a duplicated value, as GX's own ``column_values.unique.unexpected_rows`` finds them."""
+        column = expectation.column
+        duplicates = gx_compat.duplicate_rows_source(
+            self.validator.execution_engine, domain_kwargs, column, list(dict.fromkeys([*pk, column]))
+        )
+        query = sa.select(*(duplicates.column(c) for c in pk)).select_from(duplicates.from_clause)
+        if duplicates.whereclause is not None:
+            query = query.where(duplicates.whereclause)
+        return query.subquery("q")
+
+
+# ---------------------------------------------------------------------------------------------
+# reading (`ytdq history`)
