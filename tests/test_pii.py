@@ -26,7 +26,7 @@ from tests.helpers import copy_project, empty_redis_db, rows
 from ytempire_dq import pii
 from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import EMAIL_RE
+from ytempire_dq.db.defects.kinds import EMAIL_RE
 
 BIN = Path(sys.executable).parent
 #: An address, without braces (GX fills {batch} with str.format); the injected bad e-mails miss it.
@@ -54,6 +54,17 @@ SQL_RULES = [
 ]
 
 
+#: A rule that cannot run: PostgreSQL's error quotes the value it could not cast (an e-mail address).
+ERROR_RULE = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE email::int > 0"},
+    "meta": {"rule_id": "users.email_as_number"},
+    "description": "a broken rule whose error message quotes an e-mail address",
+}
+#: checkpoint -> the exit code its run must give
+CHECKPOINTS = {"nightly": 1, "pii_rows": 1, "pii_error": 2}
+
+
 @pytest.fixture(scope="module")
 def cache_url(redis_url):
     yield from empty_redis_db(redis_url, REDIS_DB)
@@ -62,7 +73,11 @@ def cache_url(redis_url):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     gx_dir = copy_project(tmp_path_factory.mktemp("pii_project"))
-    add_checkpoint(gx_dir, checkpoint="pii_rows", suite="pii_rows", asset="users", expectations=SQL_RULES)
+    # COMPLETE: GX gives a SQL rule's rows only then
+    add_checkpoint(
+        gx_dir, checkpoint="pii_rows", suite="pii_rows", asset="users", expectations=SQL_RULES, result_format="COMPLETE"
+    )
+    add_checkpoint(gx_dir, checkpoint="pii_error", suite="pii_error", asset="users", expectations=[ERROR_RULE])
     return gx_dir.parent
 
 
@@ -86,13 +101,14 @@ def ytdq_run(checkpoint: str, project: Path, db_url: str, cache_url: str, out: P
 
 @pytest.fixture(scope="module")
 def runs(seeded, cache_url, project, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict]]:
-    """nightly (GX's map rules, the fast path) and pii_rows (SQL rules), each through the CLI."""
+    """nightly (GX's map rules, the fast path), pii_rows (SQL rules) and pii_error (an error text
+    quoting a value), each through the CLI."""
     out_dir = tmp_path_factory.mktemp("pii_out")
     done = {}
-    for name in ("nightly", "pii_rows"):
+    for name, code in CHECKPOINTS.items():
         out = out_dir / f"{name}.json"
         proc = ytdq_run(name, project, seeded, cache_url, out)
-        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert proc.returncode == code, proc.stdout[-3000:] + proc.stderr[-3000:]
         done[name] = (proc, json.loads(out.read_text()))
     return done
 
@@ -166,6 +182,13 @@ def test_sql_rules_rows_have_their_personal_columns_masked(runs, personal):
         "professional",
         "enterprise",
     }
+
+
+def test_an_error_quoting_a_value_shows_its_mask(runs, personal):
+    proc, doc = runs["pii_error"]
+    (result,) = doc["validations"][0]["results"]
+    assert "invalid input syntax" in result["error"] and re.search(r"pii:[0-9a-f]{12}", result["error"]), result
+    assert "invalid input syntax" in proc.stdout + proc.stderr
 
 
 def test_stored_results_data_docs_and_the_log_file_hold_no_personal_data(runs, project, personal):

@@ -171,9 +171,21 @@ def mask_result(result: dict, kwargs: dict) -> dict:
     return result
 
 
+def mask_texts(value: Any) -> Any:
+    """Every string inside ``value`` through :func:`mask_text` (error texts quote data values:
+    ``invalid input syntax for type integer: "someone@example.com"``)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_texts(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_texts(v) for v in value]
+    return value
+
+
 def mask_suite_result(suite_result: Any) -> Any:
     """A GX ``ExpectationSuiteValidationResult`` (object or its JSON dict) with every rule's
-    result masked, in place; returned."""
+    result masked and e-mail addresses masked in its error texts, in place; returned."""
     rules = suite_result.get("results") if isinstance(suite_result, dict) else getattr(suite_result, "results", None)
     for rule in rules or []:
         if isinstance(rule, dict):
@@ -181,9 +193,14 @@ def mask_suite_result(suite_result: Any) -> Any:
             kwargs = config.get("kwargs") if isinstance(config, dict) else getattr(config, "kwargs", {})
             if rule.get("result"):
                 rule["result"] = mask_result(rule["result"], dict(kwargs or {}))
-        elif getattr(rule, "result", None):
+            if rule.get("exception_info"):
+                rule["exception_info"] = mask_texts(rule["exception_info"])
+            continue
+        if getattr(rule, "result", None):
             config = getattr(rule, "expectation_config", None)
             rule.result = mask_result(rule.result, dict(getattr(config, "kwargs", None) or {}))
+        if getattr(rule, "exception_info", None):
+            rule.exception_info = mask_texts(rule.exception_info)
     return suite_result
 
 

@@ -42,6 +42,7 @@ from ytempire_dq.db import defects as _defects
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.copy_rows import copy_lines, copy_stream, defer_indexes
 from ytempire_dq.db.defects import DEFECT_KINDS, DefectKind, UnknownDefectKind, inject, validate_counts
+from ytempire_dq.db.defects.privacy_kinds import SEEDED_DQ_CHECKPOINT
 from ytempire_dq.db.generate import analytics_chunks, generate_plan
 from ytempire_dq.db.tables import COLUMNS, TABLES
 from ytempire_dq.errors import YtdqError
@@ -148,10 +149,6 @@ class _Progress:
     def done(self, name: str):
         if self._progress and name in self._tasks:
             self._progress.update(self._tasks[name], total=1, completed=1)
-
-
-#: The ``dq.runs.checkpoint`` of the history rows the ``dq_*_beyond_retention`` defect kinds write.
-SEEDED_DQ_CHECKPOINT = "seeded-defect"
 
 
 def _clear_privacy_defects(cur) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -53,8 +53,7 @@ class ExpectColumnValuesToBeWithinRetention(CrossTableExpectation):
         default=None, description="Days kept; null: the project's retention_days (YTDQ_RETENTION_DAYS)."
     )
 
-    table_fields: ClassVar[Tuple[str, ...]] = ("table",)
-    column_fields: ClassVar[Tuple[str, ...]] = ("column", "key_column")
+    table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {"table": ("column", "key_column")}
     parameter_fields: ClassVar[Tuple[str, ...]] = ("table", "column", "key_column", "max_age_days")
 
     class Config:
