@@ -81,9 +81,9 @@ class ExpectColumnValuesToBeWithinRetention(CrossTableExpectation):
     def _sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:
         days = params.get("max_age_days")
         return (
-            "No $column value is older than $days days (rows past retention are pruned).",
+            "No $column value is older than $age (older rows are pruned).",
             {
                 "column": qualified(params["table"], params["column"]),
-                "days": str(days) if days is not None else "retention_days",
+                "age": f"{days} days" if days is not None else "the project's retention_days",
             },
         )
