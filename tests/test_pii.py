@@ -251,6 +251,13 @@ def test_masking_is_stable_keyed_and_idempotent(monkeypatch):
     monkeypatch.setenv(pii.SALT_ENV, "two")
     assert pii.mask("someone@example.com") != a  # another salt, another mask: guesses need the salt
     assert pii.mask(None) is None
+    # a cache rule's sample names keys: a session token is an online identifier (and a secret)
+    sample = {"partial_unexpected_list": ["session:tok3n", "ratelimit:u1:60s", "video:v1:stats"]}
+    assert pii.mask_result(sample, {"column": "user_id"})["partial_unexpected_list"] == [
+        "session:" + pii.mask("tok3n"),
+        "ratelimit:u1:60s",
+        "video:v1:stats",
+    ]
     assert pii.mask_text("user someone@example.com failed; postgresql://ytdq@db.example.com/x") == (
         f"user {pii.mask('someone@example.com')} failed; postgresql://ytdq@db.example.com/x"
     )

@@ -50,6 +50,11 @@ PII_COLUMNS: dict[str, tuple[str, ...]] = {
 #: name whatever table they came from (an analyst's SQL must keep the column's own name).
 PII_NAMES: frozenset[str] = frozenset(c for columns in PII_COLUMNS.values() for c in columns)
 
+#: Redis key prefixes whose rest is a personal identifier: a session token (an online identifier,
+#: and a bearer secret). ``session:<token>`` is shown as ``session:pii:<12 hex>``; ``ratelimit:<user
+#: id>:<window>`` and ``video:<id>:stats`` name ids and stay as they are.
+KEY_PREFIXES = ("session:",)
+
 PREFIX = "pii:"
 DIGITS = 12
 _MASKED = re.compile(rf"^{PREFIX}[0-9a-f]{{{DIGITS}}}$")
@@ -108,6 +113,20 @@ def mask_text(text: str) -> str:
     return EMAIL_TEXT.sub(lambda m: mask(m.group(0)), text) if "@" in text else text
 
 
+def mask_key_names(value: Any) -> Any:
+    """``value`` with every string naming a Redis key of :data:`KEY_PREFIXES` masked after its prefix."""
+    if isinstance(value, str):
+        for prefix in KEY_PREFIXES:
+            if value.startswith(prefix):
+                return prefix + mask(value[len(prefix) :])
+        return value
+    if isinstance(value, dict):
+        return {k: mask_key_names(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_key_names(v) for v in value]
+    return value
+
+
 def mask_row(row: Any) -> Any:
     """A row (dict, at any depth of lists/dicts) with the values of PII columns masked."""
     if isinstance(row, dict):
@@ -149,12 +168,15 @@ def _mask_value(value: Any, columns: list[str]) -> Any:
 
 def mask_result(result: dict, kwargs: dict) -> dict:
     """A rule's ``result`` dict with every PII value masked (in place, returned): the sample lists
-    of a rule on a PII column, ``observed_value`` of such a rule, and everywhere else any row field
-    named like a PII column (SQL rules' ``details.unexpected_rows``, index lists)."""
+    of a rule on a PII column, ``observed_value`` of such an aggregate rule, and everywhere else any row field
+    named like a PII column (SQL rules' ``details.unexpected_rows``, index lists), and session
+    tokens in Redis key names."""
     if not isinstance(result, dict) or not result:
         return result
     columns = [c for c in rule_columns(kwargs or {}) if isinstance(c, str)]
-    on_pii = any(is_pii(c) for c in columns)
+    # an aggregate rule's observed value is data (a max, the distinct values); a map rule's (it
+    # counts unexpected rows) is a statement about them, e.g. the fast path's "proved by unique index"
+    aggregate = any(is_pii(c) for c in columns) and "unexpected_count" not in result
     for key in list(result):
         value = result[key]
         if key in _VALUE_LISTS and isinstance(value, list):
@@ -164,10 +186,11 @@ def mask_result(result: dict, kwargs: dict) -> dict:
                 {**item, "value": _mask_value(item.get("value"), columns)} if isinstance(item, dict) else item
                 for item in value
             ]
-        elif key == "observed_value" and on_pii and isinstance(value, (str, list, tuple)):
+        elif key == "observed_value" and aggregate and isinstance(value, (str, list, tuple)):
             result[key] = mask_deep(value)
         else:
             result[key] = mask_row(value)
+        result[key] = mask_key_names(result[key])  # the cache rules' samples name session keys
     return result
 
 
