@@ -205,7 +205,7 @@ END;
 
 
 def pgbench_bin() -> str | None:
-    from ytempire_dq.services import pg_bindir
+    from ytempire_dq.server_processes import pg_bindir
 
     try:
         path = pg_bindir() / "pgbench"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
 from pathlib import Path
 
-from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.db.defects import DEFECT_KINDS
+from ytempire_dq.locations import copy_project  # noqa: F401 - the tests' copy of the project (one home)
 
 #: Each defect kind -> the ONE rule that catches it (unexpected count == injected rows).
 KIND_TO_RULE = {name: kind.rule_id for name, kind in DEFECT_KINDS.items()}
@@ -79,23 +78,6 @@ def empty_redis_db(url: str, number: int):
     finally:
         client.flushdb()
         client.close()
-
-
-#: What a GX project copy needs (the context's config and its three stores).
-PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
-
-
-def copy_project(dest: Path) -> Path:
-    """A copy of the GX project under ``dest``; returns its ``gx/`` directory."""
-    for part in PROJECT_PARTS:
-        src = PROJECT_ROOT / part
-        target = dest / part
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target)
-        else:
-            shutil.copy2(src, target)
-    return dest / "gx"
 
 
 def new_id() -> str:

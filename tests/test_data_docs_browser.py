@@ -1,36 +1,47 @@
-"""Data Docs as a browser shows them: headless Chromium loads the pages ``nightly`` built on seeded
-defects (a video title carrying ``<script>alert(1)</script>`` and an ``onerror`` image among them).
+"""Data Docs as a person sees them: headless Chromium, network cut off, loads the pages ``nightly``
+built on seeded defects (a video title carrying ``<script>alert(1)</script>`` and an ``onerror``
+image among them) and the tests read the *rendered* page.
 
-Proves: every custom rule reads as its sentence with its parameters (and its description) in the
-rendered DOM, on the suite pages and the validation page; the markup title is shown as text and
-nothing in it runs (a control page with the same payload unescaped shows the detector works).
+Proves: the site is self-contained (no page names an http(s) URL for a script, stylesheet, font or
+image; loading the index and a validation page from ``file://`` and from ``ytdq docs serve``
+requests nothing off the machine, and nothing fails to load); the index's scripts build its table,
+one row per stored validation; every failed rule shows a red "✗ failed" (rendered text and
+computed colour of its status cell), failed rules come first, and the cross-table page names the
+tables its rules check; every custom rule reads as its sentence with its parameters (and its
+description); the markup title is shown as text and nothing in it runs (a control page with the
+same payload unescaped shows the detector works). Screenshots of the index, a failed validation
+page and any other top-level page (the rule history) land in ``tests/artifacts/`` (git-ignored).
 
 Chromium is required (``.ci/install`` installs Debian's ``chromium`` when absent): without it these
-tests fail. DNS is mapped to nowhere, so the pages' CDN scripts never load and nothing leaves the
-machine; inline scripts and handlers still run. (127.0.0.1 stays reachable: test_data_docs_escaping
-serves local copies of the pages' scripts there.)
+tests fail. Every host name resolves to nowhere (loopback excepted), see ``tests/chromium.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
+import socket
 import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from string import Template
+from urllib.parse import unquote
 
 import pytest
 import redis
 
+from tests.chromium import Browser, Dom, dump_dom
 from tests.helpers import copy_project, with_redis_db
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.defects import MARKUP_TITLE
 from ytempire_dq.errors import ExitCode
 
-CHROMIUM = "chromium"
+#: Where the screenshots go (git-ignored); the README's picture is one of them, copied by hand.
+ARTIFACTS = Path(__file__).parent / "artifacts"
 #: Defects for the run; markup_in_title makes the titles the XSS checks look for.
 INJECT = {
     "markup_in_title": 2,
@@ -43,105 +54,6 @@ INJECT = {
 #: The Redis database REDIS_URL names here (emptied: an empty cache breaks no cache rule).
 REDIS_DB = 11
 PWNED = "data-pwned"
-#: Elements that break the text flow (a browser puts a line break around them).
-BLOCKS = {
-    "br",
-    "div",
-    "p",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "td",
-    "th",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "pre",
-    "section",
-    "nav",
-    "header",
-    "footer",
-}
-
-
-class Dom(HTMLParser):
-    """A dumped DOM: its visible text (inline elements joined as a browser shows them, blocks apart),
-    its script elements' text, and every element's attributes."""
-
-    def __init__(self, markup: str):
-        super().__init__(convert_charrefs=True)
-        self.markup = markup
-        self.elements: list[tuple[str, dict]] = []
-        self.scripts: list[str] = []
-        self._text: list[str] = []
-        self._in: list[str] = []
-        self.feed(markup)
-        self.close()
-        self.text = " ".join("".join(self._text).split())
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-        if tag in BLOCKS:
-            self._text.append(" ")
-        if tag in ("script", "style", "title"):
-            self._in.append(tag)
-            if tag == "script":
-                self.scripts.append("")
-
-    def handle_endtag(self, tag):
-        if tag in BLOCKS:
-            self._text.append(" ")
-        if self._in and self._in[-1] == tag:
-            self._in.pop()
-
-    def handle_data(self, data):
-        if not self._in:
-            self._text.append(data)
-        elif self._in[-1] == "script":
-            self.scripts[-1] += data
-
-    def tags(self, name: str) -> list[dict]:
-        return [attrs for tag, attrs in self.elements if tag == name]
-
-
-def dump_dom(page: Path | str, profile: Path) -> str:
-    """The DOM of ``page`` (a file, or an http URL) after Chromium loaded it and ran its scripts
-    (``--dump-dom``)."""
-    chromium = shutil.which(CHROMIUM)
-    assert chromium, "chromium is not installed (bash .ci/install installs it); the Data Docs browser tests need it"
-    if isinstance(page, Path):
-        assert page.is_file(), page
-    url = page.resolve().as_uri() if isinstance(page, Path) else page
-    name = page.name if isinstance(page, Path) else page
-    cmd = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=3000",
-        "--dump-dom",
-        url,
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"chromium did not finish loading {name} (a script dialog such as alert() blocks it)")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "</html>" in proc.stdout, proc.stderr[-2000:]
-    return proc.stdout
 
 
 def expected_sentence(expectation: dict) -> str | None:
@@ -200,8 +112,11 @@ def index(site, browser) -> Dom:
 
 
 def validation_page(site, index: Dom, suite: str) -> Path:
-    """The run's validation page of ``suite``, as the index links it."""
-    (link,) = {m for s in index.scripts for m in re.findall(rf"validations/{suite}/[^'\"]+\.html", s)}
+    """The run's validation page of ``suite``, as the index links it (a link, or GX's table data)."""
+    pattern = rf"validations/{suite}/[^'\"]+\.html"
+    links = {m for s in index.scripts for m in re.findall(pattern, s)}
+    links |= {a["href"] for a in index.tags("a") if re.fullmatch(pattern, a.get("href", ""))}
+    (link,) = {unquote(link) for link in links}
     return site[1] / link
 
 
@@ -276,3 +191,189 @@ def test_the_detector_sees_the_same_payload_run_when_it_is_not_escaped(tmp_path,
     page = browser(control)
     assert [img for img in page.tags("img") if img.get("src") == "x"]
     assert [attrs for tag, attrs in page.elements if tag == "body" and attrs.get(PWNED) == "1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the site as a person browses it: offline, styled, verdicts visible (issue 14)
+
+#: Elements that load what they name, and the attribute naming it.
+LOADERS = {"script": "src", "link": "href", "img": "src", "source": "src", "iframe": "src", "embed": "src"}
+#: A stylesheet's reference to a remote file (font, image, another stylesheet).
+REMOTE_IN_CSS = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"]?)\s*(?:https?:)?//""", re.I)
+#: JavaScript: the rows of the index's validation results, as rendered: a static index's
+#: ``tr.validation-row``s, or the rows bootstrap-table built (each has a data-index) in GX's.
+RESULT_ROWS = """(() => {
+  const rows = document.querySelectorAll('tr.validation-row');
+  if (rows.length) return rows.length;
+  const table = [...document.querySelectorAll('table')].find(t => t.tHead && /Run Time/.test(t.tHead.innerText));
+  return table ? table.querySelectorAll('tbody tr[data-index]').length : -1;
+})()"""
+#: JavaScript: every image of the page was found and decoded (no broken logo).
+IMAGES_LOADED = "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
+#: JavaScript: each status mark as rendered (text, colour, whether it takes up room on screen).
+MARKS = """[...document.querySelectorAll('[data-status]')].map(e => {
+  const box = e.getBoundingClientRect();
+  return {status: e.dataset.status, text: e.innerText.trim(), color: getComputedStyle(e).color,
+          visible: box.width > 0 && box.height > 0 && getComputedStyle(e).visibility === 'visible'};
+})"""
+
+
+class _Links(HTMLParser):
+    """Every URL a page loads: (tag, URL) of script/link/img/... and CSS in style blocks/attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.loads: list[tuple[str, str]] = []
+        self.css: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in LOADERS and attrs.get(LOADERS[tag]):
+            self.loads.append((tag, attrs[LOADERS[tag]]))
+        if attrs.get("style"):
+            self.css.append(attrs["style"])
+        self._style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._style = False
+
+    def handle_data(self, data):
+        if self._style:
+            self.css.append(data)
+
+
+def rgb(css_color: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", css_color)[:3])
+
+
+def assert_offline(tab) -> None:
+    """Nothing the page did left the machine, nothing it asked for failed, no script error."""
+    assert tab.page.requests, "the page made no request at all (did it load?)"
+    assert tab.page.external() == [], tab.page.external()
+    assert tab.page.failed == [], tab.page.failed
+    # over HTTP, Chromium itself asks the server root for /favicon.ico when a page links no icon:
+    # not a request of the page's, and it stays on loopback
+    errors = [e for e in tab.page.errors if not re.match(r"http://127\.0\.0\.1:\d+/favicon\.ico: ", e)]
+    assert errors == [], errors
+    assert tab.page.dialogs == []
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    browser = Browser(tmp_path_factory.mktemp("chromium_cdp"), width=1200, height=900)
+    yield browser
+    browser.close()
+
+
+def stored_validations(gx_dir: Path) -> list[Path]:
+    return sorted((gx_dir / "uncommitted" / "validations").rglob("*.json"))
+
+
+def test_no_page_or_stylesheet_of_the_site_names_a_remote_url(site):
+    site_dir = site[1]
+    pages = sorted(site_dir.rglob("*.html"))
+    assert len(pages) >= 16  # index, 8 suites, 8 validations
+    for page in pages:
+        links = _Links()
+        links.feed(page.read_text())
+        remote = [(tag, url) for tag, url in links.loads if re.match(r"(?i)\s*(https?:)?//", url)]
+        assert remote == [], (page.relative_to(site_dir), remote)
+        assert not [css for css in links.css if REMOTE_IN_CSS.search(css)], page
+        assert "dataContextId" not in page.read_text() and "amazonaws" not in page.read_text(), page
+    for sheet in site_dir.rglob("*.css"):
+        assert not REMOTE_IN_CSS.search(sheet.read_text(errors="replace")), sheet
+    # what the pages load is there, with the licences of the packages it comes from
+    vendor = site_dir / "static" / "vendor"
+    for package in ("jquery", "bootstrap", "bootstrap-table", "bootstrap-datepicker", "@fortawesome/fontawesome-free"):
+        assert list((vendor / package).glob("LICENSE*")), package
+    assert (vendor / "popper.js" / "package.json").is_file() and (vendor / "vega" / "package.json").is_file()
+
+
+def test_offline_the_index_lists_every_stored_validation(site, chromium):
+    tab = chromium.open((site[1] / "index.html").as_uri())
+    assert_offline(tab)
+    assert tab.evaluate(RESULT_ROWS) == len(stored_validations(site[2])) == 8
+    # styled, and every image (the logo) is the site's own file, found
+    assert tab.evaluate("document.styleSheets.length") > 0
+    assert tab.evaluate(IMAGES_LOADED)
+    tab.screenshot(ARTIFACTS / "index.png")
+
+
+def test_offline_a_failed_rule_is_visibly_failed_and_comes_first(site, index, chromium):
+    report = site[0]
+    expected = {r.rule_id for v in report.validations if v.suite == "cross_table" for r in v.results if not r.success}
+    assert len(expected) == 4
+    tab = chromium.open(validation_page(site, index, "cross_table").as_uri())
+    assert_offline(tab)
+    assert tab.evaluate(IMAGES_LOADED) and tab.evaluate("document.styleSheets.length") > 1
+    marks = tab.evaluate(MARKS)
+    failed = [m for m in marks if m["status"] == "failed"]
+    assert len(failed) == len(expected) + 1  # each failed rule, and the overview's status
+    for mark in failed:
+        assert mark["visible"] and mark["text"] in ("✗ failed", "✗ Failed"), mark
+        red, green, blue = rgb(mark["color"])
+        assert red > 150 and green < 80 and blue < 80, mark
+    passed = [m for m in marks if m["status"] == "passed"]
+    assert len(passed) == 7 - len(expected) and all(m["text"] == "✓ passed" for m in passed)
+    assert all(rgb(m["color"])[1] > rgb(m["color"])[0] for m in passed)
+    # the first rule on the page failed; the asset line names the rules' tables, not the batch
+    assert marks[1]["status"] == "failed"
+    text = tab.evaluate("document.body.innerText")
+    assert "Data asset: users" not in text
+    assert re.search(r"Tables: .*videos.*", text) and "analytics" in text.split("Tables:")[1].split("\n")[0]
+    tab.screenshot(ARTIFACTS / "validation-cross_table.png")
+
+
+def test_offline_the_markup_title_stays_text(site, index, chromium):
+    tab = chromium.open(validation_page(site, index, "videos").as_uri())
+    assert_offline(tab)
+    text = tab.evaluate("document.body.innerText")
+    assert f"Injected 0 {MARKUP_TITLE}" in " ".join(text.split())
+    assert tab.evaluate(f"document.querySelectorAll('[{PWNED}]').length") == 0
+    assert tab.evaluate("[...document.images].filter(i => i.getAttribute('src') === 'x').length") == 0
+
+
+def test_every_other_page_loads_offline(site, chromium):
+    """Any page beside the index, suite and validation pages (the rule history, once there) loads
+    offline too; a screenshot of each."""
+    site_dir = site[1]
+    suite_page = chromium.open((site_dir / "expectations" / "cross_table.html").as_uri())
+    assert_offline(suite_page)
+    assert "Every videos.channel_id value exists in channels.id" in suite_page.evaluate("document.body.innerText")
+    for page in sorted(site_dir.rglob("*.html")):
+        parts = page.relative_to(site_dir).parts
+        if parts[0] in ("validations", "expectations", "static") or parts == ("index.html",):
+            continue
+        tab = chromium.open(page.as_uri())
+        assert_offline(tab)
+        tab.screenshot(ARTIFACTS / ("-".join(parts).removesuffix(".html") + ".png"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_by_ytdq_docs_serve_the_index_lists_every_validation(site, db_url, chromium):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": db_url}
+    cmd = [sys.executable, "-m", "ytempire_dq.cli", "docs", "serve", "--port", str(port), "--config", str(site[2])]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "ytdq docs serve did not listen"
+                time.sleep(0.2)
+        tab = chromium.open(f"http://127.0.0.1:{port}/index.html")
+        assert_offline(tab)
+        assert tab.evaluate(RESULT_ROWS) == len(stored_validations(site[2]))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -6,10 +6,9 @@ validation page and ran in Chromium; suite and checkpoint names written by hand 
 not escaped either (suite page, validation page, index). Here the payload is put into every
 place a string reaches Data Docs from: the error text, the suite, checkpoint, asset and rule
 names, every ``meta`` (suite, rule, batch), descriptions and notes, and sampled values. Each page
-is loaded in headless Chromium with the pages' own scripts (jQuery, Bootstrap, bootstrap-table…,
-installed by ``.ci/install`` from npm into ``.docs-assets/``) served from 127.0.0.1 in place of
-their CDN URLs — the index's table is built by those scripts, so names there run only if they
-run. The control page proves the detector sees the payload run when it is not escaped.
+is loaded in headless Chromium, served from 127.0.0.1 with the site's own scripts (jQuery,
+Bootstrap, bootstrap-table…, shipped into ``static/vendor/`` by ``docs_assets.py``) — the index's
+table is built by those scripts, so names there run only if they run. The control page proves the detector sees the payload run when it is not escaped.
 """
 
 from __future__ import annotations
@@ -27,29 +26,17 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.chromium import Dom, dump_dom
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, insert_channel, insert_user
-from tests.test_data_docs_browser import PWNED, Dom, dump_dom
+from tests.test_data_docs_browser import PWNED
 from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.db.connect import connect
 
 PAYLOAD = "<img src=x onerror=document.body.dataset.pwned=1>"
 #: The same handler for names that become file paths (GX turns each '.' of a suite name into a
 #: directory level): no dots, quotes around the handler.
 NAME = "<img src=x onerror=\"document['body']['dataset']['pwned']=1\">"
-#: The npm packages the pages' CDN URLs stand for (installed by .ci/install into .docs-assets/).
-ASSETS = PROJECT_ROOT / ".docs-assets" / "node_modules"
-#: CDN URL prefix in GX 1.24.1's pages -> path under ASSETS (served at /_assets/).
-CDN = {
-    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.js/dist/umd/popper.min.js",
-    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/": "bootstrap/dist/",
-    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/": "bootstrap/dist/",
-    "https://unpkg.com/bootstrap-table@1.19.1/": "bootstrap-table/",
-    "https://unpkg.com/bootstrap-table@1.19.0/": "bootstrap-table/",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/": "bootstrap-datepicker/dist/",
-}
 
 
 def add_table_asset(gx_dir: Path, name: str, table: str) -> dict:
@@ -133,19 +120,11 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def served(site, tmp_path_factory):
-    """``url(page) -> str``: a copy of the site, its CDN URLs pointing at the local npm copies,
-    served over HTTP on 127.0.0.1 (the copy is the test's; the product's pages are unchanged)."""
-    assert (ASSETS / "jquery" / "dist" / "jquery.min.js").is_file(), (
-        f"{ASSETS} lacks the pages' scripts: run bash .ci/install (it installs them from npm)"
-    )
+    """``url(page) -> str``: a copy of the site served over HTTP on 127.0.0.1 (its pages load
+    their scripts from its own static/vendor/)."""
     root = tmp_path_factory.mktemp("served") / "site"
     shutil.copytree(site[1], root)
-    for page in root.rglob("*.html"):
-        text = page.read_text()
-        for cdn, local in CDN.items():
-            text = text.replace(cdn, "/_assets/" + local)
-        page.write_text(text)
-    (root / "_assets").symlink_to(ASSETS, target_is_directory=True)
+    assert (root / "static" / "vendor" / "jquery" / "dist" / "jquery.min.js").is_file()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

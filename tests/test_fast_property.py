@@ -35,6 +35,8 @@ STATUSES = ["draft", "generating", "ready", "scheduled", "published", "failed", 
 YT_IDS = ["dQw4w9WgXcQ", "abcdefghijk", "ABC_def-123", "short", "has space!!", "zzzzzzzzzzz"]
 TITLES = ["Intro", "Recap", "<b>bold</b>", "deep dive", "Intro"]
 BASE = dt.datetime(2026, 1, 1)
+#: The daily history-band rules measure BASE's day (each video's first analytics day)
+DAYS_AGO = (dt.date.today() - BASE.date()).days
 
 
 def _cond(status: str) -> dict:
@@ -165,6 +167,24 @@ RULES = st.one_of(
         referenced_table="channels",
         referenced_column="id",
     ),
+    # volume/drift from history (_baseline records earlier values: 10..20 videos, 400..800 views a day, ...)
+    _fixed(
+        "expect_table_row_count_to_be_within_history_band",
+        table="videos",
+        min_runs=st.sampled_from([3, 14]),
+        mad_multiplier=st.sampled_from([0, 1, 5]),
+        tolerance_pct=st.sampled_from([0, 10, 50]),
+    ),
+    _fixed(
+        "expect_column_daily_aggregate_to_be_within_history_band",
+        table="analytics",
+        column="views",
+        aggregate=st.sampled_from(["sum", "mean", "count", "null_rate"]),
+        date_column="date",
+        days_ago=st.just(DAYS_AGO),
+        min_runs=st.sampled_from([3, 14]),
+        mad_multiplier=st.sampled_from([0, 1, 5]),
+    ),
     # SQL rules
     _fixed(
         "unexpected_rows_expectation",
@@ -276,8 +296,36 @@ def world(new_database, tmp_path_factory):
     gx_dir = copy_project(tmp_path_factory.mktemp("fast_property"))
     conn = connect(url)
     ctx = open_context(gx_dir, database_url=url)
+    _baseline(conn)
     yield url, conn, gx_dir.parent / "expectations" / "videos.json", ctx
     conn.close()
+
+
+def _baseline(conn) -> None:
+    """Five earlier accepted measurements of the metrics the history-band rules draw (the band rules
+    judge against them the same way on both paths; no run records more)."""
+    from ytempire_dq.expectations import (
+        ExpectColumnDailyAggregateToBeWithinHistoryBand,
+        ExpectTableRowCountToBeWithinHistoryBand,
+    )
+
+    metrics = {ExpectTableRowCountToBeWithinHistoryBand(table="videos").metric: [10, 20, 15, 12, 18]}
+    for aggregate, values in (("sum", [400, 800, 600]), ("mean", [300, 500]), ("count", [1, 3]), ("null_rate", [0])):
+        rule = ExpectColumnDailyAggregateToBeWithinHistoryBand(
+            table="analytics", column="views", aggregate=aggregate, date_column="date", days_ago=DAYS_AGO
+        )
+        metrics[rule.metric] = values
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO dq.runs VALUES ('earlier', 'nightly', true, 1, 0, now() - interval '1 day', now() - interval '1 day')"
+        )
+        for metric, values in metrics.items():
+            for i in range(5):
+                cur.execute(
+                    "INSERT INTO dq.metrics (run_id, rule_id, metric, value, success, baseline_runs, min_runs, "
+                    "observed_at) VALUES ('earlier', 'videos.r', %s, %s, true, 0, 3, now() - %s * interval '1 hour')",
+                    (metric, values[i % len(values)], i + 1),
+                )
 
 
 @contextmanager
@@ -334,6 +382,8 @@ def test_fast_path_equals_gx_alone_on_every_rule(world, rules, data):
     event(f"rules with samples: {any(r.partial_unexpected_list for r in gx_alone)}")
     event(f"uniqueness proved by an index: {any('proved by' in str(r.observed_value) for r in fast)}")
     event(f"rules without id: {any('id' not in r for r in rules)}")
+    band = [r for r in gx_alone if r.expectation_type.endswith("_within_history_band")]
+    event(f"history-band rule: {'none' if not band else 'failed' if any(not r.success for r in band) else 'passed'}")
     event(f"youtube_video_id unique constraint: {data['unique_youtube_id']}")
 
 
@@ -360,6 +410,8 @@ def test_the_property_covers_every_kind_of_rule():
         "expect_child_aggregate_to_match_parent_column",
         "expect_column_values_to_exist_in_table",
         "unexpected_rows_expectation",
+        "expect_table_row_count_to_be_within_history_band",
+        "expect_column_daily_aggregate_to_be_within_history_band",
     }
 
 

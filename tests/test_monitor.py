@@ -22,7 +22,7 @@ from ytempire_dq import monitor
 from ytempire_dq.alerts import Alert, Severity
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode, YtdqError
-from ytempire_dq.services import free_port
+from ytempire_dq.server_processes import free_port
 
 SECRET = "S3cretPw0rd"
 

@@ -142,7 +142,7 @@ def test_down_stops_only_what_up_started(started, server_urls):
     assert services.down(started["state_dir"]) == ["postgres", "redis"]
     assert not any(alive(p) for p in before)
     for port in (state["postgres"]["port"], state["redis"]["port"]):
-        assert services._port_open(port) is False
+        assert services.port_open(port) is False
     # the session's servers still answer
     conn = connect(server_urls["postgres"])
     assert scalar(conn, "SELECT 1") == 1

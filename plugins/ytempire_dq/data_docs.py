@@ -57,6 +57,7 @@ from great_expectations.render.renderer.site_index_page_renderer import SiteInde
 from typing_extensions import override
 
 from ytempire_dq import gx_compat
+from ytempire_dq.data_docs_verdict import failed_first, mark_overview, status_mark, verdict
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -71,13 +72,25 @@ def description_block(description: str, runtime_configuration: Optional[dict] = 
     )
 
 
+#: A value shown on one line when it has no space and is at most this long (a UUID, an e-mail).
+UNBROKEN_CHARS = 64
+
+
+def unbroken(text: str) -> str:
+    """An escaped value a browser must not wrap (it would break a UUID at a hyphen, which reads
+    as two values) in a ``text-nowrap`` span (Bootstrap); longer or spaced text wraps as usual."""
+    if not text or len(text) > UNBROKEN_CHARS or any(c.isspace() for c in text):
+        return text
+    return f'<span class="text-nowrap">{text}</span>'
+
+
 def as_text(value: Any) -> Any:
     """``value`` with every plain string in it (lists, table cells) HTML-escaped; other blocks as they are.
 
     String templates are left alone: GX escapes their parameters and their templates are ours.
     """
     if isinstance(value, str):
-        return html.escape(value, quote=False)
+        return unbroken(html.escape(value, quote=False))
     if isinstance(value, list):
         return [as_text(item) for item in value]
     if isinstance(value, RenderedTableContent):
@@ -169,7 +182,11 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
             return None
 
         def escaped_row_fn(*args: Any, **kwargs: Any) -> list:
-            return as_text(row_fn(*args, **kwargs))
+            rows = as_text(row_fn(*args, **kwargs))
+            result = kwargs.get("result")
+            if result is not None and rows and rows[0] and isinstance(rows[0][0], RenderedStringTemplateContent):
+                rows[0][0] = status_mark(verdict(result), rows[0][0].styling)
+            return rows
 
         return escaped_row_fn
 
@@ -240,7 +257,9 @@ def _escaped_tracebacks(exception_info: dict) -> dict:
 
 class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
     """The validation page, rendered from a copy whose suite name, ``meta`` (run, batch,
-    checkpoint, asset), rule ``meta`` and exception tracebacks are escaped."""
+    checkpoint, asset), rule ``meta`` and exception tracebacks are escaped; failed rules (and
+    the sections holding them) come first, and the overview names the tables the rules check
+    (:mod:`ytempire_dq.data_docs_verdict`)."""
 
     @override
     def render(self, validation_results: Any, *args: Any, **kwargs: Any) -> Any:
@@ -253,8 +272,10 @@ class EscapedValidationResultsPageRenderer(ValidationResultsPageRenderer):
                 evr.expectation_config = _escaped_config(evr.expectation_config, record)
             if evr.exception_info:
                 evr.exception_info = _escaped_tracebacks(evr.exception_info)
+        vr.results = failed_first(vr.results)
         document = super().render(vr, *args, **kwargs)
         unescape_params(document, record)
+        mark_overview(document, validation_results)
         return document
 
 

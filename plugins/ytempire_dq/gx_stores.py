@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 from great_expectations.data_context.store.expectations_store import ExpectationsStore
@@ -25,15 +23,7 @@ from typing_extensions import override
 
 from ytempire_dq import gx_compat, pii
 from ytempire_dq.results import ERROR_CHARS, bounded
-
-#: Namespace of the ids given to expectations that have none in their suite file.
-RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
-
-
-def missing_id(suite_name: str, position: int, expectation: dict) -> str:
-    """The id a rule without one gets: stable for the same suite, position and content."""
-    content = json.dumps({k: v for k, v in expectation.items() if k != "id"}, sort_keys=True, default=str)
-    return str(uuid.uuid5(RULE_ID_NAMESPACE, f"{suite_name}#{position}#{content}"))
+from ytempire_dq.suite_files import missing_id
 
 
 def with_ids(suite: dict) -> dict:

@@ -8,7 +8,9 @@ the one way), the database URL the run used and the validation definitions' batc
 runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
 never changes the run's verdict or exit code.
 
-Quarantined row keys: :mod:`ytempire_dq.quarantine`.
+Quarantined row keys: :mod:`ytempire_dq.quarantine`. The volume/drift rules' values and bands
+(``dq.metrics``, migration 005): :mod:`ytempire_dq.metric_history`, written in the same transaction
+as the rule results.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ytempire_dq import config
+from ytempire_dq import config, metric_history
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.quarantine import QUARANTINE, asset_table, quarantine_failed_rules
 from ytempire_dq.results import RunReport, rule_key
@@ -125,6 +127,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
                         for v, r in rules
                     ],
                 )
+                metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
         # the run and its outcomes are in; keys follow rule by rule (one failing rule's keys
         # query must not lose the others)
         return quarantine_failed_rules(report, ctx, vds, engine, finished)
@@ -175,9 +178,11 @@ def rule_trend(
 ) -> dict:
     """One rule over the last ``limit`` runs (newest first) and since when it fails.
 
-    ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined}],
-    "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
-    (None when its latest outcome is a success). Unknown rule: :class:`YtdqError`.
+    ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined,
+    metric}], "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
+    (None when its latest outcome is a success); ``metric`` is a volume/drift rule's measured value
+    and band in that run (:func:`ytempire_dq.metric_history.by_run`), else None. Unknown rule:
+    :class:`YtdqError`.
     """
     url = database_url or config.database_url()
     results, quarantine = RULE_RESULTS, QUARANTINE
@@ -219,6 +224,9 @@ def rule_trend(
                 where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
                 raise YtdqError(f"no history for rule {rule_id!r}{where}")
             failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
+            metrics = metric_history.by_run(conn, rule_id, [row["run_id"] for row in rows])
+            for row in rows:  # a volume/drift rule's value and band in that run (None for other rules)
+                row["metric"] = metrics.get(row["run_id"])
     finally:
         engine.dispose()
     return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since}

@@ -103,7 +103,7 @@ def lint(
     bad rules.
     """
     from ytempire_dq.context import register_plugins
-    from ytempire_dq.gx_stores import missing_id  # imports GX
+    from ytempire_dq.suite_files import missing_id
 
     cdir = config_dir_of(config_dir)
     register_plugins()
@@ -209,11 +209,11 @@ def _with_id(exp: dict, id_: str) -> dict:
 
 def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
     """Write an ``id`` into every rule of the suite files that has none: the very id runs already
-    gave it (:func:`ytempire_dq.gx_stores.missing_id`), so results and Data Docs of earlier runs
+    gave it (:func:`ytempire_dq.suite_files.missing_id`), so results and Data Docs of earlier runs
     still match. The file keeps its layout (indent, key order, trailing newline) when it is one
     ``json.dumps`` writes; otherwise it is written the way GX writes suites. Malformed files are
     left alone (lint reports them). Returns ``[{"file", "ids", "reformatted"}]`` of changed files."""
-    from ytempire_dq.gx_stores import missing_id  # imports GX
+    from ytempire_dq.suite_files import missing_id
 
     changed = []
     for path in sorted(store_dir("suites", config_dir).glob("*.json")):

@@ -82,3 +82,19 @@ def project_relative(path: Path) -> str:
 def list_checkpoints(config_dir: Path | str | None = None) -> list[str]:
     """Names of the checkpoints (file stems in the checkpoint store; no GX import needed)."""
     return sorted(p.stem for p in store_dir("checkpoints", config_dir).glob("*.json"))
+
+
+#: What a copy of the GX project needs: the context's config and its three stores' folders.
+PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the project's GX configuration under ``dest`` (its runs' results and Data Docs
+    then go there, not into the project's); returns its ``gx/`` directory."""
+    import shutil
+
+    for part in PROJECT_PARTS:
+        src, target = config.PROJECT_ROOT / part, dest / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    return dest / "gx"

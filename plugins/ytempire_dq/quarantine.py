@@ -190,8 +190,9 @@ class _Keyer:
         )
 
         from ytempire_dq.expectations._cross_table import CrossTableExpectation
+        from ytempire_dq.expectations._history_band import HistoryBandExpectation
 
-        if expectation is None:
+        if expectation is None or isinstance(expectation, HistoryBandExpectation):  # a metric: no rows
             return None
         if isinstance(expectation, CrossTableExpectation):
             return self._cross_table(expectation), expectation.table

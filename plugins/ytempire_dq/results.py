@@ -40,10 +40,25 @@ ERROR_CHARS = 2000
 LIST_ITEMS = 100
 
 
+#: A UUID in text (a cut never splits one: a half id reads like a whole, wrong, one).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """``limit``, or the end of the UUID a cut at ``limit`` would split (at most 35 more)."""
+    for match in _UUID.finditer(text, max(0, limit - 35), limit + 35):
+        if match.start() < limit < match.end():
+            return match.end()
+    return limit
+
+
 def bounded_text(text: str, limit: int = VALUE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (never inside a URL's password) plus ``…(N chars)``.
+    """``text`` cut to ``limit`` characters (never inside a URL's password, nor inside a UUID:
+    the cut then moves to its end) plus ``…(N chars)``.
     Cut BEFORE any regex or rendering: nothing downstream sees more than this."""
-    return text if len(text) <= limit else f"{safe_prefix(text, limit)}…({len(text)} chars)"
+    if len(text) <= limit:
+        return text
+    return f"{safe_prefix(text, _cut_at(text, limit))}…({len(text)} chars)"
 
 
 def bounded(value: Any, limit: int = VALUE_CHARS) -> Any:

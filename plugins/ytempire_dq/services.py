@@ -4,7 +4,8 @@
 redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a state directory
 (``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
 root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
-exists, else ``nobody``). ``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
+exists, else ``nobody``), archiving its WAL into a backup folder (``walarchive``; ``ytdq backup``).
+``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
 
 A server is *ours* when the state file records it; ``up`` (re)starts ours when they are down --
 after a crash too, and also when their URLs are exported (``DATABASE_URL`` / ``REDIS_URL``), as
@@ -15,28 +16,30 @@ recorded server (another host or port): that server is never started or stopped 
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from ytempire_dq.errors import YtdqError
+from ytempire_dq.server_processes import (
+    RunAs,
+    ServiceError,
+    free_port,
+    pg_bindir,
+    pg_dir,
+    pid_alive,
+    port_open,
+    redis_binary,
+)
+from ytempire_dq.walarchive import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
 
 STATE_FILE = "services.json"
 DB_NAME = "ytempire"
 DB_USER = "ytdq"
-
-
-class ServiceError(YtdqError):
-    """A server could not be found, started or stopped."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,125 +65,6 @@ def _write_state(state_dir: Path, state: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def pg_bindir() -> Path:
-    """The directory of ``initdb``/``pg_ctl``: on PATH, else the newest ``/usr/lib/postgresql/*/bin``."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
-    )
-    if not candidates:
-        raise ServiceError(
-            "PostgreSQL server binaries not found (no initdb on PATH or under /usr/lib/postgresql/*/bin); "
-            "install them (`apt-get install -y postgresql`) or set DATABASE_URL"
-        )
-    return Path(candidates[-1]).parent
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if not found:
-        raise ServiceError(
-            "redis-server not found on PATH; install it (`apt-get install -y redis-server`) or set REDIS_URL"
-        )
-    return found
-
-
-@dataclass
-class _RunAs:
-    """Who runs the PostgreSQL processes: ourselves, or an unprivileged user when we are root."""
-
-    uid: int
-    gid: int
-    name: str
-
-    @classmethod
-    def for_postgres(cls) -> "_RunAs":
-        if os.geteuid() != 0:
-            return cls(os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name)
-        for name in ("postgres", "nobody"):
-            try:
-                entry = pwd.getpwnam(name)
-            except KeyError:
-                continue
-            return cls(entry.pw_uid, entry.pw_gid, name)
-        raise ServiceError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
-
-    @property
-    def is_self(self) -> bool:
-        return self.uid == os.geteuid()
-
-    def run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
-        if not self.is_self:
-            kw.update(user=self.uid, group=self.gid, extra_groups=[])
-            kw.setdefault("env", {**os.environ, "HOME": "/tmp", "USER": self.name})
-            kw.setdefault("cwd", "/")
-        return subprocess.run(args, capture_output=True, text=True, **kw)
-
-    def can_use(self, path: Path) -> bool:
-        """Whether this user can reach ``path`` (every ancestor searchable)."""
-        if self.is_self:
-            return True
-        probe = self.run(["test", "-x", str(path)])
-        return probe.returncode == 0
-
-    def own(self, path: Path) -> None:
-        if not self.is_self:
-            for p in [path, *path.rglob("*")]:
-                os.chown(p, self.uid, self.gid)
-
-
-def _pg_dir(state_dir: Path, run_as: _RunAs) -> Path:
-    """Where the cluster lives: ``<state>/postgres`` when the server's user can reach it.
-
-    As root with a state dir under a private home (``/root/...``, pytest's ``/tmp/pytest-of-root``),
-    the unprivileged user cannot get there; the cluster then goes to ``/var/tmp/ytdq-<hash>``
-    and the state file records where.
-    """
-    preferred = state_dir / "postgres"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if run_as.can_use(state_dir):
-        return preferred
-    digest = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:10]
-    return Path("/var/tmp") / f"ytdq-{digest}" / "postgres"
-
-
-# ---------------------------------------------------------------------------------------------
 # PostgreSQL
 
 
@@ -194,13 +78,13 @@ def _pg_running(entry: dict) -> bool:
         pid = int(pidfile.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return False
-    return _pid_alive(pid) and _port_open(entry["port"])
+    return pid_alive(pid) and port_open(entry["port"])
 
 
 def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
     bindir = pg_bindir()
-    run_as = _RunAs.for_postgres()
-    base = Path(entry["datadir"]).parent if entry else _pg_dir(state_dir, run_as)
+    run_as = RunAs.for_postgres()
+    base = Path(entry["datadir"]).parent if entry else pg_dir(state_dir, run_as)
     datadir = base / "data"
     logfile = base / "server.log"
     if not (datadir / "PG_VERSION").exists():
@@ -223,11 +107,12 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         )
         if res.returncode != 0:
             raise ServiceError(f"initdb failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
-    port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
+    port = entry["port"] if entry and not port_open(entry["port"]) else free_port()
+    backup_dir, archive_opts = prepare_archive(base, entry, run_as)
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB"
+        f"-c full_page_writes=off -c work_mem=32MB -c maintenance_work_mem=256MB {archive_opts}"
     )
     _drop_stale_pidfile(datadir)
     pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start"]
@@ -253,6 +138,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "user": run_as.name,
         "url": _pg_url(port),
         "log": str(logfile),
+        "backup_dir": str(backup_dir),
     }
 
 
@@ -265,7 +151,7 @@ def _drop_stale_pidfile(datadir: Path) -> None:
         pid = int(pidfile.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         pidfile.unlink(missing_ok=True)
 
 
@@ -290,7 +176,7 @@ def _ensure_database(port: int) -> None:
 
 
 def _stop_postgres(entry: dict) -> None:
-    run_as = _RunAs.for_postgres()
+    run_as = RunAs.for_postgres()
     res = run_as.run([entry["bindir"] + "/pg_ctl", "-D", entry["datadir"], "-m", "fast", "-w", "-t", "60", "stop"])
     if res.returncode != 0 and _pg_running(entry):
         raise ServiceError(f"PostgreSQL did not stop: {res.stderr.strip()}")
@@ -305,14 +191,14 @@ def _redis_running(entry: dict) -> bool:
         pid = int(Path(entry["pidfile"]).read_text().strip())
     except (OSError, ValueError):
         return False
-    return _pid_alive(pid) and _port_open(entry["port"])
+    return pid_alive(pid) and port_open(entry["port"])
 
 
 def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
     binary = redis_binary()
     rdir = state_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
-    port = entry["port"] if entry and not _port_open(entry["port"]) else free_port()
+    port = entry["port"] if entry and not port_open(entry["port"]) else free_port()
     pidfile = rdir / "redis.pid"
     logfile = rdir / "redis.log"
     log(f"redis-server on 127.0.0.1:{port}")
@@ -344,7 +230,7 @@ def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
         text=True,
     )
     deadline = time.monotonic() + 20
-    while not _port_open(port):
+    while not port_open(port):
         if res.returncode != 0 or time.monotonic() > deadline:
             tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
             raise ServiceError(f"redis-server did not start: {res.stderr.strip()} {' | '.join(tail)}")
@@ -368,7 +254,7 @@ def _stop_redis(entry: dict) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 20
-    while _pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             raise ServiceError(f"redis-server (pid {pid}) did not stop")
         time.sleep(0.05)

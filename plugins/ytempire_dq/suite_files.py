@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ from ytempire_dq.locations import (
     store_dir,
     suite_path,
 )
+
+#: Namespace of the ids given to expectations that have none in their suite file.
+RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
+
+
+def missing_id(suite_name: str, position: int, expectation: dict) -> str:
+    """The id a rule without one gets: stable for the same suite, position and content (GX-free,
+    so ``suite lint --fix`` and ``suite suggest`` need no GX import; the store gives the same id)."""
+    content = json.dumps({k: v for k, v in expectation.items() if k != "id"}, sort_keys=True, default=str)
+    return str(uuid.uuid5(RULE_ID_NAMESPACE, f"{suite_name}#{position}#{content}"))
 
 
 class SuiteFileError(YtdqError):

@@ -108,6 +108,18 @@ def _run_clocks(doc: dict) -> list[str]:
     return clocks
 
 
+def _baselines(doc: dict) -> list[int]:
+    """Take out how many earlier values a volume/drift rule learned from (the first run recorded
+    one more for the second); return them, in order."""
+    counts = []
+    for v in doc["validations"]:
+        for r in v["results"]:
+            if r["expectation_type"].endswith("_within_history_band"):
+                r["observed_value"].pop("status")  # "no baseline yet (n of 7 runs)"
+                counts.append(r["observed_value"].pop("baseline_runs"))
+    return counts
+
+
 def test_sequential_and_concurrent_runs_agree(seeded):
     a = run_checkpoint("nightly", concurrent=False).to_dict()
     b = run_checkpoint("nightly", concurrent=True).to_dict()
@@ -115,4 +127,6 @@ def test_sequential_and_concurrent_runs_agree(seeded):
         d.pop("run_id")
     clocks_a, clocks_b = _run_clocks(a), _run_clocks(b)
     assert len(clocks_a) == len(clocks_b) == 2 and all(x < y for x, y in zip(clocks_a, clocks_b))
+    baselines_a, baselines_b = _baselines(a), _baselines(b)
+    assert len(baselines_a) == 4 and [n + 1 for n in baselines_a] == baselines_b
     assert a == b

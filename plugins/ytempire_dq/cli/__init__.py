@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ytempire_dq.cli import cache, checkpoint, db, demo, docs, history, monitor, services, suite  # noqa: F401 - register
+from ytempire_dq.cli import backup, cache, checkpoint, db, demo, docs, history, monitor, services, suite  # noqa: F401 - register
 from ytempire_dq.cli.app import main
 from ytempire_dq.errors import ExitCode
 

@@ -6,6 +6,7 @@ import json
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ytempire_dq.cli.app import main, out
 
@@ -18,6 +19,7 @@ from ytempire_dq.cli.app import main, out
 def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: bool) -> None:
     """The last runs with their failed-rule counts; with RULE_ID, that rule's trend and since when it fails."""
     from ytempire_dq import history as run_history
+    from ytempire_dq.metric_history import band_text
     from ytempire_dq.results import jsonable
 
     if rule_id is None:
@@ -45,12 +47,15 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
     if json_out:
         click.echo(json.dumps(jsonable(trend), indent=2))
         return
+    measured = any(run.get("metric") for run in trend["runs"])  # a volume/drift rule: value and band
+    extra = ("value", "band") if measured else ()
     table = Table(
         "run_id",
         "checkpoint",
         "verdict",
         "bad rows",
         "quarantined keys",
+        *extra,
         "observed",
         title=rule_id,
         title_justify="left",
@@ -58,8 +63,15 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
     for run in trend["runs"]:
         verdict = "[green]passed[/]" if run["success"] else ("[red]error[/]" if run["error"] else "[red]FAILED[/]")
         bad = "" if run["unexpected_count"] is None else f"{run['unexpected_count']:,}"
+        band = [Text(t) for t in band_text(run.get("metric"))] if measured else []
         table.add_row(
-            run["run_id"], run["checkpoint"], verdict, bad, f"{run['quarantined']:,}", str(run["observed_at"])[:19]
+            run["run_id"],
+            run["checkpoint"],
+            verdict,
+            bad,
+            f"{run['quarantined']:,}",
+            *band,
+            str(run["observed_at"])[:19],
         )
     out.print(table)
     since = trend["failing_since"]

@@ -99,3 +99,36 @@ def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
         f"{len(problems) - len(errors)} warning(s)"
     )
     sys.exit(ExitCode.RUN_FAILED if errors else ExitCode.OK)
+
+
+@suite_group.command("suggest")
+@click.argument("table")
+@click.option(
+    "--out",
+    default=None,
+    help="Write the draft here ('-': print it) instead of as suite TABLE_suggested in the project.",
+)
+@click.option("--checkpoint", default=None, help="Also run the draft suite in this checkpoint (project only).")
+@config_option
+def suite_suggest(table: str, out: str | None, checkpoint: str | None, config_dir: Path | None) -> None:
+    """Profile TABLE and write a draft suite of the rules its data keeps today (types, not-null,
+    value sets, ranges with a margin, id formats, uniqueness), each with its evidence in
+    meta.suggested_from. Never overwrites a file; review the draft before relying on it."""
+    from ytempire_dq.locations import project_relative
+    from ytempire_dq.suggest import write_suggestion
+
+    made = write_suggestion(table, out, checkpoint=checkpoint, config_dir=config_dir)
+    if made["file"] is None:
+        click.echo(made["text"], nl=False)
+    else:
+        vd = made["validation_definition"]
+        click.echo(
+            f"draft suite {made['suite']}: {project_relative(Path(made['file']))} "
+            f"({made['rules']} rules from {made['rows']:,} rows"
+            + (f"; validation definition {vd}" if vd else "")
+            + (f", run by checkpoint {checkpoint}" if checkpoint else "")
+            + ")"
+        )
+        click.echo("review each rule and its meta.suggested_from, then: ytdq suite lint")
+    if not made["rows"]:
+        click.echo(f"warning: {table} is empty: only its columns, types and unique indexes are suggested", err=True)

@@ -10,7 +10,13 @@ registered when the suite loads, and a later save deletes it from the file).
   sync is current; no workflow running for hours).
 - ``expect_column_values_to_be_within_retention``: nothing kept past ``retention_days`` (``dq`` history).
 
-All four generate one PostgreSQL query from their parameters (see ``_cross_table``).
+Volume and drift from the run history (``dq.metrics``, migration 005; see ``_history_band``):
+
+- ``expect_table_row_count_to_be_within_history_band``: e.g. analytics did not lose a third of its rows.
+- ``expect_column_daily_aggregate_to_be_within_history_band``: e.g. yesterday's total views, a null
+  rate, a mean cost stay within the band learned from the last accepted runs.
+
+All six generate one PostgreSQL query from their parameters (see ``_cross_table``).
 
 Cross-store (a pandas batch, the Redis snapshot, checked against PostgreSQL; see ``_cross_store``):
 
@@ -24,6 +30,9 @@ from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column impo
 )
 from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import (
     ExpectChildCountPerParentWithinLimit,
+)
+from ytempire_dq.expectations.expect_column_daily_aggregate_to_be_within_history_band import (
+    ExpectColumnDailyAggregateToBeWithinHistoryBand,
 )
 from ytempire_dq.expectations.expect_column_newest_value_to_be_recent import (
     ExpectColumnNewestValueToBeRecent,
@@ -43,14 +52,24 @@ from ytempire_dq.expectations.expect_column_values_to_match_table_column import 
 from ytempire_dq.expectations.expect_column_values_to_reference_active_rows import (
     ExpectColumnValuesToReferenceActiveRows,
 )
+from ytempire_dq.expectations.expect_table_row_count_to_be_within_history_band import (
+    ExpectTableRowCountToBeWithinHistoryBand,
+)
 
 __all__ = [
     "ExpectChildAggregateToMatchParentColumn",
     "ExpectChildCountPerParentWithinLimit",
+    "ExpectColumnDailyAggregateToBeWithinHistoryBand",
     "ExpectColumnNewestValueToBeRecent",
     "ExpectColumnValuesToBeWithinRetention",
     "ExpectColumnValuesToBeWithinTableCategoryLimit",
     "ExpectColumnValuesToExistInTable",
     "ExpectColumnValuesToMatchTableColumn",
     "ExpectColumnValuesToReferenceActiveRows",
+    "ExpectTableRowCountToBeWithinHistoryBand",
 ]
+#: The volume/drift types: their observed value is recorded in dq.metrics; they have no offending rows.
+HISTORY_BAND_TYPES = (
+    "expect_table_row_count_to_be_within_history_band",
+    "expect_column_daily_aggregate_to_be_within_history_band",
+)
