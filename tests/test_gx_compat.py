@@ -147,6 +147,10 @@ def test_query_has_join_follows_gx():
 OVERRIDDEN = [
     (f"{GX}.data_context.store.expectations_store:ExpectationsStore.deserialize", ["self", "value"]),
     (f"{GX}.data_context.store.validation_results_store:ValidationResultsStore.serialize", ["self", "value"]),
+    (
+        f"{GX}.data_context.store.validation_results_store:ValidationResultsStore.store_validation_results",
+        ["self", "suite_validation_result", "*"],
+    ),
     (f"{GX}.checkpoint.actions:ValidationAction.run", ["self", "checkpoint_result", "action_context"]),
     (f"{GX}.expectations.expectation:Expectation.configuration", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._prescriptive_template", ["cls", "renderer_configuration"]),

@@ -76,6 +76,10 @@ COLUMNS = {
         "error_message": ("text", True),
         "created_at": ("timestamp without time zone", False),
     },
+    "user_erasures": {  # migration 007: the ids of erased users (README, "Personal data")
+        "user_id": ("uuid", False),
+        "erased_at": ("timestamp without time zone", False),
+    },
 }
 
 # the seed's index names (its inline MySQL INDEX lines), on the same columns
@@ -164,7 +168,7 @@ def test_columns_types_and_nullability(db, table):
                      WHERE c.conrelid = %s::regclass AND c.contype = 'p'""",
         (table,),
     )
-    assert pk == [("id",)]
+    assert pk == [("user_id",)] if table == "user_erasures" else pk == [("id",)]
 
 
 def test_numeric_precision_and_lengths(db):

@@ -161,3 +161,24 @@ def _embedded_url(service: str) -> str | None:
     state = services.read_state(STATE_DIR)
     entry = state.get(service)
     return entry.get("url") if entry else None
+
+
+#: How long the project keeps its own data (``dq`` run history and quarantine, stored validation
+#: results, Data Docs pages): ``YTDQ_RETENTION_DAYS``, else this. The one place every reader takes
+#: it from (``ytdq results prune``, the ``privacy`` suite's retention rules, the README statement).
+RETENTION_DAYS = 30
+RETENTION_ENV = "YTDQ_RETENTION_DAYS"
+
+
+def retention_days() -> int:
+    """``retention_days``: days the project's own data is kept (a positive integer, else YtdqError)."""
+    raw = os.environ.get(RETENTION_ENV)
+    if raw is None or raw.strip() == "":
+        return RETENTION_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise YtdqError(f"{RETENTION_ENV} must be a whole number of days >= 1, got {raw!r}")
+    return days

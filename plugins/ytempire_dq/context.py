@@ -70,11 +70,13 @@ _LOGGERS = ("great_expectations", "ytempire_dq")
 
 
 class MaskingFormatter(logging.Formatter):
-    """Log lines (and tracebacks) with every URL password masked."""
+    """Log lines (and tracebacks) with every URL password and e-mail address masked."""
 
     @override
     def format(self, record: logging.LogRecord) -> str:
-        return config.mask_secrets(super().format(record))
+        from ytempire_dq.pii import mask_text
+
+        return mask_text(config.mask_secrets(super().format(record)))
 
 
 def _attach(handler: logging.Handler, kind: str) -> None:

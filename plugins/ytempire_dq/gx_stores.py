@@ -8,7 +8,9 @@
   freshness checks (which reload the suite) see the same suite. ``ytdq suite lint --fix`` writes
   ids into the file.
 - :class:`BoundedValidationResultsStore`: the validation-results store; each value a rule's
-  result holds is stored as at most its first ``results.VALUE_CHARS`` characters (see there).
+  result holds is stored as at most its first ``results.VALUE_CHARS`` characters (see there), and
+  personal data is masked (:mod:`ytempire_dq.pii`) in the result itself as it is handed over,
+  before any output (store, Data Docs, actions, report) sees it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from great_expectations.data_context.store.expectations_store import Expectation
 from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
 from typing_extensions import override
 
-from ytempire_dq import gx_compat
+from ytempire_dq import gx_compat, pii
 from ytempire_dq.results import ERROR_CHARS, bounded
 from ytempire_dq.suite_files import missing_id
 
@@ -47,13 +49,21 @@ class RuleExpectationsStore(ExpectationsStore):
 
 class BoundedValidationResultsStore(ValidationResultsStore):
     """GX's validation-results store; what it stores of each rule's result is bounded (see
-    :func:`bounded_result`), so Data Docs, built from this store, are bounded too."""
+    :func:`bounded_result`), so Data Docs, built from this store, are bounded too; PII is masked."""
+
+    @override
+    def store_validation_results(self, suite_validation_result: Any, *args: Any, **kwargs: Any) -> Any:
+        """Mask personal data in the result IN PLACE, then store it. Every validation result passes
+        here (``ValidationDefinition.run``, ``fast.run_definition``) before the checkpoint run gets
+        it back: the earliest point after validation, so no output can forget to mask."""
+        pii.mask_suite_result(suite_validation_result)
+        return super().store_validation_results(suite_validation_result, *args, **kwargs)
 
     @override
     def serialize(self, value: Any) -> Any:
         if not hasattr(value, "to_json_dict"):
             return super().serialize(value)
-        bounded_dict = bounded_result(value.to_json_dict())
+        bounded_dict = pii.mask_suite_result(bounded_result(value.to_json_dict()))  # masking twice is a no-op
         if self.cloud_mode:
             return bounded_dict
         return gx_compat.result_schema_of(self).dumps(bounded_dict, indent=2, sort_keys=True)

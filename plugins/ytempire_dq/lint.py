@@ -37,7 +37,8 @@ def _alias_hint(query: str) -> str:
 
 
 def _db_columns(url: str) -> dict[str, set[str]]:
-    """{table: {columns}} of the database's current schema; unreachable: :class:`YtdqError`
+    """{table: {columns}} of the database's current schema (and ``{schema.table: ...}`` of every
+    schema); unreachable: :class:`YtdqError`
     (naming the masked URL and ``--offline``)."""
     from ytempire_dq.db.connect import connect
 
@@ -48,11 +49,14 @@ def _db_columns(url: str) -> dict[str, set[str]]:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+                "SELECT table_schema, table_name, column_name, table_schema = current_schema() "
+                "FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
             )
             out: dict[str, set[str]] = {}
-            for t, c in cur.fetchall():
-                out.setdefault(t, set()).add(c)
+            for schema, t, c, current in cur.fetchall():
+                out.setdefault(f"{schema}.{t}", set()).add(c)  # a rule may name schema.table (dq.runs)
+                if current:
+                    out.setdefault(t, set()).add(c)
             return out
     finally:
         conn.close()
@@ -309,7 +313,7 @@ def _column_refs(type_: str, kwargs: dict, table: str | None) -> list[tuple[str,
 
     refs = table_references(type_, kwargs)
     if refs is not None:
-        return [(t.rpartition(".")[2], cols) for t, cols in refs]
+        return [(t.rpartition(".")[2] if t.startswith("public.") else t, cols) for t, cols in refs]
     if table is None:
         return []
     cols = [kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)]

@@ -17,7 +17,8 @@ so those keys never travel through Python:
   timeout (server-side cursor) and `COPY`'d in batch by batch in the history's transaction.
 
 ``row_key`` is ``{"<pk column>": value, ...}`` when the rows carry the table's primary key, else
-the whole offending row as JSON (aggregate rules key on the parent row they name).
+the whole offending row as JSON without its personal-data columns (``pii.PII_NAMES``; aggregate
+rules key on the parent row they name).
 """
 
 from __future__ import annotations
@@ -88,13 +89,18 @@ def quarantine_failed_rules(
 
 
 def _row_key(pk: list[str]) -> sa.ColumnElement:
-    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the row."""
-    row = sa.func.to_jsonb(sa.literal_column("q"))
+    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the
+    row without its personal-data columns (:data:`ytempire_dq.pii.PII_NAMES`: keys only, never an
+    e-mail or a name, leave the database for the quarantine)."""
+    from ytempire_dq import pii
+
+    full = sa.func.to_jsonb(sa.literal_column("q"))
+    row = full.op("-")(sa.literal(pii.names(), postgresql.ARRAY(sa.Text)))
     if not pk:
         return row
-    pairs = [part for column in pk for part in (sa.literal(column), row.op("->")(sa.literal(column)))]
+    pairs = [part for column in pk for part in (sa.literal(column), full.op("->")(sa.literal(column)))]
     return sa.case(
-        (sa.func.jsonb_exists_all(row, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
+        (sa.func.jsonb_exists_all(full, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
         else_=row,
     )
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
+from ytempire_dq.pii import mask_text
 from ytempire_dq.suite_files import rule_column
 
 #: Sample values kept per failed rule in the terminal table.
@@ -248,7 +249,7 @@ def exception_message(exception_info: Any) -> str | None:
             message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
             # SQLAlchemy appends the statement and a background link: keep the first lines
             message = message.split("\n(Background on this error")[0].strip()
-            return mask_secrets(message)
+            return mask_text(mask_secrets(message))  # a password, and any e-mail address the error quotes
     return None
 
 

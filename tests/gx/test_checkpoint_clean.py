@@ -63,6 +63,7 @@ def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightl
         ("api_keys", "api_keys"),
         ("workflows", "workflows"),
         ("cross_table", "users"),
+        ("privacy", "user_erasures"),
         ("cache", "redis_snapshot"),
     ]
     from ytempire_dq.suite_files import show_suite

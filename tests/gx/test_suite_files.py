@@ -15,7 +15,7 @@ from ytempire_dq import lint, locations, suite_files
 from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
 
-SUITE_NAMES = ["analytics", "api_keys", "cache", "channels", "cross_table", "users", "videos", "workflows"]
+SUITE_NAMES = ["analytics", "api_keys", "cache", "channels", "cross_table", "privacy", "users", "videos", "workflows"]
 CUSTOM_TYPES = {
     "expect_column_values_to_exist_in_table",
     "expect_child_aggregate_to_match_parent_column",
@@ -98,6 +98,7 @@ def test_checkpoints_and_validation_definitions_load(loaded):
         "api_keys",
         "workflows",
         "cross_table",
+        "privacy",
         "cache",
     ]
 

@@ -42,6 +42,7 @@ from ytempire_dq.db import defects as _defects
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.copy_rows import copy_lines, copy_stream, defer_indexes
 from ytempire_dq.db.defects import DEFECT_KINDS, DefectKind, UnknownDefectKind, inject, validate_counts
+from ytempire_dq.db.defects.privacy_kinds import SEEDED_DQ_CHECKPOINT
 from ytempire_dq.db.generate import analytics_chunks, generate_plan
 from ytempire_dq.db.tables import COLUMNS, TABLES
 from ytempire_dq.errors import YtdqError
@@ -150,6 +151,17 @@ class _Progress:
             self._progress.update(self._tasks[name], total=1, completed=1)
 
 
+def _clear_privacy_defects(cur) -> None:
+    """A seeded database starts with no erased users (migration 007) and none of the history rows
+    a defect kind wrote earlier (real run history is left alone)."""
+    cur.execute("SELECT to_regclass('user_erasures'), to_regclass('dq.runs')")
+    erasures, runs = cur.fetchone()
+    if erasures is not None:
+        cur.execute("TRUNCATE user_erasures")
+    if runs is not None:
+        cur.execute("DELETE FROM dq.runs WHERE checkpoint = %s", (SEEDED_DQ_CHECKPOINT,))
+
+
 def seed(
     url: str | None = None,
     *,
@@ -200,6 +212,7 @@ def seed(
 
             with conn.cursor() as cur:
                 cur.execute("TRUNCATE " + ", ".join(TABLES) + " CASCADE")
+                _clear_privacy_defects(cur)
                 for name in TABLES:
                     t = time.perf_counter()
                     on_rows = lambda k, name=name: prog.advance(name, k)  # noqa: E731

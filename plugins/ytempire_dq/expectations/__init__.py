@@ -8,6 +8,7 @@ registered when the suite loads, and a later save deletes it from the file).
 - ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
 - ``expect_column_newest_value_to_be_recent``: freshness by the database's clock (e.g. the analytics
   sync is current; no workflow running for hours).
+- ``expect_column_values_to_be_within_retention``: nothing kept past ``retention_days`` (``dq`` history).
 
 Volume and drift from the run history (``dq.metrics``, migration 005; see ``_history_band``):
 
@@ -36,6 +37,9 @@ from ytempire_dq.expectations.expect_column_daily_aggregate_to_be_within_history
 from ytempire_dq.expectations.expect_column_newest_value_to_be_recent import (
     ExpectColumnNewestValueToBeRecent,
 )
+from ytempire_dq.expectations.expect_column_values_to_be_within_retention import (
+    ExpectColumnValuesToBeWithinRetention,
+)
 from ytempire_dq.expectations.expect_column_values_to_be_within_table_category_limit import (
     ExpectColumnValuesToBeWithinTableCategoryLimit,
 )
@@ -57,6 +61,7 @@ __all__ = [
     "ExpectChildCountPerParentWithinLimit",
     "ExpectColumnDailyAggregateToBeWithinHistoryBand",
     "ExpectColumnNewestValueToBeRecent",
+    "ExpectColumnValuesToBeWithinRetention",
     "ExpectColumnValuesToBeWithinTableCategoryLimit",
     "ExpectColumnValuesToExistInTable",
     "ExpectColumnValuesToMatchTableColumn",

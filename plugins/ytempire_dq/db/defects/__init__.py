@@ -25,7 +25,7 @@ constraints** (it rolls every migration back and applies them again, on an empty
 from __future__ import annotations
 
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import business_writers, constraint_writers  # noqa: F401 - register the writers
+from ytempire_dq.db.defects import business_writers, constraint_writers, privacy_writers  # noqa: F401 - register the writers
 from ytempire_dq.db.defects.catalog import DEFECT_KINDS, validate_counts
 from ytempire_dq.db.defects.injector import _INJECTORS, _Injector
 from ytempire_dq.db.defects.kinds import MARKUP_TITLE, DefectKind, UnknownDefectKind

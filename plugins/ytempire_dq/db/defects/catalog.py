@@ -5,9 +5,10 @@ from __future__ import annotations
 from ytempire_dq.db.defects.business_kinds import BUSINESS_KINDS
 from ytempire_dq.db.defects.constraint_kinds import CONSTRAINT_KINDS
 from ytempire_dq.db.defects.kinds import DefectKind, UnknownDefectKind
+from ytempire_dq.db.defects.privacy_kinds import PRIVACY_KINDS
 from ytempire_dq.errors import YtdqError
 
-DEFECT_KINDS: dict[str, DefectKind] = {k.name: k for k in CONSTRAINT_KINDS + BUSINESS_KINDS}
+DEFECT_KINDS: dict[str, DefectKind] = {k.name: k for k in CONSTRAINT_KINDS + BUSINESS_KINDS + PRIVACY_KINDS}
 
 
 def validate_counts(counts: dict[str, int]) -> dict[str, int]:
