@@ -64,6 +64,8 @@ def start_server(keep_env: bool) -> tuple[str, bool]:
 
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], False
+    # no WAL archive for the benchmark's own cluster: seeding 10M rows would copy gigabytes of WAL
+    os.environ.setdefault("YTDQ_WAL_ARCHIVE", "off")
     state = services.up(STATE, redis=True, log=log)
     os.environ.setdefault("REDIS_URL", state["redis"]["url"])
     url = state["postgres"]["url"]
