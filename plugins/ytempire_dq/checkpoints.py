@@ -71,7 +71,7 @@ def _check_database(url: str, tables: list[str] = ()) -> None:
 def _tables_read(vds: list) -> list[str]:
     """The PostgreSQL tables the validation definitions read: their table assets and the tables
     the cross-table/cross-store rules name (what each expectation declares: ``table_columns``)."""
-    from ytempire_dq.expectations._cross_table import table_references  # imports GX: after the first checks
+    from ytempire_dq.expectations import table_references  # imports GX: after the first checks
 
     tables = []
     for vd in vds:

@@ -309,7 +309,7 @@ def _lint_sql_rule(query: Any, table: str | None, add: Any) -> str | None:
 def _column_refs(type_: str, kwargs: dict, table: str | None) -> list[tuple[str, list[str]]]:
     """[(table, [columns])] an expectation refers to: what a project expectation declares
     (``table_columns``), else the batch's table and GX's column parameters."""
-    from ytempire_dq.expectations._cross_table import table_references
+    from ytempire_dq.expectations import table_references
 
     refs = table_references(type_, kwargs)
     if refs is not None:

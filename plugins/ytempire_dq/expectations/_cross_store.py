@@ -73,7 +73,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     )
 
     #: {field holding a PostgreSQL table: (fields holding its columns)} (checked, quoted; see
-    #: ``_cross_table.table_references``); ``column_fields``: other plain column names.
+    #: ``expectations.table_references``); ``column_fields``: other plain column names.
     table_columns: ClassVar[Dict[str, Tuple[str, ...]]] = {}
     column_fields: ClassVar[Tuple[str, ...]] = ()
 

@@ -93,6 +93,20 @@ def check_column_name(value: Any) -> str:
     return value
 
 
+def check_where_columns(cls: Any, value: Optional[dict]) -> Optional[dict]:
+    """Pydantic validator of a ``where`` parameter ({column: value}): every key a plain column name."""
+    for name in value or {}:
+        check_column_name(name)
+    return value
+
+
+def apply_where(query: sa.Select, table: Any, where: Optional[dict]) -> sa.Select:
+    """``query`` restricted to the rows of ``table`` whose columns equal ``where``'s values (bound)."""
+    for name, value in (where or {}).items():
+        query = query.where(table.c[name] == sa.literal(value))
+    return query
+
+
 def check_identifier_field(cls: Any, value: Any, field: Any) -> Any:
     """Pydantic validator of the cross-table and cross-store expectations: a table field of the
     class's ``table_columns``, and a column field there or in ``column_fields``, must hold a plain
@@ -106,32 +120,6 @@ def check_identifier_field(cls: Any, value: Any, field: Any) -> Any:
     if is_column and not isinstance(value, dict):
         return check_column_name(value)
     return value
-
-
-def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, list[str]]] | None:
-    """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
-    parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
-    None for an expectation that declares none (GX's own: its table is the batch's)."""
-    from great_expectations.expectations.registry import get_expectation_impl
-
-    try:
-        declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)
-        fields = get_expectation_impl(expectation_type).__fields__
-    except Exception:  # noqa: BLE001 - an unknown type: lint reports it elsewhere
-        return None
-    if not declared:
-        return None
-    refs = []
-    for table_field, column_fields in declared.items():
-        table = kwargs.get(table_field)
-        if not isinstance(table, str) or not table:
-            continue
-        columns: list[str] = []
-        for name in column_fields:
-            value = kwargs.get(name, fields[name].default if name in fields else None)
-            columns += list(value) if isinstance(value, dict) else ([value] if isinstance(value, str) else [])
-        refs.append((table, columns))
-    return refs
 
 
 def sql_table(name: str, *columns: str) -> sa.TableClause:

@@ -45,8 +45,8 @@ from typing_extensions import override
 from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
-    check_column_name,
     check_number,
+    check_where_columns,
     compile_sql,
     number_text,
 )
@@ -157,11 +157,7 @@ class HistoryBandExpectation(CrossTableExpectation):
                 raise ValueError(f"baseline_since must be an ISO date or timestamp, got {value!r}") from None
         return value
 
-    @pydantic.validator("where")
-    def _where_columns(cls, value: Optional[dict]) -> Optional[dict]:
-        for name in value or {}:
-            check_column_name(name)
-        return value
+    _where_columns = pydantic.validator("where", allow_reuse=True)(check_where_columns)
 
     # ---- what is measured (the subclasses) ---------------------------------------------
 

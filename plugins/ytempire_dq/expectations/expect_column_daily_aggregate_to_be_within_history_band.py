@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 
-from ytempire_dq.expectations._cross_table import qualified, sql_table
+from ytempire_dq.expectations._cross_table import apply_where, qualified, sql_table
 from ytempire_dq.expectations._history_band import DEFAULTS_DOC, HistoryBandExpectation
 
 EXPECTATION_SHORT_DESCRIPTION = (
@@ -110,9 +110,7 @@ class ExpectColumnDailyAggregateToBeWithinHistoryBand(HistoryBandExpectation):
         query = sa.select(self._aggregate(t.c[self.column])).where(
             sa.cast(t.c[self.date_column], sa.Date) == self.day()
         )
-        for name, value in (self.where or {}).items():
-            query = query.where(t.c[name] == sa.literal(value))
-        return query.scalar_subquery()
+        return apply_where(query, t, self.where).scalar_subquery()
 
     @classmethod
     @override

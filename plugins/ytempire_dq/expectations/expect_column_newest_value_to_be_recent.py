@@ -14,6 +14,7 @@ from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
     check_number,
+    check_where_columns,
     json_value,
     number_text,
     qualified,
@@ -100,13 +101,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
             raise ValueError(f"max_age in days must be a whole number, got {age!r} (use unit 'hours')")
         return value
 
-    @pydantic.validator("where")
-    def _where_columns(cls, value: Optional[dict]) -> Optional[dict]:
-        from ytempire_dq.expectations._cross_table import check_column_name
-
-        for name in value or {}:
-            check_column_name(name)
-        return value
+    _where_columns = pydantic.validator("where", allow_reuse=True)(check_where_columns)
 
     # ---- SQL ---------------------------------------------------------------------------
 

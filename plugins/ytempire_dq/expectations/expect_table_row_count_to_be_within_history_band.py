@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
 from typing_extensions import override
 
-from ytempire_dq.expectations._cross_table import sql_table
+from ytempire_dq.expectations._cross_table import apply_where, sql_table
 from ytempire_dq.expectations._history_band import DEFAULTS_DOC, HistoryBandExpectation
 
 EXPECTATION_SHORT_DESCRIPTION = (
@@ -60,9 +60,7 @@ class ExpectTableRowCountToBeWithinHistoryBand(HistoryBandExpectation):
     def measured(self) -> sa.ColumnElement:
         t = sql_table(self.table, *(self.where or {})).alias("t")
         query = sa.select(sa.func.count()).select_from(t)
-        for name, value in (self.where or {}).items():
-            query = query.where(t.c[name] == sa.literal(value))
-        return query.scalar_subquery()
+        return apply_where(query, t, self.where).scalar_subquery()
 
     @classmethod
     @override
