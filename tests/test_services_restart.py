@@ -137,3 +137,33 @@ def test_a_url_naming_our_port_on_localhost_is_ours(started, home):
     lines = status_lines(cli(home, "services", "status", database_url=pg, redis_url=rd))
     for name in ("postgres", "redis"):
         assert "embedded" in lines[name] and " yes " in lines[name], lines[name]
+
+
+def test_a_restarted_redis_is_usable_when_up_returns(tmp_path, monkeypatch):
+    """redis-server listens before it has replayed its AOF, answering LOADING until then: `up` waits
+    for it, so the first command after a restart on a large AOF works (a 10M-row drill's restart
+    failed with 'Redis is loading the dataset in memory')."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    state_dir = tmp_path / "big-aof"
+    url = services.up(state_dir, postgres=False)["redis"]["url"]
+    try:
+        client = redis.Redis.from_url(url)
+        keys = 400_000
+        for start in range(0, keys, 50_000):
+            with client.pipeline(transaction=False) as pipe:
+                for n in range(start, start + 50_000):
+                    pipe.set(f"k:{n}", "x" * 20)
+                pipe.execute()
+        client.execute_command("CONFIG", "SET", "appendfsync", "always")
+        client.set("last", 1)  # with fsync: everything above is in the AOF
+        pid = int(Path(services.read_state(state_dir)["redis"]["pidfile"]).read_text())
+        client.close()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while services.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        url = services.up(state_dir, postgres=False)["redis"]["url"]
+        assert redis.Redis.from_url(url).dbsize() == keys + 1  # no LOADING error, nothing lost
+    finally:
+        services.down(state_dir, purge=True)

@@ -235,6 +235,7 @@ def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
             tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
             raise ServiceError(f"redis-server did not start: {res.stderr.strip()} {' | '.join(tail)}")
         time.sleep(0.05)
+    _wait_until_loaded(f"redis://127.0.0.1:{port}/0", deadline=time.monotonic() + 120)
     return {
         "port": port,
         "pidfile": str(pidfile),
@@ -242,6 +243,25 @@ def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
         "url": f"redis://127.0.0.1:{port}/0",
         "log": str(logfile),
     }
+
+
+def _wait_until_loaded(url: str, *, deadline: float) -> None:
+    """A restarted redis-server listens before it has replayed its AOF and answers LOADING until
+    then: wait for a PING, so that what up() returns is usable (a large AOF takes seconds)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"redis-server at {url} still loading its AOF after 120 s") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def _stop_redis(entry: dict) -> None:
