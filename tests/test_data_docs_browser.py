@@ -293,7 +293,8 @@ def test_no_page_or_stylesheet_of_the_site_names_a_remote_url(site):
 def test_offline_the_index_lists_every_stored_validation(site, chromium):
     tab = chromium.open((site[1] / "index.html").as_uri())
     assert_offline(tab)
-    assert tab.evaluate(RESULT_ROWS) == len(stored_validations(site[2])) == 8
+    # one run of nightly: one stored result per validation, one index row each
+    assert tab.evaluate(RESULT_ROWS) == len(stored_validations(site[2])) == len(site[0].validations) >= 8
     # styled, and every image (the logo) is the site's own file, found
     assert tab.evaluate("document.styleSheets.length") > 0
     assert tab.evaluate(IMAGES_LOADED)
