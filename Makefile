@@ -7,8 +7,10 @@ install:
 demo: install
 	.venv/bin/ytdq demo
 
+# four pytest-xdist workers, each with its own PostgreSQL, redis-server and project copy
+# (measured here: 298 s against 409 s for one process; README "Use it in a pipeline")
 test: install
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 4
 
 # The seed's test report: its groups (schema, data validation, performance, integrity, migrations)
 # in one pytest run; writes database_test_report.json, prints the summary table, fails unless all passed.
