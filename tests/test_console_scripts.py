@@ -35,7 +35,7 @@ SCRIPTS = ("great_expectations", "ytdq")
 REDIS_DB = 10
 INJECT = {"bad_email": 2, "orphan_videos": 3, "markup_in_title": 1, "duplicate_email": 1}
 #: The documented --json shape (README, issue 3).
-RUN_KEYS = {"checkpoint", "success", "exit_code", "run_id", "data_docs", "snapshot", "errors", "validations"}
+RUN_KEYS = {"checkpoint", "success", "exit_code", "run_id", "data_docs", "snapshot", "scan", "errors", "validations"}
 VALIDATION_KEYS = {"suite", "asset", "success", "results"}
 RESULT_KEYS = {
     "rule_id",

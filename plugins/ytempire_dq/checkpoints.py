@@ -129,6 +129,8 @@ def run_checkpoint(
     database_url: str | None = None,
     progress: Callable[[dict], None] | None = None,
     redis_url: str | None = None,
+    since_last: bool = False,
+    full: bool = False,
 ) -> RunReport:
     """Run checkpoint ``name``; the :class:`RunReport` (``exit_code`` 0, 1, or 2 when a rule could
     not be evaluated: its error is on its result, recorded in the history like any other).
@@ -140,6 +142,8 @@ def run_checkpoint(
     total}`` (``errors``: its rules that could not be evaluated).
     Validation definitions on the ``cache`` data source get one Redis snapshot taken here, before
     any validation (``redis_url`` or ``REDIS_URL``; unreachable: YtdqError, see ``cache.batch``).
+    ``since_last``: row-level rules of append-mostly tables on the rows newer than the last
+    successful run's watermark; ``full``: a full sweep (:mod:`ytempire_dq.incremental`).
     """
     started = time.perf_counter()
     cdir = config_dir_of(config_dir)
@@ -157,11 +161,18 @@ def run_checkpoint(
         checkpoint = _load_checkpoint(ctx, name, cdir)
         vds = list(checkpoint.validation_definitions)
         _check_database(url, _tables_read(vds))
+        from ytempire_dq import incremental
         from ytempire_dq.cache.batch import batch_parameters
+        from ytempire_dq.fast import enabled
+        from ytempire_dq.quarantine import asset_table
         from ytempire_dq.snapshot import take
 
+        tables = [asset_table(vd) for vd in vds]
+        scan = incremental.plan(name, cdir, url, since_last=since_last, full=full, fast=enabled(), asset_tables=tables)
         # one database instant for every rule, the actions and the history (ytempire_dq.snapshot)
         snap = run_scope.enter_context(take(url))
+        scan.measure(url)  # the append-mostly tables' watermarks at the snapshot
+        run_scope.enter_context(incremental.applied(scan))
         params = batch_parameters(vds, redis_url)
 
         # validate; GX stores each validation result as its definition finishes
@@ -194,6 +205,7 @@ def run_checkpoint(
             timings=timings,
             database_url=config.mask_url(url),
             snapshot=snap.to_dict(),
+            scan=scan.to_dict(),
         )
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.history import record_run

@@ -267,7 +267,10 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
         from great_expectations.core.run_identifier import RunIdentifier
 
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
-    expectations = list(vd.suite.expectations)
+    from ytempire_dq.incremental import scoped
+
+    # an incremental run: the append-mostly table's row-level rules on its new rows only
+    expectations = scoped(vd, list(vd.suite.expectations))
     _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)

@@ -125,6 +125,9 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
                     **_snapshot_values(conn, report),
                 )
             )
+            from ytempire_dq.incremental import record as record_scan
+
+            record_scan(conn, report)  # scan mode and watermarks (migration 008)
             if rules:
                 conn.execute(
                     sa.insert(RULE_RESULTS),

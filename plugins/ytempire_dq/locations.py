@@ -98,7 +98,13 @@ def list_checkpoints(config_dir: Path | str | None = None) -> list[str]:
 
 
 #: What a copy of the GX project needs: the context's config and its three stores' folders.
-PROJECT_PARTS = ("gx/great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
+PROJECT_PARTS = (
+    "gx/great_expectations.yml",
+    "gx/incremental.yml",
+    "expectations",
+    "checkpoints",
+    "validation_definitions",
+)
 
 
 def copy_project(dest: Path) -> Path:

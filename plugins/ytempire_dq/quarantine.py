@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from ytempire_dq import config, gx_compat
+from ytempire_dq.incremental import scoped
 from ytempire_dq.results import RunReport, rule_key
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def quarantine_failed_rules(
         if validation not in failed:
             continue
         keyer = _Keyer(ctx, vd, engine)
-        by_id = {e.id: e for e in vd.suite.expectations}  # every loaded expectation has its own id
+        # every loaded expectation has its own id; an incremental run's rules as they ran (new rows only)
+        by_id = {e.id: e for e in scoped(vd, vd.suite.expectations)}
         for rule in validation.results:
             if rule.success or rule.error is not None:
                 continue

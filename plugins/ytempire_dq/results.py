@@ -114,6 +114,7 @@ class RuleResult:
     expectation_id: str | None = None  # GX's id of the expectation: what results join rules by
     sentence: str | None = None  # the rule in words (:func:`rule_sentence`), for JUnit and the like
     description: str | None = None
+    element_count: int | None = None  # rows a map rule read (an incremental run: the new rows)
 
     def to_dict(self) -> dict:
         return {
@@ -123,6 +124,7 @@ class RuleResult:
             "column": self.column,
             "success": self.success,
             "unexpected_count": self.unexpected_count,
+            "element_count": self.element_count,
             "observed_value": jsonable(self.observed_value),
             "partial_unexpected_list": jsonable(self.partial_unexpected_list),
             "error": self.error,
@@ -162,6 +164,7 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)  # seconds: validate, actions
     database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
     snapshot: dict | None = None  # the run's database instant: {"id", "taken_at", "txids"} (ytempire_dq.snapshot)
+    scan: dict | None = None  # full or incremental, from which watermark (ytempire_dq.incremental)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -178,6 +181,7 @@ class RunReport:
             "run_id": self.run_id,
             "data_docs": self.data_docs,
             "snapshot": self.snapshot,
+            "scan": self.scan,
             "errors": self.errors(),
             "validations": [v.to_dict() for v in self.validations],
         }
@@ -294,6 +298,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         expectation_id=config.id,
         sentence=rule_sentence(config),
         description=config.description,
+        element_count=result["element_count"] if isinstance(result.get("element_count"), int) else None,
     )
 
 

@@ -24,5 +24,7 @@ def gx_main() -> None:
     if args[:1] == ["checkpoint"]:
         main(args=args, prog_name="ytdq")
         return
-    click.echo("usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE]", err=True)
+    click.echo(
+        "usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE] [--since-last | --full]", err=True
+    )
     sys.exit(ExitCode.RUN_FAILED)

@@ -43,7 +43,7 @@ def print_run(report, table: bool = True) -> None:
         broken = f", {sum(r.error is not None for r in rules)} could not run" if errors else ""
         out.print(
             f"checkpoint [bold]{report.checkpoint}[/] {verdict}: {sum(r.success for r in rules)}/{len(rules)} "
-            f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id})",
+            f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id}){_scan_note(report.scan)}",
             highlight=False,
         )
         if failed:
@@ -54,6 +54,14 @@ def print_run(report, table: bool = True) -> None:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
     for line in errors:
         err.print(f"[bold red]error:[/] {escape(config.mask_secrets(line))}", highlight=False, soft_wrap=True)
+
+
+def _scan_note(scan: dict | None) -> str:
+    """``; incremental: analytics.date > 2026-11-30`` for an incremental run, else nothing."""
+    if not scan or not scan.get("incremental"):
+        return ""
+    parts = [f"{escape(t)}.{escape(s['column'])} > {s['since']}" for t, s in scan["tables"].items() if s.get("since")]
+    return "; incremental: " + ", ".join(parts)
 
 
 @main.group("checkpoint")
@@ -80,20 +88,43 @@ def checkpoint_group() -> None:
 @config_option
 @click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
 @click.option(
+    "--since-last",
+    is_flag=True,
+    help="Row-level rules of append-mostly tables (gx/incremental.yml) only on rows newer than the last "
+    "successful run's watermark; a full sweep when one is due.",
+)
+@click.option("--full", is_flag=True, help="A full sweep of every table (the default without --since-last).")
+@click.option(
     "--verbose", is_flag=True, help="Also show GX's log output on stderr (always in gx/uncommitted/logs/ytdq.log)."
 )
 def checkpoint_run(
-    name: str, json_file: Path | None, junit_file: Path | None, config_dir: Path | None, concurrent: bool, verbose: bool
+    name: str,
+    json_file: Path | None,
+    junit_file: Path | None,
+    config_dir: Path | None,
+    concurrent: bool,
+    since_last: bool,
+    full: bool,
+    verbose: bool,
 ) -> None:
     """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
     (a rule that could not be evaluated included)."""
     from ytempire_dq import context
     from ytempire_dq.checkpoints import run_checkpoint
 
+    if since_last and full:
+        raise click.UsageError("--since-last and --full exclude each other")
     if verbose:
         context.log_to_stderr()
     try:
-        report = run_checkpoint(name, config_dir=config_dir, concurrent=concurrent, progress=progress_line)
+        report = run_checkpoint(
+            name,
+            config_dir=config_dir,
+            concurrent=concurrent,
+            progress=progress_line,
+            since_last=since_last,
+            full=full,
+        )
     except Exception as exc:
         message = error_message(exc) if junit_file is not None else None
         if message is not None:  # the run could not happen: CI still shows why (then the usual one line)

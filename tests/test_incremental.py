@@ -1,0 +1,178 @@
+"""Incremental nightly (ytempire_dq.incremental): ``--since-last`` runs the analytics suite's
+row-level rules on the rows newer than the last successful run's watermark only, finds exactly
+the new day's defects, misses a defect planted in an old row (the documented trade-off) that the
+next full run finds, and ``--full`` and the periodic full sweep scan everything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tests.helpers import copy_project, module_environ, rows, scalar
+from ytempire_dq import incremental
+from ytempire_dq.checkpoints import run_checkpoint
+from ytempire_dq.cli import main
+from ytempire_dq.db import seed
+from ytempire_dq.errors import YtdqError
+
+NEGATIVE_REVENUE, FUTURE_DATED = 3, 2
+CHECKPOINT = "inc"
+
+
+@pytest.fixture(scope="module")
+def gx_dir(tmp_path_factory, module_env):
+    """Clean data up to yesterday (today's rows removed: today is the "new day" the test adds),
+    revenue's CHECK dropped so a negative revenue can be planted; a checkpoint of the analytics
+    suite alone, without actions."""
+    seed.seed(module_env, users=15)
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(module_env, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM analytics WHERE date >= current_date")
+        cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_revenue_check")
+    conn.close()
+    gx = copy_project(tmp_path_factory.mktemp("incremental"))
+    root = gx.parent
+    vd_id = json.loads((root / "validation_definitions" / "analytics.json").read_text())["id"]
+    (root / "checkpoints" / f"{CHECKPOINT}.json").write_text(
+        json.dumps(
+            {
+                "actions": [],
+                "id": "00000000-0000-4000-8000-0000000001c4",
+                "name": CHECKPOINT,
+                "result_format": "SUMMARY",
+                "validation_definitions": [{"id": vd_id, "name": "analytics"}],
+            }
+        )
+    )
+    return gx
+
+
+def _run(gx_dir, url, **flags):
+    return run_checkpoint(CHECKPOINT, config_dir=gx_dir, database_url=url, **flags)
+
+
+def _history_row(db, run_id):
+    ((mode, watermarks),) = rows(db, "SELECT scan_mode, watermarks FROM dq.runs WHERE run_id = %s", (run_id,))
+    return mode, watermarks["analytics"]
+
+
+def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir, module_env, db):
+    today = dt.date.today()
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    total_old = scalar(db, "SELECT count(*) FROM analytics")
+
+    # 1. a plain run sweeps everything, passes and records the watermark (newest date: yesterday)
+    first = _run(gx_dir, module_env)
+    assert first.exit_code == 0, first.failed_rules()
+    assert first.scan["mode"] == "full" and not first.scan["incremental"]
+    assert first.rule("analytics.revenue_non_negative").element_count == total_old
+    assert _history_row(db, first.run_id) == ("full", {"column": "date", "since": None, "watermark": yesterday})
+
+    # 2. nothing new: an incremental run reads no row for its row-level rules
+    quiet = _run(gx_dir, module_env, since_last=True)
+    assert quiet.exit_code == 0, quiet.failed_rules()
+    assert quiet.scan["incremental"] and quiet.scan["tables"]["analytics"]["since"] == yesterday
+    assert quiet.rule("analytics.revenue_non_negative").element_count == 0
+
+    # 3. a new day (today) with defects only in it, and one defect planted in an old row
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
+            "SELECT gen_random_uuid(), video_id, current_date, views, watch_time_minutes, revenue, likes, comments "
+            "FROM analytics WHERE date = current_date - 1"
+        )
+        new_day = cur.rowcount
+        cur.execute(
+            "UPDATE analytics SET revenue = -1 WHERE id IN "
+            "(SELECT id FROM analytics WHERE date = current_date ORDER BY id LIMIT %s)",
+            (NEGATIVE_REVENUE,),
+        )
+        cur.execute(
+            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
+            "SELECT gen_random_uuid(), video_id, current_date + 5, 10, 1, 0, 0, 0 "
+            "FROM analytics WHERE date = current_date GROUP BY video_id ORDER BY video_id LIMIT %s",
+            (FUTURE_DATED,),
+        )
+        cur.execute(
+            "UPDATE analytics SET revenue = -2 WHERE id = "
+            "(SELECT id FROM analytics WHERE date < current_date - 1 ORDER BY id LIMIT 1)"
+        )
+    assert new_day > NEGATIVE_REVENUE
+    new_rows = new_day + FUTURE_DATED
+
+    inc = _run(gx_dir, module_env, since_last=True)
+    assert inc.exit_code == 1
+    assert inc.scan["tables"]["analytics"] == {"column": "date", "since": yesterday, "watermark": today.isoformat()}
+    failed = {r["rule_id"]: r["bad_rows"] for r in inc.failed_rules()}
+    assert failed == {"analytics.revenue_non_negative": NEGATIVE_REVENUE, "analytics.date_not_in_future": FUTURE_DATED}
+    # the row-level rules read the new rows only (map rules' element count; the SQL rule counted 2 of them)
+    for rule_id in ("analytics.revenue_non_negative", "analytics.views_not_null", "analytics.no_revenue_without_views"):
+        assert inc.rule(rule_id).element_count == new_rows, rule_id
+    # uniqueness stays a full-table rule (proved by the unique index), as do the volume rules
+    assert "proved by unique index" in str(inc.rule("analytics.one_row_per_video_day").observed_value)
+    assert _history_row(db, inc.run_id) == (
+        "incremental",
+        {"column": "date", "since": yesterday, "watermark": today.isoformat()},
+    )
+    quarantined = scalar(
+        db,
+        "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = 'analytics.revenue_non_negative'",
+        (inc.run_id,),
+    )
+    assert quarantined == NEGATIVE_REVENUE  # the rows the run judged, not the old one
+
+    # 4. a failed run does not move the lower bound; the 3rd run after two incremental ones is a
+    #    periodic full sweep (YTDQ_FULL_SWEEP_EVERY=2): it finds the old row's defect too
+    for _ in module_environ(YTDQ_FULL_SWEEP_EVERY="2"):
+        sweep = _run(gx_dir, module_env, since_last=True)
+    assert sweep.scan["mode"] == "full" and "periodic full sweep" in sweep.scan["reason"]
+    assert sweep.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE + 1
+    assert sweep.rule("analytics.revenue_non_negative").element_count == total_old + new_rows
+
+    # 5. --full: the same full verdict; the streak starts again, from the last successful watermark
+    forced = _run(gx_dir, module_env, full=True)
+    assert forced.scan["mode"] == "full" and forced.scan["reason"] == "--full"
+    assert forced.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE + 1
+    again = _run(gx_dir, module_env, since_last=True)
+    assert again.scan["incremental"] and again.scan["tables"]["analytics"]["since"] == yesterday
+    assert again.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE
+
+    # 6. defects fixed: the incremental run passes, and the next one starts from today's watermark
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM analytics WHERE date > current_date")
+        cur.execute("UPDATE analytics SET revenue = 0 WHERE revenue < 0")
+    clean = _run(gx_dir, module_env, since_last=True)
+    assert clean.exit_code == 0, clean.failed_rules()
+    after = _run(gx_dir, module_env, since_last=True)
+    assert after.scan["tables"]["analytics"]["since"] == today.isoformat()
+    assert after.rule("analytics.revenue_non_negative").element_count == 0
+
+
+def test_cli_flags_and_json(gx_dir, module_env, tmp_path):
+    runner = CliRunner()
+    both = runner.invoke(main, ["checkpoint", "run", CHECKPOINT, "--config", str(gx_dir), "--since-last", "--full"])
+    assert both.exit_code == 2
+    out = tmp_path / "run.json"
+    res = runner.invoke(main, ["checkpoint", "run", CHECKPOINT, "--config", str(gx_dir), "--full", "--json", str(out)])
+    assert res.exit_code in (0, 1), res.output
+    scan = json.loads(out.read_text())["scan"]
+    assert scan["mode"] == "full" and scan["tables"]["analytics"]["column"] == "date"
+
+
+def test_config_errors_name_the_file(tmp_path, monkeypatch):
+    (tmp_path / incremental.CONFIG_FILE).write_text("tables:\n  analytics: {}\n")
+    with pytest.raises(YtdqError, match="incremental.yml: table 'analytics' needs a 'column'"):
+        incremental.read_config(tmp_path)
+    (tmp_path / incremental.CONFIG_FILE).write_text("tables:\n  analytics: {column: date}\n")
+    monkeypatch.setenv(incremental.ENV_FULL_SWEEP_EVERY, "soon")
+    with pytest.raises(YtdqError, match="must be an integer >= 0"):
+        incremental.read_config(tmp_path)
+    monkeypatch.setenv(incremental.ENV_FULL_SWEEP_EVERY, "3")
+    tables, every = incremental.read_config(tmp_path)
+    assert every == 3 and tables["analytics"].column == "date"
+    assert incremental.read_config(tmp_path / "nowhere") == ({}, incremental.DEFAULT_FULL_SWEEP_EVERY)
