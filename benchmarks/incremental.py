@@ -3,10 +3,10 @@
     .venv/bin/python -m benchmarks.incremental --users 1430 --repeats 3   # ~1.07M analytics rows
 
 Seeds clean data (``benchmarks.run.prepare_database``, database ``bench_incr_<users>``), removes
-today's analytics rows, makes a project copy with a checkpoint ``analytics_only`` (the analytics
+yesterday's and today's analytics rows, makes a project copy with a checkpoint ``analytics_only`` (the analytics
 suite, no actions: the part of ``nightly`` incremental mode changes) and runs it once in full (the
-successful run whose watermark is the lower bound). Then adds one new day (today: a copy of
-yesterday's rows) with defects only in it (negative revenue, future-dated rows) and times, as
+successful run whose watermark is the lower bound). Then adds one new day (yesterday, a closed
+day: a copy of the day before's rows) with defects only in it (negative revenue, future-dated rows) and times, as
 processes from start to exit, interleaved, ``ytdq checkpoint run analytics_only --full`` and
 ``--since-last`` (each run's ``--json`` counts are checked: the incremental run must find exactly
 the new day's defects), then the validation step alone (``RunReport.timings["validate"]``, the same
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         url, meta = B.prepare_database(admin_url, f"incr_{args.users}", args.users, reuse=False, inject={})
         _sql(
             url,
-            "DELETE FROM analytics WHERE date >= current_date",
+            "DELETE FROM analytics WHERE date >= current_date - 1",
             "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
             "VACUUM ANALYZE analytics",
         )
@@ -133,12 +133,12 @@ def main(argv=None) -> int:
             (new_day, *_rest) = _sql(
                 url,
                 "INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-                "SELECT video_id, current_date, views, watch_time_minutes, revenue, likes, comments "
-                "FROM analytics WHERE date = current_date - 1",
+                "SELECT video_id, current_date - 1, views, watch_time_minutes, revenue, likes, comments "
+                "FROM analytics WHERE date = current_date - 2",
                 f"UPDATE analytics SET revenue = -1 WHERE id IN (SELECT id FROM analytics "
-                f"WHERE date = current_date ORDER BY id LIMIT {NEGATIVE_REVENUE})",
+                f"WHERE date = current_date - 1 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
                 "INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-                "SELECT video_id, current_date + 5, 10, 1, 0, 0, 0 FROM analytics WHERE date = current_date "
+                "SELECT video_id, current_date + 5, 10, 1, 0, 0, 0 FROM analytics WHERE date = current_date - 1 "
                 f"GROUP BY video_id ORDER BY video_id LIMIT {FUTURE_DATED}",
                 "ANALYZE analytics",
             )

@@ -24,7 +24,8 @@ CHECKPOINT = "inc"
 
 @pytest.fixture(scope="module")
 def gx_dir(tmp_path_factory, module_env):
-    """Clean data up to yesterday (today's rows removed: today is the "new day" the test adds),
+    """Clean data up to the day before yesterday (yesterday's and today's rows removed: yesterday,
+    a closed day, is the "new day" the test adds),
     revenue's CHECK dropped so a negative revenue can be planted; a checkpoint of the analytics
     suite alone, without actions."""
     seed.seed(module_env, users=15)
@@ -32,7 +33,7 @@ def gx_dir(tmp_path_factory, module_env):
 
     conn = connect(module_env, autocommit=True)
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM analytics WHERE date >= current_date")
+        cur.execute("DELETE FROM analytics WHERE date >= current_date - 1")
         cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_revenue_check")
     conn.close()
     gx = copy_project(tmp_path_factory.mktemp("incremental"))
@@ -62,52 +63,53 @@ def _history_row(db, run_id):
 
 
 def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir, module_env, db):
-    today = dt.date.today()
+    today = scalar(db, "SELECT current_date")  # the server's day
     yesterday = (today - dt.timedelta(days=1)).isoformat()
+    before = (today - dt.timedelta(days=2)).isoformat()
     total_old = scalar(db, "SELECT count(*) FROM analytics")
 
-    # 1. a plain run sweeps everything, passes and records the watermark (newest date: yesterday)
+    # 1. a plain run sweeps everything, passes and records the watermark (newest closed day: the day before yesterday)
     first = _run(gx_dir, module_env)
     assert first.exit_code == 0, first.failed_rules()
     assert first.scan["mode"] == "full" and not first.scan["incremental"]
     assert first.rule("analytics.revenue_non_negative").element_count == total_old
-    assert _history_row(db, first.run_id) == ("full", {"column": "date", "since": None, "watermark": yesterday})
+    assert _history_row(db, first.run_id) == ("full", {"column": "date", "since": None, "watermark": before})
 
     # 2. nothing new: an incremental run reads no row for its row-level rules
     quiet = _run(gx_dir, module_env, since_last=True)
     assert quiet.exit_code == 0, quiet.failed_rules()
-    assert quiet.scan["incremental"] and quiet.scan["tables"]["analytics"]["since"] == yesterday
+    assert quiet.scan["incremental"] and quiet.scan["tables"]["analytics"]["since"] == before
     assert quiet.rule("analytics.revenue_non_negative").element_count == 0
 
-    # 3. a new day (today) with defects only in it, and one defect planted in an old row
+    # 3. a new day (yesterday) with defects only in it, and one defect planted in an old row
     with db.cursor() as cur:
         cur.execute(
             "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-            "SELECT gen_random_uuid(), video_id, current_date, views, watch_time_minutes, revenue, likes, comments "
-            "FROM analytics WHERE date = current_date - 1"
+            "SELECT gen_random_uuid(), video_id, current_date - 1, views, watch_time_minutes, revenue, likes, comments "
+            "FROM analytics WHERE date = current_date - 2"
         )
         new_day = cur.rowcount
         cur.execute(
             "UPDATE analytics SET revenue = -1 WHERE id IN "
-            "(SELECT id FROM analytics WHERE date = current_date ORDER BY id LIMIT %s)",
+            "(SELECT id FROM analytics WHERE date = current_date - 1 ORDER BY id LIMIT %s)",
             (NEGATIVE_REVENUE,),
         )
         cur.execute(
             "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
             "SELECT gen_random_uuid(), video_id, current_date + 5, 10, 1, 0, 0, 0 "
-            "FROM analytics WHERE date = current_date GROUP BY video_id ORDER BY video_id LIMIT %s",
+            "FROM analytics WHERE date = current_date - 1 GROUP BY video_id ORDER BY video_id LIMIT %s",
             (FUTURE_DATED,),
         )
         cur.execute(
             "UPDATE analytics SET revenue = -2 WHERE id = "
-            "(SELECT id FROM analytics WHERE date < current_date - 1 ORDER BY id LIMIT 1)"
+            "(SELECT id FROM analytics WHERE date < current_date - 2 ORDER BY id LIMIT 1)"
         )
     assert new_day > NEGATIVE_REVENUE
     new_rows = new_day + FUTURE_DATED
 
     inc = _run(gx_dir, module_env, since_last=True)
     assert inc.exit_code == 1
-    assert inc.scan["tables"]["analytics"] == {"column": "date", "since": yesterday, "watermark": today.isoformat()}
+    assert inc.scan["tables"]["analytics"] == {"column": "date", "since": before, "watermark": yesterday}
     failed = {r["rule_id"]: r["bad_rows"] for r in inc.failed_rules()}
     assert failed == {"analytics.revenue_non_negative": NEGATIVE_REVENUE, "analytics.date_not_in_future": FUTURE_DATED}
     # the row-level rules read the new rows only (map rules' element count; the SQL rule counted 2 of them)
@@ -117,7 +119,7 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     assert "proved by unique index" in str(inc.rule("analytics.one_row_per_video_day").observed_value)
     assert _history_row(db, inc.run_id) == (
         "incremental",
-        {"column": "date", "since": yesterday, "watermark": today.isoformat()},
+        {"column": "date", "since": before, "watermark": yesterday},
     )
     quarantined = scalar(
         db,
@@ -139,17 +141,17 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     assert forced.scan["mode"] == "full" and forced.scan["reason"] == "--full"
     assert forced.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE + 1
     again = _run(gx_dir, module_env, since_last=True)
-    assert again.scan["incremental"] and again.scan["tables"]["analytics"]["since"] == yesterday
+    assert again.scan["incremental"] and again.scan["tables"]["analytics"]["since"] == before
     assert again.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE
 
-    # 6. defects fixed: the incremental run passes, and the next one starts from today's watermark
+    # 6. defects fixed: the incremental run passes, and the next one starts from its watermark (yesterday)
     with db.cursor() as cur:
         cur.execute("DELETE FROM analytics WHERE date > current_date")
         cur.execute("UPDATE analytics SET revenue = 0 WHERE revenue < 0")
     clean = _run(gx_dir, module_env, since_last=True)
     assert clean.exit_code == 0, clean.failed_rules()
     after = _run(gx_dir, module_env, since_last=True)
-    assert after.scan["tables"]["analytics"]["since"] == today.isoformat()
+    assert after.scan["tables"]["analytics"]["since"] == yesterday
     assert after.rule("analytics.revenue_non_negative").element_count == 0
 
 

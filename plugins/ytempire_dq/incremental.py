@@ -10,8 +10,9 @@ nightly"). For such a table, a run plans (:func:`plan`), before its snapshot:
   rule met). A failed run does not move it: its defects stay in scope until a run passes.
 
 At the run's snapshot, :meth:`Plan.measure` reads each table's watermark: ``max(column)`` among
-the rows not later than the snapshot's time (a future-dated row, itself a defect, cannot push the
-watermark ahead of the rows still to come). History records mode and watermarks (migration 008).
+the rows of *closed days*, dated before the snapshot's day: the day still filling is scanned again
+by the next run (its late rows are not lost), and a future-dated row, itself a defect, cannot push
+the watermark ahead of the rows still to come. History records mode and watermarks (migration 008).
 
 The mechanism: for the run only, every *row-level* rule of the table's suite is replaced by a
 copy with the same id (:func:`scoped`, called by the fast runner and the quarantine): a map rule
@@ -98,7 +99,9 @@ class Plan:
                     col = sql.Identifier(t.column)
                     try:
                         cur.execute(
-                            sql.SQL("SELECT max({c}) FROM {t} WHERE {c} <= now()").format(c=col, t=_table_sql(t.table))
+                            sql.SQL("SELECT max({c}) FROM {t} WHERE {c} < CAST(now() AS date)").format(
+                                c=col, t=_table_sql(t.table)
+                            )
                         )
                     except Exception as exc:  # noqa: BLE001 - a wrong column/table in the yml: one line, exit 2
                         reason = config.one_line(exc, 200)

@@ -2,8 +2,9 @@
 -- scanned. scan_mode is 'full' (every row) or 'incremental' (row-level rules on the rows newer
 -- than the last successful run's watermark only); watermarks is {table: {"column", "since",
 -- "watermark"}}: "since" the exclusive lower bound the run used (null: the whole table), and
--- "watermark" max(column) at the run's snapshot (capped at the snapshot's time, so a future-dated
--- row cannot push it ahead), i.e. the next incremental run's lower bound if this run succeeded.
+-- "watermark" max(column) at the run's snapshot among the rows dated before the snapshot's day
+-- (closed days only: the day still filling is scanned again; a future-dated row cannot push it
+-- ahead), i.e. the next incremental run's lower bound if this run succeeded.
 -- Null for runs recorded before this migration and for projects without append-mostly tables.
 
 -- migrate:up
