@@ -113,8 +113,11 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     failed = {r["rule_id"]: r["bad_rows"] for r in inc.failed_rules()}
     assert failed == {"analytics.revenue_non_negative": NEGATIVE_REVENUE, "analytics.date_not_in_future": FUTURE_DATED}
     # the row-level rules read the new rows only (map rules' element count; the SQL rule counted 2 of them)
-    for rule_id in ("analytics.revenue_non_negative", "analytics.views_not_null", "analytics.no_revenue_without_views"):
+    for rule_id in ("analytics.revenue_non_negative", "analytics.views_not_null"):
         assert inc.rule(rule_id).element_count == new_rows, rule_id
+    # a rule with its own row_condition: both conditions (revenue > 0 AND date > since)
+    paid = scalar(db, "SELECT count(*) FROM analytics WHERE revenue > 0 AND date > %s", (before,))
+    assert inc.rule("analytics.no_revenue_without_views").element_count == paid < new_rows
     # uniqueness stays a full-table rule (proved by the unique index), as do the volume rules
     assert "proved by unique index" in str(inc.rule("analytics.one_row_per_video_day").observed_value)
     assert _history_row(db, inc.run_id) == (
@@ -177,4 +180,5 @@ def test_config_errors_name_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv(incremental.ENV_FULL_SWEEP_EVERY, "3")
     tables, every = incremental.read_config(tmp_path)
     assert every == 3 and tables["analytics"].column == "date"
+    monkeypatch.delenv(incremental.ENV_FULL_SWEEP_EVERY)
     assert incremental.read_config(tmp_path / "nowhere") == ({}, incremental.DEFAULT_FULL_SWEEP_EVERY)
