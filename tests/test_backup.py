@@ -185,11 +185,11 @@ def test_restore_refuses_bad_input_in_one_line(cluster, home, scratch):
 
 
 def test_redis_aof_everysec_keeps_a_prefix_of_the_acknowledged_writes(tmp_path, server_urls):
-    entry = services._start_redis(tmp_path, None, lambda m: None)
+    entry = services.start_redis(tmp_path, None, lambda m: None)
     try:
         found = redis_aof_loss(tmp_path, entry, seconds=0.5)
     finally:
-        services._stop_redis(entry)
+        services.stop_redis(entry)
     assert found["acknowledged"] > 0
     assert found["survivors_are_a_prefix"]  # the AOF is replayed in order: no hole, only a lost tail
     assert found["survived"] + found["lost"] == found["acknowledged"] and found["lost"] >= 0

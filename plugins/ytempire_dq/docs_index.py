@@ -47,10 +47,12 @@ def e(value: object) -> str:
 
 
 def page(title: str, body: str) -> str:
-    """A whole static page: inline style, no script, nothing fetched from anywhere."""
+    """A whole static page at the site's root: inline style, no script, the site's own favicon,
+    nothing fetched from anywhere else."""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="UTF-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+        '<link rel="icon" href="static/images/favicon.ico">\n'
         f"<title>{e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 

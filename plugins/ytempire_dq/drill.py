@@ -142,7 +142,7 @@ def start_primary(workdir: Path, *, archive_timeout: int, log) -> tuple[Path, st
     durable = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=50 "
     archive = server_options(archive_settings(workdir / "backups" / "wal", archive_timeout))
     start_cluster(datadir, port, run_as, options=durable + archive)
-    services._ensure_database(port)
+    services.ensure_database(port)
     return datadir, f"postgresql+psycopg2://{services.DB_USER}@127.0.0.1:{port}/{services.DB_NAME}"
 
 
@@ -191,7 +191,7 @@ def run_drill(
     restored_dir = work / "restored"
     datadir = work / "primary"
     try:
-        redis_entry = services._start_redis(work, None, log)
+        redis_entry = services.start_redis(work, None, log)
         datadir, url = start_primary(work, archive_timeout=archive_timeout, log=log)
         migrations.migrate(url)
         log(f"seeding {users} users")
@@ -250,7 +250,7 @@ def run_drill(
         stop_cluster(restored_dir)
         stop_cluster(datadir, mode="immediate")
         if redis_entry:
-            services._stop_redis(redis_entry)
+            services.stop_redis(redis_entry)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -319,7 +319,7 @@ def redis_aof_loss(work: Path, entry: dict, *, seconds: float = 2.0, log=lambda 
         time.sleep(0.05)
     log(f"redis-server killed after {len(acked):,} acknowledged writes; restarting it on its AOF")
     Path(entry["pidfile"]).unlink(missing_ok=True)
-    entry.update(services._start_redis(work, entry, log))
+    entry.update(services.start_redis(work, entry, log))
     client = redis.Redis.from_url(entry["url"])
     present = [False] * (len(acked) + 1)  # the one in flight may be there too
     names = [f"drill:{n}" for n in range(1, len(present) + 1)]

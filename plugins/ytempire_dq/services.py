@@ -130,7 +130,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
     if res.returncode != 0:
         tail = logfile.read_text().strip().splitlines()[-3:] if logfile.exists() else []
         raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()} {' | '.join(tail)}")
-    _ensure_database(port)
+    ensure_database(port)
     return {
         "port": port,
         "datadir": str(datadir),
@@ -155,7 +155,7 @@ def _drop_stale_pidfile(datadir: Path) -> None:
         pidfile.unlink(missing_ok=True)
 
 
-def _ensure_database(port: int) -> None:
+def ensure_database(port: int) -> None:
     import psycopg2
 
     deadline = time.monotonic() + 30
@@ -194,7 +194,7 @@ def _redis_running(entry: dict) -> bool:
     return pid_alive(pid) and port_open(entry["port"])
 
 
-def _start_redis(state_dir: Path, entry: dict | None, log) -> dict:
+def start_redis(state_dir: Path, entry: dict | None, log) -> dict:
     binary = redis_binary()
     rdir = state_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
@@ -264,7 +264,7 @@ def _wait_until_loaded(url: str, *, deadline: float) -> None:
         client.close()
 
 
-def _stop_redis(entry: dict) -> None:
+def stop_redis(entry: dict) -> None:
     try:
         pid = int(Path(entry["pidfile"]).read_text().strip())
     except (OSError, ValueError):
@@ -287,7 +287,7 @@ def _stop_redis(entry: dict) -> None:
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SERVICES = {  # name: (environment variable, default port, running check, start)
     "postgres": ("DATABASE_URL", 5432, lambda e: _pg_running(e), lambda *a: _start_postgres(*a)),
-    "redis": ("REDIS_URL", 6379, lambda e: _redis_running(e), lambda *a: _start_redis(*a)),
+    "redis": ("REDIS_URL", 6379, lambda e: _redis_running(e), lambda *a: start_redis(*a)),
 }
 
 
@@ -302,7 +302,7 @@ def _host_port(url: str, default_port: int) -> tuple[str, int] | None:
         return None
 
 
-def _is_ours(url: str, name: str, entry: dict | None) -> bool:
+def is_ours(url: str, name: str, entry: dict | None) -> bool:
     """Whether ``url`` points at the embedded server recorded in ``entry`` (loopback, its port)."""
     if not entry:
         return False
@@ -332,7 +332,7 @@ def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda
         if not wanted:
             continue
         entry, url = state.get(name), os.environ.get(env)
-        if url and not _is_ours(url, name, entry):
+        if url and not is_ours(url, name, entry):
             log(f"{name}: external ({env} points at no server started here); not started")
             continue
         if entry and running(entry):
@@ -363,7 +363,7 @@ def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[
             shutil.rmtree(base.parent if base.parent.name.startswith("ytdq-") else base, ignore_errors=True)
     if "redis" in state:
         if _redis_running(state["redis"]):
-            _stop_redis(state["redis"])
+            stop_redis(state["redis"])
             stopped.append("redis")
         if purge:
             shutil.rmtree(state["redis"]["dir"], ignore_errors=True)
@@ -382,7 +382,7 @@ def status(state_dir: Path) -> dict[str, dict]:
     out = {}
     for name, (env, _port, running, _start) in _SERVICES.items():
         entry, url = state.get(name), os.environ.get(env)
-        if url and not _is_ours(url, name, entry):
+        if url and not is_ours(url, name, entry):
             out[name] = {"source": f"external ({env})", "url": url, "running": _answers(url, name)}
         elif entry:
             out[name] = {"source": "embedded", "url": entry["url"], "running": running(entry)}
