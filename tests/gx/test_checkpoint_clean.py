@@ -22,6 +22,7 @@ RULE_KEYS = {
     "unexpected_count",
     "observed_value",
     "partial_unexpected_list",
+    "element_count",
     "error",
 }
 
@@ -81,10 +82,12 @@ def test_json_shape(nightly):
         "run_id",
         "data_docs",
         "snapshot",
+        "scan",
         "errors",
         "validations",
     }
     assert set(doc["snapshot"]) == {"id", "taken_at", "txids"}  # the database instant every rule saw
+    assert doc["scan"]["mode"] == "full"  # no --since-last: every rule on every row
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
     assert doc["exit_code"] == 0 and doc["errors"] == []
     assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()
