@@ -286,15 +286,7 @@ def dump_dom(page: Path | str, profile: Path) -> str:
     name = page.name if isinstance(page, Path) else page
     cmd = [
         chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        *FLAGS,
         f"--user-data-dir={profile}",
         "--virtual-time-budget=3000",
         "--dump-dom",
