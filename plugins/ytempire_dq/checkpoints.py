@@ -296,7 +296,11 @@ def _errored_result(vd: Any, exc: BaseException) -> Any:
 
 def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
-    rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off)."""
+    rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off).
+    Every transaction of the definition's engines starts on the run's snapshot."""
+    from ytempire_dq.snapshot import attach_definition
+
+    attach_definition(vd)  # (a no-op for the cache's dataframe: its lookups import the snapshot themselves)
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
         return vd.run(
             checkpoint_id=checkpoint.id,

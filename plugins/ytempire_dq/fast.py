@@ -251,9 +251,6 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     from great_expectations.validator.v1_validator import Validator
     from great_expectations.validator.validation_statistics import calc_validation_statistics
 
-    from ytempire_dq.snapshot import attach_definition
-
-    attach_definition(vd)  # every transaction on the run's snapshot (ytempire_dq.snapshot), fast or not
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved

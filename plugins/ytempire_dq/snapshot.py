@@ -12,8 +12,8 @@ opens imports it first (``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET T
 SNAPSHOT '<id>'``):
 
 - **GX's engines**: :func:`attach_definition` puts a SQLAlchemy ``begin`` listener on the data
-  source's engines of a validation definition (``ytempire_dq.fast.run_definition`` calls it for
-  every definition, so the sequential and the concurrent runner and ``YTDQ_FAST=0`` are covered).
+  source's engines of a validation definition (the run path, ``checkpoints._validate``, calls it
+  for every definition, so the sequential and the concurrent runner and ``YTDQ_FAST=0`` are covered).
   The listener runs when SQLAlchemy begins a transaction, before GX's first statement in it.
 - **our psycopg2 connections** (cache rules' lookups, the history's quarantine query) call
   :func:`import_into` at the start of their transaction.
