@@ -92,7 +92,7 @@ def broken(new_database, tmp_path_factory):
     gx_dir = _project(tmp_path_factory)
     slow, slow_st = _run(gx_dir, url, fast=False)
     fast, fast_st = _run(gx_dir, url, fast=True)
-    return slow, fast, gx_dir, slow_st, fast_st
+    return slow, fast, gx_dir, slow_st, fast_st, url
 
 
 SQL_RULE = "analytics.date_not_before_video"
@@ -100,9 +100,9 @@ SQL_RULE_WHERE = "a.date < CAST(v.created_at AS date)"  # its unexpected_rows_qu
 
 
 def _sql_rule_runs(st: Statements) -> list[str]:
-    """The validation statements running the SQL rule's query (not the quarantine's read of a failed
-    rule's row keys, ``SELECT ... to_jsonb(q) ... FROM (query) AS q``, which runs after validation)."""
-    return [s for s in st.sql if SQL_RULE_WHERE in s and "to_jsonb(q)" not in s]
+    """Every statement of the run (validation, then the quarantine's read of the failed rule's row
+    keys) that runs the SQL rule's query."""
+    return [s for s in st.sql if SQL_RULE_WHERE in s]
 
 
 def test_same_verdicts_and_counts_as_gx_alone(broken):
@@ -120,9 +120,10 @@ def test_same_verdicts_and_counts_as_gx_alone(broken):
 
 
 def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
-    """GX runs an unexpected_rows_query twice (rows fetched then dropped, then COUNT(*)); ours
-    only counts, with GX's own row_count metric and GX's result: same verdict, count, shape."""
-    slow, fast, _, slow_st, fast_st = broken
+    """GX runs an unexpected_rows_query twice (rows fetched then dropped, then COUNT(*)) and the
+    quarantine a third time for the row keys; ours runs it once, counting and reading the keys in
+    one statement, and GX's result is the same: verdict, count, shape."""
+    slow, fast, _, slow_st, fast_st, url = broken
     s, f = slow.rule(SQL_RULE), fast.rule(SQL_RULE)
     assert not f.success and f.unexpected_count == INJECT["analytics_before_video"]
     assert (f.success, f.unexpected_count, f.observed_value, f.error) == (
@@ -131,8 +132,18 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
         s.observed_value,
         s.error,
     )
-    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
-    assert _sql_rule_runs(fast_st)[0].startswith("SELECT COUNT(*)")  # GX's row_count metric's statement
+    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (3, 1)
+    (once,) = _sql_rule_runs(fast_st)
+    assert "count(*) OVER ()" in once and "to_jsonb(q)" in once  # quarantine.capture: count and keys
+    conn = connect(url, autocommit=True)
+    try:  # the keys that one statement read are the run's quarantine of the rule
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (fast.run_id, SQL_RULE)
+            )
+            assert cur.fetchone()[0] == INJECT["analytics_before_video"]
+    finally:
+        conn.close()
 
 
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):

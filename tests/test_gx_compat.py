@@ -65,6 +65,14 @@ PRIVATE_CALLABLES = [
     (f"{GX}.checkpoint.actions:ValidationAction._resolve_context", ["self"]),
     (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
     (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
+    (  # gx_compat.reuse_metrics replaces it on one instance, with the same parameters
+        f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
+        ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
+    ),
+    (
+        f"{GX}.validator.validation_graph:ValidationGraph._resolve",
+        ["self", "metrics", "runtime_configuration", "min_graph_edges_pbar_enable", "show_progress_bars"],
+    ),
     (f"{GX}.core.validation_definition:ValidationDefinition._add_to_store", ["self"]),
     (
         f"{GX}.core.validation_definition:ValidationDefinition._get_expectation_suite_and_validation_result_ids",
@@ -102,6 +110,12 @@ def test_wrapped_private_attributes_exist():
     assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
     # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
     assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
+    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (gx_compat.reuse_metrics)
+    from great_expectations.validator.metrics_calculator import MetricsCalculator
+    from great_expectations.validator.validator import Validator
+
+    assert "self._metrics_calculator" in inspect.getsource(Validator.__init__)
+    assert "self._show_progress_bars" in inspect.getsource(MetricsCalculator.__init__)
     # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw
     trusted = gx_compat.trusted_html_params()
     assert isinstance(trusted, frozenset) and trusted

@@ -48,8 +48,8 @@ from typing import Any
 
 from ytempire_dq import gx_compat
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.sql_guard import SQL_RULE
 
-SQL_RULE = "unexpected_rows_expectation"
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
 PROOF = "pg_index: unique, valid, live, immediate, no predicate, no expression"
@@ -149,17 +149,22 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
     return proved
 
 
-def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
-    """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: GX's
-    ``row_count`` metric for all of them in one graph, then GX's own ``metrics_validate``."""
+def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> dict[int, Any]:
+    """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
+    query runs once, in :func:`ytempire_dq.quarantine.capture` (its count and, for the quarantine,
+    its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
+    ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``."""
     import copy
+
+    from ytempire_dq import quarantine
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
     gx_validator = gx_compat.wrapped_validator(validator)  # the batch pass 1 validates (built once)
     engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
-    rules, done = {}, {}
+    table = quarantine.asset_table(vd)
+    rules, done, counted = {}, {}, {}
     for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
         try:
             (cfg,) = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
@@ -174,12 +179,24 @@ def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
             )
         except Exception:  # noqa: BLE001, S112 - GX runs it and reports the error its own way
             continue
-    counted, _aborted = gx_validator.compute_metrics([count for _, _, count in rules.values()], dict(runtime))
-    for i, (rule, table, count) in rules.items():
+        try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
+            with engine.engine.connect() as conn:
+                keys = quarantine.capture(conn, quarantine.query_rule_rows(gx_validator, rule), table)
+                conn.rollback()
+        except Exception:  # noqa: BLE001, S112 - GX's own count below gives GX's error
+            continue
+        counted[rules[i][2].id] = keys.total
+        if keys.total and captured is not None:
+            captured.keys[(vd.name, exp.id)] = keys
+    missing = [count for _, _, count in rules.values() if count.id not in counted]
+    if missing:
+        more, _aborted = gx_validator.compute_metrics(missing, dict(runtime))
+        counted.update(more)
+    for i, (rule, table_metric, count) in rules.items():
         if count.id in counted:  # an aborted count (bad SQL) is left to GX, as are errors here
             try:
                 done[i] = rule.metrics_validate(
-                    metrics={table.id: [], count.id: counted[count.id]},
+                    metrics={table_metric.id: [], count.id: counted[count.id]},
                     execution_engine=engine,
                     runtime_configuration=dict(runtime),
                 )
@@ -245,9 +262,11 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
     return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
-def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
+def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the three levers above: the
-    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
+    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
+    ``captured`` (:class:`ytempire_dq.quarantine.Captured`) receives the SQL rules' row keys (lever
+    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
     from great_expectations.validator.v1_validator import Validator
     from great_expectations.validator.validation_statistics import calc_validation_statistics
 
@@ -272,7 +291,10 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
-    results.update(_sql_rules(validator, expectations))
+    gx_compat.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    if captured is not None:
+        captured.validators[vd.name] = gx_compat.wrapped_validator(validator)
+    results.update(_sql_rules(validator, expectations, vd, captured))
     rest = [e for i, e in enumerate(expectations) if i not in results]
     first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
     by_id = _by_id(first)

@@ -79,6 +79,31 @@ def wrapped_validator(validator: Any) -> Any:
     return validator._wrapped_validator
 
 
+def reuse_metrics(validator: Any) -> None:
+    """Let every later metric graph of ``validator`` start from the metrics it already resolved:
+    ``MetricsCalculator.resolve_validation_graph`` of its wrapped validator, replaced on that one
+    instance by ``ValidationGraph._resolve(metrics=<all resolved so far>)`` (GX's ``resolve`` with a
+    pre-filled dict: ``_parse`` skips what is in it). A metric's id holds its domain and value
+    kwargs, so only the very same metric is reused (a sample query asked for with another
+    ``result_format`` is a new metric). Right only while the batch cannot change underneath: the
+    run reads one snapshot (:mod:`ytempire_dq.snapshot`)."""
+    calculator = wrapped_validator(validator)._metrics_calculator
+    known: dict = {}
+
+    def resolve_validation_graph(graph: Any, runtime_configuration: Any = None, min_graph_edges_pbar_enable: int = 0):
+        resolved = dict(known)
+        aborted = graph._resolve(
+            metrics=resolved,
+            runtime_configuration=runtime_configuration,
+            min_graph_edges_pbar_enable=min_graph_edges_pbar_enable,
+            show_progress_bars=calculator._show_progress_bars,
+        )
+        known.update(resolved)
+        return resolved, aborted
+
+    calculator.resolve_validation_graph = resolve_validation_graph
+
+
 def save_definition(vd: Any) -> None:
     """``ValidationDefinition._add_to_store``: saves a definition not in the store yet, as
     ``ValidationDefinition.run`` does before it validates."""

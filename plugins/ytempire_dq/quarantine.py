@@ -1,8 +1,14 @@
 """Quarantine: the keys of every offending row of each failed rule, in ``dq.quarantine``.
 
-Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample,
-written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule (the SQL the project generates),
-so those keys never travel through Python:
+Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample.
+How they are read costs a scan per failed rule, so it is done once, in a statement PostgreSQL can
+run in parallel: ``SELECT <row key>, count(*) OVER () FROM (<offending rows>) q LIMIT 10000``
+(:func:`capture`) gives the count and, when there are at most :data:`CAPTURE_LIMIT` offending rows
+(the usual case), every key, which is then ``COPY``'d in. An SQL rule's keys are captured by the fast
+path in the very statement that counts its rows (:mod:`ytempire_dq.fast`): its query runs once per
+run. Past the limit, the keys never travel through Python: one ``INSERT INTO dq.quarantine ...
+SELECT`` per rule for the SQL the project generates (PostgreSQL runs it without parallel workers),
+streamed for an analyst's query (below). The offending rows, per kind of rule:
 
 - **map rules** (``expect_column_values_*``, compound unique, column pairs): the primary key of
   the rows GX's own unexpected condition selects, on the domain GX validates (row_condition and
@@ -28,6 +34,7 @@ import datetime as dt
 import io
 import logging
 import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,20 +51,76 @@ QUARANTINE = sa.table(
 )
 
 
+#: A failed rule with at most this many offending rows has its keys read into the run by the
+#: statement that counts them (:func:`capture`); one with more is INSERT ... SELECTed as before.
+CAPTURE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The row keys (``row_key`` JSON texts) of a rule's offending rows, read with their count."""
+
+    keys: list[str]
+    total: int  # the rule's offending rows (``count(*) OVER ()``: all of them, not only those read)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.keys) == self.total
+
+
+@dataclass
+class Captured:
+    """What a run's validation read that its quarantine would otherwise read again: row keys read
+    with their count (``keys[(validation definition name, expectation id)]``) and each definition's
+    GX validator (``validators[name]``: the metrics it resolved, e.g. the table's row count, are not
+    computed twice). Filled by :mod:`ytempire_dq.fast`, read by :func:`quarantine_failed_rules`."""
+
+    keys: dict[tuple[str, str], Keys] = field(default_factory=dict)
+    validators: dict[str, Any] = field(default_factory=dict)
+
+
+def capture(conn: sa.Connection, select: sa.Selectable, table: str, limit: int = CAPTURE_LIMIT) -> Keys:
+    """Count the rows of ``select`` (a subquery ``q``) and read up to ``limit`` of their keys, in
+    ONE statement PostgreSQL may run with parallel workers (an INSERT ... SELECT may not).
+
+    Two planner facts shape it. A ``LIMIT`` would make PostgreSQL plan for the first rows (an index
+    walk of the whole table, 4x slower at 10M rows), so the limit is ``row_number() <= limit``, which
+    PostgreSQL 15 stops at (a window "run condition"). And the planner prices each offending row it
+    expects (a third of the table, by its default selectivity) as if it crossed from the parallel
+    workers, so it keeps the scan serial; ``parallel_tuple_cost = 0`` for this statement's
+    transaction lets the workers scan, as they do for GX's ``COUNT(*)``. Run in its own transaction."""
+    key = sa.cast(_row_key(primary_key(conn, table)), sa.Text).label("key")
+    numbered = sa.select(
+        key, sa.func.count().over().label("total"), sa.func.row_number().over().label("n")
+    ).select_from(select)
+    inner = numbered.subquery("numbered")
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+    rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= limit)).all()
+    return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
+
+
 def quarantine_failed_rules(
-    report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime, write: sa.Connection
+    report: RunReport,
+    ctx: Any,
+    vds: list,
+    engine: sa.Engine,
+    at: dt.datetime,
+    write: sa.Connection,
+    captured: Captured | None = None,
 ) -> dict:
     """Quarantine the failed rules' rows in ``write``'s transaction (the one that wrote the run's
     ``dq.runs`` row: under the run's snapshot a later transaction would not see it), each rule in
-    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads."""
+    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads; ``captured``:
+    what the validation already read (:class:`Captured`)."""
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
     counts: dict[str, int] = {}
+    captured = captured or Captured()
     for vd, validation in zip(vds, report.validations):
         if validation not in failed:
             continue
-        keyer = _Keyer(ctx, vd, engine)
+        keyer = _Keyer(ctx, vd, engine, captured.validators.get(vd.name))
         # every loaded expectation has its own id; an incremental run's rules as they ran (new rows only)
         by_id = {e.id: e for e in scoped(vd, vd.suite.expectations)}
         for rule in validation.results:
@@ -66,6 +129,11 @@ def quarantine_failed_rules(
             key = rule_key(rule, validation.suite)
             try:
                 expectation = by_id.get(rule.expectation_id)
+                known = captured.keys.get((vd.name, rule.expectation_id))
+                if known is not None and known.complete:  # read with its count: no second scan
+                    with write.begin_nested():
+                        counts[key] = _copy_in(write, known.keys, keyer.table(), report.run_id, key, at)
+                    continue
                 keys = keyer.keys(expectation)
                 if keys is None:
                     continue
@@ -74,7 +142,7 @@ def quarantine_failed_rules(
                     if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
                         counts[key] = _copy_keys(engine, write, select, table, report.run_id, key, at)
                     else:
-                        counts[key] = _insert_keys(write, select, table, report.run_id, key, at)
+                        counts[key] = _insert_keys(engine, write, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.one_line(exc, 400)
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
@@ -129,34 +197,59 @@ def _copy_keys(
     at: dt.datetime,
 ) -> int:
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
-    writing statement: read with a server-side cursor in a READ ONLY transaction with the
-    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on ``write``."""
+    writing statement: read in a READ ONLY transaction with the statement timeout
+    (:mod:`ytempire_dq.sql_guard`) by :func:`capture`, or, past :data:`CAPTURE_LIMIT` rows, with a
+    server-side cursor, then ``COPY``'d in on ``write``."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
-    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
     with engine.connect() as read:
         begin_read_only(read)
+        known = capture(read, select, table)  # usually every key, in one parallel-capable statement
+        if known.complete:
+            read.rollback()
+            return _copy_in(write, known.keys, table, run_id, rule_id, at)
+        read.rollback()
+        begin_read_only(read)  # too many to hold: streamed, batch by batch
         pk = primary_key(read, table)
         keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
             sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select)
         )
-        with write.connection.driver_connection.cursor() as cur:
-            for batch in keys.partitions():
-                buffer = io.StringIO()
-                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for (k,) in batch)
-                buffer.seek(0)
-                cur.copy_expert(copy, buffer)
-                count += len(batch)
+        for batch in keys.partitions():
+            count += _copy_in(write, [k for (k,) in batch], table, run_id, rule_id, at)
         read.rollback()
     return count
 
 
+def _copy_in(write: sa.Connection, keys: list[str], table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
+    """``COPY`` row keys (JSON texts) into ``dq.quarantine`` on ``write``; how many."""
+    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k in keys)
+    buffer.seek(0)
+    with write.connection.driver_connection.cursor() as cur:
+        cur.copy_expert(copy, buffer)
+    return len(keys)
+
+
 def _insert_keys(
-    conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
+    engine: sa.Engine,
+    conn: sa.Connection,
+    select: sa.Selectable,
+    table: str,
+    run_id: str,
+    rule_id: str,
+    at: dt.datetime,
 ) -> int:
-    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side.
-    Only for SQL the project generates: an analyst's query goes through :func:`_copy_keys`."""
+    """The row keys of ``select`` (a subquery ``q``): read with their count in one parallel-capable
+    statement and ``COPY``'d in when there are at most :data:`CAPTURE_LIMIT`, else one INSERT ...
+    SELECT, server-side. Only for SQL the project generates: an analyst's query goes through
+    :func:`_copy_keys`."""
+    with engine.connect() as read:
+        known = capture(read, select, table)
+        read.rollback()
+    if known.complete:
+        return _copy_in(conn, known.keys, table, run_id, rule_id, at)
     key = _row_key(primary_key(conn, table))
     source = sa.select(
         sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
@@ -165,6 +258,23 @@ def _insert_keys(
         sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
     )
     return int(result.rowcount)
+
+
+def query_rule_rows(validator: Any, expectation: Any) -> sa.Subquery:
+    """An ``unexpected_rows_expectation``'s rows as subquery ``q``: the analyst's query with
+    ``{batch}`` filled in as GX's own metric fills it, on ``validator``'s batch."""
+    from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+    from ytempire_dq.sql_guard import check_query
+
+    engine = validator.execution_engine
+    batch, _, _ = engine.get_compute_domain(
+        {"batch_id": validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
+    )
+    sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
+    check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
+    # sa.text reads ":name" as a bind parameter; the query has none of its own
+    return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
 
 
 #: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
@@ -195,9 +305,9 @@ def asset_table(vd: Any) -> str | None:
 class _Keyer:
     """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
 
-    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine):
+    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine, validator: Any = None):
         self.ctx, self.vd, self.engine = ctx, vd, engine
-        self._validator = None
+        self._validator = validator  # the one that validated (its metrics reused), else built on demand
 
     @property
     def validator(self) -> Any:
@@ -225,7 +335,7 @@ class _Keyer:
         if table is None:  # not a SQL table asset (e.g. the Redis snapshot): nothing to key on
             return None
         if isinstance(expectation, UnexpectedRowsExpectation):
-            return self._query_rule(expectation), table
+            return query_rule_rows(self.validator, expectation), table
         if getattr(expectation, "map_metric", None):
             with self.engine.connect() as conn:
                 pk = primary_key(conn, table) or [
@@ -257,20 +367,6 @@ class _Keyer:
             .subquery("q")
         )
 
-    def _query_rule(self, expectation: Any) -> sa.Subquery:
-        from great_expectations.core.metric_domain_types import MetricDomainTypes
-
-        engine = self.validator.execution_engine
-        batch, _, _ = engine.get_compute_domain(
-            {"batch_id": self.validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
-        )
-        sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
-        from ytempire_dq.sql_guard import check_query
-
-        check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
-        # sa.text reads ":name" as a bind parameter; the query has none of its own
-        return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
-
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
         from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
@@ -281,6 +377,10 @@ class _Keyer:
 
         validator = self.validator
         engine = validator.execution_engine
+        if validator.active_batch_id:  # as GX validates it: its metrics are the ones resolved then
+            configuration = expectation.configuration
+            configuration.kwargs["batch_id"] = validator.active_batch_id
+            expectation = configuration.to_domain_obj()
         dependencies = expectation.get_validation_dependencies(
             execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
         )
