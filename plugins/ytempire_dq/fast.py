@@ -27,14 +27,20 @@ results store, exactly as ``ValidationDefinition.run`` does):
    too), with the checkpoint's own result format, for their samples; their results replace
    pass 1's, so such a rule's stored result is what GX alone would have stored.
 
-3. **A SQL rule's query runs once.** GX's ``unexpected_rows_expectation`` depends on two metrics,
-   ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the result
-   format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM (query)``):
-   the query runs twice (at 10M analytics rows ~2.1 s + ~1.2 s). Pass 1 resolves only GX's
-   ``row_count`` metric and hands GX's own ``metrics_validate`` an empty row list (right when
-   nothing is unexpected; under pass 1's BASIC the rows are never shown), so the result is GX's.
-   A failed rule under a COMPLETE checkpoint is re-run by GX in pass 2 for its rows; a count
-   that raises leaves the rule to GX (its error result as GX gives it).
+3. **A SQL rule's query runs once per run.** GX's ``unexpected_rows_expectation`` depends on two
+   metrics, ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the
+   result format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM
+   (query)``), and the quarantine then read the rows' keys a third time. Pass 1 runs the query once
+   in :func:`ytempire_dq.quarantine.capture` (its count, and up to 10,000 row keys, which the
+   quarantine stores without reading again) and hands GX's own ``metrics_validate`` that count and
+   an empty row list (right when nothing is unexpected; under pass 1's BASIC the rows are never
+   shown), so the result is GX's. A failed rule under a COMPLETE checkpoint is re-run by GX in
+   pass 2 for its rows; a query that raises is counted by GX's metric instead (its error as GX
+   gives it).
+
+Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat.reuse_metrics``: the same
+metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
+sample query, not a second count of its table.
 
 ``YTDQ_FAST=0`` in the environment turns all three off (GX's ``ValidationDefinition.run`` as is; the
 benchmark's "before"). Assets that are not PostgreSQL tables (the Redis cache) always run as is.
