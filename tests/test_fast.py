@@ -146,6 +146,26 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
         conn.close()
 
 
+def _count_scans_of_revenue_domain(st: Statements) -> tuple[int, int]:
+    """(statements counting over analytics filtered by ``revenue > 0`` as a subquery of their own,
+    statements counting it with ``FILTER``): analytics.no_revenue_without_views' row_condition."""
+    counts = [s for s in st.sql if s.startswith(("SELECT sum(CASE", "SELECT count(*) AS"))]
+    own = [s for s in counts if "revenue > " in s and "FILTER" not in s]
+    filtered = [s for s in counts if "FILTER (WHERE revenue > " in s]
+    return len(own), len(filtered)
+
+
+def test_rules_with_a_row_condition_are_counted_in_the_tables_one_scan(broken):
+    slow, fast, _, slow_st, fast_st, _ = broken
+    rule = "analytics.no_revenue_without_views"  # views >= 0 where revenue > 0
+    assert (fast.rule(rule).success, fast.rule(rule).unexpected_count) == (
+        slow.rule(rule).success,
+        slow.rule(rule).unexpected_count,
+    )
+    assert _count_scans_of_revenue_domain(slow_st)[0] >= 2  # GX: its row count, its rules' counts
+    assert _count_scans_of_revenue_domain(fast_st) == (0, 2)  # folded into the table's two statements
+
+
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
     _, fast, *_ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows

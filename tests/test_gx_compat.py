@@ -69,6 +69,10 @@ PRIVATE_CALLABLES = [
         f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
+    (  # gx_compat.one_scan_per_batch replaces it on one instance, with the same parameters
+        f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
+        ["self", "metric_fn_bundle", "limit"],
+    ),
     (
         f"{GX}.validator.validation_graph:ValidationGraph._resolve",
         ["self", "metrics", "runtime_configuration", "min_graph_edges_pbar_enable", "show_progress_bars"],

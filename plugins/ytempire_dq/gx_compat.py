@@ -12,6 +12,8 @@ GX is imported inside the functions: importing this module stays cheap (the CLI 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +104,78 @@ def reuse_metrics(validator: Any) -> None:
         return resolved, aborted
 
     calculator.resolve_validation_graph = resolve_validation_graph
+
+
+#: Aggregate functions ``FILTER (WHERE ...)`` applies to (a metric that is any other expression
+#: keeps its own statement).
+AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "stddev_samp", "var_samp"})
+
+
+@contextlib.contextmanager
+def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
+    """While active, a bundle of aggregate metrics that GX would query once per domain (the table,
+    and the table under each rule's ``row_condition``) is queried once per batch: a domain's
+    aggregates become ``agg(...) FILTER (WHERE <row condition>)`` beside the unconditioned ones.
+
+    GX's ``SqlAlchemyExecutionEngine._organize_metrics_by_domain`` groups a bundle by domain; each
+    group is one statement over ``get_domain_records(domain)``, which for a row condition is
+    ``SELECT * FROM (<batch>) WHERE <condition>``. Replaced on this one engine instance, the groups
+    of one batch that differ only by a row condition are folded into the group without it (created
+    when missing). A group is folded only when its records are exactly that (one FROM, a WHERE
+    whose columns are unqualified) and each of its metrics is an aggregate function (``FILTER``
+    applies); anything else stays its own statement, as GX has it. Counts over no rows are the same
+    (``count(*) FILTER`` 0, ``sum(...) FILTER`` NULL, as over an empty subquery)."""
+    import sqlalchemy as sa
+    from great_expectations.core.id_dict import IDDict
+
+    original = execution_engine._organize_metrics_by_domain
+
+    def foldable(records: Any) -> Any:
+        """The row condition of a domain's records, or None when they are not a filtered batch."""
+        if not isinstance(records, sa.Select) or records.whereclause is None or len(records.get_final_froms()) != 1:
+            return None
+        condition = records.whereclause
+        columns = [c for c in sa.sql.visitors.iterate(condition) if isinstance(c, sa.ColumnClause)]
+        if not columns or any(c.table is not None for c in columns):
+            return None
+        return condition
+
+    def organize(metric_fn_bundle: Any, limit: Any = None) -> list[dict]:
+        queries = original(metric_fn_bundle, limit=limit)
+        if limit:  # a parameter limit per statement (Databricks): GX's grouping as is
+            return queries
+        base: dict[str, dict] = {}
+        folded: list[tuple[dict, Any, dict]] = []
+        kept: list[dict] = []
+        for query in queries:
+            kwargs = dict(query["domain_kwargs"])
+            if kwargs.get("row_condition") is None:
+                base[IDDict(kwargs).to_id()] = query
+                kept.append(query)
+                continue
+            plain = {**kwargs, "row_condition": None, "condition_parser": None}
+            condition = foldable(execution_engine.get_domain_records(domain_kwargs=query["domain_kwargs"]))
+            aggregates = [getattr(sel, "element", None) for sel in query["select"]]
+            if condition is None or not all(str(getattr(a, "name", "")).lower() in AGGREGATES for a in aggregates):
+                kept.append(query)
+                continue
+            folded.append((query, condition, plain))
+        for query, condition, plain in folded:
+            key = IDDict(plain).to_id()
+            if key not in base:
+                base[key] = {"domain_kwargs": IDDict(plain), "select": [], "metric_ids": []}
+                kept.append(base[key])
+            target = base[key]
+            for sel, metric_id in zip(query["select"], query["metric_ids"]):
+                target["select"].append(sel.element.filter(condition).label(sel.name))
+                target["metric_ids"].append(metric_id)
+        return kept
+
+    execution_engine._organize_metrics_by_domain = organize
+    try:
+        yield
+    finally:
+        del execution_engine._organize_metrics_by_domain
 
 
 def save_definition(vd: Any) -> None:
