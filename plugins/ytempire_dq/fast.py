@@ -216,6 +216,30 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> di
     return done
 
 
+def _samples_with_count(exp: Any) -> bool:
+    """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
+    with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    return isinstance(exp, CrossTableExpectation)
+
+
+def _keys_from_results(validator: Any, expectations: list, by_id: dict, vd: Any, captured: Any) -> None:
+    """``captured.keys`` of the failed cross-table rules whose results list every offending row
+    (:func:`ytempire_dq.quarantine.sample_keys`): the quarantine does not run their query again."""
+    from ytempire_dq import quarantine
+
+    failed = [e for e in expectations if not by_id[e.id].success and (vd.name, e.id) not in captured.keys]
+    if not failed:
+        return
+    with gx_compat.wrapped_validator(validator).execution_engine.engine.connect() as conn:
+        for e in failed:
+            keys = quarantine.sample_keys(conn, e, by_id[e.id])
+            if keys is not None:
+                captured.keys[(vd.name, e.id)] = keys
+        conn.rollback()
+
+
 def _suite(name: str, expectations: list) -> Any:
     from great_expectations.core import ExpectationSuite
 
@@ -307,11 +331,18 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
         captured.validators[vd.name] = gx_compat.wrapped_validator(validator)
     results.update(_sql_rules(validator, expectations, vd, captured))
     rest = [e for i, e in enumerate(expectations) if i not in results]
+    # ours count and sample in their one query whatever the format: run with the checkpoint's
+    own_format = [e for e in rest if _samples_with_count(e)]
+    rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
     with gx_compat.one_scan_per_batch(gx_compat.wrapped_validator(validator).execution_engine):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
+        if own_format:
+            validator.result_format = result_format
+            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
+            validator.result_format = NO_SAMPLES
         fmt = _sample_format(result_format, [])
         sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
@@ -319,6 +350,8 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
+    if captured is not None:
+        _keys_from_results(validator, expectations, by_id, vd, captured)
 
     stats = calc_validation_statistics(ordered)
     vr = type(first)(

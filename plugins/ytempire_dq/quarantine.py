@@ -62,6 +62,7 @@ class Keys:
 
     keys: list[str]
     total: int  # the rule's offending rows (``count(*) OVER ()``: all of them, not only those read)
+    table: str | None = None  # the table the keys are of, when not the validated asset's
 
     @property
     def complete(self) -> bool:
@@ -71,7 +72,8 @@ class Keys:
 @dataclass
 class Captured:
     """What a run's validation read that its quarantine would otherwise read again: row keys read
-    with their count (``keys[(validation definition name, expectation id)]``) and each definition's
+    with their count or listed in a result (``keys[(validation definition name, expectation id)]``)
+    and each definition's
     GX validator (``validators[name]``: the metrics it resolved, e.g. the table's row count, are not
     computed twice). Filled by :mod:`ytempire_dq.fast`, read by :func:`quarantine_failed_rules`."""
 
@@ -97,6 +99,29 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, limit: int =
     conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
     rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= limit)).all()
     return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
+
+
+def sample_keys(conn: sa.Connection, expectation: Any, evr: Any) -> Keys | None:
+    """The row keys of a failed cross-table rule with one offending row per parent (not orphans),
+    from its own result when that lists every offending row (at most ``SAMPLE_SIZE``) and each row
+    holds its table's primary key: ``{"<pk column>": value}`` as :func:`_row_key` makes them. None
+    otherwise (the quarantine then reads them)."""
+    import json
+
+    from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    if not isinstance(expectation, CrossTableExpectation) or isinstance(expectation, ExpectColumnValuesToExistInTable):
+        return None
+    result = evr.result or {}
+    rows = (result.get("details") or {}).get("unexpected_rows")
+    total = result.get("unexpected_count")
+    if not isinstance(rows, list) or not isinstance(total, int) or total != len(rows) or not total:
+        return None
+    pk = primary_key(conn, expectation.table)
+    if not pk or not all(isinstance(r, dict) and all(isinstance(r.get(c), (str, int)) for c in pk) for r in rows):
+        return None
+    return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, expectation.table)
 
 
 def quarantine_failed_rules(
@@ -132,7 +157,7 @@ def quarantine_failed_rules(
                 known = captured.keys.get((vd.name, rule.expectation_id))
                 if known is not None and known.complete:  # read with its count: no second scan
                     with write.begin_nested():
-                        counts[key] = _copy_in(write, known.keys, keyer.table(), report.run_id, key, at)
+                        counts[key] = _copy_in(write, known.keys, known.table or keyer.table(), report.run_id, key, at)
                     continue
                 keys = keyer.keys(expectation)
                 if keys is None:
@@ -349,23 +374,15 @@ class _Keyer:
 
     def _cross_table(self, expectation: Any) -> sa.Subquery:
         from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
-        from ytempire_dq.expectations._cross_table import sql_table
 
-        offending = expectation.offending_rows()
         if not isinstance(expectation, ExpectColumnValuesToExistInTable):
-            return offending.subquery("q")  # one row per offending parent, its key first
+            return expectation.offending_rows().subquery("q")  # one row per offending parent, its key first
         # orphans: the offending rows are grouped by missing value; key every child row instead
         with self.engine.connect() as conn:
             pk = primary_key(conn, expectation.table)
         if not pk:  # nothing to key child rows on: the missing values themselves
-            return offending.subquery("q")
-        child = sql_table(expectation.table, expectation.column, *pk).alias("child")
-        missing = offending.subquery("missing")
-        return (
-            sa.select(*(child.c[c] for c in pk))
-            .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
-            .subquery("q")
-        )
+            return expectation.offending_rows().subquery("q")
+        return expectation.orphan_rows(*pk).subquery("q")  # one scan of the child table
 
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
