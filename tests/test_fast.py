@@ -166,6 +166,33 @@ def test_rules_with_a_row_condition_are_counted_in_the_tables_one_scan(broken):
     assert _count_scans_of_revenue_domain(fast_st) == (0, 2)  # folded into the table's two statements
 
 
+def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
+    """videos.youtube_video_id_format, 14 bad rows (at most the sample size): its sample query,
+    with the primary key added, gives GX its samples and the quarantine every key; nothing else
+    reads its rows after the count."""
+    slow, fast, _, slow_st, fast_st, url = broken
+    rule, condition = "videos.youtube_video_id_format", "NOT (youtube_video_id ~ "
+    assert fast.rule(rule).unexpected_count == INJECT["bad_youtube_video_id"] == 14
+    assert fast.rule(rule).partial_unexpected_list == slow.rule(rule).partial_unexpected_list
+    reads = [s for s in fast_st.sql if condition in s and not s.startswith("SELECT sum(")]
+    samples = [s for s in reads if "dq_key_0" in s]
+    assert len(samples) == 1 and "AS unexpected_values" in samples[0]
+    assert not [s for s in reads if "to_jsonb(q)" in s]  # no quarantine scan of the rule's rows
+    assert [s for s in slow_st.sql if condition in s and "to_jsonb(q)" in s]  # GX alone: the quarantine reads them
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE v.youtube_video_id !~ '^[A-Za-z0-9_-]{11}$') "
+                "FROM dq.quarantine q JOIN videos v ON v.id = (q.row_key->>'id')::uuid "
+                "WHERE q.run_id = %s AND q.rule_id = %s",
+                (fast.run_id, rule),
+            )
+            assert cur.fetchone() == (14, 14)  # every key, each of a bad row
+    finally:
+        conn.close()
+
+
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
     _, fast, *_ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows

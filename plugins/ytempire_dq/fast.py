@@ -43,6 +43,11 @@ results store, exactly as ``ValidationDefinition.run`` does):
    count and its rules' counts). The fast path folds them into one statement per table, each
    conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``gx_compat.one_scan_per_batch``).
 
+5. **A failed rule's samples and row keys in one query.** Pass 2's sample query of a column map
+   rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
+   :mod:`ytempire_dq.fast_keys`; GX gets its values as the rule's ``unexpected_values`` metric, and
+   when they are all the offending rows (at most the sample size) the quarantine gets their keys.
+
 Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat.reuse_metrics``: the same
 metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
 sample query, not a second count of its table.
@@ -57,7 +62,7 @@ import datetime as dt
 import os
 from typing import Any
 
-from ytempire_dq import gx_compat
+from ytempire_dq import fast_keys, gx_compat
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.sql_guard import SQL_RULE
 
@@ -224,22 +229,6 @@ def _samples_with_count(exp: Any) -> bool:
     return isinstance(exp, CrossTableExpectation)
 
 
-def _keys_from_results(validator: Any, expectations: list, by_id: dict, vd: Any, captured: Any) -> None:
-    """``captured.keys`` of the failed cross-table rules whose results list every offending row
-    (:func:`ytempire_dq.quarantine.sample_keys`): the quarantine does not run their query again."""
-    from ytempire_dq import quarantine
-
-    failed = [e for e in expectations if not by_id[e.id].success and (vd.name, e.id) not in captured.keys]
-    if not failed:
-        return
-    with gx_compat.wrapped_validator(validator).execution_engine.engine.connect() as conn:
-        for e in failed:
-            keys = quarantine.sample_keys(conn, e, by_id[e.id])
-            if keys is not None:
-                captured.keys[(vd.name, e.id)] = keys
-        conn.rollback()
-
-
 def _suite(name: str, expectations: list) -> Any:
     from great_expectations.core import ExpectationSuite
 
@@ -326,7 +315,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
-    gx_compat.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    known = gx_compat.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
     if captured is not None:
         captured.validators[vd.name] = gx_compat.wrapped_validator(validator)
     results.update(_sql_rules(validator, expectations, vd, captured))
@@ -347,11 +336,13 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
         sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
         if sampled and fmt is not None:
+            if captured is not None:  # their samples read with their rows' keys (lever 5)
+                fast_keys.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured)
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
     if captured is not None:
-        _keys_from_results(validator, expectations, by_id, vd, captured)
+        fast_keys.keys_from_results(validator, expectations, by_id, vd, captured)
 
     stats = calc_validation_statistics(ordered)
     vr = type(first)(

@@ -81,14 +81,15 @@ def wrapped_validator(validator: Any) -> Any:
     return validator._wrapped_validator
 
 
-def reuse_metrics(validator: Any) -> None:
+def reuse_metrics(validator: Any) -> dict:
     """Let every later metric graph of ``validator`` start from the metrics it already resolved:
     ``MetricsCalculator.resolve_validation_graph`` of its wrapped validator, replaced on that one
     instance by ``ValidationGraph._resolve(metrics=<all resolved so far>)`` (GX's ``resolve`` with a
     pre-filled dict: ``_parse`` skips what is in it). A metric's id holds its domain and value
     kwargs, so only the very same metric is reused (a sample query asked for with another
     ``result_format`` is a new metric). Right only while the batch cannot change underneath: the
-    run reads one snapshot (:mod:`ytempire_dq.snapshot`)."""
+    run reads one snapshot (:mod:`ytempire_dq.snapshot`). Returns the dict of resolved metrics (by
+    id), which a caller may also fill with a metric it computed itself."""
     calculator = wrapped_validator(validator)._metrics_calculator
     known: dict = {}
 
@@ -104,6 +105,32 @@ def reuse_metrics(validator: Any) -> None:
         return resolved, aborted
 
     calculator.resolve_validation_graph = resolve_validation_graph
+    return known
+
+
+def column_values_query(execution_engine: Any, map_metric: str, condition: tuple, table_columns: list) -> Any:
+    """GX's query for a column map rule's ``unexpected_values`` (``column_map_condition_auxilliary_
+    methods._sqlalchemy_column_map_condition_values``) without its LIMIT: ``SELECT <column> AS
+    unexpected_values FROM <domain> WHERE <unexpected condition>``; None for a metric whose condition
+    selects its own rows (GX builds those differently). ``condition``: the resolved ``<map_metric>.
+    condition`` metric."""
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+        SQLALCHEMY_SELECTABLE_METRICS,
+    )
+    from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
+
+    if f"{map_metric}.condition" in SQLALCHEMY_SELECTABLE_METRICS:
+        return None
+    unexpected_condition, compute_kwargs, accessor_kwargs = condition
+    if "column" not in accessor_kwargs:
+        return None
+    accessor_kwargs = get_dbms_compatible_metric_domain_kwargs(
+        metric_domain_kwargs=accessor_kwargs, batch_columns_list=table_columns
+    )
+    selectable = execution_engine.get_domain_records(domain_kwargs=compute_kwargs)
+    query = sa.select(sa.column(accessor_kwargs["column"]).label("unexpected_values")).where(unexpected_condition)
+    return query.select_from(selectable.subquery() if hasattr(selectable, "subquery") else selectable)
 
 
 #: Aggregate functions ``FILTER (WHERE ...)`` applies to (a metric that is any other expression
