@@ -69,6 +69,10 @@ PRIVATE_CALLABLES = [
         f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
+    # gx_compat.configuration_built_once_per_call: the same three, each building configuration once
+    (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
+    (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
+    (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
     (  # gx_compat.one_scan_per_batch replaces it on one instance, with the same parameters
         f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
         ["self", "metric_fn_bundle", "limit"],
@@ -268,3 +272,36 @@ def test_every_override_overrides_something():
         assert any(name in vars(base) for base in bases), f"{klass.__qualname__}.{name} overrides nothing"
     assert (SentenceRendering, "_prescriptive_renderer") in overrides
     assert (CrossStoreExpectation, "_validate") in overrides
+
+
+def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
+    """The three replaced methods return what GX's own return, and GX's own are back afterwards."""
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.expectation import Expectation
+
+    rules = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="views",
+            min_value=0,
+            row_condition={"type": "comparison", "column": {"name": "revenue"}, "operator": ">", "parameter": 0},
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="id", mostly=0.9),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["video_id", "date"]),
+    ]
+    own = {n: Expectation.__dict__[n] for n in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")}
+
+    def kwargs_of(rule):
+        return (
+            rule._get_domain_kwargs(),
+            rule._get_success_kwargs(),
+            rule._get_runtime_kwargs({"result_format": "BASIC"}),
+        )
+
+    expected = [kwargs_of(r) for r in rules]
+    with gx_compat.configuration_built_once_per_call():
+        assert Expectation.__dict__["_get_domain_kwargs"] is not own["_get_domain_kwargs"]
+        assert [kwargs_of(r) for r in rules] == expected
+        with gx_compat.configuration_built_once_per_call():  # nested: still patched, then still on exit
+            pass
+        assert Expectation.__dict__["_get_success_kwargs"] is not own["_get_success_kwargs"]
+    assert {n: Expectation.__dict__[n] for n in own} == own

@@ -48,6 +48,10 @@ results store, exactly as ``ValidationDefinition.run`` does):
    :mod:`ytempire_dq.fast_keys`; GX gets its values as the rule's ``unexpected_values`` metric, and
    when they are all the offending rows (at most the sample size) the quarantine gets their keys.
 
+6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
+   every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
+   is built once per call (``gx_compat.configuration_built_once_per_call``; same values).
+
 Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat.reuse_metrics``: the same
 metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
 sample query, not a second count of its table.
@@ -291,11 +295,17 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
     ``captured`` (:class:`ytempire_dq.quarantine.Captured`) receives the SQL rules' row keys (lever
     3) and the validator, whose resolved metrics the quarantine's queries reuse."""
-    from great_expectations.validator.v1_validator import Validator
-    from great_expectations.validator.validation_statistics import calc_validation_statistics
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
+    with gx_compat.configuration_built_once_per_call():  # lever 6: GX's Python, same values
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+
+
+def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
+
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
     if not diagnostics.success:
         if not diagnostics.parent_added and diagnostics.children_added:
