@@ -149,7 +149,9 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
 def _count_scans_of_revenue_domain(st: Statements) -> tuple[int, int]:
     """(statements counting over analytics filtered by ``revenue > 0`` as a subquery of their own,
     statements counting it with ``FILTER``): analytics.no_revenue_without_views' row_condition."""
-    counts = [s for s in st.sql if s.startswith(("SELECT sum(CASE", "SELECT count(*) AS"))]
+    counts = [
+        s for s in st.sql if s.startswith(("SELECT sum(CASE", "SELECT count(*) AS", "SELECT CASE WHEN (count(*) ="))
+    ]
     own = [s for s in counts if "revenue > " in s and "FILTER" not in s]
     filtered = [s for s in counts if "FILTER (WHERE revenue > " in s]
     return len(own), len(filtered)
@@ -174,7 +176,7 @@ def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     rule, condition = "videos.youtube_video_id_format", "NOT (youtube_video_id ~ "
     assert fast.rule(rule).unexpected_count == INJECT["bad_youtube_video_id"] == 14
     assert fast.rule(rule).partial_unexpected_list == slow.rule(rule).partial_unexpected_list
-    reads = [s for s in fast_st.sql if condition in s and not s.startswith("SELECT sum(")]
+    reads = [s for s in fast_st.sql if condition in s and "FILTER (WHERE" not in s]
     samples = [s for s in reads if "dq_key_0" in s]
     assert len(samples) == 1 and "AS unexpected_values" in samples[0]
     assert not [s for s in reads if "to_jsonb(q)" in s]  # no quarantine scan of the rule's rows
@@ -191,6 +193,16 @@ def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
             assert cur.fetchone() == (14, 14)  # every key, each of a bad row
     finally:
         conn.close()
+
+
+def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):
+    """GX's sum(CASE WHEN bad THEN 1 ELSE 0 END) per rule becomes count(*) FILTER (WHERE bad):
+    the same counts (test_same_verdicts_and_counts_as_gx_alone), one statement for analytics."""
+    slow, fast, _, slow_st, fast_st, _ = broken
+    bundles = [s for s in fast_st.sql if s.startswith("SELECT CASE WHEN (count(*) =") and "FROM analytics" in s]
+    assert len(bundles) == 1 and "sum(CASE" not in bundles[0]
+    assert bundles[0].count("FILTER (WHERE") >= 10
+    assert any(s.startswith("SELECT sum(CASE") and "FROM analytics" in s for s in slow_st.sql)  # GX alone's
 
 
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):

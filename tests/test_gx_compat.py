@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq import gx_compat
+from ytempire_dq import gx_compat, gx_compat_fast
 
 ROOT = Path(__file__).resolve().parents[1]
 GX = "great_expectations"
@@ -65,15 +65,15 @@ PRIVATE_CALLABLES = [
     (f"{GX}.checkpoint.actions:ValidationAction._resolve_context", ["self"]),
     (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
     (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
-    (  # gx_compat.reuse_metrics replaces it on one instance, with the same parameters
+    (  # gx_compat_fast.reuse_metrics replaces it on one instance, with the same parameters
         f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
-    # gx_compat.configuration_built_once_per_call: the same three, each building configuration once
+    # gx_compat_fast.configuration_built_once_per_call: the same three, each building configuration once
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
-    (  # gx_compat.one_scan_per_batch replaces it on one instance, with the same parameters
+    (  # gx_compat_fast.one_scan_per_batch replaces it on one instance, with the same parameters
         f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
         ["self", "metric_fn_bundle", "limit"],
     ),
@@ -118,7 +118,7 @@ def test_wrapped_private_attributes_exist():
     assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
     # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
     assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
-    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (gx_compat.reuse_metrics)
+    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (gx_compat_fast.reuse_metrics)
     from great_expectations.validator.metrics_calculator import MetricsCalculator
     from great_expectations.validator.validator import Validator
 
@@ -298,10 +298,10 @@ def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
         )
 
     expected = [kwargs_of(r) for r in rules]
-    with gx_compat.configuration_built_once_per_call():
+    with gx_compat_fast.configuration_built_once_per_call():
         assert Expectation.__dict__["_get_domain_kwargs"] is not own["_get_domain_kwargs"]
         assert [kwargs_of(r) for r in rules] == expected
-        with gx_compat.configuration_built_once_per_call():  # nested: still patched, then still on exit
+        with gx_compat_fast.configuration_built_once_per_call():  # nested: still patched, then still on exit
             pass
         assert Expectation.__dict__["_get_success_kwargs"] is not own["_get_success_kwargs"]
     assert {n: Expectation.__dict__[n] for n in own} == own

@@ -41,7 +41,7 @@ results store, exactly as ``ValidationDefinition.run`` does):
 4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
    the table, and the table under each ``row_condition`` (two more scans per condition: its row
    count and its rules' counts). The fast path folds them into one statement per table, each
-   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``gx_compat.one_scan_per_batch``).
+   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``gx_compat_fast.one_scan_per_batch``).
 
 5. **A failed rule's samples and row keys in one query.** Pass 2's sample query of a column map
    rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
@@ -50,9 +50,9 @@ results store, exactly as ``ValidationDefinition.run`` does):
 
 6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
    every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
-   is built once per call (``gx_compat.configuration_built_once_per_call``; same values).
+   is built once per call (``gx_compat_fast.configuration_built_once_per_call``; same values).
 
-Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat.reuse_metrics``: the same
+Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat_fast.reuse_metrics``: the same
 metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
 sample query, not a second count of its table.
 
@@ -66,7 +66,7 @@ import datetime as dt
 import os
 from typing import Any
 
-from ytempire_dq import fast_keys, gx_compat
+from ytempire_dq import fast_keys, gx_compat, gx_compat_fast
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.sql_guard import SQL_RULE
 
@@ -298,7 +298,7 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
-    with gx_compat.configuration_built_once_per_call():  # lever 6: GX's Python, same values
+    with gx_compat_fast.configuration_built_once_per_call():  # lever 6: GX's Python, same values
         return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
 
 
@@ -325,7 +325,7 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
-    known = gx_compat.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    known = gx_compat_fast.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
     if captured is not None:
         captured.validators[vd.name] = gx_compat.wrapped_validator(validator)
     results.update(_sql_rules(validator, expectations, vd, captured))
@@ -334,7 +334,7 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
     own_format = [e for e in rest if _samples_with_count(e)]
     rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
-    with gx_compat.one_scan_per_batch(gx_compat.wrapped_validator(validator).execution_engine):
+    with gx_compat_fast.one_scan_per_batch(gx_compat.wrapped_validator(validator).execution_engine):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ytempire_dq import gx_compat
+from ytempire_dq import gx_compat, gx_compat_fast
 
 
 def samples_with_keys(
@@ -55,7 +55,7 @@ def samples_with_keys(
             columns = gx_validator.get_metric(
                 MetricConfiguration("table.columns", {"batch_id": gx_validator.active_batch_id}, {})
             )
-            query = gx_compat.column_values_query(engine, map_metric, condition, columns)
+            query = gx_compat_fast.column_values_query(engine, map_metric, condition, columns)
             if values is None or query is None:
                 continue
             query = query.add_columns(*(sa.column(c).label(f"dq_key_{i}") for i, c in enumerate(pk)))
