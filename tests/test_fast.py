@@ -134,7 +134,7 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
     )
     assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (3, 1)
     (once,) = _sql_rule_runs(fast_st)
-    assert "count(*) OVER ()" in once and "to_jsonb(q)" in once  # quarantine.capture: count and keys
+    assert "count(*) OVER ()" in once and "to_jsonb(q)" in once  # row_keys.capture: count and keys
     conn = connect(url, autocommit=True)
     try:  # the keys that one statement read are the run's quarantine of the rule
         with conn.cursor() as cur:

@@ -164,7 +164,8 @@ def run_checkpoint(
         from ytempire_dq import incremental
         from ytempire_dq.cache.batch import batch_parameters
         from ytempire_dq.fast import enabled
-        from ytempire_dq.quarantine import Captured, asset_table
+        from ytempire_dq.quarantine import asset_table
+        from ytempire_dq.row_keys import Captured
         from ytempire_dq.snapshot import take
 
         tables = [asset_table(vd) for vd in vds]

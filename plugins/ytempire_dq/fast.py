@@ -31,7 +31,7 @@ results store, exactly as ``ValidationDefinition.run`` does):
    metrics, ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the
    result format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM
    (query)``), and the quarantine then read the rows' keys a third time. Pass 1 runs the query once
-   in :func:`ytempire_dq.quarantine.capture` (its count, and up to 10,000 row keys, which the
+   in :func:`ytempire_dq.row_keys.capture` (its count, and up to 10,000 row keys, which the
    quarantine stores without reading again) and hands GX's own ``metrics_validate`` that count and
    an empty row list (right when nothing is unexpected; under pass 1's BASIC the rows are never
    shown), so the result is GX's. A failed rule under a COMPLETE checkpoint is re-run by GX in
@@ -171,12 +171,12 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
 
 def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> dict[int, Any]:
     """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
-    query runs once, in :func:`ytempire_dq.quarantine.capture` (its count and, for the quarantine,
+    query runs once, in :func:`ytempire_dq.row_keys.capture` (its count and, for the quarantine,
     its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
     ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``."""
     import copy
 
-    from ytempire_dq import quarantine
+    from ytempire_dq import quarantine, row_keys
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
@@ -201,7 +201,7 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> di
             continue
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
             with engine.engine.connect() as conn:
-                keys = quarantine.capture(conn, quarantine.query_rule_rows(gx_validator, rule), table)
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
                 conn.rollback()
         except Exception:  # noqa: BLE001, S112 - GX's own count below gives GX's error
             continue
@@ -293,7 +293,7 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
 def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
-    ``captured`` (:class:`ytempire_dq.quarantine.Captured`) receives the SQL rules' row keys (lever
+    ``captured`` (:class:`ytempire_dq.row_keys.Captured`) receives the SQL rules' row keys (lever
     3) and the validator, whose resolved metrics the quarantine's queries reuse."""
 
     if not enabled() or _postgres_table(vd)[0] is None:

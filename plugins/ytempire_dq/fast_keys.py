@@ -25,14 +25,14 @@ def samples_with_keys(
     import sqlalchemy as sa
     from great_expectations.validator.metric_configuration import MetricConfiguration
 
-    from ytempire_dq import quarantine
+    from ytempire_dq import quarantine, row_keys
 
     gx_validator = gx_compat.wrapped_validator(validator)
     engine = gx_validator.execution_engine
     table = quarantine.asset_table(vd)
     runtime = {"result_format": dict(fmt)}
     with engine.engine.connect() as conn:
-        pk = quarantine.primary_key(conn, table)
+        pk = row_keys.primary_key(conn, table)
         conn.rollback()
     if not pk or str(fmt["result_format"]).upper() == "COMPLETE":
         return
@@ -65,7 +65,7 @@ def samples_with_keys(
         known[values.id] = [row.unexpected_values for row in rows]
         if len(rows) == total and all(isinstance(v, (str, int)) or _is_uuid(v) for row in rows for v in row[1:]):
             keys = [json.dumps({c: _jsonable_key(v) for c, v in zip(pk, row[1:])}) for row in rows]
-            captured.keys[(vd.name, exp.id)] = quarantine.Keys(keys, total)
+            captured.keys[(vd.name, exp.id)] = row_keys.Keys(keys, total)
 
 
 def _is_uuid(value: Any) -> bool:
@@ -81,15 +81,15 @@ def _jsonable_key(value: Any) -> Any:
 
 def keys_from_results(validator: Any, expectations: list, by_id: dict, vd: Any, captured: Any) -> None:
     """``captured.keys`` of the failed cross-table rules whose results list every offending row
-    (:func:`ytempire_dq.quarantine.sample_keys`): the quarantine does not run their query again."""
-    from ytempire_dq import quarantine
+    (:func:`ytempire_dq.row_keys.sample_keys`): the quarantine does not run their query again."""
+    from ytempire_dq import row_keys
 
     failed = [e for e in expectations if not by_id[e.id].success and (vd.name, e.id) not in captured.keys]
     if not failed:
         return
     with gx_compat.wrapped_validator(validator).execution_engine.engine.connect() as conn:
         for e in failed:
-            keys = quarantine.sample_keys(conn, e, by_id[e.id])
+            keys = row_keys.sample_keys(conn, e, by_id[e.id])
             if keys is not None:
                 captured.keys[(vd.name, e.id)] = keys
         conn.rollback()
