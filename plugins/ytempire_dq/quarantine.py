@@ -254,6 +254,7 @@ class _Keyer:
         return (
             sa.select(*(child.c[c] for c in pk))
             .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
+            .where(*expectation.child_scope(child))  # an incremental run: its new child rows only
             .subquery("q")
         )
 
