@@ -47,6 +47,10 @@ CHECKPOINTS = {
     ),
 }
 _COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, likes, comments)"
+#: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
+#: a table the sync appends to day by day holds its days in order. ``--layout by-date`` (default)
+#: rewrites analytics in date order once, before the baseline, as production would have it.
+BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
 #: Before the baseline: the last two days gone (their views too), the constraints defects would hit dropped.
 PREPARE = (
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
@@ -154,6 +158,30 @@ def _counts(doc: dict) -> dict:
     }
 
 
+def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) -> list | str:
+    """Where one in-process run's SQL time goes: its ``top`` statements by total time
+    (``pg_stat_statements``; the embedded cluster preloads it), or why not measured."""
+    try:
+        _sql(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()")
+    except Exception as exc:  # noqa: BLE001 - an external server without the extension: say so
+        return f"not measured: {str(exc).splitlines()[0]}"
+    _in_process(gx, url, checkpoint, mode)
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT round(total_exec_time::numeric, 1), calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) "
+                "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY total_exec_time DESC LIMIT %s",
+                (top,),
+            )
+            return [{"ms": float(ms), "calls": calls, "query": q} for ms, calls, q in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 def _check(checkpoint: str, mode: str, found: dict, scan: dict) -> None:
     expected = CHECKPOINTS[checkpoint][1]
     if found != expected or scan["incremental"] != (mode == "incremental"):
@@ -178,12 +206,20 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=1430, help="seeded users (~748 analytics rows each)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
+    ap.add_argument(
+        "--layout",
+        choices=("by-date", "seeded"),
+        default="by-date",
+        help="analytics' physical order: by date (as a table appended day by day) or as seeded (by video)",
+    )
     args = ap.parse_args(argv)
 
     admin_url, started = B.start_server(keep_env=False)
     try:
         url, meta = B.prepare_database(admin_url, f"incr_{args.users}", args.users, reuse=False, inject={})
-        _sql(url, *PREPARE)
+        t_layout = time.perf_counter()
+        _sql(url, *(BY_DATE if args.layout == "by-date" else ()), *PREPARE)
+        prepare_s = round(time.perf_counter() - t_layout, 1)
         with tempfile.TemporaryDirectory(prefix="ytdq-incr-") as tmp:
             gx = _project(Path(tmp))
             baseline = {}
@@ -211,6 +247,7 @@ def main(argv=None) -> int:
                     "baseline_full_s": baseline[checkpoint],
                     "found": CHECKPOINTS[checkpoint][1],
                     **_summary(times, validate),
+                    "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")},
                 }
         print(
             json.dumps(
@@ -218,8 +255,13 @@ def main(argv=None) -> int:
                     "analytics_rows": total,
                     "new_day_rows": new_day + FUTURE_DATED + ORPHANS,
                     "seed_s": meta.get("seed_s"),
+                    "layout": args.layout,
+                    "prepare_s": prepare_s,
                     "checkpoints": out,
-                    "command": f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats}",
+                    "command": (
+                        f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats} "
+                        f"--layout {args.layout}"
+                    ),
                 },
                 indent=2,
             )
