@@ -14,8 +14,10 @@ rows (analytics suite), orphan rows and videos whose new row's views were change
 (cross_table suite). Times, as processes from start to exit, interleaved, ``ytdq checkpoint run
 CHECKPOINT --full`` and ``--since-last`` (each run's ``--json`` counts are checked: the
 incremental run must find exactly the new day's defects), then the validation step alone
-(``RunReport.timings["validate"]``, the same runs in this process). Medians of ``--repeats``.
-Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
+(``RunReport.timings["validate"]``, the same runs in this process), and where one run's SQL time
+goes (``pg_stat_statements``). Medians of ``--repeats``. ``--layout both`` (default) measures it
+all twice: on the seeded layout (each heap page holds rows of every day), then with analytics
+rewritten in date order (``CLUSTER``), as a table appended day by day is. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
 ``benchmarks/.state/`` and stops them.
 """
 
@@ -48,8 +50,8 @@ CHECKPOINTS = {
 }
 _COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, likes, comments)"
 #: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
-#: a table the sync appends to day by day holds its days in order. ``--layout by-date`` (default)
-#: rewrites analytics in date order once, before the baseline, as production would have it.
+#: a table the sync appends to day by day holds its days in order. ``--layout by-date`` rewrites
+#: analytics in date order (after the new day is in: the same order), as production would have it.
 BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
 #: Before the baseline: the last two days gone (their views too), the constraints defects would hit dropped.
 PREPARE = (
@@ -75,7 +77,6 @@ NEW_DAY = (
     f"FROM generate_series(1, {ORPHANS})",
     "UPDATE analytics SET views = views + 1000 WHERE id IN (SELECT a.id FROM analytics a JOIN videos v "
     f"ON v.id = a.video_id WHERE a.date = current_date - 1 ORDER BY a.id DESC LIMIT {MISMATCHED})",
-    "ANALYZE analytics",
 )
 
 
@@ -201,6 +202,30 @@ def _summary(times: dict, validate: dict) -> dict:
     }
 
 
+def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
+    """Per checkpoint: whole processes and in-process validation, full vs incremental, interleaved."""
+    out: dict = {}
+    for checkpoint in CHECKPOINTS:
+        times: dict[str, list] = {"full": [], "incremental": []}
+        validate: dict[str, list] = {"full": [], "incremental": []}
+        for _ in range(repeats):
+            for mode, flag in (("full", "--full"), ("incremental", "--since-last")):
+                seconds, doc = _run(gx, url, checkpoint, flag)
+                _check(checkpoint, mode, _counts(doc), doc["scan"])
+                times[mode].append(round(seconds, 3))
+            for mode in ("full", "incremental"):
+                seconds, found, scan = _in_process(gx, url, checkpoint, mode)
+                _check(checkpoint, mode, found, scan)
+                validate[mode].append(seconds)
+        out[checkpoint] = {
+            "baseline_full_s": baseline[checkpoint],
+            "found": CHECKPOINTS[checkpoint][1],
+            **_summary(times, validate),
+            "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")},
+        }
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1430, help="seeded users (~748 analytics rows each)")
@@ -208,18 +233,18 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
     ap.add_argument(
         "--layout",
-        choices=("by-date", "seeded"),
-        default="by-date",
-        help="analytics' physical order: by date (as a table appended day by day) or as seeded (by video)",
+        choices=("both", "by-date", "seeded"),
+        default="both",
+        help="analytics' physical order: as seeded (by video), by date (as a table appended day by day), "
+        "or both (seeded first, then rewritten by date: one seeding)",
     )
     args = ap.parse_args(argv)
+    layouts = ["seeded", "by-date"] if args.layout == "both" else [args.layout]
 
     admin_url, started = B.start_server(keep_env=False)
     try:
         url, meta = B.prepare_database(admin_url, f"incr_{args.users}", args.users, reuse=False, inject={})
-        t_layout = time.perf_counter()
-        _sql(url, *(BY_DATE if args.layout == "by-date" else ()), *PREPARE)
-        prepare_s = round(time.perf_counter() - t_layout, 1)
+        _sql(url, *PREPARE)
         with tempfile.TemporaryDirectory(prefix="ytdq-incr-") as tmp:
             gx = _project(Path(tmp))
             baseline = {}
@@ -231,23 +256,12 @@ def main(argv=None) -> int:
             new_day, *_rest = _sql(url, *NEW_DAY)
             total = _count(url)
             out: dict = {}
-            for checkpoint in CHECKPOINTS:
-                times: dict[str, list] = {"full": [], "incremental": []}
-                validate: dict[str, list] = {"full": [], "incremental": []}
-                for _ in range(args.repeats):
-                    for mode, flag in (("full", "--full"), ("incremental", "--since-last")):
-                        seconds, doc = _run(gx, url, checkpoint, flag)
-                        _check(checkpoint, mode, _counts(doc), doc["scan"])
-                        times[mode].append(round(seconds, 3))
-                    for mode in ("full", "incremental"):
-                        seconds, found, scan = _in_process(gx, url, checkpoint, mode)
-                        _check(checkpoint, mode, found, scan)
-                        validate[mode].append(seconds)
-                out[checkpoint] = {
-                    "baseline_full_s": baseline[checkpoint],
-                    "found": CHECKPOINTS[checkpoint][1],
-                    **_summary(times, validate),
-                    "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")},
+            for layout in layouts:
+                t = time.perf_counter()
+                _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
+                out[layout] = {
+                    "prepare_s": round(time.perf_counter() - t, 1),
+                    **_measure(gx, url, args.repeats, baseline),
                 }
         print(
             json.dumps(
@@ -255,9 +269,7 @@ def main(argv=None) -> int:
                     "analytics_rows": total,
                     "new_day_rows": new_day + FUTURE_DATED + ORPHANS,
                     "seed_s": meta.get("seed_s"),
-                    "layout": args.layout,
-                    "prepare_s": prepare_s,
-                    "checkpoints": out,
+                    "layouts": out,
                     "command": (
                         f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats} "
                         f"--layout {args.layout}"
