@@ -22,10 +22,10 @@ from its parameters instead of being written by hand:
   the expectation is built (a pydantic ``ValidationError`` naming the field), and quoted by
   SQLAlchemy's PostgreSQL compiler; values (limits, filter values, tolerance) are rendered as
   SQL literals by SQLAlchemy, never pasted.
-- **Incremental runs** (``ytempire_dq.incremental``): a rule whose class names its child table
-  (:attr:`CrossTableExpectation.child_table_field`) gets, for that run only, a copy with
-  ``incremental_since`` ``{column: value}``: it judges only the child rows with ``column > value``
-  (orphans) or the parents having such rows (aggregates); never stored in a suite file.
+- **Incremental runs** (``ytempire_dq.incremental``): a rule ``incremental.yml`` lists under its
+  child table (the field :attr:`CrossTableExpectation.child_table_field` names) gets, for that run
+  only, a copy with ``incremental_since`` ``{column: value}``: it judges only the child rows with
+  ``column > value`` (orphans) or the parents having such rows (aggregates); never stored.
 - **Result**: ``observed_value`` (what GX's base reports) and ``unexpected_count`` are both the
   number of offending rows; ``partial_unexpected_list`` holds the sample's keys and
   ``details.unexpected_rows`` the sample rows themselves (SUMMARY and COMPLETE).
