@@ -3,15 +3,22 @@
     .venv/bin/python -m benchmarks.incremental --users 1430 --repeats 3   # ~1.07M analytics rows
 
 Seeds clean data (``benchmarks.run.prepare_database``, database ``bench_incr_<users>``), removes
-yesterday's and today's analytics rows, makes a project copy with a checkpoint ``analytics_only`` (the analytics
-suite, no actions: the part of ``nightly`` incremental mode changes) and runs it once in full (the
-successful run whose watermark is the lower bound). Then adds one new day (yesterday, a closed
-day: a copy of the day before's rows) with defects only in it (negative revenue, future-dated rows) and times, as
-processes from start to exit, interleaved, ``ytdq checkpoint run analytics_only --full`` and
-``--since-last`` (each run's ``--json`` counts are checked: the incremental run must find exactly
-the new day's defects), then the validation step alone (``RunReport.timings["validate"]``, the same
-runs in this process). Medians of ``--repeats``. Prints one JSON document.
-Without ``DATABASE_URL`` it starts the embedded servers in ``benchmarks/.state/`` and stops them.
+yesterday's and today's analytics rows (and their views from ``videos.view_count``, as a sync
+would not have counted them yet), drops analytics' revenue CHECK and video FK (so defects can be
+planted, as in a copy without constraints), makes a project copy with two checkpoints without
+actions: ``analytics_only`` (the analytics suite) and ``cross_only`` (the cross_table suite), and
+runs each once in full (the successful runs whose watermark is the lower bound). Then adds one new
+day (yesterday, a closed day: a copy of the day before's rows, its views added to
+``videos.view_count`` as the sync does) with defects only in it: negative revenue and future-dated
+rows (analytics suite), orphan rows and videos whose new row's views were changed after the sync
+(cross_table suite). Times, as processes from start to exit, interleaved, ``ytdq checkpoint run
+CHECKPOINT --full`` and ``--since-last`` (each run's ``--json`` counts are checked: the
+incremental run must find exactly the new day's defects), then the validation step alone
+(``RunReport.timings["validate"]``, the same runs in this process), and where one run's SQL time
+goes (``pg_stat_statements``). Medians of ``--repeats``. ``--layout both`` (default) measures it
+all twice: on the seeded layout (each heap page holds rows of every day), then with analytics
+rewritten in date order (``CLUSTER``), as a table appended day by day is. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
+``benchmarks/.state/`` and stops them.
 """
 
 from __future__ import annotations
@@ -29,26 +36,67 @@ from pathlib import Path
 from benchmarks import run as B
 
 YTDQ = Path(sys.executable).parent / "ytdq"
-CHECKPOINT = "analytics_only"
-NEGATIVE_REVENUE, FUTURE_DATED = 5, 3
+NEGATIVE_REVENUE, FUTURE_DATED, ORPHANS, MISMATCHED = 5, 3, 4, 2
+#: checkpoint -> (its validation definition, the failing rules the new day's defects make, with their counts)
+CHECKPOINTS = {
+    "analytics_only": (
+        "analytics",
+        {"analytics.revenue_non_negative": NEGATIVE_REVENUE, "analytics.date_not_in_future": FUTURE_DATED},
+    ),
+    "cross_only": (
+        "cross_table",
+        {"analytics.video_exists": ORPHANS, "videos.view_count_matches_analytics": MISMATCHED},
+    ),
+}
+_COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, likes, comments)"
+#: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
+#: a table the sync appends to day by day holds its days in order. ``--layout by-date`` rewrites
+#: analytics in date order (after the new day is in: the same order), as production would have it.
+BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
+#: Before the baseline: the last two days gone (their views too), the constraints defects would hit dropped.
+PREPARE = (
+    "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
+    "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_video_id_fkey",
+    "UPDATE videos v SET view_count = v.view_count - d.views FROM (SELECT video_id, sum(views) AS views "
+    "FROM analytics WHERE date >= current_date - 1 GROUP BY video_id) d WHERE d.video_id = v.id",
+    "DELETE FROM analytics WHERE date >= current_date - 1",
+    "VACUUM ANALYZE analytics",
+    "VACUUM ANALYZE videos",
+)
+#: The new day (its first statement's row count is the day's rows), then its defects.
+NEW_DAY = (
+    f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date - 1, views, watch_time_minutes, revenue, "
+    "likes, comments FROM analytics WHERE date = current_date - 2",
+    "UPDATE videos v SET view_count = v.view_count + n.views FROM (SELECT video_id, sum(views) AS views "
+    "FROM analytics WHERE date = current_date - 1 GROUP BY video_id) n WHERE n.video_id = v.id",
+    "UPDATE analytics SET revenue = -1 WHERE id IN (SELECT id FROM analytics "
+    f"WHERE date = current_date - 1 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
+    f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date + 5, 10, 1, 0, 0, 0 FROM analytics "
+    f"WHERE date = current_date - 1 GROUP BY video_id ORDER BY video_id LIMIT {FUTURE_DATED}",
+    f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0, 0 "
+    f"FROM generate_series(1, {ORPHANS})",
+    "UPDATE analytics SET views = views + 1000 WHERE id IN (SELECT a.id FROM analytics a JOIN videos v "
+    f"ON v.id = a.video_id WHERE a.date = current_date - 1 ORDER BY a.id DESC LIMIT {MISMATCHED})",
+)
 
 
 def _project(dest: Path) -> Path:
     from ytempire_dq.locations import copy_project
 
     gx = copy_project(dest)
-    vd = json.loads((dest / "validation_definitions" / "analytics.json").read_text())
-    (dest / "checkpoints" / f"{CHECKPOINT}.json").write_text(
-        json.dumps(
-            {
-                "actions": [],
-                "id": "00000000-0000-4000-8000-0000000b1c4a",
-                "name": CHECKPOINT,
-                "result_format": "SUMMARY",
-                "validation_definitions": [{"id": vd["id"], "name": "analytics"}],
-            }
+    for n, (name, (vd_name, _)) in enumerate(CHECKPOINTS.items()):
+        vd = json.loads((dest / "validation_definitions" / f"{vd_name}.json").read_text())
+        (dest / "checkpoints" / f"{name}.json").write_text(
+            json.dumps(
+                {
+                    "actions": [],
+                    "id": f"00000000-0000-4000-8000-0000000b1c4{n}",
+                    "name": name,
+                    "result_format": "SUMMARY",
+                    "validation_definitions": [{"id": vd["id"], "name": vd_name}],
+                }
+            )
         )
-    )
     return gx
 
 
@@ -79,16 +127,18 @@ def _count(url: str) -> int:
         conn.close()
 
 
-def _in_process(gx: Path, url: str, mode: str) -> float:
-    """The run's validation seconds (``RunReport.timings``), in this process (GX imported once)."""
+def _in_process(gx: Path, url: str, checkpoint: str, mode: str) -> tuple[float, dict, dict]:
+    """(the run's validation seconds (``RunReport.timings``), its failing rules' counts, its scan),
+    in this process (GX imported once)."""
     from ytempire_dq.checkpoints import run_checkpoint
 
-    report = run_checkpoint(CHECKPOINT, config_dir=gx, database_url=url, full=mode == "full", since_last=mode != "full")
-    return round(report.timings["validate"], 3)
+    report = run_checkpoint(checkpoint, config_dir=gx, database_url=url, full=mode == "full", since_last=mode != "full")
+    found = {r["rule_id"]: r["bad_rows"] for r in report.failed_rules()}
+    return round(report.timings["validate"], 3), found, report.scan
 
 
-def _run(gx: Path, url: str, flag: str | None) -> tuple[float, dict]:
-    args = [str(YTDQ), "checkpoint", "run", CHECKPOINT, "--config", str(gx), "--json", "-"]
+def _run(gx: Path, url: str, checkpoint: str, flag: str | None) -> tuple[float, dict]:
+    args = [str(YTDQ), "checkpoint", "run", checkpoint, "--config", str(gx), "--json", "-"]
     if flag:
         args.append(flag)
     env = {**os.environ, "DATABASE_URL": url}
@@ -109,71 +159,121 @@ def _counts(doc: dict) -> dict:
     }
 
 
+def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) -> list | str:
+    """Where one in-process run's SQL time goes: its ``top`` statements by total time
+    (``pg_stat_statements``; the embedded cluster preloads it), or why not measured."""
+    try:
+        _sql(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()")
+    except Exception as exc:  # noqa: BLE001 - an external server without the extension: say so
+        return f"not measured: {str(exc).splitlines()[0]}"
+    _in_process(gx, url, checkpoint, mode)
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT round(total_exec_time::numeric, 1), calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) "
+                "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY total_exec_time DESC LIMIT %s",
+                (top,),
+            )
+            return [{"ms": float(ms), "calls": calls, "query": q} for ms, calls, q in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _check(checkpoint: str, mode: str, found: dict, scan: dict) -> None:
+    expected = CHECKPOINTS[checkpoint][1]
+    if found != expected or scan["incremental"] != (mode == "incremental"):
+        raise SystemExit(f"{checkpoint} {mode}: found {found}, scan {scan}; expected {expected}")
+
+
+def _summary(times: dict, validate: dict) -> dict:
+    med = {
+        f"median_{k}_{m}_s": statistics.median(v[m]) for k, v in (("whole", times), ("validate", validate)) for m in v
+    }
+    return {
+        "whole_process_s": times,
+        "validate_s": validate,
+        **med,
+        "ratio_validate": round(med["median_validate_incremental_s"] / med["median_validate_full_s"], 3),
+        "ratio_whole": round(med["median_whole_incremental_s"] / med["median_whole_full_s"], 3),
+    }
+
+
+def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
+    """Per checkpoint: whole processes and in-process validation, full vs incremental, interleaved."""
+    out: dict = {}
+    for checkpoint in CHECKPOINTS:
+        times: dict[str, list] = {"full": [], "incremental": []}
+        validate: dict[str, list] = {"full": [], "incremental": []}
+        for _ in range(repeats):
+            for mode, flag in (("full", "--full"), ("incremental", "--since-last")):
+                seconds, doc = _run(gx, url, checkpoint, flag)
+                _check(checkpoint, mode, _counts(doc), doc["scan"])
+                times[mode].append(round(seconds, 3))
+            for mode in ("full", "incremental"):
+                seconds, found, scan = _in_process(gx, url, checkpoint, mode)
+                _check(checkpoint, mode, found, scan)
+                validate[mode].append(seconds)
+        out[checkpoint] = {
+            "baseline_full_s": baseline[checkpoint],
+            "found": CHECKPOINTS[checkpoint][1],
+            **_summary(times, validate),
+            "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")},
+        }
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1430, help="seeded users (~748 analytics rows each)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
+    ap.add_argument(
+        "--layout",
+        choices=("both", "by-date", "seeded"),
+        default="both",
+        help="analytics' physical order: as seeded (by video), by date (as a table appended day by day), "
+        "or both (seeded first, then rewritten by date: one seeding)",
+    )
     args = ap.parse_args(argv)
+    layouts = ["seeded", "by-date"] if args.layout == "both" else [args.layout]
 
     admin_url, started = B.start_server(keep_env=False)
     try:
         url, meta = B.prepare_database(admin_url, f"incr_{args.users}", args.users, reuse=False, inject={})
-        _sql(
-            url,
-            "DELETE FROM analytics WHERE date >= current_date - 1",
-            "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
-            "VACUUM ANALYZE analytics",
-        )
+        _sql(url, *PREPARE)
         with tempfile.TemporaryDirectory(prefix="ytdq-incr-") as tmp:
             gx = _project(Path(tmp))
-            base_s, base = _run(gx, url, None)
-            if not base["success"]:
-                raise SystemExit(f"the baseline run failed: {_counts(base)}")
-            (new_day, *_rest) = _sql(
-                url,
-                "INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-                "SELECT video_id, current_date - 1, views, watch_time_minutes, revenue, likes, comments "
-                "FROM analytics WHERE date = current_date - 2",
-                f"UPDATE analytics SET revenue = -1 WHERE id IN (SELECT id FROM analytics "
-                f"WHERE date = current_date - 1 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
-                "INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-                "SELECT video_id, current_date + 5, 10, 1, 0, 0, 0 FROM analytics WHERE date = current_date - 1 "
-                f"GROUP BY video_id ORDER BY video_id LIMIT {FUTURE_DATED}",
-                "ANALYZE analytics",
-            )
+            baseline = {}
+            for checkpoint in CHECKPOINTS:
+                base_s, base = _run(gx, url, checkpoint, None)
+                if not base["success"]:
+                    raise SystemExit(f"the baseline run of {checkpoint} failed: {_counts(base)}")
+                baseline[checkpoint] = round(base_s, 3)
+            new_day, *_rest = _sql(url, *NEW_DAY)
             total = _count(url)
-            expected = {
-                "analytics.revenue_non_negative": NEGATIVE_REVENUE,
-                "analytics.date_not_in_future": FUTURE_DATED,
-            }
-            times: dict[str, list] = {"full": [], "incremental": []}
-            validate: dict[str, list] = {"full": [], "incremental": []}
-            for _ in range(args.repeats):
-                for mode, flag in (("full", "--full"), ("incremental", "--since-last")):
-                    seconds, doc = _run(gx, url, flag)
-                    if _counts(doc) != expected or doc["scan"]["incremental"] != (mode == "incremental"):
-                        raise SystemExit(f"{mode}: found {_counts(doc)}, scan {doc['scan']}; expected {expected}")
-                    times[mode].append(round(seconds, 3))
-                for mode in ("full", "incremental"):
-                    validate[mode].append(_in_process(gx, url, mode))
-        full, inc = statistics.median(times["full"]), statistics.median(times["incremental"])
+            out: dict = {}
+            for layout in layouts:
+                t = time.perf_counter()
+                _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
+                out[layout] = {
+                    "prepare_s": round(time.perf_counter() - t, 1),
+                    **_measure(gx, url, args.repeats, baseline),
+                }
         print(
             json.dumps(
                 {
                     "analytics_rows": total,
-                    "new_day_rows": new_day + FUTURE_DATED,
+                    "new_day_rows": new_day + FUTURE_DATED + ORPHANS,
                     "seed_s": meta.get("seed_s"),
-                    "baseline_full_s": round(base_s, 3),
-                    "whole_process_s": times,
-                    "validate_s": validate,
-                    "median_validate_full_s": statistics.median(validate["full"]),
-                    "median_validate_incremental_s": statistics.median(validate["incremental"]),
-                    "median_full_s": full,
-                    "median_incremental_s": inc,
-                    "ratio": round(inc / full, 3),
-                    "found": expected,
-                    "command": f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats}",
+                    "layouts": out,
+                    "command": (
+                        f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats} "
+                        f"--layout {args.layout}"
+                    ),
                 },
                 indent=2,
             )

@@ -164,11 +164,10 @@ def run_checkpoint(
         from ytempire_dq import incremental
         from ytempire_dq.cache.batch import batch_parameters
         from ytempire_dq.fast import enabled
-        from ytempire_dq.quarantine import asset_table
         from ytempire_dq.row_keys import Captured
         from ytempire_dq.snapshot import take
 
-        tables = [asset_table(vd) for vd in vds]
+        tables = _tables_read(vds)  # incremental: the tables every rule reads (a cross-table rule's child too)
         scan = incremental.plan(name, cdir, url, since_last=since_last, full=full, fast=enabled(), asset_tables=tables)
         # one database instant for every rule, the actions and the history (ytempire_dq.snapshot)
         snap = run_scope.enter_context(take(url))

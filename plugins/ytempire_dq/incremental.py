@@ -21,9 +21,13 @@ so its ``element_count`` is the new rows), a listed SQL rule has its query wrapp
 FROM (query) AS ytdq_rows WHERE ytdq_rows.column > since`` (it must return the column).
 Row-level rules are GX's column/column-pair/multicolumn map rules, except uniqueness rules and
 type rules, plus the SQL rules the yml lists (only their author knows a query is per row).
+A cross-table rule the yml lists under its child table (``cross_table_rules``) gets the copy's
+``incremental_since``: orphans are looked for among the new child rows only, a child aggregate is
+checked for the parents having new child rows only (each over all its child rows).
 Everything else runs as today, on the whole table: uniqueness rules (new rows alone would miss a
 duplicate of an old row; the fast path proves them from a unique index without scanning),
-cross-table rules, volume/freshness/history-band rules, and the other tables' suites.
+the other cross-table rules, volume/freshness/history-band rules (their verdict is on the whole
+table or a window of days, not on rows), and the other tables' suites.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class GrowingTable:
     table: str
     column: str
     sql_rules: frozenset[str] = frozenset()  # rule_ids of its per-row unexpected_rows_expectations
+    cross_table_rules: frozenset[str] = frozenset()  # rule_ids of cross-table rules scoped to its new rows
 
 
 @dataclass
@@ -151,10 +156,15 @@ def read_config(config_dir: Path) -> tuple[dict[str, GrowingTable], int]:
     for name, spec in (data.get("tables") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("column"), str):
             raise YtdqError(f"{path}: table {name!r} needs a 'column' (the date/timestamp new rows grow by)")
-        rules = spec.get("row_level_sql_rules") or []
-        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
-            raise YtdqError(f"{path}: table {name!r}: 'row_level_sql_rules' must be a list of rule ids")
-        tables[str(name)] = GrowingTable(str(name), spec["column"], frozenset(rules))
+        lists = {}
+        for key in ("row_level_sql_rules", "cross_table_rules"):
+            rules = spec.get(key) or []
+            if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+                raise YtdqError(f"{path}: table {name!r}: {key!r} must be a list of rule ids")
+            lists[key] = frozenset(rules)
+        tables[str(name)] = GrowingTable(
+            str(name), spec["column"], lists["row_level_sql_rules"], lists["cross_table_rules"]
+        )
     every = os.environ.get(ENV_FULL_SWEEP_EVERY, data.get("full_sweep_every", DEFAULT_FULL_SWEEP_EVERY))
     try:
         every = int(every)
@@ -179,7 +189,7 @@ def plan(
 ) -> Plan:
     """The scan of the coming run (see the module docstring for the rules); ``fast``: the fast
     runner is on (``ytempire_dq.fast.enabled()``; the scoped rules run only there);
-    ``asset_tables``: the tables the checkpoint's suites run on (the others are left out)."""
+    ``asset_tables``: the tables the checkpoint's rules read (the others are left out)."""
     if since_last and full:
         raise YtdqError("--since-last and --full exclude each other")
     tables, every = read_config(config_dir)
@@ -320,19 +330,51 @@ def is_row_level(exp: Any, table: GrowingTable) -> bool:
 
 
 def scoped(vd: Any, expectations: list) -> list:
-    """``expectations`` of ``vd`` for the active plan: on an append-mostly table in an incremental
-    run, its row-level rules replaced by copies (same id) restricted to ``column > since``."""
+    """``expectations`` of ``vd`` for the active plan: in an incremental run, the row-level rules
+    of an append-mostly table and the cross-table rules on such a child table replaced by copies
+    (same id) restricted to ``column > since`` (:func:`_restricted`, :func:`_cross_table_scoped`)."""
     with _lock:
         p = _active[-1] if _active else None
-    table = _asset_table(vd)
-    if p is None or not p.incremental or table not in p.tables or p.since.get(table) is None:
+    if p is None or not p.incremental:
         return list(expectations)
-    spec, since = p.tables[table], p.since[table]
+    table = _asset_table(vd)
+    spec, since = p.tables.get(table), p.since.get(table)
     out = []
     for exp in expectations:
-        restricted = _restricted(exp, spec, since) if is_row_level(exp, spec) else None
-        out.append(restricted if restricted is not None else exp)
+        copy_ = _cross_table_scoped(exp, p)
+        if copy_ is None and spec is not None and since is not None and is_row_level(exp, spec):
+            copy_ = _restricted(exp, spec, since)
+        out.append(copy_ if copy_ is not None else exp)
     return out
+
+
+def _cross_table_scoped(exp: Any, p: Plan) -> Any:
+    """A copy of a cross-table rule listed under its child table's ``cross_table_rules``, judging
+    only the child rows newer than the plan's lower bound (orphans) or the parents having such rows
+    (aggregates): the rule's ``incremental_since`` (``ytempire_dq.expectations._cross_table``);
+    None for any other rule (it runs whole)."""
+    import copy
+
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    rule_id = (exp.meta or {}).get("rule_id")
+    listed = [t for t in p.tables.values() if rule_id in t.cross_table_rules]
+    if not listed:
+        return None
+    field_ = getattr(exp, "child_table_field", None)
+    child = getattr(exp, field_, None) if isinstance(exp, CrossTableExpectation) and field_ else None
+    if child != listed[0].table:
+        log.warning(
+            "rule %s: %s lists it, but it is no cross-table rule on that child table; it runs whole",
+            rule_id,
+            CONFIG_FILE,
+        )
+        return None
+    if p.since.get(child) is None:
+        return None
+    cfg = copy.deepcopy(exp.configuration)
+    cfg.kwargs["incremental_since"] = {p.tables[child].column: p.since[child]}
+    return cfg.to_domain_obj()
 
 
 def _restricted(exp: Any, spec: GrowingTable, since: str) -> Any:

@@ -22,6 +22,10 @@ from its parameters instead of being written by hand:
   the expectation is built (a pydantic ``ValidationError`` naming the field), and quoted by
   SQLAlchemy's PostgreSQL compiler; values (limits, filter values, tolerance) are rendered as
   SQL literals by SQLAlchemy, never pasted.
+- **Incremental runs** (``ytempire_dq.incremental``): a rule ``incremental.yml`` lists under its
+  child table (the field :attr:`CrossTableExpectation.child_table_field` names) gets, for that run
+  only, a copy with ``incremental_since`` ``{column: value}``: it judges only the child rows with
+  ``column > value`` (orphans) or the parents having such rows (aggregates); never stored.
 - **Result**: ``observed_value`` (what GX's base reports) and ``unexpected_count`` are both the
   number of offending rows; ``partial_unexpected_list`` holds the sample's keys and
   ``details.unexpected_rows`` the sample rows themselves (SUMMARY and COMPLETE).
@@ -288,8 +292,19 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         ),
     )
 
+    incremental_since: Optional[Dict[str, Any]] = pydantic.Field(
+        default=None,
+        description=(
+            "Set by an incremental run only, never stored: {column: value} of the child table; only its rows "
+            "with column > value are judged (or the parents having such rows)."
+        ),
+    )
+
     # One metric: the sample rows, each carrying the total count (see module docstring).
     metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
+    #: The field naming the child table whose new rows an incremental run may scope the rule to
+    #: (None: the rule always judges every row).
+    child_table_field: ClassVar[Optional[str]] = None
 
     #: {field holding a table name: (fields holding columns of that table)}: what lint checks
     #: against the database, what the run's pre-flight requires to exist, and what is quoted.
@@ -304,6 +319,20 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         return None
 
     _identifiers_are_plain_names = pydantic.validator("*", pre=True, allow_reuse=True)(check_identifier_field)
+
+    @pydantic.validator("incremental_since")
+    def _one_plain_column(cls, value: Optional[dict]) -> Optional[dict]:
+        if value is not None and (len(value) != 1 or cls.child_table_field is None):
+            raise ValueError(f"{cls.__name__}: incremental_since takes one {{column: value}} of its child table")
+        return check_where_columns(cls, value)
+
+    def child_scope(self, child: Any) -> list[sa.ColumnElement]:
+        """The conditions on ``child`` (an alias of the child table) that keep only the rows an
+        incremental run judges: ``[]`` outside one."""
+        if not self.incremental_since:
+            return []
+        ((column, value),) = self.incremental_since.items()
+        return [sa.literal_column(f"{child.name}.{_DIALECT.identifier_preparer.quote(column)}") > sa.literal(value)]
 
     # ---- SQL ---------------------------------------------------------------------------
 

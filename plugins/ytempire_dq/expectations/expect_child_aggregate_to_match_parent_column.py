@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Literal, Tuple, Union
+from typing import Any, ClassVar, Dict, Literal, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -95,6 +95,8 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
         "aggregate",
         "tolerance",
     )
+    #: An incremental run: only the parents having new child rows (each over all its child rows).
+    child_table_field: ClassVar[Optional[str]] = "child_table"
 
     class Config:
         title = "Expect child aggregate to match parent column"
@@ -108,20 +110,22 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
         parent = sql_table(self.table, self.key_column, self.parent_column).alias("parent")
         child = sql_table(self.child_table, self.child_key_column, self.child_column).alias("child")
         aggregate_fn = getattr(sa.func, self.aggregate)
-        per_parent = (
-            sa.select(
-                child.c[self.child_key_column].label("parent_key"),
-                aggregate_fn(child.c[self.child_column]).label("child_value"),
-            )
-            .group_by(child.c[self.child_key_column])
-            .subquery("per_parent")
-        )
+        per_parent = sa.select(
+            child.c[self.child_key_column].label("parent_key"),
+            aggregate_fn(child.c[self.child_column]).label("child_value"),
+        ).group_by(child.c[self.child_key_column])
+        touched = None
+        if self.incremental_since:  # an incremental run: the parents its new child rows touch
+            new_rows = sql_table(self.child_table, self.child_key_column).alias("new_child")
+            touched = sa.select(new_rows.c[self.child_key_column]).where(*self.child_scope(new_rows))
+            per_parent = per_parent.where(child.c[self.child_key_column].in_(touched))
+        per_parent = per_parent.subquery("per_parent")
         child_value = sa.func.coalesce(per_parent.c.child_value, 0)
         parent_value = parent.c[self.parent_column]
         aggregate_label = f"{self.aggregate}_{self.child_column}"
         if aggregate_label in (self.key_column, self.parent_column):
             aggregate_label = "child_aggregate"
-        return (
+        query = (
             sa.select(
                 parent.c[self.key_column].label(self.key_column),
                 parent_value.label(self.parent_column),
@@ -130,6 +134,7 @@ class ExpectChildAggregateToMatchParentColumn(CrossTableExpectation):
             .select_from(parent.outerjoin(per_parent, per_parent.c.parent_key == parent.c[self.key_column]))
             .where(sa.func.abs(child_value - parent_value) > sa.literal(self.tolerance))
         )
+        return query if touched is None else query.where(parent.c[self.key_column].in_(touched))
 
     @classmethod
     @override

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -70,6 +70,7 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         "referenced_table",
         "referenced_column",
     )
+    child_table_field: ClassVar[Optional[str]] = "table"  # an incremental run: the new child rows only
 
     class Config:
         title = "Expect column values to exist in table"
@@ -87,7 +88,7 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         value = child.c[self.column]
         has_match = sa.exists().where(parent.c[self.referenced_column] == value)
         selected = [child.c[c] for c in columns] or [value.label(self.column), sa.func.count().label("child_rows")]
-        return sa.select(*selected).where(value.is_not(None), ~has_match)
+        return sa.select(*selected).where(value.is_not(None), ~has_match, *self.child_scope(child))
 
     @override
     def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
