@@ -46,7 +46,9 @@ def scale_row(s: dict) -> dict:
         "floor_fair_s": _med(n.get("floor_fair", []), "seconds"),
         "proved": len((n.get("floor_fair") or [{}])[-1].get("proved_by_index", [])),
         "validate_s": _med(n.get("gx_fast", []), "validate_s"),
+        "gx_alone_s": _med(n.get("gx", []), "validate_s"),
         "soda_s": _med(n.get("soda", []), "seconds"),
+        "failed": _failed(s),
         "whole_ytdq_s": w.get("ytdq_median_s"),
         "whole_soda_s": w.get("soda_median_s"),
         "whole_repeats": w.get("repeats"),
@@ -55,6 +57,16 @@ def scale_row(s: dict) -> dict:
         "deadlocks": d,
         "load": (s.get("loadavg_before", [None])[0], s.get("loadavg_after", [None])[0]),
     }
+
+
+def _failed(s: dict) -> str | None:
+    """``GX fast / floor / Soda`` failed-rule counts of the scale's last repeat, and whether they agree."""
+    p = s.get("parity_fast") or {}
+    if "gx_failed" not in p:
+        return None
+    counts = [len(p["gx_failed"]), len(p["floor_failed"]), len(p.get("soda_failed", []))]
+    same = not p.get("gx_vs_floor_count_mismatches") and not p.get("only_gx") and not p.get("only_soda")
+    return " / ".join(map(str, counts)) + (" (same rules, same counts)" if same else " (they differ)")
 
 
 def runs_of(r: dict) -> list[dict]:
@@ -88,19 +100,20 @@ def render(r: dict) -> list[str]:
     L.append("")
     L.append(
         "| run | analytics rows | repeats | load | floor s | fair floor s (proved) | validation s | "
-        "validation ÷ fair floor | whole ytdq s | whole Soda s | whole ytdq ÷ whole Soda | exit codes ytdq/Soda | "
-        "fair-floor count mismatches |"
+        "validation ÷ fair floor | GX alone s | Soda scan s | whole ytdq s | whole Soda s | whole ytdq ÷ whole Soda | "
+        "exit codes ytdq/Soda | fair-floor count mismatches | rules failed GX fast / floor / Soda |"
     )
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for x in run["rows"]:
             lo, hi = x["load"]
             L.append(
                 f"| {run['date']} | {x['rows']:,} | {x['repeats']} / {x['whole_repeats'] or '–'} | "
                 f"{_f(lo)}→{_f(hi)} | {_f(x['floor_s'])} | {_f(x['floor_fair_s'])} ({x['proved']}) | "
-                f"{_f(x['validate_s'])} | {_ratio(x['validate_s'], x['floor_fair_s'])} | {_f(x['whole_ytdq_s'])} | "
+                f"{_f(x['validate_s'])} | {_ratio(x['validate_s'], x['floor_fair_s'])} | {_f(x.get('gx_alone_s'))} | "
+                f"{_f(x.get('soda_s'))} | {_f(x['whole_ytdq_s'])} | "
                 f"{_f(x['whole_soda_s'])} | {_ratio(x['whole_ytdq_s'], x['whole_soda_s'])} | "
-                f"{x['whole_exit'][0]}/{x['whole_exit'][1]} | {x['fair_mismatches']} |"
+                f"{x['whole_exit'][0]}/{x['whole_exit'][1]} | {x['fair_mismatches']} | {x.get('failed') or '–'} |"
             )
     L += ["", "Commands: " + "; ".join(f"{run['date']}: `{run['command']}`" for run in runs), ""]
     L.append(
