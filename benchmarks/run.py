@@ -380,6 +380,7 @@ def main(argv=None) -> int:
     admin_url, started_here = start_server(args.keep)
     counter = N.SqlCounter()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # a fresh --out directory
     try:
         info = machine_info(admin_url)
         info["loadavg_start"] = os.getloadavg()

@@ -119,6 +119,23 @@ def test_a_site_without_index_rows_gets_them_once(project, db_url):
     assert len(rows) == len(result_files(gx_dir)) and report.run_id in {r["run_name"] for r in rows}
 
 
+def test_a_run_renders_a_suite_page_only_when_the_suite_changed(project, db_url):
+    gx_dir, _ = project
+    page = site_of(gx_dir) / "expectations" / "users.html"
+    written = page.stat().st_mtime_ns
+    run_checkpoint("beta", config_dir=gx_dir, database_url=db_url)
+    assert page.stat().st_mtime_ns == written  # the same suite: its page is not rendered again
+    suite_file = gx_dir.parent / "expectations" / "users.json"
+    suite = json.loads(suite_file.read_text())
+    suite["expectations"][0]["description"] = "users has exactly its columns (fingerprint check)"
+    suite_file.write_text(json.dumps(suite, indent=2))
+    run_checkpoint("beta", config_dir=gx_dir, database_url=db_url)
+    assert "fingerprint check" in page.read_text()  # a changed suite: rendered again
+    page.unlink()
+    run_checkpoint("beta", config_dir=gx_dir, database_url=db_url)
+    assert "fingerprint check" in page.read_text()  # a page gone: rendered again
+
+
 def test_the_index_shows_names_as_text():
     rows = [
         {

@@ -92,7 +92,7 @@ def broken(new_database, tmp_path_factory):
     gx_dir = _project(tmp_path_factory)
     slow, slow_st = _run(gx_dir, url, fast=False)
     fast, fast_st = _run(gx_dir, url, fast=True)
-    return slow, fast, gx_dir, slow_st, fast_st
+    return slow, fast, gx_dir, slow_st, fast_st, url
 
 
 SQL_RULE = "analytics.date_not_before_video"
@@ -100,9 +100,9 @@ SQL_RULE_WHERE = "a.date < CAST(v.created_at AS date)"  # its unexpected_rows_qu
 
 
 def _sql_rule_runs(st: Statements) -> list[str]:
-    """The validation statements running the SQL rule's query (not the quarantine's read of a failed
-    rule's row keys, ``SELECT ... to_jsonb(q) ... FROM (query) AS q``, which runs after validation)."""
-    return [s for s in st.sql if SQL_RULE_WHERE in s and "to_jsonb(q)" not in s]
+    """Every statement of the run (validation, then the quarantine's read of the failed rule's row
+    keys) that runs the SQL rule's query."""
+    return [s for s in st.sql if SQL_RULE_WHERE in s]
 
 
 def test_same_verdicts_and_counts_as_gx_alone(broken):
@@ -120,9 +120,10 @@ def test_same_verdicts_and_counts_as_gx_alone(broken):
 
 
 def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
-    """GX runs an unexpected_rows_query twice (rows fetched then dropped, then COUNT(*)); ours
-    only counts, with GX's own row_count metric and GX's result: same verdict, count, shape."""
-    slow, fast, _, slow_st, fast_st = broken
+    """GX runs an unexpected_rows_query twice (rows fetched then dropped, then COUNT(*)) and the
+    quarantine a third time for the row keys; ours runs it once, counting and reading the keys in
+    one statement, and GX's result is the same: verdict, count, shape."""
+    slow, fast, _, slow_st, fast_st, url = broken
     s, f = slow.rule(SQL_RULE), fast.rule(SQL_RULE)
     assert not f.success and f.unexpected_count == INJECT["analytics_before_video"]
     assert (f.success, f.unexpected_count, f.observed_value, f.error) == (
@@ -131,8 +132,77 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
         s.observed_value,
         s.error,
     )
-    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (2, 1)
-    assert _sql_rule_runs(fast_st)[0].startswith("SELECT COUNT(*)")  # GX's row_count metric's statement
+    assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (3, 1)
+    (once,) = _sql_rule_runs(fast_st)
+    assert "count(*) OVER ()" in once and "to_jsonb(q)" in once  # row_keys.capture: count and keys
+    conn = connect(url, autocommit=True)
+    try:  # the keys that one statement read are the run's quarantine of the rule
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (fast.run_id, SQL_RULE)
+            )
+            assert cur.fetchone()[0] == INJECT["analytics_before_video"]
+    finally:
+        conn.close()
+
+
+def _count_scans_of_revenue_domain(st: Statements) -> tuple[int, int]:
+    """(statements counting over analytics filtered by ``revenue > 0`` as a subquery of their own,
+    statements counting it with ``FILTER``): analytics.no_revenue_without_views' row_condition."""
+    counts = [
+        s for s in st.sql if s.startswith(("SELECT sum(CASE", "SELECT count(*) AS", "SELECT CASE WHEN (count(*) ="))
+    ]
+    own = [s for s in counts if "revenue > " in s and "FILTER" not in s]
+    filtered = [s for s in counts if "FILTER (WHERE revenue > " in s]
+    return len(own), len(filtered)
+
+
+def test_rules_with_a_row_condition_are_counted_in_the_tables_one_scan(broken):
+    slow, fast, _, slow_st, fast_st, _ = broken
+    rule = "analytics.no_revenue_without_views"  # views >= 0 where revenue > 0
+    assert (fast.rule(rule).success, fast.rule(rule).unexpected_count) == (
+        slow.rule(rule).success,
+        slow.rule(rule).unexpected_count,
+    )
+    assert _count_scans_of_revenue_domain(slow_st)[0] >= 2  # GX: its row count, its rules' counts
+    assert _count_scans_of_revenue_domain(fast_st) == (0, 2)  # folded into the table's two statements
+
+
+def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
+    """videos.youtube_video_id_format, 14 bad rows (at most the sample size): its sample query,
+    with the primary key added, gives GX its samples and the quarantine every key; nothing else
+    reads its rows after the count."""
+    slow, fast, _, slow_st, fast_st, url = broken
+    rule, condition = "videos.youtube_video_id_format", "NOT (youtube_video_id ~ "
+    assert fast.rule(rule).unexpected_count == INJECT["bad_youtube_video_id"] == 14
+    assert fast.rule(rule).partial_unexpected_list == slow.rule(rule).partial_unexpected_list
+    reads = [s for s in fast_st.sql if condition in s and "FILTER (WHERE" not in s]
+    samples = [s for s in reads if "dq_key_0" in s]
+    assert len(samples) == 1 and "AS unexpected_values" in samples[0]
+    assert not [s for s in reads if "to_jsonb(q)" in s]  # no quarantine scan of the rule's rows
+    assert [s for s in slow_st.sql if condition in s and "to_jsonb(q)" in s]  # GX alone: the quarantine reads them
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE v.youtube_video_id !~ '^[A-Za-z0-9_-]{11}$') "
+                "FROM dq.quarantine q JOIN videos v ON v.id = (q.row_key->>'id')::uuid "
+                "WHERE q.run_id = %s AND q.rule_id = %s",
+                (fast.run_id, rule),
+            )
+            assert cur.fetchone() == (14, 14)  # every key, each of a bad row
+    finally:
+        conn.close()
+
+
+def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):
+    """GX's sum(CASE WHEN bad THEN 1 ELSE 0 END) per rule becomes count(*) FILTER (WHERE bad):
+    the same counts (test_same_verdicts_and_counts_as_gx_alone), one statement for analytics."""
+    slow, fast, _, slow_st, fast_st, _ = broken
+    bundles = [s for s in fast_st.sql if s.startswith("SELECT CASE WHEN (count(*) =") and "FROM analytics" in s]
+    assert len(bundles) == 1 and "sum(CASE" not in bundles[0]
+    assert bundles[0].count("FILTER (WHERE") >= 10
+    assert any(s.startswith("SELECT sum(CASE") and "FROM analytics" in s for s in slow_st.sql)  # GX alone's
 
 
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq import gx_compat
+from ytempire_dq import gx_compat, gx_compat_fast
 
 ROOT = Path(__file__).resolve().parents[1]
 GX = "great_expectations"
@@ -65,6 +65,22 @@ PRIVATE_CALLABLES = [
     (f"{GX}.checkpoint.actions:ValidationAction._resolve_context", ["self"]),
     (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
     (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
+    (  # gx_compat_fast.reuse_metrics replaces it on one instance, with the same parameters
+        f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
+        ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
+    ),
+    # gx_compat_fast.configuration_built_once_per_call: the same three, each building configuration once
+    (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
+    (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
+    (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
+    (  # gx_compat_fast.one_scan_per_batch replaces it on one instance, with the same parameters
+        f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
+        ["self", "metric_fn_bundle", "limit"],
+    ),
+    (
+        f"{GX}.validator.validation_graph:ValidationGraph._resolve",
+        ["self", "metrics", "runtime_configuration", "min_graph_edges_pbar_enable", "show_progress_bars"],
+    ),
     (f"{GX}.core.validation_definition:ValidationDefinition._add_to_store", ["self"]),
     (
         f"{GX}.core.validation_definition:ValidationDefinition._get_expectation_suite_and_validation_result_ids",
@@ -102,6 +118,12 @@ def test_wrapped_private_attributes_exist():
     assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
     # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
     assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
+    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (gx_compat_fast.reuse_metrics)
+    from great_expectations.validator.metrics_calculator import MetricsCalculator
+    from great_expectations.validator.validator import Validator
+
+    assert "self._metrics_calculator" in inspect.getsource(Validator.__init__)
+    assert "self._show_progress_bars" in inspect.getsource(MetricsCalculator.__init__)
     # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw
     trusted = gx_compat.trusted_html_params()
     assert isinstance(trusted, frozenset) and trusted
@@ -250,3 +272,36 @@ def test_every_override_overrides_something():
         assert any(name in vars(base) for base in bases), f"{klass.__qualname__}.{name} overrides nothing"
     assert (SentenceRendering, "_prescriptive_renderer") in overrides
     assert (CrossStoreExpectation, "_validate") in overrides
+
+
+def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
+    """The three replaced methods return what GX's own return, and GX's own are back afterwards."""
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.expectation import Expectation
+
+    rules = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="views",
+            min_value=0,
+            row_condition={"type": "comparison", "column": {"name": "revenue"}, "operator": ">", "parameter": 0},
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="id", mostly=0.9),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["video_id", "date"]),
+    ]
+    own = {n: Expectation.__dict__[n] for n in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")}
+
+    def kwargs_of(rule):
+        return (
+            rule._get_domain_kwargs(),
+            rule._get_success_kwargs(),
+            rule._get_runtime_kwargs({"result_format": "BASIC"}),
+        )
+
+    expected = [kwargs_of(r) for r in rules]
+    with gx_compat_fast.configuration_built_once_per_call():
+        assert Expectation.__dict__["_get_domain_kwargs"] is not own["_get_domain_kwargs"]
+        assert [kwargs_of(r) for r in rules] == expected
+        with gx_compat_fast.configuration_built_once_per_call():  # nested: still patched, then still on exit
+            pass
+        assert Expectation.__dict__["_get_success_kwargs"] is not own["_get_success_kwargs"]
+    assert {n: Expectation.__dict__[n] for n in own} == own

@@ -152,7 +152,8 @@ def test_a_lost_snapshot_is_an_error_never_another_instant(module_env, db):
             assert level == "repeatable read"
             exporter = rows(
                 db,
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'",
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND query ILIKE '%pg_export_snapshot%'",
             )
             assert len(exporter) == 1
             scalar(db, "SELECT pg_terminate_backend(%s)", exporter[0])

@@ -164,6 +164,7 @@ def run_checkpoint(
         from ytempire_dq import incremental
         from ytempire_dq.cache.batch import batch_parameters
         from ytempire_dq.fast import enabled
+        from ytempire_dq.row_keys import Captured
         from ytempire_dq.snapshot import take
 
         tables = _tables_read(vds)  # incremental: the tables every rule reads (a cross-table rule's child too)
@@ -179,10 +180,13 @@ def run_checkpoint(
         report = _reporter(vds, progress)
         t_validate = time.perf_counter()
         durations: dict[str, float] = {}
+        captured = Captured()  # what validating read that the quarantine needs (ytempire_dq.quarantine)
         if concurrent and len(vds) > 1:
-            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report, durations)
+            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report, durations, captured)
         else:
-            results = [report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations)) for vd in vds]
+            results = [
+                report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations, captured)) for vd in vds
+            ]
         timings = {"validate": time.perf_counter() - t_validate}
         checkpoint_result, validations = _read_results(checkpoint, vds, results, run_id)
         for vd, validation in zip(vds, validations):
@@ -209,7 +213,7 @@ def run_checkpoint(
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.history import record_run
 
-        record_run(run_report, ctx, vds, database_url=url)
+        record_run(run_report, ctx, vds, database_url=url, captured=captured)
         if run_report.data_docs:  # Data Docs' rule history page, now that this run is in the history
             from ytempire_dq.docs_history import write_pages
 
@@ -255,7 +259,12 @@ def _run_id(name: str) -> Any:
 
 
 def _run_one(
-    vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None, durations: dict | None = None
+    vd: Any,
+    checkpoint: Any,
+    run_id: Any,
+    batch_parameters: dict | None = None,
+    durations: dict | None = None,
+    captured: Any = None,
 ) -> Any:
     """:func:`_validate` of one validation definition; when it raises (e.g. the server went away
     while GX read the batch), a result with the error on each of its rules instead, so the run
@@ -263,7 +272,7 @@ def _run_one(
     ``durations[vd.name]``: its seconds (the JUnit test suite's time)."""
     started = time.perf_counter()
     try:
-        return _validate(vd, checkpoint, run_id, batch_parameters)
+        return _validate(vd, checkpoint, run_id, batch_parameters, captured)
     except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)
@@ -293,7 +302,7 @@ def _errored_result(vd: Any, exc: BaseException) -> Any:
     )
 
 
-def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None) -> Any:
+def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None, captured: Any = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off).
     Every transaction of the definition's engines starts on the run's snapshot."""
@@ -309,7 +318,9 @@ def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | No
         )
     from ytempire_dq.fast import run_definition
 
-    return run_definition(vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id)
+    return run_definition(
+        vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id, captured=captured
+    )
 
 
 def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[Any, Any], Any]:
@@ -338,6 +349,7 @@ def _validate_concurrently(
     params: dict,
     report: Callable[[Any, Any], Any],
     durations: dict | None = None,
+    captured: Any = None,
 ) -> list:
     """The validation definitions in parallel threads; results in the declared order."""
     # One context per validation definition (opened here, in this thread: GX records the
@@ -347,7 +359,9 @@ def _validate_concurrently(
         c = open_context(cdir, database_url=url)
         own.append(c.validation_definitions.get(vd.name))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = {pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name), durations): vd for vd in own}
+        futures = {
+            pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name), durations, captured): vd for vd in own
+        }
         for future in as_completed(futures):
             report(futures[future], future.result())
         return [f.result() for f in futures]  # declared order

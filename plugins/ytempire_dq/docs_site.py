@@ -20,6 +20,12 @@ replaces that ``build``:
 - without (``ytdq docs build``): renders every page, reading each result once, and writes the
   rows anew (pages whose result is gone are removed, as GX does).
 
+A run's update re-renders a suite's page only when the suite (or the renderers) changed since the
+page was written: a fingerprint per suite in ``<site>.suite_pages.json`` beside the site. Every page
+is rendered through GX's Jinja views, each built anew per build with its own template cache; the
+compiled templates are shared by all of them in this process (:mod:`ytempire_dq.docs_page_cache`), so a
+run compiles each template once instead of once per validation.
+
 A run's update takes the rows file's lock (``flock``): runs of two checkpoints may update one
 site at once. With no rows file yet beside an existing site (a site built before this), the first
 update writes the rows of every stored result once. Sites on other backends than the filesystem
@@ -47,6 +53,7 @@ from typing_extensions import override
 
 from ytempire_dq import config, gx_compat
 from ytempire_dq import docs_index as index_page
+from ytempire_dq.docs_page_cache import COMPILED_TEMPLATES, read_json, suite_fingerprint, suite_pages_path, write_json
 from ytempire_dq.locations import config_dir_of
 
 log = logging.getLogger(__name__)
@@ -216,7 +223,8 @@ class IncrementalSiteBuilder(SiteBuilder):
     # -- rendering ------------------------------------------------------------------------------
 
     def _render(self, site: Path, keys: list, names: dict[str, str]) -> list[dict]:
-        """Render the pages of ``keys``; the index rows of the validations among them."""
+        """Render the pages of ``keys`` (a suite's only when it changed); the index rows of the
+        validations among them."""
         rows = []
         for key in keys:
             if isinstance(key, ValidationResultIdentifier):
@@ -224,13 +232,13 @@ class IncrementalSiteBuilder(SiteBuilder):
                 if row is not None:
                     rows.append(row)
             elif isinstance(key, ExpectationSuiteIdentifier):
-                self._render_suite(key)
+                self._render_suite(key, site, unless_unchanged=True)
         return rows
 
     def _render_all(self, site: Path, names: dict[str, str]) -> list[dict]:
         suites = self.site_section_builders.get("expectations")
         for key in suites.source_store.list_keys() if suites else []:
-            self._render_suite(key)
+            self._render_suite(key, site)
         section = self.site_section_builders.get("validations")
         keys = set(section.source_store.list_keys()) if section else set()
         rows = [row for key in sorted(keys, key=str) if (row := self._render_validation(key, names)) is not None]
@@ -274,20 +282,32 @@ class IncrementalSiteBuilder(SiteBuilder):
         self._write_page(section, key, result, lambda markup: with_failed_rules(markup, result, row))
         return row
 
-    def _render_suite(self, key: ExpectationSuiteIdentifier) -> None:
+    def _render_suite(self, key: ExpectationSuiteIdentifier, site: Path, unless_unchanged: bool = False) -> None:
         section = self.site_section_builders.get("expectations")
         if section is None:
             return
         try:
-            suite = ExpectationSuite(**section.source_store.get(key))
+            stored = section.source_store.get(key)
+            suite = ExpectationSuite(**stored)
         except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
             log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
             return
-        self._write_page(section, key, suite)
+        fingerprint = suite_fingerprint(stored)
+        pages = read_json(suite_pages_path(site))
+        page = self.target_store.store_backends[ExpectationSuiteIdentifier]
+        if unless_unchanged and pages.get(key.name) == fingerprint and page.has_key(key.to_tuple()):
+            return
+        if self._write_page(section, key, suite):
+            with rows_lock(site):  # two runs may update one site
+                pages = read_json(suite_pages_path(site))
+                pages[key.name] = fingerprint
+                write_json(suite_pages_path(site), pages)
 
-    def _write_page(self, section: Any, key: Any, resource: Any, post: Any = None) -> None:
+    def _write_page(self, section: Any, key: Any, resource: Any, post: Any = None) -> bool:
+        """Render and store one page; False when it could not be rendered (logged)."""
         from great_expectations.data_context.types.resource_identifiers import SiteSectionIdentifier
 
+        section.view_class.env.bytecode_cache = COMPILED_TEMPLATES
         try:
             rendered = section.renderer_class.render(resource)
             markup = section.view_class.render(
@@ -300,6 +320,8 @@ class IncrementalSiteBuilder(SiteBuilder):
             )
         except Exception:  # as GX: one page failing to render must not stop the others
             log.exception("Data Docs: the page of %s could not be rendered", key.to_tuple())
+            return False
+        return True
 
 
 def with_failed_rules(markup: str, result: Any, row: dict) -> str:

@@ -27,16 +27,36 @@ results store, exactly as ``ValidationDefinition.run`` does):
    too), with the checkpoint's own result format, for their samples; their results replace
    pass 1's, so such a rule's stored result is what GX alone would have stored.
 
-3. **A SQL rule's query runs once.** GX's ``unexpected_rows_expectation`` depends on two metrics,
-   ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the result
-   format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM (query)``):
-   the query runs twice (at 10M analytics rows ~2.1 s + ~1.2 s). Pass 1 resolves only GX's
-   ``row_count`` metric and hands GX's own ``metrics_validate`` an empty row list (right when
-   nothing is unexpected; under pass 1's BASIC the rows are never shown), so the result is GX's.
-   A failed rule under a COMPLETE checkpoint is re-run by GX in pass 2 for its rows; a count
-   that raises leaves the rule to GX (its error result as GX gives it).
+3. **A SQL rule's query runs once per run.** GX's ``unexpected_rows_expectation`` depends on two
+   metrics, ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the
+   result format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM
+   (query)``), and the quarantine then read the rows' keys a third time. Pass 1 runs the query once
+   in :func:`ytempire_dq.row_keys.capture` (its count, and up to 10,000 row keys, which the
+   quarantine stores without reading again) and hands GX's own ``metrics_validate`` that count and
+   an empty row list (right when nothing is unexpected; under pass 1's BASIC the rows are never
+   shown), so the result is GX's. A failed rule under a COMPLETE checkpoint is re-run by GX in
+   pass 2 for its rows; a query that raises is counted by GX's metric instead (its error as GX
+   gives it).
 
-``YTDQ_FAST=0`` in the environment turns all three off (GX's ``ValidationDefinition.run`` as is; the
+4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
+   the table, and the table under each ``row_condition`` (two more scans per condition: its row
+   count and its rules' counts). The fast path folds them into one statement per table, each
+   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``gx_compat_fast.one_scan_per_batch``).
+
+5. **A failed rule's samples and row keys in one query.** Pass 2's sample query of a column map
+   rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
+   :mod:`ytempire_dq.fast_keys`; GX gets its values as the rule's ``unexpected_values`` metric, and
+   when they are all the offending rows (at most the sample size) the quarantine gets their keys.
+
+6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
+   every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
+   is built once per call (``gx_compat_fast.configuration_built_once_per_call``; same values).
+
+Pass 2 and the quarantine reuse every metric pass 1 resolved (``gx_compat_fast.reuse_metrics``: the same
+metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
+sample query, not a second count of its table.
+
+``YTDQ_FAST=0`` in the environment turns them all off (GX's ``ValidationDefinition.run`` as is; the
 benchmark's "before"). Assets that are not PostgreSQL tables (the Redis cache) always run as is.
 """
 
@@ -46,10 +66,10 @@ import datetime as dt
 import os
 from typing import Any
 
-from ytempire_dq import gx_compat
+from ytempire_dq import fast_keys, gx_compat, gx_compat_fast
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.sql_guard import SQL_RULE
 
-SQL_RULE = "unexpected_rows_expectation"
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
 PROOF = "pg_index: unique, valid, live, immediate, no predicate, no expression"
@@ -149,17 +169,22 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
     return proved
 
 
-def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
-    """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: GX's
-    ``row_count`` metric for all of them in one graph, then GX's own ``metrics_validate``."""
+def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> dict[int, Any]:
+    """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
+    query runs once, in :func:`ytempire_dq.row_keys.capture` (its count and, for the quarantine,
+    its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
+    ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``."""
     import copy
+
+    from ytempire_dq import quarantine, row_keys
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
     gx_validator = gx_compat.wrapped_validator(validator)  # the batch pass 1 validates (built once)
     engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
-    rules, done = {}, {}
+    table = quarantine.asset_table(vd)
+    rules, done, counted = {}, {}, {}
     for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
         try:
             (cfg,) = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
@@ -174,18 +199,38 @@ def _sql_rules(validator: Any, expectations: list) -> dict[int, Any]:
             )
         except Exception:  # noqa: BLE001, S112 - GX runs it and reports the error its own way
             continue
-    counted, _aborted = gx_validator.compute_metrics([count for _, _, count in rules.values()], dict(runtime))
-    for i, (rule, table, count) in rules.items():
+        try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
+            with engine.engine.connect() as conn:
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
+                conn.rollback()
+        except Exception:  # noqa: BLE001, S112 - GX's own count below gives GX's error
+            continue
+        counted[rules[i][2].id] = keys.total
+        if keys.total and captured is not None:
+            captured.keys[(vd.name, exp.id)] = keys
+    missing = [count for _, _, count in rules.values() if count.id not in counted]
+    if missing:
+        more, _aborted = gx_validator.compute_metrics(missing, dict(runtime))
+        counted.update(more)
+    for i, (rule, table_metric, count) in rules.items():
         if count.id in counted:  # an aborted count (bad SQL) is left to GX, as are errors here
             try:
                 done[i] = rule.metrics_validate(
-                    metrics={table.id: [], count.id: counted[count.id]},
+                    metrics={table_metric.id: [], count.id: counted[count.id]},
                     execution_engine=engine,
                     runtime_configuration=dict(runtime),
                 )
             except Exception:  # noqa: BLE001, S112
                 continue
     return done
+
+
+def _samples_with_count(exp: Any) -> bool:
+    """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
+    with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    return isinstance(exp, CrossTableExpectation)
 
 
 def _suite(name: str, expectations: list) -> Any:
@@ -245,14 +290,22 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
     return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
-def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any) -> Any:
-    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the three levers above: the
-    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster."""
-    from great_expectations.validator.v1_validator import Validator
-    from great_expectations.validator.validation_statistics import calc_validation_statistics
+def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
+    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
+    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
+    ``captured`` (:class:`ytempire_dq.row_keys.Captured`) receives the SQL rules' row keys (lever
+    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
+    with gx_compat_fast.configuration_built_once_per_call():  # lever 6: GX's Python, same values
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+
+
+def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
+
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
     if not diagnostics.success:
         if not diagnostics.parent_added and diagnostics.children_added:
@@ -272,18 +325,34 @@ def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, ru
     results = _proofs(vd, expectations)
     proved = len(results)
     validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
-    results.update(_sql_rules(validator, expectations))
+    known = gx_compat_fast.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    if captured is not None:
+        captured.validators[vd.name] = gx_compat.wrapped_validator(validator)
+    results.update(_sql_rules(validator, expectations, vd, captured))
     rest = [e for i, e in enumerate(expectations) if i not in results]
-    first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
-    by_id = _by_id(first)
-    by_id.update({expectations[i].id: evr for i, evr in results.items()})
-    fmt = _sample_format(result_format, [])
-    sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
-    fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
-    if sampled and fmt is not None:
-        validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
-        by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
+    # ours count and sample in their one query whatever the format: run with the checkpoint's
+    own_format = [e for e in rest if _samples_with_count(e)]
+    rest = [e for e in rest if not _samples_with_count(e)]
+    # lever 4: the counts of the rules with and without a row_condition in one scan of the table
+    with gx_compat_fast.one_scan_per_batch(gx_compat.wrapped_validator(validator).execution_engine):
+        first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
+        by_id = _by_id(first)
+        by_id.update({expectations[i].id: evr for i, evr in results.items()})
+        if own_format:
+            validator.result_format = result_format
+            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
+            validator.result_format = NO_SAMPLES
+        fmt = _sample_format(result_format, [])
+        sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
+        fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
+        if sampled and fmt is not None:
+            if captured is not None:  # their samples read with their rows' keys (lever 5)
+                fast_keys.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured)
+            validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
+            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
+    if captured is not None:
+        fast_keys.keys_from_results(validator, expectations, by_id, vd, captured)
 
     stats = calc_validation_statistics(ordered)
     vr = type(first)(

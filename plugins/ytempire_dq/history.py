@@ -85,23 +85,26 @@ def _check_schema(conn: sa.Connection, url: str) -> None:
 # writing
 
 
-def record_run(report: RunReport, ctx: Any, vds: list, *, database_url: str | None = None) -> dict | None:
+def record_run(
+    report: RunReport, ctx: Any, vds: list, *, database_url: str | None = None, captured: Any = None
+) -> dict | None:
     """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables; ``ctx``
-    and ``vds`` are the run's open Data Context and validation definitions (in the report's order).
+    and ``vds`` are the run's open Data Context and validation definitions (in the report's order);
+    ``captured``: row keys the run already read (:func:`ytempire_dq.quarantine.quarantine_failed_rules`).
 
     Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
     url = database_url or config.database_url(required=False)
     try:
-        return _record(report, ctx, vds, url)
+        return _record(report, ctx, vds, url, captured)
     except Exception as exc:  # noqa: BLE001 - history must never change the verdict
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
         return None
 
 
-def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
+def _record(report: RunReport, ctx: Any, vds: list, url: str, captured: Any = None) -> dict:
     finished = dt.datetime.now(dt.timezone.utc)
     started = finished - dt.timedelta(seconds=report.seconds)
     rules = [(v, r) for v in report.validations for r in v.results]
@@ -150,7 +153,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str) -> dict:
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
-            return quarantine_failed_rules(report, ctx, vds, engine, finished, conn)
+            return quarantine_failed_rules(report, ctx, vds, engine, finished, conn, captured)
     finally:
         engine.dispose()
 

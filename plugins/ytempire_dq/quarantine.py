@@ -1,8 +1,19 @@
 """Quarantine: the keys of every offending row of each failed rule, in ``dq.quarantine``.
 
-Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample,
-written by one ``INSERT INTO dq.quarantine ... SELECT`` per rule (the SQL the project generates),
-so those keys never travel through Python:
+Quarantine holds the keys of **all** offending rows of each failed rule, not GX's 200-row sample.
+Reading them costs a scan per failed rule, so a run reads them at most once, and usually not at
+all after validating (:mod:`ytempire_dq.row_keys`):
+
+- the fast path has them already for SQL rules (counted and keyed in one statement), for column
+  map rules whose sample holds every offending row (the sample query carries the primary key), and
+  for cross-table rules whose result lists every offending parent (:class:`~ytempire_dq.row_keys.
+  Captured`); they are ``COPY``'d in;
+- otherwise :func:`~ytempire_dq.row_keys.capture` reads the count and up to 10,000 keys in one
+  statement PostgreSQL may run with parallel workers; past that, the keys never travel through
+  Python: one ``INSERT INTO dq.quarantine ... SELECT`` per rule for SQL the project generates,
+  streamed (server-side cursor, READ ONLY) for an analyst's query.
+
+The offending rows, per kind of rule:
 
 - **map rules** (``expect_column_values_*``, compound unique, column pairs): the primary key of
   the rows GX's own unexpected condition selects, on the domain GX validates (row_condition and
@@ -27,15 +38,14 @@ import csv
 import datetime as dt
 import io
 import logging
-import weakref
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from ytempire_dq import config, gx_compat
 from ytempire_dq.incremental import scoped
 from ytempire_dq.results import RunReport, rule_key
+from ytempire_dq.row_keys import Captured, capture, primary_key, query_rule_rows, row_key
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +55,27 @@ QUARANTINE = sa.table(
 
 
 def quarantine_failed_rules(
-    report: RunReport, ctx: Any, vds: list, engine: sa.Engine, at: dt.datetime, write: sa.Connection
+    report: RunReport,
+    ctx: Any,
+    vds: list,
+    engine: sa.Engine,
+    at: dt.datetime,
+    write: sa.Connection,
+    captured: Captured | None = None,
 ) -> dict:
     """Quarantine the failed rules' rows in ``write``'s transaction (the one that wrote the run's
     ``dq.runs`` row: under the run's snapshot a later transaction would not see it), each rule in
-    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads."""
+    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads; ``captured``:
+    what the validation already read (:class:`Captured`)."""
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
     counts: dict[str, int] = {}
+    captured = captured or Captured()
     for vd, validation in zip(vds, report.validations):
         if validation not in failed:
             continue
-        keyer = _Keyer(ctx, vd, engine)
+        keyer = _Keyer(ctx, vd, engine, captured.validators.get(vd.name))
         # every loaded expectation has its own id; an incremental run's rules as they ran (new rows only)
         by_id = {e.id: e for e in scoped(vd, vd.suite.expectations)}
         for rule in validation.results:
@@ -66,6 +84,11 @@ def quarantine_failed_rules(
             key = rule_key(rule, validation.suite)
             try:
                 expectation = by_id.get(rule.expectation_id)
+                known = captured.keys.get((vd.name, rule.expectation_id))
+                if known is not None and known.complete:  # read with its count: no second scan
+                    with write.begin_nested():
+                        counts[key] = _copy_in(write, known.keys, known.table or keyer.table(), report.run_id, key, at)
+                    continue
                 keys = keyer.keys(expectation)
                 if keys is None:
                     continue
@@ -74,7 +97,7 @@ def quarantine_failed_rules(
                     if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
                         counts[key] = _copy_keys(engine, write, select, table, report.run_id, key, at)
                     else:
-                        counts[key] = _insert_keys(write, select, table, report.run_id, key, at)
+                        counts[key] = _insert_keys(engine, write, select, table, report.run_id, key, at)
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.one_line(exc, 400)
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
@@ -88,23 +111,6 @@ def quarantine_failed_rules(
                     rule.unexpected_count,
                 )
     return counts
-
-
-def _row_key(pk: list[str]) -> sa.ColumnElement:
-    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the
-    row without its personal-data columns (:data:`ytempire_dq.pii.PII_NAMES`: keys only, never an
-    e-mail or a name, leave the database for the quarantine)."""
-    from ytempire_dq import pii
-
-    full = sa.func.to_jsonb(sa.literal_column("q"))
-    row = full.op("-")(sa.literal(pii.names(), postgresql.ARRAY(sa.Text)))
-    if not pk:
-        return row
-    pairs = [part for column in pk for part in (sa.literal(column), full.op("->")(sa.literal(column)))]
-    return sa.case(
-        (sa.func.jsonb_exists_all(full, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
-        else_=row,
-    )
 
 
 def _is_query_rule(expectation: Any) -> bool:
@@ -129,35 +135,60 @@ def _copy_keys(
     at: dt.datetime,
 ) -> int:
     """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
-    writing statement: read with a server-side cursor in a READ ONLY transaction with the
-    statement timeout (:mod:`ytempire_dq.sql_guard`), then ``COPY``'d in on ``write``."""
+    writing statement: read in a READ ONLY transaction with the statement timeout
+    (:mod:`ytempire_dq.sql_guard`) by :func:`capture`, or, past :data:`CAPTURE_LIMIT` rows, with a
+    server-side cursor, then ``COPY``'d in on ``write``."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
-    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
     with engine.connect() as read:
         begin_read_only(read)
+        known = capture(read, select, table)  # usually every key, in one parallel-capable statement
+        if known.complete:
+            read.rollback()
+            return _copy_in(write, known.keys, table, run_id, rule_id, at)
+        read.rollback()
+        begin_read_only(read)  # too many to hold: streamed, batch by batch
         pk = primary_key(read, table)
         keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
-            sa.select(sa.cast(_row_key(pk), sa.Text)).select_from(select)
+            sa.select(sa.cast(row_key(pk), sa.Text)).select_from(select)
         )
-        with write.connection.driver_connection.cursor() as cur:
-            for batch in keys.partitions():
-                buffer = io.StringIO()
-                csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for (k,) in batch)
-                buffer.seek(0)
-                cur.copy_expert(copy, buffer)
-                count += len(batch)
+        for batch in keys.partitions():
+            count += _copy_in(write, [k for (k,) in batch], table, run_id, rule_id, at)
         read.rollback()
     return count
 
 
+def _copy_in(write: sa.Connection, keys: list[str], table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
+    """``COPY`` row keys (JSON texts) into ``dq.quarantine`` on ``write``; how many."""
+    copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k in keys)
+    buffer.seek(0)
+    with write.connection.driver_connection.cursor() as cur:
+        cur.copy_expert(copy, buffer)
+    return len(keys)
+
+
 def _insert_keys(
-    conn: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
+    engine: sa.Engine,
+    conn: sa.Connection,
+    select: sa.Selectable,
+    table: str,
+    run_id: str,
+    rule_id: str,
+    at: dt.datetime,
 ) -> int:
-    """INSERT ... SELECT the row keys of ``select`` (a subquery ``q``): one statement, server-side.
-    Only for SQL the project generates: an analyst's query goes through :func:`_copy_keys`."""
-    key = _row_key(primary_key(conn, table))
+    """The row keys of ``select`` (a subquery ``q``): read with their count in one parallel-capable
+    statement and ``COPY``'d in when there are at most :data:`CAPTURE_LIMIT`, else one INSERT ...
+    SELECT, server-side. Only for SQL the project generates: an analyst's query goes through
+    :func:`_copy_keys`."""
+    with engine.connect() as read:
+        known = capture(read, select, table)
+        read.rollback()
+    if known.complete:
+        return _copy_in(conn, known.keys, table, run_id, rule_id, at)
+    key = row_key(primary_key(conn, table))
     source = sa.select(
         sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
     ).select_from(select)
@@ -165,21 +196,6 @@ def _insert_keys(
         sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
     )
     return int(result.rowcount)
-
-
-#: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
-#: lookup is a catalog query (the history's engine lives for one run: no stale entry outlives it).
-_PRIMARY_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def primary_key(conn: sa.Connection, table: str) -> list[str]:
-    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
-    known = _PRIMARY_KEYS.setdefault(conn.engine, {})
-    if table not in known:
-        schema, _, name = table.rpartition(".")
-        pk = sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns")
-        known[table] = list(pk or [])
-    return list(known[table])
 
 
 def asset_table(vd: Any) -> str | None:
@@ -195,9 +211,9 @@ def asset_table(vd: Any) -> str | None:
 class _Keyer:
     """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
 
-    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine):
+    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine, validator: Any = None):
         self.ctx, self.vd, self.engine = ctx, vd, engine
-        self._validator = None
+        self._validator = validator  # the one that validated (its metrics reused), else built on demand
 
     @property
     def validator(self) -> Any:
@@ -225,7 +241,7 @@ class _Keyer:
         if table is None:  # not a SQL table asset (e.g. the Redis snapshot): nothing to key on
             return None
         if isinstance(expectation, UnexpectedRowsExpectation):
-            return self._query_rule(expectation), table
+            return query_rule_rows(self.validator, expectation), table
         if getattr(expectation, "map_metric", None):
             with self.engine.connect() as conn:
                 pk = primary_key(conn, table) or [
@@ -239,38 +255,15 @@ class _Keyer:
 
     def _cross_table(self, expectation: Any) -> sa.Subquery:
         from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
-        from ytempire_dq.expectations._cross_table import sql_table
 
-        offending = expectation.offending_rows()
         if not isinstance(expectation, ExpectColumnValuesToExistInTable):
-            return offending.subquery("q")  # one row per offending parent, its key first
+            return expectation.offending_rows().subquery("q")  # one row per offending parent, its key first
         # orphans: the offending rows are grouped by missing value; key every child row instead
         with self.engine.connect() as conn:
             pk = primary_key(conn, expectation.table)
         if not pk:  # nothing to key child rows on: the missing values themselves
-            return offending.subquery("q")
-        child = sql_table(expectation.table, expectation.column, *pk).alias("child")
-        missing = offending.subquery("missing")
-        return (
-            sa.select(*(child.c[c] for c in pk))
-            .where(child.c[expectation.column].in_(sa.select(missing.c[expectation.column])))
-            .where(*expectation.child_scope(child))  # an incremental run: its new child rows only
-            .subquery("q")
-        )
-
-    def _query_rule(self, expectation: Any) -> sa.Subquery:
-        from great_expectations.core.metric_domain_types import MetricDomainTypes
-
-        engine = self.validator.execution_engine
-        batch, _, _ = engine.get_compute_domain(
-            {"batch_id": self.validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
-        )
-        sql = gx_compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
-        from ytempire_dq.sql_guard import check_query
-
-        check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
-        # sa.text reads ":name" as a bind parameter; the query has none of its own
-        return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
+            return expectation.offending_rows().subquery("q")
+        return expectation.orphan_rows(*pk).subquery("q")  # one scan of the child table
 
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
@@ -282,6 +275,10 @@ class _Keyer:
 
         validator = self.validator
         engine = validator.execution_engine
+        if validator.active_batch_id:  # as GX validates it: its metrics are the ones resolved then
+            configuration = expectation.configuration
+            configuration.kwargs["batch_id"] = validator.active_batch_id
+            expectation = configuration.to_domain_obj()
         dependencies = expectation.get_validation_dependencies(
             execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
         )

@@ -23,7 +23,9 @@ from typing import Any
 
 from ytempire_dq import gx_compat
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.fast import SQL_RULE
+
+#: The expectation type of an analyst's SQL rule (GX's ``UnexpectedRowsExpectation``).
+SQL_RULE = "unexpected_rows_expectation"
 
 TIMEOUT_ENV = "YTDQ_STATEMENT_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
