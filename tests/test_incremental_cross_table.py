@@ -128,6 +128,23 @@ def _plant(db) -> None:
         assert cur.rowcount == STALE
 
 
+def test_an_incremental_runs_map_rules_read_only_the_new_rows(projects, module_env):
+    """The fast path's one-scan-per-table folding must not turn the new rows' domain (an index range
+    on analytics.date) into a FILTER over a full scan: every map-rule count on analytics is under
+    ``date > since`` in its WHERE clause."""
+    from tests.helpers import statements_during
+
+    assert _run(projects, "xinc", module_env).exit_code == 0  # clean data: the baseline watermark
+    reports = []
+    seen = statements_during(lambda: reports.append(_run(projects, "xinc", module_env, since_last=True)))
+    assert reports[0].scan["incremental"], reports[0].scan
+    counts = [" ".join(s.split()) for s in seen if "column_values." in s]
+    counts = [s for s in counts if "FROM analytics" in s]
+    assert counts, "no map-rule count on analytics ran"
+    for statement in counts:  # the domain's condition in a WHERE (an index range), not only in FILTERs
+        assert " date > %(" in statement.split(" FROM ", 1)[1], statement
+
+
 def test_cross_table_rules_judge_the_new_rows_and_full_runs_find_old_defects(projects, module_env, db):
     # 1. clean data: full runs pass (the baselines), then an incremental run with nothing new passes too
     for name in ("xinc", "xagg"):

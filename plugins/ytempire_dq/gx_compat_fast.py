@@ -93,6 +93,8 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
     import sqlalchemy as sa
     from great_expectations.core.id_dict import IDDict
 
+    from ytempire_dq.incremental import scanning_new_rows
+
     original = execution_engine._organize_metrics_by_domain
 
     def bad_rows(aggregate: Any) -> Any:
@@ -150,6 +152,9 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
             folded.append((query, condition, plain))
         for query, condition, plain in folded:
             key = IDDict(plain).to_id()
+            if key not in base and scanning_new_rows():  # ytempire_dq.incremental: keep the new rows' index scan
+                kept.append(query)
+                continue
             if key not in base:
                 base[key] = {"domain_kwargs": IDDict(plain), "select": [], "metric_ids": []}
                 kept.append(base[key])
