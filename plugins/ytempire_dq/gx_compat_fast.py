@@ -80,8 +80,10 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
     GX's ``SqlAlchemyExecutionEngine._organize_metrics_by_domain`` groups a bundle by domain; each
     group is one statement over ``get_domain_records(domain)``, which for a row condition is
     ``SELECT * FROM (<batch>) WHERE <condition>``. Replaced on this one engine instance, the groups
-    of one batch that differ only by a row condition are folded into the group without it (created
-    when missing). A group is folded only when its records are exactly that (one FROM, a WHERE
+    of one batch that differ only by a row condition are folded into the group without it, when
+    the bundle has one (that scan of the whole batch runs anyway; folding into a scan created for
+    the purpose would turn a condition an index can serve, such as an incremental run's
+    ``date > since``, into a full scan). A group is folded only when its records are exactly that (one FROM, a WHERE
     whose columns are unqualified) and each of its metrics is an aggregate function (``FILTER``
     applies); anything else stays its own statement, as GX has it. Counts over no rows are the same
     (``count(*) FILTER`` 0, ``sum(...) FILTER`` NULL, as over an empty subquery).
@@ -92,8 +94,6 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
     0.83 s -> 0.56 s)."""
     import sqlalchemy as sa
     from great_expectations.core.id_dict import IDDict
-
-    from ytempire_dq.incremental import scanning_new_rows
 
     original = execution_engine._organize_metrics_by_domain
 
@@ -152,12 +152,9 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
             folded.append((query, condition, plain))
         for query, condition, plain in folded:
             key = IDDict(plain).to_id()
-            if key not in base and scanning_new_rows():  # ytempire_dq.incremental: keep the new rows' index scan
-                kept.append(query)
+            if key not in base:  # no scan of the whole batch runs anyway: keep the conditioned one
+                kept.append(query)  # (an incremental run's new rows: an index range, not a full scan)
                 continue
-            if key not in base:
-                base[key] = {"domain_kwargs": IDDict(plain), "select": [], "metric_ids": []}
-                kept.append(base[key])
             target = base[key]
             for sel, metric_id in zip(query["select"], query["metric_ids"]):
                 target["select"].append(aggregate(sel, condition))

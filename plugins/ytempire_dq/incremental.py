@@ -305,12 +305,6 @@ def applied(p: Plan) -> Iterator[Plan]:
             _active.remove(p)
 
 
-def scanning_new_rows() -> bool:
-    """An incremental run is active: its scoped rules' domains are the new rows (an index range)."""
-    with _lock:
-        return bool(_active) and _active[-1].incremental
-
-
 def _asset_table(vd: Any) -> str | None:
     asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else getattr(vd, "asset", None)
     name = getattr(asset, "table_name", None)
