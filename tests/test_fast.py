@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import copy_project
+from tests.helpers import copy_project, rows
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
@@ -81,6 +81,14 @@ def _sample_limits(st: Statements) -> list:
     ]
 
 
+def _query(url: str, sql: str, *params) -> list[tuple]:
+    conn = connect(url, autocommit=True)
+    try:
+        return rows(conn, sql, params)
+    finally:
+        conn.close()
+
+
 def _proved(report) -> list:
     return [r for r in report.rules() if "proved by unique index" in str(r.observed_value)]
 
@@ -135,15 +143,10 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
     assert (len(_sql_rule_runs(slow_st)), len(_sql_rule_runs(fast_st))) == (3, 1)
     (once,) = _sql_rule_runs(fast_st)
     assert "count(*) OVER ()" in once and "to_jsonb(q)" in once  # row_keys.capture: count and keys
-    conn = connect(url, autocommit=True)
-    try:  # the keys that one statement read are the run's quarantine of the rule
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (fast.run_id, SQL_RULE)
-            )
-            assert cur.fetchone()[0] == INJECT["analytics_before_video"]
-    finally:
-        conn.close()
+    quarantined = _query(
+        url, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", fast.run_id, SQL_RULE
+    )
+    assert quarantined == [(INJECT["analytics_before_video"],)]  # the keys that one statement read
 
 
 def _count_scans_of_revenue_domain(st: Statements) -> tuple[int, int]:
@@ -181,18 +184,14 @@ def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     assert len(samples) == 1 and "AS unexpected_values" in samples[0]
     assert not [s for s in reads if "to_jsonb(q)" in s]  # no quarantine scan of the rule's rows
     assert [s for s in slow_st.sql if condition in s and "to_jsonb(q)" in s]  # GX alone: the quarantine reads them
-    conn = connect(url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE v.youtube_video_id !~ '^[A-Za-z0-9_-]{11}$') "
-                "FROM dq.quarantine q JOIN videos v ON v.id = (q.row_key->>'id')::uuid "
-                "WHERE q.run_id = %s AND q.rule_id = %s",
-                (fast.run_id, rule),
-            )
-            assert cur.fetchone() == (14, 14)  # every key, each of a bad row
-    finally:
-        conn.close()
+    keyed = _query(
+        url,
+        "SELECT count(*), count(*) FILTER (WHERE v.youtube_video_id !~ '^[A-Za-z0-9_-]{11}$') "
+        "FROM dq.quarantine q JOIN videos v ON v.id = (q.row_key->>'id')::uuid WHERE q.run_id = %s AND q.rule_id = %s",
+        fast.run_id,
+        rule,
+    )
+    assert keyed == [(14, 14)]  # every key, each of a bad row
 
 
 def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):

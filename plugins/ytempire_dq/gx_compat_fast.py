@@ -153,7 +153,8 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
         for query, condition, plain in folded:
             key = IDDict(plain).to_id()
             if key not in base:  # no scan of the whole batch runs anyway: keep the conditioned one
-                kept.append(query)  # (an incremental run's new rows: an index range, not a full scan)
+                query["select"] = [aggregate(sel) for sel in query["select"]]  # (an incremental run's
+                kept.append(query)  # new rows: an index range, not a full scan)
                 continue
             target = base[key]
             for sel, metric_id in zip(query["select"], query["metric_ids"]):
