@@ -180,7 +180,7 @@ def run_checkpoint(
         report = _reporter(vds, progress)
         t_validate = time.perf_counter()
         durations: dict[str, float] = {}
-        captured = Captured()  # what validating read that the quarantine needs (ytempire_dq.quarantine)
+        captured = Captured()  # what validating read that the quarantine needs (ytempire_dq.row_keys)
         if concurrent and len(vds) > 1:
             results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report, durations, captured)
         else:
