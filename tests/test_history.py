@@ -136,23 +136,45 @@ def test_quarantine_holds_every_offending_row_key(nightly, conn, kind):
         assert keys == {r[0] for r in rows(conn, KEYS_SQL[kind])}
 
 
-def test_quarantine_holds_all_rows_not_gx_sample(new_database, project, redis_up):
-    """More offending rows than GX's samples (20 per query rule, 20 partial values): all are keyed."""
-    url = new_database("history_many")
-    seed.seed(url, users=60, seed=3, inject={"orphan_analytics": 230, "bad_email": 25})
+@pytest.mark.parametrize("capture_limit", [None, 2], ids=["keys-read-with-counts", "past-the-capture-limit"])
+def test_quarantine_holds_all_rows_not_gx_sample(new_database, project, redis_up, monkeypatch, capture_limit):
+    """More offending rows than GX's samples (20 per query rule, 20 partial values): all are keyed.
+    Past the capture limit (here 2 keys) the other paths key them all: one INSERT ... SELECT for the
+    generated SQL (a map rule, a cross-table rule), a stream from a read-only transaction for an
+    analyst's query."""
+    from ytempire_dq import quarantine, row_keys
+
+    taken: list[str] = []
+    for path in ("_insert_select", "_stream_keys"):  # which path keyed each rule past the limit
+        original = getattr(quarantine, path)
+        monkeypatch.setattr(quarantine, path, lambda *a, _o=original, _p=path, **k: taken.append(_p) or _o(*a, **k))
+    if capture_limit is not None:
+        monkeypatch.setattr(row_keys, "CAPTURE_LIMIT", capture_limit)
+    url = new_database(f"history_many_{capture_limit}")
+    seed.seed(url, users=60, seed=3, inject={"orphan_analytics": 230, "bad_email": 25, "analytics_before_video": 7})
     report = run_checkpoint("nightly", config_dir=project, database_url=url)
     c = connect(url, autocommit=True)
     try:
-        for rule, n in (("analytics.video_exists", 230), ("users.email_format", 25)):
+        for rule, n in (
+            ("analytics.video_exists", 230),
+            ("users.email_format", 25),
+            ("analytics.date_not_before_video", 7),
+        ):
             assert report.rule(rule).unexpected_count == n
             assert (
                 scalar(
-                    c, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", (report.run_id, rule)
+                    c,
+                    "SELECT count(DISTINCT row_key) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s",
+                    (report.run_id, rule),
                 )
                 == n
             )
     finally:
         c.close()
+    if capture_limit is None:
+        assert taken == []  # every key read with its count (or with its samples)
+    else:
+        assert {"_insert_select", "_stream_keys"} <= set(taken)
 
 
 def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn, monkeypatch, redis_down):

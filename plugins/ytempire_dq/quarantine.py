@@ -94,10 +94,9 @@ def quarantine_failed_rules(
                     continue
                 select, table = keys
                 with write.begin_nested():
-                    if _is_query_rule(expectation):  # untrusted SQL: read-only, then insert
-                        counts[key] = _copy_keys(engine, write, select, table, report.run_id, key, at)
-                    else:
-                        counts[key] = _insert_keys(engine, write, select, table, report.run_id, key, at)
+                    counts[key] = _quarantine_keys(
+                        engine, write, select, table, report.run_id, key, at, untrusted=_is_query_rule(expectation)
+                    )
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.one_line(exc, 400)
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
@@ -125,7 +124,7 @@ def _is_query_rule(expectation: Any) -> bool:
 KEY_BATCH = 5000
 
 
-def _copy_keys(
+def _quarantine_keys(
     engine: sa.Engine,
     write: sa.Connection,
     select: sa.Selectable,
@@ -133,29 +132,51 @@ def _copy_keys(
     run_id: str,
     rule_id: str,
     at: dt.datetime,
+    *,
+    untrusted: bool,
 ) -> int:
-    """The row keys of an analyst's query (``select``, a subquery ``q``), never wrapped in a
-    writing statement: read in a READ ONLY transaction with the statement timeout
-    (:mod:`ytempire_dq.sql_guard`) by :func:`capture`, or, past :data:`CAPTURE_LIMIT` rows, with a
-    server-side cursor, then ``COPY``'d in on ``write``."""
+    """The row keys of ``select`` (a subquery ``q``) into ``dq.quarantine`` on ``write``; how many.
+
+    Read with their count by :func:`capture` in a READ ONLY transaction with the statement timeout
+    (:mod:`ytempire_dq.sql_guard`) and ``COPY``'d in: one parallel-capable statement, usually every
+    key. Past :data:`CAPTURE_LIMIT` rows they never all travel through Python at once: SQL the
+    project generates becomes one ``INSERT ... SELECT`` (server-side); an analyst's query
+    (``untrusted``) is never wrapped in a writing statement, so its keys are streamed from the
+    read-only transaction and copied in batch by batch."""
+    from ytempire_dq.sql_guard import begin_read_only
+
+    with engine.connect() as read:
+        begin_read_only(read)
+        known = capture(read, select, table)
+        read.rollback()
+        if known.complete:
+            return _copy_in(write, known.keys, table, run_id, rule_id, at)
+        if untrusted:
+            return _stream_keys(read, write, select, table, run_id, rule_id, at)
+    return _insert_select(write, select, table, run_id, rule_id, at)
+
+
+def _stream_keys(
+    read: sa.Connection,
+    write: sa.Connection,
+    select: sa.Selectable,
+    table: str,
+    run_id: str,
+    rule_id: str,
+    at: dt.datetime,
+) -> int:
+    """The keys of an analyst's query through a server-side cursor in a READ ONLY transaction."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
-    with engine.connect() as read:
-        begin_read_only(read)
-        known = capture(read, select, table)  # usually every key, in one parallel-capable statement
-        if known.complete:
-            read.rollback()
-            return _copy_in(write, known.keys, table, run_id, rule_id, at)
-        read.rollback()
-        begin_read_only(read)  # too many to hold: streamed, batch by batch
-        pk = primary_key(read, table)
-        keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
-            sa.select(sa.cast(row_key(pk), sa.Text)).select_from(select)
-        )
-        for batch in keys.partitions():
-            count += _copy_in(write, [k for (k,) in batch], table, run_id, rule_id, at)
-        read.rollback()
+    begin_read_only(read)
+    pk = primary_key(read, table)
+    keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
+        sa.select(sa.cast(row_key(pk), sa.Text)).select_from(select)
+    )
+    for batch in keys.partitions():
+        count += _copy_in(write, [k for (k,) in batch], table, run_id, rule_id, at)
+    read.rollback()
     return count
 
 
@@ -170,29 +191,15 @@ def _copy_in(write: sa.Connection, keys: list[str], table: str, run_id: str, rul
     return len(keys)
 
 
-def _insert_keys(
-    engine: sa.Engine,
-    conn: sa.Connection,
-    select: sa.Selectable,
-    table: str,
-    run_id: str,
-    rule_id: str,
-    at: dt.datetime,
+def _insert_select(
+    write: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
 ) -> int:
-    """The row keys of ``select`` (a subquery ``q``): read with their count in one parallel-capable
-    statement and ``COPY``'d in when there are at most :data:`CAPTURE_LIMIT`, else one INSERT ...
-    SELECT, server-side. Only for SQL the project generates: an analyst's query goes through
-    :func:`_copy_keys`."""
-    with engine.connect() as read:
-        known = capture(read, select, table)
-        read.rollback()
-    if known.complete:
-        return _copy_in(conn, known.keys, table, run_id, rule_id, at)
-    key = row_key(primary_key(conn, table))
+    """One ``INSERT INTO dq.quarantine ... SELECT`` of the keys: only for SQL the project generates."""
+    key = row_key(primary_key(write, table))
     source = sa.select(
         sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
     ).select_from(select)
-    result = conn.execute(
+    result = write.execute(
         sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
     )
     return int(result.rowcount)
