@@ -4,6 +4,7 @@ render a suite page whose suite and renderers have not changed (a fingerprint pe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,8 +37,10 @@ def suite_pages_path(site: Path) -> Path:
     return site.parent / f"{site.name}.suite_pages.json"
 
 
+@functools.cache
 def _renderers_fingerprint() -> str:
-    """What a suite page depends on besides the suite: GX's version, our renderers and templates."""
+    """What a suite page depends on besides the suite: GX's version, our renderers and templates
+    (read once per process: they do not change under a running build)."""
     from importlib.metadata import version
 
     here = Path(__file__).resolve().parent
