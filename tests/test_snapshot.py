@@ -156,7 +156,9 @@ def test_a_lost_snapshot_is_an_error_never_another_instant(module_env, db):
                 "AND state = 'idle in transaction' AND query ILIKE '%pg_export_snapshot%'",
             )
             assert len(exporter) == 1
-            scalar(db, "SELECT pg_terminate_backend(%s)", exporter[0])
+            # With a timeout, pg_terminate_backend waits until the backend has exited: without one
+            # it only signals, and the next import could still find the exporter alive.
+            assert scalar(db, "SELECT pg_terminate_backend(%s, 10000)", exporter[0]) is True
             with pytest.raises(Exception, match="invalid snapshot identifier"), eng.connect() as conn:
                 conn.execute(sa.text("SELECT count(*) FROM videos"))
         with eng.connect() as conn:  # after the run: the engine's transactions are its own again
