@@ -194,6 +194,45 @@ def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     assert keyed == [(14, 14)]  # every key, each of a bad row
 
 
+def test_orphans_are_keyed_through_their_missing_values_not_a_second_anti_join(new_database, tmp_path_factory):
+    """analytics.video_exists with 2 missing videos and 81 orphan rows (more than the rule's 20
+    sample rows): its result names every missing value with its rows, so the quarantine reads the
+    81 keys by those values (the child column's index) instead of a second anti-join over analytics.
+    GX alone keys them with that anti-join; both key exactly the orphan rows."""
+    url = new_database("fast_orphans")
+    seed.seed(url, users=20, seed=5, inject={"orphan_analytics": 1})  # drops the foreign key
+    missing = ["00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"]
+    _query(
+        url,
+        "INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments) "
+        "SELECT m::uuid, current_date - g, 0, 0, 0, 0, 0 FROM unnest(%s::text[]) m, generate_series(1, 40) g "
+        "RETURNING id",
+        missing,
+    )
+    orphans = sorted(
+        r[0]
+        for r in _query(
+            url, "SELECT id::text FROM analytics a WHERE NOT EXISTS (SELECT 1 FROM videos v WHERE v.id = a.video_id)"
+        )
+    )
+    assert len(orphans) == 81
+    gx_dir = _project(tmp_path_factory)
+    rule = "analytics.video_exists"
+    for fast in (True, False):
+        report, st = _run(gx_dir, url, fast=fast)
+        assert report.rule(rule).unexpected_count == 81
+        keyed = _query(
+            url,
+            "SELECT row_key->>'id' FROM dq.quarantine WHERE run_id = %s AND rule_id = %s ORDER BY 1",
+            report.run_id,
+            rule,
+        )
+        assert [k for (k,) in keyed] == orphans
+        anti_joins = [s for s in st.sql if "FROM analytics AS child" in s and "NOT (EXISTS" in s]
+        by_values = [s for s in anti_joins if "child.video_id IN (" in s]
+        assert (len(anti_joins), len(by_values)) == ((2, 1) if fast else (2, 0)), anti_joins
+
+
 def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):
     """GX's sum(CASE WHEN bad THEN 1 ELSE 0 END) per rule becomes count(*) FILTER (WHERE bad):
     the same counts (test_same_verdicts_and_counts_as_gx_alone), one statement for analytics."""

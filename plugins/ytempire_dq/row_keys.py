@@ -67,26 +67,51 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, limit: int |
 
 
 def sample_keys(conn: sa.Connection, expectation: Any, evr: Any) -> Keys | None:
-    """The row keys of a failed cross-table rule with one offending row per parent (not orphans),
-    from its own result when that lists every offending row (at most ``SAMPLE_SIZE``) and each row
-    holds its table's primary key: ``{"<pk column>": value}`` as :func:`_row_key` makes them. None
-    otherwise (the quarantine then reads them)."""
+    """The row keys of a failed cross-table rule, from its own result when that lists every
+    offending row (at most ``SAMPLE_SIZE``): one row per parent holding its table's primary key
+    (``{"<pk column>": value}`` as :func:`row_key` makes them), or, for orphans, every missing value
+    (:func:`_orphan_keys`). None otherwise (the quarantine then reads them)."""
     import json
 
     from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
     from ytempire_dq.expectations._cross_table import CrossTableExpectation
 
-    if not isinstance(expectation, CrossTableExpectation) or isinstance(expectation, ExpectColumnValuesToExistInTable):
+    if not isinstance(expectation, CrossTableExpectation):
         return None
     result = evr.result or {}
     rows = (result.get("details") or {}).get("unexpected_rows")
     total = result.get("unexpected_count")
-    if not isinstance(rows, list) or not isinstance(total, int) or total != len(rows) or not total:
+    if not isinstance(rows, list) or not isinstance(total, int) or not total or not rows:
         return None
+    if not all(isinstance(r, dict) for r in rows):
+        return None
+    if isinstance(expectation, ExpectColumnValuesToExistInTable):
+        return _orphan_keys(conn, expectation, rows, total)
     pk = primary_key(conn, expectation.table)
-    if not pk or not all(isinstance(r, dict) and all(isinstance(r.get(c), (str, int)) for c in pk) for r in rows):
+    if total != len(rows) or not pk or not all(isinstance(r.get(c), (str, int)) for r in rows for c in pk):
         return None
     return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, expectation.table)
+
+
+def _orphan_keys(conn: sa.Connection, expectation: Any, rows: list[dict], total: int) -> Keys | None:
+    """An orphan rule's result has one row per missing value with its ``child_rows``; when they add
+    up to the count, it names every missing value, and the orphan rows are the child rows with
+    those values: read through the child column's index (milliseconds), not by a second anti-join
+    over the whole child table (0.7 s for analytics at 10M rows). Same snapshot, same rows: the
+    keys are kept only if they are exactly ``total``."""
+    counts = [r.get("child_rows") for r in rows]
+    values = [r.get(expectation.column) for r in rows]
+    if not all(isinstance(c, int) for c in counts) or sum(counts) != total:
+        return None
+    if not all(isinstance(v, (str, int)) for v in values):
+        return None
+    pk = primary_key(conn, expectation.table)
+    if not pk:
+        return None
+    keys = capture(conn, expectation.orphan_rows(*pk, among=values).subquery("q"), expectation.table)
+    if keys.total != total or not keys.complete:
+        return None
+    return Keys(keys.keys, total, expectation.table)
 
 
 def row_key(pk: list[str]) -> sa.ColumnElement:

@@ -80,15 +80,17 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         orphans = self.orphan_rows()
         return orphans.group_by(orphans.selected_columns[0].element)  # by the missing value
 
-    def orphan_rows(self, *columns: str) -> sa.Select:
+    def orphan_rows(self, *columns: str, among: Optional[list] = None) -> sa.Select:
         """The orphan child rows, one per row: their ``columns`` (the quarantine asks for the child
-        table's primary key), or, with none, the missing value and ``count(*)`` to group by it."""
+        table's primary key), or, with none, the missing value and ``count(*)`` to group by it.
+        ``among``: only those whose value is one of these (known missing values: an index lookup)."""
         child = sql_table(self.table, self.column, *columns).alias("child")
         parent = sql_table(self.referenced_table, self.referenced_column).alias("parent")
         value = child.c[self.column]
         has_match = sa.exists().where(parent.c[self.referenced_column] == value)
         selected = [child.c[c] for c in columns] or [value.label(self.column), sa.func.count().label("child_rows")]
-        return sa.select(*selected).where(value.is_not(None), ~has_match, *self.child_scope(child))
+        among_values = [value.in_(among)] if among is not None else []
+        return sa.select(*selected).where(value.is_not(None), *among_values, ~has_match, *self.child_scope(child))
 
     @override
     def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:
