@@ -243,6 +243,44 @@ def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):
     assert any(s.startswith("SELECT sum(CASE") and "FROM analytics" in s for s in slow_st.sql)  # GX alone's
 
 
+def _bounds(st: Statements, column: str) -> list:
+    """The bound each analytics bad-row count compares ``column`` with (``<column> < <bound>``)."""
+    import re
+
+    found = []
+    for sql, params in zip(st.sql, st.params):
+        if "FROM analytics" in sql and isinstance(params, dict) and ("FILTER" in sql or "sum(CASE" in sql):
+            found += [params[name] for name in re.findall(rf"{column} IS NOT NULL AND {column} < %\((\w+)\)s", sql)]
+    return found
+
+
+def test_integral_bounds_are_integers_against_integer_columns(broken):
+    """A between rule's min_value 0 reaches SQL as the float 0.0 (GX's), which PostgreSQL compares
+    with an integer column by casting every row to numeric; the fast path binds it as 0 for
+    integer columns (likes, views) and leaves numeric columns (revenue) their 0.0. The counts are
+    GX's (test_same_verdicts_and_counts_as_gx_alone)."""
+    _, _, _, slow_st, fast_st, _ = broken
+    for column, bounds in (("likes", [0]), ("views", [0, 1])):  # views >= 1 where revenue > 0 too
+        assert sorted(_bounds(slow_st, column)) == bounds
+        assert {type(b) for b in _bounds(slow_st, column)} == {float}  # GX alone: 0.0, 1.0
+        assert sorted(_bounds(fast_st, column)) == bounds
+        assert {type(b) for b in _bounds(fast_st, column)} == {int}
+    assert [(type(b), b) for b in _bounds(fast_st, "revenue")] == [(float, 0.0)]
+
+
+def test_integral_bounds_leave_every_other_bound_alone():
+    from sqlalchemy.dialects import postgresql
+
+    from ytempire_dq.gx_compat_fast import integral_bounds
+
+    likes, views, revenue = sa.column("likes"), sa.column("views"), sa.column("revenue")
+    rows = sa.table("t", sa.column("likes"))
+    condition = sa.and_(likes < 0.0, likes < 0.5, revenue < 0.0, views >= 2.0, rows.c.likes > 1.0, likes != 3)
+    out = integral_bounds(condition, frozenset({"likes", "views"}))
+    sql = str(out.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    assert sql == "likes < 0 AND likes < 0.5 AND revenue < 0.0 AND views >= 2 AND t.likes > 1.0 AND likes != 3"
+
+
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
     _, fast, *_ = broken
     # the duplicate_* kinds dropped their unique constraints: those rules ran and counted the rows

@@ -91,7 +91,9 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
     And GX's bad-row count of a map rule, ``sum(CASE WHEN <bad> THEN 1 ELSE 0 END)``, becomes
     ``CASE WHEN count(*) = 0 THEN NULL ELSE count(*) FILTER (WHERE <bad>) END``: the same value
     (NULL over no rows, as ``sum``), a third less PostgreSQL time (analytics at 10M rows, ten rules:
-    0.83 s -> 0.56 s)."""
+    0.83 s -> 0.56 s).
+
+    And an integral bound against an integer column is bound as an integer (:func:`integral_bounds`)."""
     import sqlalchemy as sa
     from great_expectations.core.id_dict import IDDict
 
@@ -160,6 +162,10 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
             for sel, metric_id in zip(query["select"], query["metric_ids"]):
                 target["select"].append(aggregate(sel, condition))
                 target["metric_ids"].append(metric_id)
+        for query in kept:
+            integers = integer_columns(execution_engine, query["domain_kwargs"])
+            if integers:
+                query["select"] = [integral_bounds(sel, integers) for sel in query["select"]]
         return kept
 
     execution_engine._organize_metrics_by_domain = organize
@@ -167,6 +173,56 @@ def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
         yield
     finally:
         del execution_engine._organize_metrics_by_domain
+
+
+def integer_columns(execution_engine: Any, domain_kwargs: Any) -> frozenset:
+    """The integer columns of the table a domain's records are read from (none for a query
+    asset): the catalog's, read once per engine and table."""
+    import sqlalchemy as sa
+
+    source = execution_engine.get_domain_records(domain_kwargs=domain_kwargs)
+    while True:  # (SELECT * FROM (SELECT * FROM <table> WHERE ...)): the table's columns
+        source = source.element if isinstance(source, sa.Subquery) else source
+        froms = source.get_final_froms() if isinstance(source, sa.Select) else []
+        if len(froms) != 1 or [str(c) for c in source.selected_columns] != ["*"]:
+            return frozenset()
+        if not isinstance(froms[0], sa.Subquery):
+            break
+        source = froms[0]
+    table = froms[0]
+    if not isinstance(table, sa.TableClause):
+        return frozenset()
+    known = execution_engine.__dict__.setdefault("_ytdq_integer_columns", {})
+    key = (table.schema, table.name)
+    if key not in known:
+        columns = sa.inspect(execution_engine.engine).get_columns(table.name, schema=table.schema)
+        known[key] = frozenset(c["name"] for c in columns if isinstance(c["type"], sa.Integer))
+    return known[key]
+
+
+def integral_bounds(expression: Any, integers: frozenset) -> Any:
+    """``expression`` with each ``<integer column> <comparison> <integral float>`` bound as an
+    integer. GX's between bounds are floats (a suite's ``min_value: 0`` arrives as ``0.0``), and
+    PostgreSQL compares an integer column with the numeric constant ``0.0`` by casting every row
+    to numeric. The same truth for every row (the bound is integral); five such bounds on
+    analytics at 10M rows: 0.97 s -> 0.58 s."""
+    import sqlalchemy as sa
+    from sqlalchemy.sql import operators, visitors
+
+    comparisons = {operators.lt, operators.le, operators.gt, operators.ge, operators.eq, operators.ne}
+
+    def replace(element: Any) -> Any:
+        if not isinstance(element, sa.BinaryExpression) or element.operator not in comparisons:
+            return None
+        column, bound = element.left, element.right
+        if not isinstance(column, sa.ColumnClause) or column.table is not None or column.name not in integers:
+            return None
+        value = getattr(bound, "value", None) if isinstance(bound, sa.BindParameter) else None
+        if not isinstance(value, float) or not value.is_integer():
+            return None
+        return element.operator(column, sa.bindparam(None, int(value), type_=sa.BigInteger()))
+
+    return visitors.replacement_traverse(expression, {}, replace)
 
 
 _KWARGS_LOCK = threading.Lock()
