@@ -256,7 +256,8 @@ def test_lint_explain_and_the_quarantine_read_in_a_read_only_transaction(seeded)
         rows = sa.text("SELECT id FROM workflows WHERE dq_test_delete() > 0").columns().subquery("q")
         with eng.begin() as write, pytest.raises(sa.exc.InternalError, match="read-only transaction"):
             at = dt.datetime.now(dt.timezone.utc)
-            quarantine._quarantine_keys(eng, write, rows, "workflows", "run-x", "workflows.x", at, untrusted=True)
+            target = quarantine.Rows(write, "workflows", "run-x", "workflows.x", at)
+            quarantine._quarantine_keys(eng, target, rows, untrusted=True)
     finally:
         eng.dispose()
     assert workflows(seeded) == before

@@ -38,6 +38,7 @@ import csv
 import datetime as dt
 import io
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,7 +88,9 @@ def quarantine_failed_rules(
                 known = captured.keys.get((vd.name, rule.expectation_id))
                 if known is not None and known.complete:  # read with its count: no second scan
                     with write.begin_nested():
-                        counts[key] = _copy_in(write, known.keys, known.table or keyer.table(), report.run_id, key, at)
+                        counts[key] = _copy_in(
+                            Rows(write, known.table or keyer.table(), report.run_id, key, at), known.keys
+                        )
                     continue
                 keys = keyer.keys(expectation)
                 if keys is None:
@@ -95,7 +98,10 @@ def quarantine_failed_rules(
                 select, table = keys
                 with write.begin_nested():
                     counts[key] = _quarantine_keys(
-                        engine, write, select, table, report.run_id, key, at, untrusted=_is_query_rule(expectation)
+                        engine,
+                        Rows(write, table, report.run_id, key, at),
+                        select,
+                        untrusted=_is_query_rule(expectation),
                     )
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = config.one_line(exc, 400)
@@ -124,18 +130,20 @@ def _is_query_rule(expectation: Any) -> bool:
 KEY_BATCH = 5000
 
 
-def _quarantine_keys(
-    engine: sa.Engine,
-    write: sa.Connection,
-    select: sa.Selectable,
-    table: str,
-    run_id: str,
-    rule_id: str,
-    at: dt.datetime,
-    *,
-    untrusted: bool,
-) -> int:
-    """The row keys of ``select`` (a subquery ``q``) into ``dq.quarantine`` on ``write``; how many.
+@dataclass(frozen=True)
+class Rows:
+    """Where one failed rule's keys go: ``dq.quarantine`` rows of ``run_id``/``rule_id`` for rows of
+    ``table``, written on ``write`` (the run's history transaction), stamped ``at``."""
+
+    write: sa.Connection
+    table: str
+    run_id: str
+    rule_id: str
+    at: dt.datetime
+
+
+def _quarantine_keys(engine: sa.Engine, rows: Rows, select: sa.Selectable, *, untrusted: bool) -> int:
+    """The row keys of ``select`` (a subquery ``q``) into ``dq.quarantine`` as ``rows``; how many.
 
     Read with their count by :func:`capture` in a READ ONLY transaction with the statement timeout
     (:mod:`ytempire_dq.sql_guard`) and ``COPY``'d in: one parallel-capable statement, usually every
@@ -147,59 +155,53 @@ def _quarantine_keys(
 
     with engine.connect() as read:
         begin_read_only(read)
-        known = capture(read, select, table)
+        known = capture(read, select, rows.table)
         read.rollback()
         if known.complete:
-            return _copy_in(write, known.keys, table, run_id, rule_id, at)
+            return _copy_in(rows, known.keys)
         if untrusted:
-            return _stream_keys(read, write, select, table, run_id, rule_id, at)
-    return _insert_select(write, select, table, run_id, rule_id, at)
+            return _stream_keys(read, rows, select)
+    return _insert_select(rows, select)
 
 
-def _stream_keys(
-    read: sa.Connection,
-    write: sa.Connection,
-    select: sa.Selectable,
-    table: str,
-    run_id: str,
-    rule_id: str,
-    at: dt.datetime,
-) -> int:
+def _stream_keys(read: sa.Connection, rows: Rows, select: sa.Selectable) -> int:
     """The keys of an analyst's query through a server-side cursor in a READ ONLY transaction."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
     begin_read_only(read)
-    pk = primary_key(read, table)
+    pk = primary_key(read, rows.table)
     keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
         sa.select(sa.cast(row_key(pk), sa.Text)).select_from(select)
     )
     for batch in keys.partitions():
-        count += _copy_in(write, [k for (k,) in batch], table, run_id, rule_id, at)
+        count += _copy_in(rows, [k for (k,) in batch])
     read.rollback()
     return count
 
 
-def _copy_in(write: sa.Connection, keys: list[str], table: str, run_id: str, rule_id: str, at: dt.datetime) -> int:
-    """``COPY`` row keys (JSON texts) into ``dq.quarantine`` on ``write``; how many."""
+def _copy_in(rows: Rows, keys: list[str]) -> int:
+    """``COPY`` row keys (JSON texts) into ``dq.quarantine`` as ``rows``; how many."""
     copy = "COPY dq.quarantine (run_id, rule_id, table_name, quarantined_at, row_key) FROM STDIN WITH (FORMAT csv)"
     buffer = io.StringIO()
-    csv.writer(buffer).writerows((run_id, rule_id, table, at.isoformat(), k) for k in keys)
+    csv.writer(buffer).writerows((rows.run_id, rows.rule_id, rows.table, rows.at.isoformat(), k) for k in keys)
     buffer.seek(0)
-    with write.connection.driver_connection.cursor() as cur:
+    with rows.write.connection.driver_connection.cursor() as cur:
         cur.copy_expert(copy, buffer)
     return len(keys)
 
 
-def _insert_select(
-    write: sa.Connection, select: sa.Selectable, table: str, run_id: str, rule_id: str, at: dt.datetime
-) -> int:
+def _insert_select(rows: Rows, select: sa.Selectable) -> int:
     """One ``INSERT INTO dq.quarantine ... SELECT`` of the keys: only for SQL the project generates."""
-    key = row_key(primary_key(write, table))
+    key = row_key(primary_key(rows.write, rows.table))
     source = sa.select(
-        sa.literal(run_id), sa.literal(rule_id), sa.literal(table), key, sa.literal(at, sa.DateTime(timezone=True))
+        sa.literal(rows.run_id),
+        sa.literal(rows.rule_id),
+        sa.literal(rows.table),
+        key,
+        sa.literal(rows.at, sa.DateTime(timezone=True)),
     ).select_from(select)
-    result = write.execute(
+    result = rows.write.execute(
         sa.insert(QUARANTINE).from_select(["run_id", "rule_id", "table_name", "row_key", "quarantined_at"], source)
     )
     return int(result.rowcount)
