@@ -184,6 +184,33 @@ def test_restore_refuses_bad_input_in_one_line(cluster, home, scratch):
         assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1, result.stderr
 
 
+#: A recovery past the archived WAL, as the server logged it when ``wait_promoted``'s polling
+#: connection was refused after the startup process's own FATAL (seen in CI, 2026-12-01).
+RECOVERY_LOG = """\
+2026-12-01 17:07:03.801 UTC [15533] LOG:  redo done at 0/4000100
+2026-12-01 17:07:03.868 UTC [15533] FATAL:  recovery ended before configured recovery target was reached
+2026-12-01 17:07:03.869 UTC [15551] FATAL:  the database system is not accepting connections
+2026-12-01 17:07:03.869 UTC [15551] DETAIL:  Hot standby mode is disabled.
+2026-12-01 17:07:03.870 UTC [15530] LOG:  startup process (PID 15533) exited with exit code 1
+2026-12-01 17:07:03.870 UTC [15530] LOG:  terminating any other active server processes
+"""
+
+
+def test_a_stopped_recovery_names_the_startup_process_reason_not_a_refused_connection(tmp_path):
+    """The server log's last FATAL is a polling connection refused; the reason given (and its hint)
+    is the FATAL of the process whose exit stopped the server."""
+    from ytempire_dq.restore import wait_promoted
+    from ytempire_dq.walarchive import BackupError
+
+    (tmp_path / "server.log").write_text(RECOVERY_LOG)  # no postmaster.pid: the server has stopped
+    with pytest.raises(BackupError) as stopped:
+        wait_promoted("postgresql://ytdq@127.0.0.1:1/postgres", tmp_path, timeout=5)
+    message = str(stopped.value)
+    assert "[15533] FATAL: recovery ended before configured recovery target was reached" in message
+    assert "not accepting connections" not in message
+    assert "the archived WAL ends before --to" in message
+
+
 def test_redis_aof_everysec_keeps_a_prefix_of_the_acknowledged_writes(tmp_path, server_urls):
     entry = services.start_redis(tmp_path, None, lambda m: None)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,14 +185,28 @@ def stop_cluster(datadir: Path, mode: str = "fast") -> bool:
 
 
 def log_tail(datadir: Path, lines: int = 3) -> str:
-    """The server log's last FATAL/PANIC line and what follows it (DETAIL, HINT), else its last lines."""
+    """Why the server stopped, from its log: the last FATAL/PANIC line of the process whose exit
+    stopped it (``... process (PID n) exited``) and what that process logged next (DETAIL, HINT);
+    else the log's last FATAL/PANIC line and the lines after it; else its last lines.
+
+    A recovering server refuses connections with FATAL lines of their own ("the database system
+    is not accepting connections", from :func:`wait_promoted`'s polling); the last FATAL of the
+    log may be one of those, written after the startup process's own reason."""
     path = Path(datadir) / LOG_NAME
     if not path.exists():
         return "(no server log)"
     text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    fatal = [i for i, line in enumerate(text) if "FATAL:" in line or "PANIC:" in line]
-    tail = text[fatal[-1] : fatal[-1] + lines] if fatal else text[-lines:]
-    return config.one_line(" | ".join(tail), 600)
+    exits = [m.group(1) for line in text for m in [_PROCESS_EXIT.search(line)] if m]
+    own = [line for line in text if exits and f"[{exits[-1]}]" in line]
+    for source in (own, text):
+        fatal = [i for i, line in enumerate(source) if "FATAL:" in line or "PANIC:" in line]
+        if fatal:
+            return config.one_line(" | ".join(source[fatal[-1] : fatal[-1] + lines]), 600)
+    return config.one_line(" | ".join(text[-lines:]), 600)
+
+
+#: The postmaster's line when a server process stops it: ``startup process (PID 123) exited ...``.
+_PROCESS_EXIT = re.compile(r"process \(PID (\d+)\) (?:exited|was terminated)")
 
 
 def wait_promoted(url: str, datadir: Path, timeout: float) -> dt.datetime | None:
