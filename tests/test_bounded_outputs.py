@@ -81,7 +81,8 @@ def big_run(big_project, db_url, tmp_path_factory):
 def test_a_run_over_30_values_of_1_mb_finishes_in_seconds_with_exit_1(big_run):
     proc, seconds, _ = big_run
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert seconds < 60, seconds  # a hang (the old quadratic mask) fails here
+    # a hang fails here (the old quadratic mask: minutes per 1 MB value); not a speed test, CI may be loaded
+    assert seconds < 300, seconds
     assert "videos.description_not_huge" in proc.stdout and f"{ROWS:,}" in proc.stdout
 
 

@@ -1,7 +1,7 @@
 """Errors are not data: a run in which a rule could not be evaluated exits 2, never 1.
 
-Real causes on the session's PostgreSQL, run by a non-superuser role with a 2 s statement timeout
-(``YTDQ_STATEMENT_TIMEOUT=2``: the run's connections set it, over the role's own setting)
+Real causes on the session's PostgreSQL, run by a non-superuser role with a 5 s statement timeout
+(``YTDQ_STATEMENT_TIMEOUT=5``: the run's connections set it, over the role's own setting)
 and no SELECT on ``api_keys``: an analyst's SQL naming a missing column, a map rule on a missing
 column, a query past the statement timeout, a query on a table the role may not read, a query
 that loses its connection mid-run (it terminates its own backend); plus one rule broken by data.
@@ -73,14 +73,14 @@ DATA_RULE = "videos.err_every_video_counted"  # broken by data only: every row i
 
 @pytest.fixture(scope="module")
 def limited_url(db_url) -> str:
-    """A non-superuser with a 2 s statement timeout that may not read api_keys (password in the URL:
+    """A non-superuser with a 5 s statement timeout that may not read api_keys (password in the URL:
     the session trusts loopback, so it only has to be masked)."""
     seeder.seed(db_url, users=10, seed=3)
     admin = connect(db_url, autocommit=True)
     with admin.cursor() as cur:
         cur.execute(f"DROP ROLE IF EXISTS {ROLE}")
         cur.execute(f"CREATE ROLE {ROLE} LOGIN")
-        cur.execute(f"ALTER ROLE {ROLE} SET statement_timeout = '2s'")
+        cur.execute(f"ALTER ROLE {ROLE} SET statement_timeout = '5s'")
         cur.execute(f"GRANT USAGE ON SCHEMA public, dq TO {ROLE}")
         cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE}")
         cur.execute(f"REVOKE SELECT ON api_keys FROM {ROLE}")
@@ -116,7 +116,7 @@ def _ytdq(*args: str, env: dict) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "COLUMNS": "200", "YTDQ_STATEMENT_TIMEOUT": "2", **env},
+        env={**os.environ, "COLUMNS": "200", "YTDQ_STATEMENT_TIMEOUT": "5", **env},
     )
 
 
