@@ -45,9 +45,10 @@ class Captured:
     validators: dict[str, Any] = field(default_factory=dict)
 
 
-def capture(conn: sa.Connection, select: sa.Selectable, table: str, limit: int | None = None) -> Keys:
-    """Count the rows of ``select`` (a subquery ``q``) and read up to ``limit`` (default
-    :data:`CAPTURE_LIMIT`) of their keys, in ONE statement PostgreSQL may run with parallel workers (an INSERT ... SELECT may not).
+def capture(conn: sa.Connection, select: sa.Selectable, table: str) -> Keys:
+    """Count the rows of ``select`` (a subquery ``q``) and read up to :data:`CAPTURE_LIMIT` of their
+    keys (read when called: a test lowers it), in ONE statement PostgreSQL may run with parallel
+    workers (an INSERT ... SELECT may not).
 
     Two planner facts shape it. A ``LIMIT`` would make PostgreSQL plan for the first rows (an index
     walk of the whole table, 4x slower at 10M rows), so the limit is ``row_number() <= limit``, which
@@ -61,8 +62,7 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, limit: int |
     ).select_from(select)
     inner = numbered.subquery("numbered")
     conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
-    limit = CAPTURE_LIMIT if limit is None else limit
-    rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= limit)).all()
+    rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= CAPTURE_LIMIT)).all()
     return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
 
 
