@@ -4,7 +4,8 @@ Real causes on the session's PostgreSQL, run by a non-superuser role with a 5 s 
 (``YTDQ_STATEMENT_TIMEOUT=5``: the run's connections set it, over the role's own setting)
 and no SELECT on ``api_keys``: an analyst's SQL naming a missing column, a map rule on a missing
 column, a query past the statement timeout, a query on a table the role may not read, a query
-that loses its connection mid-run (it terminates its own backend); plus one rule broken by data.
+that loses its connection mid-run (a watcher terminates its backend: the rule itself may not call
+``pg_terminate_backend``); plus one rule broken by data.
 The cache's cross-store rules (they read PostgreSQL) are checked the same way. Each run: exit 2,
 one stderr line per distinct cause naming its rules, no raw GX text on stderr (it is in the log
 file), ``--json`` with the error per rule, and the history holding the run with the errors.
@@ -12,10 +13,12 @@ file), ``--json`` with the error per rule, and the history holding the run with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,11 @@ BIN = Path(sys.executable).parent
 ROLE = "ytdq_limited"
 REDIS_DB = 14
 
+#: A query slower than the 5 s timeout (every row counts to 50 million); ``marker`` names it in pg_stat_activity.
+SLOW = "SELECT * FROM {{batch}} WHERE '{marker}' <> '' AND (SELECT count(*) FROM generate_series(1, 50000000 + view_count % 2)) < 0"
+#: The marker of the query whose backend :func:`terminating` kills.
+KILLED = "ytdq-terminate-me"
+
 #: rule_id -> (its analyst query or map rule, the words its one error line must carry)
 BROKEN = {
     "videos.err_missing_sql_column": (
@@ -49,7 +57,7 @@ BROKEN = {
     "videos.err_timeout": (
         {
             "type": "unexpected_rows_expectation",
-            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_sleep(10) IS NULL"},
+            "kwargs": {"unexpected_rows_query": SLOW.format(marker="slow")},
         },
         ["statement timeout", "statement_timeout"],
     ),
@@ -63,7 +71,7 @@ BROKEN = {
     "videos.err_connection_lost": (
         {
             "type": "unexpected_rows_expectation",
-            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE pg_terminate_backend(pg_backend_pid())"},
+            "kwargs": {"unexpected_rows_query": SLOW.format(marker=KILLED)},
         },
         ["server closed the connection", "is PostgreSQL running there?", f"{ROLE}:***@"],
     ),
@@ -110,6 +118,34 @@ def _project(tmp_path: Path, checkpoint: str, vd: str) -> Path:
     return gx_dir
 
 
+@contextlib.contextmanager
+def terminating(admin_url: str, marker: str):
+    """While the block runs, terminate every backend whose query holds ``marker`` (a connection
+    lost mid-rule, as when the server restarts or an administrator ends the session)."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        conn = connect(admin_url, autocommit=True)
+        try:
+            while not stop.wait(0.05):
+                scalar(
+                    conn,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                    (f"%{marker}%",),
+                )
+        finally:
+            conn.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(10)
+
+
 def _ytdq(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "ytdq"), *args],
@@ -137,16 +173,17 @@ def test_rules_that_cannot_run_make_exit_2_with_one_line_per_cause(limited_url, 
     suite.write_text(json.dumps(doc, indent=2))
     out = tmp_path / "run.json"
 
-    proc = _ytdq(
-        "checkpoint",
-        "run",
-        "broken",
-        "--config",
-        str(gx_dir),
-        "--json",
-        str(out),
-        env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url},
-    )
+    with terminating(db_url, KILLED):
+        proc = _ytdq(
+            "checkpoint",
+            "run",
+            "broken",
+            "--config",
+            str(gx_dir),
+            "--json",
+            str(out),
+            env={"DATABASE_URL": limited_url, "REDIS_URL": cache_url},
+        )
 
     assert proc.returncode == 2, proc.stdout + proc.stderr  # not 1: the data rule alone would be 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -283,17 +283,9 @@ def _run_one(
 
 def _errored_result(vd: Any, exc: BaseException) -> Any:
     """A GX validation result in which every rule of ``vd`` carries ``exc`` as its exception."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResult,
-        ExpectationValidationResult,
-    )
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-    message = config.mask_secrets(str(exc).strip() or type(exc).__name__)
-    info = {"raised_exception": True, "exception_message": message, "exception_traceback": None}
-    results = [
-        ExpectationValidationResult(success=False, expectation_config=e.configuration, exception_info=info)
-        for e in vd.suite.expectations
-    ]
+    results = [gx_compat.errored_result(e.configuration, exc) for e in vd.suite.expectations]
     return ExpectationSuiteValidationResult(
         success=False,
         results=results,
@@ -305,10 +297,14 @@ def _errored_result(vd: Any, exc: BaseException) -> Any:
 def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None, captured: Any = None) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.fast` (``YTDQ_FAST=0`` turns them off).
-    Every transaction of the definition's engines starts on the run's snapshot."""
-    from ytempire_dq.snapshot import attach_definition
+    Every transaction of the definition's engines starts on the run's snapshot, and every statement
+    they send is checked as sent (:func:`ytempire_dq.sql_guard.guard`)."""
+    from ytempire_dq.snapshot import attach_engine, definition_engines
+    from ytempire_dq.sql_guard import guard
 
-    attach_definition(vd)  # (a no-op for the cache's dataframe: its lookups import the snapshot themselves)
+    for engine in definition_engines(vd):
+        attach_engine(engine)  # every transaction on the run's snapshot
+        guard(engine)  # every statement checked as it is sent: one plain read
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
         return vd.run(
             checkpoint_id=checkpoint.id,

@@ -97,6 +97,17 @@ def store_validation_result(vd: Any, validator: Any, run_id: Any, result: Any) -
     )
 
 
+def errored_result(configuration: Any, exc: BaseException) -> Any:
+    """GX's result of a rule that could not be evaluated: ``exc`` (passwords masked) as its exception."""
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+    from ytempire_dq.config import mask_secrets
+
+    message = mask_secrets(str(exc).strip() or type(exc).__name__)
+    info = {"raised_exception": True, "exception_message": message, "exception_traceback": None}
+    return ExpectationValidationResult(success=False, expectation_config=configuration, exception_info=info)
+
+
 # ---------------------------------------------------------------------------------------------
 # the SQL GX runs (history's quarantine and suite lint reproduce it)
 

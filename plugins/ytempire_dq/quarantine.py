@@ -151,9 +151,10 @@ def _quarantine_keys(engine: sa.Engine, rows: Rows, select: sa.Selectable, *, un
     project generates becomes one ``INSERT ... SELECT`` (server-side); an analyst's query
     (``untrusted``) is never wrapped in a writing statement, so its keys are streamed from the
     read-only transaction and copied in batch by batch."""
-    from ytempire_dq.sql_guard import begin_read_only
+    from ytempire_dq.sql_guard import begin_read_only, guard
 
     with engine.connect() as read:
+        guard(read)  # what reads here is checked as sent, like every statement of the run's engines
         begin_read_only(read)
         known = capture(read, select, rows.table)
         read.rollback()

@@ -11,8 +11,8 @@ for the whole run (an exported snapshot lives only as long as it). Every transac
 opens imports it first (``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION
 SNAPSHOT '<id>'``):
 
-- **GX's engines**: :func:`attach_definition` puts a SQLAlchemy ``begin`` listener on the data
-  source's engines of a validation definition (the run path, ``checkpoints._validate``, calls it
+- **GX's engines**: :func:`attach_engine` puts a SQLAlchemy ``begin`` listener on the data
+  source's engines of a validation definition (:func:`definition_engines`) (the run path, ``checkpoints._validate``, calls it
   for every definition, so the sequential and the concurrent runner and ``YTDQ_FAST=0`` are covered).
   The listener runs when SQLAlchemy begins a transaction, before GX's first statement in it.
 - **our psycopg2 connections** (cache rules' lookups, the history's quarantine query) call
@@ -148,15 +148,16 @@ def attach_engine(engine: Any) -> None:
         sa.event.listen(engine, "begin", _on_begin)
 
 
-def attach_definition(vd: Any) -> None:
-    """Attach the engines a validation definition's SQL data source reads with: the data source's
-    own (the fast path's catalog query) and its execution engine's (GX's rules)."""
+def definition_engines(vd: Any) -> list:
+    """The SQLAlchemy engines a validation definition's SQL data source reads with: the data
+    source's own (the fast path's catalog query) and its execution engine's (GX's rules); none
+    for a dataframe asset (the Redis cache: its PostgreSQL lookups import the snapshot themselves)."""
     try:
         asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else vd.asset
         datasource = asset.datasource
-    except Exception:  # noqa: BLE001 - not a data-source-backed definition: nothing to attach
-        return
+    except Exception:  # noqa: BLE001 - not a data-source-backed definition: no engine
+        return []
     if getattr(datasource, "get_engine", None) is None:
-        return  # pandas (the Redis cache): its PostgreSQL lookups call import_into themselves
-    attach_engine(datasource.get_engine())
-    attach_engine(getattr(datasource.get_execution_engine(), "engine", None))
+        return []
+    engines = [datasource.get_engine(), getattr(datasource.get_execution_engine(), "engine", None)]
+    return [e for e in dict.fromkeys(engines) if e is not None]

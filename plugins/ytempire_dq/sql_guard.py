@@ -1,24 +1,34 @@
-"""An analyst's SQL rule can only read.
+"""An analyst's SQL rule can only read, and every statement sent to the checked database is one read.
 
 An ``unexpected_rows_expectation`` carries SQL typed by an analyst; psycopg2 sends a string as one
 simple query, so ``...; DELETE ...`` or ``... ) AS q; COPY ... TO 'file'`` would run every
-statement in it. Two locks, both needed:
+statement in it. Three locks:
 
-1. :func:`check_query` parses the query (``{batch}`` substituted as GX does) with PostgreSQL's
-   own parser (pglast) and accepts only ONE plain ``SELECT`` / ``WITH ... SELECT``: no second
-   statement, no data-modifying CTE, no ``SELECT INTO``, no ``FOR UPDATE``/``FOR SHARE``, no
-   ``set_config()`` (it would change the settings of later statements on a pooled connection), and
-   no trailing ``;`` (GX runs the query inside ``SELECT count(*) FROM (query)``, where it breaks).
-2. Wherever such SQL runs it runs in a ``READ ONLY`` transaction with a ``statement_timeout``
-   (:func:`timeout_ms`, ``YTDQ_STATEMENT_TIMEOUT`` seconds, default 300): :func:`begin_read_only`
-   for our own connections; for GX's data source engine, its kwargs in ``gx/great_expectations.yml``
-   (``BEGIN READ ONLY`` for every transaction, so a function flipping
-   ``default_transaction_read_only`` cannot undo it) with the timeout set by :func:`apply_to_context`.
+1. **The text as written** (lint and the run's pre-flight, before any rule runs): the only format
+   field is ``{batch}`` (:func:`substitute_batch`; ``{batch[10]}``, ``{0}``, a lone ``{``... are
+   refused, since Python's ``str.format``, which GX uses, reads them differently from any guard),
+   ``{batch}`` never inside a comment or a string, and :func:`check_query` parses the query with
+   PostgreSQL's own parser (pglast): ONE plain ``SELECT`` / ``WITH ... SELECT``, no data-modifying
+   CTE, no ``SELECT INTO``, no ``FOR UPDATE``, no function that acts outside the transaction
+   (:data:`REFUSED_FUNCTIONS`), no trailing ``;``.
+2. **The text that runs** (:func:`guard`): a SQLAlchemy ``before_cursor_execute`` listener on the
+   engines and connections that read the checked database during a run checks every statement at
+   the moment it is sent, exactly as psycopg2 will send it (``cursor.mogrify``): one statement, a
+   plain read (:func:`statement_refusal`), or it is refused and the rule errors. GX's own
+   ``SELECT COUNT(*) FROM (<query>)`` is checked like everything else, so no difference between
+   two substitutions of ``{batch}`` can matter.
+3. **The transaction** it runs in is ``READ ONLY`` with a ``statement_timeout`` (:func:`timeout_ms`,
+   ``YTDQ_STATEMENT_TIMEOUT`` seconds, default 300): :func:`begin_read_only` for our own
+   connections; for GX's data source engine, its kwargs in ``gx/great_expectations.yml``
+   (``BEGIN READ ONLY`` for every transaction) with the timeout set by :func:`apply_to_context`.
+   Below all three, the role the checks connect as should hold SELECT only (README, "Production").
 """
 
 from __future__ import annotations
 
 import os
+import string
+import weakref
 from typing import Any
 
 from ytempire_dq import gx_compat
@@ -29,9 +39,72 @@ SQL_RULE = "unexpected_rows_expectation"
 
 TIMEOUT_ENV = "YTDQ_STATEMENT_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
-#: Functions a SELECT could call to change what later statements of the session may do.
-REFUSED_FUNCTIONS = {"set_config": "changes session settings for later statements"}
+
+_SIGNAL = "signals or reconfigures server processes"
+_LOCK = "takes an advisory lock, which outlives the rule's transaction"
+_LARGE_OBJECT = "reads or writes large objects (and through them the server's files)"
+_DBLINK = "opens another connection, which can write"
+_FILES = "reads the server's files"
+_SQL_TEXT = "runs SQL text that no guard sees"
+_SLEEP = "makes the rule wait (a statement timeout is the only bound)"
+_SLOT = "creates, reads or drops replication slots"
+_WAL = "controls WAL, backups or recovery"
+_SEQUENCE = "changes a sequence, which no rollback undoes"
+
+#: Functions a rule may not call, by name (lower case, whatever schema qualifies or quotes it):
+#: they act outside the rule's READ ONLY transaction, run SQL text, or only make it wait.
+REFUSED_FUNCTIONS = {
+    "set_config": "changes session settings for later statements",
+    "pg_notify": "sends a notification to other sessions",
+    **dict.fromkeys(("pg_cancel_backend", "pg_terminate_backend", "pg_reload_conf", "pg_rotate_logfile"), _SIGNAL),
+    "pg_log_backend_memory_contexts": _SIGNAL,
+    **dict.fromkeys(("loread", "lowrite"), _LARGE_OBJECT),
+    **dict.fromkeys(("pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_current_logfile"), _FILES),
+    **dict.fromkeys(
+        (
+            "query_to_xml",
+            "query_to_xmlschema",
+            "query_to_xml_and_xmlschema",
+            "cursor_to_xml",
+            "cursor_to_xmlschema",
+            "ts_stat",
+            "crosstab",
+            "crosstab2",
+            "crosstab3",
+            "crosstab4",
+            "connectby",
+        ),
+        _SQL_TEXT,
+    ),
+    **dict.fromkeys(("pg_sleep", "pg_sleep_for", "pg_sleep_until"), _SLEEP),
+    **dict.fromkeys(
+        ("pg_switch_wal", "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_promote"),
+        _WAL,
+    ),
+    **dict.fromkeys(("nextval", "setval"), _SEQUENCE),
+}
+#: ... and by the start of their name: whole families.
+REFUSED_PREFIXES = {
+    "pg_advisory_": _LOCK,
+    "pg_try_advisory_": _LOCK,
+    "lo_": _LARGE_OBJECT,
+    "dblink": _DBLINK,
+    "pg_ls_": _FILES,
+    "pg_file_": _FILES,
+    "table_to_xml": _SQL_TEXT,
+    "schema_to_xml": _SQL_TEXT,
+    "database_to_xml": _SQL_TEXT,
+    "pg_create_": _SLOT,
+    "pg_drop_replication_slot": _SLOT,
+    "pg_copy_": _SLOT,
+    "pg_replication_": _SLOT,
+    "pg_logical_": _SLOT,
+    "pg_wal_replay_": _WAL,
+    "pg_stat_reset": "resets the server's statistics",
+}
+
 _MUST = "an analyst's SQL rule must be one SELECT"
+_SENT = "a statement sent to the checked database must be one read"
 _KIND = {
     "VariableSetStmt": "SET",
     "CopyStmt": "COPY",
@@ -46,7 +119,15 @@ _KIND = {
 
 
 class RefusedSQL(YtdqError):
-    """An analyst's SQL that is not one read-only SELECT (the message says why)."""
+    """SQL that is not one read-only SELECT (the message says why)."""
+
+
+def refused_function(name: str) -> str | None:
+    """Why a rule may not call function ``name`` (any case, no schema); None when it may."""
+    name = name.lower()
+    if name in REFUSED_FUNCTIONS:
+        return REFUSED_FUNCTIONS[name]
+    return next((why for prefix, why in REFUSED_PREFIXES.items() if name.startswith(prefix)), None)
 
 
 def _kind(node: Any) -> str:
@@ -80,36 +161,16 @@ def _inner_reason(node: Any) -> str | None:
         return "FOR UPDATE/FOR SHARE locks rows"
     if isinstance(node, ast.FuncCall):
         name = node.funcname[-1].sval.lower()
-        if name in REFUSED_FUNCTIONS:
-            return f"it calls {name}(), which {REFUSED_FUNCTIONS[name]}"
+        why = refused_function(name)
+        if why:
+            return f"it calls {name}(), which {why}"
     return None
 
 
-def refusal(sql: str) -> str | None:
-    """Why ``sql`` (``{batch}`` already substituted) is not one read-only SELECT; None if it is."""
-    from pglast import ast, parse_sql
-    from pglast.parser import ParseError, scan
+def _tree_reasons(top: Any) -> str | None:
+    """Every reason, once each, in the whole tree of ``top`` (subqueries, CTEs, FROM functions)."""
     from pglast.visitors import Visitor
 
-    try:
-        statements = parse_sql(sql)
-    except ParseError as exc:
-        try:
-            n = _statement_count(sql)
-        except ParseError:
-            n = 1
-        return f"{n} statements" if n > 1 else f"it does not parse as SQL ({exc})"
-    if len(statements) != 1:
-        return f"{len(statements)} statements" if statements else "no statement"
-    top = statements[0].stmt
-    if not isinstance(top, ast.SelectStmt):
-        return f"not a SELECT but {_kind(top)}"
-    if any(token.name == "ASCII_59" for token in scan(sql)):
-        return "it ends with ';' (GX runs it inside a subquery: leave the ';' out)"
-    try:
-        parse_sql(f"SELECT 1 FROM ({sql}) AS q")
-    except ParseError:
-        return "it cannot run inside a subquery, as GX runs it (a trailing '--' comment needs a newline after it)"
     reasons: list[str] = []
 
     class _Walk(Visitor):
@@ -122,12 +183,149 @@ def refusal(sql: str) -> str | None:
     return "; ".join(reasons) or None
 
 
+def _one_statement(sql: str) -> tuple[Any, str | None]:
+    """(the one statement's node, None) or (None, why ``sql`` is not exactly one statement)."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    try:
+        statements = parse_sql(sql)
+    except ParseError as exc:
+        try:
+            n = _statement_count(sql)
+        except ParseError:
+            n = 1
+        return None, (f"{n} statements" if n > 1 else f"it does not parse as SQL ({exc})")
+    if len(statements) != 1:
+        return None, (f"{len(statements)} statements" if statements else "no statement")
+    return statements[0].stmt, None
+
+
+def _setup_statement(node: Any) -> bool:
+    """The transaction set-up the project's own code sends (:func:`begin_read_only`, the run's
+    snapshot, ``row_keys.capture``): ``SET TRANSACTION`` READ ONLY / an isolation level / a snapshot,
+    a positive ``SET LOCAL statement_timeout`` and ``SET LOCAL`` of a parallel planner cost.
+    ``READ WRITE`` or a session-wide setting is not one."""
+    from pglast import ast
+
+    if not isinstance(node, ast.VariableSetStmt):
+        return False
+    if node.name == "TRANSACTION SNAPSHOT":
+        return True
+    if node.name == "TRANSACTION":
+        return all(
+            arg.defname != "transaction_read_only" or getattr(arg.arg.val, "ival", 0) == 1 for arg in node.args or ()
+        )
+    if not node.is_local or not node.args or len(node.args) != 1:
+        return False
+    if node.name == "statement_timeout":
+        return isinstance(getattr(node.args[0], "val", None), ast.Integer) and node.args[0].val.ival > 0
+    return node.name in _LOCAL_PLANNER_SETTINGS
+
+
+#: Planner costs the project's own statements set for their transaction (``row_keys.capture``).
+_LOCAL_PLANNER_SETTINGS = frozenset({"parallel_tuple_cost", "parallel_setup_cost"})
+
+
+def statement_refusal(sql: str) -> str | None:
+    """Why ``sql``, a statement about to be sent to the checked database, is not one plain read;
+    None if it is. A read: one ``SELECT`` (no data-modifying CTE, no ``INTO``, no row locks, no
+    refused function anywhere in it), a ``SHOW``, or the project's own transaction set-up."""
+    from pglast import ast
+
+    top, why = _one_statement(sql)
+    if why:
+        return why
+    if isinstance(top, ast.VariableShowStmt) or _setup_statement(top):
+        return None
+    if not isinstance(top, ast.SelectStmt):
+        return f"not a SELECT but {_kind(top)}"
+    return _tree_reasons(top)
+
+
+def refusal(sql: str) -> str | None:
+    """Why ``sql`` (``{batch}`` already substituted) is not one read-only SELECT an analyst's rule
+    may be; None if it is. Stricter than :func:`statement_refusal`: a SELECT only, that runs
+    inside the subquery GX wraps it in."""
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError, scan
+
+    top, why = _one_statement(sql)
+    if why:
+        return why
+    if not isinstance(top, ast.SelectStmt):
+        return f"not a SELECT but {_kind(top)}"
+    if any(token.name == "ASCII_59" for token in scan(sql)):
+        return "it ends with ';' (GX runs it inside a subquery: leave the ';' out)"
+    try:
+        parse_sql(f"SELECT 1 FROM ({sql}) AS q")
+    except ParseError:
+        return "it cannot run inside a subquery, as GX runs it (a trailing '--' comment needs a newline after it)"
+    return _tree_reasons(top)
+
+
 def check_query(sql: str) -> None:
     """Raise :class:`RefusedSQL` (``refused: <why>; an analyst's SQL rule must be one SELECT``)
     unless ``sql`` is one read-only SELECT."""
     reason = refusal(sql)
     if reason:
         raise RefusedSQL(f"refused: {reason}; {_MUST}")
+
+
+# ---------------------------------------------------------------------------------------------
+# {batch}: the one placeholder
+
+#: What ``{batch}`` stands for while its places are checked (one identifier token, no newline).
+_PLACEHOLDER = "ytdq_batch_placeholder"
+
+
+def format_refusal(query: str) -> str | None:
+    """Why ``query``'s braces are not only ``{batch}`` placeholders (``{{``/``}}`` for literal
+    braces) standing where SQL is read, not inside a comment or a string; None if they are.
+
+    GX fills the query with Python's ``str.format``, which also honours ``{batch[10]}``,
+    ``{batch.x}``, ``{batch!r}``, ``{0}``: a guard that fills it differently checks another text."""
+    from pglast.parser import ParseError, scan
+
+    try:
+        parts = list(string.Formatter().parse(query))
+    except ValueError as exc:
+        return f"a brace that is not {{batch}} ({exc}): write {{{{ and }}}} for a literal brace"
+    wanted = 0
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field != "batch" or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return (
+                f"{shown} is not a placeholder: only {{batch}} is substituted (write {{{{ and }}}} for a literal brace)"
+            )
+        wanted += 1
+    probe = query.format(batch=f" {_PLACEHOLDER} ")
+    try:
+        found = sum(t.name == "IDENT" and probe[t.start : t.end + 1] == _PLACEHOLDER for t in scan(probe))
+    except ParseError:
+        return None  # the parse of the substituted text says what is wrong
+    if found != probe.count(_PLACEHOLDER) or found < wanted:
+        return "{batch} inside a comment or a string literal"
+    return None
+
+
+def substitute_batch(query: str, table: str) -> str:
+    """The SQL GX 1.24 runs for ``query`` against a whole-table batch of ``table``, character for
+    character; raises :class:`RefusedSQL` when its braces are more than ``{batch}``
+    (:func:`format_refusal`).
+
+    GX substitutes ``{batch}`` with ``(SELECT * \\nFROM table \\nWHERE true) AS subselect`` unless
+    the query contains a JOIN, when it leaves the alias to the author: ``(SELECT ...)``.
+    """
+    why = format_refusal(query)
+    if why:
+        raise RefusedSQL(f"refused: {why}; {_MUST}")
+    sub = f"(SELECT * \nFROM {table} \nWHERE true)"
+    if not gx_compat.query_has_join(query):
+        sub += " AS subselect"
+    return query.format(batch=sub)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +342,81 @@ def timeout_ms() -> int:
     if not 0 < seconds < 10**7:
         raise YtdqError(f"{TIMEOUT_ENV}={raw!r}: give the statement timeout in seconds (e.g. 300)")
     return max(1, round(seconds * 1000))
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` (psycopg2's or SQLAlchemy's wrapping of it) is a statement cancelled by
+    ``statement_timeout``."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "pgcode", None) == "57014" and "statement timeout" in str(orig)
+
+
+def _sent_text(cursor: Any, statement: str, parameters: Any) -> str:
+    """``statement`` with ``parameters`` exactly as psycopg2 will send it."""
+    import psycopg2.extensions
+
+    if parameters is None:
+        return statement
+    sent = cursor.mogrify(statement, parameters)
+    encoding = psycopg2.extensions.encodings.get(cursor.connection.encoding, "utf-8")
+    return sent.decode(encoding, errors="replace") if isinstance(sent, bytes) else sent
+
+
+class _Guard:
+    """The statement guard of one engine (or connection): checks every statement as it is sent,
+    and remembers those the statement timeout cancelled, so that none runs again on it (GX retries
+    a failed metric, and its rows and its count are two statements around one query): a timeout
+    bounds a rule once. GX opens its engines per context, i.e. per run."""
+
+    def __init__(self) -> None:
+        self.timed_out: list[str] = []
+
+    def before_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        for params in parameters if executemany else [parameters]:
+            text = _sent_text(cursor, statement, params)
+            reason = statement_refusal(text) or self._ran_out(text)
+            if reason:
+                raise RefusedSQL(f"refused: {reason}; {_SENT}")
+
+    def handle_error(self, error: Any) -> None:
+        if error.statement is None or not is_statement_timeout(error.original_exception):
+            return
+        try:
+            self.timed_out.append(_sent_text(error.cursor, error.statement, error.parameters))
+        except Exception:  # noqa: BLE001 - the cursor is gone: the statement as given
+            self.timed_out.append(error.statement)
+
+    def _ran_out(self, text: str) -> str | None:
+        """Why ``text`` is not sent again: it is (or wraps, or is wrapped by) a statement the
+        timeout cancelled, most of it the same query."""
+        for earlier in self.timed_out:
+            short, long = sorted((text, earlier), key=len)
+            if short in long and 2 * len(short) >= len(long):
+                return "not run again: the statement timeout (YTDQ_STATEMENT_TIMEOUT) cancelled it earlier in this run"
+        return None
+
+
+#: ``{engine or connection: its guard}`` (weak: a guard lives as long as what it guards).
+_GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def guard(target: Any) -> None:
+    """Check every statement ``target`` (a SQLAlchemy Engine or Connection that reads the checked
+    database) sends, as sent, with :func:`statement_refusal`; a refused one raises
+    :class:`RefusedSQL` instead of reaching the server, and so does one the statement timeout
+    cancelled before. Idempotent."""
+    import sqlalchemy as sa
+
+    if target is None or getattr(getattr(target, "dialect", None), "name", "postgresql") != "postgresql":
+        return
+    if target in _GUARDS:
+        return
+    _GUARDS[target] = guard_ = _Guard()
+    sa.event.listen(target, "before_cursor_execute", guard_.before_cursor_execute)
+    if isinstance(target, sa.Engine):  # SQLAlchemy takes error hooks per engine, not per connection
+        sa.event.listen(target, "handle_error", guard_.handle_error)
 
 
 def begin_read_only(cursor: Any) -> None:
@@ -182,19 +455,5 @@ def check_suite_rules(path: Any, doc: dict, table: str | None) -> None:
         rule = (exp.get("meta") or {}).get("rule_id") or f"expectation #{i + 1} ({SQL_RULE})"
         try:
             check_query(substitute_batch(query, table or ""))
-        except (KeyError, IndexError, ValueError) as exc:
-            raise RefusedSQL(f"{path}: rule {rule!r}: SQL rule: cannot substitute {{batch}}: {exc}") from None
         except RefusedSQL as exc:
             raise RefusedSQL(f"{path}: rule {rule!r}: SQL rule {exc}") from None
-
-
-def substitute_batch(query: str, table: str) -> str:
-    """The SQL GX 1.24 runs for ``query`` against a whole-table batch of ``table``.
-
-    GX substitutes ``{batch}`` with ``(SELECT * FROM table WHERE true) AS subselect`` unless the
-    query contains a JOIN, when it leaves the alias to the author: ``(SELECT ...)``.
-    """
-    sub = f"(SELECT * FROM {table} WHERE true)"
-    if not gx_compat.query_has_join(query):
-        sub += " AS subselect"
-    return query.format(batch=sub)
