@@ -129,6 +129,44 @@ def test_backup_list_and_prune_by_age(cluster, home):
     assert "removed 0 base backup(s); kept 1" in cli(home, "backup", "prune", "--days", "1").stdout
 
 
+def test_backup_refuses_a_folder_inside_the_data_directory_or_the_wal_archive(cluster, home, tmp_path):
+    """Before: `backup --dir` inside the data directory was accepted and the next normal backup
+    copied it (61 -> 123 MB). Inside means the same directory or below it, symlinks and `..` resolved;
+    refused in one line, exit 2, before anything is written."""
+    datadir, wal = Path(cluster["datadir"]), cluster["backups"] / "wal"
+    (tmp_path / "link").symlink_to(datadir)
+    before = [b.label for b in backup.list_backups(cluster["backups"])]
+    inside = {
+        "data directory": [
+            datadir,
+            datadir / "backups",
+            tmp_path / "link" / "sub",
+            cluster["backups"] / ".." / "data" / "x",
+        ],
+        "WAL archive": [wal, wal / "backups", cluster["backups"] / "base" / ".." / "wal" / "y"],
+    }
+    for what, folders in inside.items():
+        for folder in folders:
+            result = cli(home, "backup", "--dir", str(folder))
+            assert result.returncode == 2, (folder, result.stdout, result.stderr)
+            (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+            assert f"is inside the server's {what} " in error and not result.stdout, (folder, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for made in (datadir / "backups", datadir / "wal", datadir / "x", tmp_path / "link" / "sub", wal / "backups"):
+        assert not made.exists(), made  # nothing written (the data directory has a base/ of its own)
+    assert not (wal / "base").exists() and not (wal / "y").exists()
+    assert [b.label for b in backup.list_backups(cluster["backups"])] == before
+
+    # a sibling whose name merely starts like the data directory's is outside
+    beside = datadir.with_name(datadir.name + "-backups")
+    try:
+        taken = cli(home, "backup", "--no-verify", "--dir", str(beside))
+        assert taken.returncode == 0, taken.stderr
+        assert len(backup.list_backups(beside)) == 1
+    finally:
+        shutil.rmtree(beside, ignore_errors=True)
+
+
 def _with_age(entry: dict) -> dict:
     return {**entry, "age": (backup.utcnow() - dt.datetime.fromisoformat(entry["started"])).total_seconds() / 86400}
 

@@ -116,8 +116,10 @@ def test_status_shows_both_running(started):
         mp.delenv("DATABASE_URL", raising=False)
         mp.delenv("REDIS_URL", raising=False)
         status = services.status(started["state_dir"])
+    data = {"postgres": started["state"]["postgres"]["datadir"], "redis": started["state"]["redis"]["dir"]}
     for name in ("postgres", "redis"):
-        assert status[name] == {"source": "embedded", "url": started["state"][name]["url"], "running": True}
+        url = started["state"][name]["url"]
+        assert status[name] == {"source": "embedded", "url": url, "running": True, "data": data[name]}
 
 
 def test_cli_up_and_status_report_the_same_servers(started, home):

@@ -85,8 +85,8 @@ def test_up_restarts_both_crashed_servers_with_their_urls_exported(started, home
         time.sleep(0.05)
     assert all(gone(p) for p in before)
 
-    # status tells the truth: ours, and down
-    down = status_lines(cli(home, "services", "status", database_url=pg_url, redis_url=redis_url))
+    # status tells the truth: ours, and down (exit 2)
+    down = status_lines(cli(home, "services", "status", database_url=pg_url, redis_url=redis_url), code=2)
     for name, url in (("postgres", pg_url), ("redis", redis_url)):
         assert "embedded" in down[name] and " no " in down[name] and url in down[name], down[name]
         assert "external" not in down[name]

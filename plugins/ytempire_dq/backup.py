@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ytempire_dq import config, server_processes, services
-from ytempire_dq.walarchive import BackupError, make_folder
+from ytempire_dq.walarchive import BackupError, archive_dir, make_folder
 
 DEFAULT_RETENTION_DAYS = 30
 _LABEL = re.compile(r"^base-(\d{8}T\d{6})Z(?:-\d+)?$")
@@ -130,13 +130,14 @@ def run_tool(run_as, args: list[str], env: dict[str, str] | None = None, timeout
 
 
 def server_archiving(url: str) -> dict[str, str]:
-    """The server's ``wal_level``, ``archive_mode``, ``archive_command``, ``archive_timeout``."""
+    """The server's ``wal_level``, ``archive_mode``, ``archive_command``, ``archive_timeout`` and
+    ``data_directory`` (this one only for a role allowed to read it)."""
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, autocommit=True)
     try:
         with conn.cursor() as cur:
-            names = ("wal_level", "archive_mode", "archive_command", "archive_timeout")
+            names = ("wal_level", "archive_mode", "archive_command", "archive_timeout", "data_directory")
             cur.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(names),))
             return dict(cur.fetchall())
     finally:
@@ -148,10 +149,11 @@ def take_backup(url: str, folder: Path, *, verify: bool = True, log=lambda msg: 
     server's archiving settings (``archive_mode`` off: it restores only to its own end)."""
     run_as = server_processes.RunAs.for_postgres()
     folder = Path(folder).resolve()
-    make_folder(folder, run_as)
     settings = server_archiving(url)
+    refuse_server_dirs(folder, settings)
     if settings.get("wal_level") == "minimal":
         raise BackupError(f"{config.mask_url(url)} runs with wal_level=minimal: set wal_level=replica and restart it")
+    make_folder(folder, run_as)
     now = utcnow()
     label = "base-" + now.strftime("%Y%m%dT%H%M%SZ")
     n = 1
@@ -174,6 +176,21 @@ def take_backup(url: str, folder: Path, *, verify: bool = True, log=lambda msg: 
             raise BackupError(f"pg_verifybackup rejected the new backup: {config.one_line(check.stderr, 400)}")
     partial.rename(folder / "base" / label)
     return _read(folder / "base" / label), settings
+
+
+def refuse_server_dirs(folder: Path, settings: dict[str, str]) -> None:
+    """Refuse a backup folder inside (or equal to) the server's data directory or its WAL archive
+    (symlinks and ``..`` resolved), before anything is written: pg_basebackup copies the whole data
+    directory, so every later backup would contain the earlier ones (each one doubles), and the
+    WAL archive is the server's own (segments, which pruning deletes)."""
+    folder = Path(os.path.realpath(folder))
+    wal = archive_dir(settings.get("archive_command") or "")
+    for what, where in (("data directory", settings.get("data_directory")), ("WAL archive", wal)):
+        if where and folder.is_relative_to(os.path.realpath(where)):
+            raise BackupError(
+                f"backup folder {folder} is inside the server's {what} {where}: "
+                "choose a --dir outside its data directory and its WAL archive"
+            )
 
 
 def _read(path: Path) -> Backup:

@@ -51,6 +51,16 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def cmdline(pid: int) -> list[str]:
+    """The arguments of process ``pid`` ([] when it is gone); a process that retitled itself
+    (redis-server: ``/usr/bin/redis-server 127.0.0.1:6379``) shows its title as one argument."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [arg for arg in raw.decode(errors="replace").split("\0") if arg]
+
+
 def pg_bindir() -> Path:
     """The directory of ``initdb``/``pg_ctl``: on PATH, else the newest ``/usr/lib/postgresql/*/bin``."""
     found = shutil.which("initdb")
@@ -128,9 +138,13 @@ def pg_dir(state_dir: Path, run_as: RunAs) -> Path:
     the unprivileged user cannot get there; the cluster then goes to ``/var/tmp/ytdq-<hash>``
     and the state file records where.
     """
-    preferred = state_dir / "postgres"
+    preferred, elsewhere = pg_dirs(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    if run_as.can_use(state_dir):
-        return preferred
-    digest = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:10]
-    return Path("/var/tmp") / f"ytdq-{digest}" / "postgres"
+    return preferred if run_as.can_use(state_dir) else elsewhere
+
+
+def pg_dirs(state_dir: Path) -> tuple[Path, Path]:
+    """The two places :func:`pg_dir` may choose (``<state>/postgres``, ``/var/tmp/ytdq-<hash>/postgres``),
+    where ``services`` looks for a cluster that its state file does not record."""
+    digest = hashlib.sha1(str(Path(state_dir).resolve()).encode()).hexdigest()[:10]
+    return Path(state_dir) / "postgres", Path("/var/tmp") / f"ytdq-{digest}" / "postgres"

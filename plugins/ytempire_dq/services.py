@@ -5,9 +5,11 @@ redis-server (AOF on, ``appendfsync everysec``) on free loopback ports, under a 
 (``.ytdq/`` in the project by default), and records what it started in ``services.json``. As
 root, PostgreSQL refuses to run, so the cluster runs as an unprivileged user (``postgres`` when it
 exists, else ``nobody``), archiving its WAL into a backup folder (``walarchive``; ``ytdq backup``).
-``down`` stops only what ``up`` recorded; re-running ``up`` is harmless.
+``down`` stops only ours; re-running ``up`` is harmless.
 
-A server is *ours* when the state file records it; ``up`` (re)starts ours when they are down --
+A server is *ours* when the state file records it, or when it runs on a data directory of the state
+dir (found from its own pid file when ``services.json`` is lost or stale: ``up`` records it again,
+``down`` stops it, ``status`` reports it); ``up`` (re)starts ours when they are down --
 after a crash too, and also when their URLs are exported (``DATABASE_URL`` / ``REDIS_URL``), as
 ``up`` tells the user to do. A URL is *external* only when it points somewhere else than the
 recorded server (another host or port): that server is never started or stopped here, and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,14 +31,16 @@ from pathlib import Path
 from ytempire_dq.server_processes import (
     RunAs,
     ServiceError,
+    cmdline,
     free_port,
     pg_bindir,
     pg_dir,
+    pg_dirs,
     pid_alive,
     port_open,
     redis_binary,
 )
-from ytempire_dq.walarchive import prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
+from ytempire_dq.walarchive import archive_dir, prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
 
 STATE_FILE = "services.json"
 DB_NAME = "ytempire"
@@ -73,12 +78,7 @@ def _pg_url(port: int, db: str = DB_NAME) -> str:
 
 
 def _pg_running(entry: dict) -> bool:
-    pidfile = Path(entry["datadir"]) / "postmaster.pid"
-    try:
-        pid = int(pidfile.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    return pid_alive(pid) and port_open(entry["port"])
+    return _postmaster(Path(entry["datadir"])) is not None
 
 
 def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
@@ -144,14 +144,16 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
 
 def _drop_stale_pidfile(datadir: Path) -> None:
     """Remove ``postmaster.pid`` of a crashed postmaster. PostgreSQL removes a stale one itself,
-    unless the dead postmaster is a zombie that nobody reaps (a container whose init does not):
-    its pid still answers ``kill -0`` and the new server would refuse to start."""
+    unless the dead postmaster is a zombie that nobody reaps (a container whose init does not), or
+    its pid belongs to another process by now: that pid answers ``kill -0`` and the new server
+    would refuse to start. (A live pid whose command line cannot be read is left alone.)"""
     pidfile = datadir / "postmaster.pid"
     try:
         pid = int(pidfile.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
         return
-    if not pid_alive(pid):
+    argv = cmdline(pid)
+    if not pid_alive(pid) or (argv and not _is_postmaster(argv, datadir)):
         pidfile.unlink(missing_ok=True)
 
 
@@ -184,14 +186,6 @@ def _stop_postgres(entry: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # redis-server
-
-
-def _redis_running(entry: dict) -> bool:
-    try:
-        pid = int(Path(entry["pidfile"]).read_text().strip())
-    except (OSError, ValueError):
-        return False
-    return pid_alive(pid) and port_open(entry["port"])
 
 
 def start_redis(state_dir: Path, entry: dict | None, log) -> dict:
@@ -236,12 +230,16 @@ def start_redis(state_dir: Path, entry: dict | None, log) -> dict:
             raise ServiceError(f"redis-server did not start: {res.stderr.strip()} {' | '.join(tail)}")
         time.sleep(0.05)
     _wait_until_loaded(f"redis://127.0.0.1:{port}/0", deadline=time.monotonic() + 120)
+    return _redis_entry(rdir, port)
+
+
+def _redis_entry(rdir: Path, port: int) -> dict:
     return {
         "port": port,
-        "pidfile": str(pidfile),
+        "pidfile": str(rdir / "redis.pid"),
         "dir": str(rdir),
         "url": f"redis://127.0.0.1:{port}/0",
-        "log": str(logfile),
+        "log": str(rdir / "redis.log"),
     }
 
 
@@ -281,13 +279,119 @@ def stop_redis(entry: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# finding our servers from their own files
+#
+# A server's data directory says where it is; services.json only records what ran there last
+# (it may be deleted, or stale). A pid file can outlive its server and its pid be another
+# process's now: a server is found only when that pid runs the right program on the right
+# directory and its port answers.
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _postmaster(datadir: Path) -> dict | None:
+    """The postmaster running on ``datadir``, read from its ``postmaster.pid`` (lines: pid, data
+    dir, start time, port, socket dir, listen address, ...) and checked against the process's own
+    command line (``postgres -D <datadir> ...``): ``{pid, port, bindir, wal_dir}``, else None."""
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    argv = cmdline(pid)
+    if not (pid_alive(pid) and _is_postmaster(argv, datadir) and _same_path(lines[1], datadir) and port_open(port)):
+        return None
+    archiving = [archive_dir(arg.split("=", 1)[1]) for arg in argv if arg.startswith("archive_command=")]
+    return {"pid": pid, "port": port, "bindir": str(Path(argv[0]).parent), "wal_dir": next(iter(archiving), None)}
+
+
+def _is_postmaster(argv: list[str], datadir: Path) -> bool:
+    """Whether a command line is a postmaster's on ``datadir`` (``.../postgres -D <datadir> ...``)."""
+    if not argv or Path(argv[0]).name != "postgres" or "-D" not in argv[:-1]:
+        return False
+    return _same_path(argv[argv.index("-D") + 1], datadir)
+
+
+def _redis_server(rdir: Path) -> dict | None:
+    """The redis-server of ``rdir``'s pid file: ``{pid, port}`` when that pid is a redis-server
+    (its title names its address) and the server answering there reports this pid and this
+    ``dir``; else None."""
+    import redis
+
+    try:
+        pid = int((rdir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    title = " ".join(cmdline(pid)).split()
+    address = re.fullmatch(r"127\.0\.0\.1:(\d+)", title[1]) if len(title) > 1 else None
+    if not (address and Path(title[0]).name == "redis-server" and pid_alive(pid) and port_open(int(address[1]))):
+        return None
+    client = redis.Redis(host="127.0.0.1", port=int(address[1]), socket_timeout=3, decode_responses=True)
+    try:
+        answered = client.info("server").get("process_id"), client.config_get("dir").get("dir", "")
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+    return {"pid": pid, "port": int(address[1])} if answered[0] == pid and _same_path(answered[1], rdir) else None
+
+
+def _locate_postgres(state_dir: Path, entry: dict | None) -> tuple[dict | None, bool, Path | None]:
+    """See :func:`_locate`. Unrecorded, the cluster is looked for where ``up`` creates one."""
+    if entry:
+        datadirs = [Path(entry["datadir"])]
+    else:
+        datadirs = [base / "data" for base in pg_dirs(state_dir) if (base / "data" / "PG_VERSION").exists()]
+    for datadir in datadirs:
+        found = _postmaster(datadir)
+        if found and entry and found["port"] == entry["port"]:
+            return entry, True, datadir
+        if found:
+            base, wal = datadir.parent, found["wal_dir"]
+            recorded = entry or {}
+            adopted = {
+                **recorded,
+                "port": found["port"],
+                "datadir": str(datadir),
+                "bindir": found["bindir"],
+                "user": recorded.get("user") or RunAs.for_postgres().name,
+                "url": _pg_url(found["port"]),
+                "log": str(base / "server.log"),
+                "backup_dir": str(wal.parent) if wal else recorded.get("backup_dir", str(base / "backups")),
+            }
+            return adopted, True, datadir
+    return entry, False, (datadirs[0] if datadirs else None)
+
+
+def _locate_redis(state_dir: Path, entry: dict | None) -> tuple[dict | None, bool, Path | None]:
+    """See :func:`_locate`."""
+    rdir = Path(entry["dir"]) if entry else state_dir / "redis"
+    found = _redis_server(rdir)
+    if found and entry and found["port"] == entry["port"]:
+        return entry, True, rdir
+    if found:
+        return {**(entry or {}), **_redis_entry(rdir, found["port"])}, True, rdir
+    return entry, False, (rdir if entry or rdir.is_dir() else None)
+
+
+def _locate(state_dir: Path, name: str, entry: dict | None) -> tuple[dict | None, bool, Path | None]:
+    """Our server ``name``: its entry (the recorded ``entry``, else -- or when it is stale -- built
+    from what runs in its data directory), whether it runs, and its data directory (None: nothing
+    of ours exists, so nothing is expected to run)."""
+    locate = _locate_postgres if name == "postgres" else _locate_redis
+    return locate(Path(state_dir), entry)
+
+
+# ---------------------------------------------------------------------------------------------
 # the three commands
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_SERVICES = {  # name: (environment variable, default port, running check, start)
-    "postgres": ("DATABASE_URL", 5432, lambda e: _pg_running(e), lambda *a: _start_postgres(*a)),
-    "redis": ("REDIS_URL", 6379, lambda e: _redis_running(e), lambda *a: start_redis(*a)),
+_SERVICES = {  # name: (environment variable, default port, start, stop)
+    "postgres": ("DATABASE_URL", 5432, lambda *a: _start_postgres(*a), lambda e: _stop_postgres(e)),
+    "redis": ("REDIS_URL", 6379, lambda *a: start_redis(*a), lambda e: stop_redis(e)),
 }
 
 
@@ -324,18 +428,24 @@ def _answers(url: str, name: str) -> bool:
 
 def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda msg: None) -> dict:
     """Start our servers that are not running (also when their URLs are exported); leave alone a
-    server whose exported URL points elsewhere. Returns the state."""
+    server whose exported URL points elsewhere; record again one that runs but is not (or wrongly)
+    recorded. Returns the state."""
     state_dir = Path(state_dir).resolve()
     state = read_state(state_dir)
     for name, wanted in (("postgres", postgres), ("redis", redis)):
-        env, _port, running, start = _SERVICES[name]
+        env, _port, start, _stop = _SERVICES[name]
         if not wanted:
             continue
-        entry, url = state.get(name), os.environ.get(env)
+        recorded, url = state.get(name), os.environ.get(env)
+        entry, running, _data = _locate(state_dir, name, recorded)
         if url and not is_ours(url, name, entry):
             log(f"{name}: external ({env} points at no server started here); not started")
             continue
-        if entry and running(entry):
+        if running:
+            if entry != recorded:
+                log(f"{name}: already running on port {entry['port']}; recorded in {state_dir / STATE_FILE}")
+                state[name] = entry
+                _write_state(state_dir, state)
             continue
         if entry:
             log(f"{name}: not running; starting it again")
@@ -350,23 +460,21 @@ def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda
 
 
 def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[str]:
-    """Stop what ``up`` started (and only that); ``purge`` also deletes the data. Returns what stopped."""
+    """Stop our servers (those of the state dir's data directories, recorded or not, and nothing
+    else); ``purge`` also deletes their data. Returns what stopped."""
     state_dir = Path(state_dir)
     state = read_state(state_dir)
     stopped = []
-    if "postgres" in state:
-        if _pg_running(state["postgres"]):
-            _stop_postgres(state["postgres"])
-            stopped.append("postgres")
-        if purge:
-            base = Path(state["postgres"]["datadir"]).parent
+    for name, (_env, _port, _start, stop) in _SERVICES.items():
+        entry, running, data = _locate(state_dir, name, state.get(name))
+        if running:
+            stop(entry)
+            stopped.append(name)
+        if purge and data and name == "postgres":
+            base = data.parent
             shutil.rmtree(base.parent if base.parent.name.startswith("ytdq-") else base, ignore_errors=True)
-    if "redis" in state:
-        if _redis_running(state["redis"]):
-            stop_redis(state["redis"])
-            stopped.append("redis")
-        if purge:
-            shutil.rmtree(state["redis"]["dir"], ignore_errors=True)
+        elif purge and data:
+            shutil.rmtree(data, ignore_errors=True)
     if purge:
         (state_dir / STATE_FILE).unlink(missing_ok=True)
     for name in stopped:
@@ -375,17 +483,18 @@ def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[
 
 
 def status(state_dir: Path) -> dict[str, dict]:
-    """For each service: its URL, ``source`` (``embedded``: started here, whether or not its URL is
-    exported; ``external (ENV)``: the exported URL points elsewhere) and whether it runs (for an
-    external one: whether it accepts connections)."""
+    """For each service: its URL, ``source`` (``embedded``: ours, whether or not its URL is
+    exported; ``external (ENV)``: the exported URL points elsewhere), whether it runs (for an
+    external one: whether it accepts connections) and ``data``: an embedded one's data directory,
+    None when none exists (nothing to run)."""
     state = read_state(Path(state_dir))
     out = {}
-    for name, (env, _port, running, _start) in _SERVICES.items():
-        entry, url = state.get(name), os.environ.get(env)
+    for name, (env, *_rest) in _SERVICES.items():
+        entry, running, data = _locate(state_dir, name, state.get(name))
+        url = os.environ.get(env)
         if url and not is_ours(url, name, entry):
             out[name] = {"source": f"external ({env})", "url": url, "running": _answers(url, name)}
-        elif entry:
-            out[name] = {"source": "embedded", "url": entry["url"], "running": running(entry)}
         else:
-            out[name] = {"source": "embedded", "url": None, "running": False}
+            url = entry["url"] if entry else None
+            out[name] = {"source": "embedded", "url": url, "running": running, "data": str(data) if data else None}
     return out

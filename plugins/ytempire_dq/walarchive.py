@@ -8,6 +8,7 @@ who runs PostgreSQL (``run_as``) is passed in.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -28,6 +29,17 @@ def archive_command(wal_dir: Path) -> str:
     a crash between the copy and PostgreSQL noting it), a different one fails (never overwritten)."""
     f = shlex.quote(str(wal_dir)) + "/%f"
     return f"if test -f {f}; then cmp -s %p {f}; else cp %p {f}.part && sync {f}.part && mv {f}.part {f}; fi"
+
+
+def archive_dir(command: str) -> Path | None:
+    """The ``wal_dir`` of an :func:`archive_command` (None for any other command): where a running
+    server archives, for ``services`` finding its cluster without the state file."""
+    match = re.match(r"if test -f (.+?)/%f; then ", command)
+    try:
+        parts = shlex.split(match[1]) if match else []
+    except ValueError:
+        return None
+    return Path(parts[0]) if len(parts) == 1 else None
 
 
 def restore_command(wal_dir: Path) -> str:

@@ -40,17 +40,22 @@ def services_status() -> None:
     """Show which servers run, where, and whether they are embedded or from the environment.
 
     A server from the environment is reached (a connection, a PING); one that does not answer
-    exits 2 with one line naming its masked URL."""
+    exits 2 with one line naming its masked URL. So does an embedded server that is down while its
+    data directory exists (or the state file records it)."""
     table = Table("service", "source", "running", "url")
-    problems = []
+    problems, down = [], []
     for name, info in services.status(config.STATE_DIR).items():
         running = info["running"]
         if info["source"].startswith("external"):  # ask it for real (a port that answers may refuse us)
             problem = _unreachable(name, info["url"])
             running = problem is None
             problems += [problem] if problem else []
+        elif not running and info["data"]:
+            down.append(f"{name} (data in {info['data']})")
         table.add_row(name, info["source"], "[green]yes[/]" if running else "[red]no[/]", config.mask_url(info["url"]))
     out.print(table)
+    if down:
+        problems.append(f"embedded server not running: {', '.join(down)}; start it with `ytdq services up`")
     if problems:
         fail("; ".join(problems))
 
