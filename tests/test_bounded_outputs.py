@@ -136,6 +136,11 @@ def test_bounding_is_linear_and_states_the_length():
         "postgresql://u:" + "x" * MB,  # a URL whose password never ends
         "x:/" * (MB // 3) + "@",  # many URL starts, one '@' at the end
         "postgresql://u:p@h " * (MB // 20),  # many credentialed URLs on one line
+        "?password=" * (MB // 10),  # many secret query parameters, no '&' to end their values
+        "&password=xyz" * (MB // 13),  # many secret query parameters, each ended by an '&'
+        "?password=*** " * (MB // 14),  # many values masked already (each skipped, the scan goes on)
+        "?" + "a" * MB + "=x",  # a parameter name that never ends
+        "a=" * (MB // 2),  # many '=' with no query around them
     ],
 )
 def test_masking_is_linear_on_hostile_text(text):

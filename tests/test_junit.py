@@ -48,6 +48,12 @@ BROKEN = {
     "meta": {"rule_id": "videos.junit_broken_sql"},
     "description": "an analyst's rule naming a column that does not exist",
 }
+REFUSED = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE false; DELETE FROM videos"},
+    "meta": {"rule_id": "videos.junit_refused_sql"},
+    "description": "an analyst's rule the SQL guard refuses before the run",
+}
 
 
 def schema():
@@ -144,8 +150,9 @@ def test_a_run_that_could_not_happen_is_one_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def project(module_env, tmp_path_factory):
-    """A project copy with checkpoints ``junit_fail`` (a clean and a failing rule) and
-    ``junit_error`` (the same plus a rule that cannot run); videos with hostile descriptions."""
+    """A project copy with checkpoints ``junit_fail`` (a clean and a failing rule), ``junit_error``
+    (the same plus a rule that cannot run), ``junit_pass`` (the clean rule) and ``junit_refused``
+    (a rule refused before the run); videos with hostile descriptions."""
     from ytempire_dq.db.connect import connect
 
     conn = connect(module_env, autocommit=True)
@@ -161,12 +168,23 @@ def project(module_env, tmp_path_factory):
     add_checkpoint(
         gx_dir, checkpoint="junit_error", suite="junit_error", asset="videos", expectations=[CLEAN, MARKUP, BROKEN]
     )
+    add_checkpoint(gx_dir, checkpoint="junit_pass", suite="junit_pass", asset="videos", expectations=[CLEAN])
+    add_checkpoint(gx_dir, checkpoint="junit_refused", suite="junit_refused", asset="videos", expectations=[REFUSED])
     return gx_dir
 
 
-def run(command: str, checkpoint: str, project: Path, out: Path, **env: str) -> subprocess.CompletedProcess:
+def run(
+    command: str,
+    checkpoint: str,
+    project: Path,
+    out: Path,
+    json_file: Path | str | None = None,
+    junit_file: Path | str | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess:
+    """``checkpoint run`` with ``--json`` and ``--junit`` (by default ``out/run.json``, ``out/junit/run.xml``)."""
     args = [str(BIN / command), "checkpoint", "run", checkpoint, "--config", str(project)]
-    args += ["--json", str(out / "run.json"), "--junit", str(out / "junit" / "run.xml")]
+    args += ["--json", str(json_file or out / "run.json"), "--junit", str(junit_file or out / "junit" / "run.xml")]
     return subprocess.run(
         args, capture_output=True, text=True, timeout=600, env={**os.environ, **env, "COLUMNS": "200"}
     )
@@ -211,3 +229,50 @@ def test_a_run_that_cannot_happen_still_writes_junit(project, tmp_path):
     schema().validate(str(xml))
     error = ET.parse(xml).getroot().find(".//error")
     assert error.get("type") == "RunError" and "cannot connect to PostgreSQL" in error.get("message")
+
+
+# ---------------------------------------------------------------------------------------------
+# report files that cannot be written, and --json of a run that could not happen
+
+
+@pytest.mark.parametrize(
+    ("option", "where"),
+    [("--junit", "/proc/ytdq-junit.xml"), ("--junit", "a_file/run.xml"), ("--json", "a_file/run.json")],
+)
+def test_a_report_file_that_cannot_be_written_is_one_error_line_exit_2(project, tmp_path, option, where):
+    """The run passed and its verdict is printed; the missing report makes the step fail (exit 2)
+    with one line naming the path, not a traceback; the other report is still written."""
+    (tmp_path / "a_file").write_text("a regular file, not a folder\n")
+    bad = where if where.startswith("/") else str(tmp_path / where)
+    files = {"json_file": tmp_path / "run.json", "junit_file": tmp_path / "run.xml"}
+    files["junit_file" if option == "--junit" else "json_file"] = bad
+    proc = run("ytdq", "junit_pass", project, tmp_path, **files)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "checkpoint junit_pass passed: 1/1 rules met" in " ".join(proc.stdout.split())
+    errors = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("[")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot write the {option} file {bad}: "), proc.stderr
+    if option == "--junit":
+        assert json.loads((tmp_path / "run.json").read_text())["exit_code"] == 0  # the run's own verdict
+    else:
+        assert cases(tmp_path / "run.xml") == {("junit_pass", "videos.junit_title_present"): "passed"}
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "env", "says"),
+    [
+        ("no_such_checkpoint", {}, "no checkpoint 'no_such_checkpoint'"),
+        ("junit_refused", {}, "SQL rule refused"),
+        ("junit_pass", {"DATABASE_URL": "postgresql+psycopg2://ytdq@127.0.0.1:1/none"}, "cannot connect to PostgreSQL"),
+    ],
+)
+def test_json_is_written_when_the_run_cannot_happen(project, tmp_path, checkpoint, env, says):
+    proc = run("ytdq", checkpoint, project, tmp_path, **env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and says in errors[0], proc.stderr
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["exit_code"] == 2 and report["success"] is False and report["validations"] == []
+    assert report["error"] == errors[0].removeprefix("error: ")
+    assert report["errors"] == [{"cause": report["error"], "hint": None, "rule_ids": []}]
+    assert cases(tmp_path / "junit" / "run.xml") == {(checkpoint, "run"): "error"}

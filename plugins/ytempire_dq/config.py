@@ -18,7 +18,9 @@ _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 
 def mask_url(url: str | None) -> str:
-    """The URL with its password replaced by ``***`` (for every log line, error and page).
+    """The URL with its password replaced by ``***`` (for every log line, error and page), and the
+    value of every secret query parameter too (``?password=``, ``&sslpassword=``: libpq and
+    redis-py take a password there as well; see :func:`_query_secret_spans`).
 
     A URL SQLAlchemy's ``make_url`` parses is rendered by it with the password hidden, unless it
     holds more than one ``@`` (an unencoded ``@`` in the password: the parser ends the password at
@@ -29,12 +31,16 @@ def mask_url(url: str | None) -> str:
         return "<unset>"
     parsed = _parsed(url)
     if parsed is not None:
-        return parsed.render_as_string(hide_password=True) if parsed.password is not None else url
+        if parsed.password is None and not any(_secret_name(key) for key in parsed.query):
+            return url
+        shown = parsed.render_as_string(hide_password=True)  # its query re-encoded: one '?', '&' between
+        return _masked(shown, _query_secret_spans(shown))
+    spans = _query_secret_spans(url)  # found in the original text: a raw '@' may follow a password
     at = url.rfind("@")
-    if at < 0:
-        return url
     start = _user_part_start(url)
-    return url[:start] + MASK + url[at:] if start <= at else url
+    if 0 <= start <= at:
+        spans.append((start, at))
+    return _masked(url, spans)
 
 
 def mask_secrets(text: str) -> str:
@@ -43,9 +49,72 @@ def mask_secrets(text: str) -> str:
     In each line, from the first URL (``scheme://`` or ``scheme:/``) that is followed by an ``@``
     on the same line, everything after the user name up to the line's last ``@`` becomes ``***``:
     a password may hold spaces and ``@``, so nothing shorter is safe (an e-mail address later on
-    the line is masked too).
+    the line is masked too). The value of a secret query parameter is masked up to the next ``&``
+    or the line's end, for the same reason.
     """
     return "\n".join(_mask_line(line) for line in text.split("\n"))
+
+
+#: Query parameters whose value is a secret, matched in the decoded, lower-case name: libpq's
+#: ``password`` and ``sslpassword``, redis-py's ``password`` and ``ssl_password``, tokens and the
+#: like. ``passfile`` (libpq) is a path, not a secret: shown, so a wrong path can be seen.
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential")
+_NOT_SECRET = frozenset({"passfile"})
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~%+")
+#: No parameter a driver takes has a longer name (even fully %-encoded): the walk back stays short.
+_NAME_LIMIT = 64
+#: What may follow a value that is ``***`` already (a URL masked before, in a longer text).
+_AFTER_MASK = frozenset("&#'\"),;)]>: \t")
+
+
+def _secret_name(name: str) -> bool:
+    from urllib.parse import unquote_plus  # as the parsers read it: ``pass%77ord`` is ``password``
+
+    name = unquote_plus(name).lower()
+    return name not in _NOT_SECRET and any(word in name for word in _SECRET_WORDS)
+
+
+def _query_secret_spans(line: str) -> list[tuple[int, int]]:
+    """Where the values of secret query parameters (``?password=…``, ``&sslpassword=…``) lie in
+    ``line``: each runs to the next ``&`` (the parsers split there, so no value holds a raw one) or
+    to the line's end (a raw value may hold spaces). A value that is ``***`` already is left, so
+    a second URL on the line is still looked at. Linear: the scan only moves forward, and each
+    walk back over a name is bounded."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while (eq := line.find("=", pos)) >= 0:
+        start = eq
+        while start > max(pos, eq - _NAME_LIMIT) and line[start - 1] in _NAME_CHARS:
+            start -= 1
+        if not (start < eq and start > 0 and line[start - 1] in "?&" and _secret_name(line[start:eq])):
+            pos = eq + 1
+            continue
+        value = eq + 1
+        if line.startswith(MASK, value) and (value + len(MASK) == len(line) or line[value + len(MASK)] in _AFTER_MASK):
+            pos = value + len(MASK)
+            continue
+        end = line.find("&", value)
+        end = len(line) if end < 0 else end
+        if end > value:
+            spans.append((value, end))
+        pos = end
+    return spans
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each span (overlapping ones merged) replaced by ``***``."""
+    if not spans:
+        return text
+    parts: list[str] = []
+    last = 0
+    for start, end in sorted(spans):
+        if start < last:  # overlaps the span before it: one mask covers both
+            last = max(last, end)
+            continue
+        parts += [text[last:start], MASK]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def _parsed(url: str):
@@ -117,18 +186,28 @@ def _url_user_start(line: str, before: int) -> int:
 
 
 def _mask_line(line: str) -> str:
+    spans = _query_secret_spans(line)
+    user = _password_span(line)
+    if user is not None:
+        spans.append(user)
+    return _masked(line, spans)
+
+
+def _password_span(line: str) -> tuple[int, int] | None:
+    """Where the password of the first URL with one lies in ``line``: after ``user:``, up to the
+    line's last ``@`` (a password may hold '@'); None when no URL on the line has a password."""
     at = line.rfind("@")
     offset = 0
     while at >= offset:
         start = _url_user_start(line[offset:], at - offset)
         if start < 0:
-            return line
+            return None
         start += offset
         first_at = line.find("@", start)
         if ":" in line[start:first_at]:  # user:password (a password may hold '@': mask to the last one)
-            return line[:start] + _user_name(line, start, at) + MASK + line[at:]
+            return start + len(_user_name(line, start, at)), at
         offset = first_at + 1  # user@host: no password in this URL; look at the next one
-    return line
+    return None
 
 
 #: The one message for "no database to use" (context, monitor and every command say the same).

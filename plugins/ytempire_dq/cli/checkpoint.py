@@ -13,6 +13,7 @@ from rich.text import Text
 
 from ytempire_dq import config
 from ytempire_dq.cli.app import config_option, err, error_message, main, out
+from ytempire_dq.errors import ExitCode
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -52,8 +53,7 @@ def print_run(report, table: bool = True) -> None:
         err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
-    for line in errors:
-        err.print(f"[bold red]error:[/] {escape(config.mask_secrets(line))}", highlight=False, soft_wrap=True)
+    _print_errors(errors)
 
 
 def _scan_note(scan: dict | None) -> str:
@@ -126,25 +126,79 @@ def checkpoint_run(
             full=full,
         )
     except Exception as exc:
-        message = error_message(exc) if junit_file is not None else None
-        if message is not None:  # the run could not happen: CI still shows why (then the usual one line)
-            from ytempire_dq import junit
-
-            junit.write(junit.from_run_error(name, message), junit_file)
+        message = error_message(exc)
+        if message is not None:  # the run could not happen: the reports still say why (then the usual one line)
+            _print_errors(_write_reports(json_file, junit_file, name, run_error=message))
         raise
+    unwritten = _write_reports(json_file, junit_file, name, report=report)
+    print_run(report, table=str(json_file) != "-")
+    if unwritten:  # the verdict stands printed; a report the pipeline expects is missing: the step is broken
+        _print_errors(unwritten)
+        sys.exit(ExitCode.RUN_FAILED)
+    sys.exit(report.exit_code)
+
+
+def _write_reports(
+    json_file: Path | None, junit_file: Path | None, name: str, *, report=None, run_error=None
+) -> list[str]:
+    """Write ``--junit`` and ``--json`` (on every exit code: of ``report``, or of a run that could
+    not happen because of ``run_error``). A file that cannot be written is not a traceback: one
+    line naming it is returned, and the other file is still written."""
+    problems: list[str] = []
     if junit_file is not None:
         from ytempire_dq import junit
 
-        junit.write(junit.from_report(report), junit_file)
+        xml = junit.from_report(report) if report is not None else junit.from_run_error(name, run_error)
+        problems += _write(junit_file, "--junit", lambda path: junit.write(xml, path))
     if json_file is not None:
-        text = json.dumps(report.to_dict(), indent=2, default=str)
+        data = report.to_dict() if report is not None else _run_error_dict(name, run_error)
+        text = json.dumps(data, indent=2, default=str)
         if str(json_file) == "-":
             click.echo(text)
         else:
-            json_file.parent.mkdir(parents=True, exist_ok=True)
-            json_file.write_text(text + "\n")
-    print_run(report, table=str(json_file) != "-")
-    sys.exit(report.exit_code)
+            problems += _write(json_file, "--json", lambda path: _write_text(path, text + "\n"))
+    return problems
+
+
+def _run_error_dict(name: str, message: str) -> dict:
+    """``--json`` of a run that could not happen: the shape of a run's, no rule results, exit code 2,
+    and ``error``: the line the command prints."""
+    return {
+        "checkpoint": name,
+        "success": False,
+        "exit_code": int(ExitCode.RUN_FAILED),
+        "run_id": None,
+        "data_docs": None,
+        "snapshot": None,
+        "scan": None,
+        "error": message,
+        "errors": [{"cause": message, "hint": None, "rule_ids": []}],
+        "validations": [],
+    }
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _write(path: Path, option: str, write) -> list[str]:
+    """``write(path)``; an OS error (no such folder, a file where a folder should be, no permission)
+    is the line naming the path, in a list (empty: written)."""
+    try:
+        write(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, FileExistsError):  # mkdir of a parent that is a file
+            reason = f"{exc.filename} is a file, not a folder"
+        return [f"cannot write the {option} file {path}: {reason}"]
+    return []
+
+
+def _print_errors(lines: list[str]) -> None:
+    """One ``error:`` line on stderr per line (masked)."""
+    for line in lines:
+        err.print(f"[bold red]error:[/] {escape(config.mask_secrets(line))}", highlight=False, soft_wrap=True)
 
 
 def progress_line(event: dict) -> None:
