@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 import sqlalchemy as sa
 
-from ytempire_dq import config, docs_site
+from ytempire_dq import config, docs_site, run_marks
 from ytempire_dq.errors import YtdqError
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,7 @@ def prune(
         for rel in run["files"]:
             out["results"] += _remove_file(results_dir / rel, results_dir)
             pages.add(Path("validations", rel).with_suffix(".html").as_posix())
+        run_marks.forget(results_dir, run["run_name"])  # a killed run's mark goes with its results
     for name, site in sites:
         for page in pages:
             out["pages"] += _remove_file(site / page, site / "validations")
