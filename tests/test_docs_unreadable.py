@@ -1,7 +1,8 @@
 """Data Docs never show a result they could not read, nor a run that never finished, as good: a
 truncated stored result of a failing run is "unreadable" (its file named) in the index and on its
 page and ``ytdq docs build`` exits 2 naming it; a ``nightly`` run killed with SIGKILL
-mid-validation is listed as incomplete and the latest ``nightly`` stays the previous complete run."""
+mid-validation is listed as incomplete, the latest ``nightly`` stays the previous complete run, and
+``ytdq results prune --keep-runs 1`` keeps that run."""
 
 from __future__ import annotations
 
@@ -123,3 +124,11 @@ def test_a_run_killed_mid_validation_is_never_the_latest(complete, tmp_path):
     assert len(listed) == len(killed)
     assert {r["cells"][0] for r in listed} == {"⚠ Incomplete run"}
     assert {r["attrs"]["class"] for r in listed} == {"incomplete validation-row"}
+
+    # a retention of 1 run keeps that complete run: the killed one takes no place among the kept
+    prune = ytdq("results", "prune", "--keep-runs", "1", "--config", str(gx_dir))
+    out, err = prune.communicate(timeout=600)
+    assert prune.returncode == ExitCode.OK, out + err
+    assert set(result_files(gx_dir)) == before | set(killed)
+    (run,) = [r for r in index_tables(gx_dir)[0] if r["attrs"]["data-checkpoint"] == "nightly"]
+    assert run["cells"][4] == complete[1].run_id
