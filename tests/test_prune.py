@@ -182,3 +182,18 @@ def test_select_keeps_the_newest_of_each_checkpoint():
     assert sorted(r["run_name"] for r in removed) == ["a-2", "a-3", "b-2", "b-3"]
     removed = retention.select(runs, keep_runs=3, older_than_days=1.5, now=now)  # either limit removes
     assert sorted(r["run_name"] for r in removed) == ["a-2", "a-3", "b-2", "b-3"]
+
+
+def test_a_run_that_never_finished_keeps_no_place_among_the_kept():
+    """A killed run (newest) does not push the complete run, its checkpoint's verdict, out of
+    --keep-runs 1; an older killed run goes."""
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    runs = {
+        (f"a-{n}", str(n)): {"checkpoint": "a", "run_name": f"a-{n}", "run_time": now - dt.timedelta(days=n)}
+        for n in range(4)
+    }
+    runs[("a-0", "0")]["incomplete"] = runs[("a-2", "2")]["incomplete"] = True
+    removed = retention.select(runs, keep_runs=1, older_than_days=None, now=now)
+    assert sorted(r["run_name"] for r in removed) == ["a-2", "a-3"]
+    removed = retention.select(runs, keep_runs=2, older_than_days=None, now=now)
+    assert sorted(r["run_name"] for r in removed) == []

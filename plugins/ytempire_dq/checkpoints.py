@@ -32,6 +32,7 @@ from ytempire_dq.context import open_context
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.locations import asset_tables, config_dir_of, list_checkpoints, store_dir, suite_path
 from ytempire_dq.results import RunReport, exception_message, read_validation_result
+from ytempire_dq.run_marks import results_dir_of, running
 from ytempire_dq.runlock import run_lock
 from ytempire_dq.sql_guard import check_suite_rules
 from ytempire_dq.suite_files import (
@@ -181,12 +182,16 @@ def run_checkpoint(
         t_validate = time.perf_counter()
         durations: dict[str, float] = {}
         captured = Captured()  # what validating read that the quarantine needs (ytempire_dq.row_keys)
-        if concurrent and len(vds) > 1:
-            results = _validate_concurrently(cdir, url, checkpoint, vds, run_id, params, report, durations, captured)
-        else:
-            results = [
-                report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations, captured)) for vd in vds
-            ]
+        # marked unfinished until every result is stored: a killed run is never its checkpoint's latest
+        with running(results_dir_of(ctx.stores[ctx.validation_results_store_name]), run_id.run_name):
+            if concurrent and len(vds) > 1:
+                results = _validate_concurrently(
+                    cdir, url, checkpoint, vds, run_id, params, report, durations, captured
+                )
+            else:
+                results = [
+                    report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations, captured)) for vd in vds
+                ]
         timings = {"validate": time.perf_counter() - t_validate}
         checkpoint_result, validations = _read_results(checkpoint, vds, results, run_id)
         for vd, validation in zip(vds, validations):

@@ -9,6 +9,10 @@ validation): no script, no external URL, readable from ``file://``; every value 
 Order, so a person sees the verdict first: the latest run of each checkpoint (with its
 failed-rule count), then a table with one row per stored validation, the latest runs' rows
 first (failed validations first within a run), then every other row, newest first.
+
+A stored result that could not be read is "unreadable" (its file named), never passed, and makes
+its run unreadable; a run that never finished validating (killed) is "incomplete" and never the
+latest run of its checkpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ tr.failed{background:#fff5f5}
 .status{font-weight:bold;white-space:nowrap}
 .failed .status,.bad{color:#b02a37}
 .passed .status,.good{color:#146c43}
+tr.unreadable,tr.incomplete{background:#fff8e1}
+.unreadable .status,.incomplete .status{color:#664d03}
 .muted{color:#6c757d}
 a{color:#0056b3}
 code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;background:#f8f9fa}
@@ -46,13 +52,13 @@ def e(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def page(title: str, body: str) -> str:
-    """A whole static page at the site's root: inline style, no script, the site's own favicon,
-    nothing fetched from anywhere else."""
+def page(title: str, body: str, root: str = "") -> str:
+    """A whole static page (``root``: its way back to the site's root, ``../`` per directory):
+    inline style, no script, the site's own favicon, nothing fetched from anywhere else."""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="UTF-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
-        '<link rel="icon" href="static/images/favicon.ico">\n'
+        f'<link rel="icon" href="{e(root)}static/images/favicon.ico">\n'
         f"<title>{e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -70,17 +76,43 @@ def when(iso: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def status(success: bool) -> str:
-    """A verdict readable without icons or fonts: a mark and a word, coloured by its row's class."""
-    return '<span class="status">&#10004; Passed</span>' if success else '<span class="status">&#10008; Failed</span>'
+#: A row's or a run's kind -> its verdict, readable without icons or fonts (coloured by the row's class).
+STATUS = {
+    "passed": '<span class="status">&#10004; Passed</span>',
+    "failed": '<span class="status">&#10008; Failed</span>',
+    "unreadable": '<span class="status">&#9888; Unreadable</span>',
+    "incomplete": '<span class="status">&#9888; Incomplete run</span>',
+}
+
+
+def kind(row: dict) -> str:
+    """``unreadable`` (its stored result could not be read), ``incomplete`` (its run never
+    finished validating), else ``passed`` or ``failed``: of an index row or of a latest run."""
+    if row.get("unreadable"):
+        return "unreadable"
+    if row.get("incomplete"):
+        return "incomplete"
+    return "passed" if row["success"] else "failed"
+
+
+def unreadable_note(files: list[str]) -> str:
+    """`` + 1 unreadable result: <file>``: what a failed-rule count leaves out."""
+    if not files:
+        return ""
+    noun = "result" if len(files) == 1 else "results"
+    return f" + {len(files)} unreadable {noun}: " + ", ".join(f"<code>{e(f)}</code>" for f in files)
 
 
 def latest_runs(rows: Iterable[dict]) -> list[dict]:
-    """The latest run of each checkpoint, newest first: ``{checkpoint, run_name, run_time, success,
-    failed, evaluated, validations}`` (``failed``: its failed rules, summed over its validations)."""
+    """The latest complete run of each checkpoint, newest first: ``{checkpoint, run_name, run_time,
+    success, failed, evaluated, validations, unreadable}`` (``failed``: its failed rules, summed over
+    its validations; ``unreadable``: its stored results that could not be read). A run that never
+    finished validating is never the latest."""
     rows = list(rows)
     newest: dict[str, tuple[str, str]] = {}
     for row in rows:  # one pass of comparisons: a run's time is the time of each of its rows
+        if row.get("incomplete"):
+            continue
         mark = (row["run_time"] or "", row["run_name"])
         if mark > newest.get(row["checkpoint"], ("", "")):
             newest[row["checkpoint"]] = mark
@@ -93,6 +125,7 @@ def latest_runs(rows: Iterable[dict]) -> list[dict]:
             "failed": 0,
             "evaluated": 0,
             "validations": 0,
+            "unreadable": [],
         }
         for cp, (time, name) in newest.items()
     }
@@ -103,6 +136,8 @@ def latest_runs(rows: Iterable[dict]) -> list[dict]:
             run["failed"] += int(row.get("failed") or 0)
             run["evaluated"] += int(row.get("evaluated") or 0)
             run["validations"] += 1
+            if row.get("unreadable"):
+                run["unreadable"].append(row["unreadable"])
     return sorted(runs.values(), key=lambda r: (r["run_time"] or "", r["checkpoint"]), reverse=True)
 
 
@@ -137,11 +172,11 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
             "<th>Run time</th><th>Run name</th><th>Validations</th><th></th></tr></thead><tbody>"
         )
         for run in latest:
-            kind = "passed" if run["success"] else "failed"
+            verdict = kind(run)
             parts.append(
-                f'<tr class="{kind}" data-checkpoint="{e(run["checkpoint"])}"><td>{status(run["success"])}</td>'
+                f'<tr class="{verdict}" data-checkpoint="{e(run["checkpoint"])}"><td>{STATUS[verdict]}</td>'
                 f"<td>{e(run['checkpoint'])}</td>"
-                f'<td class="failed-count">{run["failed"]} of {run["evaluated"]}</td>'
+                f'<td class="failed-count">{run["failed"]} of {run["evaluated"]}{unreadable_note(run["unreadable"])}</td>'
                 f"<td>{e(when(run['run_time']))}</td><td>{e(run['run_name'])}</td><td>{run['validations']}</td>"
                 f'<td><a href="{HISTORY_PAGE}#{e(checkpoint_anchor(run["checkpoint"]))}">rule history</a></td></tr>'
             )
@@ -171,16 +206,37 @@ def validation_row(row: dict) -> str:
     cached = _ROW_HTML.get(row["filepath"])
     if cached is not None and cached[0] is row:
         return cached[1]
-    kind = "passed" if row["success"] else "failed"
+    verdict = kind(row)
+    counted = f"{int(row.get('failed') or 0)} of {int(row.get('evaluated') or 0)}"
+    if row.get("unreadable"):
+        counted = f"unreadable: <code>{e(row['unreadable'])}</code>"
+    elif row.get("incomplete"):
+        counted += f" ({'passed' if row['success'] else 'failed'}; its run never finished)"
     markup = (
-        f'<tr class="{kind} validation-row"><td>{status(row["success"])}</td><td>{e(when(row["run_time"]))}</td>'
+        f'<tr class="{verdict} validation-row"><td>{STATUS[verdict]}</td><td>{e(when(row["run_time"]))}</td>'
         f'<td><a href="{e(row["filepath"])}">{e(row["run_name"])}</a></td><td>{e(row["checkpoint"])}</td>'
         f"<td>{e(row.get('asset_name'))}</td>"
         f'<td><a href="{e(row["suite_filepath"])}">{e(row["suite"])}</a></td>'
-        f"<td>{int(row.get('failed') or 0)} of {int(row.get('evaluated') or 0)}</td></tr>"
+        f"<td>{counted}</td></tr>"
     )
     _ROW_HTML[row["filepath"]] = (row, markup)
     return markup
+
+
+def unreadable_page(row: dict) -> str:
+    """The page of a stored validation result that could not be read (instead of its verdict)."""
+    root = "../" * row["filepath"].count("/")
+    return page(
+        f"Data Docs | Unreadable validation result {row['run_name']}",
+        f"<h1><strong>Data Docs</strong> | Validations / {e(row['suite'])} / {e(row['run_name'])}</h1>"
+        f'<nav><a href="{e(root)}index.html">Index</a></nav>'
+        f'<table class="unreadable"><tbody><tr class="unreadable"><td>{STATUS["unreadable"]}</td>'
+        f"<td>The stored validation result <code>{e(row['unreadable'])}</code> (in the validation results"
+        f" store) cannot be read: {e(row.get('error'))}</td></tr></tbody></table>"
+        '<p class="muted">Its outcome is unknown: it is not counted as passed. Restore or delete the file,'
+        " then run <code>ytdq docs build</code>.</p>",
+        root,
+    )
 
 
 def suite_filepath(suite: str) -> str:

@@ -30,6 +30,11 @@ A run's update takes the rows file's lock (``flock``): runs of two checkpoints m
 site at once. With no rows file yet beside an existing site (a site built before this), the first
 update writes the rows of every stored result once. Sites on other backends than the filesystem
 get GX's own build.
+
+A stored result that cannot be read (a truncated file) is never skipped: its row and its page say
+"unreadable" and name the file, and ``ytdq docs build`` exits 2 naming it, after building the rest.
+Rows of a run that never finished validating (:mod:`ytempire_dq.run_marks`) are marked
+``incomplete``: the index never shows such a run as its checkpoint's latest.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.render.renderer.site_builder import SiteBuilder
 from typing_extensions import override
 
-from ytempire_dq import config, gx_compat
+from ytempire_dq import config, gx_compat, run_marks
 from ytempire_dq import docs_index as index_page
 from ytempire_dq.docs_page_cache import COMPILED_TEMPLATES, read_json, suite_fingerprint, suite_pages_path, write_json
+from ytempire_dq.errors import YtdqError
 from ytempire_dq.locations import config_dir_of
 
 log = logging.getLogger(__name__)
@@ -143,8 +149,8 @@ def checkpoint_names(ctx: Any) -> dict[str, str]:
 
 
 def checkpoint_of(result: Any, run_name: str, names: dict[str, str]) -> str:
-    """The checkpoint that produced ``result``: by its ``checkpoint_id``, else by its run name."""
-    name = names.get(str((result.meta or {}).get("checkpoint_id")))
+    """The checkpoint that produced ``result`` (None: unreadable): by its ``checkpoint_id``, else by its run name."""
+    name = names.get(str((getattr(result, "meta", None) or {}).get("checkpoint_id")))
     if name:
         return name
     match = RUN_NAME.match(run_name or "")
@@ -154,6 +160,34 @@ def checkpoint_of(result: Any, run_name: str, names: dict[str, str]) -> str:
 def page_path(key: ValidationResultIdentifier) -> str:
     """The validation page's path in the site (as GX's HtmlSiteStore writes it)."""
     return "/".join(["validations", *key.to_tuple()]) + ".html"
+
+
+def result_path(key: ValidationResultIdentifier) -> str:
+    """The stored result's path in the results store (as GX's TupleFilesystemStoreBackend writes it)."""
+    return "/".join(key.to_tuple()) + ".json"
+
+
+def unreadable_row(key: ValidationResultIdentifier, names: dict[str, str], exc: BaseException) -> dict:
+    """The index row of a stored result that cannot be read: no verdict, the file and why."""
+    from urllib.parse import quote
+
+    suite = key.expectation_suite_identifier.name
+    run_time = key.run_id.run_time
+    return {
+        "filepath": quote(page_path(key)),
+        "suite": suite,
+        "suite_filepath": index_page.suite_filepath(suite),
+        "run_name": key.run_id.run_name,
+        "run_time": run_time.isoformat() if run_time else None,
+        "batch_identifier": key.batch_identifier,
+        "asset_name": None,
+        "checkpoint": checkpoint_of(None, key.run_id.run_name, names),
+        "success": False,
+        "evaluated": 0,
+        "failed": 0,
+        "unreadable": result_path(key),
+        "error": config.one_line(exc, 300),
+    }
 
 
 def index_row(key: ValidationResultIdentifier, result: Any, names: dict[str, str]) -> dict:
@@ -193,6 +227,8 @@ class IncrementalSiteBuilder(SiteBuilder):
             return super().build(resource_identifiers=resource_identifiers, build_index=build_index)
         site.mkdir(parents=True, exist_ok=True)
         names = checkpoint_names(self.data_context)
+        section = self.site_section_builders.get("validations")
+        self._unfinished = run_marks.unfinished(run_marks.results_dir_of(section.source_store if section else None))
         if resource_identifiers is None:
             rows = self._render_all(site, names)
             with rows_lock(site):
@@ -258,12 +294,20 @@ class IncrementalSiteBuilder(SiteBuilder):
             return []
         backend = self.target_store.store_backends[ValidationResultIdentifier]
         pages = {ValidationResultIdentifier.from_tuple(p) for p in backend.list_keys()}
-        rows = []
-        for key in section.source_store.list_keys():
-            if key in pages:
-                with contextlib.suppress(Exception):
-                    rows.append(index_row(key, section.source_store.get(key), names))
-        return rows
+        return [self._row_of(section, key, names)[0] for key in section.source_store.list_keys() if key in pages]
+
+    def _row_of(self, section: Any, key: ValidationResultIdentifier, names: dict[str, str]) -> tuple[dict, Any]:
+        """``(index row, result)``; an unreadable result's row says so (result None)."""
+        try:
+            result = section.source_store.get(key)
+        except Exception as exc:  # noqa: BLE001 - any failure to read: shown as unreadable, never skipped
+            log.warning("Data Docs: validation result %s cannot be read: %s", result_path(key), config.one_line(exc))
+            row, result = unreadable_row(key, names, exc), None
+        else:
+            row = index_row(key, result, names)
+        if run_marks.mark_name(row["run_name"]) in getattr(self, "_unfinished", ()):
+            row["incomplete"] = True
+        return row, result
 
     def _render_validation(self, key: ValidationResultIdentifier, names: dict[str, str]) -> dict | None:
         from great_expectations.render.util import resource_key_passes_run_name_filter
@@ -273,13 +317,11 @@ class IncrementalSiteBuilder(SiteBuilder):
             section.run_name_filter and not resource_key_passes_run_name_filter(key, section.run_name_filter)
         ):
             return None
-        try:
-            result = section.source_store.get(key)
-        except Exception as exc:  # noqa: BLE001 - GX skips a result it cannot read, so do we
-            log.warning("Data Docs: validation result %s could not be read, skipped: %s", key.to_tuple(), exc)
-            return None
-        row = index_row(key, result, names)
-        self._write_page(section, key, result, lambda markup: with_failed_rules(markup, result, row))
+        row, result = self._row_of(section, key, names)
+        if result is None:  # its page says so (an older page of it must not show an old verdict)
+            self._store_page(section, key, index_page.unreadable_page(row))
+        else:
+            self._write_page(section, key, result, lambda markup: with_failed_rules(markup, result, row))
         return row
 
     def _render_suite(self, key: ExpectationSuiteIdentifier, site: Path, unless_unchanged: bool = False) -> None:
@@ -303,10 +345,13 @@ class IncrementalSiteBuilder(SiteBuilder):
                 pages[key.name] = fingerprint
                 write_json(suite_pages_path(site), pages)
 
-    def _write_page(self, section: Any, key: Any, resource: Any, post: Any = None) -> bool:
-        """Render and store one page; False when it could not be rendered (logged)."""
+    def _store_page(self, section: Any, key: Any, markup: str) -> None:
         from great_expectations.data_context.types.resource_identifiers import SiteSectionIdentifier
 
+        self.target_store.set(SiteSectionIdentifier(site_section_name=section.name, resource_identifier=key), markup)
+
+    def _write_page(self, section: Any, key: Any, resource: Any, post: Any = None) -> bool:
+        """Render and store one page; False when it could not be rendered (logged)."""
         section.view_class.env.bytecode_cache = COMPILED_TEMPLATES
         try:
             rendered = section.renderer_class.render(resource)
@@ -315,9 +360,7 @@ class IncrementalSiteBuilder(SiteBuilder):
             )
             if post is not None:
                 markup = post(markup)
-            self.target_store.set(
-                SiteSectionIdentifier(site_section_name=section.name, resource_identifier=key), markup
-            )
+            self._store_page(section, key, markup)
         except Exception:  # as GX: one page failing to render must not stop the others
             log.exception("Data Docs: the page of %s could not be rendered", key.to_tuple())
             return False
@@ -341,9 +384,23 @@ def with_failed_rules(markup: str, result: Any, row: dict) -> str:
 # building (ytdq docs build) and finding the index
 
 
+class UnreadableResults(YtdqError):
+    """``ytdq docs build`` built the site, but stored results could not be read (shown as such)."""
+
+    def __init__(self, files: list[Path], index: Path):
+        shown = ", ".join(map(str, files[:3])) + (f" … and {len(files) - 3} more" if len(files) > 3 else "")
+        what = "a stored validation result" if len(files) == 1 else f"{len(files)} stored validation results"
+        super().__init__(
+            f"cannot read {what}: {shown}; Data Docs show {'it' if len(files) == 1 else 'them'} as unreadable"
+            f" ({index}): restore or delete the file, then run ytdq docs build again"
+        )
+        self.files, self.index = files, index
+
+
 def docs_build(config_dir: Path | str | None = None) -> Path:
     """Rebuild Data Docs from the stored suites and results (each read once) and the rule history
-    page (when the database is reachable); the path of ``index.html``."""
+    page (when the database is reachable); the path of ``index.html``. Raises
+    :class:`UnreadableResults` (exit 2) after building everything, when a stored result could not be read."""
     from ytempire_dq.context import open_context
 
     cdir = config_dir_of(config_dir)
@@ -353,6 +410,10 @@ def docs_build(config_dir: Path | str | None = None) -> Path:
     from ytempire_dq import docs_history
 
     docs_history.write_pages(ctx, url)
+    results_dir = run_marks.results_dir_of(ctx.stores[ctx.validation_results_store_name]) or Path()
+    unreadable = sorted({r["unreadable"] for r in read_rows(index.parent) if r.get("unreadable")})
+    if unreadable:
+        raise UnreadableResults([results_dir / rel for rel in unreadable], index)
     return index
 
 

@@ -5,7 +5,9 @@ A *run* is one directory level of the results store (``<suite…>/<run_name>/<ru
 its checkpoint is the one its run name names (``run_checkpoint`` names runs
 ``<checkpoint>-<UTC time>``; other run names form one group, ``(no checkpoint)``). ``keep_runs``
 keeps the newest N runs *of each checkpoint*; ``older_than_days`` removes runs older than that;
-given both, a run is removed when either says so (both limits hold afterwards).
+given both, a run is removed when either says so (both limits hold afterwards). A run that never
+finished validating (killed, or still running: :mod:`ytempire_dq.run_marks`) takes no place among
+the N kept: it never removes the complete run that is its checkpoint's verdict.
 
 Used by ``ytdq results prune`` and by the ``prune_results`` checkpoint action (the ``nightly``
 checkpoint applies its ``keep_runs`` itself). Finding the runs reads no result: the CLI lists the
@@ -25,7 +27,7 @@ from urllib.parse import unquote
 
 import sqlalchemy as sa
 
-from ytempire_dq import config, docs_site
+from ytempire_dq import config, docs_site, run_marks
 from ytempire_dq.errors import YtdqError
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ def select(
     older_than_days: float | None,
     now: dt.datetime | None = None,
 ) -> list[dict]:
-    """The runs to remove, oldest first."""
+    """The runs to remove, oldest first (``incomplete`` runs are not counted against ``keep_runs``)."""
     if keep_runs is None and older_than_days is None:
         raise YtdqError("say what to keep: --keep-runs N and/or --older-than DAYS")
     if keep_runs is not None and keep_runs < 1:
@@ -112,8 +114,10 @@ def select(
     remove = []
     for group in by_checkpoint.values():
         group.sort(key=lambda r: (r["run_time"], r["run_name"]), reverse=True)
-        for n, run in enumerate(group):
-            too_many = keep_runs is not None and n >= keep_runs
+        kept = 0  # complete runs newer than this one
+        for run in group:
+            too_many = keep_runs is not None and kept >= keep_runs
+            kept += not run.get("incomplete")
             too_old = older_than_days is not None and run["run_time"] < now - dt.timedelta(days=older_than_days)
             if too_many or too_old:
                 remove.append(run)
@@ -151,6 +155,9 @@ def prune(
     their index rows (the index is rewritten). ``{"runs": [run names], "results", "pages"}``.
     ``from_rows``: find the runs in the first site's index rows (:func:`runs_of_rows`)."""
     runs = runs_of_rows(sites[0][1]) if from_rows and sites else stored_runs(results_dir)
+    unfinished = run_marks.unfinished(results_dir)
+    for run in runs.values():
+        run["incomplete"] = run_marks.mark_name(run["run_name"]) in unfinished
     remove = select(runs, keep_runs=keep_runs, older_than_days=older_than_days, now=now)
     out = {"runs": [r["run_name"] for r in remove], "results": 0, "pages": 0}
     if dry_run or not remove:
@@ -161,6 +168,7 @@ def prune(
         for rel in run["files"]:
             out["results"] += _remove_file(results_dir / rel, results_dir)
             pages.add(Path("validations", rel).with_suffix(".html").as_posix())
+        run_marks.forget(results_dir, run["run_name"])  # a killed run's mark goes with its results
     for name, site in sites:
         for page in pages:
             out["pages"] += _remove_file(site / page, site / "validations")

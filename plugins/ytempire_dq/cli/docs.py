@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ytempire_dq.cli.app import config_option, main, out
+from ytempire_dq.cli.app import config_option, err, main, out
 from ytempire_dq.errors import YtdqError
 
 
@@ -36,12 +36,16 @@ def docs_serve(config_dir: Path | None, port: int, host: str, rebuild: bool) -> 
     stored result: ~45 s with a year of nightly runs)."""
     import http.server
 
-    from ytempire_dq.docs_site import docs_build, site_index
+    from ytempire_dq.docs_site import UnreadableResults, docs_build, site_index
     from ytempire_dq.locations import config_dir_of
 
     index = site_index(config_dir_of(config_dir))
     if rebuild or not index.is_file():
-        index = docs_build(config_dir)
+        try:
+            index = docs_build(config_dir)
+        except UnreadableResults as exc:  # the site is built and says so: serve it, and say so here too
+            err.print(f"warning: {exc}", highlight=False, markup=False, soft_wrap=True)
+            index = exc.index
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(index.parent))
     try:
         server = http.server.ThreadingHTTPServer((host, port), handler)
