@@ -61,6 +61,14 @@ ERROR_RULE = {
     "meta": {"rule_id": "users.email_as_number"},
     "description": "a broken rule whose error message quotes an e-mail address",
 }
+#: The same with a username: PostgreSQL quotes it as it quotes an e-mail address; not e-mail-shaped,
+#: it is masked because the rule reads a declared personal column.
+USERNAME_ERROR_RULE = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0"},
+    "meta": {"rule_id": "users.username_as_number"},
+    "description": "a broken rule whose error message quotes a username",
+}
 #: checkpoint -> the exit code its run must give
 CHECKPOINTS = {"nightly": 1, "pii_rows": 1, "pii_error": 2}
 
@@ -77,7 +85,9 @@ def project(tmp_path_factory) -> Path:
     add_checkpoint(
         gx_dir, checkpoint="pii_rows", suite="pii_rows", asset="users", expectations=SQL_RULES, result_format="COMPLETE"
     )
-    add_checkpoint(gx_dir, checkpoint="pii_error", suite="pii_error", asset="users", expectations=[ERROR_RULE])
+    add_checkpoint(
+        gx_dir, checkpoint="pii_error", suite="pii_error", asset="users", expectations=[ERROR_RULE, USERNAME_ERROR_RULE]
+    )
     return gx_dir.parent
 
 
@@ -129,6 +139,7 @@ def personal(seeded) -> dict[str, list[str]]:
     return {
         "emails": [e for e, _ in users],
         "usernames": [u for _, u in users if len(u) >= 5],  # "ab" is a substring of everything
+        "all_usernames": [u for _, u in users],
         "bad": bad,
         "dup": dup,
         "short": short,
@@ -186,9 +197,14 @@ def test_sql_rules_rows_have_their_personal_columns_masked(runs, personal):
 
 def test_an_error_quoting_a_value_shows_its_mask(runs, personal):
     proc, doc = runs["pii_error"]
-    (result,) = doc["validations"][0]["results"]
-    assert "invalid input syntax" in result["error"] and re.search(r"pii:[0-9a-f]{12}", result["error"]), result
+    results = doc["validations"][0]["results"]
+    assert [r["rule_id"] for r in results] == ["users.email_as_number", "users.username_as_number"]
+    for result in results:
+        assert re.search(r'invalid input syntax for type integer: "pii:[0-9a-f]{12}"', result["error"]), result
     assert "invalid input syntax" in proc.stdout + proc.stderr
+    # the username quoted is one of the database's, shown as its mask (the other outputs: the tests below)
+    quoted = re.search(r'integer: "(pii:[0-9a-f]{12})"', results[1]["error"]).group(1)
+    assert quoted in {masked(u) for u in personal["all_usernames"]}
 
 
 def test_stored_results_data_docs_and_the_log_file_hold_no_personal_data(runs, project, personal):

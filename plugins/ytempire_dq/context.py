@@ -70,13 +70,16 @@ _LOGGERS = ("great_expectations", "ytempire_dq")
 
 
 class MaskingFormatter(logging.Formatter):
-    """Log lines (and tracebacks) with every URL password and e-mail address masked."""
+    """Log lines (and tracebacks) with every URL password and e-mail address masked, and the
+    values PostgreSQL quotes when the line names a personal column (GX logs a failed rule's
+    parameters with its raw exception: ``username::int`` ... ``integer: "<a username>"``)."""
 
     @override
     def format(self, record: logging.LogRecord) -> str:
-        from ytempire_dq.pii import mask_text
+        from ytempire_dq.pii import mask_error, reads_personal
 
-        return mask_text(config.mask_secrets(super().format(record)))
+        text = config.mask_secrets(super().format(record))
+        return mask_error(text, reads_personal(text))
 
 
 def _attach(handler: logging.Handler, kind: str) -> None:

@@ -194,21 +194,65 @@ def mask_result(result: dict, kwargs: dict) -> dict:
     return result
 
 
-def mask_texts(value: Any) -> Any:
-    """Every string inside ``value`` through :func:`mask_text` (error texts quote data values:
+def mask_texts(value: Any, personal: bool = False) -> Any:
+    """Every string inside ``value`` through :func:`mask_error` (error texts quote data values:
     ``invalid input syntax for type integer: "someone@example.com"``)."""
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_error(value, personal)
     if isinstance(value, dict):
-        return {k: mask_texts(v) for k, v in value.items()}
+        return {k: mask_texts(v, personal) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [mask_texts(v) for v in value]
+        return [mask_texts(v, personal) for v in value]
     return value
+
+
+#: Where PostgreSQL's messages quote a data value: ``invalid input syntax for type integer: "…"``
+#: (and every ``…: "value"``), ``Key (email)=(…) already exists``, ``Failing row contains (…).``.
+#: A value (which may hold quotes itself) ends at the quote or parenthesis that ends the line, or
+#: that a ``\n`` follows (a log line holds tracebacks as ``repr`` text); JSON's ``"key": "value"``
+#: is no such message.
+_END = r"\s*$|\\[nr]|['\]}),]"
+_QUOTED_VALUE = re.compile(
+    rf'(?<=\w)(?P<a>: ")(?P<v>.*?)(?P<b>")(?={_END})'
+    rf"|(?P<c>\)=\()(?P<w>.*?)(?P<d>\))(?=\s+(?:already|is)\b|{_END})"
+    rf"|(?P<e>row contains \()(?P<x>.*?)(?P<f>\))(?=\.?(?:{_END}))",
+    re.MULTILINE,
+)
+#: A declared column's name as a word of a rule's parameters (a column kwarg, an analyst's SQL).
+_PII_WORD = re.compile(r"\b(?:" + "|".join(sorted(PII_NAMES, key=len, reverse=True)) + r")\b")
+
+
+def reads_personal(kwargs: Any) -> bool:
+    """Whether a rule's parameters name a declared personal column (its columns, or a word of its SQL)."""
+    if isinstance(kwargs, str):
+        return bool(_PII_WORD.search(kwargs))
+    if isinstance(kwargs, dict):
+        return any(reads_personal(v) for v in kwargs.values())
+    if isinstance(kwargs, (list, tuple)):
+        return any(reads_personal(v) for v in kwargs)
+    return False
+
+
+def mask_error(text: str, personal: bool) -> str:
+    """An error text with e-mail addresses masked and, when the rule reads a personal column
+    (``personal``), every value PostgreSQL quotes masked too (``…: "pii:…"``): the value it could not
+    cast is a username as easily as an e-mail address."""
+    text = mask_text(text)
+    if not personal:
+        return text
+
+    def one(m: re.Match) -> str:
+        for open_, value, close in ("avb", "cwd", "exf"):
+            if m.group(value) is not None:
+                return m.group(open_) + mask(m.group(value)) + m.group(close)
+        return m.group(0)
+
+    return _QUOTED_VALUE.sub(one, text)
 
 
 def mask_suite_result(suite_result: Any) -> Any:
     """A GX ``ExpectationSuiteValidationResult`` (object or its JSON dict) with every rule's
-    result masked and e-mail addresses masked in its error texts, in place; returned."""
+    result masked and its error texts through :func:`mask_error`, in place; returned."""
     rules = suite_result.get("results") if isinstance(suite_result, dict) else getattr(suite_result, "results", None)
     for rule in rules or []:
         if isinstance(rule, dict):
@@ -217,13 +261,14 @@ def mask_suite_result(suite_result: Any) -> Any:
             if rule.get("result"):
                 rule["result"] = mask_result(rule["result"], dict(kwargs or {}))
             if rule.get("exception_info"):
-                rule["exception_info"] = mask_texts(rule["exception_info"])
+                rule["exception_info"] = mask_texts(rule["exception_info"], reads_personal(kwargs))
             continue
+        config = getattr(rule, "expectation_config", None)
+        kwargs = dict(getattr(config, "kwargs", None) or {})
         if getattr(rule, "result", None):
-            config = getattr(rule, "expectation_config", None)
-            rule.result = mask_result(rule.result, dict(getattr(config, "kwargs", None) or {}))
+            rule.result = mask_result(rule.result, kwargs)
         if getattr(rule, "exception_info", None):
-            rule.exception_info = mask_texts(rule.exception_info)
+            rule.exception_info = mask_texts(rule.exception_info, reads_personal(kwargs))
     return suite_result
 
 
