@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from ytempire_dq import config
-from ytempire_dq.cli.app import config_option, err, error_message, main, out
+from ytempire_dq.cli.app import config_option, err, error_message, main, out, text
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -24,10 +23,10 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
         bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
         # Text cells: data values are never read as rich markup ("[/x]" would raise, "[red]" would style)
         table.add_row(
-            Text(row["rule_id"] or "?"),
-            Text(row["table"] or ""),
+            text(row["rule_id"] or "?"),
+            text(row["table"] or ""),
             bad,
-            Text(config.mask_secrets(bounded_text(sample, 120))),
+            text(config.mask_secrets(bounded_text(sample, 120))),
         )
     return table
 
