@@ -165,6 +165,9 @@ class RunReport:
     database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
     snapshot: dict | None = None  # the run's database instant: {"id", "taken_at", "txids"} (ytempire_dq.snapshot)
     scan: dict | None = None  # full or incremental, from which watermark (ytempire_dq.incremental)
+    #: what the run could not keep though the verdict stands (a rule's offending rows not
+    #: quarantined): a ``warning:`` line each on the terminal, and in --json
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -183,6 +186,7 @@ class RunReport:
             "snapshot": self.snapshot,
             "scan": self.scan,
             "errors": self.errors(),
+            "warnings": list(self.warnings),
             "validations": [v.to_dict() for v in self.validations],
         }
 

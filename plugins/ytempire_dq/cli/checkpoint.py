@@ -47,7 +47,7 @@ def print_run(report, table: bool = True) -> None:
         )
         if failed:
             out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
-    for problem in report.action_errors:
+    for problem in [*report.action_errors, *report.warnings]:
         err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
