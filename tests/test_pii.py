@@ -288,3 +288,30 @@ def test_the_salt_file_is_created_once_private_and_git_ignored(tmp_path, monkeyp
     assert path.stat().st_mode & 0o077 == 0
     checkout = Path(__file__).resolve().parents[1]  # the repository (under pytest -n, PROJECT_ROOT is a copy)
     assert ".ytdq/" in (checkout / ".gitignore").read_text().split()
+
+
+def test_values_postgresql_quotes_are_masked_only_for_rules_naming_a_personal_column(monkeypatch):
+    monkeypatch.setenv(pii.SALT_ENV, SALT)
+    quoted = 'o"neil'  # a value holding a quote: it ends at the line's last one
+    error = (
+        '(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type integer: "o"neil"\n'
+        "DETAIL:  Key (username)=(o(n)eil) already exists.\n"
+        "DETAIL:  Failing row contains (7, oneil, free).\n"
+        'relation "users" does not exist\n'
+        '  "unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0",\n'
+        "[SQL: SELECT id FROM users WHERE username::int > 0]"
+    )
+    assert pii.reads_personal({"unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0"})
+    assert pii.reads_personal({"column_list": ["id", "email"]})
+    assert not pii.reads_personal({"column": "table_name", "unexpected_rows_query": "SELECT name_x FROM t"})
+    masked_lines = pii.mask_error(error, True).splitlines()
+    assert masked_lines[:3] == [
+        "(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type integer: " + f'"{pii.mask(quoted)}"',
+        f"DETAIL:  Key (username)=({pii.mask('o(n)eil')}) already exists.",
+        f"DETAIL:  Failing row contains ({pii.mask('7, oneil, free')}).",
+    ]
+    assert masked_lines[3:] == error.splitlines()[3:]  # identifiers, JSON and SQL stay readable
+    assert pii.mask_error(error, False) == error  # a rule on no personal column: its values help debugging
+    # a log line holds the traceback as repr text: the value ends at the written-out newline
+    logged = "{'exception_traceback': 'integer: \"oneil\"\\n\\nThe above', 'exception_message': 'x'}"
+    assert pii.mask_error(logged, True) == logged.replace("oneil", pii.mask("oneil"))
