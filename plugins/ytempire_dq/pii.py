@@ -235,7 +235,6 @@ def mask_error(text: str, personal: bool) -> str:
     text = mask_text(text)
     if not personal:
         return text
-
     return "".join(_mask_quoted(line) for line in _LINES.split(text))
 
 
