@@ -61,6 +61,14 @@ ERROR_RULE = {
     "meta": {"rule_id": "users.email_as_number"},
     "description": "a broken rule whose error message quotes an e-mail address",
 }
+#: The same with a username: PostgreSQL quotes it as it quotes an e-mail address; not e-mail-shaped,
+#: it is masked because the rule reads a declared personal column.
+USERNAME_ERROR_RULE = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0"},
+    "meta": {"rule_id": "users.username_as_number"},
+    "description": "a broken rule whose error message quotes a username",
+}
 #: checkpoint -> the exit code its run must give
 CHECKPOINTS = {"nightly": 1, "pii_rows": 1, "pii_error": 2}
 
@@ -77,7 +85,9 @@ def project(tmp_path_factory) -> Path:
     add_checkpoint(
         gx_dir, checkpoint="pii_rows", suite="pii_rows", asset="users", expectations=SQL_RULES, result_format="COMPLETE"
     )
-    add_checkpoint(gx_dir, checkpoint="pii_error", suite="pii_error", asset="users", expectations=[ERROR_RULE])
+    add_checkpoint(
+        gx_dir, checkpoint="pii_error", suite="pii_error", asset="users", expectations=[ERROR_RULE, USERNAME_ERROR_RULE]
+    )
     return gx_dir.parent
 
 
@@ -129,6 +139,7 @@ def personal(seeded) -> dict[str, list[str]]:
     return {
         "emails": [e for e, _ in users],
         "usernames": [u for _, u in users if len(u) >= 5],  # "ab" is a substring of everything
+        "all_usernames": [u for _, u in users],
         "bad": bad,
         "dup": dup,
         "short": short,
@@ -186,9 +197,14 @@ def test_sql_rules_rows_have_their_personal_columns_masked(runs, personal):
 
 def test_an_error_quoting_a_value_shows_its_mask(runs, personal):
     proc, doc = runs["pii_error"]
-    (result,) = doc["validations"][0]["results"]
-    assert "invalid input syntax" in result["error"] and re.search(r"pii:[0-9a-f]{12}", result["error"]), result
+    results = doc["validations"][0]["results"]
+    assert [r["rule_id"] for r in results] == ["users.email_as_number", "users.username_as_number"]
+    for result in results:
+        assert re.search(r'invalid input syntax for type integer: "pii:[0-9a-f]{12}"', result["error"]), result
     assert "invalid input syntax" in proc.stdout + proc.stderr
+    # the username quoted is one of the database's, shown as its mask (the other outputs: the tests below)
+    quoted = re.search(r'integer: "(pii:[0-9a-f]{12})"', results[1]["error"]).group(1)
+    assert quoted in {masked(u) for u in personal["all_usernames"]}
 
 
 def test_stored_results_data_docs_and_the_log_file_hold_no_personal_data(runs, project, personal):
@@ -272,3 +288,30 @@ def test_the_salt_file_is_created_once_private_and_git_ignored(tmp_path, monkeyp
     assert path.stat().st_mode & 0o077 == 0
     checkout = Path(__file__).resolve().parents[1]  # the repository (under pytest -n, PROJECT_ROOT is a copy)
     assert ".ytdq/" in (checkout / ".gitignore").read_text().split()
+
+
+def test_values_postgresql_quotes_are_masked_only_for_rules_naming_a_personal_column(monkeypatch):
+    monkeypatch.setenv(pii.SALT_ENV, SALT)
+    quoted = 'o"neil'  # a value holding a quote: it ends at the line's last one
+    error = (
+        '(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type integer: "o"neil"\n'
+        "DETAIL:  Key (username)=(o(n)eil) already exists.\n"
+        "DETAIL:  Failing row contains (7, oneil, free).\n"
+        'relation "users" does not exist\n'
+        '  "unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0",\n'
+        "[SQL: SELECT id FROM users WHERE username::int > 0]"
+    )
+    assert pii.reads_personal({"unexpected_rows_query": "SELECT id FROM {batch} WHERE username::int > 0"})
+    assert pii.reads_personal({"column_list": ["id", "email"]})
+    assert not pii.reads_personal({"column": "table_name", "unexpected_rows_query": "SELECT name_x FROM t"})
+    masked_lines = pii.mask_error(error, True).splitlines()
+    assert masked_lines[:3] == [
+        "(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type integer: " + f'"{pii.mask(quoted)}"',
+        f"DETAIL:  Key (username)=({pii.mask('o(n)eil')}) already exists.",
+        f"DETAIL:  Failing row contains ({pii.mask('7, oneil, free')}).",
+    ]
+    assert masked_lines[3:] == error.splitlines()[3:]  # identifiers, JSON and SQL stay readable
+    assert pii.mask_error(error, False) == error  # a rule on no personal column: its values help debugging
+    # a log line holds the traceback as repr text: the value ends at the written-out newline
+    logged = "{'exception_traceback': 'integer: \"oneil\"\\n\\nThe above', 'exception_message': 'x'}"
+    assert pii.mask_error(logged, True) == logged.replace("oneil", pii.mask("oneil"))

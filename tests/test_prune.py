@@ -141,6 +141,27 @@ def test_history_flag_removes_the_same_runs_from_dq(project, history, db_url, mo
     assert stored_run_names(gx_dir) == {*runs["alpha"][:2], *runs["beta"]}
 
 
+@pytest.mark.parametrize("state", ["pg_down", "never_migrated"])
+def test_history_flag_with_no_history_to_delete_from_removes_no_file(project, new_database, monkeypatch, state):
+    """The history is checked before any file goes: a server that is down (a closed port) or a
+    database without schema dq is exit 2, one error line, and every result file and page still there."""
+    from ytempire_dq.server_processes import free_port
+
+    gx_dir, _ = project
+    url = (
+        f"postgresql+psycopg2://ytdq@127.0.0.1:{free_port()}/ytempire"
+        if state == "pg_down"
+        else new_database("prune_unmigrated", empty=True)
+    )
+    before = result_files(gx_dir), validation_pages(gx_dir), (site_of(gx_dir) / "index.html").read_text()
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["results", "prune", "--keep-runs", "1", "--history", "--config", str(gx_dir)])
+    assert result.exit_code == ExitCode.RUN_FAILED, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and ("cannot connect" if state == "pg_down" else "schema dq is missing") in errors[0]
+    assert (result_files(gx_dir), validation_pages(gx_dir), (site_of(gx_dir) / "index.html").read_text()) == before
+
+
 def test_without_history_flag_dq_is_untouched(project, history):
     gx_dir, _ = project
     conn, _ = history

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -273,3 +274,76 @@ def test_a_validation_definition_that_raises_gives_each_of_its_rules_the_error(d
     [line] = report.error_lines()
     assert line.startswith(f"{len(rule_ids)} rules could not run: ")
     assert line.endswith(f"[{', '.join(rule_ids[:5])} … and {len(rule_ids) - 5} more]")
+
+
+# ---------------------------------------------------------------------------------------------
+# the server lost during validation (a PostgreSQL of the test's own)
+
+#: The first rule of nightly's first suite holds the run in validation until the server goes.
+SLOW_RULE = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {
+        "unexpected_rows_query": "SELECT id FROM {batch} WHERE 'ytdq-until-the-server-goes' <> '' "
+        "AND (SELECT count(*) FROM generate_series(1, 300000000 + length(email))) < 0"
+    },
+    "meta": {"rule_id": "users.err_sleeps_until_the_server_goes"},
+    "description": "holds the run in validation",
+}
+
+
+@pytest.fixture
+def own_server(tmp_path_factory, monkeypatch):
+    from ytempire_dq import services
+    from ytempire_dq.db import migrations
+
+    monkeypatch.setenv("YTDQ_WAL_ARCHIVE", "off")
+    state_dir = tmp_path_factory.mktemp("own_pg")
+    pg = services.up(state_dir, redis=False)["postgres"]
+    try:
+        migrations.migrate(pg["url"])
+        seeder.seed(pg["url"], users=10, seed=5)
+        yield pg
+    finally:
+        services.down(state_dir, purge=True)
+
+
+@pytest.mark.local_servers
+@pytest.mark.parametrize("how", ["SIGQUIT", "SIGINT"], ids=["immediate", "fast"])
+def test_postgres_stopped_during_validation_is_error_lines_and_exit_2(own_server, cache_url, tmp_path, how):
+    """``ytdq checkpoint run nightly`` while its server shuts down (immediate: as if it crashed; fast:
+    sessions terminated): no traceback, only ``error:`` lines besides progress, exit 2."""
+    import signal
+    import time
+
+    gx_dir = copy_project(tmp_path)
+    suite_file = gx_dir.parent / "expectations" / "users.json"
+    suite = json.loads(suite_file.read_text())
+    suite["expectations"].insert(0, SLOW_RULE)
+    suite_file.write_text(json.dumps(suite, indent=2))
+    url = own_server["url"]
+    proc = subprocess.Popen(
+        [str(BIN / "ytdq"), "checkpoint", "run", "nightly", "--config", str(gx_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "DATABASE_URL": url, "REDIS_URL": cache_url},
+    )
+    watcher = connect(url, autocommit=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not rows(
+            watcher,
+            "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%ytdq-until-the-server-goes%%' AND pid <> pg_backend_pid()",
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+    finally:
+        watcher.close()
+    postmaster = int((Path(own_server["datadir"]) / "postmaster.pid").read_text().splitlines()[0])
+    os.kill(postmaster, getattr(signal, how))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, (out, err)
+    assert "Traceback" not in out + err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    others = [line for line in lines if not line.startswith("error:") and not re.match(r"\[\d+/\d+\] ", line)]
+    assert others == [] and any(line.startswith("error:") for line in lines), err

@@ -300,3 +300,39 @@ def test_project_draft_of_a_table_that_is_no_data_asset_and_rule_id_clashes(odd_
         suggest.write_suggestion("users", checkpoint="nope", config_dir=gx_dir, database_url=db_url)
     assert not (store / "users_suggested.json").exists()
     assert not (gx_dir.parent / "validation_definitions" / "users_suggested.json").exists()
+
+
+@pytest.mark.parametrize("table", ["users", "api_keys"])
+def test_a_draft_holds_no_value_of_a_personal_column(project, db_url, tmp_path, table):
+    """Drafts are read, committed and shared: no e-mail, username, key name or password/key hash
+    of the database is in one (no value set, no min/max, no common prefix), the rules stay."""
+    from ytempire_dq import pii
+
+    personal = pii.columns_of(table)
+    assert personal  # the declaration the draft obeys
+    out = tmp_path / f"{table}.json"
+    suggest.write_suggestion(table, out, database_url=db_url)
+    text = out.read_text()
+    conn = connect(db_url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(personal)} FROM {table}")
+            values = {v for row in cur.fetchall() for v in row}
+    finally:
+        conn.close()
+    assert len(values) > 10
+    for value in values:  # a short key name as a whole JSON string, anything longer anywhere
+        assert json.dumps(value) not in text and (len(value) < 8 or value not in text), (table, value)
+    rules = json.loads(text)["expectations"]
+    on_personal = [r for r in rules if r["kwargs"].get("column") in personal]
+    assert {r["kwargs"]["column"] for r in on_personal} == set(personal)  # type, not-null rules kept
+    assert not [
+        r
+        for r in on_personal
+        if r["type"] in ("expect_column_values_to_be_in_set", "expect_column_values_to_be_between")
+    ]
+    for rule in on_personal:
+        assert not {"min", "max", "values"} & set(rule["meta"]["suggested_from"]), rule
+    if table == "api_keys":  # a personal column id-like by its name keeps its shape
+        fmt = next(r for r in on_personal if r["type"] == "expect_column_values_to_match_regex")
+        assert fmt["kwargs"] == {"column": "key_hash", "regex": "^[0-9a-f]{64}$"}

@@ -63,20 +63,24 @@ def _quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-#: Where GX's own log output (its metric errors: raw exception dumps) and ours go, under the
-#: context directory; the terminal gets one line per cause instead (``--verbose`` shows it all).
+#: Where GX's own log output (its metric errors: raw exception dumps), SQLAlchemy's (its pool logs
+#: a traceback when a connection cannot be reset: the server went away mid-run) and ours go, under
+#: the context directory; the terminal gets one line per cause instead (``--verbose`` shows it all).
 LOG_FILE = Path("uncommitted") / "logs" / "ytdq.log"
-_LOGGERS = ("great_expectations", "ytempire_dq")
+_LOGGERS = ("great_expectations", "ytempire_dq", "sqlalchemy")
 
 
 class MaskingFormatter(logging.Formatter):
-    """Log lines (and tracebacks) with every URL password and e-mail address masked."""
+    """Log lines (and tracebacks) with every URL password and e-mail address masked, and the
+    values PostgreSQL quotes when the line names a personal column (GX logs a failed rule's
+    parameters with its raw exception: ``username::int`` ... ``integer: "<a username>"``)."""
 
     @override
     def format(self, record: logging.LogRecord) -> str:
-        from ytempire_dq.pii import mask_text
+        from ytempire_dq.pii import mask_error, reads_personal
 
-        return mask_text(config.mask_secrets(super().format(record)))
+        text = config.mask_secrets(super().format(record))
+        return mask_error(text, reads_personal(text))
 
 
 def _attach(handler: logging.Handler, kind: str) -> None:
@@ -92,7 +96,8 @@ def _attach(handler: logging.Handler, kind: str) -> None:
     ours = logging.getLogger("ytempire_dq")
     if ours.level == logging.NOTSET or ours.level > logging.INFO:
         ours.setLevel(logging.INFO)  # INFO reaches the file; stderr's last-resort handler shows WARNING+
-    logging.getLogger("great_expectations").propagate = False  # no raw GX text on stderr
+    for name in ("great_expectations", "sqlalchemy"):  # no raw GX text, no pool traceback on stderr
+        logging.getLogger(name).propagate = False
 
 
 def log_to_file(config_dir: Path) -> Path:

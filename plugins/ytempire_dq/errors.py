@@ -1,8 +1,9 @@
-"""Exit codes and the one error type every command turns into exit code 2."""
+"""Exit codes, the one error type every command turns into exit code 2, and text made safe to print."""
 
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ExitCode(enum.IntEnum):
@@ -71,3 +72,15 @@ def with_hint(message: str) -> str:
     if fix is None or fix in message or any(c in message for c in commands):
         return message
     return f"{message} — {fix}"
+
+
+#: C0 (NUL, ESC, CR ...), DEL and C1 control characters: a terminal acts on them (ESC starts a
+#: sequence that can recolour, move the cursor or retitle the window; CR overwrites the line).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHOWN_RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # CONTROL less tab and newline
+
+
+def printable(text: str, *, lines: bool = True) -> str:
+    """``text`` with every control character written as ``\\xNN`` (tab and newline kept when
+    ``lines``): what a file or a database gave us is printed, never obeyed by the terminal."""
+    return (_SHOWN_RAW if lines else CONTROL).sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -194,21 +194,64 @@ def mask_result(result: dict, kwargs: dict) -> dict:
     return result
 
 
-def mask_texts(value: Any) -> Any:
-    """Every string inside ``value`` through :func:`mask_text` (error texts quote data values:
+def mask_texts(value: Any, personal: bool = False) -> Any:
+    """Every string inside ``value`` through :func:`mask_error` (error texts quote data values:
     ``invalid input syntax for type integer: "someone@example.com"``)."""
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_error(value, personal)
     if isinstance(value, dict):
-        return {k: mask_texts(v) for k, v in value.items()}
+        return {k: mask_texts(v, personal) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [mask_texts(v) for v in value]
+        return [mask_texts(v, personal) for v in value]
     return value
+
+
+#: Where PostgreSQL's messages quote a data value, as (where it starts, the character it ends
+#: before): ``invalid input syntax for type integer: "…"`` (any ``word: "value"``; not JSON's
+#: ``"key": "value"``), ``Key (email)=(…) already exists``, ``Failing row contains (…).``. A value,
+#: which may hold quotes and parentheses itself, runs to the last such character of its line.
+_QUOTES = ((re.compile(r'\w: "'), '"'), (re.compile(r"\)=\("), ")"), (re.compile(r"row contains \("), ")"))
+#: A line ends at a newline, or at a ``\n`` written out (a log line holds tracebacks as ``repr`` text).
+_LINES = re.compile(r"(\n|\\[nr])")
+#: A declared column's name as a word of a rule's parameters (a column kwarg, an analyst's SQL).
+_PII_WORD = re.compile(r"\b(?:" + "|".join(sorted(PII_NAMES, key=len, reverse=True)) + r")\b")
+
+
+def reads_personal(kwargs: Any) -> bool:
+    """Whether a rule's parameters name a declared personal column (its columns, or a word of its SQL)."""
+    if isinstance(kwargs, str):
+        return bool(_PII_WORD.search(kwargs))
+    if isinstance(kwargs, dict):
+        return any(reads_personal(v) for v in kwargs.values())
+    if isinstance(kwargs, (list, tuple)):
+        return any(reads_personal(v) for v in kwargs)
+    return False
+
+
+def mask_error(text: str, personal: bool) -> str:
+    """An error text with e-mail addresses masked and, when the rule reads a personal column
+    (``personal``), every value PostgreSQL quotes masked too (``…: "pii:…"``): the value it could not
+    cast is a username as easily as an e-mail address."""
+    text = mask_text(text)
+    if not personal:
+        return text
+    return "".join(_mask_quoted(line) for line in _LINES.split(text))
+
+
+def _mask_quoted(line: str) -> str:
+    """``line`` with the value each of :data:`_QUOTES` finds masked (one search and one ``rfind``
+    each: linear, whatever the line holds)."""
+    for start, end in _QUOTES:
+        found = start.search(line)
+        stop = line.rfind(end) if found else -1
+        if found and stop >= found.end():
+            line = line[: found.end()] + mask(line[found.end() : stop]) + line[stop:]
+    return line
 
 
 def mask_suite_result(suite_result: Any) -> Any:
     """A GX ``ExpectationSuiteValidationResult`` (object or its JSON dict) with every rule's
-    result masked and e-mail addresses masked in its error texts, in place; returned."""
+    result masked and its error texts through :func:`mask_error`, in place; returned."""
     rules = suite_result.get("results") if isinstance(suite_result, dict) else getattr(suite_result, "results", None)
     for rule in rules or []:
         if isinstance(rule, dict):
@@ -217,13 +260,14 @@ def mask_suite_result(suite_result: Any) -> Any:
             if rule.get("result"):
                 rule["result"] = mask_result(rule["result"], dict(kwargs or {}))
             if rule.get("exception_info"):
-                rule["exception_info"] = mask_texts(rule["exception_info"])
+                rule["exception_info"] = mask_texts(rule["exception_info"], reads_personal(kwargs))
             continue
+        config = getattr(rule, "expectation_config", None)
+        kwargs = dict(getattr(config, "kwargs", None) or {})
         if getattr(rule, "result", None):
-            config = getattr(rule, "expectation_config", None)
-            rule.result = mask_result(rule.result, dict(getattr(config, "kwargs", None) or {}))
+            rule.result = mask_result(rule.result, kwargs)
         if getattr(rule, "exception_info", None):
-            rule.exception_info = mask_texts(rule.exception_info)
+            rule.exception_info = mask_texts(rule.exception_info, reads_personal(kwargs))
     return suite_result
 
 

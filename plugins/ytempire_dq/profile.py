@@ -5,6 +5,9 @@ indexes on plain columns; three aggregate queries (every column at once; the val
 low-cardinality text columns; character classes of id-like text columns), in one ``READ ONLY``
 ``REPEATABLE READ`` transaction (one snapshot) with the statement timeout, give counts, nulls,
 distinct values, min/max, lengths. Identifiers are quoted by SQLAlchemy; values are bound parameters.
+Declared personal columns (:data:`ytempire_dq.pii.PII_COLUMNS`) get no value counts: their values
+never leave the database for a draft (nor their common prefix: an id-like column's shape is its
+characters and lengths).
 """
 
 from __future__ import annotations
@@ -135,7 +138,8 @@ def _id_pattern(conn: sa.Connection, t: sa.Table, candidates: dict[str, dict]) -
         return {}
     cols, keys = [], []
     for name, s in candidates.items():
-        prefix = _common_prefix(s["min"], s["max"])[: max(0, s["min_length"] - 1)]
+        # a personal column's shape only: with few values their common prefix is most of one
+        prefix = "" if s.get("personal") else _common_prefix(s["min"], s["max"])[: max(0, s["min_length"] - 1)]
         for j, cls in enumerate(CHAR_CLASSES):
             lo, hi = s["min_length"] - len(prefix), s["max_length"] - len(prefix)
             pattern = f"^{_pattern_escape(prefix)}{cls}{{{lo}{'' if lo == hi else f',{hi}'}}}$"
@@ -154,8 +158,10 @@ def profile(table: str, database_url: str | None = None) -> dict:
     ``{"table", "rows", "profiled_at", "columns": [{"name", "type", "nullable", "kind", stats...}],
     "unique_indexes": [{"name", "columns"}]}``. An unknown table or an unreachable database:
     :class:`YtdqError` (one line, the URL masked)."""
+    from ytempire_dq.pii import columns_of
     from ytempire_dq.sql_guard import begin_read_only
 
+    personal = set(columns_of(table))
     url = database_url or config.database_url()
     eng = _open(url)
     try:
@@ -165,7 +171,8 @@ def profile(table: str, database_url: str | None = None) -> dict:
             rows, stats = _column_stats(conn, t)
             for c in t.columns:
                 s = stats[c.name]
-                if s["kind"] != "text" or not s["non_null"]:
+                s["personal"] = c.name in personal
+                if s["kind"] != "text" or not s["non_null"] or s["personal"]:
                     continue
                 if (
                     s["distinct"] <= MAX_SET_VALUES

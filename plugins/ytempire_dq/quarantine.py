@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from ytempire_dq import config, gx_compat
 from ytempire_dq.incremental import scoped
+from ytempire_dq.pii import mask_text
 from ytempire_dq.results import RunReport, rule_key
 from ytempire_dq.row_keys import Captured, capture, primary_key, query_rule_rows, row_key
 
@@ -66,8 +67,8 @@ def quarantine_failed_rules(
 ) -> dict:
     """Quarantine the failed rules' rows in ``write``'s transaction (the one that wrote the run's
     ``dq.runs`` row: under the run's snapshot a later transaction would not see it), each rule in
-    a savepoint, so one rule's keys failing loses only its own; ``engine`` reads; ``captured``:
-    what the validation already read (:class:`Captured`)."""
+    a savepoint, so one rule's keys failing loses only its own (named in ``report.warnings``);
+    ``engine`` reads; ``captured``: what the validation already read (:class:`Captured`)."""
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
@@ -104,8 +105,9 @@ def quarantine_failed_rules(
                         untrusted=_is_query_rule(expectation),
                     )
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
-                reason = config.one_line(exc, 400)
+                reason = mask_text(config.one_line(exc, 400))
                 log.error("run %s: offending rows of %s not quarantined: %s", report.run_id, key, reason)
+                report.warnings.append(f"offending rows of {key} not quarantined: {reason}")  # never only logged
                 continue
             if rule.unexpected_count is not None and counts[key] != rule.unexpected_count:
                 log.warning(

@@ -27,7 +27,7 @@ from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
-from ytempire_dq.pii import mask_text
+from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.suite_files import rule_column
 
 #: Sample values kept per failed rule in the terminal table.
@@ -165,6 +165,9 @@ class RunReport:
     database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
     snapshot: dict | None = None  # the run's database instant: {"id", "taken_at", "txids"} (ytempire_dq.snapshot)
     scan: dict | None = None  # full or incremental, from which watermark (ytempire_dq.incremental)
+    #: what the run could not keep though the verdict stands (a rule's offending rows not
+    #: quarantined): a ``warning:`` line each on the terminal, and in --json
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -183,6 +186,7 @@ class RunReport:
             "snapshot": self.snapshot,
             "scan": self.scan,
             "errors": self.errors(),
+            "warnings": list(self.warnings),
             "validations": [v.to_dict() for v in self.validations],
         }
 
@@ -243,8 +247,10 @@ class RunReport:
 # reading GX objects
 
 
-def exception_message(exception_info: Any) -> str | None:
-    """The first raised exception's message in ``exception_info`` (flat or keyed by metric id)."""
+def exception_message(exception_info: Any, personal: bool = False) -> str | None:
+    """The first raised exception's message in ``exception_info`` (flat or keyed by metric id);
+    ``personal``: the rule reads a personal column, so the values the message quotes are masked
+    (:func:`ytempire_dq.pii.mask_error`; a result that came through the results store is already)."""
     if not exception_info:
         return None
     infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
@@ -253,7 +259,7 @@ def exception_message(exception_info: Any) -> str | None:
             message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
             # SQLAlchemy appends the statement and a background link: keep the first lines
             message = message.split("\n(Background on this error")[0].strip()
-            return mask_text(mask_secrets(message))  # a password, and any e-mail address the error quotes
+            return mask_error(mask_secrets(message), personal)  # a password, e-mail addresses, quoted values
     return None
 
 
@@ -274,7 +280,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
     rule_id = meta.get("rule_id")
     table = rule_id.split(".", 1)[0] if rule_id and "." in rule_id else kwargs.get("table", default_table)
     result = dict(evr.result or {})
-    error = exception_message(evr.exception_info)
+    error = exception_message(evr.exception_info, reads_personal(kwargs))
 
     unexpected_count = result.get("unexpected_count")
     observed = bounded(result.get("observed_value"))

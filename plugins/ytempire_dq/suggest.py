@@ -21,6 +21,11 @@ What is suggested, and why:
   then the narrowest character class every value keeps, with the lengths seen;
 - uniqueness where a valid, non-partial unique index on plain columns exists (``meta.enforced_by``
   names it, as the hand-written suites do).
+
+A draft is a file people read, commit and share: no value of a declared personal column
+(:data:`ytempire_dq.pii.PII_COLUMNS`: e-mails, usernames, key names, password and key hashes) is
+written into it. Such a column gets no value set and no range (both would list or bound its values),
+and its format rule's evidence keeps counts, lengths and the shape, not the smallest and largest value.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def _rule(rule_id: str, type_: str, description: str, kwargs: dict, evidence: di
 
 def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
     name, slug = col["name"], col["slug"]
+    personal = col.get("personal", False)  # its values stay in the database (see the module docstring)
     where = f"{table}.{name}"
     out = [
         _rule(
@@ -107,7 +113,7 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
                 None if col["nullable"] else f"{where} NOT NULL",
             )
         )
-    if "values" in col:
+    if "values" in col and not personal:
         values = col["values"]
         out.append(
             _rule(
@@ -118,7 +124,7 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
                 {"non_null": col["non_null"], "distinct": col["distinct"], "values": values},
             )
         )
-    numbers = col["kind"] in ("integer", "number") and col["non_null"] >= 2
+    numbers = col["kind"] in ("integer", "number") and col["non_null"] >= 2 and not personal
     if numbers and all(math.isfinite(col[k]) for k in ("min", "max")) and col["max"] > col["min"]:
         r = range_with_margin(col["min"], col["max"], col["non_null"], col["scale"])
         out.append(
@@ -140,6 +146,11 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
         )
     if "pattern" in col:
         p = col["pattern"]
+        seen = (
+            {"personal": "declared in pii.PII_COLUMNS: no values shown"}
+            if personal
+            else {"min": col["min"], "max": col["max"]}
+        )
         out.append(
             _rule(
                 f"{prefix}_{slug}_format",
@@ -153,8 +164,7 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
                     "max_length": col["max_length"],
                     "common_prefix": p["prefix"],
                     "characters": p["characters"],
-                    "min": col["min"],
-                    "max": col["max"],
+                    **seen,
                 },
             )
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ytempire_dq import config
-from ytempire_dq.errors import YtdqError
+from ytempire_dq.errors import CONTROL, YtdqError, printable
 from ytempire_dq.locations import (
     asset_tables,
     config_dir_of,
@@ -54,7 +54,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}" + (f" [{self.rule_id}]" if self.rule_id else "")
-        return f"{where}: {self.level}: {self.message}"
+        return printable(f"{where}: {self.level}: {self.message}")  # a suite's strings, printed, never obeyed
 
 
 def read_json_file(path: Path, what: str = "file") -> dict:
@@ -165,8 +165,9 @@ def _place(rel: str, i: int) -> str:
 
 def rule_key_problems(docs: dict[str, dict]) -> list[Problem]:
     """Errors in what results are keyed by, across the suites ``{file: suite JSON}`` (all the
-    suites of a project, or of one checkpoint): a rule without ``meta.rule_id``, a ``rule_id`` or
-    an expectation ``id`` used twice (in one suite or across suites). Each names every place."""
+    suites of a project, or of one checkpoint): a rule without ``meta.rule_id``, a ``rule_id``
+    holding control characters (shown escaped), a ``rule_id`` or an expectation ``id`` used twice (in
+    one suite or across suites). Each names every place."""
     problems: list[Problem] = []
     rule_ids: dict[str, list[str]] = {}
     ids: dict[str, list[str]] = {}
@@ -184,6 +185,16 @@ def rule_key_problems(docs: dict[str, dict]) -> list[Problem]:
                     )
                 )
             else:
+                if CONTROL.search(str(rule_id)):  # a terminal would obey them; history and alerts key on it
+                    shown = printable(str(rule_id), lines=False)
+                    problems.append(
+                        Problem(
+                            rel,
+                            shown,
+                            f"expectation #{i + 1} ({exp['type']}): rule_id '{shown}' holds control characters "
+                            "(NUL, ESC, newline ...): use table.rule_name",
+                        )
+                    )
                 rule_ids.setdefault(str(rule_id), []).append(_place(rel, i))
                 first_file.setdefault(str(rule_id), rel)
             if exp.get("id"):

@@ -13,14 +13,40 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from ytempire_dq import config
-from ytempire_dq.errors import ExitCode, YtdqError, with_hint
+from ytempire_dq.errors import ExitCode, YtdqError, printable, with_hint
+
+
+class _Console(Console):
+    """A console that shows control characters (a suite's rule_id with an ESC, a NUL in a sample)
+    as ``\\xNN`` instead of handing them to the terminal: strings before layout, and every other
+    renderable's text (``Text`` cells) as it is rendered; rich's own styling is not text and stays."""
+
+    def render_str(self, text: str, **kwargs):
+        return super().render_str(printable(text), **kwargs)
+
+    def render(self, renderable, options=None):
+        from rich.segment import Segment
+
+        for segment in super().render(renderable, options):
+            if segment.control or segment.text.isprintable():
+                yield segment
+            else:
+                yield Segment(printable(segment.text), segment.style, segment.control)
+
+
+def text(value: str) -> Text:
+    """A table cell holding a suite's or the data's text: neither rich markup nor a control
+    character in it acts (escaped before layout, so the columns fit what is shown)."""
+    return Text(printable(value))
+
 
 # Pipelines read our output from logs, not terminals: give tables room there (rich's default is 80).
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-out = Console(width=_width)
-err = Console(stderr=True, width=_width)
+out = _Console(width=_width)
+err = _Console(stderr=True, width=_width)
 
 
 def fail(message: str, code: int = ExitCode.RUN_FAILED) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from ytempire_dq import config
-from ytempire_dq.cli.app import config_option, err, error_message, main, out
+from ytempire_dq.cli.app import config_option, err, error_message, main, out, text
 from ytempire_dq.errors import ExitCode
 
 
@@ -25,10 +24,10 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
         bad = "" if row["bad_rows"] is None else f"{row['bad_rows']:,}"
         # Text cells: data values are never read as rich markup ("[/x]" would raise, "[red]" would style)
         table.add_row(
-            Text(row["rule_id"] or "?"),
-            Text(row["table"] or ""),
+            text(row["rule_id"] or "?"),
+            text(row["table"] or ""),
             bad,
-            Text(config.mask_secrets(bounded_text(sample, 120))),
+            text(config.mask_secrets(bounded_text(sample, 120))),
         )
     return table
 
@@ -49,7 +48,7 @@ def print_run(report, table: bool = True) -> None:
         )
         if failed:
             out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
-    for problem in report.action_errors:
+    for problem in [*report.action_errors, *report.warnings]:
         err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)

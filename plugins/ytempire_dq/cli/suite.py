@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 from rich.table import Table
-from rich.text import Text
 
 from ytempire_dq import config
-from ytempire_dq.cli.app import config_option, main, out
+from ytempire_dq.cli.app import config_option, main, out, text
 from ytempire_dq.errors import ExitCode
 
 
@@ -29,7 +28,7 @@ def suite_list(config_dir: Path | None) -> None:
     table = Table("suite", "rules", "file")
     for name in list_suites(config_dir):
         shown = show_suite(name, config_dir)
-        table.add_row(Text(name), str(len(shown["expectations"])), Text(shown["file"]))
+        table.add_row(text(name), str(len(shown["expectations"])), text(shown["file"]))
     out.print(table)
 
 
@@ -45,11 +44,11 @@ def suite_show(name: str, config_dir: Path | None) -> None:
     table = Table("rule_id", "type", "column", "description", "enforced_by", title=shown["file"], title_justify="left")
     for rule in shown["expectations"]:
         table.add_row(
-            Text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]",
-            Text(rule["type"]),
-            Text(rule["column"] or ""),
-            Text(rule["description"] or ""),
-            Text(rule["enforced_by"] or ""),
+            text(rule["rule_id"]) if rule["rule_id"] else "[red]missing[/]",
+            text(rule["type"]),
+            text(rule["column"] or ""),
+            text(rule["description"] or ""),
+            text(rule["enforced_by"] or ""),
         )
     out.print(table)
 
