@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
+from tests.test_sql_guard import set_rules  # the suite ``hostile`` holds exactly these SQL rules
 from ytempire_dq import checkpoints, services, suite_files
 from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
@@ -147,16 +148,6 @@ def hostile_project(seeded, tmp_path_factory) -> Path:
     gx_dir = copy_project(tmp_path_factory.mktemp("sent"))
     suite_files.new_suite("hostile", "users", checkpoint="critical", config_dir=gx_dir)
     return gx_dir
-
-
-def set_rules(gx_dir: Path, rules: dict[str, str]) -> None:
-    path = gx_dir.parent / "expectations" / "hostile.json"
-    doc = json.loads(path.read_text())
-    doc["expectations"] = [
-        {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": q}, "meta": {"rule_id": r}}
-        for r, q in rules.items()
-    ]
-    path.write_text(json.dumps(doc, indent=2))
 
 
 @pytest.mark.parametrize("fast", ["1", "0"])
