@@ -223,7 +223,7 @@ def prune_context(
     from_rows: bool = False,
 ) -> dict:
     """:func:`prune` on a data context's results store and filesystem Data Docs sites (and,
-    with ``history``, :func:`prune_history` on ``database_url`` or DATABASE_URL)."""
+    with ``history``, :func:`prune_history` on ``config.store_url`` of ``database_url``: the checks' role cannot delete)."""
     from ytempire_dq import docs_history
 
     store = ctx.stores[ctx.validation_results_store_name]
@@ -242,7 +242,7 @@ def prune_context(
         from_rows=from_rows,
     )
     if history:
-        url = database_url or config.database_url()
+        url = config.store_url(database_url)
         out["history_runs"] = prune_history(url, keep_runs=keep_runs, older_than_days=older_than_days, dry_run=dry_run)
     return out
 

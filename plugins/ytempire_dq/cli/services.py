@@ -23,7 +23,7 @@ def services_up() -> None:
     """Start the embedded servers (harmless when they already run) and print the URLs to export."""
     state = services.up(config.STATE_DIR, log=lambda m: err.print(f"[dim]{escape(m)}[/]"))
     for name, env in (("postgres", "DATABASE_URL"), ("redis", "REDIS_URL")):
-        url = os.environ.get(env) or state[name]["url"]
+        url = os.environ.get(env) or state[name].get("check_url") or state[name]["url"]  # the checks' read-only role
         click.echo(f"export {env}={config.mask_url(url)}")
 
 
