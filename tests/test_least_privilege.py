@@ -6,7 +6,7 @@ REPLICATION, BYPASSRLS, no role membership, no CREATE), and each thing an analys
 fails for lack of privilege -- also after turning the role's read-only default off -- with nothing
 changed; migrate, seed and nightly still work, the history written by the owner. The README's
 GRANT block, run verbatim but for the names it says to replace, gives a role the checks run as,
-clean.
+clean. A role that can write is named in one stderr warning by `checkpoint run` and `services status`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ def ytdq(home: Path | None, *args: str, **env: str) -> subprocess.CompletedProce
     full = {k: v for k, v in os.environ.items() if k not in ENV_URLS}
     full.update(COLUMNS="200", **({"YTDQ_HOME": str(home)} if home else {}), **env)
     return subprocess.run([str(YTDQ), *args], capture_output=True, text=True, env=full, timeout=300)
+
+
+def warnings(proc: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +189,7 @@ def test_each_payload_fails_for_lack_of_privilege(migrated, name, read_only_defa
 def test_migrate_seed_and_nightly_work_with_the_embedded_defaults(migrated):
     home, proc = migrated["home"], migrated["nightly"]
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert warnings(proc) == []  # the checks' role (config.database_url) can neither write nor is a superuser
     run_id = re.search(r"\(run (nightly-\S+?)\)", proc.stdout)[1]
     conn = owner(migrated)
     try:
@@ -195,6 +200,8 @@ def test_migrate_seed_and_nightly_work_with_the_embedded_defaults(migrated):
     # DATABASE_URL exported as `services up` prints it: migrations still go to the owner
     again = ytdq(home, "db", "migrate", DATABASE_URL=migrated["exported"]["DATABASE_URL"])
     assert again.returncode == 0 and again.stdout.strip() == "applied 0 migration(s)", again.stderr
+    status = ytdq(home, "services", "status")
+    assert status.returncode == 0 and warnings(status) == [], status.stderr
 
 
 @pytest.mark.local_servers
@@ -235,6 +242,23 @@ def test_the_quarantine_reads_an_analysts_rows_as_the_checking_role(migrated, tm
             (run["run_id"],),
         )
         assert quarantined == users
+    finally:
+        conn.close()
+
+
+@pytest.mark.local_servers
+def test_backup_and_history_prune_connect_as_the_owner(migrated):
+    """What needs more than reading works with the embedded defaults: a base backup (REPLICATION)
+    and deleting history rows go through config.store_url, the owner."""
+    home = migrated["home"]
+    backup = ytdq(home, "backup", "--no-verify")
+    assert backup.returncode == 0, backup.stderr
+    assert backup.stdout.startswith("backup "), backup.stdout
+    pruned = ytdq(home, "results", "prune", "--keep-runs", "1", "--history")
+    assert pruned.returncode == 0, pruned.stderr
+    conn = owner(migrated)
+    try:
+        assert scalar(conn, "SELECT count(*) FROM dq.runs WHERE checkpoint = 'nightly'") == 1
     finally:
         conn.close()
 
@@ -295,5 +319,37 @@ def test_checkpoint_runs_clean_as_the_readme_role(readme_role):
         REDIS_URL=readme_role["redis"],
     )
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert warnings(proc) == []
     run_id = re.search(r"\(run (critical-\S+?)\)", proc.stdout)[1]
     assert scalar(readme_role["conn"], "SELECT count(*) FROM dq.runs WHERE run_id = %s", (run_id,)) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the warning
+
+
+def test_a_superuser_is_named_once(readme_role):
+    env = {"DATABASE_URL": readme_role["db_url"], "REDIS_URL": readme_role["redis"]}
+    user = parse_url(readme_role["db_url"]).username
+    for args in (("checkpoint", "run", "critical"), ("services", "status")):
+        proc = ytdq(None, *args, **env)
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        assert warnings(proc) == [
+            f"warning: the checks connect as {user}, a superuser: an analyst's SQL could read and write server files, "
+            'run programs and stop other sessions; connect them as a read-only role (see README, "Production")'
+        ], proc.stderr
+
+
+def test_a_role_that_can_write_is_named(readme_role):
+    conn = readme_role["conn"]
+    conn.cursor().execute(f"GRANT INSERT ON videos TO {readme_role['role']}")
+    try:
+        env = {"DATABASE_URL": readme_role["url"], "YTDQ_STORE_URL": readme_role["db_url"]}
+        proc = ytdq(None, "checkpoint", "run", "critical", REDIS_URL=readme_role["redis"], **env)
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        assert warnings(proc) == [
+            f"warning: the checks connect as {readme_role['role']}, which can write (e.g. INSERT, UPDATE, DELETE or "
+            'TRUNCATE on public.videos); connect them as a read-only role (see README, "Production")'
+        ]
+    finally:
+        conn.cursor().execute(f"REVOKE INSERT ON videos FROM {readme_role['role']}")

@@ -144,6 +144,9 @@ def checkpoint_run(
             json_file.parent.mkdir(parents=True, exist_ok=True)
             json_file.write_text(text + "\n")
     print_run(report, table=str(json_file) != "-")
+    from ytempire_dq.cli.services import warn_if_checks_can_write
+
+    warn_if_checks_can_write()  # after the run: a run that could not happen says only why
     sys.exit(report.exit_code)
 
 

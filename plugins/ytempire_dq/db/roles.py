@@ -1,4 +1,5 @@
-"""Who the checks connect as: the embedded cluster's read-only checking role.
+"""Who the checks connect as: the embedded cluster's read-only checking role, and the warning
+when the checks connect as a role that can write.
 
 The embedded cluster (``ytdq services up``) has two roles. Its owner (``services.DB_USER``, the
 cluster's bootstrap superuser) migrates, seeds and writes the project's own history
@@ -41,3 +42,26 @@ def grant_reading(cur: Any, owner: str) -> None:
         quoted = '"' + schema.replace('"', '""') + '"'
         cur.execute(f'GRANT USAGE ON SCHEMA {quoted} TO "{CHECK_USER}"')
         cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO "{CHECK_USER}"')
+
+
+#: One query: the role, whether it is a superuser, and one table of the database it may write to.
+WRITER = """
+SELECT current_user, r.rolsuper,
+       (SELECT format('%I.%I', n.nspname, c.relname)
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+           AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+         ORDER BY n.nspname, c.relname LIMIT 1)
+  FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def writer_warning(role: str, superuser: bool, table: str | None) -> str | None:
+    """The warning for the checks' role from the row :data:`WRITER` returns; None when it can only read."""
+    if superuser:
+        what = "a superuser: an analyst's SQL could read and write server files, run programs and stop other sessions"
+    elif table:
+        what = f"which can write (e.g. INSERT, UPDATE, DELETE or TRUNCATE on {table})"
+    else:
+        return None
+    return f'the checks connect as {role}, {what}; connect them as a read-only role (see README, "Production")'
