@@ -136,6 +136,7 @@ PAYLOADS = {
     "read_file": "SELECT pg_read_file('/etc/passwd')",
     "lo_import": "SELECT lo_import('/etc/passwd')",
     "lo_export": "SELECT lo_export(lo_from_bytea(0, 'x'), '{marker}')",
+    "lo_create": "SELECT lo_from_bytea(0, 'x')",
     "copy_to_program": "COPY (SELECT 1) TO PROGRAM 'touch {marker}'",
     "terminate_backend": "SELECT pg_terminate_backend({pid})",
     "replication_slot": "SELECT pg_create_physical_replication_slot('ytdq_probe', true)",

@@ -34,9 +34,12 @@ def ensure_check_role(cur: Any) -> None:
 
 def grant_reading(cur: Any, owner: str) -> None:
     """In the connected database: SELECT and schema USAGE for the checking role on what ``owner``
-    has created and will create (default privileges; a database copied from this one keeps them)."""
+    has created and will create (default privileges; a database copied from this one keeps them);
+    no creating large objects for anyone but the owner (the embedded cluster has no other role)."""
     cur.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO "{CHECK_USER}"')
     cur.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT USAGE ON SCHEMAS TO "{CHECK_USER}"')
+    # large objects need no privilege to be created, only these functions (PUBLIC's by default)
+    cur.execute("REVOKE EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), lo_from_bytea(oid, bytea) FROM PUBLIC")
     cur.execute("SELECT nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\\_%'")
     for (schema,) in cur.fetchall():
         quoted = '"' + schema.replace('"', '""') + '"'
