@@ -126,7 +126,7 @@ def test_cli_up_and_status_report_the_same_servers(started, home):
     up = cli(home, "services", "up")
     assert up.returncode == 0, up.stderr
     assert up.stdout.splitlines() == [
-        f"export DATABASE_URL={started['state']['postgres']['url']}",
+        f"export DATABASE_URL={started['state']['postgres']['check_url']}",  # the checks' read-only role
         f"export REDIS_URL={started['state']['redis']['url']}",
     ]
     status = cli(home, "services", "status")

@@ -105,7 +105,7 @@ def test_up_without_the_state_file_reuses_the_running_servers(running, state_dir
     up = cli(home, "services", "up")
     assert up.returncode == 0, up.stderr
     assert up.stdout.splitlines() == [
-        f"export DATABASE_URL={running['postgres']['url']}",
+        f"export DATABASE_URL={running['postgres']['check_url']}",
         f"export REDIS_URL={running['redis']['url']}",
     ]
     assert "postgres: already running on port" in up.stderr and "redis: already running on port" in up.stderr

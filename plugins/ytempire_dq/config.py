@@ -219,8 +219,27 @@ NO_DATABASE_URL = (
 
 
 def database_url(required: bool = True) -> str | None:
-    """``DATABASE_URL``, else the URL of the embedded cluster that ``ytdq services up`` started."""
-    url = os.environ.get("DATABASE_URL") or _embedded_url("postgres")
+    """The URL the checks read with: ``DATABASE_URL``, else the embedded cluster's (``ytdq services
+    up``) read-only checking role (``ytempire_dq.db.roles``)."""
+    url = os.environ.get("DATABASE_URL") or _embedded_url("postgres", "check_url")
+    if not url and required:
+        raise YtdqError(NO_DATABASE_URL)
+    return url
+
+
+#: Where the project writes, when not where the checks read (README, "Production").
+STORE_URL_ENV = "YTDQ_STORE_URL"
+
+
+def store_url(checks: str | None = None, required: bool = True) -> str | None:
+    """The URL the project writes with (migrations, seed data, its run history, metrics, quarantined
+    keys and watermarks; backups): ``YTDQ_STORE_URL``; else the URL the checks read with (``checks``,
+    else :func:`database_url`), the embedded cluster's checking role replaced by the cluster's owner
+    on the same database (the checks' role cannot write)."""
+    url = os.environ.get(STORE_URL_ENV)
+    if not url:
+        url = checks or database_url(required=False)
+        url = _embedded_owner(url) or url
     if not url and required:
         raise YtdqError(NO_DATABASE_URL)
     return url
@@ -234,12 +253,27 @@ def redis_url(required: bool = True) -> str | None:
     return url
 
 
-def _embedded_url(service: str) -> str | None:
+def _embedded_url(service: str, key: str = "url") -> str | None:
+    """The embedded server's URL (``key``; a state written before there was one: its ``url``)."""
     from ytempire_dq import services  # local: services imports this module
 
     state = services.read_state(STATE_DIR)
     entry = state.get(service)
-    return entry.get("url") if entry else None
+    return (entry.get(key) or entry.get("url")) if entry else None
+
+
+def _embedded_owner(url: str | None) -> str | None:
+    """The embedded cluster's owner URL on ``url``'s database when ``url`` is the cluster's
+    checking role (``DATABASE_URL`` unset, or exported as ``ytdq services up`` prints it); else None."""
+    from ytempire_dq import services
+    from ytempire_dq.db.roles import CHECK_USER
+
+    parsed = _parsed(url) if url else None
+    entry = services.read_state(STATE_DIR).get("postgres")
+    if parsed is None or parsed.username != CHECK_USER or not services.is_ours(url, "postgres", entry):
+        return None
+    owner = _parsed(entry["url"])
+    return owner.set(database=parsed.database).render_as_string(hide_password=False) if owner else None
 
 
 #: How long the project keeps its own data (``dq`` run history and quarantine, stored validation

@@ -40,11 +40,12 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> d
     if not os.environ.get("REDIS_URL"):
         log(f"redis:    {config.mask_url(config.redis_url())}")
     # A previous demo injected defects by dropping constraints: start from a clean schema.
-    migrations.rollback(url, to=0)
-    applied = migrations.migrate(url)
+    owner = config.store_url(url)  # migrations and seed data: the owner (the checks' role cannot write)
+    migrations.rollback(owner, to=0)
+    applied = migrations.migrate(owner)
     log(f"migrated: {len(applied)} migration(s) applied")
     report = seeder.seed(
-        url,
+        owner,
         users=users,
         seed=seed,
         inject=DEMO_DEFECTS,

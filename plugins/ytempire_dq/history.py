@@ -6,7 +6,8 @@ action doing it. History is a guarantee of every run, like the exit code, not an
 checkpoint file could drop; it needs the :class:`RunReport` (both GX result shapes already read
 the one way), the database URL the run used and the validation definitions' batches; and it
 runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
-never changes the run's verdict or exit code.
+never changes the run's verdict or exit code. It is written with :func:`ytempire_dq.config.store_url`
+(the checks' own role may not write); the quarantine reads the offending rows with the checks' URL.
 
 Quarantined row keys: :mod:`ytempire_dq.quarantine`. The volume/drift rules' values and bands
 (``dq.metrics``, migration 005): :mod:`ytempire_dq.metric_history`, written in the same transaction
@@ -91,31 +92,34 @@ def record_run(
     """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables; ``ctx``
     and ``vds`` are the run's open Data Context and validation definitions (in the report's order);
     ``captured``: row keys the run already read (:func:`ytempire_dq.quarantine.quarantine_failed_rules`).
+    ``database_url``: the URL the run read with; the rows are written with ``config.store_url`` of it.
 
     Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
     url = database_url or config.database_url(required=False)
     try:
-        return _record(report, ctx, vds, url, captured)
+        return _record(report, ctx, vds, url, config.store_url(url), captured)
     except Exception as exc:  # noqa: BLE001 - history must never change the verdict
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
         return None
 
 
-def _record(report: RunReport, ctx: Any, vds: list, url: str, captured: Any = None) -> dict:
+def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captured: Any = None) -> dict:
     finished = dt.datetime.now(dt.timezone.utc)
     started = finished - dt.timedelta(seconds=report.seconds)
     rules = [(v, r) for v in report.validations for r in v.results]
     tables = _rule_tables(vds, report)
-    engine = _engine(url)
+    engine = _engine(store)
+    reader = engine if store == url else _engine(url)  # an analyst's SQL runs as the checks' role, never the owner
     from ytempire_dq.snapshot import attach_engine
 
     attach_engine(engine)  # the quarantine reads the rows the run counted: the run's snapshot, still held
+    attach_engine(reader)
     try:
         with engine.begin() as conn:
-            _check_schema(conn, url)
+            _check_schema(conn, store)
             conn.execute(
                 sa.insert(RUN_ROW).values(
                     run_id=report.run_id,
@@ -153,9 +157,10 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, captured: Any = No
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
-            return quarantine_failed_rules(report, ctx, vds, engine, finished, conn, captured)
+            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, captured)
     finally:
         engine.dispose()
+        reader.dispose()
 
 
 def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:

@@ -231,8 +231,9 @@ def prune_context(
     from_rows: bool = False,
 ) -> dict:
     """:func:`prune` on a data context's results store and filesystem Data Docs sites (and,
-    with ``history``, :func:`prune_history` on ``database_url`` or DATABASE_URL). With ``history``
-    the database is read first: unreachable, or no schema ``dq``, is :class:`YtdqError` with no file removed."""
+    with ``history``, :func:`prune_history` on ``config.store_url`` of ``database_url``: the checks'
+    role cannot delete). With ``history`` the history is read first: unreachable, or no schema
+    ``dq``, is :class:`YtdqError` with no file removed."""
     from ytempire_dq import docs_history
 
     store = ctx.stores[ctx.validation_results_store_name]
@@ -241,7 +242,7 @@ def prune_context(
     dirs = docs_history.site_dirs(ctx)
     sites = list(zip(site_names, dirs)) if len(site_names) == len(dirs) else [(d.name, d) for d in dirs]
     suites = [k.name for k in ctx.stores[ctx.expectations_store_name].list_keys()]
-    url = (database_url or config.database_url()) if history else None
+    url = config.store_url(database_url) if history else None
     if history and not dry_run:  # the history must be there before any file goes (a dry run reads it)
         prune_history(url, keep_runs=keep_runs, older_than_days=older_than_days, dry_run=True)
     out = prune(

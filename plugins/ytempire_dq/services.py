@@ -28,6 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ytempire_dq.db import roles
 from ytempire_dq.server_processes import (
     RunAs,
     ServiceError,
@@ -73,8 +74,8 @@ def _write_state(state_dir: Path, state: dict) -> None:
 # PostgreSQL
 
 
-def _pg_url(port: int, db: str = DB_NAME) -> str:
-    return f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{port}/{db}"
+def _pg_url(port: int, db: str = DB_NAME, user: str = DB_USER) -> str:
+    return f"postgresql+psycopg2://{user}@127.0.0.1:{port}/{db}"
 
 
 def _pg_running(entry: dict) -> bool:
@@ -136,7 +137,8 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "datadir": str(datadir),
         "bindir": str(bindir),
         "user": run_as.name,
-        "url": _pg_url(port),
+        "url": _pg_url(port),  # the owner: migrations, seed data, the run history (config.store_url)
+        "check_url": _pg_url(port, user=roles.CHECK_USER),  # what the checks use (config.database_url)
         "log": str(logfile),
         "backup_dir": str(backup_dir),
     }
@@ -171,10 +173,17 @@ def ensure_database(port: int) -> None:
             time.sleep(0.2)
     conn.autocommit = True
     with conn.cursor() as cur:
+        roles.ensure_check_role(cur)  # the read-only role the checks connect as
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
         if cur.fetchone() is None:
             cur.execute(f'CREATE DATABASE "{DB_NAME}"')
     conn.close()
+    for db in ("template1", DB_NAME):  # databases created later are copies of template1
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user=DB_USER, dbname=db)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            roles.grant_reading(cur, DB_USER)
+        conn.close()
 
 
 def _stop_postgres(entry: dict) -> None:
@@ -358,6 +367,7 @@ def _locate_postgres(state_dir: Path, entry: dict | None) -> tuple[dict | None, 
                 "bindir": found["bindir"],
                 "user": recorded.get("user") or RunAs.for_postgres().name,
                 "url": _pg_url(found["port"]),
+                "check_url": _pg_url(found["port"], user=roles.CHECK_USER),
                 "log": str(base / "server.log"),
                 "backup_dir": str(wal.parent) if wal else recorded.get("backup_dir", str(base / "backups")),
             }

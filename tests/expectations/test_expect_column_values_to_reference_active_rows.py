@@ -74,3 +74,18 @@ def test_sentence_and_round_trip(tmp_path):
     stored, loaded = suite_round_trip(rule("${DATABASE_URL}"), tmp_path)
     assert stored["expectations"][0]["kwargs"]["inactive_statuses"] == ["suspended", "deleted"]
     assert loaded.status_table == "channels"
+
+
+def test_looks_up_in_a_read_only_session(db_url, empty_tables, frame_batch):
+    """The checks' role is read-only by default (README, "Production"), as a replica is: the
+    lookup creates no table. A '%' in an inlined status is text, not a driver placeholder."""
+    db = empty_tables
+    active, suspended = insert_user(db), insert_user(db)
+    insert_channel(db, active, status="active")
+    insert_channel(db, suspended, status="suspended")
+    read_only = db_url + "?options=-cdefault_transaction_read_only%3Don"
+    frame = sessions([active, suspended, new_id()])
+    result = frame_batch(frame, rule(read_only, inactive_statuses=["suspended", "50%_off"]))
+    assert result.exception_info.get("exception_message") is None, result.exception_info
+    assert result.result["unexpected_count"] == 2
+    assert result.result["partial_unexpected_list"] == ["session:1", "session:2"]

@@ -45,7 +45,7 @@ def backup_group(ctx: click.Context, folder: Path | None, no_verify: bool) -> No
         return
     from ytempire_dq import backup
 
-    url = config.database_url()
+    url = config.store_url()  # the owner: a base backup needs the REPLICATION the checks' role lacks
     target = backup.backup_dir(config.STATE_DIR, folder, url)
     taken, settings = backup.take_backup(url, target, verify=not no_verify, log=_log)
     click.echo(f"backup {taken.label} ({_size(taken.size)}) in {taken.path}")
@@ -121,7 +121,7 @@ def restore_cmd(to: str, into: Path, folder: Path | None, port: int | None, stop
         click.echo(f"stopped the cluster in {into}" if stopped else f"no cluster runs in {into}")
         return
     target = restore.parse_target(to)
-    source = config.database_url(required=False)
+    source = config.store_url(required=False)  # the owner: the restore switches its WAL
     done = restore.restore(
         backup.backup_dir(config.STATE_DIR, folder, source),
         into,

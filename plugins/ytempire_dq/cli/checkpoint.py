@@ -131,6 +131,9 @@ def checkpoint_run(
         raise
     unwritten = _write_reports(json_file, junit_file, name, report=report)
     print_run(report, table=str(json_file) != "-")
+    from ytempire_dq.cli.services import warn_if_checks_can_write
+
+    warn_if_checks_can_write()  # after the run: a run that could not happen says only why
     if unwritten:  # the verdict stands printed; a report the pipeline expects is missing: the step is broken
         _print_errors(unwritten)
         sys.exit(ExitCode.RUN_FAILED)

@@ -23,7 +23,7 @@ def services_up() -> None:
     """Start the embedded servers (harmless when they already run) and print the URLs to export."""
     state = services.up(config.STATE_DIR, log=lambda m: err.print(f"[dim]{escape(m)}[/]"))
     for name, env in (("postgres", "DATABASE_URL"), ("redis", "REDIS_URL")):
-        url = os.environ.get(env) or state[name]["url"]
+        url = os.environ.get(env) or state[name].get("check_url") or state[name]["url"]  # the checks' read-only role
         click.echo(f"export {env}={config.mask_url(url)}")
 
 
@@ -58,6 +58,7 @@ def services_status() -> None:
         problems.append(f"embedded server not running: {', '.join(down)}; start it with `ytdq services up`")
     if problems:
         fail("; ".join(problems))
+    warn_if_checks_can_write()
 
 
 def _unreachable(service: str, url: str) -> str | None:
@@ -77,3 +78,29 @@ def _unreachable(service: str, url: str) -> str | None:
     except (redis.RedisError, ValueError, OSError) as exc:
         return with_hint(f"cannot reach Redis at {config.mask_url(url)}: {config.one_line(exc, 300)}")
     return None
+
+
+def warn_if_checks_can_write() -> None:
+    """One ``warning:`` line on stderr when the role the checks connect as is a superuser or can
+    write a table of its database (one connection, one query); nothing when the server cannot be
+    asked (the command itself reports an unreachable server)."""
+    from ytempire_dq.db import roles
+    from ytempire_dq.db.connect import connect
+
+    url = config.database_url(required=False)
+    if not url:
+        return
+    try:
+        conn = connect(url, autocommit=True, connect_timeout=3)
+    except Exception:  # noqa: BLE001 - the command itself reports a server it cannot reach
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute(roles.WRITER)
+            warning = roles.writer_warning(*cur.fetchone())
+    except Exception:  # noqa: BLE001 - not knowing is no reason to fail the command
+        return
+    finally:
+        conn.close()
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)

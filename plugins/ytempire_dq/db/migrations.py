@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psycopg2
 
-from ytempire_dq.config import PROJECT_ROOT, database_url, mask_secrets, mask_url
+from ytempire_dq.config import PROJECT_ROOT, mask_secrets, mask_url, store_url
 from ytempire_dq.db.connect import DatabaseUnavailable, connect
 from ytempire_dq.errors import YtdqError
 
@@ -187,7 +187,7 @@ class _Runner:
     def __init__(self, url: str | None, directory: Path, *, lock: bool = True, log=lambda msg: None):
         self.directory = Path(directory)
         self.migrations = load_migrations(directory)
-        self.url = url or database_url()
+        self.url = url or store_url()  # the owner: the checks' role cannot create or alter
         self.timeout = lock_timeout()
         self.conn = connect(self.url)
         self.locked = False
@@ -307,7 +307,7 @@ def _is_lost(exc: BaseException, conn=None) -> bool:
 def _lost(url: str | None, exc: Exception, doing: str) -> DatabaseUnavailable:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DatabaseUnavailable(
-        f"lost the connection to PostgreSQL at {mask_url(url or database_url(required=False))} "
+        f"lost the connection to PostgreSQL at {mask_url(url or store_url(required=False))} "
         f"{doing}: {mask_secrets(first)}"
     )
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ytempire_dq import config
 from ytempire_dq.db import defects as _defects
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.copy_rows import copy_lines, copy_stream, defer_indexes
@@ -173,7 +174,7 @@ def seed(
 ) -> SeedReport:
     """Empty the six tables, fill them with clean data for ``users`` users, then inject defects.
 
-    ``url=None`` uses :func:`ytempire_dq.config.database_url`. ``inject`` maps defect kinds
+    ``url=None`` uses :func:`ytempire_dq.config.store_url` (the checks' role cannot write). ``inject`` maps defect kinds
     (:data:`DEFECT_KINDS`) to how many offending rows (for ``duplicate_*`` kinds: duplicated keys,
     each shared by 2 rows) to add; unknown kinds or negative counts raise before anything is
     written. Injection drops the constraints that would reject the bad rows (``ytdq db reset``
@@ -186,6 +187,7 @@ def seed(
         raise YtdqError(f"--users must be at least 1 (got {users})")
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    url = url or config.store_url()
     conn = connect(url)
     try:
         with _Progress(progress) as prog:

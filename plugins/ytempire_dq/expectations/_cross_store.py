@@ -6,9 +6,10 @@ PostgreSQL table and counts the rows that disagree. How:
 
 - **Which rows**: the expectation's ``column`` plus its ``row_condition`` (e.g. only rows whose
   ``kind`` is ``session``), applied by GX's pandas execution engine as for any column rule.
-- **One round trip per rule, bounded by the batch**: the batch's distinct key values are
-  ``COPY``'d into a temporary table and joined there (a hash join, whatever the table's size);
-  only the rows of those keys come back. The SQL is built with SQLAlchemy from the parameters
+- **One round trip per rule, bounded by the batch**: the batch's distinct key values are sent as
+  one array parameter, unnested in a CTE and joined there (a hash join, whatever the table's
+  size); only the rows of those keys come back. No temporary table: the checks' role is
+  read-only (a replica is too). The SQL is built with SQLAlchemy from the parameters
   (identifiers checked to be plain names and quoted by SQLAlchemy, values inlined as literals).
 - **Where the database is**: the ``database_url`` parameter, ``${DATABASE_URL}`` by default and
   in the suite file, substituted when the rule runs by the current GX project's config provider
@@ -24,7 +25,6 @@ PostgreSQL table and counts the rows that disagree. How:
 
 from __future__ import annotations
 
-import io
 from abc import abstractmethod
 from typing import Any, ClassVar, Dict, Optional, Tuple
 
@@ -44,7 +44,7 @@ from ytempire_dq.expectations._cross_table import (
     sql_table,
 )
 
-#: The temporary table the batch's key values are copied into.
+#: The CTE holding the batch's key values.
 KEYS_TABLE = "dq_batch_keys"
 DATABASE_URL_DEFAULT = "${DATABASE_URL}"
 
@@ -90,7 +90,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
 
     @abstractmethod
     def lookup(self, keys: sa.TableClause) -> sa.Select:
-        """A SELECT over the temporary table ``keys`` (column ``k``: the batch's key values as
+        """A SELECT over the CTE ``keys`` (column ``k``: the batch's key values as
         text) returning what :meth:`offending` needs, first column ``k``."""
 
     @abstractmethod
@@ -102,23 +102,21 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         """Boolean Series over ``frame``: the offending rows, given ``{k: lookup row}``."""
 
     def fetch(self, values: list[str]) -> dict:
-        """``{key value: lookup row}`` for the batch's distinct key values (one COPY, one query)."""
+        """``{key value: lookup row}`` for the batch's distinct key values (one query)."""
         from ytempire_dq.db.connect import connect
         from ytempire_dq.snapshot import import_into
 
         if not values:
             return {}
         keys = sa.table(KEYS_TABLE, sa.column("k"))
-        sql = plain_sql(self.lookup(keys))
+        # values are inlined by plain_sql: a '%' in them is literal text for the driver's placeholders
+        sql = f"WITH {KEYS_TABLE} (k) AS (SELECT unnest(%s::text[])) " + plain_sql(self.lookup(keys)).replace("%", "%%")
         url = resolve_database_url(self.database_url)
         conn = connect(url)
         try:
             import_into(conn, url)  # the run's snapshot (ytempire_dq.snapshot), before anything runs
             with conn.cursor() as cur:
-                cur.execute(f"CREATE TEMP TABLE {KEYS_TABLE} (k text PRIMARY KEY) ON COMMIT DROP")
-                buffer = io.StringIO("".join(_copy_text(v) + "\n" for v in values))
-                cur.copy_expert(f"COPY {KEYS_TABLE} (k) FROM STDIN", buffer)
-                cur.execute(sql)
+                cur.execute(sql, (list(values),))
                 found = {row[0]: row for row in cur.fetchall()}
             conn.rollback()
         finally:
@@ -159,11 +157,6 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
                 "partial_unexpected_list": sample,
             },
         }
-
-
-def _copy_text(value: str) -> str:
-    """``value`` escaped for COPY's text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def text_key(table: sa.TableClause, column: str) -> sa.ColumnElement:

@@ -24,6 +24,7 @@ constraints** (it rolls every migration back and applies them again, on an empty
 
 from __future__ import annotations
 
+from ytempire_dq import config
 from ytempire_dq.db.connect import connect
 from ytempire_dq.db.defects import business_writers, constraint_writers, privacy_writers  # noqa: F401 - register the writers
 from ytempire_dq.db.defects.catalog import DEFECT_KINDS, validate_counts
@@ -50,7 +51,7 @@ def inject(url: str | None, counts: dict[str, int], *, seed: int = 42, conn=None
     if not wanted:
         return {}
     own = conn is None
-    conn = conn or connect(url)
+    conn = conn or connect(url or config.store_url())  # writes: the owner, never the checks' role
     try:
         with conn.cursor() as cur:
             ij = _Injector(cur, seed)
