@@ -10,6 +10,10 @@ from pathlib import Path
 from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.locations import copy_project  # noqa: F401 - the tests' copy of the project (one home)
 
+#: How ``checkpoint run`` starts its stderr line about a checking role that is a superuser or can write
+#: (cli.services.warn_if_checks_can_write): the test session's role is one, so every run prints it.
+CHECKS_ROLE_WARNING = "warning: the checks connect as "
+
 #: Each defect kind -> the ONE rule that catches it (unexpected count == injected rows).
 KIND_TO_RULE = {name: kind.rule_id for name, kind in DEFECT_KINDS.items()}
 

@@ -68,7 +68,8 @@ RULES = [
         "type": "unexpected_rows_expectation",
         "description": PAYLOAD,
         "kwargs": {
-            "unexpected_rows_query": "SELECT id FROM {batch} WHERE channel_name::int > 0",
+            # niche, not channel_name: values PostgreSQL quotes from a personal column are masked
+            "unexpected_rows_query": "SELECT id FROM {batch} WHERE niche::int > 0",
             "description": PAYLOAD,
         },
         "meta": {"rule_id": NAME, "notes": PAYLOAD, "owner": {"name": PAYLOAD, "tags": [PAYLOAD]}},
@@ -93,7 +94,7 @@ def site(db_url, tmp_path_factory):
     PAYLOAD: (report, site directory)."""
     conn = connect(db_url, autocommit=True)
     try:
-        insert_channel(conn, insert_user(conn), channel_name=PAYLOAD)
+        insert_channel(conn, insert_user(conn), channel_name=PAYLOAD, niche=PAYLOAD)
     finally:
         conn.close()
     gx_dir = copy_project(tmp_path_factory.mktemp("xss_project"))

@@ -37,7 +37,7 @@ def test_unreachable_database_names_the_masked_url(monkeypatch):
 
 def test_no_database_url_at_all(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setattr(config, "_embedded_url", lambda service: None)
+    monkeypatch.setattr(config, "_embedded_url", lambda service, key="url": None)
     with pytest.raises(YtdqError, match="DATABASE_URL is not set"):
         open_context()
 
