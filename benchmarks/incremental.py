@@ -57,7 +57,8 @@ BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
 PREPARE = (
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_video_id_fkey",
-    "UPDATE videos v SET view_count = v.view_count - d.views FROM (SELECT video_id, sum(views) AS views "
+    "UPDATE videos v SET view_count = v.view_count - d.views, revenue = v.revenue - d.revenue "
+    "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
     "FROM analytics WHERE date >= current_date - 1 GROUP BY video_id) d WHERE d.video_id = v.id",
     "DELETE FROM analytics WHERE date >= current_date - 1",
     "VACUUM ANALYZE analytics",
@@ -67,10 +68,12 @@ PREPARE = (
 NEW_DAY = (
     f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date - 1, views, watch_time_minutes, revenue, "
     "subscribers_gained FROM analytics WHERE date = current_date - 2",
-    "UPDATE videos v SET view_count = v.view_count + n.views FROM (SELECT video_id, sum(views) AS views "
+    "UPDATE videos v SET view_count = v.view_count + n.views, revenue = v.revenue + n.revenue "
+    "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
     "FROM analytics WHERE date = current_date - 1 GROUP BY video_id) n WHERE n.video_id = v.id",
-    "UPDATE analytics SET revenue = -1 WHERE id IN (SELECT id FROM analytics "
-    f"WHERE date = current_date - 1 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
+    # a cent below zero on days without revenue: within the cent videos.revenue may differ from its days
+    "UPDATE analytics SET revenue = -0.01 WHERE id IN (SELECT id FROM analytics "
+    f"WHERE date = current_date - 1 AND revenue = 0 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
     f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date + 5, 10, 1, 0, 0 FROM analytics "
     f"WHERE date = current_date - 1 GROUP BY video_id ORDER BY video_id LIMIT {FUTURE_DATED}",
     f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0 "
