@@ -31,15 +31,15 @@ PATTERNS = {
         "INSERT INTO analytics (video_id, date, views) VALUES (%(video)s, current_date, %(n)s) "
         "ON CONFLICT (video_id, date) DO UPDATE SET views = analytics.views + EXCLUDED.views",
         "UPDATE videos SET view_count = view_count + %(n)s WHERE id = %(video)s",
-        "UPDATE channels SET updated_at = localtimestamp WHERE id = %(channel)s",
+        "UPDATE channels SET status = status WHERE id = %(channel)s",
     ],
     "channel_update": [
-        "UPDATE channels SET subscriber_count = subscriber_count + 1 WHERE id = %(channel)s",
+        "UPDATE channels SET monetization_status = monetization_status WHERE id = %(channel)s",
         "UPDATE videos SET view_count = view_count WHERE channel_id = %(channel)s",
     ],
     "video_publish": [
-        "UPDATE videos SET published_at = coalesce(published_at, localtimestamp) WHERE id = %(video)s",
-        "UPDATE channels SET updated_at = localtimestamp WHERE id = %(channel)s",
+        "UPDATE videos SET published_at = coalesce(published_at, now()) WHERE id = %(video)s",
+        "UPDATE channels SET status = status WHERE id = %(channel)s",
     ],
 }
 THINK_S = 0.002  # between statements, as an application does work between them

@@ -48,7 +48,7 @@ CHECKPOINTS = {
         {"analytics.video_exists": ORPHANS, "videos.view_count_matches_analytics": MISMATCHED},
     ),
 }
-_COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, likes, comments)"
+_COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, subscribers_gained)"
 #: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
 #: a table the sync appends to day by day holds its days in order. ``--layout by-date`` rewrites
 #: analytics in date order (after the new day is in: the same order), as production would have it.
@@ -57,7 +57,8 @@ BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
 PREPARE = (
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_video_id_fkey",
-    "UPDATE videos v SET view_count = v.view_count - d.views FROM (SELECT video_id, sum(views) AS views "
+    "UPDATE videos v SET view_count = v.view_count - d.views, revenue = v.revenue - d.revenue "
+    "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
     "FROM analytics WHERE date >= current_date - 1 GROUP BY video_id) d WHERE d.video_id = v.id",
     "DELETE FROM analytics WHERE date >= current_date - 1",
     "VACUUM ANALYZE analytics",
@@ -66,14 +67,16 @@ PREPARE = (
 #: The new day (its first statement's row count is the day's rows), then its defects.
 NEW_DAY = (
     f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date - 1, views, watch_time_minutes, revenue, "
-    "likes, comments FROM analytics WHERE date = current_date - 2",
-    "UPDATE videos v SET view_count = v.view_count + n.views FROM (SELECT video_id, sum(views) AS views "
+    "subscribers_gained FROM analytics WHERE date = current_date - 2",
+    "UPDATE videos v SET view_count = v.view_count + n.views, revenue = v.revenue + n.revenue "
+    "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
     "FROM analytics WHERE date = current_date - 1 GROUP BY video_id) n WHERE n.video_id = v.id",
-    "UPDATE analytics SET revenue = -1 WHERE id IN (SELECT id FROM analytics "
-    f"WHERE date = current_date - 1 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
-    f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date + 5, 10, 1, 0, 0, 0 FROM analytics "
+    # a cent below zero on days without revenue: within the cent videos.revenue may differ from its days
+    "UPDATE analytics SET revenue = -0.01 WHERE id IN (SELECT id FROM analytics "
+    f"WHERE date = current_date - 1 AND revenue = 0 ORDER BY id LIMIT {NEGATIVE_REVENUE})",
+    f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date + 5, 10, 1, 0, 0 FROM analytics "
     f"WHERE date = current_date - 1 GROUP BY video_id ORDER BY video_id LIMIT {FUTURE_DATED}",
-    f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0, 0 "
+    f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0 "
     f"FROM generate_series(1, {ORPHANS})",
     "UPDATE analytics SET views = views + 1000 WHERE id IN (SELECT a.id FROM analytics a JOIN videos v "
     f"ON v.id = a.video_id WHERE a.date = current_date - 1 ORDER BY a.id DESC LIMIT {MISMATCHED})",

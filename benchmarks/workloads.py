@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from psycopg2.extras import execute_values
@@ -23,7 +23,7 @@ from ytempire_dq.db.tables import COLUMNS as SEED_COLUMNS
 
 APP_QUERIES = {
     "user_by_email": "SELECT id, username, subscription_tier FROM users WHERE email = %s",
-    "channels_of_user": "SELECT id, channel_name, status, subscriber_count FROM channels WHERE user_id = %s",
+    "channels_of_user": "SELECT id, channel_name, status, monetization_status FROM channels WHERE user_id = %s",
     "channel_video_analytics": (
         "SELECT v.id, v.title, sum(a.views) AS views, sum(a.revenue) AS revenue "
         "FROM videos v JOIN analytics a ON a.video_id = v.id "
@@ -96,7 +96,7 @@ VIDEO_COLUMNS = SEED_COLUMNS["videos"]  # the seeder's own column order
 
 
 def _video_rows(channel_ids: list, n: int, rng: random.Random) -> list[tuple]:
-    now = datetime(2026, 1, 1)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
     rows = []
     for i in range(n):
@@ -109,8 +109,9 @@ def _video_rows(channel_ids: list, n: int, rng: random.Random) -> list[tuple]:
                 f"Benchmark video {i}",
                 "bulk insert benchmark",
                 "published",
-                round(rng.uniform(0.1, 5.0), 4),
+                round(rng.uniform(0.1, 5.0), 2),
                 0,
+                0,  # revenue
                 created + timedelta(hours=2),
                 created,
             )

@@ -49,7 +49,13 @@ def insert_user(conn, tier: str | None = None, user_id: str | None = None, **ove
 def insert_channel(
     conn, user_id: str | None, status: str | None = None, channel_id: str | None = None, **overrides
 ) -> str:
-    values = {"user_id": user_id, "channel_name": "Channel"}
+    # youtube_channel_id and niche are NOT NULL in the platform's schema: a fresh id per channel
+    values = {
+        "user_id": user_id,
+        "channel_name": "Channel",
+        "niche": "tech",
+        "youtube_channel_id": f"UC{new_id()[:22]}",
+    }
     values |= {k: v for k, v in (("status", status), ("id", channel_id)) if v is not None}
     return insert_row(conn, "channels", {**values, **overrides})
 

@@ -37,8 +37,10 @@ def test_rows_under_a_missing_user_are_rejected(db):
         )
 
 
-@pytest.mark.parametrize("cost", ["0.1000", "1.2345", "4.9999", "5.0000", "123456.7891"])
-def test_generation_cost_keeps_four_decimal_places_exactly(db, channel, cost):
+@pytest.mark.parametrize("cost", ["0.10", "0.99", "4.99", "5.00", "12345678.91"])
+def test_generation_cost_keeps_two_decimal_places_exactly(db, channel, cost):
+    """The seed's test_decimal_precision (0.99 stored as 0.99), under a real channel (the seed's bug:
+    a random channel id, which the foreign key rejects)."""
     video = insert_video(db, channel, generation_cost=Decimal(cost))
     stored = scalar(db, "SELECT generation_cost FROM videos WHERE id = %s", (video,))
     assert isinstance(stored, Decimal)
@@ -46,10 +48,12 @@ def test_generation_cost_keeps_four_decimal_places_exactly(db, channel, cost):
 
 
 def test_generation_cost_rounds_to_scale_and_rejects_overflow(db, channel):
-    video = insert_video(db, channel, generation_cost=Decimal("1.23456"))
-    assert scalar(db, "SELECT generation_cost FROM videos WHERE id = %s", (video,)) == Decimal("1.2346")
+    video = insert_video(db, channel, generation_cost=Decimal("1.235"), revenue=Decimal("0.994"))
+    assert rows(db, "SELECT generation_cost, revenue FROM videos WHERE id = %s", (video,)) == [
+        (Decimal("1.24"), Decimal("0.99"))
+    ]
     with pytest.raises(psycopg2.errors.NumericValueOutOfRange):
-        insert_video(db, channel, generation_cost=Decimal("1000000.0000"))  # DECIMAL(10,4): 6 integer digits
+        insert_video(db, channel, generation_cost=Decimal("100000000.00"))  # DECIMAL(10,2): 8 integer digits
 
 
 def test_decimal_sums_do_not_drift_like_floats(db, channel):
@@ -62,7 +66,7 @@ def test_decimal_sums_do_not_drift_like_floats(db, channel):
     revenue, minutes = rows(
         db, "SELECT sum(revenue), sum(watch_time_minutes) FROM analytics WHERE video_id = %s", (video,)
     )[0]
-    assert revenue == Decimal("1.0000") and minutes == Decimal("0.10")
+    assert revenue == Decimal("1.00") and minutes == Decimal("0.10")
     assert sum([0.1] * 10) != 1.0  # what a float column would have stored
 
 
@@ -78,35 +82,58 @@ def test_ids_default_to_distinct_version_4_uuids(db, channel):
 
 def test_defaults_fill_status_counts_and_timestamps(db, channel):
     video = insert_video(db, channel)
-    status, views, created, now = rows(
-        db, "SELECT status, view_count, created_at, localtimestamp FROM videos WHERE id = %s", (video,)
+    status, views, revenue, created, now = rows(
+        db, "SELECT status, view_count, revenue, created_at, now() FROM videos WHERE id = %s", (video,)
     )[0]
-    assert (status, views) == ("draft", 0)
-    assert isinstance(created, dt.datetime) and created.tzinfo is None
+    assert (status, views, revenue) == ("draft", 0, Decimal("0.00"))
+    assert isinstance(created, dt.datetime) and created.tzinfo is not None
     assert dt.timedelta(0) <= now - created < dt.timedelta(minutes=1)
     tier = scalar(
         db, "SELECT subscription_tier FROM users u JOIN channels c ON c.user_id = u.id WHERE c.id = %s", (channel,)
     )
     assert tier == "free"
-    assert rows(db, "SELECT status, monetization_status, subscriber_count FROM channels WHERE id = %s", (channel,)) == [
-        ("active", "not_eligible", 0)
+    assert rows(db, "SELECT u.status FROM users u JOIN channels c ON c.user_id = u.id WHERE c.id = %s", (channel,)) == [
+        ("active",)
+    ]
+    assert rows(db, "SELECT status, monetization_status FROM channels WHERE id = %s", (channel,)) == [
+        ("active", "pending")
+    ]
+    assert rows(db, "SELECT views, subscribers_gained, revenue FROM analytics LIMIT 0") == []
+    db.cursor().execute("INSERT INTO analytics (video_id, date) VALUES (%s, '2026-01-01')", (video,))
+    assert rows(db, "SELECT views, subscribers_gained, revenue FROM analytics WHERE video_id = %s", (video,)) == [
+        (0, 0, Decimal("0.00"))
     ]
 
 
-def test_timestamps_keep_microseconds_and_ignore_the_session_time_zone(db, channel):
-    """The platform's timestamps are wall-clock (TIMESTAMP, as the seed declared); bookkeeping uses TIMESTAMPTZ."""
-    moment = dt.datetime(2026, 3, 29, 1, 30, 15, 123456)  # inside a DST change in Europe
+def test_timestamp_timezone(db):
+    """The seed's TestDataTypes::test_timestamp_timezone, its assertion kept: a user's created_at
+    comes back time-zone aware (TIMESTAMP WITH TIME ZONE)."""
+    created_at = scalar(
+        db,
+        "INSERT INTO users (email, username, password_hash) VALUES (%s, %s, 'hash') RETURNING created_at",
+        (f"tz-{uuid.uuid4().hex[:8]}@test.com", f"tz{uuid.uuid4().hex[:8]}"),
+    )
+    assert created_at.tzinfo is not None, "Timestamp should be timezone-aware"
+
+
+def test_timestamps_keep_microseconds_and_their_instant_in_any_session_time_zone(db, channel):
+    """Every timestamp is TIMESTAMPTZ: one instant, shown in the session's zone, whatever zone wrote it."""
+    moment = dt.datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=dt.timezone.utc)  # inside a DST change in Europe
     video = insert_video(db, channel, status="published", youtube_video_id=uuid.uuid4().hex[:11], published_at=moment)
-    for zone in ("UTC", "America/New_York", "Europe/Berlin"):
+    for zone, hours in (("UTC", 0), ("America/New_York", -4), ("Europe/Berlin", 2)):
         db.cursor().execute(f"SET TIME ZONE '{zone}'")
-        assert scalar(db, "SELECT published_at FROM videos WHERE id = %s", (video,)) == moment
-    db.cursor().execute("SET TIME ZONE 'UTC'")
-    applied_utc = scalar(db, "SELECT applied_at FROM schema_migrations WHERE version = 1")
-    db.cursor().execute("SET TIME ZONE 'Asia/Tokyo'")
-    applied_tokyo = scalar(db, "SELECT applied_at FROM schema_migrations WHERE version = 1")
+        shown = scalar(db, "SELECT published_at FROM videos WHERE id = %s", (video,))
+        assert shown == moment and shown.utcoffset() == dt.timedelta(hours=hours)
     db.cursor().execute("RESET TIME ZONE")
-    assert applied_utc.tzinfo is not None and applied_utc == applied_tokyo  # same instant
-    assert applied_tokyo.utcoffset() == dt.timedelta(hours=9)
+    zoned = {
+        f"{t}.{c}"
+        for t, c in rows(
+            db,
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND data_type = 'timestamp without time zone'",
+        )
+    }
+    assert zoned == set()  # nothing is stored as a naive local time
 
 
 def test_analytics_date_is_a_calendar_date(db, channel):
@@ -136,7 +163,7 @@ def test_api_key_scopes_are_a_text_array(db):
 
 def test_text_lengths_are_enforced(db, channel):
     with pytest.raises(psycopg2.errors.StringDataRightTruncation):
-        insert_user(db, username="u" * 101)
+        insert_user(db, username="u" * 51)
     with pytest.raises(psycopg2.errors.StringDataRightTruncation):
         insert_video(db, channel, title="t" * 501)
     long_text = "d" * 100_000

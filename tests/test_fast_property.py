@@ -260,7 +260,9 @@ def load(conn, data: dict) -> None:
         channels = []
         for status in data["channel_status"]:
             cur.execute(
-                "INSERT INTO channels (user_id, channel_name, status) VALUES (%s, 'c', %s) RETURNING id", (user, status)
+                "INSERT INTO channels (user_id, channel_name, niche, youtube_channel_id, status) "
+                "VALUES (%s, 'c', 'tech', 'UC' || substr(md5(random()::text), 1, 22), %s) RETURNING id",
+                (user, status),
             )
             channels.append(cur.fetchone()[0])
         for n, v in enumerate(videos):

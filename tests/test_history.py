@@ -191,7 +191,7 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     assert [r["run_id"] for r in runs][:3] == [third.run_id, second.run_id, nightly.run_id]
     assert runs[2]["rules_failed"] == sum(not r.success for r in nightly.rules()) and runs[2]["checkpoint"] == "nightly"
     critical_failed = sum(not r.success for r in second.rules())
-    assert critical_failed == 7  # critical: five orphan rules, sums, tiers
+    assert critical_failed == 8  # critical: five orphan rules, view and revenue sums, tiers
     assert runs[1]["rules_failed"] == critical_failed and runs[0]["rules_failed"] == critical_failed - 1
 
     text = cli.invoke(main, ["history", "--checkpoint", "critical", "--limit", "1"])

@@ -84,25 +84,26 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     # 3. a new day (yesterday) with defects only in it, and one defect planted in an old row
     with db.cursor() as cur:
         cur.execute(
-            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-            "SELECT gen_random_uuid(), video_id, current_date - 1, views, watch_time_minutes, revenue, likes, comments "
+            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, subscribers_gained) "
+            "SELECT gen_random_uuid(), video_id, current_date - 1, views, watch_time_minutes, revenue, "
+            "subscribers_gained "
             "FROM analytics WHERE date = current_date - 2"
         )
         new_day = cur.rowcount
         cur.execute(
-            "UPDATE analytics SET revenue = -1 WHERE id IN "
-            "(SELECT id FROM analytics WHERE date = current_date - 1 ORDER BY id LIMIT %s)",
+            "UPDATE analytics SET revenue = -0.01 WHERE id IN "  # within the cent of videos.revenue
+            "(SELECT id FROM analytics WHERE date = current_date - 1 AND revenue = 0 ORDER BY id LIMIT %s)",
             (NEGATIVE_REVENUE,),
         )
         cur.execute(
-            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, likes, comments) "
-            "SELECT gen_random_uuid(), video_id, current_date + 5, 10, 1, 0, 0, 0 "
+            "INSERT INTO analytics (id, video_id, date, views, watch_time_minutes, revenue, subscribers_gained) "
+            "SELECT gen_random_uuid(), video_id, current_date + 5, 10, 1, 0, 0 "
             "FROM analytics WHERE date = current_date - 1 GROUP BY video_id ORDER BY video_id LIMIT %s",
             (FUTURE_DATED,),
         )
         cur.execute(
-            "UPDATE analytics SET revenue = -2 WHERE id = "
-            "(SELECT id FROM analytics WHERE date < current_date - 2 ORDER BY id LIMIT 1)"
+            "UPDATE analytics SET revenue = -0.01 WHERE id = "
+            "(SELECT id FROM analytics WHERE date < current_date - 2 AND revenue = 0 ORDER BY id LIMIT 1)"
         )
     assert new_day > NEGATIVE_REVENUE
     new_rows = new_day + FUTURE_DATED

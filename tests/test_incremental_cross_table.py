@@ -23,7 +23,7 @@ ORPHAN, AGGREGATE, FRESH = (
     "videos.view_count_matches_analytics",
     "analytics.fresh_per_published_video",
 )
-_COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, likes, comments)"
+_COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, subscribers_gained)"
 
 
 def _checkpoint(root, name: str, *vd_names: str) -> None:
@@ -57,7 +57,8 @@ def projects(tmp_path_factory, module_env):
     conn = connect(module_env, autocommit=True)
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE videos v SET view_count = v.view_count - d.views FROM (SELECT video_id, sum(views) AS views "
+            "UPDATE videos v SET view_count = v.view_count - d.views, revenue = v.revenue - d.revenue "
+            "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
             "FROM analytics WHERE date >= current_date - 1 GROUP BY video_id) d WHERE d.video_id = v.id"
         )
         cur.execute("DELETE FROM analytics WHERE date >= current_date - 1")
@@ -89,15 +90,16 @@ def _plant(db) -> None:
     with db.cursor() as cur:
         cur.execute(
             f"INSERT INTO analytics {_COLUMNS} SELECT video_id, current_date - 1, views, watch_time_minutes, "
-            "revenue, likes, comments FROM analytics WHERE date = current_date - 2"
+            "revenue, subscribers_gained FROM analytics WHERE date = current_date - 2"
         )
         cur.execute(
-            "UPDATE videos v SET view_count = v.view_count + n.views FROM (SELECT video_id, sum(views) AS views "
+            "UPDATE videos v SET view_count = v.view_count + n.views, revenue = v.revenue + n.revenue "
+            "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue "
             "FROM analytics WHERE date = current_date - 1 GROUP BY video_id) n WHERE n.video_id = v.id"
         )
         # new: orphan rows, and videos whose new row changed after the sync (their sum drifts by 1000)
         cur.execute(
-            f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0, 0 "
+            f"INSERT INTO analytics {_COLUMNS} SELECT gen_random_uuid(), current_date - 1, 1, 0, 0, 0 "
             "FROM generate_series(1, %s)",
             (NEW_ORPHANS,),
         )
@@ -107,7 +109,7 @@ def _plant(db) -> None:
             (NEW_MISMATCHES,),
         )
         # old: an orphan row ten days back, a video without analytics whose view_count is off
-        cur.execute(f"INSERT INTO analytics {_COLUMNS} VALUES (gen_random_uuid(), current_date - 10, 1, 0, 0, 0, 0)")
+        cur.execute(f"INSERT INTO analytics {_COLUMNS} VALUES (gen_random_uuid(), current_date - 10, 1, 0, 0, 0)")
         cur.execute(
             "UPDATE videos SET view_count = view_count + 500 WHERE id = (SELECT id FROM videos v WHERE NOT EXISTS "
             "(SELECT 1 FROM analytics a WHERE a.video_id = v.id) ORDER BY id LIMIT 1)"
@@ -121,9 +123,10 @@ def _plant(db) -> None:
         )
         cur.execute(
             "WITH gone AS (DELETE FROM analytics a USING stale s WHERE a.video_id = s.id "
-            "AND a.date >= current_date - 3 RETURNING a.video_id, a.views) "
-            "UPDATE videos v SET view_count = v.view_count - g.views "
-            "FROM (SELECT video_id, sum(views) AS views FROM gone GROUP BY video_id) g WHERE g.video_id = v.id"
+            "AND a.date >= current_date - 3 RETURNING a.video_id, a.views, a.revenue) "
+            "UPDATE videos v SET view_count = v.view_count - g.views, revenue = v.revenue - g.revenue "
+            "FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue FROM gone GROUP BY video_id) g "
+            "WHERE g.video_id = v.id"
         )
         assert cur.rowcount == STALE
 

@@ -391,3 +391,93 @@ def test_db_migrate_and_status_commands(empty_url):
     assert ytdq("db", "migrate", url=empty_url).stdout.strip() == "applied 0 migration(s)"
     down = ytdq("db", "migrate", "--down", "0", url=empty_url)
     assert down.returncode == 0 and down.stdout.startswith(f"rolled back {LATEST} migration(s)")
+
+
+# ---------------------------------------------------------------------------------------------
+# 010: the platform's schema over data written at 009
+
+
+def _rows_at_009(conn) -> tuple[str, str, str]:
+    """A user, channel, video and analytics day as 009 stored them (wall-clock timestamps, 4 decimals)."""
+    user = scalar(
+        conn,
+        "INSERT INTO users (email, username, password_hash, created_at, updated_at) "
+        "VALUES ('m@example.com', 'migrated', 'x', '2026-03-29 01:30:00', '2026-03-29 02:30:00') RETURNING id",
+    )
+    channel = scalar(
+        conn,
+        "INSERT INTO channels (user_id, youtube_channel_id, channel_name, niche, subscriber_count, created_at) "
+        "VALUES (%s, 'UCabcdefghijklmnopqrstuv', 'c', 'tech', 1234, '2026-03-29 03:00:00') RETURNING id",
+        (user,),
+    )
+    video = scalar(
+        conn,
+        "INSERT INTO videos (channel_id, title, status, generation_cost, view_count, created_at, published_at) "
+        "VALUES (%s, 'v', 'published', 1.2345, 77, '2026-03-29 04:00:00', '2026-03-29 05:00:00') RETURNING id",
+        (channel,),
+    )
+    conn.cursor().execute(
+        "INSERT INTO analytics (video_id, date, views, revenue, likes, comments) "
+        "VALUES (%s, '2026-03-29', 77, 0.1234, 5, 1)",
+        (video,),
+    )
+    return user, channel, video
+
+
+def test_010_reads_stored_timestamps_as_utc_and_converts_the_columns(empty_url, conn_of):
+    migrations.migrate(empty_url, to=9)
+    conn = conn_of(empty_url)
+    user, channel, video = _rows_at_009(conn)
+    migrations.migrate(empty_url)
+    conn.cursor().execute("SET TIME ZONE 'Asia/Tokyo'")  # the instants do not depend on the reader's zone
+    assert scalar(conn, "SELECT created_at AT TIME ZONE 'UTC' FROM users WHERE id = %s", (user,)).isoformat() == (
+        "2026-03-29T01:30:00"
+    )
+    assert rows(conn, "SELECT status, subscription_tier FROM users WHERE id = %s", (user,)) == [("active", "free")]
+    assert rows(
+        conn, "SELECT generation_cost::text, view_count, revenue::text FROM videos WHERE id = %s", (video,)
+    ) == [("1.23", 77, "0.00")]
+    assert rows(conn, "SELECT revenue::text, subscribers_gained FROM analytics WHERE video_id = %s", (video,)) == [
+        ("0.12", 0)
+    ]
+    assert scalar(conn, "SELECT pg_typeof(view_count)::text FROM videos LIMIT 1") == "bigint"
+    assert scalar(conn, "SELECT monetization_status FROM channels WHERE id = %s", (channel,)) == "not_eligible"
+
+
+def test_010_down_brings_back_009s_columns_and_wall_clock_times(empty_url, conn_of):
+    migrations.migrate(empty_url, to=9)
+    conn = conn_of(empty_url)
+    user, channel, video = _rows_at_009(conn)
+    migrations.migrate(empty_url)
+    conn.cursor().execute("UPDATE analytics SET subscribers_gained = 40 WHERE video_id = %s", (video,))
+    assert [m.version for m in migrations.rollback(empty_url, to=9)] == [10]
+    assert scalar(conn, "SELECT pg_typeof(created_at)::text FROM users LIMIT 1") == "timestamp without time zone"
+    assert scalar(conn, "SELECT created_at FROM users WHERE id = %s", (user,)).isoformat() == "2026-03-29T01:30:00"
+    assert rows(conn, "SELECT subscriber_count, updated_at = created_at FROM channels WHERE id = %s", (channel,)) == [
+        (40, True)
+    ]
+    assert rows(conn, "SELECT likes, comments FROM analytics WHERE video_id = %s", (video,)) == [(0, 0)]
+    assert "status" not in {
+        c for (c,) in rows(conn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+    }
+    migrations.migrate(empty_url)  # and up again
+    assert scalar(conn, "SELECT created_at AT TIME ZONE 'UTC' FROM users WHERE id = %s", (user,)).isoformat() == (
+        "2026-03-29T01:30:00"
+    )
+
+
+def test_010_stops_before_altering_anything_on_rows_a_narrower_column_rejects(empty_url, conn_of):
+    migrations.migrate(empty_url, to=9)
+    conn = conn_of(empty_url)
+    for n in range(2):
+        insert_user(conn, username=f"{'u' * 60}{n}")
+    conn.cursor().execute("INSERT INTO channels (user_id, channel_name) SELECT id, 'c' FROM users LIMIT 1")
+    with pytest.raises(migrations.MigrationError) as exc:
+        migrations.migrate(empty_url)
+    message = str(exc.value)
+    assert "\n" not in message and "010_seed_schema.sql (up) failed and was rolled back" in message
+    assert "2 users.username longer than 50 characters" in message
+    assert "1 channels.youtube_channel_id NULL" in message and "1 channels.niche NULL" in message
+    assert applied_versions(conn) == list(range(1, 10))
+    assert scalar(conn, "SELECT pg_typeof(created_at)::text FROM users LIMIT 1") == "timestamp without time zone"
+    assert scalar(conn, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'likes'") == 1

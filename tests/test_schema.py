@@ -8,90 +8,41 @@ from __future__ import annotations
 
 import pytest
 
+from tests import platform_schema
 from tests.helpers import rows, scalar
 
-# table -> {column: (data_type as information_schema names it, nullable)}
+# table -> {column: (data_type as information_schema names it, nullable)}; the four core tables are
+# in tests/platform_schema.py (the platform's specification), checked by test_core_tables_match_the_platform_schema
 COLUMNS = {
-    "users": {
-        "id": ("uuid", False),
-        "email": ("character varying", False),
-        "username": ("character varying", False),
-        "password_hash": ("character varying", False),
-        "subscription_tier": ("character varying", False),
-        "created_at": ("timestamp without time zone", False),
-        "updated_at": ("timestamp without time zone", False),
-    },
-    "channels": {
-        "id": ("uuid", False),
-        "user_id": ("uuid", False),
-        "youtube_channel_id": ("character varying", True),
-        "channel_name": ("character varying", False),
-        "niche": ("character varying", True),
-        "status": ("character varying", False),
-        "subscriber_count": ("integer", False),
-        "monetization_status": ("character varying", False),
-        "created_at": ("timestamp without time zone", False),
-        "updated_at": ("timestamp without time zone", False),
-    },
-    "videos": {
-        "id": ("uuid", False),
-        "channel_id": ("uuid", False),
-        "youtube_video_id": ("character varying", True),
-        "title": ("character varying", False),
-        "description": ("text", True),
-        "status": ("character varying", False),
-        "generation_cost": ("numeric", True),
-        "view_count": ("integer", False),
-        "published_at": ("timestamp without time zone", True),
-        "created_at": ("timestamp without time zone", False),
-    },
-    "analytics": {
-        "id": ("uuid", False),
-        "video_id": ("uuid", False),
-        "date": ("date", False),
-        "views": ("integer", False),
-        "watch_time_minutes": ("numeric", False),
-        "revenue": ("numeric", False),
-        "likes": ("integer", False),
-        "comments": ("integer", False),
-    },
     "api_keys": {
         "id": ("uuid", False),
         "user_id": ("uuid", False),
         "key_hash": ("character", False),
         "name": ("character varying", False),
         "scopes": ("ARRAY", False),
-        "created_at": ("timestamp without time zone", False),
-        "last_used_at": ("timestamp without time zone", True),
-        "revoked_at": ("timestamp without time zone", True),
+        "created_at": ("timestamp with time zone", False),
+        "last_used_at": ("timestamp with time zone", True),
+        "revoked_at": ("timestamp with time zone", True),
     },
     "workflows": {
         "id": ("uuid", False),
         "channel_id": ("uuid", False),
         "kind": ("character varying", False),
         "status": ("character varying", False),
-        "started_at": ("timestamp without time zone", True),
-        "finished_at": ("timestamp without time zone", True),
+        "started_at": ("timestamp with time zone", True),
+        "finished_at": ("timestamp with time zone", True),
         "cost": ("numeric", False),
         "error_message": ("text", True),
-        "created_at": ("timestamp without time zone", False),
+        "created_at": ("timestamp with time zone", False),
     },
     "user_erasures": {  # migration 007: the ids of erased users (README, "Personal data")
         "user_id": ("uuid", False),
-        "erased_at": ("timestamp without time zone", False),
+        "erased_at": ("timestamp with time zone", False),
     },
 }
 
-# the seed's index names (its inline MySQL INDEX lines), on the same columns
-INDEXES = {
-    "idx_user_channels": ("channels", "(user_id)"),
-    "idx_channel_status": ("channels", "(status)"),
-    "idx_channel_videos": ("videos", "(channel_id)"),
-    "idx_video_status": ("videos", "(status)"),
-    "idx_published_date": ("videos", "(published_at)"),
-    "idx_analytics_date": ("analytics", "(date)"),
-    "idx_video_analytics": ("analytics", "(video_id)"),
-}
+# the platform's index names (its inline MySQL INDEX lines), on the same columns
+INDEXES = {name: (table, f"({column})") for name, (table, column) in platform_schema.INDEXES.items()}
 
 # (child table, column) -> parent table; every one ON DELETE CASCADE
 FOREIGN_KEYS = {
@@ -112,8 +63,8 @@ UNIQUES = {
 }
 
 CHECKS = {
-    "users": {"users_email_format", "users_username_length", "users_subscription_tier_check"},
-    "channels": {"channels_status_check", "channels_monetization_status_check", "channels_subscriber_count_check"},
+    "users": {"email_format", "username_length", "users_subscription_tier_check"},
+    "channels": {"channels_status_check", "channels_monetization_status_check"},
     "videos": {"videos_status_check", "videos_view_count_check"},
     "analytics": {"analytics_views_check", "analytics_watch_time_check", "analytics_revenue_check"},
     "api_keys": {"api_keys_key_hash_format", "api_keys_last_used_after_created", "api_keys_revoked_after_created"},
@@ -145,7 +96,7 @@ def test_exactly_the_six_tables_and_the_bookkeeping_table(db):
             "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
         )
     }
-    assert tables == set(COLUMNS) | {"schema_migrations"}
+    assert tables == set(COLUMNS) | set(platform_schema.COLUMNS) | {"schema_migrations"}
 
 
 @pytest.mark.parametrize("table", list(COLUMNS))
@@ -181,14 +132,56 @@ def test_numeric_precision_and_lengths(db):
         FROM information_schema.columns WHERE table_schema = 'public'""",
         )
     }
-    assert spec["videos", "generation_cost"][:2] == (10, 4)
-    assert spec["analytics", "revenue"][:2] == (10, 4)
-    assert spec["analytics", "watch_time_minutes"][:2] == (12, 2)
+    assert spec["videos", "generation_cost"][:2] == (10, 2)
+    assert spec["videos", "revenue"][:2] == (10, 2)
+    assert spec["analytics", "revenue"][:2] == (10, 2)
+    assert spec["analytics", "watch_time_minutes"][:2] == (10, 2)
     assert spec["workflows", "cost"][:2] == (10, 4)
     assert spec["users", "email"][2] == 255
-    assert spec["users", "username"][2] == 100
+    assert spec["users", "username"][2] == 50
     assert spec["videos", "title"][2] == 500
     assert spec["api_keys", "key_hash"][2] == 64
+
+
+@pytest.mark.parametrize("table", list(platform_schema.COLUMNS))
+def test_core_tables_match_the_platform_schema(db, table):
+    """Columns, types with their sizes, nullability and defaults exactly as the specification's DDL."""
+    actual = {
+        name: (dtype, not notnull, default)
+        for name, dtype, notnull, default in rows(
+            db,
+            """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped""",
+            (table,),
+        )
+    }
+    assert actual == platform_schema.COLUMNS[table]
+
+
+def test_core_constraints_are_the_platform_schemas_plus_the_listed_extensions(db):
+    found = {
+        (t, n): k
+        for t, n, k in rows(
+            db,
+            "SELECT conrelid::regclass::text, conname, contype::text FROM pg_constraint "
+            "WHERE conrelid = ANY (ARRAY['users', 'channels', 'videos', 'analytics']::regclass[])",
+        )
+    }
+    assert found == platform_schema.CONSTRAINTS | platform_schema.EXTENSIONS
+    defs = dict(rows(db, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'email_format'"))
+    assert platform_schema.EMAIL_PATTERN in defs["email_format"]
+    indexes = {
+        name
+        for (name,) in rows(
+            db,
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename IN ('users', 'channels', 'videos', 'analytics')",
+        )
+    }
+    # every index is a named one or backs a constraint
+    assert indexes == set(platform_schema.INDEXES) | {n for (_t, n), k in found.items() if k in "pu"}
 
 
 @pytest.mark.parametrize("index", list(INDEXES))
@@ -258,8 +251,8 @@ def test_check_definitions_hold_the_plain_rules(db):
             "AND connamespace = 'public'::regnamespace",
         )
     )
-    assert "length((username)::text) >= 3" in defs["users_username_length"]
-    assert "~*" in defs["users_email_format"] and "@" in defs["users_email_format"]
+    assert "length((username)::text) >= 3" in defs["username_length"]
+    assert "~*" in defs["email_format"] and "@" in defs["email_format"]
     for tier in ("free", "starter", "professional", "enterprise"):
         assert f"'{tier}'" in defs["users_subscription_tier_check"]
     for status in ("active", "paused", "suspended", "deleted"):
@@ -288,7 +281,7 @@ def test_monitoring_views_read_real_activity(db):
     connections, max_connections = rows(db, "SELECT connections, max_connections FROM monitoring.connection_usage")[0]
     assert connections >= 1 and max_connections > 0
     sizes = dict(rows(db, "SELECT table_name, total_bytes FROM monitoring.table_sizes WHERE schemaname = 'public'"))
-    assert set(COLUMNS) <= set(sizes)
+    assert set(COLUMNS) | set(platform_schema.COLUMNS) <= set(sizes)
     names = {name for (name,) in rows(db, "SELECT index_name FROM monitoring.index_usage")}
     assert set(INDEXES) <= names
 

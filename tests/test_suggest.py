@@ -30,9 +30,9 @@ DEFECTS = {
     "null_video_title": (2, "videos.suggested_title_not_null", 1),
     "bad_youtube_video_id": (5, "videos.suggested_youtube_video_id_format", 1),
     "duplicate_youtube_video_id": (2, "videos.suggested_youtube_video_id_unique", 2),
+    "negative_video_revenue": (4, "videos.suggested_revenue_range", 1),
     "unknown_channel_status": (3, "channels.suggested_status_in_set", 1),
     "unknown_monetization_status": (2, "channels.suggested_monetization_status_in_set", 1),
-    "negative_subscribers": (4, "channels.suggested_subscriber_count_range", 1),
     "bad_youtube_channel_id": (3, "channels.suggested_youtube_channel_id_format", 1),
 }
 
@@ -80,7 +80,7 @@ def test_every_suggested_rule_has_id_rule_id_description_and_evidence(project):
     assert "videos.suggested_description_not_null" not in rules  # the seeder leaves 30% without one
     assert "videos.suggested_created_at_range" not in rules  # no ranges on timestamps
     channel_rules = {e["meta"]["rule_id"]: e for e in _suite(gx_dir, "channels")["expectations"]}
-    assert channel_rules["channels.suggested_subscriber_count_range"]["kwargs"]["min_value"] == 0
+    assert rules["videos.suggested_revenue_range"]["kwargs"]["min_value"] == 0
     assert channel_rules["channels.suggested_youtube_channel_id_format"]["kwargs"]["regex"].startswith("^UC[")
 
 

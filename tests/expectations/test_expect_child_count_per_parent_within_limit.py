@@ -88,8 +88,9 @@ def test_filters_take_lists_and_nulls(gx_env, empty_tables):
 
     listed = tier_rule(child_filter={"status": ["active", "paused"]})
     assert gx_env.validate(listed).result["unexpected_count"] == 1
-    no_niche = tier_rule(child_filter={"niche": None})  # all three have no niche
-    assert gx_env.validate(no_niche).result["unexpected_count"] == 1
+    db.cursor().execute("UPDATE channels SET monetization_status = NULL WHERE user_id = %s", (user,))
+    unset = tier_rule(child_filter={"monetization_status": None})  # all three have none now
+    assert gx_env.validate(unset).result["unexpected_count"] == 1
     odd_values = tier_rule(child_filter={"status": ["it's", "a:b", "{x}", "back\\slash"]})
     assert gx_env.validate(odd_values).result["unexpected_count"] == 0
 

@@ -78,7 +78,8 @@ def test_every_constraint_is_restated_by_a_marked_rule(conn):
 def test_the_business_rules_are_guarded_by_no_constraint():
     kinds = [k for k in DEFECT_KINDS if DEFECT_KINDS[k] not in PRIVACY_KINDS]  # the privacy suite's kinds come last
     business = {KIND_TO_RULE[k] for k in kinds[kinds.index("markup_in_title") + 1 :]}  # the kinds issue 11 added
-    assert len(business) == 25
+    # 25, and the platform schema's two: an active channel of a suspended user, subscribers above views
+    assert len(business) == 27
     by_id = {e["meta"]["rule_id"]: e for e in all_rules()}
     for rule_id in business | {"analytics.sync_current"}:
         assert "enforced_by" not in by_id[rule_id]["meta"], rule_id
@@ -113,12 +114,13 @@ def test_data_docs_say_which_constraint_also_enforces_a_rule(module_env):
 
 @pytest.fixture(scope="module")
 def stopped_sync(module_env, conn):
-    """Clean data, then the analytics sync stopped 4 days ago for every video (view counts follow)."""
+    """Clean data, then the analytics sync stopped 4 days ago for every video (view counts and revenue follow)."""
     seed.seed(module_env, users=15, seed=3)
     conn.cursor().execute("""
-        WITH gone AS (DELETE FROM analytics WHERE date >= current_date - 3 RETURNING video_id, views)
-        UPDATE videos v SET view_count = v.view_count - g.views
-        FROM (SELECT video_id, sum(views) AS views FROM gone GROUP BY video_id) g WHERE v.id = g.video_id""")
+        WITH gone AS (DELETE FROM analytics WHERE date >= current_date - 3 RETURNING video_id, views, revenue)
+        UPDATE videos v SET view_count = v.view_count - g.views, revenue = v.revenue - g.revenue
+        FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue FROM gone GROUP BY video_id) g
+        WHERE v.id = g.video_id""")
     return run_checkpoint("nightly")
 
 

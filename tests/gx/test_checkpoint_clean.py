@@ -119,3 +119,24 @@ def test_docs_build_returns_the_index(nightly):
 
     index = docs_build()
     assert index.name == "index.html" and index.is_file() and "cross_table" in index.read_text()
+
+
+def test_nightly_passes_on_a_database_with_exactly_the_platform_schemas_constraints(clean, new_database):
+    """The project's extensions to the platform's schema (tests/platform_schema.py) dropped: every
+    nightly rule still runs, none errs and none fails (no rule needs an extension)."""
+    from tests import platform_schema
+    from tests.helpers import scalar
+    from ytempire_dq.db.connect import connect
+
+    url = new_database("platform_shape")
+    seed.seed(url, users=20, seed=7)  # the module's rows: the cache seeded from them matches
+    conn = connect(url, autocommit=True)
+    try:
+        for table, name in platform_schema.EXTENSIONS:
+            conn.cursor().execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        assert scalar(conn, "SELECT count(*) FROM pg_constraint WHERE conname = 'videos_status_check'") == 0
+    finally:
+        conn.close()
+    report = run_checkpoint("nightly", database_url=url)
+    assert [r for r in report.rules() if not r.success or r.error] == []
+    assert report.exit_code == ExitCode.OK and len(report.rules()) > 150

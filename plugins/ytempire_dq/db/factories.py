@@ -27,6 +27,10 @@ TIERS = ("free", "starter", "professional", "enterprise")
 TIER_WEIGHTS = (40, 35, 20, 5)
 TIER_LIMITS = {"free": 1, "starter": 5, "professional": 20, "enterprise": 100}
 
+USER_STATUSES = ("active", "suspended", "deleted")
+USER_STATUS_WEIGHTS = (94, 4, 2)
+# A suspended or deleted user keeps no active channel.
+INACTIVE_USER_STATUSES = ("suspended", "deleted")
 CHANNEL_STATUSES = ("active", "paused", "suspended", "deleted")
 MONETIZATION_STATUSES = ("not_eligible", "pending", "monetized", "demonetized")
 VIDEO_STATUSES = ("draft", "generating", "ready", "scheduled", "published", "failed", "archived")
@@ -60,6 +64,9 @@ GENERATION_COST = (0.10, 5.00)  # a video's generation cost must stay in this ra
 # Statuses of a video that was never published (no YouTube id, publish time, views or analytics).
 NEVER_PUBLISHED_STATUSES = ("draft", "generating", "ready", "scheduled", "failed")
 YPP_MIN_SUBSCRIBERS = 1000  # YouTube Partner Program: a monetized channel has at least this many subscribers
+# A channel's subscribers: what its videos gained, day by day (analytics.subscribers_gained).
+MAX_SUBSCRIBERS_PER_VIEW = 1  # a day's subscribers_gained is at most that day's views
+REVENUE_TOLERANCE = 0.01  # videos.revenue and the sum of its analytics' revenue may differ by a cent
 MAX_VIDEO_MINUTES = 720  # YouTube's longest upload (12 hours): a view watches at most this long
 ANALYTICS_MAX_AGE_DAYS = 3  # the newest analytics day of a published video is at most this old
 STUCK_RUNNING_HOURS = 6  # a workflow running longer than this is stuck
@@ -99,7 +106,7 @@ def _username(n: int) -> str:
 
 
 class UserFactory(factory.DictFactory):
-    """A ``users`` row. Pass ``id``, ``subscription_tier``, ``created_at``, ``updated_at``."""
+    """A ``users`` row. Pass ``id``, ``status``, ``subscription_tier``, ``created_at``, ``updated_at``."""
 
     username = factory.Sequence(_username)
     email = factory.LazyAttribute(lambda o: f"{o.username}@{o.email_domain}")

@@ -40,8 +40,8 @@ class Plan:
     a_views: np.ndarray  # == videos.view_count
     a_tau: np.ndarray  # decay of daily views (days)
     a_wpv: np.ndarray  # watch minutes per view
-    a_rpm: np.ndarray  # revenue per 1000 views (0 when the channel is not monetized)
-    a_like: np.ndarray  # likes per view
+    a_cents: np.ndarray  # == videos.revenue in cents (0 when the channel is not monetized)
+    a_subs: np.ndarray  # subscribers the video gained, spread over its days like its views
 
     @property
     def analytics_rows(self) -> int:
@@ -57,19 +57,24 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
     r_vid = random.Random(f"{seed}:videos")
     r_keys = random.Random(f"{seed}:api_keys")
     r_wf = random.Random(f"{seed}:workflows")
+    r_status = random.Random(f"{seed}:user_status")
+    r_subs = random.Random(f"{seed}:subscribers")
     yt_channel_ids: set[str] = set()
     yt_video_ids: set[str] = set()
     key_hashes: set[str] = set()
 
     users, channels, videos, api_keys, workflows = [], [], [], [], []
-    a_ids, a_days, a_views, a_tau, a_wpv, a_rpm, a_like = [], [], [], [], [], [], []
+    a_ids, a_days, a_views, a_tau, a_wpv, a_cents, a_subs = [], [], [], [], [], [], []
     year = str(today.year)
 
     for _ in range(n_users):
         tier = r_users.choices(f.TIERS, f.TIER_WEIGHTS)[0]
         created = now - timedelta(days=r_users.uniform(40, 730))
         updated = created + (now - created) * (r_users.random() ** 3)
-        user = f.UserFactory(id=f.new_uuid(r_users), subscription_tier=tier, created_at=created, updated_at=updated)
+        u_status = r_status.choices(f.USER_STATUSES, f.USER_STATUS_WEIGHTS)[0]
+        user = f.UserFactory(
+            id=f.new_uuid(r_users), status=u_status, subscription_tier=tier, created_at=created, updated_at=updated
+        )
         users.append(copy_line(user, COLUMNS["users"]))
 
         # api keys
@@ -101,17 +106,17 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
         statuses = r_chan.choices(f.CHANNEL_STATUSES, (75, 12, 5, 8), k=n_channels)
         active_left = f.TIER_LIMITS[tier]
         for status in statuses:
-            if status == "active":
+            if u_status != "active":  # a suspended user's channels are suspended, a deleted user's deleted
+                status = "deleted" if u_status == "deleted" or status == "deleted" else "suspended"
+            elif status == "active":
                 if active_left == 0:
                     status = "paused"
                 else:
                     active_left -= 1
             c_created = _between(r_chan, created, now - timedelta(days=2))
             subs = min(int(r_chan.lognormvariate(7.0, 2.0)), 50_000_000)
-            if subs >= 1000:
-                monetization = r_chan.choices(("monetized", "demonetized", "pending"), (70, 10, 20))[0]
-            else:
-                monetization = r_chan.choices(("not_eligible", "pending"), (85, 15))[0]
+            # monetization follows the subscribers the channel's videos gained (known once they are made)
+            monetization_draw = r_chan.random()
             ycid = f.youtube_channel_id(r_chan)
             while ycid in yt_channel_ids:
                 ycid = f.youtube_channel_id(r_chan)
@@ -121,14 +126,11 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
                 user_id=user["id"],
                 youtube_channel_id=ycid,
                 status=status,
-                subscriber_count=subs,
-                monetization_status=monetization,
                 created_at=c_created,
-                updated_at=_between(r_chan, c_created, now),
             )
-            channels.append(copy_line(channel, COLUMNS["channels"]))
             popularity = max(subs, 100) ** 0.5 / 30  # bigger channels, more views per video
-            rpm = r_chan.uniform(0.5, 8.0) if monetization == "monetized" else 0.0
+            rpm = r_chan.uniform(0.5, 8.0)
+            sub_rate = r_subs.uniform(0.002, 0.03)  # subscribers gained per view
 
             # workflows
             for _ in range(r_wf.randint(0, 6)):
@@ -163,6 +165,7 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
                 )
 
             # videos
+            first_published = len(a_ids)
             window = min((now - c_created).total_seconds() / 86400, ANALYTICS_WINDOW_DAYS)
             for _ in range(r_vid.randint(10, 30)):
                 v_status = r_vid.choices(f.VIDEO_STATUSES, f.VIDEO_STATUS_WEIGHTS)[0]
@@ -188,35 +191,49 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
                     a_views.append(views)
                     a_tau.append(r_vid.uniform(1.5, 10.0))
                     a_wpv.append(r_vid.uniform(0.5, 8.0))
-                    a_rpm.append(rpm)
-                    a_like.append(r_vid.uniform(0.01, 0.06))
+                    a_cents.append(len(videos))  # the video's row; cents are set with the channel's monetization
+                    a_subs.append(min(views, round(views * sub_rate * r_subs.uniform(0.5, 1.5))))
                 cost = (
                     None
                     if v_status in ("draft", "generating")
-                    else f"{r_vid.uniform(f.GENERATION_COST[0], f.GENERATION_COST[1]):.4f}"
+                    else f"{r_vid.uniform(f.GENERATION_COST[0], f.GENERATION_COST[1]):.2f}"
                 )
                 videos.append(
-                    copy_line(
-                        {
-                            "id": vid,
-                            "channel_id": channel["id"],
-                            "youtube_video_id": ytid,
-                            "title": title,
-                            "description": None if r_vid.random() < 0.3 else f"{title} ({channel['niche']})",
-                            "status": v_status,
-                            "generation_cost": cost,
-                            "view_count": views,
-                            "published_at": published,
-                            "created_at": v_created,
-                        },
-                        COLUMNS["videos"],
-                    )
+                    {
+                        "id": vid,
+                        "channel_id": channel["id"],
+                        "youtube_video_id": ytid,
+                        "title": title,
+                        "description": None if r_vid.random() < 0.3 else f"{title} ({channel['niche']})",
+                        "status": v_status,
+                        "generation_cost": cost,
+                        "view_count": views,
+                        "revenue": 0,
+                        "published_at": published,
+                        "created_at": v_created,
+                    }
                 )
+
+            # monetization: only a channel whose videos gained 1,000+ subscribers can be monetized
+            gained = sum(a_subs[first_published:])
+            if gained >= f.YPP_MIN_SUBSCRIBERS:
+                monetization = ("monetized", "demonetized", "pending")[
+                    (monetization_draw >= 0.7) + (monetization_draw >= 0.8)
+                ]
+            else:
+                monetization = "pending" if monetization_draw >= 0.85 else "not_eligible"
+            channel["monetization_status"] = monetization
+            channels.append(copy_line(channel, COLUMNS["channels"]))
+            for k in range(first_published, len(a_ids)):
+                row = videos[a_cents[k]]
+                cents = round(a_views[k] * rpm / 10) if monetization == "monetized" else 0
+                row["revenue"] = f"{cents / 100:.2f}"
+                a_cents[k] = cents
 
     return Plan(
         users,
         channels,
-        videos,
+        [copy_line(v, COLUMNS["videos"]) for v in videos],
         api_keys,
         workflows,
         np.array(a_ids, dtype=object),
@@ -224,8 +241,8 @@ def generate_plan(n_users: int, seed: int, now: datetime, today: date, clock: da
         np.array(a_views, dtype=np.int64),
         np.array(a_tau),
         np.array(a_wpv),
-        np.array(a_rpm),
-        np.array(a_like),
+        np.array(a_cents, dtype=np.int64),
+        np.array(a_subs, dtype=np.int64),
     )
 
 
@@ -253,16 +270,27 @@ def analytics_chunks(plan: Plan, today: date, seed: int):
         views = np.floor(np.repeat(vc / np.add.reduceat(weight, starts), n) * weight).astype(np.int64)
         views[starts] += vc - np.add.reduceat(views, starts)  # the rounding remainder: sums are exact
         watch = np.round(views * np.repeat(plan.a_wpv[sl], n) * rng.uniform(0.8, 1.2, total), 2)
-        revenue = np.round(views * np.repeat(plan.a_rpm[sl], n) / 1000.0, 4)
-        likes = rng.binomial(views, np.repeat(plan.a_like[sl], n))
-        comments = rng.binomial(likes, 0.08)
+        revenue = _spread(plan.a_cents[sl], views, starts, n)
+        gained = _spread(plan.a_subs[sl], views, starts, n)
         cols = (
             np.repeat(plan.a_ids[sl], n).tolist(),
             date_strs[back].tolist(),
             map(str, views.tolist()),
             map(str, watch.tolist()),
-            map(str, revenue.tolist()),
-            map(str, likes.tolist()),
-            map(str, comments.tolist()),
+            (f"{c / 100:.2f}" for c in revenue.tolist()),
+            map(str, gained.tolist()),
         )
         yield total, "\n".join(map("\t".join, zip(*cols))) + "\n"
+
+
+def _spread(totals: np.ndarray, views: np.ndarray, starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Each video's integer total spread over its days in proportion to their views, exactly.
+
+    A day gets floor(T * views up to it / V) - floor(T * views before it / V): the days add up
+    to T, and a day never gets more than its views when T <= V (subscribers gained per view).
+    """
+    through = np.cumsum(views)
+    through -= np.repeat(through[starts] - views[starts], n)  # views of the video up to each day
+    whole = np.repeat(np.maximum(np.add.reduceat(views, starts), 1), n)
+    t = np.repeat(totals, n)
+    return (t * through) // whole - (t * (through - views)) // whole

@@ -4,13 +4,15 @@
 every rule ytempire-dq checks, deterministic for a given ``seed``:
 
 - users: tier mix about free 40% / starter 35% / professional 20% / enterprise 5%, unique valid
-  emails and usernames;
+  emails and usernames; about 94% active, 4% suspended, 2% deleted (their channels are suspended
+  or deleted, never active);
 - channels: 1-5 per user, never more *active* channels than the tier allows (free 1, starter 5,
   professional 20, enterprise 100), YouTube channel ids ``UC`` + 22 characters;
 - videos: 10-30 per channel (about 20), most published; published ones carry an 11-character
   YouTube id and ``published_at >= created_at``; generation cost in [0.10, 5.00];
 - analytics: one row per day per published video, from its publish date up to today (the DB
-  server's ``current_date``), whose views add up to ``videos.view_count`` exactly;
+  server's ``current_date``), whose views add up to ``videos.view_count`` and whose revenue adds
+  up to ``videos.revenue`` exactly; each day's ``subscribers_gained`` is at most its views;
 - api_keys (0-3 per user, sha256 hex hashes) and workflows (0-6 per channel).
 
 Every timestamp is placed before the start of the database server's ``current_date``, as an offset
@@ -19,7 +21,8 @@ it runs (and nothing lies in the future of the server's clock). The one exceptio
 workflow started 1-30 minutes before the seed ran (its clock, ``localtimestamp``), so clean data is
 fresh (no workflow stuck in ``running``) whatever the time of day. The data is fresh in the other
 sense too: every published video has analytics up to today, a revoked API key was last used no
-later than its revocation, and only channels with 1,000+ subscribers are monetized.
+later than its revocation, and only channels whose videos gained 1,000+ subscribers (the sum of
+their analytics' ``subscribers_gained``) are monetized.
 
 Rows are generated in Python (factory_boy + Faker for the small tables, numpy for analytics) and
 bulk-loaded with ``COPY ... FROM STDIN (FREEZE)`` in one transaction; analytics is generated in

@@ -5,7 +5,7 @@ from __future__ import annotations
 TABLES = ("users", "channels", "videos", "analytics", "api_keys", "workflows")
 
 COLUMNS = {
-    "users": ("id", "email", "username", "password_hash", "subscription_tier", "created_at", "updated_at"),
+    "users": ("id", "email", "username", "password_hash", "status", "subscription_tier", "created_at", "updated_at"),
     "channels": (
         "id",
         "user_id",
@@ -13,10 +13,8 @@ COLUMNS = {
         "channel_name",
         "niche",
         "status",
-        "subscriber_count",
         "monetization_status",
         "created_at",
-        "updated_at",
     ),
     "videos": (
         "id",
@@ -27,10 +25,11 @@ COLUMNS = {
         "status",
         "generation_cost",
         "view_count",
+        "revenue",
         "published_at",
         "created_at",
     ),
-    "analytics": ("video_id", "date", "views", "watch_time_minutes", "revenue", "likes", "comments"),
+    "analytics": ("video_id", "date", "views", "watch_time_minutes", "revenue", "subscribers_gained"),
     "api_keys": ("id", "user_id", "key_hash", "name", "scopes", "created_at", "last_used_at", "revoked_at"),
     "workflows": (
         "id",

@@ -6,7 +6,9 @@ from ytempire_dq.db import factories as f
 from ytempire_dq.db.defects.kinds import (
     _NEVER,
     _TIMESTAMPS,
+    GAINED,
     DefectKind,
+    _in,
 )
 
 BUSINESS_KINDS = [
@@ -15,8 +17,23 @@ BUSINESS_KINDS = [
         "channels.monetized_meets_ypp_subscribers",
         "channels",
         f"monetized channel with fewer than {f.YPP_MIN_SUBSCRIBERS:,} subscribers (YouTube Partner Program)",
-        f"SELECT count(*) FROM channels WHERE monetization_status = 'monetized' "
-        f"AND subscriber_count < {f.YPP_MIN_SUBSCRIBERS}",
+        f"SELECT count(*) FROM channels c WHERE monetization_status = 'monetized' "
+        f"AND {GAINED} < {f.YPP_MIN_SUBSCRIBERS}",
+    ),
+    DefectKind(
+        "active_channel_of_inactive_user",
+        "channels.inactive_user_has_no_active_channel",
+        "channels",
+        "active channel of a suspended or deleted user (counts channels)",
+        "SELECT count(*) FROM channels c JOIN users u ON u.id = c.user_id "
+        f"WHERE c.status = 'active' AND u.status IN {_in(f.INACTIVE_USER_STATUSES)}",
+    ),
+    DefectKind(
+        "subscribers_above_views",
+        "analytics.subscribers_gained_at_most_views",
+        "analytics",
+        "analytics day that gained more subscribers than it had views",
+        "SELECT count(*) FROM analytics WHERE subscribers_gained > views",
     ),
     DefectKind(
         "youtube_id_on_unpublished_video",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from psycopg2.extras import execute_values
 
 from ytempire_dq.db import factories as f
-from ytempire_dq.db.defects.injector import _Injector, injects
+from ytempire_dq.db.defects.injector import UNTOUCHED_USER, _Injector, injects
+from ytempire_dq.db.defects.kinds import GAINED
 
 # -- business rules: lifecycles, state-dependent events, thresholds, plausibility, freshness -------
 
@@ -16,8 +17,48 @@ def _ids(rows) -> list:
 
 @injects("monetized_below_ypp")
 def _monetized_below_ypp(ij: _Injector, n: int) -> None:
-    victims = ij.channels("monetized_below_ypp", n, extra="AND c.monetization_status = 'monetized'", any_user=True)
-    ij.update("channels", "subscriber_count", [(str(v[0]), ij.rng.randrange(f.YPP_MIN_SUBSCRIBERS)) for v in victims])
+    # a channel whose videos gained fewer than 1,000 subscribers is marked monetized
+    victims = ij.channels(
+        "monetized_below_ypp",
+        n,
+        extra=f"AND c.monetization_status <> 'monetized' AND {GAINED} < {f.YPP_MIN_SUBSCRIBERS}",
+        any_user=True,
+    )
+    ij.update_sql("channels", "monetization_status = 'monetized'", _ids(victims))
+
+
+@injects("active_channel_of_inactive_user")
+def _active_channel_of_inactive_user(ij: _Injector, n: int) -> None:
+    # one channel per user, so no tier limit breaks: first a suspended or deleted user's channel
+    # comes back to life, then active users with exactly one active channel are suspended
+    revived = ij.channels(
+        "active_channel_of_inactive_user",
+        n,
+        extra="AND u.status IN ('suspended', 'deleted') AND c.id = (SELECT c2.id FROM channels c2 "
+        "WHERE c2.user_id = u.id ORDER BY c2.id LIMIT 1)",
+        minimum=0,
+    )
+    ij.update_sql("channels", "status = 'active'", _ids(revived))
+    owners = ij.fetch(
+        "SELECT user_id FROM channels WHERE id = ANY (%(c)s::uuid[])", {"c": [str(c) for c in _ids(revived)]}
+    )
+    ij.used["users"].update(str(u) for (u,) in owners)  # no other kind changes their status
+    if len(revived) < n:
+        victims = ij.users(
+            "active_channel_of_inactive_user",
+            n - len(revived),
+            extra=UNTOUCHED_USER + " AND u.status = 'active' "
+            "AND (SELECT count(*) FROM channels c WHERE c.user_id = u.id AND c.status = 'active') = 1",
+            column="status",
+        )
+        ij.update_sql("users", "status = 'suspended'", _ids(victims))
+
+
+@injects("subscribers_above_views")
+def _subscribers_above_views(ij: _Injector, n: int) -> None:
+    # more subscribers never lowers a channel's total: the monetization rule still holds
+    rows = _analytics_rows(ij, "subscribers_above_views", n, "a.views BETWEEN 1 AND 100000")
+    ij.update_sql("analytics", "subscribers_gained = views + 1", _ids(rows))
 
 
 @injects("youtube_id_on_unpublished_video")
@@ -52,8 +93,8 @@ def _analytics_for_unpublished_video(ij: _Injector, n: int) -> None:
     execute_values(
         ij.cur,
         """
-        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
-        SELECT v.video_id::uuid, current_date - 1, 0, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id)""",
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, subscribers_gained)
+        SELECT v.video_id::uuid, current_date - 1, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id)""",
         [(str(v),) for v in vids],
     )
 
@@ -87,20 +128,39 @@ def _revenue_without_views(ij: _Injector, n: int) -> None:
         WHERE a.id = ANY (%(ids)s::uuid[]) AND b.video_id = a.video_id AND b.date = a.date + 1""",
         {"ids": [str(r[0]) for r in rows]},
     )
-    ij.update_sql("analytics", "views = 0, watch_time_minutes = 0, revenue = 0.5", _ids(rows))
+    # its subscribers move with its views; the half dollar it keeps is added to videos.revenue
+    ij.cur.execute(
+        """
+        UPDATE analytics b SET subscribers_gained = b.subscribers_gained + a.subscribers_gained FROM analytics a
+        WHERE a.id = ANY (%(ids)s::uuid[]) AND b.video_id = a.video_id AND b.date = a.date + 1""",
+        {"ids": [str(r[0]) for r in rows]},
+    )
+    ij.update_sql(
+        "analytics", "views = 0, watch_time_minutes = 0, subscribers_gained = 0, revenue = revenue + 0.5", _ids(rows)
+    )
+    ij.update_sql("videos", "revenue = revenue + 0.5", [r[1] for r in rows])
 
 
 @injects("stale_analytics")
 def _stale_analytics(ij: _Injector, n: int) -> None:
     # the sync stopped for these videos: their last days are gone (view_count follows, sums stay right)
     age = f.ANALYTICS_MAX_AGE_DAYS
-    vids = [str(v[0]) for v in ij.videos("stale_analytics", n, extra=f"AND v.published_at < current_date - {age + 1}")]
+    # (revenue follows too; only channels that are not monetized, whose subscriber total may drop)
+    vids = [
+        str(v[0])
+        for v in ij.videos(
+            "stale_analytics",
+            n,
+            extra=f"AND v.published_at < current_date - {age + 1} AND c.monetization_status <> 'monetized'",
+        )
+    ]
     ij.cur.execute(
         f"""
         WITH gone AS (DELETE FROM analytics WHERE video_id = ANY (%(v)s::uuid[]) AND date >= current_date - {age}
-                      RETURNING video_id, views)
-        UPDATE videos v SET view_count = v.view_count - g.views
-        FROM (SELECT video_id, sum(views) AS views FROM gone GROUP BY video_id) g WHERE v.id = g.video_id""",
+                      RETURNING video_id, views, revenue)
+        UPDATE videos v SET view_count = v.view_count - g.views, revenue = v.revenue - g.revenue
+        FROM (SELECT video_id, sum(views) AS views, sum(revenue) AS revenue FROM gone GROUP BY video_id) g
+        WHERE v.id = g.video_id""",
         {"v": vids},
     )
 
@@ -169,11 +229,9 @@ def _future_user_timestamp(ij: _Injector, n: int) -> None:
 
 @injects("future_channel_timestamp")
 def _future_channel_timestamp(ij: _Injector, n: int) -> None:
-    ij.update_sql(
-        "channels",
-        "updated_at = localtimestamp + interval '1 day'",
-        _ids(ij.channels("future_channel_timestamp", n, any_user=True)),
-    )
+    # a new paused channel created tomorrow (an existing one's videos and workflows would predate it)
+    users = _ids(ij.fetch("SELECT id FROM users ORDER BY id LIMIT %(n)s", {"n": n}))
+    ij.insert_channels([str(users[i % len(users)]) for i in range(n)], "paused", created="now() + interval '1 day'")
 
 
 @injects("future_video_timestamp")

@@ -11,6 +11,7 @@ from ytempire_dq.db.defects.kinds import (
     YT_VIDEO_RE,
     DefectKind,
     _duplicates,
+    _in,
     _orphans,
     _outside,
 )
@@ -153,10 +154,10 @@ CONSTRAINT_KINDS = [
     ),
     DefectKind(
         "negative_subscribers",
-        "channels.subscriber_count_non_negative",
-        "channels",
-        "channels.subscriber_count below 0",
-        "SELECT count(*) FROM channels WHERE subscriber_count < 0",
+        "analytics.subscribers_gained_non_negative",
+        "analytics",
+        "analytics.subscribers_gained below 0",
+        "SELECT count(*) FROM analytics WHERE subscribers_gained < 0",
     ),
     DefectKind(
         "negative_revenue",
@@ -186,6 +187,28 @@ CONSTRAINT_KINDS = [
         "videos whose daily analytics views differ from view_count by more than 100 (counts videos)",
         "SELECT count(*) FROM videos v LEFT JOIN (SELECT video_id, sum(views) AS views FROM analytics "
         "GROUP BY video_id) a ON a.video_id = v.id WHERE abs(coalesce(a.views, 0) - v.view_count) > 100",
+    ),
+    DefectKind(
+        "unknown_user_status",
+        "users.status_allowed",
+        "users",
+        "users.status outside the allowed set",
+        f"SELECT count(*) FROM users WHERE status NOT IN {_in(f.USER_STATUSES)}",
+    ),
+    DefectKind(
+        "negative_video_revenue",
+        "videos.revenue_non_negative",
+        "videos",
+        "videos.revenue below 0",
+        "SELECT count(*) FROM videos WHERE revenue < 0",
+    ),
+    DefectKind(
+        "video_revenue_mismatch",
+        "videos.revenue_matches_analytics",
+        "videos",
+        f"videos.revenue more than {f.REVENUE_TOLERANCE} away from the sum of its analytics' revenue",
+        "SELECT count(*) FROM videos v WHERE abs(coalesce(v.revenue, 0) - coalesce((SELECT sum(a.revenue) "
+        f"FROM analytics a WHERE a.video_id = v.id), 0)) > {f.REVENUE_TOLERANCE}",
     ),
     DefectKind(
         "over_tier_limit",

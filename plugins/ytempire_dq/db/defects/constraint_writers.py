@@ -7,7 +7,7 @@ import uuid
 from psycopg2.extras import execute_values
 
 from ytempire_dq.db import factories as f
-from ytempire_dq.db.defects.injector import _Injector, injects
+from ytempire_dq.db.defects.injector import UNTOUCHED_USER, _Injector, injects
 from ytempire_dq.db.defects.kinds import MARKUP_TITLE
 from ytempire_dq.errors import YtdqError
 
@@ -40,8 +40,8 @@ def _orphan_analytics(ij: _Injector, n: int) -> None:
     execute_values(
         ij.cur,
         """
-        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
-        SELECT v.video_id::uuid, current_date - 1, 0, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id)""",
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, subscribers_gained)
+        SELECT v.video_id::uuid, current_date - 1, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id)""",
         [(ij.uuid(),) for _ in range(n)],
     )
 
@@ -72,13 +72,36 @@ def _orphan_workflows(ij: _Injector, n: int) -> None:
     )
 
 
+def _ids(rows) -> list:
+    return [r[0] for r in rows]
+
+
 # -- users ----------------------------------------------------------------------------------------
+
+
+@injects("unknown_user_status")
+def _unknown_user_status(ij: _Injector, n: int) -> None:
+    victims = ij.users("unknown_user_status", n, extra=UNTOUCHED_USER, column="status")
+    ij.update_sql("users", "status = 'banned'", _ids(victims))
+
+
+@injects("negative_video_revenue")
+def _negative_video_revenue(ij: _Injector, n: int) -> None:
+    # a never-published video (no analytics) one cent below zero: within the cent its days may differ
+    ij.update_sql("videos", "revenue = -0.01", _ids(ij.unpublished_videos("negative_video_revenue", n)))
+
+
+@injects("video_revenue_mismatch")
+def _video_revenue_mismatch(ij: _Injector, n: int) -> None:
+    ij.update_sql("videos", "revenue = revenue + 1", _ids(ij.videos("video_revenue_mismatch", n)))
 
 
 @injects("over_tier_limit")
 def _over_tier_limit(ij: _Injector, n: int) -> None:
     # free users first (one or two extra active channels put them over); no constraint stops this
-    victims = ij.users("over_tier_limit", n, extra="AND u.subscription_tier = 'free'") if n else []
+    victims = (
+        ij.users("over_tier_limit", n, extra="AND u.subscription_tier = 'free' AND u.status = 'active'") if n else []
+    )
     if len(victims) < n:  # pragma: no cover - take() already raised
         raise YtdqError("not enough users for over_tier_limit")
     ij.tier_victims.update(str(v[0]) for v in victims)
@@ -164,17 +187,18 @@ def _bad_youtube_channel_id(ij: _Injector, n: int) -> None:
 
 @injects("negative_subscribers")
 def _negative_subscribers(ij: _Injector, n: int) -> None:
-    ij.drop_constraints("channels", "c", ("subscriber_count",))
-    ij.update_sql(
-        "channels",
-        "subscriber_count = -1 - (random() * 1000)::int",  # not monetized: only this rule breaks
-        [
-            v[0]
-            for v in ij.channels(
-                "negative_subscribers", n, extra="AND c.monetization_status <> 'monetized'", any_user=True
-            )
-        ],
+    # one day of a video of a channel that is not monetized (its subscriber total may drop)
+    rows = ij.fetch(
+        """SELECT DISTINCT ON (v.channel_id) a.id FROM analytics a JOIN videos v ON v.id = a.video_id
+           JOIN channels c ON c.id = v.channel_id
+           WHERE c.monetization_status <> 'monetized' AND a.subscribers_gained = 0 AND a.date <= current_date
+             AND NOT (v.channel_id = ANY (%(used)s::uuid[]))
+           ORDER BY v.channel_id, a.video_id, a.date LIMIT %(n)s""",
+        {"n": n, "used": list(ij.used["channels"])},
     )
+    if len(rows) < n:
+        raise YtdqError(f"cannot inject negative_subscribers={n}: only {len(rows)} suitable analytics rows")
+    ij.update_sql("analytics", "subscribers_gained = -1", [r[0] for r in rows])
 
 
 @injects("unknown_workflow_status")
@@ -278,8 +302,8 @@ def _future_analytics_date(ij: _Injector, n: int) -> None:
     execute_values(
         ij.cur,
         """
-        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
-        SELECT v.video_id::uuid, current_date + v.ahead, 0, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id, ahead)""",
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, subscribers_gained)
+        SELECT v.video_id::uuid, current_date + v.ahead, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id, ahead)""",
         rows,
     )
 
@@ -291,8 +315,8 @@ def _analytics_before_video(ij: _Injector, n: int) -> None:
     execute_values(
         ij.cur,
         """
-        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
-        SELECT v.video_id::uuid, vid.created_at::date - v.before, 0, 0, 0, 0, 0
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, subscribers_gained)
+        SELECT v.video_id::uuid, vid.created_at::date - v.before, 0, 0, 0, 0
         FROM (VALUES %s) AS v(video_id, before) JOIN videos vid ON vid.id = v.video_id::uuid""",
         rows,
     )
@@ -314,8 +338,8 @@ def _duplicate_analytics_day(ij: _Injector, n: int) -> None:
     execute_values(
         ij.cur,
         """
-        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, likes, comments)
-        SELECT v.video_id::uuid, v.date::date, 0, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id, date)""",
+        INSERT INTO analytics (video_id, date, views, watch_time_minutes, revenue, subscribers_gained)
+        SELECT v.video_id::uuid, v.date::date, 0, 0, 0, 0 FROM (VALUES %s) AS v(video_id, date)""",
         keys,
     )
 
@@ -324,12 +348,13 @@ def _duplicate_analytics_day(ij: _Injector, n: int) -> None:
 def _negative_revenue(ij: _Injector, n: int) -> None:
     ij.drop_constraints("analytics", "c", ("revenue",))
     ids = ij.fetch(
-        """SELECT a.id FROM analytics a
-                      WHERE a.revenue >= 0 AND a.date <= current_date
+        """SELECT DISTINCT ON (a.video_id) a.id FROM analytics a
+                      WHERE a.revenue = 0 AND a.date <= current_date
                         AND EXISTS (SELECT 1 FROM videos v WHERE v.id = a.video_id)
                       ORDER BY a.video_id, a.date LIMIT %(n)s""",
         {"n": n},
     )
     if len(ids) < n:
         raise YtdqError(f"cannot inject negative_revenue={n}: only {len(ids)} analytics rows available")
-    ij.update_sql("analytics", "revenue = -0.01 - round((random() * 10)::numeric, 4)", [r[0] for r in ids])
+    # one cent below zero on one day per video: within the cent videos.revenue may differ from its days
+    ij.update_sql("analytics", "revenue = -0.01", [r[0] for r in ids])

@@ -14,6 +14,10 @@ from ytempire_dq.db.defects.catalog import DEFECT_KINDS
 from ytempire_dq.db.defects.kinds import _NEVER, EMAIL_RE, MARKUP_RE, YT_CHANNEL_RE, YT_VIDEO_RE, _in
 from ytempire_dq.errors import YtdqError
 
+#: ``extra`` for :meth:`_Injector.users`: not a user another users kind already took (two kinds
+#: changing ``users.status`` must not meet on one user).
+UNTOUCHED_USER = "AND NOT (u.id = ANY (%(used)s::uuid[]))"
+
 
 class _Injector:
     """One transaction's worth of injection: victim pools, the used sets, constraint drops."""
@@ -78,6 +82,7 @@ class _Injector:
         "email": "u.email ~* %(email_re)s AND NOT EXISTS (SELECT 1 FROM users d WHERE d.email = u.email AND d.id <> u.id)",
         "username": "length(u.username) >= 3",
         "tier": f"u.subscription_tier IN {_in(f.TIERS)}",
+        "status": f"u.status IN {_in(f.USER_STATUSES)}",
         "updated_at": "u.updated_at >= u.created_at AND u.updated_at <= localtimestamp",
     }
 
@@ -99,7 +104,9 @@ class _Injector:
             {"email_re": EMAIL_RE, "tier_victims": list(self.tier_victims)},
         )
 
-    def channels(self, kind: str, count: int, extra: str = "", any_user: bool = False) -> list[tuple]:
+    def channels(
+        self, kind: str, count: int, extra: str = "", any_user: bool = False, minimum: int | None = None
+    ) -> list[tuple]:
         # never a channel of a user another kind picked (an over_tier_limit victim must stay over),
         # unless the kind leaves the channel's status alone (``any_user``)
         return self.take(
@@ -109,10 +116,11 @@ class _Injector:
             f"""
             SELECT c.id FROM channels c JOIN users u ON u.id = c.user_id
             WHERE c.status IN {_in(f.CHANNEL_STATUSES)} AND c.monetization_status IN {_in(f.MONETIZATION_STATUSES)}
-              AND c.subscriber_count >= 0 AND c.youtube_channel_id ~ %(yt_re)s
+              AND c.youtube_channel_id ~ %(yt_re)s
               AND NOT (c.id = ANY (%(used)s::uuid[])) AND (%(any_user)s OR NOT (c.user_id = ANY (%(used_users)s::uuid[]))) {extra}
             ORDER BY c.id LIMIT %(n)s""",
             {"yt_re": YT_CHANNEL_RE, "any_user": any_user},
+            minimum=minimum,
         )
 
     def videos(self, kind: str, count: int, minimum: int | None = None, extra: str = "") -> list[tuple]:
@@ -132,6 +140,8 @@ class _Injector:
                               AND (a.date > current_date OR a.date < v.created_at::date OR a.revenue < 0))
               AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id GROUP BY a.date HAVING count(*) > 1)
               AND abs((SELECT sum(a.views) FROM analytics a WHERE a.video_id = v.id) - v.view_count) <= 100
+              AND v.revenue >= 0 AND abs((SELECT sum(a.revenue) FROM analytics a WHERE a.video_id = v.id) - v.revenue)
+                  <= {f.REVENUE_TOLERANCE}
               AND NOT (v.id = ANY (%(used)s::uuid[])) AND NOT (v.channel_id = ANY (%(used_channels)s::uuid[])) {extra}
             ORDER BY v.id LIMIT %(n)s""",
             {"yt_re": YT_VIDEO_RE, "markup_re": MARKUP_RE},
@@ -200,18 +210,22 @@ class _Injector:
     def update_sql(self, table: str, assignment: str, ids: list) -> None:
         self.cur.execute(f"UPDATE {table} SET {assignment} WHERE id = ANY (%s::uuid[])", ([str(i) for i in ids],))
 
-    def insert_channels(self, user_ids: list[str], status: str) -> None:
+    def insert_channels(self, user_ids: list[str], status: str, created: str = "now() - interval '10 days'") -> None:
+        """New channels of ``user_ids`` (created at the SQL expression ``created``), not monetized.
+        They count as used: no other kind picks them as victims."""
         rows = [
             (self.uuid(), uid, f.youtube_channel_id(self.rng), f"Injected channel {i}", "tech", status)
             for i, uid in enumerate(user_ids)
         ]
+        self.used["channels"].update(r[0] for r in rows)  # no other kind may change a channel made for one
         execute_values(
             self.cur,
             """
             INSERT INTO channels (id, user_id, youtube_channel_id, channel_name, niche, status,
-                                  subscriber_count, monetization_status, created_at, updated_at)
-            SELECT v.id::uuid, v.user_id::uuid, v.yt, v.name, v.niche, v.status, 0, 'not_eligible',
-                   localtimestamp - interval '10 days', localtimestamp - interval '10 days'
+                                  monetization_status, created_at)
+            SELECT v.id::uuid, v.user_id::uuid, v.yt, v.name, v.niche, v.status, 'not_eligible', """
+            + created
+            + """
             FROM (VALUES %s) AS v(id, user_id, yt, name, niche, status)""",
             rows,
         )

@@ -26,10 +26,16 @@ def _in(values) -> str:
 
 
 _NEVER = _in(f.NEVER_PUBLISHED_STATUSES)
+#: The subscribers channel ``c`` has: what its videos gained, summed over their analytics days
+#: (the platform's schema keeps no subscriber count of its own).
+GAINED = (
+    "(SELECT coalesce(sum(ga.subscribers_gained), 0) FROM videos gv JOIN analytics ga ON ga.video_id = gv.id "
+    "WHERE gv.channel_id = c.id)"
+)
 #: (singular, table, the event/creation/publication timestamps that must not lie in the future)
 _TIMESTAMPS = (
     ("user", "users", ("created_at", "updated_at")),
-    ("channel", "channels", ("created_at", "updated_at")),
+    ("channel", "channels", ("created_at",)),
     ("video", "videos", ("created_at", "published_at")),
     ("api_key", "api_keys", ("created_at", "last_used_at", "revoked_at")),
     ("workflow", "workflows", ("created_at", "started_at", "finished_at")),
