@@ -1,4 +1,4 @@
-"""Benchmark: ``ytempire_dq.cache.snapshot`` of a large cache -- keys/s and peak memory.
+"""Benchmark: ``ytempire_dq.cache.dump`` of a large cache -- keys/s and peak memory.
 
     .venv/bin/python benchmarks/cache_snapshot.py --keys 1000000 [--batch 1000] [--tracemalloc]
         [--redis-url redis://host:port/N --flush] [--out results.json]
@@ -62,8 +62,8 @@ def main(argv=None) -> int:
     import pandas  # noqa: F401  (imported before the baseline, as a caller would have it)
     import redis
 
-    from ytempire_dq import services
-    from ytempire_dq.cache.snapshot import snapshot
+    from ytempire_dq.cache.dump import snapshot
+    from ytempire_dq.ops import services
 
     tmp = None
     url = args.redis_url

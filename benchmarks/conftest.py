@@ -17,10 +17,10 @@ USERS = int(os.environ.get("YTDQ_BENCH_USERS", "200"))
 
 @pytest.fixture(scope="session")
 def bench_url(tmp_path_factory) -> str:
-    from ytempire_dq import services
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect, with_database
-    from ytempire_dq.db.seed import seed
+    from ytempire_dq.fixtures.seed import seed
+    from ytempire_dq.ops import services
 
     state_dir = tmp_path_factory.mktemp("services")
     server = os.environ.get("DATABASE_URL") or services.up(state_dir, redis=False)["postgres"]["url"]

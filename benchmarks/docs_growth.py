@@ -26,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ytempire_dq import config, docs_site, retention
+from ytempire_dq import config
+from ytempire_dq.docs import site as docs_site
+from ytempire_dq.store import retention
 
 ROOT = Path(__file__).resolve().parents[1]
 YTDQ = str(Path(sys.executable).with_name("ytdq"))

@@ -133,7 +133,7 @@ def _count(url: str) -> int:
 def _in_process(gx: Path, url: str, checkpoint: str, mode: str) -> tuple[float, dict, dict]:
     """(the run's validation seconds (``RunReport.timings``), its failing rules' counts, its scan),
     in this process (GX imported once)."""
-    from ytempire_dq.checkpoints import run_checkpoint
+    from ytempire_dq.run.checkpoint import run_checkpoint
 
     report = run_checkpoint(checkpoint, config_dir=gx, database_url=url, full=mode == "full", since_last=mode != "full")
     found = {r["rule_id"]: r["bad_rows"] for r in report.failed_rules()}

@@ -1,6 +1,6 @@
 """``nightly``'s table suites under GX, beside ``count(*)``, the floor and Soda Core, on one database.
 
-GX runs through the project's own :func:`ytempire_dq.checkpoints.run_checkpoint` on a COPY of the
+GX runs through the project's own :func:`ytempire_dq.run.checkpoint.run_checkpoint` on a COPY of the
 GX config (``gx/``, ``expectations/``, ``validation_definitions/``) in a temporary directory whose
 only checkpoints are the benchmark's: ``bench_nightly`` holds nightly's seven table validation
 definitions (users, channels, videos, analytics, api_keys, workflows, cross_table) and no actions
@@ -138,7 +138,7 @@ def _proved_unique(url: str) -> dict[tuple[str, tuple[str, ...]], str]:
 
 VARIANTS = {
     "baseline": "GX alone (`YTDQ_FAST=0`: each validation definition's own `run()`): SUMMARY, sequential",
-    "fast": "the committed run_checkpoint (`ytempire_dq.fast`): uniqueness proved by a valid unique index, "
+    "fast": "the committed run_checkpoint (`ytempire_dq.run.validation`): uniqueness proved by a valid unique index, "
     "pass 1 without sample queries, pass 2 for the failed rules' samples; SUMMARY, sequential",
     "fast_concurrent": "fast + validation definitions concurrently",
     "basic": "result_format BASIC (counts + up to 20 sample values, no value counts)",
@@ -206,7 +206,7 @@ def run_gx(
     gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False, fast: bool = False
 ) -> dict:
     """One run_checkpoint; ``fast`` False = GX alone (``YTDQ_FAST=0``), True = the fast levers."""
-    from ytempire_dq.checkpoints import run_checkpoint
+    from ytempire_dq.run.checkpoint import run_checkpoint
 
     before = os.environ.get("YTDQ_FAST")
     os.environ["YTDQ_FAST"] = "1" if fast else "0"

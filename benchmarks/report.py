@@ -146,7 +146,7 @@ def render(r: dict) -> str:
     add(
         "**GX alone** = before (`YTDQ_FAST=0`: GX's own `ValidationDefinition.run` per definition); "
         "**GX fast** = after: the committed `run_checkpoint`, which runs each definition through "
-        "`ytempire_dq.fast` (uniqueness proved by a valid unique index, no sample query on a clean rule, "
+        "`ytempire_dq.run.validation` (uniqueness proved by a valid unique index, no sample query on a clean rule, "
         "a second pass for the failed rules' samples; results stored as before). Both run in every repeat, "
         "in turn with count(*), the floor and Soda."
     )
@@ -438,7 +438,7 @@ def render(r: dict) -> str:
     L += report_fair.render(r)  # fair floor, whole commands, deadlock rate (issue 12)
 
     # ---------------------------------------------------------------- seeding
-    add("## Seeding (the project's seeder, `ytempire_dq.db.seed.seed`)")
+    add("## Seeding (the project's seeder, `ytempire_dq.fixtures.seed.seed`)")
     add("")
     add("| scale | users | analytics rows | all rows | seed s (clean data, COPY, indexes, ANALYZE) |")
     add("|---|---|---|---|---|")

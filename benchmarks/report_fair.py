@@ -89,7 +89,7 @@ def render(r: dict) -> list[str]:
     L.append(
         "**Fair floor** = the floor's single-pass SQL allowed the fast path's catalog proof: a uniqueness "
         "rule backed by a valid, live, immediate, non-partial unique index on exactly its columns is not "
-        "scanned (`benchmarks/whole.py`, the same `pg_index` query as `ytempire_dq.fast`, timed inside). "
+        "scanned (`benchmarks/whole.py`, the same `pg_index` query as `ytempire_dq.run.validation`, timed inside). "
         "**Validation** = `run_checkpoint`'s `timings['validate']` on the seven table suites (GX fast). "
         "**Whole** = a process from start to exit, median of the repeats after one warm-up, interleaved: "
         "`ytdq checkpoint run nightly` with everything default (every suite and the Redis cache, history "

@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.run --scales 100k --repeats 3     # a quick one
 
 A scale is a number of analytics rows (``100k``, ``1m``, ``10m``, or a plain number); the
-seeder (``ytempire_dq.db.seed``) makes about 748 analytics rows per user, so the benchmark seeds
+seeder (``ytempire_dq.fixtures.seed``) makes about 748 analytics rows per user, so the benchmark seeds
 ``round(rows / 748)`` users, each scale into its own database ``bench_<scale>``, with every
 non-duplicate defect kind injected 5 times (so the rules have something to find; the duplicate
 kinds drop unique constraints, which a production copy would have).
@@ -59,8 +59,8 @@ def log(msg: str) -> None:
 def start_server(keep_env: bool) -> tuple[str, bool]:
     """(admin URL, started_here). Starts the embedded cluster with pg_stat_statements preloaded,
     and the embedded redis-server (the whole ``nightly`` command publishes to and reads Redis)."""
-    from ytempire_dq import services
     from ytempire_dq.db.connect import connect
+    from ytempire_dq.ops import services
 
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], False
@@ -88,7 +88,7 @@ def start_server(keep_env: bool) -> tuple[str, bool]:
 
 
 def stop_server() -> None:
-    from ytempire_dq import services
+    from ytempire_dq.ops import services
 
     services.down(STATE, purge=True)
 
@@ -96,7 +96,7 @@ def stop_server() -> None:
 def prepare_database(admin_url: str, label: str, users: int, reuse: bool, inject: dict) -> tuple[str, dict]:
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect, with_database
-    from ytempire_dq.db.seed import seed
+    from ytempire_dq.fixtures.seed import seed
 
     name = f"bench_{label}"
     url = with_database(admin_url, name)
@@ -173,7 +173,7 @@ def parity(gx: dict, floor: dict, soda: dict | None, manifest: dict) -> dict:
 
 
 def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.SqlCounter) -> dict:
-    from ytempire_dq.db.defects import DEFECT_KINDS
+    from ytempire_dq.fixtures.defects import DEFECT_KINDS
 
     users = max(3, round(rows_target / ROWS_PER_USER))
     inject = {k: 5 for k in DEFECT_KINDS if not k.startswith("duplicate_")}

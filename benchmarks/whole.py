@@ -5,7 +5,7 @@ whole commands a user waits for, as processes.
   in one READ ONLY transaction, but a uniqueness rule backed by a valid, live, immediate,
   non-partial, non-expression unique index on exactly its columns (and, for a compound rule, every
   column NOT NULL or rows with a missing value skipped) is not scanned: the same ``pg_index``
-  query the fast path uses (:data:`ytempire_dq.fast.PROOF_SQL`), run and timed inside the floor.
+  query the fast path uses (:data:`ytempire_dq.run.validation.PROOF_SQL`), run and timed inside the floor.
 - **Whole commands** (:func:`whole_runs`): ``ytdq checkpoint run nightly`` with everything it does
   by default (every suite and the Redis cache, history and quarantine, Data Docs, publish to
   Redis) and ``soda scan`` (Soda Core's CLI) on the same rules, each timed as a process from start
@@ -31,7 +31,7 @@ YTDQ = R.ROOT / ".venv" / "bin" / "ytdq"
 
 def _proved(cur, rules: list[R.Rule]) -> list[str]:
     """Rule ids of the uniqueness rules the catalog proves (the fast path's test, same query)."""
-    from ytempire_dq.fast import PROOF_SQL
+    from ytempire_dq.run.validation import PROOF_SQL
 
     cur.execute(PROOF_SQL.replace(":schema", "%(schema)s"), {"schema": None})
     indexes = {(t, frozenset(cols)): bool(nn) for t, _i, cols, nn in cur.fetchall()}

@@ -19,7 +19,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.tables import COLUMNS as SEED_COLUMNS
+from ytempire_dq.fixtures.tables import COLUMNS as SEED_COLUMNS
 
 APP_QUERIES = {
     "user_by_email": "SELECT id, username, subscription_tier FROM users WHERE email = %s",
@@ -206,7 +206,7 @@ END;
 
 
 def pgbench_bin() -> str | None:
-    from ytempire_dq.server_processes import pg_bindir
+    from ytempire_dq.ops.server_processes import pg_bindir
 
     try:
         path = pg_bindir() / "pgbench"

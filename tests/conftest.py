@@ -18,9 +18,9 @@ import pytest
 
 import tests.worker_home  # noqa: F401 - first: under pytest -n, sets this worker's YTDQ_HOME before ytempire_dq reads it
 from tests.helpers import module_environ, with_redis_db
-from ytempire_dq import services
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
+from ytempire_dq.ops import services
 
 TEMPLATE_DB = f"ytdq_template_{os.getpid()}"
 #: Servers from the environment (the GitHub workflow's service containers) instead of embedded ones.

@@ -7,7 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
-from ytempire_dq.db.defects import DEFECT_KINDS
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
 from ytempire_dq.locations import copy_project  # noqa: F401 - the tests' copy of the project (one home)
 
 #: How ``checkpoint run`` starts its stderr line about a checking role that is a superuser or can write

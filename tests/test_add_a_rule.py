@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_project, empty_redis_db, insert_video, rows, scalar
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = "Add a rule (no Python)"

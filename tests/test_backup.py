@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.helpers import rows, scalar
-from ytempire_dq import backup, services
 from ytempire_dq.db.connect import connect
-from ytempire_dq.drill import redis_aof_loss
-from ytempire_dq.restore import stop_cluster
+from ytempire_dq.ops import backup, services
+from ytempire_dq.ops.drill import redis_aof_loss
+from ytempire_dq.ops.restore import stop_cluster
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 #: every test here runs an embedded cluster (and pg_basebackup) of its own (skipped when DATABASE_URL/REDIS_URL name the servers)
@@ -237,8 +237,8 @@ RECOVERY_LOG = """\
 def test_a_stopped_recovery_names_the_startup_process_reason_not_a_refused_connection(tmp_path):
     """The server log's last FATAL is a polling connection refused; the reason given (and its hint)
     is the FATAL of the process whose exit stopped the server."""
-    from ytempire_dq.restore import wait_promoted
-    from ytempire_dq.walarchive import BackupError
+    from ytempire_dq.ops.restore import wait_promoted
+    from ytempire_dq.ops.walarchive import BackupError
 
     (tmp_path / "server.log").write_text(RECOVERY_LOG)  # no postmaster.pid: the server has stopped
     with pytest.raises(BackupError) as stopped:
@@ -278,7 +278,7 @@ def test_drill_at_small_scale_reports_rto_rpo_and_the_verdict(tmp_path, server_u
 
 
 def test_drill_exit_code_is_the_verdict_and_the_targets():
-    from ytempire_dq.drill import DrillReport
+    from ytempire_dq.ops.drill import DrillReport
 
     def report(exit_code: int, rto: float = 60, rpo: float = 10) -> DrillReport:
         return DrillReport(users=1, interval=1, archive_timeout=1, rto_seconds=rto, rpo_seconds=rpo,

@@ -8,7 +8,7 @@ import pytest
 from benchmarks import rules as R
 from benchmarks import workloads as W
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.seed import seed
+from ytempire_dq.fixtures.seed import seed
 
 INJECT = {
     "bad_email": 3,

@@ -19,7 +19,7 @@ import pytest
 
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, insert_channel, insert_user, insert_video
-from ytempire_dq.results import VALUE_CHARS, bounded, bounded_text
+from ytempire_dq.run.report import VALUE_CHARS, bounded, bounded_text
 
 BIN = Path(sys.executable).parent
 ROWS = 30

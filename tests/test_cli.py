@@ -14,10 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
-from ytempire_dq import cache
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
+from ytempire_dq.fixtures import cache_seed, seed
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +92,13 @@ def test_docs_build_prints_an_index_that_exists(env, tmp_path):
 def test_cache_seed_writes_the_manifest_and_breaks_exactly_what_it_says(env, redis_url, tmp_path):
     kinds = ytdq("cache", "seed", "--list-kinds")
     assert kinds.exit_code == 0
-    assert set(cache.CACHE_DEFECT_KINDS) <= {line.split()[0] for line in kinds.output.splitlines()}
+    assert set(cache_seed.CACHE_DEFECT_KINDS) <= {line.split()[0] for line in kinds.output.splitlines()}
 
     manifest = tmp_path / "cache.json"
     result = ytdq("cache", "seed", "--inject", "session_without_ttl=2", "--manifest", str(manifest))
     assert result.exit_code == 0, result.output
     assert json.loads(manifest.read_text())["session_without_ttl"] == 2
-    assert cache.count_defects(env, redis_url)["session_without_ttl"] == 2
+    assert cache_seed.count_defects(env, redis_url)["session_without_ttl"] == 2
 
     bad = ytdq("cache", "seed", "--inject", "no_such_kind=1")
     assert bad.exit_code == 2
@@ -183,7 +182,7 @@ def test_a_ytdq_error_exits_with_its_own_exit_code_as_one_line(env, monkeypatch,
 
 
 def test_db_seed_list_kinds_names_the_rule_that_catches_each_kind(env):
-    from ytempire_dq.db.defects import DEFECT_KINDS
+    from ytempire_dq.fixtures.defects import DEFECT_KINDS
 
     result = ytdq("db", "seed", "--list-kinds")
     assert result.exit_code == 0, result.output

@@ -17,8 +17,8 @@ from sqlalchemy.engine import URL
 
 from tests.helpers import scalar, with_redis_db
 from ytempire_dq.db import migrations
-from ytempire_dq.db.defects import DEFECT_KINDS
-from ytempire_dq.server_processes import free_port
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.ops.server_processes import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -23,10 +23,10 @@ import redis
 
 from tests.helpers import copy_project, empty_redis_db
 from tests.test_cli_errors import closed_url
-from ytempire_dq.cache.seed import seed_cache
-from ytempire_dq.db import seed
-from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.cache_seed import seed_cache
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
 from ytempire_dq.locations import list_checkpoints
 
 BIN = Path(sys.executable).parent

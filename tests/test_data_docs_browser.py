@@ -35,10 +35,10 @@ import redis
 
 from tests.chromium import Browser, Dom, dump_dom
 from tests.helpers import copy_project, with_redis_db
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
-from ytempire_dq.db.defects import MARKUP_TITLE
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import MARKUP_TITLE
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 #: Where the screenshots go (git-ignored); the README's picture is one of them, copied by hand.
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -30,8 +30,8 @@ from tests.chromium import Dom, dump_dom
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, insert_channel, insert_user
 from tests.test_data_docs_browser import PWNED
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.db.connect import connect
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 PAYLOAD = "<img src=x onerror=document.body.dataset.pwned=1>"
 #: The same handler for names that become file paths (GX turns each '.' of a suite name into a

@@ -11,11 +11,11 @@ import pytest
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-from ytempire_dq import docs_assets
-from ytempire_dq.data_docs import as_text
-from ytempire_dq.data_docs_verdict import failed_first, rule_tables, verdict
+from ytempire_dq.docs import assets as docs_assets
+from ytempire_dq.docs.renderers import as_text
+from ytempire_dq.docs.verdict import failed_first, rule_tables, verdict
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.results import VALUE_CHARS, bounded_text
+from ytempire_dq.run.report import VALUE_CHARS, bounded_text
 
 UUID = "0be4bac8-2001-4ca6-8745-ab25fbee5133"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import rows, scalar
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import DEFECT_KINDS, UnknownDefectKind, inject
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.defects import DEFECT_KINDS, UnknownDefectKind, inject
 
 #: The privacy suite's kinds (tests/test_privacy_rules.py) break the erasure log and the dq history.
 PRIVACY_TABLES = ("user_erasures", "dq.runs", "dq.rule_results", "dq.quarantine")

@@ -21,10 +21,11 @@ from tests.docs_runs import (
     validation_pages,
 )
 from tests.helpers import copy_project
-from ytempire_dq import docs_index, docs_site
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
-from ytempire_dq.docs_site import docs_build
+from ytempire_dq.docs import index_page as docs_index
+from ytempire_dq.docs import site as docs_site
+from ytempire_dq.docs.site import docs_build
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 PAYLOAD = "<img src=x onerror=document.body.dataset.pwned=1>"
 

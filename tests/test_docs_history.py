@@ -12,10 +12,10 @@ import pytest
 
 from tests.docs_runs import Tables, add_checkpoint_of, site_of
 from tests.helpers import copy_project, rows
-from ytempire_dq import docs_history
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
-from ytempire_dq.docs_index import rule_anchor
+from ytempire_dq.docs import history_page
+from ytempire_dq.docs.index_page import rule_anchor
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 PAYLOAD = "<img src=x onerror=document.body.dataset.pwned=1>"
 RULE = "users.email_format"
@@ -150,7 +150,7 @@ def test_rule_ids_and_values_are_shown_as_text():
             ],
         }
     ]
-    markup = docs_history.render_history(checkpoints)
+    markup = history_page.render_history(checkpoints)
     assert "<img" not in markup and html.escape(PAYLOAD, quote=True) in markup
     assert "''; DROP TABLE users; --'" in html.unescape(markup)  # a quote in a literal is doubled
 
@@ -166,12 +166,12 @@ def test_rule_ids_and_values_are_shown_as_text():
     class Suite:
         results = [Result()]
 
-    box = docs_history.failed_rules_box(Suite(), PAYLOAD, depth=4)
+    box = history_page.failed_rules_box(Suite(), PAYLOAD, depth=4)
     assert "<img" not in box and html.escape(PAYLOAD, quote=True) in box and 'href="../../../../history.html#' in box
 
 
 def test_docs_build_writes_the_history_page_too(runs, db_url, monkeypatch):
-    from ytempire_dq.docs_site import docs_build
+    from ytempire_dq.docs.site import docs_build
 
     gx_dir, _, _ = runs
     (site_of(gx_dir) / "history.html").unlink()

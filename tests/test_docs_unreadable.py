@@ -20,9 +20,9 @@ import pytest
 
 from tests.docs_runs import index_tables, result_files, site_of
 from tests.helpers import copy_project
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 #: The failing validation of the seeded nightly run (3 orphan videos).
 FAILING = "cross_table"

@@ -1,4 +1,4 @@
-"""run_checkpoint's fast levers (ytempire_dq.fast): the same verdicts, bad-row counts and samples
+"""run_checkpoint's fast levers (ytempire_dq.run.validation): the same verdicts, bad-row counts and samples
 as GX's own ValidationDefinition.run (YTDQ_FAST=0), uniqueness proved from the catalog only where
 a valid unique index exists, the proof stated in the stored result and in Data Docs."""
 
@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.helpers import copy_project, rows
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import DEFECT_KINDS
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 TABLE_VDS = ["users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table"]
 # distinct counts for the first 50 kinds (150 users hold at most ~50 of the api_keys kinds)
@@ -272,7 +272,7 @@ def test_integral_bounds_are_integers_against_integer_columns(broken):
 def test_integral_bounds_leave_every_other_bound_alone():
     from sqlalchemy.dialects import postgresql
 
-    from ytempire_dq.gx_compat_fast import integral_bounds
+    from ytempire_dq.gx.fast_hooks import integral_bounds
 
     likes, views, revenue = sa.column("likes"), sa.column("views"), sa.column("revenue")
     rows = sa.table("t", sa.column("likes"))

@@ -6,7 +6,7 @@ cross-table rules and SQL rules, with and without ``id``, twins of the same rule
 constraint present or dropped, so uniqueness is sometimes proved from the catalog and sometimes
 counted). Each rule appears exactly once in both runs, with the same verdict, bad-row count,
 observed value, samples and error. A uniqueness rule the fast path proves from a unique index
-states the proof as its observed value (by design, see ``ytempire_dq.fast``): there GX alone must
+states the proof as its observed value (by design, see ``ytempire_dq.run.validation``): there GX alone must
 have found 0 duplicates.
 """
 
@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import copy_project
-from ytempire_dq.checkpoints import _in_suite_order
-from ytempire_dq.context import open_context
 from ytempire_dq.db.connect import connect
-from ytempire_dq.fast import run_definition
-from ytempire_dq.results import read_validation_result
+from ytempire_dq.gx.context import open_context
+from ytempire_dq.run.checkpoint import _in_suite_order
+from ytempire_dq.run.report import read_validation_result
+from ytempire_dq.run.validation import run_definition
 
 #: Examples per run (each: fresh tables, two validations of up to 11 rules; ~1 s each). A longer
 #: hunt: YTDQ_PROPERTY_EXAMPLES=500 pytest --timeout 0 ...

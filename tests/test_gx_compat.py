@@ -1,4 +1,4 @@
-"""GX's private API we rely on (``ytempire_dq.gx_compat``) and the GX methods we override: an
+"""GX's private API we rely on (``ytempire_dq.gx.compat``) and the GX methods we override: an
 upgrade that renames or reshapes one fails here, in one test, instead of in the middle of a run."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq import gx_compat, gx_compat_fast
+from ytempire_dq.gx import compat, fast_hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 GX = "great_expectations"
@@ -65,15 +65,15 @@ PRIVATE_CALLABLES = [
     (f"{GX}.checkpoint.actions:ValidationAction._resolve_context", ["self"]),
     (f"{GX}.checkpoint.actions:ValidationAction._substitute_config_str_if_needed", ["value", "config_provider"]),
     (f"{GX}.validator.v1_validator:Validator._wrapped_validator", ["self"]),
-    (  # gx_compat_fast.reuse_metrics replaces it on one instance, with the same parameters
+    (  # fast_hooks.reuse_metrics replaces it on one instance, with the same parameters
         f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
-    # gx_compat_fast.configuration_built_once_per_call: the same three, each building configuration once
+    # fast_hooks.configuration_built_once_per_call: the same three, each building configuration once
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
-    (  # gx_compat_fast.one_scan_per_batch replaces it on one instance, with the same parameters
+    (  # fast_hooks.one_scan_per_batch replaces it on one instance, with the same parameters
         f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
         ["self", "metric_fn_bundle", "limit"],
     ),
@@ -118,14 +118,14 @@ def test_wrapped_private_attributes_exist():
     assert isinstance(context_factory.project_manager, context_factory.ProjectManager)
     # ValidationAction._data_context: a pydantic private attribute that Checkpoint._run_actions sets
     assert "_data_context" in _attr(f"{GX}.checkpoint.actions:ValidationAction.__private_attributes__")
-    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (gx_compat_fast.reuse_metrics)
+    # Validator._metrics_calculator and MetricsCalculator._show_progress_bars (fast_hooks.reuse_metrics)
     from great_expectations.validator.metrics_calculator import MetricsCalculator
     from great_expectations.validator.validator import Validator
 
     assert "self._metrics_calculator" in inspect.getsource(Validator.__init__)
     assert "self._show_progress_bars" in inspect.getsource(MetricsCalculator.__init__)
     # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw
-    trusted = gx_compat.trusted_html_params()
+    trusted = compat.trusted_html_params()
     assert isinstance(trusted, frozenset) and trusted
     # ValidationResultsStore._expectationSuiteValidationResultSchema: set in __init__, read by serialize
     from great_expectations.data_context.store.validation_results_store import (
@@ -146,7 +146,7 @@ def test_postgresql_literal_dialect_keeps_backslashes():
         return str(sa.literal("a\\b").compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
     assert literal(postgresql.dialect()) == "'a\\\\b'"  # SQLAlchemy's default doubles the backslash
-    assert literal(gx_compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
+    assert literal(compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
 
 
 def test_shared_faker_is_reproducible_under_factory_boys_seed():
@@ -155,14 +155,14 @@ def test_shared_faker_is_reproducible_under_factory_boys_seed():
 
     assert _params(_attr("factory.faker:Faker._get_faker")) == ["cls", "locale"]
     factory.random.reseed_random(7)
-    first = gx_compat.shared_faker().user_name()
+    first = compat.shared_faker().user_name()
     factory.random.reseed_random(7)
-    assert gx_compat.shared_faker().user_name() == first
+    assert compat.shared_faker().user_name() == first
 
 
 def test_query_has_join_follows_gx():
-    assert gx_compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
-    assert not gx_compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")
+    assert compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
+    assert not compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")
 
 
 #: GX methods our classes override (marked @override): (where, parameter names in GX 1.24.1).
@@ -235,11 +235,10 @@ def test_overridden_gx_method_exists_with_its_signature(where, params):
 def _our_overrides() -> list[tuple[type, str]]:
     """(our class, method name) for every method of ours marked @override."""
     import ytempire_dq.actions
-    import ytempire_dq.alerts
-    import ytempire_dq.context
-    import ytempire_dq.data_docs
+    import ytempire_dq.docs.renderers
     import ytempire_dq.expectations
-    import ytempire_dq.gx_stores  # noqa: F401
+    import ytempire_dq.gx.context
+    import ytempire_dq.gx.stores  # noqa: F401
 
     found = []
     modules = [m for name, m in list(sys.modules.items()) if name.startswith("ytempire_dq.")]
@@ -260,7 +259,7 @@ def test_every_override_overrides_something():
     method marked @override exists in a base class (a mixin's in the class it is mixed into)."""
     overrides = _our_overrides()
     assert len(overrides) >= 30, overrides
-    from ytempire_dq.data_docs import RuleBulletListContentBlockRenderer
+    from ytempire_dq.docs.renderers import RuleBulletListContentBlockRenderer
     from ytempire_dq.expectations._cross_store import CrossStoreExpectation
     from ytempire_dq.expectations._cross_table import CrossTableExpectation, SentenceRendering
 
@@ -298,10 +297,10 @@ def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
         )
 
     expected = [kwargs_of(r) for r in rules]
-    with gx_compat_fast.configuration_built_once_per_call():
+    with fast_hooks.configuration_built_once_per_call():
         assert Expectation.__dict__["_get_domain_kwargs"] is not own["_get_domain_kwargs"]
         assert [kwargs_of(r) for r in rules] == expected
-        with gx_compat_fast.configuration_built_once_per_call():  # nested: still patched, then still on exit
+        with fast_hooks.configuration_built_once_per_call():  # nested: still patched, then still on exit
             pass
         assert Expectation.__dict__["_get_success_kwargs"] is not own["_get_success_kwargs"]
     assert {n: Expectation.__dict__[n] for n in own} == own

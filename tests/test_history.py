@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import KIND_TO_RULE, copy_project, rows, scalar
-from ytempire_dq import services
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.ops import services
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 #: every defect kind, distinct counts (1..N): map rules (regex, not-null under a row_condition, unique,
 #: compound unique, column pairs, between, in set), orphans (cross-table), aggregates (sum vs parent,
@@ -142,7 +142,7 @@ def test_quarantine_holds_all_rows_not_gx_sample(new_database, project, redis_up
     Past the capture limit (here 2 keys) the other paths key them all: one INSERT ... SELECT for the
     generated SQL (a map rule, a cross-table rule), a stream from a read-only transaction for an
     analyst's query."""
-    from ytempire_dq import quarantine, row_keys
+    from ytempire_dq.store import quarantine, row_keys
 
     taken: list[str] = []
     for path in ("_insert_select", "_stream_keys"):  # which path keyed each rule past the limit
@@ -232,7 +232,7 @@ def test_a_history_failure_is_logged_and_leaves_the_exit_code(new_database, proj
     c = connect(url, autocommit=True)
     c.cursor().execute("DROP SCHEMA dq CASCADE")
     c.close()
-    caplog.set_level(logging.ERROR, logger="ytempire_dq.history")
+    caplog.set_level(logging.ERROR, logger="ytempire_dq.store.history")
     report = run_checkpoint("critical", config_dir=project, database_url=url)
     assert report.exit_code == ExitCode.DATA_FAILED and report.rule("videos.channel_exists").unexpected_count == 1
     assert "history not recorded: no run history in" in caplog.text and "schema dq is missing" in caplog.text

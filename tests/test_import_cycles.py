@@ -73,5 +73,5 @@ def test_the_checker_finds_a_cycle():
 
 def test_no_import_cycle_in_the_package():
     graph = _graph()
-    assert "ytempire_dq.checkpoints" in graph and graph["ytempire_dq.checkpoints"]  # the graph was read
+    assert "ytempire_dq.run.checkpoint" in graph and graph["ytempire_dq.run.checkpoint"]  # the graph was read
     assert _cycles(graph) == []

@@ -1,4 +1,4 @@
-"""Incremental nightly (ytempire_dq.incremental): ``--since-last`` runs the analytics suite's
+"""Incremental nightly (ytempire_dq.run.incremental): ``--since-last`` runs the analytics suite's
 row-level rules on the rows newer than the last successful run's watermark only, finds exactly
 the new day's defects, misses a defect planted in an old row (the documented trade-off) that the
 next full run finds, and ``--full`` and the periodic full sweep scan everything."""
@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, module_environ, rows, scalar
-from ytempire_dq import incremental
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run import incremental
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 NEGATIVE_REVENUE, FUTURE_DATED = 3, 2
 CHECKPOINT = "inc"

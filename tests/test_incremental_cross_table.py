@@ -1,4 +1,4 @@
-"""Incremental runs and the rules that are not per row (ytempire_dq.incremental): a cross-table rule
+"""Incremental runs and the rules that are not per row (ytempire_dq.run.incremental): a cross-table rule
 listed under its child table in ``incremental.yml`` judges only the new child rows (orphans) or the
 parents they touch (a child aggregate, when listed); an old defect outside that scope is reported
 again only by a full run. The freshness rule (``analytics.fresh_per_published_video``, a window of
@@ -12,10 +12,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.helpers import copy_project, scalar
-from ytempire_dq import incremental
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
-from ytempire_dq.db.defects import DEFECT_KINDS
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.run import incremental
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 NEW_ORPHANS, NEW_MISMATCHES, STALE = 3, 2, 2
 ORPHAN, AGGREGATE, FRESH = (
@@ -186,7 +186,7 @@ def test_cross_table_rules_judge_the_new_rows_and_full_runs_find_old_defects(pro
 
 def test_a_listed_rule_that_is_not_on_that_child_table_runs_whole(projects, tmp_path):
     """incremental.yml listing a rule under a table that is not its child: a warning, the rule as it is."""
-    from ytempire_dq.context import open_context
+    from ytempire_dq.gx.context import open_context
 
     ctx = open_context(projects["xagg"])
     suite = ctx.suites.get("cross_table")

@@ -20,8 +20,8 @@ import pytest
 
 from tests.custom_project import add_checkpoint
 from tests.helpers import CHECKS_ROLE_WARNING, copy_project, insert_channel, insert_user, insert_video
-from ytempire_dq import junit
-from ytempire_dq.results import RuleResult, RunReport, ValidationReport
+from ytempire_dq.run import junit
+from ytempire_dq.run.report import RuleResult, RunReport, ValidationReport
 
 BIN = Path(sys.executable).parent
 XSD = Path(__file__).parent / "junit" / "junit-10.xsd"

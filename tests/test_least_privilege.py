@@ -26,10 +26,10 @@ from psycopg2 import errors
 
 from tests.helpers import rows, scalar, with_redis_db
 from tests.worker_home import CHECKOUT, make_worker_home
-from ytempire_dq import services
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect, parse_url
 from ytempire_dq.db.roles import CHECK_USER
+from ytempire_dq.fixtures import seed
+from ytempire_dq.ops import services
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 ENV_URLS = ("DATABASE_URL", "REDIS_URL", "YTDQ_STORE_URL")

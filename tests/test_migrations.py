@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import insert_channel, insert_user, rows, scalar
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, libpq_dsn
-from ytempire_dq.server_processes import pg_bindir
+from ytempire_dq.ops.server_processes import pg_bindir
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 FILES = migrations.load_migrations()

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import rows, scalar
-from ytempire_dq import services
 from ytempire_dq.config import mask_url
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.ops import services
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 LATEST = len(migrations.load_migrations())

@@ -17,12 +17,12 @@ import psycopg2
 import pytest
 from aiosmtpd.controller import Controller
 
-from ytempire_dq import alerts as alerting
-from ytempire_dq import monitor
-from ytempire_dq.alerts import Alert, Severity
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode, YtdqError
-from ytempire_dq.server_processes import free_port
+from ytempire_dq.ops import alerts as alerting
+from ytempire_dq.ops import monitor
+from ytempire_dq.ops.alerts import Alert, Severity
+from ytempire_dq.ops.server_processes import free_port
 
 SECRET = "S3cretPw0rd"
 
@@ -290,7 +290,9 @@ def test_critical_alert_is_emailed(smtp_server, closed_pg_url, redis_url, caplog
     assert crit["severity"] == "CRITICAL" and crit["message"] in body
     assert "***" in body and SECRET not in body
     assert "redis.memory" not in body  # only CRITICAL alerts are mailed
-    logged = [r for r in caplog.records if r.name == "ytempire_dq.monitor" and "postgres.reachable" in r.getMessage()]
+    logged = [
+        r for r in caplog.records if r.name == "ytempire_dq.ops.monitor" and "postgres.reachable" in r.getMessage()
+    ]
     assert logged and logged[0].levelno == logging.CRITICAL
     assert any("emailed 1 alert" in r.getMessage() for r in caplog.records)
 

@@ -24,9 +24,9 @@ import redis
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, empty_redis_db, rows
 from ytempire_dq import pii
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects.kinds import EMAIL_RE
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects.kinds import EMAIL_RE
 
 BIN = Path(sys.executable).parent
 #: An address, without braces (GX fills {batch} with str.format); the injected bad e-mails miss it.

@@ -20,12 +20,12 @@ import redis
 
 from tests.helpers import KIND_TO_RULE, copy_project, empty_redis_db, scalar
 from ytempire_dq import config
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import DEFECT_KINDS
-from ytempire_dq.db.defects.privacy_kinds import PRIVACY_KINDS
 from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.fixtures.defects.privacy_kinds import PRIVACY_KINDS
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 REDIS_DB = 6
 KINDS = [k.name for k in PRIVACY_KINDS]
@@ -111,7 +111,7 @@ def test_a_properly_erased_user_passes_and_its_cache_keys_fail_the_cache_rules(m
     """Erased the platform's way (DELETE cascades, id recorded): the privacy rules pass; the
     session and counter the cache still holds for that user fail ``cache.session_user_active`` and
     ``cache.counter_user_active`` (they name a user that no longer exists)."""
-    from ytempire_dq.cache.seed import WINDOWS, seed_cache
+    from ytempire_dq.fixtures.cache_seed import WINDOWS, seed_cache
 
     seed.seed(module_env, users=40, seed=3)
     seed_cache(module_env, cache_url, seed=3)

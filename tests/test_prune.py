@@ -13,12 +13,13 @@ from click.testing import CliRunner
 from benchmarks.docs_growth import copy_runs
 from tests.docs_runs import add_checkpoint_of, index_tables, result_files, site_of, validation_pages
 from tests.helpers import copy_project, rows, scalar
-from ytempire_dq import docs_site, retention
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
+from ytempire_dq.docs import site
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
+from ytempire_dq.store import retention
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_keep_runs_removes_exactly_the_older_runs_of_each_checkpoint(project):
     latest, validations = index_tables(gx_dir)
     assert {row["cells"][2] for row in validations} == kept and len(validations) == 7
     assert {row["cells"][4] for row in latest} == {runs["alpha"][0], runs["beta"][0]}
-    assert {r["run_name"] for r in docs_site.read_rows(site_of(gx_dir))} == kept
+    assert {r["run_name"] for r in site.read_rows(site_of(gx_dir))} == kept
     # no empty directory is left behind
     for root in (gx_dir / "uncommitted" / "validations", site_of(gx_dir) / "validations"):
         assert not [d for d in root.rglob("*") if d.is_dir() and not any(d.iterdir())]
@@ -145,7 +146,7 @@ def test_history_flag_removes_the_same_runs_from_dq(project, history, db_url, mo
 def test_history_flag_with_no_history_to_delete_from_removes_no_file(project, new_database, monkeypatch, state):
     """The history is checked before any file goes: a server that is down (a closed port) or a
     database without schema dq is exit 2, one error line, and every result file and page still there."""
-    from ytempire_dq.server_processes import free_port
+    from ytempire_dq.ops.server_processes import free_port
 
     gx_dir, _ = project
     url = (

@@ -11,11 +11,12 @@ import pytest
 import redis
 
 from tests.helpers import copy_project
-from ytempire_dq import config, services
+from ytempire_dq import config
 from ytempire_dq.actions.publish_to_redis import CHANNEL, PublishToRedisAction, last_key
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.ops import services
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 #: critical runs cross_table only: these kinds break exactly these two rules there.
 INJECT = {"orphan_videos": 3, "over_tier_limit": 2}
@@ -94,7 +95,7 @@ def test_redis_url_is_a_config_str_substituted_at_run_time(defective, project, r
     URL is resolved from the environment when it runs (and never saved into the file)."""
     from great_expectations.datasource.fluent.config_str import ConfigStr
 
-    from ytempire_dq.context import open_context
+    from ytempire_dq.gx.context import open_context
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     ctx = open_context(project, database_url=defective)
@@ -107,7 +108,7 @@ def test_redis_url_is_a_config_str_substituted_at_run_time(defective, project, r
 
 
 def test_saving_the_checkpoint_keeps_the_template_not_the_url(defective, project, monkeypatch):
-    from ytempire_dq.context import open_context
+    from ytempire_dq.gx.context import open_context
 
     secret_url = closed_port_url("pw-" + "not-on-disk")
     monkeypatch.setenv("REDIS_URL", secret_url)

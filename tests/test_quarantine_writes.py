@@ -20,8 +20,8 @@ import pytest
 
 from tests.custom_project import add_checkpoint
 from tests.helpers import CHECKS_ROLE_WARNING, copy_project, rows, scalar
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
+from ytempire_dq.fixtures import seed
 
 BIN = Path(sys.executable).parent
 #: 1,000 md5 digests (32 KB of hex, which compresses badly) per row, no primary key in the row

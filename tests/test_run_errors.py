@@ -27,11 +27,11 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from tests.helpers import copy_project, empty_redis_db, rows, scalar
-from ytempire_dq.cache import seed_cache
 from ytempire_dq.cli import main
-from ytempire_dq.context import LOG_FILE
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.cache_seed import seed_cache
+from ytempire_dq.gx.context import LOG_FILE
 
 BIN = Path(sys.executable).parent
 ROLE = "ytdq_limited"
@@ -257,9 +257,9 @@ def test_cross_store_rules_that_cannot_read_postgres_make_exit_2(limited_url, db
 def test_a_validation_definition_that_raises_gives_each_of_its_rules_the_error(db_url, tmp_path):
     """GX raising for a whole validation definition (here: the cache's batch is no DataFrame) does
     not abort the run: each rule of it carries the error, the report exits 2, one line names them."""
-    from ytempire_dq.checkpoints import _run_id, _run_one
-    from ytempire_dq.context import open_context
-    from ytempire_dq.results import RunReport, read_validation_result
+    from ytempire_dq.gx.context import open_context
+    from ytempire_dq.run.checkpoint import _run_id, _run_one
+    from ytempire_dq.run.report import RunReport, read_validation_result
 
     ctx = open_context(copy_project(tmp_path), database_url=db_url)
     checkpoint = ctx.checkpoints.get("cache")
@@ -293,8 +293,8 @@ SLOW_RULE = {
 
 @pytest.fixture
 def own_server(tmp_path_factory, monkeypatch):
-    from ytempire_dq import services
     from ytempire_dq.db import migrations
+    from ytempire_dq.ops import services
 
     monkeypatch.setenv("YTDQ_WAL_ARCHIVE", "off")
     state_dir = tmp_path_factory.mktemp("own_pg")

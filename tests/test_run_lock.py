@@ -14,13 +14,13 @@ import time
 import pytest
 
 from tests.helpers import copy_project
-from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
-from ytempire_dq.runlock import lock_path
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.lock import lock_path
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from ytempire_dq.runlock import run_lock
+    from ytempire_dq.run.lock import run_lock
     with run_lock(sys.argv[1], sys.argv[2], timeout=0):
         print("locked", flush=True)
         sys.stdin.readline()  # hold until the test closes our stdin

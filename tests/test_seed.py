@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 
 from tests.helpers import rows, scalar
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import DatabaseUnavailable, connect
-from ytempire_dq.db.factories import TIER_LIMITS
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.factories import TIER_LIMITS
 
 USERS = 30
 

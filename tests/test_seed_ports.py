@@ -21,8 +21,8 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
+from ytempire_dq.fixtures import seed as seeder
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from tests.helpers import with_redis_db
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect
-from ytempire_dq.server_processes import free_port
+from ytempire_dq.ops.server_processes import free_port
 
 SECRET = "s3cret-Pw"
 ROLE = "ytdq_pw_check"

@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from tests.helpers import scalar
-from ytempire_dq import services
 from ytempire_dq.db.connect import connect
+from ytempire_dq.ops import services
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 #: every test here starts embedded servers of its own (skipped when DATABASE_URL/REDIS_URL name the servers)

@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from tests.helpers import scalar
-from ytempire_dq import services
 from ytempire_dq.db.connect import connect
-from ytempire_dq.walarchive import archive_command, archive_dir
+from ytempire_dq.ops import services
+from ytempire_dq.ops.walarchive import archive_command, archive_dir
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 #: every test here starts embedded servers of its own (skipped when DATABASE_URL/REDIS_URL name the servers)

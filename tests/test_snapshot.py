@@ -1,4 +1,4 @@
-"""One snapshot per run (ytempire_dq.snapshot): while a writer commits orphans and duplicates
+"""One snapshot per run (ytempire_dq.run.snapshot): while a writer commits orphans and duplicates
 throughout a checkpoint run, every count in the run's result is the count at the run's snapshot,
 the snapshot the result names, not a later one."""
 
@@ -13,10 +13,10 @@ import uuid
 import pytest
 
 from tests.helpers import copy_project, rows, scalar
-from ytempire_dq import snapshot
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run import snapshot
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 ORPHANS, DUPLICATE_EMAILS = 3, 2
 VDS = ["users", "cross_table"]

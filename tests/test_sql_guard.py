@@ -22,14 +22,15 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
-from ytempire_dq import lint as suite_lint
-from ytempire_dq import quarantine, suite_files
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect, engine
 from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.fixtures import seed
+from ytempire_dq.rules import lint as suite_lint
+from ytempire_dq.rules import suite_files
+from ytempire_dq.run.checkpoint import run_checkpoint
 from ytempire_dq.sql_guard import RefusedSQL, check_query, refusal, timeout_ms
+from ytempire_dq.store import quarantine
 
 LINT_DELETE = "SELECT id FROM {batch} WHERE false; COMMIT; DELETE FROM workflows WHERE kind = 'upload'; --"
 RUN_BREAKOUT = (

@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import rows, scalar
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect, engine
+from ytempire_dq.fixtures import seed
 from ytempire_dq.sql_guard import RefusedSQL, begin_read_only, check_query, guard, substitute_batch
 
 EXAMPLES = int(os.environ.get("YTDQ_GUARD_EXAMPLES", "1500"))

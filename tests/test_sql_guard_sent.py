@@ -20,12 +20,14 @@ from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
 from tests.test_sql_guard import set_rules  # the suite ``hostile`` holds exactly these SQL rules
-from ytempire_dq import checkpoints, services, suite_files
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect, engine
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.ops import services
+from ytempire_dq.rules import suite_files
+from ytempire_dq.run import checkpoint as checkpoints
+from ytempire_dq.run.checkpoint import run_checkpoint
 from ytempire_dq.sql_guard import RefusedSQL, check_query, format_refusal, guard, substitute_batch
 
 #: The rule of the report, as it was appended to expectations/users.json.
@@ -121,8 +123,8 @@ def test_literal_braces_are_written_doubled_and_read_as_gx_reads_them():
 
 def test_the_guard_substitutes_batch_exactly_as_gx_does(seeded):
     """Character for character, for a query with and without a JOIN (GX's own function decides)."""
-    from ytempire_dq import gx_compat
-    from ytempire_dq.context import open_context
+    from ytempire_dq.gx import compat as gx_compat
+    from ytempire_dq.gx.context import open_context
 
     ctx = open_context(database_url=seeded)
     vd = ctx.validation_definitions.get("users")

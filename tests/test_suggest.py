@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_project
-from ytempire_dq import suggest
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import factories
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import inject
 from ytempire_dq.errors import ExitCode, YtdqError
-from ytempire_dq.lint import lint
+from ytempire_dq.fixtures import factories
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.defects import inject
+from ytempire_dq.rules import suggest
+from ytempire_dq.rules.lint import lint
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 YTDQ = Path(sys.executable).with_name("ytdq")
 TABLES = ("videos", "channels")

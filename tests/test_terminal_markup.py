@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project
 from ytempire_dq.cli import app, checkpoint, main
-from ytempire_dq.results import RuleResult, RunReport, ValidationReport
+from ytempire_dq.run.report import RuleResult, RunReport, ValidationReport
 
 HOSTILE = "[/bogus] [red]not red[/red] [link=file:///etc/passwd]x"
 

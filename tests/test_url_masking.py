@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from ytempire_dq.config import mask_secrets, mask_url, one_line, safe_prefix
 from ytempire_dq.db.connect import connect, driver_reason
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.server_processes import free_port
+from ytempire_dq.ops.server_processes import free_port
 
 BIN = Path(sys.executable).parent
 #: Upper-case letters only outside the specials: no run of them occurs in the URLs' other parts

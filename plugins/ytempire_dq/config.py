@@ -255,7 +255,7 @@ def redis_url(required: bool = True) -> str | None:
 
 def _embedded_url(service: str, key: str = "url") -> str | None:
     """The embedded server's URL (``key``; a state written before there was one: its ``url``)."""
-    from ytempire_dq import services  # local: services imports this module
+    from ytempire_dq.ops import services  # local: services imports this module
 
     state = services.read_state(STATE_DIR)
     entry = state.get(service)
@@ -265,8 +265,8 @@ def _embedded_url(service: str, key: str = "url") -> str | None:
 def _embedded_owner(url: str | None) -> str | None:
     """The embedded cluster's owner URL on ``url``'s database when ``url`` is the cluster's
     checking role (``DATABASE_URL`` unset, or exported as ``ytdq services up`` prints it); else None."""
-    from ytempire_dq import services
     from ytempire_dq.db.roles import CHECK_USER
+    from ytempire_dq.ops import services
 
     parsed = _parsed(url) if url else None
     entry = services.read_state(STATE_DIR).get("postgres")

@@ -10,7 +10,7 @@ guesses without the salt.
 **Where masking happens (one hook).** Every validation result, on the fast path and with GX
 alone, is handed to the validation-results store (``ValidationDefinition.run`` and
 ``fast.run_definition`` both call ``store_validation_results``) *before* it is returned to the
-checkpoint run. :class:`ytempire_dq.gx_stores.BoundedValidationResultsStore` masks the result
+checkpoint run. :class:`ytempire_dq.gx.stores.BoundedValidationResultsStore` masks the result
 there, in place: the stored file (hence Data Docs), the in-memory result the actions get (Redis
 summary), the terminal table, ``--json`` and the run history all see masked values only.
 :func:`mask_text` masks e-mail-shaped text in log lines (``context.MaskingFormatter``).

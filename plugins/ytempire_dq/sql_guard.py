@@ -31,8 +31,8 @@ import string
 import weakref
 from typing import Any
 
-from ytempire_dq import gx_compat
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.gx import compat
 
 #: The expectation type of an analyst's SQL rule (GX's ``UnexpectedRowsExpectation``).
 SQL_RULE = "unexpected_rows_expectation"
@@ -323,7 +323,7 @@ def substitute_batch(query: str, table: str) -> str:
     if why:
         raise RefusedSQL(f"refused: {why}; {_MUST}")
     sub = f"(SELECT * \nFROM {table} \nWHERE true)"
-    if not gx_compat.query_has_join(query):
+    if not compat.query_has_join(query):
         sub += " AS subselect"
     return query.format(batch=sub)
 

@@ -14,12 +14,11 @@ import pytest
 import redis
 
 from tests.helpers import copy_project, docs_text, empty_redis_db, module_environ
-from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache
-from ytempire_dq.cache.seed import STATS_TOLERANCE
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.config import PROJECT_ROOT, mask_url
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.cache_seed import CACHE_DEFECT_KINDS, RATE_LIMITS, STATS_TOLERANCE, count_defects, seed_cache
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 REDIS_DB = 13
 #: Each cache defect kind -> the ONE cache rule that catches it.
@@ -195,14 +194,14 @@ def test_cli_runs_the_cache_checkpoint(env):
 
 
 def test_suite_lint_passes_for_the_committed_project(env):
-    from ytempire_dq.lint import lint
+    from ytempire_dq.rules.lint import lint
 
     problems = lint()
     assert [str(p) for p in problems if p.level != "warning"] == []
 
 
 def test_lint_checks_the_postgres_side_of_the_cross_store_rules(env, tmp_path):
-    from ytempire_dq.lint import lint
+    from ytempire_dq.rules.lint import lint
 
     gx_dir = copy_project(tmp_path)
     path = gx_dir.parent / "expectations" / "cache.json"

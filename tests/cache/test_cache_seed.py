@@ -12,10 +12,18 @@ import pytest
 import redis
 
 from tests.helpers import empty_redis_db, rows, scalar
-from ytempire_dq.cache import CACHE_DEFECT_KINDS, RATE_LIMITS, count_defects, seed_cache, snapshot
-from ytempire_dq.cache.seed import SESSION_TTL_MAX, WINDOWS, UnknownCacheDefectKind
-from ytempire_dq.db import seed as seeder
+from ytempire_dq.cache.dump import snapshot
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.cache_seed import (
+    CACHE_DEFECT_KINDS,
+    RATE_LIMITS,
+    SESSION_TTL_MAX,
+    WINDOWS,
+    UnknownCacheDefectKind,
+    count_defects,
+    seed_cache,
+)
 
 REDIS_DB = 14
 INJECT = {

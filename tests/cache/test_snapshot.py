@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import redis
 
-from ytempire_dq.cache import snapshot
+from ytempire_dq.cache.dump import snapshot
 
 REDIS_DB = 15
 

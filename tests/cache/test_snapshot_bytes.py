@@ -14,10 +14,11 @@ import redis
 
 from tests.helpers import empty_redis_db, module_environ
 from ytempire_dq import pii
-from ytempire_dq.cache import count_defects, seed_cache, snapshot
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed as seeder
+from ytempire_dq.cache.dump import snapshot
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed as seeder
+from ytempire_dq.fixtures.cache_seed import count_defects, seed_cache
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 REDIS_DB = 8
 BAD = 3  # bad-name session keys in the failing case

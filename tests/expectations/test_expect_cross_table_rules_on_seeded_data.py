@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ytempire_dq.db import seed as seeder
 from ytempire_dq.expectations import (
     ExpectChildAggregateToMatchParentColumn,
     ExpectChildCountPerParentWithinLimit,
     ExpectColumnValuesToExistInTable,
 )
+from ytempire_dq.fixtures import seed as seeder
 
 INJECTED = {
     "orphan_channels": 3,

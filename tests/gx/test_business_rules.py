@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import KIND_TO_RULE, rows, scalar
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
 from ytempire_dq.config import PROJECT_ROOT
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
-from ytempire_dq.db.defects import DEFECT_KINDS
-from ytempire_dq.db.defects.privacy_kinds import PRIVACY_KINDS
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.fixtures.defects.privacy_kinds import PRIVACY_KINDS
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 TABLE_SUITES = ("users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table")
 
@@ -97,7 +97,7 @@ def test_suite_show_has_an_enforced_by_column(monkeypatch):
 
 
 def test_data_docs_say_which_constraint_also_enforces_a_rule(module_env):
-    from ytempire_dq.docs_site import docs_build
+    from ytempire_dq.docs.site import docs_build
 
     index = docs_build()
     page = (index.parent / "expectations" / "users.html").read_text()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq.cache import seed_cache
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.cache_seed import seed_cache
 from ytempire_dq.locations import list_checkpoints
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 RULE_KEYS = {
     "rule_id",
@@ -67,7 +67,7 @@ def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightl
         ("privacy", "user_erasures"),
         ("cache", "redis_snapshot"),
     ]
-    from ytempire_dq.suite_files import show_suite
+    from ytempire_dq.rules.suite_files import show_suite
 
     for v in nightly.validations:
         assert [r.rule_id for r in v.results] == [e["rule_id"] for e in show_suite(v.suite)["expectations"]]
@@ -115,7 +115,7 @@ def test_results_are_stored_and_data_docs_list_the_run(nightly):
 
 
 def test_docs_build_returns_the_index(nightly):
-    from ytempire_dq.docs_site import docs_build
+    from ytempire_dq.docs.site import docs_build
 
     index = docs_build()
     assert index.name == "index.html" and index.is_file() and "cross_table" in index.read_text()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import KIND_TO_RULE
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.db import seed
-from ytempire_dq.db.defects import DEFECT_KINDS
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.fixtures import seed
+from ytempire_dq.fixtures.defects import DEFECT_KINDS
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 #: Distinct counts (1..29) so a rule that caught another kind's rows could not pass by accident.
 INJECT = {kind: i + 1 for i, kind in enumerate(DEFECT_KINDS)}

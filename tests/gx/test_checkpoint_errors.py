@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from ytempire_dq import checkpoints, config
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.context import open_context
-from ytempire_dq.db import seed
+from ytempire_dq import config
 from ytempire_dq.errors import ExitCode, YtdqError
+from ytempire_dq.fixtures import seed
+from ytempire_dq.gx.context import open_context
+from ytempire_dq.run import checkpoint as checkpoints
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 
 @pytest.fixture(scope="module")

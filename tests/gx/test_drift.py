@@ -15,10 +15,8 @@ from click.testing import CliRunner
 
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, rendered_sentence, rows, scalar, suite_round_trip
-from ytempire_dq.checkpoints import run_checkpoint
 from ytempire_dq.cli import main
 from ytempire_dq.config import PROJECT_ROOT
-from ytempire_dq.db import seed
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.expectations import (
@@ -27,6 +25,8 @@ from ytempire_dq.expectations import (
     ExpectTableRowCountToBeWithinHistoryBand,
 )
 from ytempire_dq.expectations._history_band import band
+from ytempire_dq.fixtures import seed
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 VIEWS = "analytics.views_yesterday_within_history"
 COUNT = "analytics.row_count_within_history"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import scalar
-from ytempire_dq import lint
-from ytempire_dq.checkpoints import run_checkpoint
-from ytempire_dq.context import open_context
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
-from ytempire_dq.suite_files import SuiteFileError
+from ytempire_dq.gx.context import open_context
+from ytempire_dq.rules import lint
+from ytempire_dq.rules.suite_files import SuiteFileError
+from ytempire_dq.run.checkpoint import run_checkpoint
 
 BIN = Path(sys.executable).parent
 ID_LINE = re.compile(r'^ {6}"id": "[0-9a-f-]{36}",\n', re.M)
@@ -157,7 +157,7 @@ def test_checkpoint_run_refuses_repeated_keys_before_any_rule_runs(module_env, p
 def test_checkpoint_run_refuses_only_within_its_own_suites(module_env, project_copy):
     """A rule_id of the videos suite repeated in the cache suite: critical runs neither, so the clash
     does not stop it; nightly runs both and refuses."""
-    from ytempire_dq.checkpoints import _check_files
+    from ytempire_dq.run.checkpoint import _check_files
 
     cpath, cache = _doc(project_copy, "cache")
     cache["expectations"][0]["meta"]["rule_id"] = "videos.id_type"

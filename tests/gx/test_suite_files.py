@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ytempire_dq import lint, locations, suite_files
+from ytempire_dq import locations
 from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.rules import lint, suite_files
 
 SUITE_NAMES = ["analytics", "api_keys", "cache", "channels", "cross_table", "privacy", "users", "videos", "workflows"]
 CUSTOM_TYPES = {
@@ -29,7 +30,7 @@ CACHE_CUSTOM_TYPES = {
 
 _LOAD_SCRIPT = """
 import json, sys
-from ytempire_dq.context import open_context
+from ytempire_dq.gx.context import open_context
 ctx = open_context()
 out = {s.name: [e.expectation_type for e in s.expectations] for s in ctx.suites.all()}
 out["__checkpoints__"] = sorted(c.name for c in ctx.checkpoints.all())

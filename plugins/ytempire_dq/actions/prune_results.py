@@ -6,7 +6,7 @@ Checkpoint file entry (``checkpoints/nightly.json`` keeps a year of nightly runs
 
 ``keep_runs`` (newest runs kept per checkpoint) and/or ``older_than_days``; ``history: true``
 also deletes those runs from the ``dq`` history. Same rules as ``ytdq results prune``
-(:mod:`ytempire_dq.retention`). GX runs it after ``update_data_docs``; a failure is logged as a
+(:mod:`ytempire_dq.store.retention`). GX runs it after ``update_data_docs``; a failure is logged as a
 WARNING and never changes the run's verdict.
 """
 
@@ -19,8 +19,8 @@ from great_expectations.checkpoint.actions import ActionContext, ValidationActio
 from great_expectations.checkpoint.checkpoint import CheckpointResult
 from typing_extensions import override
 
-from ytempire_dq import gx_compat
 from ytempire_dq.config import one_line
+from ytempire_dq.gx import compat
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ class PruneResultsAction(ValidationAction):
 
     @override
     def run(self, checkpoint_result: CheckpointResult, action_context: ActionContext | None = None) -> dict:
-        from ytempire_dq import retention
+        from ytempire_dq.store import retention
 
         try:
             out = retention.prune_context(
-                gx_compat.action_data_context(self),
+                compat.action_data_context(self),
                 keep_runs=self.keep_runs,
                 older_than_days=self.older_than_days,
                 history=self.history,

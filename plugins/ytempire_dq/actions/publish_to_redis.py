@@ -26,9 +26,9 @@ from great_expectations.checkpoint.checkpoint import CheckpointResult
 from great_expectations.datasource.fluent.config_str import ConfigStr
 from typing_extensions import override
 
-from ytempire_dq import gx_compat
 from ytempire_dq.config import mask_url, one_line
-from ytempire_dq.results import read_validation_result
+from ytempire_dq.gx import compat
+from ytempire_dq.run.report import read_validation_result
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class PublishToRedisAction(ValidationAction):
 
     def resolved_url(self) -> str | None:
         """``redis_url`` with ``${VAR}`` substituted (None when the variable is not set)."""
-        url = gx_compat.action_config_str(self, self.redis_url)
+        url = compat.action_config_str(self, self.redis_url)
         if not url or ConfigStr.str_contains_config_template(url):
             return None
         return url

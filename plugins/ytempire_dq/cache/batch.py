@@ -3,7 +3,7 @@
 ``gx/great_expectations.yml`` declares a pandas data source ``cache`` with the dataframe asset
 ``redis_snapshot`` and its batch definition ``whole_dataframe``. A dataframe asset has no data of
 its own: each run hands it the DataFrame as the batch parameter ``dataframe``.
-:func:`batch_parameters` is what :func:`ytempire_dq.checkpoints.run_checkpoint` calls at the start
+:func:`batch_parameters` is what :func:`ytempire_dq.run.checkpoint.run_checkpoint` calls at the start
 of a run: one :func:`snapshot` of Redis for every validation definition on the ``cache`` data
 source (none taken when the checkpoint has none), so every cache rule sees the same instant and a
 Redis that goes away later in the run does not change the cache's verdict.
@@ -69,7 +69,7 @@ def read_cache(redis_url: str) -> Any:
     """:func:`cache_frame` of a snapshot of ``redis_url``; unreachable -> YtdqError, URL masked."""
     import redis
 
-    from ytempire_dq.cache.snapshot import snapshot
+    from ytempire_dq.cache.dump import snapshot
 
     try:
         frame = snapshot(redis_url)

@@ -43,7 +43,7 @@ def backup_group(ctx: click.Context, folder: Path | None, no_verify: bool) -> No
     (the embedded cluster of `ytdq services up` does; other servers: README, "Backups and recovery")."""
     if ctx.invoked_subcommand:
         return
-    from ytempire_dq import backup
+    from ytempire_dq.ops import backup
 
     url = config.store_url()  # the owner: a base backup needs the REPLICATION the checks' role lacks
     target = backup.backup_dir(config.STATE_DIR, folder, url)
@@ -65,7 +65,7 @@ def backup_group(ctx: click.Context, folder: Path | None, no_verify: bool) -> No
 @click.option("--json", "json_out", is_flag=True, help="Print JSON instead of a table.")
 def backup_list(folder: Path | None, json_out: bool) -> None:
     """The base backups (oldest first) and the archived WAL."""
-    from ytempire_dq import backup
+    from ytempire_dq.ops import backup
 
     target = backup.backup_dir(config.STATE_DIR, folder)
     found, wal = backup.list_backups(target), backup.wal_summary(target)
@@ -95,7 +95,7 @@ def backup_list(folder: Path | None, json_out: bool) -> None:
 def backup_prune(folder: Path | None, days: float | None) -> None:
     """Delete base backups older than the retention (the newest always stays) and the archived WAL
     no remaining backup needs (pg_archivecleanup)."""
-    from ytempire_dq import backup
+    from ytempire_dq.ops import backup
 
     target = backup.backup_dir(config.STATE_DIR, folder)
     done = backup.prune(target, days, log=_log)
@@ -114,7 +114,7 @@ def backup_prune(folder: Path | None, days: float | None) -> None:
 def restore_cmd(to: str, into: Path, folder: Path | None, port: int | None, stop: bool) -> None:
     """Bring up a scratch cluster from the newest base backup before --to plus the archived WAL,
     on its own port; prints its URL. The source server is not touched."""
-    from ytempire_dq import backup, restore
+    from ytempire_dq.ops import backup, restore
 
     if stop:
         stopped = restore.stop_cluster(into.resolve())
@@ -157,8 +157,8 @@ def drill_cmd(record: Path | None, json_out: bool, **options) -> None:
     """Lose a durable scratch primary under load, restore it to the latest point, run the checkpoint
     on the copy; report RTO, RPO, the verdict and Redis's AOF loss. Exit 0: rules met and targets
     met (RTO < 30 min, RPO < 15 min); 1: rules or a target failed; 2: the drill could not run."""
-    from ytempire_dq.drill import run_drill
-    from ytempire_dq.results import jsonable
+    from ytempire_dq.ops.drill import run_drill
+    from ytempire_dq.run.report import jsonable
 
     report = run_drill(**options, log=_log)
     data = jsonable(report.to_dict())

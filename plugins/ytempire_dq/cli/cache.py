@@ -27,13 +27,13 @@ def cache_group() -> None:
 @click.option("--list-kinds", is_flag=True, help="List the cache defect kinds and exit.")
 def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill Redis consistently with PostgreSQL (sessions, video stats, rate limits), then break it on purpose."""
-    from ytempire_dq import cache
+    from ytempire_dq.fixtures import cache_seed
 
     if list_kinds:
-        for name, description in cache.CACHE_DEFECT_KINDS.items():
+        for name, description in cache_seed.CACHE_DEFECT_KINDS.items():
             click.echo(f"{name:28} {description}")
         return
-    result = cache.seed_cache(
+    result = cache_seed.seed_cache(
         seed=seed_value,
         inject=parse_inject(inject),
         manifest_path=manifest or config.STATE_DIR / "cache_manifest.json",

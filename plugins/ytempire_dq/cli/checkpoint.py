@@ -16,7 +16,7 @@ from ytempire_dq.errors import ExitCode
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
-    from ytempire_dq.results import bounded_text  # cut before masking: linear, bounded
+    from ytempire_dq.run.report import bounded_text  # cut before masking: linear, bounded
 
     table = Table("rule_id", "table", "bad rows", "sample values", title=title, title_justify="left")
     for row in rows:
@@ -108,8 +108,8 @@ def checkpoint_run(
 ) -> None:
     """Run checkpoint NAME. Exit 0: every rule met; 1: data failed; 2: the run could not happen
     (a rule that could not be evaluated included)."""
-    from ytempire_dq import context
-    from ytempire_dq.checkpoints import run_checkpoint
+    from ytempire_dq.gx import context
+    from ytempire_dq.run.checkpoint import run_checkpoint
 
     if since_last and full:
         raise click.UsageError("--since-last and --full exclude each other")
@@ -148,7 +148,7 @@ def _write_reports(
     line naming it is returned, and the other file is still written."""
     problems: list[str] = []
     if junit_file is not None:
-        from ytempire_dq import junit
+        from ytempire_dq.run import junit
 
         xml = junit.from_report(report) if report is not None else junit.from_run_error(name, run_error)
         problems += _write(junit_file, "--junit", lambda path: junit.write(xml, path))

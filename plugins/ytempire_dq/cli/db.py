@@ -80,7 +80,7 @@ def db_reset() -> None:
 @click.option("--list-kinds", is_flag=True, help="List the defect kinds (with the rule that catches each) and exit.")
 def db_seed(users: int, seed_value: int, inject: tuple[str, ...], manifest: Path | None, list_kinds: bool) -> None:
     """Fill the database with realistic data, then inject known defects."""
-    from ytempire_dq.db import seed
+    from ytempire_dq.fixtures import seed
 
     if list_kinds:
         for name, kind in seed.DEFECT_KINDS.items():

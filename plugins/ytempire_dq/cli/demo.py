@@ -18,7 +18,7 @@ def demo(users: int) -> None:
 
     Exits like `checkpoint run`: 1 here, because the demo injects defects on purpose.
     """
-    from ytempire_dq.demo import run_demo
+    from ytempire_dq.ops.demo import run_demo
 
     result = run_demo(users=users, log=lambda m: err.print(f"[dim]{escape(m)}[/]"), progress=progress_line)
     out.print(result["seed"].summary())

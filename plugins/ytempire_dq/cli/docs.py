@@ -20,7 +20,7 @@ def docs_group() -> None:
 @config_option
 def docs_build(config_dir: Path | None) -> None:
     """Rebuild Data Docs from the stored suites and results; print the path of index.html."""
-    from ytempire_dq.docs_site import docs_build
+    from ytempire_dq.docs.site import docs_build
 
     click.echo(docs_build(config_dir))
 
@@ -36,7 +36,7 @@ def docs_serve(config_dir: Path | None, port: int, host: str, rebuild: bool) -> 
     stored result: ~45 s with a year of nightly runs)."""
     import http.server
 
-    from ytempire_dq.docs_site import UnreadableResults, docs_build, site_index
+    from ytempire_dq.docs.site import UnreadableResults, docs_build, site_index
     from ytempire_dq.locations import config_dir_of
 
     index = site_index(config_dir_of(config_dir))

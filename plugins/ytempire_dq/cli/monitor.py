@@ -20,7 +20,7 @@ from ytempire_dq.errors import ExitCode
 @click.option("--json", "json_out", is_flag=True, help="Print each pass's readings and alerts as JSON.")
 def monitor(once: bool, interval: float, json_out: bool) -> None:
     """Watch PostgreSQL and Redis: connections, long queries, bloat, replication lag, memory, AOF."""
-    from ytempire_dq import monitor as monitoring
+    from ytempire_dq.ops import monitor as monitoring
 
     last: list = []  # the last pass's alerts
 

@@ -30,10 +30,11 @@ def prune(
     config_dir: Path | None, keep_runs: int | None, older_than: float | None, history: bool, dry_run: bool
 ) -> None:
     """Remove old runs' validation results, their Data Docs pages and index rows (and, with --history, their dq rows)."""
-    from ytempire_dq import config, retention
-    from ytempire_dq.context import open_context
+    from ytempire_dq import config
     from ytempire_dq.errors import YtdqError
+    from ytempire_dq.gx.context import open_context
     from ytempire_dq.locations import config_dir_of
+    from ytempire_dq.store import retention
 
     if keep_runs is None and older_than is None:
         raise YtdqError("say what to keep: --keep-runs N and/or --older-than DAYS")

@@ -8,9 +8,10 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ytempire_dq import config, services
+from ytempire_dq import config
 from ytempire_dq.cli.app import err, fail, main, out
 from ytempire_dq.errors import YtdqError, with_hint
+from ytempire_dq.ops import services
 
 
 @main.group("services")

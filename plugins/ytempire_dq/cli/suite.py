@@ -23,7 +23,7 @@ def suite_group() -> None:
 def suite_list(config_dir: Path | None) -> None:
     """Every suite with its number of rules and its file."""
     from ytempire_dq.locations import list_suites
-    from ytempire_dq.suite_files import show_suite
+    from ytempire_dq.rules.suite_files import show_suite
 
     table = Table("suite", "rules", "file")
     for name in list_suites(config_dir):
@@ -38,7 +38,7 @@ def suite_list(config_dir: Path | None) -> None:
 def suite_show(name: str, config_dir: Path | None) -> None:
     """The rules of suite NAME: rule_id, expectation type, column, description, and the database
     constraint that also enforces the rule (empty: only this rule guards it)."""
-    from ytempire_dq.suite_files import show_suite
+    from ytempire_dq.rules.suite_files import show_suite
 
     shown = show_suite(name, config_dir)
     table = Table("rule_id", "type", "column", "description", "enforced_by", title=shown["file"], title_justify="left")
@@ -60,7 +60,7 @@ def suite_show(name: str, config_dir: Path | None) -> None:
 @config_option
 def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | None) -> None:
     """Create an empty suite NAME for ASSET (and its validation definition); then add rules to its file."""
-    from ytempire_dq.suite_files import new_suite
+    from ytempire_dq.rules.suite_files import new_suite
 
     made = new_suite(name, asset, checkpoint=checkpoint, config_dir=config_dir)
     click.echo(
@@ -80,8 +80,8 @@ def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
 
     Columns and SQL rules are checked against DATABASE_URL: without a reachable, migrated database
     lint exits 2, unless --offline."""
-    from ytempire_dq import lint
     from ytempire_dq.locations import list_suites
+    from ytempire_dq.rules import lint
 
     for changed in lint.fix_ids(config_dir) if fix else []:
         click.echo(
@@ -114,7 +114,7 @@ def suite_suggest(table: str, out: str | None, checkpoint: str | None, config_di
     value sets, ranges with a margin, id formats, uniqueness), each with its evidence in
     meta.suggested_from. Never overwrites a file; review the draft before relying on it."""
     from ytempire_dq.locations import project_relative
-    from ytempire_dq.suggest import write_suggestion
+    from ytempire_dq.rules.suggest import write_suggestion
 
     made = write_suggestion(table, out, checkpoint=checkpoint, config_dir=config_dir)
     if made["file"] is None:

@@ -13,7 +13,7 @@ PostgreSQL table and counts the rows that disagree. How:
   (identifiers checked to be plain names and quoted by SQLAlchemy, values inlined as literals).
 - **Where the database is**: the ``database_url`` parameter, ``${DATABASE_URL}`` by default and
   in the suite file, substituted when the rule runs by the current GX project's config provider
-  (the same runtime variables :func:`ytempire_dq.context.open_context` gives the Postgres data
+  (the same runtime variables :func:`ytempire_dq.gx.context.open_context` gives the Postgres data
   source), else from :func:`ytempire_dq.config.database_url`. The file never holds a secret, and
   results and Data Docs show only ``${DATABASE_URL}``.
 - **Result**: ``unexpected_count`` (= ``observed_value``) is the number of offending rows (cache
@@ -35,7 +35,6 @@ from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.expectation import ColumnAggregateExpectation
 from typing_extensions import override
 
-from ytempire_dq import gx_compat
 from ytempire_dq.expectations._cross_table import (
     SAMPLE_SIZE,
     SentenceRendering,
@@ -43,6 +42,7 @@ from ytempire_dq.expectations._cross_table import (
     plain_sql,
     sql_table,
 )
+from ytempire_dq.gx import compat
 
 #: The CTE holding the batch's key values.
 KEYS_TABLE = "dq_batch_keys"
@@ -56,7 +56,7 @@ def resolve_database_url(value: str) -> str:
     if "${" not in value:
         return value
     try:
-        resolved = gx_compat.current_config_provider().substitute_config(value)
+        resolved = compat.current_config_provider().substitute_config(value)
     except Exception:  # noqa: BLE001 - no project open: fall back to our own settings
         resolved = value
     if "${" in str(resolved):
@@ -104,7 +104,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     def fetch(self, values: list[str]) -> dict:
         """``{key value: lookup row}`` for the batch's distinct key values (one query)."""
         from ytempire_dq.db.connect import connect
-        from ytempire_dq.snapshot import import_into
+        from ytempire_dq.run.snapshot import import_into
 
         if not values:
             return {}
@@ -114,7 +114,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         url = resolve_database_url(self.database_url)
         conn = connect(url)
         try:
-            import_into(conn, url)  # the run's snapshot (ytempire_dq.snapshot), before anything runs
+            import_into(conn, url)  # the run's snapshot (ytempire_dq.run.snapshot), before anything runs
             with conn.cursor() as cur:
                 cur.execute(sql, (list(values),))
                 found = {row[0]: row for row in cur.fetchall()}
@@ -133,7 +133,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         import pandas as pd
 
         frame, _, _ = execution_engine.get_compute_domain(
-            gx_compat.domain_kwargs_of(self), domain_type=MetricDomainTypes.COLUMN
+            compat.domain_kwargs_of(self), domain_type=MetricDomainTypes.COLUMN
         )
         key = self.key_column_of_batch()
         values = frame[key] if key in frame else pd.Series(dtype=object, index=frame.index)
@@ -141,7 +141,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         bad = self.offending(frame, self.fetch(distinct)).fillna(False).astype(bool)
         count = int(bad.sum())
         success = count == 0
-        result_format = gx_compat.result_format_of(self, runtime_configuration)
+        result_format = compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
         if result_format == ResultFormat.BOOLEAN_ONLY:

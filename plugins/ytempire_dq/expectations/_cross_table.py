@@ -22,7 +22,7 @@ from its parameters instead of being written by hand:
   the expectation is built (a pydantic ``ValidationError`` naming the field), and quoted by
   SQLAlchemy's PostgreSQL compiler; values (limits, filter values, tolerance) are rendered as
   SQL literals by SQLAlchemy, never pasted.
-- **Incremental runs** (``ytempire_dq.incremental``): a rule ``incremental.yml`` lists under its
+- **Incremental runs** (``ytempire_dq.run.incremental``): a rule ``incremental.yml`` lists under its
   child table (the field :attr:`CrossTableExpectation.child_table_field` names) gets, for that run
   only, a copy with ``incremental_since`` ``{column: value}``: it judges only the child rows with
   ``column > value`` (orphans) or the parents having such rows (aggregates); never stored.
@@ -60,7 +60,7 @@ from great_expectations.render.renderer_configuration import (
 from great_expectations.render.util import num_to_str
 from typing_extensions import override
 
-from ytempire_dq import gx_compat
+from ytempire_dq.gx import compat
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -74,7 +74,7 @@ _TABLE_RE = re.compile(rf"^(?:{_NAME}\.)?{_NAME}$")
 
 # PostgreSQL with standard_conforming_strings=on (the default since 9.1): a backslash in a
 # string literal is an ordinary character, so SQLAlchemy must not double it.
-_DIALECT = gx_compat.postgresql_literal_dialect()
+_DIALECT = compat.postgresql_literal_dialect()
 
 
 def check_table_name(value: Any) -> str:
@@ -373,7 +373,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         runtime_configuration: dict | None = None,
         execution_engine: Any = None,
     ) -> dict:
-        result_format = gx_compat.result_format_of(self, runtime_configuration)
+        result_format = compat.result_format_of(self, runtime_configuration)
         if isinstance(result_format, dict):
             result_format = result_format.get("result_format", ResultFormat.SUMMARY)
 

@@ -20,7 +20,7 @@ server, only the run history the project keeps in the checked database.
   baseline builds itself run by run.
 - **Recording**: the value and the band are in the result's ``observed_value``
   (``{"metric", "value", "median", "mad", "lower", "upper", "baseline_runs", "min_runs", "runs",
-  "status"}``); :mod:`ytempire_dq.metric_history` writes them to ``dq.metrics`` with the run's
+  "status"}``); :mod:`ytempire_dq.store.metrics` writes them to ``dq.metrics`` with the run's
   history. The series is keyed by ``metric`` (what is measured, e.g. ``row_count(analytics)``),
   not by rule_id: the band's parameters can be tuned without losing the history, and a rule that
   measures something else starts a new series.

@@ -1,0 +1,287 @@
+"""The rule history page of Data Docs (``history.html``), from the run history in schema ``dq``.
+
+Per checkpoint, per rule: its outcome and bad-row count over the checkpoint's last
+:data:`HISTORY_RUNS` runs (an inline SVG drawn here: no script, no chart library), since when it
+fails (the first failure after its last success, as ``ytdq history RULE_ID`` says), and how to
+fetch the rows it quarantined (the command and the exact SQL). Failing rules come first.
+Everything from the database or the suites is HTML-escaped.
+
+Written after each run is recorded (``run_checkpoint``) and by ``ytdq docs build``; the index
+links it, and each validation page lists its failed rules with a link to their row here
+(:func:`failed_rules_box`, added by :mod:`ytempire_dq.docs.site`). Three queries per
+checkpoint, each bounded by the runs shown (indexes of migration 004), so the page costs the same
+whatever the history's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ytempire_dq import config
+from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
+
+log = logging.getLogger(__name__)
+
+#: Runs per checkpoint the page shows.
+HISTORY_RUNS = 30
+
+_RUNS_SQL = sa.text("SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp ORDER BY started_at DESC LIMIT :n")
+_RESULTS_SQL = sa.text(
+    "SELECT run_id, rule_id, table_name, success, unexpected_count, error FROM dq.rule_results WHERE run_id = ANY(:ids)"
+)
+_SINCE_SQL = sa.text(
+    "SELECT r.rule_id, min(r.observed_at) FROM dq.rule_results r"
+    " WHERE r.checkpoint = :cp AND r.rule_id = ANY(:rules) AND NOT r.success"
+    " AND r.observed_at > coalesce((SELECT max(s.observed_at) FROM dq.rule_results s"
+    "   WHERE s.rule_id = r.rule_id AND s.checkpoint = :cp AND s.success), '-infinity')"
+    " GROUP BY r.rule_id"
+)
+_QUARANTINED_SQL = sa.text("SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = :run GROUP BY rule_id")
+
+
+def history(database_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
+    """``[{checkpoint, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
+    outcomes: [None | {success, unexpected_count, error}] per run, failing_since, quarantined,
+    latest_run}]}]``, checkpoints by their latest run, newest first."""
+    from ytempire_dq.db.connect import engine as make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+                return []
+            checkpoints = [
+                row[0]
+                for row in conn.execute(
+                    sa.text("SELECT checkpoint FROM dq.runs GROUP BY checkpoint ORDER BY max(started_at) DESC")
+                )
+            ]
+            return [_checkpoint(conn, cp, runs) for cp in checkpoints]
+    finally:
+        engine.dispose()
+
+
+def _checkpoint(conn: sa.Connection, checkpoint: str, n: int) -> dict:
+    last = [dict(r._mapping) for r in conn.execute(_RUNS_SQL, {"cp": checkpoint, "n": n})][::-1]
+    position = {r["run_id"]: i for i, r in enumerate(last)}
+    rules: dict[str, dict] = {}
+    for r in conn.execute(_RESULTS_SQL, {"ids": list(position)}):
+        rule = rules.setdefault(
+            r.rule_id, {"rule_id": r.rule_id, "table": r.table_name, "outcomes": [None] * len(last)}
+        )
+        rule["outcomes"][position[r.run_id]] = {
+            "success": r.success,
+            "unexpected_count": r.unexpected_count,
+            "error": r.error,
+        }
+    for rule in rules.values():
+        seen = [i for i, o in enumerate(rule["outcomes"]) if o is not None]
+        rule["latest_run"] = last[seen[-1]]["run_id"] if seen else None
+        rule["latest"] = rule["outcomes"][seen[-1]] if seen else None
+        rule["failing_since"] = None
+        rule["quarantined"] = 0
+    failing = [r["rule_id"] for r in rules.values() if r["latest"] is not None and not r["latest"]["success"]]
+    if failing:
+        for rule_id, since in conn.execute(_SINCE_SQL, {"cp": checkpoint, "rules": failing}):
+            rules[rule_id]["failing_since"] = since
+    if last:
+        for rule_id, count in conn.execute(_QUARANTINED_SQL, {"run": last[-1]["run_id"]}):
+            if rule_id in rules and rules[rule_id]["latest_run"] == last[-1]["run_id"]:
+                rules[rule_id]["quarantined"] = int(count)
+    ordered = sorted(
+        rules.values(),
+        key=lambda r: (r["failing_since"] is None, r["failing_since"] or 0, r["rule_id"]),
+    )
+    return {"checkpoint": checkpoint, "runs": last, "rules": ordered}
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def sparkline(outcomes: list[dict | None], runs: list[dict]) -> str:
+    """One bar per run (oldest left): red, as tall as its bad rows (log scale), when the rule
+    failed; a low green bar when it passed; grey when it could not run; nothing when not run."""
+    bar, gap, height = 8, 2, 28
+    counts = [o["unexpected_count"] or 0 for o in outcomes if o and not o["success"] and not o["error"]]
+    top = math.log1p(max(counts)) if counts else 1.0
+    parts = [
+        f'<svg class="trend" width="{max(1, len(outcomes)) * (bar + gap)}"'
+        f' height="{height}" role="img" aria-label="outcome per run, oldest first">'
+    ]
+    for i, outcome in enumerate(outcomes):
+        if outcome is None:
+            continue
+        x = i * (bar + gap)
+        if outcome["error"]:
+            h, colour, text = height, "#6c757d", "could not run"
+        elif outcome["success"]:
+            h, colour, text = 4, "#198754", "passed"
+        else:
+            count = outcome["unexpected_count"] or 0
+            h = max(6, round(height * math.log1p(count) / top)) if top else height
+            colour, text = "#dc3545", f"failed: {count} bad rows"
+        label = f"{runs[i]['run_id']} ({when(_iso(runs[i]['started_at']))}): {text}"
+        parts.append(
+            f'<rect x="{x}" y="{height - h}" width="{bar}" height="{h}" fill="{colour}"><title>{e(label)}</title></rect>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def sql_literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def fetch_sql(rule: dict) -> str:
+    """The exact SQL of the rows ``rule`` quarantined in its latest run (joined back to its table)."""
+    where = f"q.rule_id = {sql_literal(rule['rule_id'])} AND q.run_id = {sql_literal(rule['latest_run'])}"
+    table = rule["table"]
+    if not table:
+        return f"SELECT q.row_key FROM dq.quarantine q WHERE {where};"
+    return f"SELECT t.* FROM dq.quarantine q JOIN {table} t ON to_jsonb(t) @> q.row_key\n WHERE {where};"
+
+
+def _rule_row(checkpoint: str, rule: dict, runs: list[dict]) -> str:
+    latest = rule["latest"] or {}
+    if latest.get("error"):
+        verdict, kind = '<span class="status">&#9888; Could not run</span>', "failed"
+    elif latest.get("success"):
+        verdict, kind = '<span class="status">&#10004; Passed</span>', "passed"
+    else:
+        verdict = f'<span class="status">&#10008; Failed</span>: {e(latest.get("unexpected_count"))} bad rows'
+        kind = "failed"
+    failed_runs = sum(1 for o in rule["outcomes"] if o is not None and not o["success"])
+    ran = sum(1 for o in rule["outcomes"] if o is not None)
+    since = when(_iso(rule["failing_since"])) if rule["failing_since"] else ""
+    fetch = f"<code>ytdq history {e(rule['rule_id'])} --checkpoint {e(checkpoint)}</code>"
+    if rule["quarantined"]:
+        fetch += f"<br>{rule['quarantined']} rows quarantined in the latest run:<pre>{e(fetch_sql(rule))}</pre>"
+    return (
+        f'<tr id="{e(rule_anchor(checkpoint, rule["rule_id"]))}" class="{kind} rule-row">'
+        f'<td class="rule-id">{e(rule["rule_id"])}</td><td>{e(rule["table"])}</td>'
+        f"<td>{sparkline(rule['outcomes'], runs)}</td>"
+        f'<td class="failed-runs">failed in {failed_runs} of {ran} runs</td><td>{verdict}</td>'
+        f'<td class="failing-since">{e(since)}</td><td>{fetch}</td></tr>'
+    )
+
+
+def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
+    parts = [
+        "<h1><strong>Data Docs</strong> | Rule history</h1>",
+        '<nav><a href="index.html">Index</a></nav>',
+        f'<p class="muted">Each rule over the last {runs} runs of each checkpoint, oldest bar first (red: failed,'
+        " height = bad rows, log scale; green: passed; grey: could not run). From the run history in schema"
+        " <code>dq</code>; <code>ytdq history RULE_ID</code> shows the same.</p>",
+    ]
+    if not checkpoints:
+        parts.append('<p class="muted">No run is recorded in the history yet.</p>')
+    for cp in checkpoints:
+        parts.append(
+            f'<h2 id="{e(checkpoint_anchor(cp["checkpoint"]))}">Checkpoint {e(cp["checkpoint"])}'
+            f' <span class="muted">(last {len(cp["runs"])} runs)</span></h2>'
+        )
+        parts.append(
+            '<table class="rule-history"><thead><tr><th>Rule</th><th>Table</th><th>Outcome per run</th>'
+            "<th>Failed</th><th>Latest run</th><th>Failing since</th><th>Fetch its rows</th></tr></thead><tbody>"
+        )
+        parts.extend(_rule_row(cp["checkpoint"], rule, cp["runs"]) for rule in cp["rules"])
+        parts.append("</tbody></table>")
+    return page("Data Docs | Rule history", "\n".join(parts))
+
+
+def write_page(site: Path, database_url: str | None = None, runs: int = HISTORY_RUNS) -> Path | None:
+    """Write ``history.html`` into the site at ``site``. Never raises (the docs must not fail a
+    run): a failure is logged as a WARNING and the old page stays; None then."""
+    url = database_url or config.database_url(required=False)
+    if not url:
+        ensure_page(site)
+        return None
+    try:
+        markup = render_history(history(url, runs), runs)
+    except Exception as exc:  # noqa: BLE001 - the history page is a view; the run stands
+        log.warning("Data Docs: rule history page not written: %s", config.one_line(exc, 300))
+        ensure_page(site)
+        return None
+    site.mkdir(parents=True, exist_ok=True)
+    tmp = site / (HISTORY_PAGE + ".tmp")
+    tmp.write_text(markup, encoding="utf-8")
+    os.replace(tmp, site / HISTORY_PAGE)
+    return site / HISTORY_PAGE
+
+
+def ensure_page(site: Path) -> None:
+    """A history page exists (the index links it): a placeholder until a run writes the real one."""
+    if not (site / HISTORY_PAGE).exists():
+        (site / HISTORY_PAGE).write_text(
+            page(
+                "Data Docs | Rule history",
+                '<h1><strong>Data Docs</strong> | Rule history</h1><nav><a href="index.html">Index</a></nav>'
+                '<p class="muted">Written after the next checkpoint run, or by <code>ytdq docs build</code> with'
+                " the database reachable (DATABASE_URL).</p>",
+            ),
+            encoding="utf-8",
+        )
+
+
+def failed_rules_box(result: Any, checkpoint: str, depth: int) -> str:
+    """HTML for the top of a validation page: its failed rules, each linked to its history row
+    (``depth``: directories between the page and the site root)."""
+    failed = [r for r in result.results if not r.success]
+    if not failed:
+        return ""
+    prefix = "../" * depth + HISTORY_PAGE
+    items = []
+    for r in failed:
+        config_ = r.expectation_config
+        rule_id = str(((config_.meta if config_ else None) or {}).get("rule_id") or (config_.type if config_ else "?"))
+        count = (r.result or {}).get("unexpected_count")
+        raised = (r.exception_info or {}).get("raised_exception") if isinstance(r.exception_info, dict) else None
+        what = "could not run" if raised else f"{count} bad rows" if count is not None else "failed"
+        href = f"{prefix}#{rule_anchor(checkpoint, rule_id)}"
+        items.append(
+            f'<li class="failed-rule"><strong>{e(rule_id)}</strong>: {e(what)} — '
+            f'<a class="rule-history-link" href="{e(href)}">rule history</a></li>'
+        )
+    return (
+        '<div class="ytdq-failed-rules alert alert-danger" style="border:1px solid #f1aeb5;background:#f8d7da;'
+        'color:#58151c;padding:.75rem 1.25rem;margin-bottom:1rem;border-radius:.25rem">'
+        f"<strong>&#10008; {len(failed)} failed rule(s)</strong><ul>{''.join(items)}</ul></div>"
+    )
+
+
+def site_dirs(ctx: Any) -> list[Path]:
+    """The filesystem Data Docs sites of a data context."""
+    sites = []
+    for site in (ctx.variables.data_docs_sites or {}).values():
+        backend = (site or {}).get("store_backend") or {}
+        base = backend.get("base_directory")
+        if backend.get("class_name", "TupleFilesystemStoreBackend") == "TupleFilesystemStoreBackend" and base:
+            sites.append((Path(ctx.root_directory) / base).resolve())
+    return sites
+
+
+def write_pages(ctx: Any, database_url: str | None = None) -> None:
+    """:func:`write_page` for every filesystem site of ``ctx`` (one history read). Never raises."""
+    try:
+        url = database_url or config.database_url(required=False)
+        dirs = site_dirs(ctx)
+        first = write_page(dirs[0], url) if dirs else None
+        for site in dirs[1:]:
+            if first is not None:
+                site.mkdir(parents=True, exist_ok=True)
+                (site / HISTORY_PAGE).write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
+            else:
+                ensure_page(site)
+    except Exception as exc:  # noqa: BLE001 - a view of the history must not fail the run
+        log.warning("Data Docs: rule history page not written: %s", config.one_line(exc, 300))

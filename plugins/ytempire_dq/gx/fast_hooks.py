@@ -1,0 +1,299 @@
+"""GX private API the fast path (:mod:`ytempire_dq.run.validation`) hooks into, beside :mod:`ytempire_dq.gx.compat`
+(the same boundary: nothing else in the package touches GX internals; ``tests/test_gx_compat.py``
+checks every name used here). Each hook is scoped: one validator or engine instance, or the span
+of a fast-path validation, and gives the values GX's own code gives."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ytempire_dq.gx.compat import wrapped_validator
+
+
+def reuse_metrics(validator: Any) -> dict:
+    """Let every later metric graph of ``validator`` start from the metrics it already resolved:
+    ``MetricsCalculator.resolve_validation_graph`` of its wrapped validator, replaced on that one
+    instance by ``ValidationGraph._resolve(metrics=<all resolved so far>)`` (GX's ``resolve`` with a
+    pre-filled dict: ``_parse`` skips what is in it). A metric's id holds its domain and value
+    kwargs, so only the very same metric is reused (a sample query asked for with another
+    ``result_format`` is a new metric). Right only while the batch cannot change underneath: the
+    run reads one snapshot (:mod:`ytempire_dq.run.snapshot`). Returns the dict of resolved metrics (by
+    id), which a caller may also fill with a metric it computed itself."""
+    calculator = wrapped_validator(validator)._metrics_calculator
+    known: dict = {}
+
+    def resolve_validation_graph(graph: Any, runtime_configuration: Any = None, min_graph_edges_pbar_enable: int = 0):
+        resolved = dict(known)
+        aborted = graph._resolve(
+            metrics=resolved,
+            runtime_configuration=runtime_configuration,
+            min_graph_edges_pbar_enable=min_graph_edges_pbar_enable,
+            show_progress_bars=calculator._show_progress_bars,
+        )
+        known.update(resolved)
+        return resolved, aborted
+
+    calculator.resolve_validation_graph = resolve_validation_graph
+    return known
+
+
+def column_values_query(execution_engine: Any, map_metric: str, condition: tuple, table_columns: list) -> Any:
+    """GX's query for a column map rule's ``unexpected_values`` (``column_map_condition_auxilliary_
+    methods._sqlalchemy_column_map_condition_values``) without its LIMIT: ``SELECT <column> AS
+    unexpected_values FROM <domain> WHERE <unexpected condition>``; None for a metric whose condition
+    selects its own rows (GX builds those differently). ``condition``: the resolved ``<map_metric>.
+    condition`` metric."""
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+        SQLALCHEMY_SELECTABLE_METRICS,
+    )
+    from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
+
+    if f"{map_metric}.condition" in SQLALCHEMY_SELECTABLE_METRICS:
+        return None
+    unexpected_condition, compute_kwargs, accessor_kwargs = condition
+    if "column" not in accessor_kwargs:
+        return None
+    accessor_kwargs = get_dbms_compatible_metric_domain_kwargs(
+        metric_domain_kwargs=accessor_kwargs, batch_columns_list=table_columns
+    )
+    selectable = execution_engine.get_domain_records(domain_kwargs=compute_kwargs)
+    query = sa.select(sa.column(accessor_kwargs["column"]).label("unexpected_values")).where(unexpected_condition)
+    return query.select_from(selectable.subquery() if hasattr(selectable, "subquery") else selectable)
+
+
+#: Aggregate functions ``FILTER (WHERE ...)`` applies to (a metric that is any other expression
+#: keeps its own statement).
+AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "stddev_samp", "var_samp"})
+
+
+@contextlib.contextmanager
+def one_scan_per_batch(execution_engine: Any) -> Iterator[None]:
+    """While active, a bundle of aggregate metrics that GX would query once per domain (the table,
+    and the table under each rule's ``row_condition``) is queried once per batch: a domain's
+    aggregates become ``agg(...) FILTER (WHERE <row condition>)`` beside the unconditioned ones.
+
+    GX's ``SqlAlchemyExecutionEngine._organize_metrics_by_domain`` groups a bundle by domain; each
+    group is one statement over ``get_domain_records(domain)``, which for a row condition is
+    ``SELECT * FROM (<batch>) WHERE <condition>``. Replaced on this one engine instance, the groups
+    of one batch that differ only by a row condition are folded into the group without it, when
+    the bundle has one (that scan of the whole batch runs anyway; folding into a scan created for
+    the purpose would turn a condition an index can serve, such as an incremental run's
+    ``date > since``, into a full scan). A group is folded only when its records are exactly that (one FROM, a WHERE
+    whose columns are unqualified) and each of its metrics is an aggregate function (``FILTER``
+    applies); anything else stays its own statement, as GX has it. Counts over no rows are the same
+    (``count(*) FILTER`` 0, ``sum(...) FILTER`` NULL, as over an empty subquery).
+
+    And GX's bad-row count of a map rule, ``sum(CASE WHEN <bad> THEN 1 ELSE 0 END)``, becomes
+    ``CASE WHEN count(*) = 0 THEN NULL ELSE count(*) FILTER (WHERE <bad>) END``: the same value
+    (NULL over no rows, as ``sum``), a third less PostgreSQL time (analytics at 10M rows, ten rules:
+    0.83 s -> 0.56 s).
+
+    And an integral bound against an integer column is bound as an integer (:func:`integral_bounds`)."""
+    import sqlalchemy as sa
+    from great_expectations.core.id_dict import IDDict
+
+    original = execution_engine._organize_metrics_by_domain
+
+    def bad_rows(aggregate: Any) -> Any:
+        """``<bad>`` of GX's ``sum(CASE WHEN <bad> THEN 1 ELSE 0 END)``, else None."""
+        args = list(getattr(aggregate, "clauses", []))
+        if not isinstance(aggregate, sa.sql.functions.sum) or len(args) != 1:
+            return None
+        case = args[0]
+        if not isinstance(case, sa.sql.elements.Case) or case.value is not None or len(case.whens) != 1:
+            return None
+        (bad, then), otherwise = case.whens[0], case.else_
+        if getattr(then, "value", None) == 1 and getattr(otherwise, "value", None) == 0:
+            return bad
+        return None
+
+    def aggregate(sel: Any, condition: Any = None) -> Any:
+        """``sel`` (a labelled aggregate) counted as FILTERs, under the row ``condition`` if any."""
+        element, bad = sel.element, bad_rows(sel.element)
+        if bad is None:
+            return element.filter(condition).label(sel.name) if condition is not None else sel
+        rows = sa.func.count().filter(condition) if condition is not None else sa.func.count()
+        bad_rows_count = sa.func.count().filter(sa.and_(condition, bad) if condition is not None else bad)
+        return sa.case((rows == 0, sa.null()), else_=bad_rows_count).label(sel.name)
+
+    def foldable(records: Any) -> Any:
+        """The row condition of a domain's records, or None when they are not a filtered batch."""
+        if not isinstance(records, sa.Select) or records.whereclause is None or len(records.get_final_froms()) != 1:
+            return None
+        condition = records.whereclause
+        columns = [c for c in sa.sql.visitors.iterate(condition) if isinstance(c, sa.ColumnClause)]
+        if not columns or any(c.table is not None for c in columns):
+            return None
+        return condition
+
+    def organize(metric_fn_bundle: Any, limit: Any = None) -> list[dict]:
+        queries = original(metric_fn_bundle, limit=limit)
+        if limit:  # a parameter limit per statement (Databricks): GX's grouping as is
+            return queries
+        base: dict[str, dict] = {}
+        folded: list[tuple[dict, Any, dict]] = []
+        kept: list[dict] = []
+        for query in queries:
+            kwargs = dict(query["domain_kwargs"])
+            if kwargs.get("row_condition") is None:
+                query["select"] = [aggregate(sel) for sel in query["select"]]
+                base[IDDict(kwargs).to_id()] = query
+                kept.append(query)
+                continue
+            plain = {**kwargs, "row_condition": None, "condition_parser": None}
+            condition = foldable(execution_engine.get_domain_records(domain_kwargs=query["domain_kwargs"]))
+            aggregates = [getattr(sel, "element", None) for sel in query["select"]]
+            if condition is None or not all(str(getattr(a, "name", "")).lower() in AGGREGATES for a in aggregates):
+                kept.append(query)
+                continue
+            folded.append((query, condition, plain))
+        for query, condition, plain in folded:
+            key = IDDict(plain).to_id()
+            if key not in base:  # no scan of the whole batch runs anyway: keep the conditioned one
+                query["select"] = [aggregate(sel) for sel in query["select"]]  # (an incremental run's
+                kept.append(query)  # new rows: an index range, not a full scan)
+                continue
+            target = base[key]
+            for sel, metric_id in zip(query["select"], query["metric_ids"]):
+                target["select"].append(aggregate(sel, condition))
+                target["metric_ids"].append(metric_id)
+        for query in kept:
+            integers = integer_columns(execution_engine, query["domain_kwargs"])
+            if integers:
+                query["select"] = [integral_bounds(sel, integers) for sel in query["select"]]
+        return kept
+
+    execution_engine._organize_metrics_by_domain = organize
+    try:
+        yield
+    finally:
+        del execution_engine._organize_metrics_by_domain
+
+
+def integer_columns(execution_engine: Any, domain_kwargs: Any) -> frozenset:
+    """The integer columns of the table a domain's records are read from (none for a query
+    asset): the catalog's, read once per engine and table."""
+    import sqlalchemy as sa
+
+    source = execution_engine.get_domain_records(domain_kwargs=domain_kwargs)
+    while True:  # (SELECT * FROM (SELECT * FROM <table> WHERE ...)): the table's columns
+        source = source.element if isinstance(source, sa.Subquery) else source
+        froms = source.get_final_froms() if isinstance(source, sa.Select) else []
+        if len(froms) != 1 or [str(c) for c in source.selected_columns] != ["*"]:
+            return frozenset()
+        if not isinstance(froms[0], sa.Subquery):
+            break
+        source = froms[0]
+    table = froms[0]
+    if not isinstance(table, sa.TableClause):
+        return frozenset()
+    known = execution_engine.__dict__.setdefault("_ytdq_integer_columns", {})
+    key = (table.schema, table.name)
+    if key not in known:
+        columns = sa.inspect(execution_engine.engine).get_columns(table.name, schema=table.schema)
+        known[key] = frozenset(c["name"] for c in columns if isinstance(c["type"], sa.Integer))
+    return known[key]
+
+
+def integral_bounds(expression: Any, integers: frozenset) -> Any:
+    """``expression`` with each ``<integer column> <comparison> <integral float>`` bound as an
+    integer. GX's between bounds are floats (a suite's ``min_value: 0`` arrives as ``0.0``), and
+    PostgreSQL compares an integer column with the numeric constant ``0.0`` by casting every row
+    to numeric. The same truth for every row (the bound is integral); five such bounds on
+    analytics at 10M rows: 0.97 s -> 0.58 s."""
+    import sqlalchemy as sa
+    from sqlalchemy.sql import operators, visitors
+
+    comparisons = {operators.lt, operators.le, operators.gt, operators.ge, operators.eq, operators.ne}
+
+    def replace(element: Any) -> Any:
+        if not isinstance(element, sa.BinaryExpression) or element.operator not in comparisons:
+            return None
+        column, bound = element.left, element.right
+        if not isinstance(column, sa.ColumnClause) or column.table is not None or column.name not in integers:
+            return None
+        value = getattr(bound, "value", None) if isinstance(bound, sa.BindParameter) else None
+        if not isinstance(value, float) or not value.is_integer():
+            return None
+        return element.operator(column, sa.bindparam(None, int(value), type_=sa.BigInteger()))
+
+    return visitors.replacement_traverse(expression, {}, replace)
+
+
+_KWARGS_LOCK = threading.Lock()
+_KWARGS_USERS = [0]
+_GX_KWARGS: dict = {}  # GX's own three methods, restored when the last user leaves
+
+
+@contextlib.contextmanager
+def configuration_built_once_per_call() -> Iterator[None]:
+    """While active, GX's ``Expectation._get_domain_kwargs``, ``_get_success_kwargs`` and
+    ``_get_success_kwarg`` build the expectation's ``configuration`` once per call instead of once
+    per key they read (GX 1.24 rebuilds it, a pydantic ``dict()`` and a new
+    ``ExpectationConfiguration``, inside their loops: a quarter of the fast path's Python time at
+    1M rows). Same values: the configuration is a function of the expectation's fields, which do
+    not change during a call. Nested and concurrent uses share one patch (counted)."""
+    from great_expectations.expectations.expectation import Expectation
+
+    with _KWARGS_LOCK:
+        if not _GX_KWARGS:
+            _GX_KWARGS.update(_gx_kwargs_methods())
+        if _KWARGS_USERS[0] == 0:
+            Expectation._get_domain_kwargs = _domain_kwargs
+            Expectation._get_success_kwargs = _success_kwargs
+            Expectation._get_success_kwarg = _success_kwarg
+        _KWARGS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _KWARGS_LOCK:
+            _KWARGS_USERS[0] -= 1
+            if _KWARGS_USERS[0] == 0:
+                for name in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg"):
+                    setattr(Expectation, name, _GX_KWARGS[name])
+
+
+def _domain_kwargs(self: Any) -> dict:
+    """``Expectation._get_domain_kwargs`` with one ``configuration`` build."""
+    from great_expectations.exceptions import InvalidExpectationKwargsError
+
+    kwargs = self.configuration.kwargs
+    domain_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
+    missing_kwargs = set(self.domain_keys) - set(domain_kwargs.keys())
+    if missing_kwargs:
+        raise InvalidExpectationKwargsError(f"Missing domain kwargs: {list(missing_kwargs)}")
+    return domain_kwargs
+
+
+def _success_kwargs(self: Any) -> dict:
+    """``Expectation._get_success_kwargs`` with one ``configuration`` build (and one for the domain)."""
+    domain_kwargs = self._get_domain_kwargs()
+    kwargs = self.configuration.kwargs
+    success_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.success_keys}
+    success_kwargs.update(domain_kwargs)
+    return success_kwargs
+
+
+def _success_kwarg(self: Any, key: str, default: Any = None) -> Any:
+    """``Expectation._get_success_kwarg`` with one ``configuration`` build."""
+    kwargs = self.configuration.kwargs
+    if key in kwargs:
+        return kwargs[key]
+    field = self.__fields__.get(key)  # GX's own fallback: the field's default
+    if field is not None:
+        return field.default if not field.required else default
+    logging.getLogger("great_expectations.expectations.expectation").warning(
+        f'_get_success_kwarg called with key "{key}", but it is not a known field of {type(self).__name__}'
+    )
+    return default
+
+
+def _gx_kwargs_methods() -> dict:
+    from great_expectations.expectations.expectation import Expectation
+
+    return {n: Expectation.__dict__[n] for n in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")}

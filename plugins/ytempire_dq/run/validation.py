@@ -1,0 +1,390 @@
+"""Validate one validation definition faster, with the same verdicts, bad-row counts and samples.
+:func:`ytempire_dq.run.checkpoint.run_checkpoint` calls :func:`run_definition`
+for every validation definition, so ``ytdq checkpoint run`` and ``great_expectations checkpoint
+run`` both use it; results are stored and the checkpoint's actions (Data Docs) run as before.
+
+Three levers, the ones the benchmarks measured as worth it (``benchmarks/results.md``, "Item 2"),
+applied inside GX's own flow (GX's ``Validator`` on the definition's batch, then the validation
+results store, exactly as ``ValidationDefinition.run`` does):
+
+1. **Uniqueness proved from the catalog.** A uniqueness rule (``expect_column_values_to_be_unique``,
+   ``expect_compound_columns_to_be_unique``; no ``row_condition``, no ``mostly``) on a PostgreSQL
+   table is not run when ONE ``pg_index`` query shows a unique index on exactly its columns that
+   is valid, live, immediate (not deferrable), without predicate or expression (and, for a
+   compound rule that does not skip rows with a missing value, every column ``NOT NULL``: the
+   index lets rows with a NULL repeat, GX would count them). PostgreSQL then guarantees what the
+   rule counts, so GX's ``count(*) OVER (PARTITION BY ...)`` over the whole table (nightly's
+   slowest statement) is not needed. The rule's result says how it was proved:
+   ``observed_value = "0 duplicates: proved by unique index <name> (...)"`` (Data Docs shows it
+   as the observed value) and ``meta.proved_by``. Where the index is missing (a copy restored
+   without constraints) or invalid (a failed ``CREATE INDEX CONCURRENTLY``), GX runs the rule.
+2. **No sample query on clean rules.** Pass 1 runs every other rule with
+   ``{"result_format": "BASIC", "partial_unexpected_count": 0}``: GX still computes every bad-row
+   count (bundled per table), but each map rule's sample query becomes ``LIMIT 0``, which
+   PostgreSQL answers without reading the table (under SUMMARY each clean rule's ``LIMIT 20``
+   sample query scans its table end to end, finding nothing). Pass 2 re-runs only the rules
+   with bad rows (the failed ones, and the ones that pass under ``mostly``: GX shows their samples
+   too), with the checkpoint's own result format, for their samples; their results replace
+   pass 1's, so such a rule's stored result is what GX alone would have stored.
+
+3. **A SQL rule's query runs once per run.** GX's ``unexpected_rows_expectation`` depends on two
+   metrics, ``unexpected_rows_query.table`` (the query's rows, fetched and then dropped unless the
+   result format is COMPLETE) and ``unexpected_rows_query.row_count`` (``SELECT COUNT(*) FROM
+   (query)``), and the quarantine then read the rows' keys a third time. Pass 1 runs the query once
+   in :func:`ytempire_dq.store.row_keys.capture` (its count, and up to 10,000 row keys, which the
+   quarantine stores without reading again) and hands GX's own ``metrics_validate`` that count and
+   an empty row list (right when nothing is unexpected; under pass 1's BASIC the rows are never
+   shown), so the result is GX's. A failed rule under a COMPLETE checkpoint is re-run by GX in
+   pass 2 for its rows; a query that raises is counted by GX's metric instead (its error as GX
+   gives it).
+
+4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
+   the table, and the table under each ``row_condition`` (two more scans per condition: its row
+   count and its rules' counts). The fast path folds them into one statement per table, each
+   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``fast_hooks.one_scan_per_batch``).
+
+5. **A failed rule's samples and row keys in one query.** Pass 2's sample query of a column map
+   rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
+   :mod:`ytempire_dq.run.key_capture`; GX gets its values as the rule's ``unexpected_values`` metric, and
+   when they are all the offending rows (at most the sample size) the quarantine gets their keys.
+
+6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
+   every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
+   is built once per call (``fast_hooks.configuration_built_once_per_call``; same values).
+
+Pass 2 and the quarantine reuse every metric pass 1 resolved (``fast_hooks.reuse_metrics``: the same
+metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
+sample query, not a second count of its table.
+
+``YTDQ_FAST=0`` in the environment turns them all off (GX's ``ValidationDefinition.run`` as is; the
+benchmark's "before"). Assets that are not PostgreSQL tables (the Redis cache) always run as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from ytempire_dq.errors import YtdqError
+from ytempire_dq.gx import compat, fast_hooks
+from ytempire_dq.run import key_capture
+from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
+
+UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
+PROOF = "pg_index: unique, valid, live, immediate, no predicate, no expression"
+
+PROOF_SQL = """
+SELECT t.relname, i.relname, array_agg(a.attname::text ORDER BY k.ord), bool_and(a.attnotnull)
+FROM pg_index x
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+WHERE x.indisunique AND x.indisvalid AND x.indislive AND x.indimmediate
+  AND x.indpred IS NULL AND x.indexprs IS NULL
+  AND n.nspname = coalesce(:schema, current_schema())
+GROUP BY t.relname, i.relname
+"""
+
+
+def enabled() -> bool:
+    """False when ``YTDQ_FAST=0`` (or ``false``/``no``/``off``)."""
+    return os.environ.get("YTDQ_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def unique_indexes(engine: Any, schema: str | None = None) -> dict[tuple[str, frozenset], tuple[str, bool]]:
+    """``{(table, frozenset(columns)): (index name, all columns NOT NULL)}`` of the indexes that prove uniqueness."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(PROOF_SQL), {"schema": schema}).fetchall()
+    return {(table, frozenset(cols)): (index, bool(not_null)) for table, index, cols, not_null in rows}
+
+
+def _unique_columns(exp: Any) -> frozenset | None:
+    """The columns a plain uniqueness rule covers; None when it is not one we can prove."""
+    if exp.expectation_type not in UNIQUE_TYPES:
+        return None
+    if getattr(exp, "row_condition", None) or getattr(exp, "mostly", 1) not in (None, 1, 1.0):
+        return None
+    cols = getattr(exp, "column_list", None) or [getattr(exp, "column", None)]
+    return frozenset(cols) if all(cols) else None
+
+
+def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
+    """(table, schema, SQLAlchemy engine) of a validation definition's PostgreSQL table asset."""
+    asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else vd.asset
+    table = getattr(asset, "table_name", None)
+    get_engine = getattr(asset.datasource, "get_engine", None)
+    if table is None or get_engine is None:
+        return None, None, None
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        return None, None, None
+    schema = getattr(asset, "schema_name", None)
+    return table, schema if isinstance(schema, str) else None, engine
+
+
+def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
+    """``{position in suite: proved ExpectationValidationResult}`` (one catalog query)."""
+    from great_expectations.core import ExpectationValidationResult
+
+    wanted = {i: cols for i, e in enumerate(expectations) if (cols := _unique_columns(e))}
+    if not wanted:
+        return {}
+    table, schema, engine = _postgres_table(vd)
+    if table is None:
+        return {}
+    indexes = unique_indexes(engine, schema)
+    proved = {}
+    for i, cols in wanted.items():
+        exp = expectations[i]
+        index, not_null = indexes.get((table, cols), (None, False))
+        skips_missing = getattr(exp, "ignore_row_if", None) == "any_value_is_missing"
+        if index is None or (len(cols) > 1 and not (not_null or skips_missing)):
+            continue
+        how = f"unique index {index} on {table} ({', '.join(sorted(cols))})"
+        proved[i] = ExpectationValidationResult(
+            success=True,
+            expectation_config=exp.configuration,
+            result={
+                "observed_value": f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
+                "unexpected_count": 0,
+                "unexpected_percent": 0.0,
+                "partial_unexpected_list": [],
+            },
+            meta={
+                "proved_by": {
+                    "method": "unique_index",
+                    "index": index,
+                    "table": table,
+                    "columns": sorted(cols),
+                    "catalog": PROOF,
+                }
+            },
+            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
+        )
+    return proved
+
+
+def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> dict[int, Any]:
+    """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
+    query runs once, in :func:`ytempire_dq.store.row_keys.capture` (its count and, for the quarantine,
+    its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
+    ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``."""
+    import copy
+
+    from ytempire_dq.store import quarantine, row_keys
+
+    wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
+    if not wanted:
+        return {}
+    gx_validator = compat.wrapped_validator(validator)  # the batch pass 1 validates (built once)
+    engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
+    table = quarantine.asset_table(vd)
+    rules, done, counted = {}, {}, {}
+    for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
+        try:
+            (cfg,) = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
+            if gx_validator.active_batch_id:
+                cfg.kwargs["batch_id"] = gx_validator.active_batch_id
+            rule = cfg.to_domain_obj()
+            deps = rule.get_validation_dependencies(execution_engine=engine, runtime_configuration=dict(runtime))
+            rules[i] = (
+                rule,
+                deps.get_metric_configuration("unexpected_rows_query.table"),
+                deps.get_metric_configuration("unexpected_rows_query.row_count"),
+            )
+        except Exception:  # noqa: BLE001, S112 - GX runs it and reports the error its own way
+            continue
+        try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
+            with engine.engine.connect() as conn:
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
+                conn.rollback()
+        except Exception as exc:  # noqa: BLE001 - GX's own count below gives GX's error ...
+            if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
+                done[i] = compat.errored_result(exp.configuration, exc)
+                del rules[i]
+            continue
+        counted[rules[i][2].id] = keys.total
+        if keys.total and captured is not None:
+            captured.keys[(vd.name, exp.id)] = keys
+    missing = [count for _, _, count in rules.values() if count.id not in counted]
+    if missing:
+        more, _aborted = gx_validator.compute_metrics(missing, dict(runtime))
+        counted.update(more)
+    for i, (rule, table_metric, count) in rules.items():
+        if count.id in counted:  # an aborted count (bad SQL) is left to GX, as are errors here
+            try:
+                done[i] = rule.metrics_validate(
+                    metrics={table_metric.id: [], count.id: counted[count.id]},
+                    execution_engine=engine,
+                    runtime_configuration=dict(runtime),
+                )
+            except Exception:  # noqa: BLE001, S112
+                continue
+    return done
+
+
+def _samples_with_count(exp: Any) -> bool:
+    """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
+    with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    return isinstance(exp, CrossTableExpectation)
+
+
+def _suite(name: str, expectations: list) -> Any:
+    from great_expectations.core import ExpectationSuite
+
+    # from configurations (not copies of the Expectations): they keep their ids, so the stored
+    # results point at the suite's expectations as GX's own would
+    return ExpectationSuite(name=name, expectations=[e.configuration for e in expectations])
+
+
+def _by_id(vr: Any) -> dict[str, Any]:
+    """``{expectation id: result}``; results are joined to rules by id, never by position or rule_id."""
+    by_id = {evr.expectation_config.id: evr for evr in vr.results}
+    if None in by_id or len(by_id) != len(vr.results):
+        raise YtdqError(f"suite {vr.suite_name!r}: GX returned results without an expectation id or sharing one")
+    return by_id
+
+
+def _check_ids(vd: Any, expectations: list) -> None:
+    """Every rule has its own id (the suite store gives id-less rules one; a file may still repeat one)."""
+    ids = [e.id for e in expectations]
+    if None in ids or len(set(ids)) != len(ids):
+        raise YtdqError(
+            f"suite {vd.suite.name!r}: expectations without an id or sharing one; "
+            "run `ytdq suite lint` (and `ytdq suite lint --fix` to write the missing ids)"
+        )
+
+
+def _sample_format(result_format: Any, sampled: list) -> dict | None:
+    """Pass 2's result format: the checkpoint's, asking for no more samples than there are bad
+    rows (``LIMIT 5`` when 5 rows are bad, so the sample query stops at the 5th instead of
+    scanning on for a 20th that does not exist). None when the checkpoint wants no samples."""
+    if isinstance(result_format, dict):
+        fmt = dict(result_format)
+    else:  # a str or GX's ResultFormat enum
+        fmt = {"result_format": str(getattr(result_format, "value", result_format))}
+    if str(fmt["result_format"]).upper() == "BOOLEAN_ONLY" or fmt.get("partial_unexpected_count") == 0:
+        return None
+    known = [(evr.result or {}).get("unexpected_count") for evr in sampled]
+    wanted = fmt.get("partial_unexpected_count", 20)
+    if known and all(isinstance(k, int) for k in known):
+        wanted = max(1, min(wanted, max(known)))
+    fmt["partial_unexpected_count"] = wanted
+    return fmt
+
+
+def _wants_samples(evr: Any, fmt: dict | None) -> bool:
+    """A rule that pass 2 can give samples: a map rule with bad rows (failed, or passing under
+    ``mostly``) and no samples yet. Query rules are not re-run: ours count and sample in pass 1's
+    one query; GX's ``unexpected_rows_expectation`` returns rows only under COMPLETE, for a failed
+    rule (then it is re-run)."""
+    result = evr.result or {}
+    if fmt is None or (evr.exception_info or {}).get("raised_exception"):
+        return False
+    if "unexpected_count" in result:
+        return bool(result["unexpected_count"]) and not result.get("partial_unexpected_list")
+    return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
+
+
+def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
+    """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
+    same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
+    ``captured`` (:class:`ytempire_dq.store.row_keys.Captured`) receives the SQL rules' row keys (lever
+    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
+
+    if not enabled() or _postgres_table(vd)[0] is None:
+        return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
+    with fast_hooks.configuration_built_once_per_call():  # lever 6: GX's Python, same values
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+
+
+def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
+
+    diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
+    if not diagnostics.success:
+        if not diagnostics.parent_added and diagnostics.children_added:
+            compat.save_definition(vd)
+        else:
+            diagnostics.raise_for_error()
+
+    if run_id is None:
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
+    from ytempire_dq.run.incremental import scoped
+
+    # an incremental run: the append-mostly table's row-level rules on its new rows only
+    expectations = scoped(vd, list(vd.suite.expectations))
+    _check_ids(vd, expectations)
+    results = _proofs(vd, expectations)
+    proved = len(results)
+    validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
+    known = fast_hooks.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    if captured is not None:
+        captured.validators[vd.name] = compat.wrapped_validator(validator)
+    results.update(_sql_rules(validator, expectations, vd, captured))
+    rest = [e for i, e in enumerate(expectations) if i not in results]
+    # ours count and sample in their one query whatever the format: run with the checkpoint's
+    own_format = [e for e in rest if _samples_with_count(e)]
+    rest = [e for e in rest if not _samples_with_count(e)]
+    # lever 4: the counts of the rules with and without a row_condition in one scan of the table
+    with fast_hooks.one_scan_per_batch(compat.wrapped_validator(validator).execution_engine):
+        first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
+        by_id = _by_id(first)
+        by_id.update({expectations[i].id: evr for i, evr in results.items()})
+        if own_format:
+            validator.result_format = result_format
+            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
+            validator.result_format = NO_SAMPLES
+        fmt = _sample_format(result_format, [])
+        sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
+        fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
+        if sampled and fmt is not None:
+            if captured is not None:  # their samples read with their rows' keys (lever 5)
+                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured)
+            validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
+            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
+    ordered = [by_id[e.id] for e in expectations]
+    if captured is not None:
+        key_capture.keys_from_results(validator, expectations, by_id, vd, captured)
+
+    stats = calc_validation_statistics(ordered)
+    vr = type(first)(
+        results=ordered,
+        success=stats.success,
+        suite_name=vd.suite.name,
+        batch_id=first.batch_id,
+        statistics={
+            "evaluated_expectations": stats.evaluated_expectations,
+            "successful_expectations": stats.successful_expectations,
+            "unsuccessful_expectations": stats.unsuccessful_expectations,
+            "success_percent": stats.success_percent,
+        },
+        meta=dict(first.meta),
+    )
+    vr.meta.update(
+        {
+            "validation_id": vd.id,
+            "checkpoint_id": checkpoint_id,
+            "run_id": run_id,
+            "validation_time": run_id.run_time,
+            "batch_parameters": None,
+            "ytdq_fast": {
+                "proved_by_index": proved,
+                "sql_rules_counted_only": len(results) - proved,
+                "sample_pass_rules": len(sampled) if fmt is not None else 0,
+            },
+        }
+    )
+    compat.store_validation_result(vd, validator, run_id, vr)
+    return vr

@@ -1,0 +1,280 @@
+"""Run history in PostgreSQL (schema ``dq``, migration 004): runs, per-rule outcomes, quarantined row keys.
+
+Where it is written, and why there: :func:`ytempire_dq.run.checkpoint.run_checkpoint` calls
+:func:`record_run` after the run, still holding the checkpoint's run lock, rather than a GX
+action doing it. History is a guarantee of every run, like the exit code, not an option a
+checkpoint file could drop; it needs the :class:`RunReport` (both GX result shapes already read
+the one way), the database URL the run used and the validation definitions' batches; and it
+runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
+never changes the run's verdict or exit code. It is written with :func:`ytempire_dq.config.store_url`
+(the checks' own role may not write); the quarantine reads the offending rows with the checks' URL.
+
+Quarantined row keys: :mod:`ytempire_dq.store.quarantine`. The volume/drift rules' values and bands
+(``dq.metrics``, migration 005): :mod:`ytempire_dq.store.metrics`, written in the same transaction
+as the rule results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+from ytempire_dq.run.report import RunReport, rule_key
+from ytempire_dq.store import metrics as metric_history
+from ytempire_dq.store.quarantine import QUARANTINE, asset_table, quarantine_failed_rules
+
+log = logging.getLogger(__name__)
+
+#: The run's database instant (migration 006; ``ytempire_dq.run.snapshot``).
+SNAPSHOT_COLUMNS = ("snapshot_id", "snapshot_at", "snapshot_txids")
+
+RUNS = sa.table(
+    "runs",
+    *(
+        sa.column(c)
+        for c in (
+            "run_id",
+            "checkpoint",
+            "success",
+            "rules_total",
+            "rules_failed",
+            "started_at",
+            "finished_at",
+        )
+    ),
+    schema="dq",
+)
+#: What a run's row is written with (read queries keep to RUNS: a database before 006 answers them).
+RUN_ROW = sa.table("runs", *(sa.column(c.name) for c in RUNS.columns), *map(sa.column, SNAPSHOT_COLUMNS), schema="dq")
+RULE_RESULTS = sa.table(
+    "rule_results",
+    *(
+        sa.column(c)
+        for c in (
+            "run_id",
+            "checkpoint",
+            "rule_id",
+            "suite",
+            "table_name",
+            "expectation_type",
+            "success",
+            "unexpected_count",
+            "error",
+            "observed_at",
+        )
+    ),
+    schema="dq",
+)
+
+
+def _engine(database_url: str | None) -> sa.Engine:
+    from ytempire_dq.db.connect import engine
+
+    return engine(database_url or config.database_url())
+
+
+def _check_schema(conn: sa.Connection, url: str) -> None:
+    if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+        raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def record_run(
+    report: RunReport, ctx: Any, vds: list, *, database_url: str | None = None, captured: Any = None
+) -> dict | None:
+    """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables; ``ctx``
+    and ``vds`` are the run's open Data Context and validation definitions (in the report's order);
+    ``captured``: row keys the run already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`).
+    ``database_url``: the URL the run read with; the rows are written with ``config.store_url`` of it.
+
+    Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
+    Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
+    """
+    url = database_url or config.database_url(required=False)
+    try:
+        return _record(report, ctx, vds, url, config.store_url(url), captured)
+    except Exception as exc:  # noqa: BLE001 - history must never change the verdict
+        reason = config.one_line(exc, 500)
+        log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
+        return None
+
+
+def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captured: Any = None) -> dict:
+    finished = dt.datetime.now(dt.timezone.utc)
+    started = finished - dt.timedelta(seconds=report.seconds)
+    rules = [(v, r) for v in report.validations for r in v.results]
+    tables = _rule_tables(vds, report)
+    engine = _engine(store)
+    reader = engine if store == url else _engine(url)  # an analyst's SQL runs as the checks' role, never the owner
+    from ytempire_dq.run.snapshot import attach_engine
+
+    attach_engine(engine)  # the quarantine reads the rows the run counted: the run's snapshot, still held
+    attach_engine(reader)
+    try:
+        with engine.begin() as conn:
+            _check_schema(conn, store)
+            conn.execute(
+                sa.insert(RUN_ROW).values(
+                    run_id=report.run_id,
+                    checkpoint=report.checkpoint,
+                    success=report.success,
+                    rules_total=len(rules),
+                    rules_failed=sum(not r.success for _, r in rules),
+                    started_at=started,
+                    finished_at=finished,
+                    **_snapshot_values(conn, report),
+                )
+            )
+            from ytempire_dq.run.incremental import record as record_scan
+
+            record_scan(conn, report)  # scan mode and watermarks (migration 008)
+            if rules:
+                conn.execute(
+                    sa.insert(RULE_RESULTS),
+                    [
+                        {
+                            "run_id": report.run_id,
+                            "checkpoint": report.checkpoint,
+                            "rule_id": rule_key(r, v.suite),
+                            "suite": v.suite,
+                            "table_name": tables.get((v.suite, r.expectation_id)),
+                            "expectation_type": r.expectation_type,
+                            "success": r.success,
+                            "unexpected_count": r.unexpected_count,
+                            "error": r.error,
+                            "observed_at": started,
+                        }
+                        for v, r in rules
+                    ],
+                )
+                metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
+            # keys in the same transaction (under the run's snapshot a later one would not see the
+            # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
+            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, captured)
+    finally:
+        engine.dispose()
+        reader.dispose()
+
+
+def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
+    """The run's snapshot for ``dq.runs`` (migration 006); nothing, with a warning, before it is applied."""
+    snap = report.snapshot
+    if not snap:
+        return {}
+    have = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = 'dq' AND table_name = 'runs' AND column_name = 'snapshot_id'"
+        )
+    ).scalar()
+    if not have:
+        log.warning(
+            "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
+        )
+        return {}
+    return {"snapshot_id": snap["id"], "snapshot_at": snap["taken_at"], "snapshot_txids": snap["txids"]}
+
+
+def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:
+    """``{(suite, expectation id): table}``: the table a rule's rows are in, from its validation
+    definition's asset (a cross-table rule: its own ``table``; the cache: the asset's name), never
+    from the ``rule_id``'s prefix (two suites may use one prefix)."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    tables = {}
+    for vd, validation in zip(vds, report.validations):
+        default = asset_table(vd) or validation.asset
+        for e in vd.suite.expectations:
+            own = e.table if isinstance(e, CrossTableExpectation) else None
+            tables[(validation.suite, e.id)] = own or default
+    return tables
+
+
+def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None) -> list[dict]:
+    """The last ``limit`` runs, newest first: run_id, checkpoint, success, rules_total, rules_failed,
+    rules_errored (rules that could not be evaluated: the run exited 2), times."""
+    url = database_url or config.database_url()
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, url)
+            runs, results = RUNS, RULE_RESULTS
+            errored = (
+                sa.select(sa.func.count())
+                .select_from(results)
+                .where(results.c.run_id == runs.c.run_id, results.c.error.isnot(None))
+                .scalar_subquery()
+            )
+            query = sa.select(runs, errored.label("rules_errored")).order_by(runs.c.started_at.desc()).limit(limit)
+            if checkpoint:
+                query = query.where(runs.c.checkpoint == checkpoint)
+            return [dict(row._mapping) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def rule_trend(
+    rule_id: str, *, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None
+) -> dict:
+    """One rule over the last ``limit`` runs (newest first) and since when it fails.
+
+    ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined,
+    metric}], "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
+    (None when its latest outcome is a success); ``metric`` is a volume/drift rule's measured value
+    and band in that run (:func:`ytempire_dq.store.metrics.by_run`), else None. Unknown rule:
+    :class:`YtdqError`.
+    """
+    url = database_url or config.database_url()
+    results, quarantine = RULE_RESULTS, QUARANTINE
+    scope = [results.c.rule_id == rule_id] + ([results.c.checkpoint == checkpoint] if checkpoint else [])
+    quarantined = (
+        sa.select(sa.func.count())
+        .select_from(quarantine)
+        .where(quarantine.c.run_id == results.c.run_id, quarantine.c.rule_id == results.c.rule_id)
+        .scalar_subquery()
+    )
+    last_success = sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
+    since = sa.select(sa.func.min(results.c.observed_at)).where(
+        *scope,
+        sa.not_(results.c.success),
+        results.c.observed_at > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))),
+    )
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, url)
+            rows = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    sa.select(
+                        results.c.run_id,
+                        results.c.checkpoint,
+                        results.c.success,
+                        results.c.unexpected_count,
+                        results.c.error,
+                        results.c.observed_at,
+                        quarantined.label("quarantined"),
+                    )
+                    .where(*scope)
+                    .order_by(results.c.observed_at.desc())
+                    .limit(limit)
+                )
+            ]
+            if not rows:
+                where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
+                raise YtdqError(f"no history for rule {rule_id!r}{where}")
+            failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
+            metrics = metric_history.by_run(conn, rule_id, [row["run_id"] for row in rows])
+            for row in rows:  # a volume/drift rule's value and band in that run (None for other rules)
+                row["metric"] = metrics.get(row["run_id"])
+    finally:
+        engine.dispose()
+    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since}

@@ -1,0 +1,125 @@
+"""The volume/drift rules' measurements in ``dq.metrics`` (migration 005): written with each run's
+history, read by the rules themselves (their baseline, see ``expectations._history_band``) and by
+``ytdq history RULE_ID`` (observed value and band, run by run).
+
+Only results of the history-band expectation types are recorded, and only those that ran (a rule
+that could not be evaluated measured nothing). Each row keeps the rule's verdict: the next runs
+learn their band from the accepted values only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+METRICS = sa.table(
+    "metrics",
+    *(
+        sa.column(c)
+        for c in (
+            "run_id",
+            "rule_id",
+            "metric",
+            "value",
+            "success",
+            "baseline_runs",
+            "min_runs",
+            "median",
+            "mad",
+            "lower_bound",
+            "upper_bound",
+            "observed_at",
+        )
+    ),
+    schema="dq",
+)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def metric_rows(run_id: str, rules: Iterable[tuple[str, Any]], at: dt.datetime) -> list[dict]:
+    """The ``dq.metrics`` rows of a run: one per history-band rule that ran (``rules``: (rule_id,
+    :class:`ytempire_dq.run.report.RuleResult`) pairs)."""
+    from ytempire_dq.expectations import HISTORY_BAND_TYPES
+
+    out = []
+    for rule_id, r in rules:
+        observed = r.observed_value
+        if r.expectation_type not in HISTORY_BAND_TYPES or r.error is not None or not isinstance(observed, dict):
+            continue
+        if not isinstance(observed.get("metric"), str):
+            continue
+        out.append(
+            {
+                "run_id": run_id,
+                "rule_id": rule_id,
+                "metric": observed["metric"],
+                "value": _number(observed.get("value")),
+                "success": bool(r.success),
+                "baseline_runs": int(observed.get("baseline_runs") or 0),
+                "min_runs": int(observed.get("min_runs") or 0),
+                "median": _number(observed.get("median")),
+                "mad": _number(observed.get("mad")),
+                "lower_bound": _number(observed.get("lower")),
+                "upper_bound": _number(observed.get("upper")),
+                "observed_at": at,
+            }
+        )
+    return out
+
+
+def record(conn: sa.Connection, run_id: str, rules: Iterable[tuple[str, Any]], at: dt.datetime) -> int:
+    """Insert the run's measurements (in the caller's transaction); how many rows."""
+    rows = metric_rows(run_id, rules, at)
+    if rows:
+        conn.execute(sa.insert(METRICS), rows)
+    return len(rows)
+
+
+def by_run(conn: sa.Connection, rule_id: str, run_ids: list[str]) -> dict[str, dict]:
+    """``{run_id: {"metric", "value", "lower", "upper", "median", "baseline_runs", "min_runs"}}`` of one rule
+    in the given runs (runs without a measurement are absent; no table yet: nothing)."""
+    if not run_ids or conn.execute(sa.text("SELECT to_regclass('dq.metrics')")).scalar() is None:
+        return {}
+    m = METRICS
+    query = sa.select(
+        m.c.run_id,
+        m.c.metric,
+        m.c.value,
+        m.c.lower_bound,
+        m.c.upper_bound,
+        m.c.median,
+        m.c.baseline_runs,
+        m.c.min_runs,
+    ).where(m.c.rule_id == rule_id, m.c.run_id.in_(run_ids))
+    return {
+        row.run_id: {
+            "metric": row.metric,
+            "value": row.value,
+            "lower": row.lower_bound,
+            "upper": row.upper_bound,
+            "median": row.median,
+            "baseline_runs": row.baseline_runs,
+            "min_runs": row.min_runs,
+        }
+        for row in conn.execute(query)
+    }
+
+
+def band_text(metric: dict | None) -> tuple[str, str]:
+    """(value, band) as ``ytdq history`` shows them: ``"61,234"``, ``"[95,000, 116,000]"`` or
+    ``"no baseline yet (3 of 7 runs)"``; empty for a run without a measurement."""
+    if not metric:
+        return "", ""
+    value = "none" if metric["value"] is None else _text(metric["value"])
+    if metric["lower"] is None:
+        return value, f"no baseline yet ({metric['baseline_runs']} of {metric['min_runs']} runs)"
+    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({metric['baseline_runs']} runs)"
+
+
+def _text(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.4g}"

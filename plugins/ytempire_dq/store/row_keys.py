@@ -1,0 +1,163 @@
+"""Row keys: how an offending row is named in ``dq.quarantine`` (:func:`row_key`), and how a run
+reads a failed rule's keys once (:func:`capture`: the count and up to :data:`CAPTURE_LIMIT` keys in
+one parallel-capable statement), or has them already from validating it (:class:`Captured`, filled
+by :mod:`ytempire_dq.run.validation` and :mod:`ytempire_dq.run.key_capture`). Used by :mod:`ytempire_dq.store.quarantine`,
+which writes them."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ytempire_dq.gx import compat
+
+#: A failed rule with at most this many offending rows has its keys read into the run by the
+#: statement that counts them (:func:`capture`); one with more is INSERT ... SELECTed as before.
+CAPTURE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The row keys (``row_key`` JSON texts) of a rule's offending rows, read with their count."""
+
+    keys: list[str]
+    total: int  # the rule's offending rows (``count(*) OVER ()``: all of them, not only those read)
+    table: str | None = None  # the table the keys are of, when not the validated asset's
+
+    @property
+    def complete(self) -> bool:
+        return len(self.keys) == self.total
+
+
+@dataclass
+class Captured:
+    """What a run's validation read that its quarantine would otherwise read again: row keys read
+    with their count or listed in a result (``keys[(validation definition name, expectation id)]``)
+    and each definition's
+    GX validator (``validators[name]``: the metrics it resolved, e.g. the table's row count, are not
+    computed twice). Filled by :mod:`ytempire_dq.run.validation`, read by :func:`quarantine_failed_rules`."""
+
+    keys: dict[tuple[str, str], Keys] = field(default_factory=dict)
+    validators: dict[str, Any] = field(default_factory=dict)
+
+
+def capture(conn: sa.Connection, select: sa.Selectable, table: str) -> Keys:
+    """Count the rows of ``select`` (a subquery ``q``) and read up to :data:`CAPTURE_LIMIT` of their
+    keys (read when called: a test lowers it), in ONE statement PostgreSQL may run with parallel
+    workers (an INSERT ... SELECT may not).
+
+    Two planner facts shape it. A ``LIMIT`` would make PostgreSQL plan for the first rows (an index
+    walk of the whole table, 4x slower at 10M rows), so the limit is ``row_number() <= limit``, which
+    PostgreSQL 15 stops at (a window "run condition"). And the planner prices each offending row it
+    expects (a third of the table, by its default selectivity) as if it crossed from the parallel
+    workers, so it keeps the scan serial; ``parallel_tuple_cost = 0`` for this statement's
+    transaction lets the workers scan, as they do for GX's ``COUNT(*)``. Run in its own transaction."""
+    key = sa.cast(row_key(primary_key(conn, table)), sa.Text).label("key")
+    numbered = sa.select(
+        key, sa.func.count().over().label("total"), sa.func.row_number().over().label("n")
+    ).select_from(select)
+    inner = numbered.subquery("numbered")
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+    rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= CAPTURE_LIMIT)).all()
+    return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
+
+
+def sample_keys(conn: sa.Connection, expectation: Any, evr: Any) -> Keys | None:
+    """The row keys of a failed cross-table rule, from its own result when that lists every
+    offending row (at most ``SAMPLE_SIZE``): one row per parent holding its table's primary key
+    (``{"<pk column>": value}`` as :func:`row_key` makes them), or, for orphans, every missing value
+    (:func:`_orphan_keys`). None otherwise (the quarantine then reads them)."""
+    import json
+
+    from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    if not isinstance(expectation, CrossTableExpectation):
+        return None
+    result = evr.result or {}
+    rows = (result.get("details") or {}).get("unexpected_rows")
+    total = result.get("unexpected_count")
+    if not isinstance(rows, list) or not isinstance(total, int) or not total or not rows:
+        return None
+    if not all(isinstance(r, dict) for r in rows):
+        return None
+    if isinstance(expectation, ExpectColumnValuesToExistInTable):
+        return _orphan_keys(conn, expectation, rows, total)
+    pk = primary_key(conn, expectation.table)
+    if total != len(rows) or not pk or not all(isinstance(r.get(c), (str, int)) for r in rows for c in pk):
+        return None
+    return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, expectation.table)
+
+
+def _orphan_keys(conn: sa.Connection, expectation: Any, rows: list[dict], total: int) -> Keys | None:
+    """An orphan rule's result has one row per missing value with its ``child_rows``; when they add
+    up to the count, it names every missing value, and the orphan rows are the child rows with
+    those values: read through the child column's index (milliseconds), not by a second anti-join
+    over the whole child table (0.7 s for analytics at 10M rows). Same snapshot, same rows: the
+    keys are kept only if they are exactly ``total``."""
+    counts = [r.get("child_rows") for r in rows]
+    values = [r.get(expectation.column) for r in rows]
+    if not all(isinstance(c, int) for c in counts) or sum(counts) != total:
+        return None
+    if not all(isinstance(v, (str, int)) for v in values):
+        return None
+    pk = primary_key(conn, expectation.table)
+    if not pk:
+        return None
+    keys = capture(conn, expectation.orphan_rows(*pk, among=values).subquery("q"), expectation.table)
+    if keys.total != total or not keys.complete:
+        return None
+    return Keys(keys.keys, total, expectation.table)
+
+
+def row_key(pk: list[str]) -> sa.ColumnElement:
+    """The ``row_key`` of a row of subquery ``q``: its primary key columns when it has them, else the
+    row without its personal-data columns (:data:`ytempire_dq.pii.PII_NAMES`: keys only, never an
+    e-mail or a name, leave the database for the quarantine)."""
+    from ytempire_dq import pii
+
+    full = sa.func.to_jsonb(sa.literal_column("q"))
+    row = full.op("-")(sa.literal(pii.names(), postgresql.ARRAY(sa.Text)))
+    if not pk:
+        return row
+    pairs = [part for column in pk for part in (sa.literal(column), full.op("->")(sa.literal(column)))]
+    return sa.case(
+        (sa.func.jsonb_exists_all(full, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
+        else_=row,
+    )
+
+
+def query_rule_rows(validator: Any, expectation: Any) -> sa.Subquery:
+    """An ``unexpected_rows_expectation``'s rows as subquery ``q``: the analyst's query with
+    ``{batch}`` filled in as GX's own metric fills it, on ``validator``'s batch."""
+    from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+    from ytempire_dq.sql_guard import check_query
+
+    engine = validator.execution_engine
+    batch, _, _ = engine.get_compute_domain(
+        {"batch_id": validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
+    )
+    sql = compat.substituted_batch_query(expectation.unexpected_rows_query, batch, engine)
+    check_query(sql)  # one read-only SELECT (the run's pre-flight checked it too)
+    # sa.text reads ":name" as a bind parameter; the query has none of its own
+    return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
+
+
+#: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
+#: lookup is a catalog query (the history's engine lives for one run: no stale entry outlives it).
+_PRIMARY_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def primary_key(conn: sa.Connection, table: str) -> list[str]:
+    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
+    known = _PRIMARY_KEYS.setdefault(conn.engine, {})
+    if table not in known:
+        schema, _, name = table.rpartition(".")
+        pk = sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns")
+        known[table] = list(pk or [])
+    return list(known[table])
