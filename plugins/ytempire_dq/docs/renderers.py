@@ -38,7 +38,6 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.expectations.registry import get_renderer_impl
 from great_expectations.render import (
     LegacyRendererType,
     RenderedStringTemplateContent,
@@ -156,7 +155,7 @@ class _RuleRendering(_MixinBase):
         if not expectation.description:
             return None
         if _is_ours(expectation):
-            impl = get_renderer_impl(object_name=expectation_config.type, renderer_type=LegacyRendererType.PRESCRIPTIVE)
+            impl = compat.registered_renderer(expectation_config.type, LegacyRendererType.PRESCRIPTIVE)
             if impl:
                 return sentence_and_description(impl[1])
         return cls._render_expectation_description

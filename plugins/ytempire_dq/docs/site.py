@@ -312,12 +312,10 @@ class IncrementalSiteBuilder(SiteBuilder):
         return row, result
 
     def _render_validation(self, key: ValidationResultIdentifier, names: dict[str, str]) -> dict | None:
-        from great_expectations.render.util import resource_key_passes_run_name_filter
+        from ytempire_dq.gx.compat import passes_run_name_filter
 
         section = self.site_section_builders.get("validations")
-        if section is None or (
-            section.run_name_filter and not resource_key_passes_run_name_filter(key, section.run_name_filter)
-        ):
+        if section is None or (section.run_name_filter and not passes_run_name_filter(key, section.run_name_filter)):
             return None
         row, result = self._row_of(section, key, names)
         if result is None:  # its page says so (an older page of it must not show an old verdict)

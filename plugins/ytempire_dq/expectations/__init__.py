@@ -80,7 +80,7 @@ def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, lis
     """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
     parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
     None for an expectation that declares none (GX's own: its table is the batch's)."""
-    from great_expectations.expectations.registry import get_expectation_impl
+    from ytempire_dq.gx.compat import expectation_class as get_expectation_impl
 
     try:
         declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)

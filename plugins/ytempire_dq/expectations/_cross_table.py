@@ -57,7 +57,6 @@ from great_expectations.render.renderer_configuration import (
     RendererConfiguration,
     RendererValueType,
 )
-from great_expectations.render.util import num_to_str
 from typing_extensions import override
 
 from ytempire_dq.gx import compat
@@ -273,7 +272,7 @@ class SentenceRendering(_MixinBase):
                 content_block_type="string_template",
                 string_template={
                     "template": "\n\n$unexpected_count unexpected " + ("row" if count == 1 else "rows") + " found.",
-                    "params": {"unexpected_count": num_to_str(count, use_locale=True, precision=20)},
+                    "params": {"unexpected_count": compat.num_to_str(count, use_locale=True, precision=20)},
                     "tag": "strong",
                     "styling": {"classes": ["text-danger"]},
                 },

@@ -109,6 +109,34 @@ def errored_result(configuration: Any, exc: BaseException) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# the expectation registry (``great_expectations.expectations.registry``: no public API; the
+# registry fills as classes are defined, ``MetaExpectation``)
+
+
+def expectation_class(expectation_type: str) -> Any:
+    """``registry.get_expectation_impl``: the class registered for ``expectation_type`` (GX raises
+    ``ExpectationNotFoundError`` for a type it does not know)."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    return get_expectation_impl(expectation_type)
+
+
+def registered_expectation_types() -> list[str]:
+    """``registry.list_registered_expectation_implementations``: every expectation type registered now."""
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    return list(list_registered_expectation_implementations())
+
+
+def registered_renderer(expectation_type: str, renderer_type: Any) -> Any:
+    """``registry.get_renderer_impl``: ``(class, renderer function)`` registered for an expectation
+    type and renderer type, or None."""
+    from great_expectations.expectations.registry import get_renderer_impl
+
+    return get_renderer_impl(object_name=expectation_type, renderer_type=renderer_type)
+
+
+# ---------------------------------------------------------------------------------------------
 # the SQL GX runs (history's quarantine and suite lint reproduce it)
 
 
@@ -186,6 +214,21 @@ def resolved_asset_name(validation_result: Any) -> Any:
 def action_data_context(action: Any) -> Any:
     """``ValidationAction._resolve_context().context``: the data context a running action belongs to."""
     return action._resolve_context().context
+
+
+def num_to_str(value: Any, **kwargs: Any) -> str:
+    """``render.util.num_to_str``: a number as GX's renderers write it (``use_locale``, ``precision``)."""
+    from great_expectations.render.util import num_to_str as gx_num_to_str
+
+    return gx_num_to_str(value, **kwargs)
+
+
+def passes_run_name_filter(resource_key: Any, run_name_filter: dict) -> bool:
+    """``render.util.resource_key_passes_run_name_filter``: whether a site section's
+    ``run_name_filter`` keeps a validation result's key (GX's site builder's own test)."""
+    from great_expectations.render.util import resource_key_passes_run_name_filter
+
+    return bool(resource_key_passes_run_name_filter(resource_key, run_name_filter))
 
 
 def trusted_html_params() -> frozenset:

@@ -129,9 +129,9 @@ def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
 
 def registered_expectation_types() -> set[str]:
     """Every expectation type GX knows now (core + ours once registered)."""
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
+    from ytempire_dq.gx.compat import registered_expectation_types
 
-    return set(list_registered_expectation_implementations())
+    return set(registered_expectation_types())
 
 
 def check_suite_loads(ctx: Any, path: Path) -> None:

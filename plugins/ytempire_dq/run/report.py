@@ -27,6 +27,7 @@ from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
+from ytempire_dq.gx.results import raised_info
 from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.rules.suite_files import rule_column
 
@@ -140,6 +141,9 @@ class ValidationReport:
     success: bool
     results: list[RuleResult]
     seconds: float | None = None  # how long it took, when known (the JUnit test suite's time)
+    #: what the fast path did (``ytempire_dq.run.validation``): ``{"rules": n, "fell_back":
+    #: [{"rule_id", "cause"}], ...}``; None when GX alone validated it
+    fast_path: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -187,7 +191,17 @@ class RunReport:
             "scan": self.scan,
             "errors": self.errors(),
             "warnings": list(self.warnings),
+            "fast_path": self.fast_path(),
             "validations": [v.to_dict() for v in self.validations],
+        }
+
+    def fast_path(self) -> dict:
+        """``{"rules": <rules the fast path validated>, "fell_back": [{"rule_id", "cause"}]}``: each
+        step of a rule that the fast path left to GX alone, with its cause (also logged)."""
+        fast = [v.fast_path for v in self.validations if v.fast_path]
+        return {
+            "rules": sum(int(f.get("rules") or 0) for f in fast),
+            "fell_back": [dict(item) for f in fast for item in f.get("fell_back") or []],
         }
 
     def errors(self) -> list[dict]:
@@ -251,16 +265,13 @@ def exception_message(exception_info: Any, personal: bool = False) -> str | None
     """The first raised exception's message in ``exception_info`` (flat or keyed by metric id);
     ``personal``: the rule reads a personal column, so the values the message quotes are masked
     (:func:`ytempire_dq.pii.mask_error`; a result that came through the results store is already)."""
-    if not exception_info:
+    info = raised_info(exception_info)  # whether it raised: the one reading (ytempire_dq.gx.results)
+    if info is None:
         return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
-    for info in infos:
-        if isinstance(info, dict) and info.get("raised_exception"):
-            message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
-            # SQLAlchemy appends the statement and a background link: keep the first lines
-            message = message.split("\n(Background on this error")[0].strip()
-            return mask_error(mask_secrets(message), personal)  # a password, e-mail addresses, quoted values
-    return None
+    message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
+    # SQLAlchemy appends the statement and a background link: keep the first lines
+    message = message.split("\n(Background on this error")[0].strip()
+    return mask_error(mask_secrets(message), personal)  # a password, e-mail addresses, quoted values
 
 
 def error_cause(error: str) -> str:
@@ -312,9 +323,9 @@ def rule_sentence(config: Any) -> str | None:
     """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
     shows), GX's own rules their description (GX shows it instead of its sentence too)."""
     try:
-        from great_expectations.expectations.registry import get_expectation_impl
+        from ytempire_dq.gx.compat import expectation_class
 
-        impl = get_expectation_impl(config.type)
+        impl = expectation_class(config.type)
         template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
     except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
         return config.description
@@ -333,9 +344,9 @@ def _is_query_rule(config: Any) -> bool:
 def _model_fields(config: Any) -> set[str]:
     """Field names of the expectation class behind ``config`` (empty if unknown)."""
     try:
-        from great_expectations.expectations.registry import get_expectation_impl
+        from ytempire_dq.gx.compat import expectation_class
 
-        return set(get_expectation_impl(config.type).__fields__)
+        return set(expectation_class(config.type).__fields__)
     except Exception:  # noqa: BLE001 - unknown types simply have no fields here
         return set()
 
@@ -349,7 +360,10 @@ def read_validation_result(vr: Any, *, suite: str | None = None, asset: str | No
         asset = batch.get("data_asset_name") if isinstance(batch, dict) else getattr(batch, "data_asset_name", None)
     results = [read_expectation_result(evr, asset) for evr in vr.results]
     success = bool(vr.success) and all(r.success for r in results)
-    return ValidationReport(suite=suite, asset=asset, success=success, results=results)
+    fast = meta.get("ytdq_fast")  # ytempire_dq.run.validation.FAST_META
+    return ValidationReport(
+        suite=suite, asset=asset, success=success, results=results, fast_path=fast if isinstance(fast, dict) else None
+    )
 
 
 def rule_key(rule: Any, suite: str) -> str:

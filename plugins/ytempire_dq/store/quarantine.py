@@ -280,35 +280,24 @@ class _Keyer:
 
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
-        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
-            SQLALCHEMY_SELECTABLE_METRICS,
-        )
-        from great_expectations.util import get_sqlalchemy_selectable
-        from great_expectations.validator.metric_configuration import MetricConfiguration
+        from ytempire_dq.gx import validator as gx_steps
 
         validator = self.validator
         engine = validator.execution_engine
-        if validator.active_batch_id:  # as GX validates it: its metrics are the ones resolved then
-            configuration = expectation.configuration
-            configuration.kwargs["batch_id"] = validator.active_batch_id
-            expectation = configuration.to_domain_obj()
-        dependencies = expectation.get_validation_dependencies(
-            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
+        map_metric = expectation.map_metric
+        # as GX validates it: its metrics are the ones resolved then
+        _, (count,) = gx_steps.prepared_rule(
+            validator, expectation, {"result_format": {"result_format": "BASIC"}}, (f"{map_metric}.unexpected_count",)
         )
-        count = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_count")
-        condition, compute_kwargs, accessor_kwargs = validator.get_metric(
-            MetricConfiguration(
-                metric_name=f"{expectation.map_metric}.condition",
-                metric_domain_kwargs=count.metric_domain_kwargs,
-                metric_value_kwargs=count.metric_value_kwargs,
-            )
+        condition, compute_kwargs, accessor_kwargs = gx_steps.resolved_metric(
+            validator, f"{map_metric}.condition", count.metric_domain_kwargs, count.metric_value_kwargs
         )
-        if expectation.map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
+        if map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
             return self._duplicate_rows(expectation, pk, {**compute_kwargs, **accessor_kwargs})
         query = sa.select(*(sa.column(c) for c in pk)).where(condition)
-        if expectation.map_metric not in SQLALCHEMY_SELECTABLE_METRICS:
+        if not gx_steps.selects_own_rows(map_metric):
             domain = engine.get_domain_records(domain_kwargs={**compute_kwargs, **accessor_kwargs})
-            query = query.select_from(get_sqlalchemy_selectable(domain))
+            query = query.select_from(gx_steps.sqlalchemy_selectable(domain))
         return query.subquery("q")
 
     def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:
