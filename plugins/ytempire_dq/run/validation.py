@@ -186,10 +186,17 @@ class FellBack(list):
 
     def add(self, exp: Any, step: str, exc: BaseException | str) -> None:
         rule_id = (exp.meta or {}).get("rule_id") or f"? ({exp.expectation_type} {exp.id})"
-        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {config.one_line(exc, 400)}"
-        cause = mask_text(config.mask_secrets(f"{step}: {text}"))
+        cause = mask_text(config.mask_secrets(f"{step}: {exc if isinstance(exc, str) else _cause(exc)}"))
         log.warning("fast path: rule %s falls back to GX alone (%s)", rule_id, cause)
         self.append({"rule_id": rule_id, "cause": cause})
+
+
+def _cause(exc: BaseException) -> str:
+    """``<exception class>: <first line of its message>`` (a driver error's own message, without
+    the statement SQLAlchemy appends, which may quote data)."""
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {config.one_line(first, 300)}" if first else type(exc).__name__
 
 
 def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_back: FellBack) -> dict[int, Any]:
