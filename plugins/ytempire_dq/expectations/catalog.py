@@ -20,16 +20,13 @@ class ExpectationType:
 def custom_types() -> list[ExpectationType]:
     """Every registered expectation type whose class is defined in this package, by name."""
     from great_expectations.expectations.expectation import Expectation
-    from great_expectations.expectations.registry import (
-        get_expectation_impl,
-        list_registered_expectation_implementations,
-    )
 
     import ytempire_dq.expectations  # noqa: F401 - registers them
+    from ytempire_dq.gx.compat import expectation_class, registered_expectation_types
 
     found = []
-    for name in list_registered_expectation_implementations():
-        cls = get_expectation_impl(name)
+    for name in registered_expectation_types():
+        cls = expectation_class(name)
         if not cls.__module__.startswith(PACKAGE + "."):
             continue
         doc = (cls.__doc__ or "").strip()
