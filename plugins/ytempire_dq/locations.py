@@ -36,7 +36,7 @@ _PARSED: dict[Path, tuple[tuple[int, int], dict]] = {}
 def _read_yml(config_dir: Path) -> dict:
     import copy
 
-    from ruamel.yaml import YAML  # GX's own YAML library
+    from ruamel.yaml import YAML, YAMLError  # GX's own YAML library
 
     path = config_dir / "great_expectations.yml"
     try:
@@ -47,7 +47,7 @@ def _read_yml(config_dir: Path) -> dict:
         parsed = YAML(typ="safe").load(path.read_text()) or {}
     except FileNotFoundError:
         raise YtdqError(f"no GX configuration at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any YAML error
+    except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8
         raise YtdqError(f"{path}: not valid YAML: {exc}") from None
     _PARSED[path] = (stamp, parsed)
     return copy.deepcopy(parsed)

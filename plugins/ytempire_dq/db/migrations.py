@@ -274,7 +274,7 @@ class _Runner:
                     )
                 else:
                     cur.execute("DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
-        except Exception as exc:
+        except psycopg2.Error as exc:  # SQL errors and a lost server; anything else is a bug: its traceback
             if _is_lost(exc, self.conn):
                 raise _lost(
                     self.url, exc, f"while running {migration.path.name} ({direction}); its transaction did not commit"

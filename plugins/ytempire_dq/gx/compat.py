@@ -116,7 +116,7 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
     """``UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable``
     (a classmethod of ``QueryMetricProvider``): an ``unexpected_rows_query`` with ``{batch}``
     substituted exactly as GX's ``unexpected_rows_query.table`` metric runs it."""
-    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: E501
+    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (
         UnexpectedRowsQueryTable,
     )
 

@@ -48,7 +48,7 @@ def column_values_query(execution_engine: Any, map_metric: str, condition: tuple
     selects its own rows (GX builds those differently). ``condition``: the resolved ``<map_metric>.
     condition`` metric."""
     import sqlalchemy as sa
-    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (
         SQLALCHEMY_SELECTABLE_METRICS,
     )
     from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs

@@ -56,7 +56,7 @@ def postgres_readings(db_url: str | None, *, slow_query_seconds: float = 5.0) ->
     except YtdqError as exc:
         out["error"] = config.mask_secrets(str(exc))
         return out
-    except Exception as exc:  # a malformed URL and the like: still a reading, never a crash
+    except (psycopg2.Error, ValueError) as exc:  # not a connection failure (those are YtdqError): still a reading
         out["error"] = config.mask_secrets(f"cannot connect to PostgreSQL at {config.mask_url(db_url)}: {exc}")
         return out
     out["ok"] = True
@@ -127,7 +127,7 @@ def redis_readings(redis_url: str | None) -> dict:
         info.update(client.info("persistence"))
         info.update(client.info("server"))
         client.close()
-    except Exception as exc:  # redis.RedisError, ValueError (bad URL), OSError
+    except (redis.RedisError, ValueError, OSError) as exc:  # ValueError: a malformed URL
         reason = config.mask_secrets(str(exc) or type(exc).__name__)
         out["error"] = f"cannot read Redis at {config.mask_url(redis_url)}: {reason}"
         return out

@@ -279,7 +279,7 @@ def _run_one(
     started = time.perf_counter()
     try:
         return _validate(vd, checkpoint, run_id, batch_parameters, captured)
-    except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
+    except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)
     finally:

@@ -89,6 +89,7 @@ class Plan:
 
     def measure(self, url: str) -> None:
         """Each table's watermark at the run's snapshot (call inside ``snapshot.take``)."""
+        import psycopg2
         from psycopg2 import sql
 
         from ytempire_dq.db.connect import connect
@@ -108,7 +109,7 @@ class Plan:
                                 c=col, t=_table_sql(t.table)
                             )
                         )
-                    except Exception as exc:  # noqa: BLE001 - a wrong column/table in the yml: one line, exit 2
+                    except psycopg2.Error as exc:  # a wrong column/table in the yml: one line, exit 2
                         reason = config.one_line(exc, 200)
                         raise YtdqError(f"{CONFIG_FILE}: cannot read max({t.column}) of {t.table}: {reason}") from None
                     value = cur.fetchone()[0]
@@ -144,11 +145,11 @@ def read_config(config_dir: Path) -> tuple[dict[str, GrowingTable], int]:
     path = Path(config_dir) / CONFIG_FILE
     data: dict = {}
     if path.is_file():
-        from ruamel.yaml import YAML
+        from ruamel.yaml import YAML, YAMLError
 
         try:
             data = YAML(typ="safe").load(path.read_text()) or {}
-        except Exception as exc:  # noqa: BLE001 - a YAML error: one line naming the file
+        except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8; one line naming the file
             raise YtdqError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise YtdqError(f"{path}: expected a mapping with 'tables' and 'full_sweep_every'")

@@ -311,12 +311,13 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
 def rule_sentence(config: Any) -> str | None:
     """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
     shows), GX's own rules their description (GX shows it instead of its sentence too)."""
-    try:
-        from great_expectations.expectations.registry import get_expectation_impl
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import get_expectation_impl
 
+    try:
         impl = get_expectation_impl(config.type)
         template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
-    except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
+    except (ExpectationNotFoundError, AttributeError):  # unknown, or not one of ours (no _sentence): the description
         return config.description
     return bounded_text(string.Template(template).safe_substitute(values), ERROR_CHARS)
 
@@ -332,11 +333,12 @@ def _is_query_rule(config: Any) -> bool:
 
 def _model_fields(config: Any) -> set[str]:
     """Field names of the expectation class behind ``config`` (empty if unknown)."""
-    try:
-        from great_expectations.expectations.registry import get_expectation_impl
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import get_expectation_impl
 
+    try:
         return set(get_expectation_impl(config.type).__fields__)
-    except Exception:  # noqa: BLE001 - unknown types simply have no fields here
+    except ExpectationNotFoundError:  # unknown types simply have no fields here
         return set()
 
 

@@ -280,7 +280,7 @@ class _Keyer:
 
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
-        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (
             SQLALCHEMY_SELECTABLE_METRICS,
         )
         from great_expectations.util import get_sqlalchemy_selectable
