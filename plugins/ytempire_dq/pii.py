@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -279,8 +278,3 @@ def columns_of(table: str) -> tuple[str, ...]:
 def names() -> list[str]:
     """Every declared PII column name, sorted (what the quarantine strips from whole rows)."""
     return sorted(PII_NAMES)
-
-
-def declared() -> Iterable[tuple[str, str]]:
-    """``(table, column)`` pairs, for documentation and tests."""
-    return ((t, c) for t, columns in PII_COLUMNS.items() for c in columns)
