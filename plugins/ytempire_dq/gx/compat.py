@@ -209,16 +209,3 @@ def postgresql_literal_dialect() -> Any:
     dialect = postgresql.dialect()
     dialect._backslash_escapes = False
     return dialect
-
-
-# ---------------------------------------------------------------------------------------------
-# factory_boy (the seed data's fakes)
-
-
-def shared_faker() -> Any:
-    """``factory.Faker._get_faker()``: the Faker instance behind every ``factory.Faker``
-    declaration, the one ``factory.random.reseed_random`` seeds; values drawn from it directly
-    (usernames, titles) stay reproducible with the same seed as the declarations'."""
-    import factory
-
-    return factory.Faker._get_faker()
