@@ -54,6 +54,7 @@ from typing_extensions import override
 
 from ytempire_dq.docs.verdict import failed_first, mark_overview, status_mark, verdict
 from ytempire_dq.gx import compat
+from ytempire_dq.values import map_leaves
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -194,18 +195,18 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
 def escaped(value: Any, record: Optional[dict] = None) -> Any:
     """``value`` with every string in it (dict keys too, nested) HTML-escaped, quotes included;
     ``record`` (if given) maps each escaped string that changed to its original."""
-    if isinstance(value, str):
-        out = html.escape(value, quote=True)
-        if record is not None and out != value:
-            record[out] = value
-        return out
-    if isinstance(value, dict):
-        return {escaped(key, record): escaped(item, record) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [escaped(item, record) for item in value]
-    if isinstance(value, RunIdentifier):
-        return RunIdentifier(run_name=escaped(value.run_name, record), run_time=value.run_time)
-    return value
+
+    def leaf(item: Any) -> Any:
+        if isinstance(item, str):
+            out = html.escape(item, quote=True)
+            if record is not None and out != item:
+                record[out] = item
+            return out
+        if isinstance(item, RunIdentifier):
+            return RunIdentifier(run_name=leaf(item.run_name), run_time=item.run_time)
+        return item
+
+    return map_leaves(value, leaf, keys=leaf)
 
 
 #: Parameters GX's view emits raw (renderer-made HTML): never given an original back.

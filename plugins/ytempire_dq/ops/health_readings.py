@@ -8,33 +8,20 @@ masked), never an exception; :mod:`ytempire_dq.ops.monitor` turns readings into 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.values import jsonable
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _plain(value):
-    """DB values -> JSON-friendly ones."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "total_seconds"):  # timedelta
-        return value.total_seconds()
-    if value is not None and not isinstance(value, (str, int, float, bool)):
-        return str(value)
-    return value
-
-
 def _fetch(cur, sql: str, params=None) -> list[dict]:
     cur.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [{n: _plain(v) for n, v in zip(names, row)} for row in cur.fetchall()]
+    return [{n: jsonable(v) for n, v in zip(names, row)} for row in cur.fetchall()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from typing import Any
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.locations import definition_table
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +228,13 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
     """(watermarks of the checkpoint's last successful run, incremental runs since its last full
     one, counted up to ``every``: a constant cost per run); None when the history has no such
     columns (migration 008 not applied)."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            if not _has_columns(cur):
+            if migrations.applied_version(cur) < migrations.WATERMARKS:
                 return None
             cur.execute(
                 "SELECT watermarks FROM dq.runs WHERE checkpoint = %s AND success AND watermarks IS NOT NULL "
@@ -256,29 +258,17 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
         conn.close()
 
 
-def _has_columns(cur: Any) -> bool:
-    cur.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-        "AND column_name IN ('scan_mode', 'watermarks')"
-    )
-    return cur.fetchone()[0] == 2
-
-
 def record(conn: Any, report: Any) -> None:
     """Write the run's scan (``report.scan``) on its ``dq.runs`` row (SQLAlchemy ``conn``, the
     history's transaction); a database before migration 008: a warning, nothing written."""
     import sqlalchemy as sa
 
+    from ytempire_dq.db import migrations
+
     scan = getattr(report, "scan", None)
     if not scan or not scan.get("tables"):
         return
-    have = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-            "AND column_name IN ('scan_mode', 'watermarks')"
-        )
-    ).scalar()
-    if have != 2:
+    if migrations.applied_version(conn) < migrations.WATERMARKS:
         log.warning("run %s: its watermarks are not recorded: run `ytdq db migrate`", report.run_id)
         return
     conn.execute(
@@ -306,15 +296,6 @@ def applied(p: Plan) -> Iterator[Plan]:
             _active.remove(p)
 
 
-def _asset_table(vd: Any) -> str | None:
-    asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else getattr(vd, "asset", None)
-    name = getattr(asset, "table_name", None)
-    schema = getattr(asset, "schema_name", None)
-    if not isinstance(name, str):
-        return None
-    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
-
-
 def is_row_level(exp: Any, table: GrowingTable) -> bool:
     """A rule whose verdict on the new rows alone is its verdict on them (module docstring)."""
     from great_expectations.expectations.expectation import (
@@ -338,7 +319,7 @@ def scoped(vd: Any, expectations: list) -> list:
         p = _active[-1] if _active else None
     if p is None or not p.incremental:
         return list(expectations)
-    table = _asset_table(vd)
+    table = definition_table(vd)
     spec, since = p.tables.get(table), p.since.get(table)
     out = []
     for exp in expectations:
