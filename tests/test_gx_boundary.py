@@ -20,6 +20,7 @@ PUBLIC = {
     "great_expectations.core": "public result and suite classes (ExpectationSuite, ExpectationValidationResult)",
     "great_expectations.expectations": "the public expectation namespace (gxe.*, UnexpectedRowsExpectation)",
     "great_expectations.checkpoint": "the public checkpoint namespace (ValidationAction, CheckpointResult)",
+    "great_expectations.exceptions": "GX's exception types (gx.exceptions): what a caller catches, e.g. an unknown expectation type",
 }
 
 #: The other GX module paths a module outside ``ytempire_dq.gx`` may import: {path: why it is public}.
@@ -47,7 +48,6 @@ EXTENSION = {
     "great_expectations.render.renderer.content_block.content_block": "ContentBlockRenderer, their base",
     "great_expectations.render.renderer.page_renderer": "page renderers a site config may replace",
     "great_expectations.render.renderer.site_builder": "SiteBuilder / DefaultSiteIndexBuilder a site config names",
-    "great_expectations.render.renderer.site_index_page_renderer": "the index page renderer a site config names",
     "great_expectations.render.view": "the Jinja page views a site config names",
 }
 ALLOWED = {**PUBLIC, **EXTENSION}

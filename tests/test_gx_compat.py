@@ -190,17 +190,6 @@ def test_postgresql_literal_dialect_keeps_backslashes():
     assert literal(compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
 
 
-def test_shared_faker_is_reproducible_under_factory_boys_seed():
-    import factory
-    import factory.random
-
-    assert _params(_attr("factory.faker:Faker._get_faker")) == ["cls", "locale"]
-    factory.random.reseed_random(7)
-    first = compat.shared_faker().user_name()
-    factory.random.reseed_random(7)
-    assert compat.shared_faker().user_name() == first
-
-
 def test_query_has_join_follows_gx():
     assert compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
     assert not compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")
@@ -246,14 +235,6 @@ OVERRIDDEN = [
     (
         f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._render_expectation_description",
         ["cls", "configuration", "runtime_configuration", "kwargs"],
-    ),
-    (
-        f"{GX}.render.renderer.site_index_page_renderer:SiteIndexPageRenderer._render_expectation_suite_cell",
-        ["cls", "expectation_suite_name", "expectation_suite_path"],
-    ),
-    (
-        f"{GX}.render.renderer.site_builder:DefaultSiteIndexBuilder.add_resource_info_to_index_links_dict",
-        ["self", "index_links_dict", "expectation_suite_name", "section_name", "*"],
     ),
     (f"{GX}.render.renderer.page_renderer:ValidationResultsPageRenderer.render", ["self", "validation_results", "*"]),
     (f"{GX}.render.renderer.page_renderer:ExpectationSuitePageRenderer.render", ["self", "expectations", "*"]),

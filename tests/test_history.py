@@ -226,12 +226,10 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     assert unknown.exit_code == ExitCode.RUN_FAILED and "no history for rule 'users.no_such_rule'" in unknown.output
 
 
-def test_a_history_failure_is_logged_and_leaves_the_exit_code(new_database, project, redis_down, caplog):
+def test_a_history_failure_is_logged_and_leaves_the_exit_code(new_database, project, redis_down, caplog, monkeypatch):
     url = new_database("history_broken")
     seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
-    c = connect(url, autocommit=True)
-    c.cursor().execute("DROP SCHEMA dq CASCADE")
-    c.close()
+    monkeypatch.setenv("YTDQ_STORE_URL", new_database("history_store_never_migrated", empty=True))
     caplog.set_level(logging.ERROR, logger="ytempire_dq.store.history")
     report = run_checkpoint("critical", config_dir=project, database_url=url)
     assert report.exit_code == ExitCode.DATA_FAILED and report.rule("videos.channel_exists").unexpected_count == 1

@@ -121,12 +121,13 @@ def _parsed(url: str):
     """``make_url(url)`` when it parses and the URL holds at most one ``@`` (with more, the parser
     ends the password at the first and what follows is not known to be host, port or query)."""
     from sqlalchemy.engine import make_url  # keeps `import config` light
+    from sqlalchemy.exc import ArgumentError
 
     if url.count("@") > 1:
         return None
     try:
         return make_url(url)
-    except Exception:  # noqa: BLE001 - ArgumentError, ValueError (port): masked as text
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number; masked as text
         return None
 
 

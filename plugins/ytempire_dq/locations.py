@@ -6,6 +6,7 @@ pre-flight can name files before GX loads anything."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
@@ -36,7 +37,7 @@ _PARSED: dict[Path, tuple[tuple[int, int], dict]] = {}
 def _read_yml(config_dir: Path) -> dict:
     import copy
 
-    from ruamel.yaml import YAML  # GX's own YAML library
+    from ruamel.yaml import YAML, YAMLError  # GX's own YAML library
 
     path = config_dir / "great_expectations.yml"
     try:
@@ -47,7 +48,7 @@ def _read_yml(config_dir: Path) -> dict:
         parsed = YAML(typ="safe").load(path.read_text()) or {}
     except FileNotFoundError:
         raise YtdqError(f"no GX configuration at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any YAML error
+    except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8
         raise YtdqError(f"{path}: not valid YAML: {exc}") from None
     _PARSED[path] = (stamp, parsed)
     return copy.deepcopy(parsed)
@@ -64,14 +65,41 @@ def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     return (cdir / base).resolve()
 
 
+def qualified_table(name: str, schema: Any = None) -> str:
+    """``schema.name``, or ``name`` when ``schema`` is not a non-empty string (GX's ``Missing``
+    sentinel, None, "")."""
+    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+
+
+def definition_table_parts(vd: Any) -> tuple[str | None, str | None]:
+    """``(schema, table)`` of a validation definition's asset (either None when not set); ``(None,
+    None)`` when the asset is no SQL table (the cache's dataframe)."""
+    data = getattr(vd, "data", None)
+    asset = data.data_asset if hasattr(data, "data_asset") else getattr(vd, "asset", None)
+    name, schema = getattr(asset, "table_name", None), getattr(asset, "schema_name", None)
+    if not isinstance(name, str):
+        return None, None
+    return (schema if isinstance(schema, str) and schema else None), name
+
+
+def definition_table(vd: Any) -> str | None:
+    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the
+    cache). The one answer to "which table does this definition read" (history, quarantine,
+    incremental plan, fast path, pre-flight)."""
+    schema, name = definition_table_parts(vd)
+    return qualified_table(name, schema) if name else None
+
+
 def asset_tables(config_dir: Path | str | None = None) -> dict[str, str | None]:
-    """{asset name: table name} of the data sources in the yml; ``None`` for an asset that is no
-    table (the ``cache`` data source's dataframe: its columns are not the database's)."""
+    """{asset name: ``[schema.]table``} of the data sources in the yml (what
+    :func:`definition_table` answers once GX loaded them); ``None`` for an asset that is no table
+    (the ``cache`` data source's dataframe: its columns are not the database's)."""
     fluent = _read_yml(config_dir_of(config_dir)).get("fluent_datasources") or {}
     out = {}
     for ds in fluent.values():
         for name, asset in (ds.get("assets") or {}).items():
-            out[name] = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
+            table = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
+            out[name] = qualified_table(table, asset.get("schema_name")) if table else None
     return out
 
 

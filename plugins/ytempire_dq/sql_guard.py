@@ -385,7 +385,7 @@ class _Guard:
             return
         try:
             self.timed_out.append(_sent_text(error.cursor, error.statement, error.parameters))
-        except Exception:  # noqa: BLE001 - the cursor is gone: the statement as given
+        except Exception:  # noqa: BLE001 - an error hook must not replace the error: the cursor is gone, the statement as given
             self.timed_out.append(error.statement)
 
     def _ran_out(self, text: str) -> str | None:

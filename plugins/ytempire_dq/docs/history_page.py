@@ -50,12 +50,13 @@ def history(database_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
     """``[{checkpoint, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
     outcomes: [None | {success, unexpected_count, error}] per run, failing_since, quarantined,
     latest_run}]}]``, checkpoints by their latest run, newest first."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import engine as make_engine
 
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+            if migrations.applied_version(conn) < migrations.HISTORY:
                 return []
             checkpoints = [
                 row[0]

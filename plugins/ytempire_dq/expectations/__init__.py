@@ -80,12 +80,14 @@ def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, lis
     """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
     parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
     None for an expectation that declares none (GX's own: its table is the batch's)."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+
     from ytempire_dq.gx.compat import expectation_class as get_expectation_impl
 
     try:
         declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)
         fields = get_expectation_impl(expectation_type).__fields__
-    except Exception:  # noqa: BLE001 - an unknown type: lint reports it elsewhere
+    except ExpectationNotFoundError:  # an unknown type: lint reports it elsewhere
         return None
     if not declared:
         return None

@@ -33,11 +33,8 @@ from its parameters instead of being written by hand:
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import math
 import re
-import uuid
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, Union
 
@@ -60,6 +57,7 @@ from great_expectations.render.renderer_configuration import (
 from typing_extensions import override
 
 from ytempire_dq.gx import compat
+from ytempire_dq.values import jsonable
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -145,19 +143,6 @@ def compile_sql(statement: sa.sql.ClauseElement) -> str:
 def plain_sql(statement: sa.sql.ClauseElement) -> str:
     """PostgreSQL SQL text for ``statement``, values inlined (for a driver, not for GX)."""
     return str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
-
-
-def json_value(value: Any) -> Any:
-    """A database value as plain JSON (UUID/date -> str, Decimal -> int or float)."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).hex()
-    return value
 
 
 def qualified(table: str, column: str) -> str:
@@ -382,7 +367,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         if result_format == ResultFormat.BOOLEAN_ONLY:
             return {"success": success}
 
-        sample = [{name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN} for row in rows]
+        sample = [{name: jsonable(value) for name, value in row.items() if name != COUNT_COLUMN} for row in rows]
         result: dict[str, Any] = {
             "observed_value": unexpected_count,
             "unexpected_count": unexpected_count,

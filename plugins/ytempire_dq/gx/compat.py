@@ -144,7 +144,7 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
     """``UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable``
     (a classmethod of ``QueryMetricProvider``): an ``unexpected_rows_query`` with ``{batch}``
     substituted exactly as GX's ``unexpected_rows_query.table`` metric runs it."""
-    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: E501
+    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (
         UnexpectedRowsQueryTable,
     )
 
@@ -252,16 +252,3 @@ def postgresql_literal_dialect() -> Any:
     dialect = postgresql.dialect()
     dialect._backslash_escapes = False
     return dialect
-
-
-# ---------------------------------------------------------------------------------------------
-# factory_boy (the seed data's fakes)
-
-
-def shared_faker() -> Any:
-    """``factory.Faker._get_faker()``: the Faker instance behind every ``factory.Faker``
-    declaration, the one ``factory.random.reseed_random`` seeds; values drawn from it directly
-    (usernames, titles) stay reproducible with the same seed as the declarations'."""
-    import factory
-
-    return factory.Faker._get_faker()

@@ -83,7 +83,7 @@ def selects_own_rows(map_metric: str) -> bool:
     """Whether GX's ``<map_metric>.condition`` selects its own rows (a metric in
     ``SQLALCHEMY_SELECTABLE_METRICS``, by its condition metric name, as GX's
     ``_is_sqlalchemy_metric_selectable`` tests it) rather than being a condition on the domain's records."""
-    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
+    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (
         SQLALCHEMY_SELECTABLE_METRICS,
     )
 

@@ -150,7 +150,7 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
         )
     try:
         suite = ctx.suites.get(doc["name"])
-    except Exception as exc:  # noqa: BLE001 - GX raises many kinds here
+    except Exception as exc:  # noqa: BLE001 - GX raises many kinds here: one line naming the file, exit 2
         raise SuiteFileError(f"{path}: GX cannot load the suite: {exc}") from None
     if len(suite.expectations) != len(doc["expectations"]):
         raise SuiteFileError(

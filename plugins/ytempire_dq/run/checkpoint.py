@@ -31,7 +31,7 @@ from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.gx import compat
 from ytempire_dq.gx.context import open_context
-from ytempire_dq.locations import asset_tables, config_dir_of, list_checkpoints, store_dir, suite_path
+from ytempire_dq.locations import asset_tables, config_dir_of, definition_table, list_checkpoints, store_dir, suite_path
 from ytempire_dq.rules.suite_files import (
     SuiteFileError,
     check_rule_keys,
@@ -77,10 +77,8 @@ def _tables_read(vds: list) -> list[str]:
 
     tables = []
     for vd in vds:
-        asset = vd.data.data_asset
-        name, schema = getattr(asset, "table_name", None), getattr(asset, "schema_name", None)
-        if isinstance(name, str):
-            tables.append(f"{schema}.{name}" if isinstance(schema, str) and schema else name)
+        if own := definition_table(vd):
+            tables.append(own)
         for exp in vd.suite.expectations:
             for table, _ in table_references(exp.expectation_type, exp.configuration.kwargs) or []:
                 tables.append(table)
@@ -237,7 +235,9 @@ def _read_results(checkpoint: Any, vds: list, results: list, run_id: Any) -> tup
     validations = []
     for vd, vr in zip(vds, results):
         run_results[compat.checkpoint_result_key(checkpoint, vd, run_id, vr.batch_id)] = vr
-        validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+        validation = read_validation_result(
+            vr, suite=vd.suite.name, asset=vd.data.data_asset.name, table=definition_table(vd)
+        )
         validation.results = _in_suite_order(vd, vr, validation.results)
         validations.append(validation)
     return compat.checkpoint_result(checkpoint, run_id, run_results), validations
@@ -279,7 +279,7 @@ def _run_one(
     started = time.perf_counter()
     try:
         return _validate(vd, checkpoint, run_id, batch_parameters, captured)
-    except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
+    except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)
     finally:

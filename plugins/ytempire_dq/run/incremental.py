@@ -44,6 +44,7 @@ from typing import Any
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.locations import definition_table
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Plan:
 
     def measure(self, url: str) -> None:
         """Each table's watermark at the run's snapshot (call inside ``snapshot.take``)."""
+        import psycopg2
         from psycopg2 import sql
 
         from ytempire_dq.db.connect import connect
@@ -108,7 +110,7 @@ class Plan:
                                 c=col, t=_table_sql(t.table)
                             )
                         )
-                    except Exception as exc:  # noqa: BLE001 - a wrong column/table in the yml: one line, exit 2
+                    except psycopg2.Error as exc:  # a wrong column/table in the yml: one line, exit 2
                         reason = config.one_line(exc, 200)
                         raise YtdqError(f"{CONFIG_FILE}: cannot read max({t.column}) of {t.table}: {reason}") from None
                     value = cur.fetchone()[0]
@@ -144,11 +146,11 @@ def read_config(config_dir: Path) -> tuple[dict[str, GrowingTable], int]:
     path = Path(config_dir) / CONFIG_FILE
     data: dict = {}
     if path.is_file():
-        from ruamel.yaml import YAML
+        from ruamel.yaml import YAML, YAMLError
 
         try:
             data = YAML(typ="safe").load(path.read_text()) or {}
-        except Exception as exc:  # noqa: BLE001 - a YAML error: one line naming the file
+        except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8; one line naming the file
             raise YtdqError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise YtdqError(f"{path}: expected a mapping with 'tables' and 'full_sweep_every'")
@@ -226,12 +228,13 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
     """(watermarks of the checkpoint's last successful run, incremental runs since its last full
     one, counted up to ``every``: a constant cost per run); None when the history has no such
     columns (migration 008 not applied)."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            if not _has_columns(cur):
+            if migrations.applied_version(cur) < migrations.WATERMARKS:
                 return None
             cur.execute(
                 "SELECT watermarks FROM dq.runs WHERE checkpoint = %s AND success AND watermarks IS NOT NULL "
@@ -255,29 +258,17 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
         conn.close()
 
 
-def _has_columns(cur: Any) -> bool:
-    cur.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-        "AND column_name IN ('scan_mode', 'watermarks')"
-    )
-    return cur.fetchone()[0] == 2
-
-
 def record(conn: Any, report: Any) -> None:
     """Write the run's scan (``report.scan``) on its ``dq.runs`` row (SQLAlchemy ``conn``, the
     history's transaction); a database before migration 008: a warning, nothing written."""
     import sqlalchemy as sa
 
+    from ytempire_dq.db import migrations
+
     scan = getattr(report, "scan", None)
     if not scan or not scan.get("tables"):
         return
-    have = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-            "AND column_name IN ('scan_mode', 'watermarks')"
-        )
-    ).scalar()
-    if have != 2:
+    if migrations.applied_version(conn) < migrations.WATERMARKS:
         log.warning("run %s: its watermarks are not recorded: run `ytdq db migrate`", report.run_id)
         return
     conn.execute(
@@ -305,15 +296,6 @@ def applied(p: Plan) -> Iterator[Plan]:
             _active.remove(p)
 
 
-def _asset_table(vd: Any) -> str | None:
-    asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else getattr(vd, "asset", None)
-    name = getattr(asset, "table_name", None)
-    schema = getattr(asset, "schema_name", None)
-    if not isinstance(name, str):
-        return None
-    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
-
-
 def is_row_level(exp: Any, table: GrowingTable) -> bool:
     """A rule whose verdict on the new rows alone is its verdict on them (module docstring)."""
     from great_expectations.expectations.expectation import (
@@ -337,7 +319,7 @@ def scoped(vd: Any, expectations: list) -> list:
         p = _active[-1] if _active else None
     if p is None or not p.incremental:
         return list(expectations)
-    table = _asset_table(vd)
+    table = definition_table(vd)
     spec, since = p.tables.get(table), p.since.get(table)
     out = []
     for exp in expectations:

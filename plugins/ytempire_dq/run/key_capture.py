@@ -10,6 +10,7 @@ from typing import Any
 
 from ytempire_dq.gx import fast_hooks
 from ytempire_dq.gx import validator as gx_steps
+from ytempire_dq.values import jsonable
 
 
 def samples_with_keys(
@@ -26,11 +27,12 @@ def samples_with_keys(
 
     import sqlalchemy as sa
 
-    from ytempire_dq.store import quarantine, row_keys
+    from ytempire_dq.locations import definition_table
+    from ytempire_dq.store import row_keys
 
     gx_validator = gx_steps.legacy(validator)
     engine = gx_validator.execution_engine
-    table = quarantine.asset_table(vd)
+    table = definition_table(vd)
     runtime = {"result_format": dict(fmt)}
     with engine.engine.connect() as conn:
         pk = row_keys.primary_key(conn, table)
@@ -65,7 +67,7 @@ def samples_with_keys(
             continue
         known[values.id] = [row.unexpected_values for row in rows]
         if len(rows) == total and all(isinstance(v, (str, int)) or _is_uuid(v) for row in rows for v in row[1:]):
-            keys = [json.dumps({c: _jsonable_key(v) for c, v in zip(pk, row[1:])}) for row in rows]
+            keys = [json.dumps({c: jsonable(v) for c, v in zip(pk, row[1:])}) for row in rows]
             captured.keys[(vd.name, exp.id)] = row_keys.Keys(keys, total)
 
 
@@ -73,11 +75,6 @@ def _is_uuid(value: Any) -> bool:
     import uuid
 
     return isinstance(value, uuid.UUID)
-
-
-def _jsonable_key(value: Any) -> Any:
-    """A primary key value as ``to_jsonb`` writes it (a uuid as its text)."""
-    return str(value) if _is_uuid(value) else value
 
 
 def keys_from_results(validator: Any, expectations: list, by_id: dict, vd: Any, captured: Any) -> None:

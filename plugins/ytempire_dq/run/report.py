@@ -17,11 +17,8 @@ GX 1.24 gives two result shapes, and this module is where they meet:
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import re
 import string
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +27,7 @@ from ytempire_dq.errors import ExitCode, hint
 from ytempire_dq.gx.results import raised_info
 from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.rules.suite_files import rule_column
+from ytempire_dq.values import jsonable, map_leaves
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
@@ -66,37 +64,16 @@ def bounded_text(text: str, limit: int = VALUE_CHARS) -> str:
 def bounded(value: Any, limit: int = VALUE_CHARS) -> Any:
     """``value`` with every string in it bounded (:func:`bounded_text`) and every list cut to
     LIST_ITEMS items; bytes become bounded text. Numbers, None, bools are kept."""
-    if isinstance(value, str):
-        return bounded_text(value, limit)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        text = bytes(value[: limit + 1]).decode("utf-8", "backslashreplace")
-        return text if len(value) <= limit else f"{text[:limit]}…({len(value)} bytes)"
-    if isinstance(value, dict):
-        return {key: bounded(item, limit) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [bounded(item, limit) for item in list(value)[:LIST_ITEMS]]
-    return value
 
+    def leaf(item: Any) -> Any:
+        if isinstance(item, str):
+            return bounded_text(item, limit)
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            text = bytes(item[: limit + 1]).decode("utf-8", "backslashreplace")
+            return text if len(item) <= limit else f"{text[:limit]}…({len(item)} bytes)"
+        return item
 
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types (UUID, dates, Decimal, tuples, nested containers)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "to_json_dict"):
-        return jsonable(value.to_json_dict())
-    return str(value)
+    return map_leaves(value, leaf, max_items=LIST_ITEMS)
 
 
 @dataclass
@@ -283,13 +260,35 @@ def error_cause(error: str) -> str:
     return re.sub(r"^(ERROR|FATAL):\s+", "", first)
 
 
+def rule_table(expectation_type: str | None, kwargs: dict, definition_table: str | None) -> str | None:
+    """The table a rule's rows are in: a cross-table rule's own ``table`` parameter, else its
+    validation definition's table (``definition_table``: ``[schema.]table``, for the cache the
+    asset's name). Never the ``rule_id``'s prefix: two suites may use one prefix, and a cross-store
+    rule's ``table`` is the table it looks values up in, not where its rows are. The one answer
+    for the report, the JSON and JUnit outputs and the history."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+    from ytempire_dq.gx.compat import expectation_class
+
+    own = kwargs.get("table")
+    if not (isinstance(own, str) and own and expectation_type):
+        return definition_table
+    try:
+        impl = expectation_class(expectation_type)
+    except ExpectationNotFoundError:
+        return definition_table
+    return own if issubclass(impl, CrossTableExpectation) else definition_table
+
+
 def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleResult:
-    """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`."""
+    """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`; ``default_table``: its
+    validation definition's table (:func:`rule_table`)."""
     config = evr.expectation_config
     kwargs = dict(config.kwargs or {})
     meta = dict(config.meta or {})
     rule_id = meta.get("rule_id")
-    table = rule_id.split(".", 1)[0] if rule_id and "." in rule_id else kwargs.get("table", default_table)
+    table = rule_table(config.type, kwargs, default_table)
     result = dict(evr.result or {})
     error = exception_message(evr.exception_info, reads_personal(kwargs))
 
@@ -322,12 +321,14 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
 def rule_sentence(config: Any) -> str | None:
     """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
     shows), GX's own rules their description (GX shows it instead of its sentence too)."""
-    try:
-        from ytempire_dq.gx.compat import expectation_class
+    from great_expectations.exceptions import ExpectationNotFoundError
 
+    from ytempire_dq.gx.compat import expectation_class
+
+    try:
         impl = expectation_class(config.type)
         template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
-    except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
+    except (ExpectationNotFoundError, AttributeError):  # unknown, or not one of ours (no _sentence): the description
         return config.description
     return bounded_text(string.Template(template).safe_substitute(values), ERROR_CHARS)
 
@@ -343,22 +344,28 @@ def _is_query_rule(config: Any) -> bool:
 
 def _model_fields(config: Any) -> set[str]:
     """Field names of the expectation class behind ``config`` (empty if unknown)."""
-    try:
-        from ytempire_dq.gx.compat import expectation_class
+    from great_expectations.exceptions import ExpectationNotFoundError
 
+    from ytempire_dq.gx.compat import expectation_class
+
+    try:
         return set(expectation_class(config.type).__fields__)
-    except Exception:  # noqa: BLE001 - unknown types simply have no fields here
+    except ExpectationNotFoundError:  # unknown types simply have no fields here
         return set()
 
 
-def read_validation_result(vr: Any, *, suite: str | None = None, asset: str | None = None) -> ValidationReport:
-    """One GX ``ExpectationSuiteValidationResult`` as a :class:`ValidationReport` (rules in suite order)."""
+def read_validation_result(
+    vr: Any, *, suite: str | None = None, asset: str | None = None, table: str | None = None
+) -> ValidationReport:
+    """One GX ``ExpectationSuiteValidationResult`` as a :class:`ValidationReport` (rules in suite
+    order); ``table``: its definition's ``[schema.]table`` (``locations.definition_table``; default:
+    the asset's name)."""
     meta = dict(vr.meta or {})
     suite = suite or meta.get("expectation_suite_name") or getattr(vr, "suite_name", None) or "?"
     if asset is None:
         batch = meta.get("active_batch_definition") or {}
         asset = batch.get("data_asset_name") if isinstance(batch, dict) else getattr(batch, "data_asset_name", None)
-    results = [read_expectation_result(evr, asset) for evr in vr.results]
+    results = [read_expectation_result(evr, table or asset) for evr in vr.results]
     success = bool(vr.success) and all(r.success for r in results)
     fast = meta.get("ytdq_fast")  # ytempire_dq.run.validation.FAST_META
     return ValidationReport(

@@ -71,6 +71,7 @@ from ytempire_dq.errors import YtdqError
 from ytempire_dq.gx import compat, fast_hooks
 from ytempire_dq.gx import validator as gx_steps
 from ytempire_dq.gx.results import raised
+from ytempire_dq.locations import definition_table_parts
 from ytempire_dq.pii import mask_text
 from ytempire_dq.run import key_capture
 from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
@@ -134,8 +135,8 @@ def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
     engine = get_engine()
     if engine.dialect.name != "postgresql":
         return None, None, None
-    schema = getattr(asset, "schema_name", None)
-    return table, schema if isinstance(schema, str) else None, engine
+    schema, table = definition_table_parts(vd)
+    return table, schema, engine
 
 
 def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
@@ -207,15 +208,16 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_
     this cannot take is left to GX alone, in ``fell_back`` with its cause."""
     import sqlalchemy as sa
 
+    from ytempire_dq.locations import definition_table
     from ytempire_dq.sql_guard import RefusedSQL
-    from ytempire_dq.store import quarantine, row_keys
+    from ytempire_dq.store import row_keys
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
     gx_validator = gx_steps.legacy(validator)  # the batch pass 1 validates (built once)
     engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
-    table = quarantine.asset_table(vd)
+    table = definition_table(vd)
     rules, done, counted = {}, {}, {}
     for i, exp in wanted.items():
         try:  # as GX validates it: suite parameters substituted, batch_id set

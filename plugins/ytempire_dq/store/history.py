@@ -23,10 +23,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ytempire_dq import config
+from ytempire_dq.db import migrations
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.run.report import RunReport, rule_key
+from ytempire_dq.locations import definition_table
+from ytempire_dq.run.report import RunReport, rule_key, rule_table
 from ytempire_dq.store import metrics as metric_history
-from ytempire_dq.store.quarantine import QUARANTINE, asset_table, quarantine_failed_rules
+from ytempire_dq.store.quarantine import QUARANTINE, quarantine_failed_rules
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def _engine(database_url: str | None) -> sa.Engine:
 
 
 def _check_schema(conn: sa.Connection, url: str) -> None:
-    if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+    if migrations.applied_version(conn) < migrations.HISTORY:
         raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
 
 
@@ -169,13 +171,7 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
     snap = report.snapshot
     if not snap:
         return {}
-    have = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_schema = 'dq' AND table_name = 'runs' AND column_name = 'snapshot_id'"
-        )
-    ).scalar()
-    if not have:
+    if migrations.applied_version(conn) < migrations.RUN_SNAPSHOT:
         log.warning(
             "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
         )
@@ -186,15 +182,12 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
 def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:
     """``{(suite, expectation id): table}``: the table a rule's rows are in, from its validation
     definition's asset (a cross-table rule: its own ``table``; the cache: the asset's name), never
-    from the ``rule_id``'s prefix (two suites may use one prefix)."""
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
+    from the ``rule_id``'s prefix (two suites may use one prefix): :func:`rule_table`."""
     tables = {}
     for vd, validation in zip(vds, report.validations):
-        default = asset_table(vd) or validation.asset
+        default = definition_table(vd) or validation.asset
         for e in vd.suite.expectations:
-            own = e.table if isinstance(e, CrossTableExpectation) else None
-            tables[(validation.suite, e.id)] = own or default
+            tables[(validation.suite, e.id)] = rule_table(e.expectation_type, e.configuration.kwargs, default)
     return tables
 
 

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from ytempire_dq import config
 from ytempire_dq.gx import compat
+from ytempire_dq.locations import definition_table
 from ytempire_dq.pii import mask_text
 from ytempire_dq.run.incremental import scoped
 from ytempire_dq.run.report import RunReport, rule_key
@@ -211,16 +212,6 @@ def _insert_select(rows: Rows, select: sa.Selectable) -> int:
     return int(result.rowcount)
 
 
-def asset_table(vd: Any) -> str | None:
-    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the cache)."""
-    asset = vd.data.data_asset
-    name = getattr(asset, "table_name", None)
-    schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
-    if not isinstance(name, str):
-        return None
-    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
-
-
 class _Keyer:
     """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
 
@@ -235,7 +226,7 @@ class _Keyer:
         return self._validator
 
     def table(self) -> str | None:
-        return asset_table(self.vd)
+        return definition_table(self.vd)
 
     def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
         """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""
