@@ -69,34 +69,26 @@ __all__ = [
     "ExpectColumnValuesToReferenceActiveRows",
     "ExpectTableRowCountToBeWithinHistoryBand",
 ]
-#: The volume/drift types: their observed value is recorded in dq.metrics; they have no offending rows.
-HISTORY_BAND_TYPES = (
-    "expect_table_row_count_to_be_within_history_band",
-    "expect_column_daily_aggregate_to_be_within_history_band",
+#: The volume/drift types (their class declares ``history_band``): their observed value is
+#: recorded in dq.metrics; they have no offending rows.
+HISTORY_BAND_TYPES = tuple(
+    cls.expectation_type
+    for cls in (globals()[name] for name in __all__ if name.startswith("Expect"))
+    if getattr(cls, "history_band", False)
 )
 
 
 def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, list[str]]] | None:
     """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
-    parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
-    None for an expectation that declares none (GX's own: its table is the batch's)."""
+    parameters (what its class declares: ``table_references``, from ``table_columns``; defaults
+    filled in, dict fields by their keys); None for an expectation that declares none (GX's own:
+    its table is the batch's)."""
     from great_expectations.expectations.registry import get_expectation_impl
 
     try:
-        declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)
-        fields = get_expectation_impl(expectation_type).__fields__
+        declared = getattr(get_expectation_impl(expectation_type), "table_references", None)
     except Exception:  # noqa: BLE001 - an unknown type: lint reports it elsewhere
         return None
-    if not declared:
+    if declared is None:
         return None
-    refs = []
-    for table_field, column_fields in declared.items():
-        table = kwargs.get(table_field)
-        if not isinstance(table, str) or not table:
-            continue
-        columns: list[str] = []
-        for name in column_fields:
-            value = kwargs.get(name, fields[name].default if name in fields else None)
-            columns += list(value) if isinstance(value, dict) else ([value] if isinstance(value, str) else [])
-        refs.append((table, columns))
-    return refs
+    return declared(kwargs) or None

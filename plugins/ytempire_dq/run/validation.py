@@ -294,19 +294,24 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
     return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
-def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
+def run_definition(
+    vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None, run: Any = None
+) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
     ``captured`` (:class:`ytempire_dq.store.row_keys.Captured`) receives the SQL rules' row keys (lever
-    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
+    3) and the validator, whose resolved metrics the quarantine's queries reuse. ``run``
+    (:class:`ytempire_dq.run.state.Run`): the run's incremental plan scopes the rules (None: all whole)."""
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
     with fast_hooks.configuration_built_once_per_call():  # lever 6: GX's Python, same values
-        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured, run)
 
 
-def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
+def _run_fast(
+    vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any, run: Any = None
+) -> Any:
     from great_expectations.validator.v1_validator import Validator
     from great_expectations.validator.validation_statistics import calc_validation_statistics
 
@@ -321,10 +326,8 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
         from great_expectations.core.run_identifier import RunIdentifier
 
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
-    from ytempire_dq.run.incremental import scoped
-
     # an incremental run: the append-mostly table's row-level rules on its new rows only
-    expectations = scoped(vd, list(vd.suite.expectations))
+    expectations = run.scoped(vd, list(vd.suite.expectations)) if run is not None else list(vd.suite.expectations)
     _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)
