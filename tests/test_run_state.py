@@ -319,3 +319,34 @@ def test_the_checker_finds_module_state():
     assert any("global total" in f for f in found), found
     assert not any("LIMITS" in f or "__all__" in f for f in found), found
     assert len(found) == 5, found
+
+
+def test_a_cache_rule_reads_postgresql_at_the_snapshot_its_batch_carries(monkeypatch):
+    """The run's snapshot reaches the cross-store rules with their batch (the Redis snapshot's
+    DataFrame), through GX's row_condition filtering, not through a process global."""
+    import datetime as dt
+
+    import great_expectations as gx
+    import pandas as pd
+
+    from ytempire_dq.expectations import ExpectColumnValuesToReferenceActiveRows
+    from ytempire_dq.expectations._cross_store import CrossStoreExpectation
+    from ytempire_dq.run.snapshot import Snapshot, for_batch
+
+    seen = []
+    monkeypatch.setattr(CrossStoreExpectation, "fetch", lambda self, values, snap=None: seen.append(snap) or {})
+    ctx = gx.get_context(mode="ephemeral")
+    batch_definition = (
+        ctx.data_sources.add_pandas("p").add_dataframe_asset("a").add_batch_definition_whole_dataframe("w")
+    )
+    rule = ExpectColumnValuesToReferenceActiveRows(
+        column="user_id", table="users", row_condition='kind=="session"', condition_parser="pandas"
+    )
+    frame = pd.DataFrame(
+        {"key": ["k1", "k2", "k3"], "user_id": ["u1", "u2", "u3"], "kind": ["session", "session", "x"]}
+    )
+    snap = Snapshot("00000003-0000002A-1", dt.datetime.now(dt.timezone.utc), "700:700:")
+    batch_definition.get_batch(batch_parameters={"dataframe": for_batch(frame, snap)}).validate(rule)
+    plain = pd.DataFrame({"key": ["k1"], "user_id": ["u1"], "kind": ["session"]})  # outside a run: none
+    batch_definition.get_batch(batch_parameters={"dataframe": plain}).validate(rule)
+    assert seen == [snap, None]
