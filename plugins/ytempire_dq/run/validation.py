@@ -202,7 +202,8 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> di
             continue
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
             with engine.engine.connect() as conn:
-                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
+                known = captured.primary_keys if captured is not None else None  # the run's
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table, known)
                 conn.rollback()
         except Exception as exc:  # noqa: BLE001 - GX's own count below gives GX's error ...
             if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
