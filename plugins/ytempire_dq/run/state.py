@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ytempire_dq.store.row_keys import Captured
-
 if TYPE_CHECKING:
     from ytempire_dq.run.incremental import Plan
     from ytempire_dq.run.snapshot import Snapshot
+    from ytempire_dq.store.row_keys import Captured
+
+
+def _captured() -> Captured:
+    from ytempire_dq.store.row_keys import Captured  # SQLAlchemy: not for commands that only import the run path
+
+    return Captured()
 
 
 @dataclass
@@ -44,7 +49,7 @@ class Run:
     run_id: Any = None
     snapshot: Snapshot | None = None
     plan: Plan | None = None
-    captured: Captured = field(default_factory=Captured)
+    captured: Captured = field(default_factory=_captured)
     durations: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     params: dict[str, dict] = field(default_factory=dict)
