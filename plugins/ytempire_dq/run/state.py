@@ -33,7 +33,8 @@ class Run:
 
     - ``run_id``: GX's ``RunIdentifier`` (``run_name``: ``<checkpoint>-<UTC time>``);
     - ``source_url``: the checked database (the checks' URL); ``store_url``: where the run's
-      history, metrics and quarantine are written (``config.store_url``), for the results store;
+      history, metrics and quarantine are written (unless set, ``config.store_url`` of
+      ``source_url``, filled in when the history is written), the slot the results store uses;
     - ``snapshot``: the run's one database instant (:mod:`ytempire_dq.run.snapshot`), held while the
       run's ``scope`` is open; ``plan``: which rows its rules scan (:mod:`ytempire_dq.run.incremental`);
     - ``captured``: what validating read that the quarantine reuses (row keys, validators, primary
