@@ -5,6 +5,8 @@ pre-flight can name files before GX loads anything."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +31,28 @@ def config_dir_of(config_dir: Path | str | None) -> Path:
     return Path(config_dir).resolve() if config_dir is not None else config.PROJECT_ROOT / "gx"
 
 
-#: Parsed ymls by path, with the (mtime, size) they were parsed at: a run asks for a store's folder
-#: dozens of times and ruamel parses the ~200-line file in pure Python each time.
-_PARSED: dict[Path, tuple[tuple[int, int], dict]] = {}
-
-
 def _read_yml(config_dir: Path) -> dict:
-    import copy
-
-    from ruamel.yaml import YAML, YAMLError  # GX's own YAML library
-
     path = config_dir / "great_expectations.yml"
     try:
         stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if path in _PARSED and _PARSED[path][0] == stamp:
-            return copy.deepcopy(_PARSED[path][1])
-        parsed = YAML(typ="safe").load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise YtdqError(f"no GX configuration at {path}") from None
+    return copy.deepcopy(_parsed_yml(path, (stat.st_mtime_ns, stat.st_size)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_yml(path: Path, stamp: tuple[int, int]) -> dict:
+    """``path`` parsed, once per (mtime, size) ``stamp`` (a pure function of the file as it is at
+    that stamp): a run asks for a store's folder dozens of times and ruamel parses the ~200-line
+    file in pure Python each time. Callers get a copy (:func:`_read_yml`)."""
+    from ruamel.yaml import YAML, YAMLError  # GX's own YAML library
+
+    try:
+        return YAML(typ="safe").load(path.read_text()) or {}
     except FileNotFoundError:
         raise YtdqError(f"no GX configuration at {path}") from None
     except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8
         raise YtdqError(f"{path}: not valid YAML: {exc}") from None
-    _PARSED[path] = (stamp, parsed)
-    return copy.deepcopy(parsed)
 
 
 def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:

@@ -35,7 +35,7 @@ def samples_with_keys(
     table = definition_table(vd)
     runtime = {"result_format": dict(fmt)}
     with engine.engine.connect() as conn:
-        pk = row_keys.primary_key(conn, table)
+        pk = row_keys.primary_key(conn, table, captured.primary_keys)
         conn.rollback()
     if not pk or str(fmt["result_format"]).upper() == "COMPLETE":
         return
@@ -87,7 +87,7 @@ def keys_from_results(validator: Any, expectations: list, by_id: dict, vd: Any, 
         return
     with gx_steps.legacy(validator).execution_engine.engine.connect() as conn:
         for e in failed:
-            keys = row_keys.sample_keys(conn, e, by_id[e.id])
+            keys = row_keys.sample_keys(conn, e, by_id[e.id], captured.primary_keys)
             if keys is not None:
                 captured.keys[(vd.name, e.id)] = keys
         conn.rollback()

@@ -230,7 +230,8 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_
         rules[i] = (rule, table_metric, count)
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
             with engine.engine.connect() as conn:
-                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
+                known = captured.primary_keys if captured is not None else None  # the run's
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table, known)
                 conn.rollback()
         except (sa.exc.SQLAlchemyError, RefusedSQL) as exc:  # GX's own count below gives GX's error ...
             if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
@@ -263,9 +264,7 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_
 def _samples_with_count(exp: Any) -> bool:
     """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
     with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
-    return isinstance(exp, CrossTableExpectation)
+    return bool(getattr(exp, "samples_with_count", False))  # declared on the class (expectations._cross_table)
 
 
 def _suite(name: str, expectations: list) -> Any:
@@ -325,19 +324,24 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
     return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
-def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
+def run_definition(
+    vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None, run: Any = None
+) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
     ``captured`` (:class:`ytempire_dq.store.row_keys.Captured`) receives the SQL rules' row keys (lever
-    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
+    3) and the validator, whose resolved metrics the quarantine's queries reuse. ``run``
+    (:class:`ytempire_dq.run.state.Run`): the run's incremental plan scopes the rules (None: all whole)."""
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
     with fast_hooks.configuration_built_once_per_call():  # lever 6: GX's Python, same values
-        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured, run)
 
 
-def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
+def _run_fast(
+    vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any, run: Any = None
+) -> Any:
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
     if not diagnostics.success:
         if not diagnostics.parent_added and diagnostics.children_added:
@@ -347,10 +351,8 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
 
     if run_id is None:
         run_id = gx_steps.new_run_id()
-    from ytempire_dq.run.incremental import scoped
-
     # an incremental run: the append-mostly table's row-level rules on its new rows only
-    expectations = scoped(vd, list(vd.suite.expectations))
+    expectations = run.scoped(vd, list(vd.suite.expectations)) if run is not None else list(vd.suite.expectations)
     _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)

@@ -89,27 +89,28 @@ def _check_schema(conn: sa.Connection, url: str) -> None:
 # writing
 
 
-def record_run(
-    report: RunReport, ctx: Any, vds: list, *, database_url: str | None = None, captured: Any = None
-) -> dict | None:
+def record_run(report: RunReport, ctx: Any, vds: list, run: Any) -> dict | None:
     """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables; ``ctx``
     and ``vds`` are the run's open Data Context and validation definitions (in the report's order);
-    ``captured``: row keys the run already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`).
-    ``database_url``: the URL the run read with; the rows are written with ``config.store_url`` of it.
+    ``run`` (:class:`ytempire_dq.run.state.Run`): its checked database (``source_url``), its snapshot
+    (still held: the quarantine reads the rows the run counted), its plan and the row keys it
+    already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`). The rows are written
+    with ``run.store_url``, by default ``config.store_url`` of the checked database's URL.
 
     Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
-    url = database_url or config.database_url(required=False)
     try:
-        return _record(report, ctx, vds, url, config.store_url(url), captured)
+        url = run.source_url or config.database_url(required=False)
+        run.store_url = run.store_url or config.store_url(url)
+        return _record(report, ctx, vds, url, run.store_url, run)
     except Exception as exc:  # noqa: BLE001 - history must never change the verdict
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
         return None
 
 
-def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captured: Any = None) -> dict:
+def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: Any) -> dict:
     finished = dt.datetime.now(dt.timezone.utc)
     started = finished - dt.timedelta(seconds=report.seconds)
     rules = [(v, r) for v in report.validations for r in v.results]
@@ -118,8 +119,9 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captur
     reader = engine if store == url else _engine(url)  # an analyst's SQL runs as the checks' role, never the owner
     from ytempire_dq.run.snapshot import attach_engine
 
-    attach_engine(engine)  # the quarantine reads the rows the run counted: the run's snapshot, still held
-    attach_engine(reader)
+    if run.snapshot is not None:  # the quarantine reads the rows the run counted: the run's snapshot, still held
+        for each in {id(e): e for e in (engine, reader)}.values():
+            attach_engine(each, run.snapshot)  # disposed below, listener and all
     try:
         with engine.begin() as conn:
             _check_schema(conn, store)
@@ -160,7 +162,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captur
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
-            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, captured)
+            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, run)
     finally:
         engine.dispose()
         reader.dispose()
