@@ -120,7 +120,8 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
     from ytempire_dq.run.snapshot import attach_engine
 
     if run.snapshot is not None:  # the quarantine reads the rows the run counted: the run's snapshot, still held
-        for each in {id(e): e for e in (engine, reader)}.values():
+        # on the checked database only: a store elsewhere cannot import it (nor needs to)
+        for each in {id(e): e for e in (engine, reader) if _same_database(e.url, url)}.values():
             attach_engine(each, run.snapshot)  # disposed below, listener and all
     try:
         with engine.begin() as conn:
@@ -166,6 +167,12 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
     finally:
         engine.dispose()
         reader.dispose()
+
+
+def _same_database(a: Any, b: Any) -> bool:
+    """Whether two URLs name one database of one server (the role may differ)."""
+    a, b = sa.make_url(a), sa.make_url(b)
+    return (a.host, a.port or 5432, a.database) == (b.host, b.port or 5432, b.database)
 
 
 def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
