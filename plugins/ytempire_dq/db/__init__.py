@@ -1,1 +1,1 @@
-"""Database tooling: connections, migrations, seed data with defect injection."""
+"""Database tooling: connections, migrations, the checking role (seed data and defects: ytempire_dq.fixtures)."""
