@@ -6,8 +6,10 @@ action doing it. History is a guarantee of every run, like the exit code, not an
 checkpoint file could drop; it needs the :class:`RunReport` (both GX result shapes already read
 the one way), the database URL the run used and the validation definitions' batches; and it
 runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
-never changes the run's verdict or exit code. It is written with :func:`ytempire_dq.config.store_url`
-(the checks' own role may not write); the quarantine reads the offending rows with the checks' URL.
+leaves the verdict, but fails the run: ``RunReport.history_error``, exit code 2 (before the run, the
+pre-flight :mod:`ytempire_dq.store.preflight` stops a run whose history could not be written). It is
+written with :func:`ytempire_dq.config.store_url` (the checks' own role may not write); the
+quarantine reads the offending rows with the checks' URL.
 
 Quarantined row keys: :mod:`ytempire_dq.store.quarantine`. The volume/drift rules' values and bands
 (``dq.metrics``, migration 005): :mod:`ytempire_dq.store.metrics`, written in the same transaction
@@ -95,16 +97,31 @@ def record_run(
     ``captured``: row keys the run already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`).
     ``database_url``: the URL the run read with; the rows are written with ``config.store_url`` of it.
 
-    Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
+    Never raises: a failure is logged as an ERROR, set as ``report.history_error`` (the verdict
+    stands, the run exits 2) and ``None`` returned.
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
     url = database_url or config.database_url(required=False)
+    store = None
     try:
-        return _record(report, ctx, vds, url, config.store_url(url), captured)
-    except Exception as exc:  # noqa: BLE001 - history must never change the verdict
+        store = config.store_url(url)
+        return _record(report, ctx, vds, url, store, captured)
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the run fails (exit 2) saying why
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
+        report.history_error = history_error_line(store, reason)
         return None
+
+
+def history_error_line(store: str | None, reason: str) -> str:
+    """The one ``error:`` line of a run whose history could not be written (store URL masked)."""
+    from ytempire_dq.errors import hint
+
+    where = config.mask_url(store) if store else "the results store"
+    fix = "set YTDQ_STORE_URL to a writable PostgreSQL database"
+    if "schema dq is missing" in reason or (hint(reason) or "").startswith("is the database migrated"):
+        fix = "run `ytdq db migrate` there, or " + fix
+    return f"the run's history was not recorded in {where}: {reason} — {fix}"
 
 
 def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captured: Any = None) -> dict:
