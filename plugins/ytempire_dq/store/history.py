@@ -9,7 +9,8 @@ runs whatever the actions did (Redis down included). A failure here is logged as
 leaves the verdict, but fails the run: ``RunReport.history_error``, exit code 2 (before the run, the
 pre-flight :mod:`ytempire_dq.store.preflight` stops a run whose history could not be written). It is
 written with :func:`ytempire_dq.config.store_url` (the checks' own role may not write); the
-quarantine reads the offending rows with the checks' URL.
+quarantine reads the offending rows with the checks' URL. The same transaction removes what is past
+the retention (:func:`ytempire_dq.store.retention.expire_history`).
 
 Quarantined row keys: :mod:`ytempire_dq.store.quarantine`. The volume/drift rules' values and bands
 (``dq.metrics``, migration 005): :mod:`ytempire_dq.store.metrics`, written in the same transaction
@@ -173,12 +174,51 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captur
                     ],
                 )
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
+            _expire(conn, report, vds, store)  # the tool obeys its own retention (ytempire_dq.store.retention)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
             return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, captured)
     finally:
         engine.dispose()
         reader.dispose()
+
+
+def retention_days_of(vds: list) -> int:
+    """The days the run's history is kept: ``config.retention_days()``, or fewer when a retention
+    rule of the run's suites on a ``dq`` table says so (its own ``max_age_days``): what is removed
+    is what those rules judge."""
+    from ytempire_dq.expectations.expect_column_values_to_be_within_retention import (
+        ExpectColumnValuesToBeWithinRetention,
+    )
+
+    days = [config.retention_days()]
+    for vd in vds:
+        for e in vd.suite.expectations:
+            if isinstance(e, ExpectColumnValuesToBeWithinRetention) and str(e.table).startswith("dq."):
+                days.append(e.days())
+    return min(days)
+
+
+def _expire(conn: sa.Connection, report: RunReport, vds: list, store: str) -> None:
+    """Remove what is past the retention from the history, in a savepoint of the run's transaction:
+    what the store's role may not delete stays, with a warning on the run (the history is written)."""
+    from ytempire_dq.store.retention import expire_history
+
+    masked = config.mask_url(store)
+    try:
+        with conn.begin_nested():
+            removed, left = expire_history(conn, retention_days_of(vds))
+    except Exception as exc:  # noqa: BLE001 - the history is written; the retention rules will say it
+        report.warnings.append(f"history past the retention not removed from {masked}: {config.one_line(exc, 300)}")
+        return
+    left = {table: n for table, n in left.items() if n}
+    if left:
+        rows = ", ".join(f"{n} rows of {table}" for table, n in left.items())
+        report.warnings.append(
+            f"history past the retention not removed from {masked}: the store's role may not DELETE ({rows})"
+        )
+    if any(removed.values()):
+        log.info("run %s: removed past the retention: %s", report.run_id, removed)
 
 
 def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
