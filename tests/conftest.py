@@ -226,3 +226,24 @@ def store_cluster(tmp_path_factory):
         yield cluster
     finally:
         topologies.stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def select_only_role():
+    """Factory ``(owner_url, role) -> the role's URL`` (password ``topologies.ROLE_PASSWORD``): a
+    role that may only read every table of the owner URL's database (``GRANT USAGE ON SCHEMA public,
+    dq`` + ``SELECT ON ALL TABLES``); each is dropped at the end of the session."""
+    from tests import topologies
+
+    made = []
+
+    def make(owner_url: str, role: str) -> str:
+        made.append((owner_url, role))
+        return topologies.create_select_only_role(owner_url, role)
+
+    yield make
+    for owner_url, role in reversed(made):
+        try:
+            topologies.drop_role(owner_url, role)
+        except Exception:  # noqa: BLE001 - its cluster or database may be gone already
+            pass

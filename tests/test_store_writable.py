@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.helpers import copy_project, scalar
 from tests.test_history import REFUSE_RUNS
-from tests.topologies import ROLE_PASSWORD, create_select_only_role, drop_role
+from tests.topologies import ROLE_PASSWORD
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect
 from ytempire_dq.fixtures import seed
@@ -39,10 +39,8 @@ def seeded(db_url) -> str:
 
 
 @pytest.fixture(scope="module")
-def select_only_url(seeded):
-    url = create_select_only_role(seeded, ROLE)
-    yield url
-    drop_role(seeded, ROLE)
+def select_only_url(seeded, select_only_role):
+    return select_only_role(seeded, ROLE)
 
 
 def run(project, *args: str, **env: str | None):
@@ -59,6 +57,7 @@ def test_a_select_only_store_stops_the_run_before_any_rule(select_only_url, proj
     result = run(project, "critical", "--json", str(report), DATABASE_URL=select_only_url)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     (line,) = error_lines(result)
+    print(f"$ DATABASE_URL=<{ROLE} on the primary> ytdq checkpoint run critical\n{line}")
     assert f"postgresql+psycopg2://{ROLE}:***@" in line and ROLE_PASSWORD not in result.stdout + result.stderr
     assert f"role '{ROLE}' may not write the run's history (no INSERT on dq.runs" in line
     assert "set YTDQ_STORE_URL to a writable PostgreSQL database" in line
@@ -78,8 +77,13 @@ def test_a_store_that_refuses_the_history_mid_run_is_exit_2_after_the_verdict(se
         assert result.exit_code == 2, (result.stdout, result.stderr)
         assert "checkpoint critical passed" in result.stdout  # the verdict table is still printed
         (line,) = error_lines(result)
+        print(f"$ DATABASE_URL=<owner, dq.runs refusing rows> ytdq checkpoint run critical\n{result.stdout}{line}")
         assert line.startswith("error: the run's history was not recorded in postgresql+psycopg2://")
-        assert ":***@" in line and "dq.runs refuses rows (test trigger)" in line and "YTDQ_STORE_URL" in line
+        assert line.endswith(
+            "/t_test_store_writable_" + seeded.rsplit("_", 1)[-1] + ": dq.runs refuses rows (test trigger) "
+            "— set YTDQ_STORE_URL to a writable PostgreSQL database"
+        )
+        assert ":***@" in line and "INSERT INTO" not in line  # the statement is in the log file
         assert SECRET not in result.stdout + result.stderr
         doc = json.loads(report.read_text())
         assert doc["exit_code"] == 2 and doc["success"] is True and doc["errors"] == []

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_project, rows, with_redis_db
-from tests.topologies import ROLE_PASSWORD, create_select_only_role, drop_role, wait_replayed
+from tests.topologies import ROLE_PASSWORD, wait_replayed
 from ytempire_dq.db.connect import connect
 
 pytestmark = pytest.mark.local_servers
@@ -29,12 +29,11 @@ REDIS_DB = 11
 
 
 @pytest.fixture(scope="module")
-def readonly_standby_url(primary_cluster, standby) -> str:
+def readonly_standby_url(primary_cluster, standby, select_only_role) -> str:
     """The SELECT-only role's URL on the standby (the role is made on the primary and replayed)."""
-    create_select_only_role(primary_cluster.url, ROLE)
+    select_only_role(primary_cluster.url, ROLE)
     wait_replayed(primary_cluster, standby)
-    yield standby.database_url(user=ROLE, password=ROLE_PASSWORD)
-    drop_role(primary_cluster.url, ROLE)
+    return standby.database_url(user=ROLE, password=ROLE_PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -110,8 +110,16 @@ def record_run(
     except Exception as exc:  # noqa: BLE001 - the verdict stands; the run fails (exit 2) saying why
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
-        report.history_error = history_error_line(store, reason)
+        report.history_error = history_error_line(store, _cause(exc))
         return None
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of the driver's own message (SQLAlchemy appends the statement and its
+    parameters: the log file has them), masked and bounded."""
+    text = str(getattr(exc, "orig", None) or exc)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return config.one_line(first, 300)
 
 
 def history_error_line(store: str | None, reason: str) -> str:
