@@ -5,7 +5,7 @@
   any rule with one line naming the store, the reason and the fix; exit 2.
 - The store refuses the run's row after the pre-flight (a trigger on ``dq.runs``): the verdict table
   is printed, then one ``error:`` line naming the store (password masked) and the cause; exit 2;
-  ``--json`` says so (``history_error``).
+  ``--json`` says so (``history_error``), and ``--junit`` has one ``history`` test case in error.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from junitparser import JUnitXml
 from sqlalchemy.engine import make_url
 
 from tests.helpers import copy_project, scalar
@@ -72,8 +73,8 @@ def test_a_store_that_refuses_the_history_mid_run_is_exit_2_after_the_verdict(se
     try:
         before = scalar(conn, "SELECT count(*) FROM dq.runs")
         with_password = make_url(seeded).set(password=SECRET).render_as_string(hide_password=False)
-        report = tmp_path / "run.json"
-        result = run(project, "critical", "--json", str(report), DATABASE_URL=with_password)
+        report, junit = tmp_path / "run.json", tmp_path / "run.xml"
+        result = run(project, "critical", "--json", str(report), "--junit", str(junit), DATABASE_URL=with_password)
         assert result.exit_code == 2, (result.stdout, result.stderr)
         assert "checkpoint critical passed" in result.stdout  # the verdict table is still printed
         (line,) = error_lines(result)
@@ -88,6 +89,11 @@ def test_a_store_that_refuses_the_history_mid_run_is_exit_2_after_the_verdict(se
         doc = json.loads(report.read_text())
         assert doc["exit_code"] == 2 and doc["success"] is True and doc["errors"] == []
         assert "dq.runs refuses rows" in doc["history_error"] and SECRET not in doc["history_error"]
+        xml = JUnitXml.fromfile(str(junit))
+        (history,) = [suite for suite in xml if suite.name == "history"]
+        (case,) = list(history)
+        assert case.result[0].type == "HistoryError" and "dq.runs refuses rows" in case.result[0].message
+        assert xml.errors == 1 and xml.failures == 0 and SECRET not in junit.read_text()
         assert scalar(conn, "SELECT count(*) FROM dq.runs") == before
         # --json to stdout: no table, the same error line, the same exit code
         piped = run(project, "critical", "--json", "-", DATABASE_URL=with_password)
