@@ -146,7 +146,7 @@ def _run(gx: Path, url: str, checkpoint: str, flag: str | None) -> tuple[float, 
         args.append(flag)
     env = {**os.environ, "DATABASE_URL": url}
     t = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args[1:])} exited {proc.returncode}: {proc.stderr[-2000:]}")

@@ -115,7 +115,7 @@ def site(db_url, tmp_path_factory):
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102 - no request log in the test output
+    def log_message(self, *args):  # no request log in the test output
         pass
 
 

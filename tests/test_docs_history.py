@@ -159,7 +159,7 @@ def test_rule_ids_and_values_are_shown_as_text():
         result = {"unexpected_count": 2}
         exception_info = None
 
-        class expectation_config:  # noqa: N801 - stands for GX's attribute
+        class expectation_config:  # lower case: stands for GX's attribute
             meta = {"rule_id": PAYLOAD}
             type = "expect_x"
 

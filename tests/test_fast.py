@@ -312,6 +312,46 @@ def test_failed_rules_carry_the_same_samples(broken):
     )
 
 
+def test_nothing_falls_back_and_every_fast_rule_is_counted(broken):
+    slow, fast, *_ = broken
+    assert slow.fast_path() == {"rules": 0, "fell_back": []}  # GX alone: no fast path at all
+    assert fast.fast_path() == {"rules": len(fast.rules()), "fell_back": []}
+    assert fast.to_dict()["fast_path"] == fast.fast_path()
+
+
+def test_a_step_gx_refuses_falls_back_to_gx_alone_logged_and_counted(broken, monkeypatch, caplog):
+    """A fast-path step that GX refuses (as after an upgrade that changed it) leaves that rule to GX
+    alone: the same results, and the fall-back is logged with its cause and listed in --json."""
+    from ytempire_dq.gx import validator as gx_steps
+
+    slow, _, gx_dir, _, _, url = broken
+    prepared_rule = gx_steps.prepared_rule
+
+    def refused(validator, expectation, runtime_configuration, metrics=()):
+        if runtime_configuration["result_format"] != {"result_format": "BASIC"}:  # not the quarantine's
+            raise KeyError("refused by the test")
+        return prepared_rule(validator, expectation, runtime_configuration, metrics)
+
+    monkeypatch.setattr(gx_steps, "prepared_rule", refused)
+    with caplog.at_level("WARNING", logger="ytempire_dq.run.validation"):
+        report, _ = _run(gx_dir, url, fast=True)
+    for s, f in zip(slow.rules(), report.rules()):
+        assert (f.rule_id, f.success, f.unexpected_count, f.error) == (
+            s.rule_id,
+            s.success,
+            s.unexpected_count,
+            s.error,
+        )
+        assert bool(f.partial_unexpected_list) == bool(s.partial_unexpected_list), f.rule_id
+    fell_back = report.to_dict()["fast_path"]["fell_back"]
+    causes = {f["rule_id"]: f["cause"] for f in fell_back}
+    assert causes[SQL_RULE] == "preparing the rule: KeyError: 'refused by the test'"
+    assert any(c.startswith("building its sample query: KeyError") for c in causes.values())  # a map rule's samples
+    assert report.fast_path()["rules"] == len(report.rules())
+    logged = [r.getMessage() for r in caplog.records if "falls back to GX alone" in r.getMessage()]
+    assert len(logged) == len(fell_back) and any(SQL_RULE in line for line in logged)
+
+
 def test_results_are_stored_and_data_docs_say_how_a_rule_was_proved(broken):
     _, fast, gx_dir, *_ = broken
     assert fast.data_docs and not fast.action_errors

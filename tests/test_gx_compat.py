@@ -70,6 +70,7 @@ PRIVATE_CALLABLES = [
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
     # fast_hooks.configuration_built_once_per_call: the same three, each building configuration once
+    # (dispatched to while a context-local flag is set; GX's own otherwise)
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
@@ -101,6 +102,46 @@ PRIVATE_CALLABLES = [
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.data_context.data_context.context_factory:ProjectManager.get_config_provider", ["self"]),
     (f"{GX}.render.renderer.site_builder:_resolve_asset_name", ["validation_results"]),  # docs_site
+    # compat: the expectation registry and GX's renderer helpers
+    (f"{GX}.expectations.registry:get_expectation_impl", ["expectation_name"]),
+    (f"{GX}.expectations.registry:get_renderer_impl", ["object_name", "renderer_type"]),
+    (f"{GX}.expectations.registry:list_registered_expectation_implementations", ["expectation_root"]),
+    (f"{GX}.render.util:num_to_str", ["f", "precision", "use_locale", "no_scientific"]),
+    (f"{GX}.render.util:resource_key_passes_run_name_filter", ["resource_key", "run_name_filter"]),
+    # gx.validator: the legacy Validator steps, and the suite result ValidationDefinition.run makes
+    (
+        f"{GX}.validator.v1_validator:Validator.__init__",
+        ["self", "batch_definition", "result_format", "batch_parameters"],
+    ),
+    (
+        f"{GX}.validator.validator:Validator.process_expectations_for_validation",
+        ["self", "expectation_configurations", "suite_parameters"],
+    ),
+    (f"{GX}.validator.validator:Validator.get_metric", ["self", "metric"]),
+    (
+        f"{GX}.validator.validator:Validator.compute_metrics",
+        ["self", "metric_configurations", "runtime_configuration", "min_graph_edges_pbar_enable"],
+    ),
+    (f"{GX}.validator.validator:ValidationDependencies.get_metric_configuration", ["self", "metric_name"]),
+    (f"{GX}.expectations.expectation_configuration:ExpectationConfiguration.to_domain_obj", ["self"]),
+    (
+        f"{GX}.expectations.expectation:Expectation.get_validation_dependencies",
+        ["self", "execution_engine", "runtime_configuration"],
+    ),
+    (
+        f"{GX}.expectations.expectation:Expectation.metrics_validate",
+        ["self", "metrics", "runtime_configuration", "execution_engine", "kwargs"],
+    ),
+    (
+        f"{GX}.validator.metric_configuration:MetricConfiguration.__init__",
+        ["self", "metric_name", "metric_domain_kwargs", "metric_value_kwargs"],
+    ),
+    (f"{GX}.validator.validation_statistics:calc_validation_statistics", ["validation_results"]),
+    (f"{GX}.util:get_sqlalchemy_selectable", ["selectable"]),
+    (
+        f"{GX}.expectations.metrics.util:get_dbms_compatible_metric_domain_kwargs",
+        ["metric_domain_kwargs", "batch_columns_list"],
+    ),
 ]
 
 
@@ -149,17 +190,6 @@ def test_postgresql_literal_dialect_keeps_backslashes():
     assert literal(compat.postgresql_literal_dialect()) == "'a\\b'"  # standard_conforming_strings=on
 
 
-def test_shared_faker_is_reproducible_under_factory_boys_seed():
-    import factory
-    import factory.random
-
-    assert _params(_attr("factory.faker:Faker._get_faker")) == ["cls", "locale"]
-    factory.random.reseed_random(7)
-    first = compat.shared_faker().user_name()
-    factory.random.reseed_random(7)
-    assert compat.shared_faker().user_name() == first
-
-
 def test_query_has_join_follows_gx():
     assert compat.query_has_join("SELECT * FROM {batch} b JOIN users u ON u.id = b.user_id")
     assert not compat.query_has_join("SELECT * FROM {batch} WHERE joined_at IS NULL")
@@ -205,14 +235,6 @@ OVERRIDDEN = [
     (
         f"{GX}.render.renderer.content_block.content_block:ContentBlockRenderer._render_expectation_description",
         ["cls", "configuration", "runtime_configuration", "kwargs"],
-    ),
-    (
-        f"{GX}.render.renderer.site_index_page_renderer:SiteIndexPageRenderer._render_expectation_suite_cell",
-        ["cls", "expectation_suite_name", "expectation_suite_path"],
-    ),
-    (
-        f"{GX}.render.renderer.site_builder:DefaultSiteIndexBuilder.add_resource_info_to_index_links_dict",
-        ["self", "index_links_dict", "expectation_suite_name", "section_name", "*"],
     ),
     (f"{GX}.render.renderer.page_renderer:ValidationResultsPageRenderer.render", ["self", "validation_results", "*"]),
     (f"{GX}.render.renderer.page_renderer:ExpectationSuitePageRenderer.render", ["self", "expectations", "*"]),
@@ -274,10 +296,14 @@ def test_every_override_overrides_something():
 
 
 def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
-    """The three replaced methods return what GX's own return, and GX's own are back afterwards."""
+    """Inside the context the three methods return what GX's own return; outside it, and in other
+    threads meanwhile, GX's own run; the context leaves no state behind (a context-local flag)."""
+    import threading
+
     import great_expectations.expectations as gxe
     from great_expectations.expectations.expectation import Expectation
 
+    names = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")
     rules = [
         gxe.ExpectColumnValuesToBeBetween(
             column="views",
@@ -287,20 +313,30 @@ def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
         gxe.ExpectColumnValuesToNotBeNull(column="id", mostly=0.9),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["video_id", "date"]),
     ]
-    own = {n: Expectation.__dict__[n] for n in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")}
+    own = {n: fast_hooks.gx_own_kwargs_method(n) for n in names}
+    assert all(getattr(own[n], "__module__", "").startswith(GX) for n in names)  # GX's, not ours
 
     def kwargs_of(rule):
         return (
             rule._get_domain_kwargs(),
             rule._get_success_kwargs(),
+            rule._get_success_kwarg("mostly"),
             rule._get_runtime_kwargs({"result_format": "BASIC"}),
         )
 
     expected = [kwargs_of(r) for r in rules]
+    elsewhere = []
     with fast_hooks.configuration_built_once_per_call():
-        assert Expectation.__dict__["_get_domain_kwargs"] is not own["_get_domain_kwargs"]
+        assert fast_hooks._ONCE_PER_CALL.get() is True
         assert [kwargs_of(r) for r in rules] == expected
-        with fast_hooks.configuration_built_once_per_call():  # nested: still patched, then still on exit
+        with fast_hooks.configuration_built_once_per_call():  # nested: still on, then still on at its exit
             pass
-        assert Expectation.__dict__["_get_success_kwargs"] is not own["_get_success_kwargs"]
-    assert {n: Expectation.__dict__[n] for n in own} == own
+        assert fast_hooks._ONCE_PER_CALL.get() is True
+        thread = threading.Thread(target=lambda: elsewhere.append(fast_hooks._ONCE_PER_CALL.get()))
+        thread.start()
+        thread.join()
+    assert elsewhere == [False]  # another thread's validation runs GX's own methods meanwhile
+    assert fast_hooks._ONCE_PER_CALL.get() is False
+    assert [kwargs_of(r) for r in rules] == expected
+    for n in names:  # GX's own is what a dispatching method falls back to
+        assert getattr(Expectation.__dict__[n], "__ytdq_gx_own__", Expectation.__dict__[n]) is own[n]

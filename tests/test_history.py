@@ -227,12 +227,10 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     assert unknown.exit_code == ExitCode.RUN_FAILED and "no history for rule 'users.no_such_rule'" in unknown.output
 
 
-def test_a_store_without_schema_dq_stops_the_run_before_any_rule(new_database, project, redis_down):
+def test_a_store_without_schema_dq_stops_the_run_before_any_rule(new_database, project, redis_down, monkeypatch):
     url = new_database("history_no_dq")
     seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
-    c = connect(url, autocommit=True)
-    c.cursor().execute("DROP SCHEMA dq CASCADE")
-    c.close()
+    monkeypatch.setenv("YTDQ_STORE_URL", new_database("history_store_never_migrated", empty=True))
     with pytest.raises(StoreNotWritable, match="has no schema dq: run `ytdq db migrate` there, or set YTDQ_STORE_URL"):
         run_checkpoint("critical", config_dir=project, database_url=url)
 

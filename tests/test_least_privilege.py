@@ -57,7 +57,7 @@ def embedded():
         up = ytdq(home, "services", "up", YTDQ_WAL_ARCHIVE="off")
         assert up.returncode == 0, up.stderr
         exported = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines())
-        state = services.read_state(home / ".ytdq")
+        state = services.read_services(home / ".ytdq")
         yield {"home": home, "exported": exported, "owner": state["postgres"]["url"], "state": state}
     finally:
         services.down(home / ".ytdq", purge=True)

@@ -173,6 +173,43 @@ def test_to_n_stops_at_n_and_down_n_goes_back_to_n(empty_url, conn_of):
     assert applied_versions(conn) == [1]
 
 
+def test_applied_version_reads_the_migrations_table(empty_url, conn_of):
+    import sqlalchemy as sa
+
+    from ytempire_dq.db.connect import engine
+
+    conn = conn_of(empty_url)
+    with conn.cursor() as cur:
+        assert migrations.applied_version(cur) == 0  # not even schema_migrations
+    migrations.migrate(empty_url, to=migrations.METRICS)
+    with conn.cursor() as cur:
+        assert migrations.applied_version(cur) == migrations.METRICS
+    eng = engine(empty_url)
+    try:
+        with eng.connect() as sa_conn:  # a SQLAlchemy connection answers the same
+            assert migrations.applied_version(sa_conn) == migrations.METRICS
+            assert sa_conn.execute(sa.text("SELECT to_regclass('dq.metrics') IS NOT NULL")).scalar()
+        migrations.migrate(empty_url)
+        with eng.connect() as sa_conn:
+            assert migrations.applied_version(sa_conn) == LATEST
+        migrations.rollback(empty_url, to=migrations.RUN_SNAPSHOT)
+        with eng.connect() as sa_conn:
+            assert migrations.applied_version(sa_conn) == migrations.RUN_SNAPSHOT
+    finally:
+        eng.dispose()
+    # what each constant names is what its migration creates
+    assert migrations.HISTORY < migrations.METRICS < migrations.RUN_SNAPSHOT < migrations.USER_ERASURES
+    assert migrations.USER_ERASURES < migrations.WATERMARKS <= LATEST
+    for version, made in [
+        (migrations.HISTORY, "dq.rule_results"),
+        (migrations.METRICS, "dq.metrics"),
+        (migrations.RUN_SNAPSHOT, "snapshot_id"),
+        (migrations.USER_ERASURES, "user_erasures"),
+        (migrations.WATERMARKS, "watermarks"),
+    ]:
+        assert made in FILES[version - 1].up_sql, (version, made)
+
+
 def test_down_keeps_the_data_of_the_tables_it_leaves(empty_url, conn_of):
     migrations.migrate(empty_url)
     conn = conn_of(empty_url)

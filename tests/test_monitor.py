@@ -42,7 +42,7 @@ class _Inbox:
     def __init__(self):
         self.messages: list[tuple[str, list[str], email.message.Message]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
         self.messages.append(
             (envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.original_content))
         )

@@ -260,11 +260,14 @@ def test_a_validation_definition_that_raises_gives_each_of_its_rules_the_error(d
     from ytempire_dq.gx.context import open_context
     from ytempire_dq.run.checkpoint import _run_id, _run_one
     from ytempire_dq.run.report import RunReport, read_validation_result
+    from ytempire_dq.run.state import Run
 
-    ctx = open_context(copy_project(tmp_path), database_url=db_url)
+    gx_dir = copy_project(tmp_path)
+    ctx = open_context(gx_dir, database_url=db_url)
     checkpoint = ctx.checkpoints.get("cache")
     vd = checkpoint.validation_definitions[0]
-    vr = _run_one(vd, checkpoint, _run_id("cache"), {"dataframe": "not a DataFrame"})
+    run = Run("cache", gx_dir, db_url, run_id=_run_id("cache"), params={vd.name: {"dataframe": "not a DataFrame"}})
+    vr = _run_one(vd, checkpoint, run)
     validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
     rule_ids = [e.meta["rule_id"] for e in vd.suite.expectations]
     assert [r.rule_id for r in validation.results] == rule_ids and len(rule_ids) > 5

@@ -257,8 +257,37 @@ def test_unreachable_database_is_a_clear_error():
         seeder.seed("postgresql://u:secret@127.0.0.1:1/nope", users=1)
 
 
-def test_today_anchor_matches_server(sdb):
-    assert isinstance(scalar(sdb, "SELECT current_date"), date)
+def test_today_anchor_matches_server(new_database):
+    """The seed's "today" is the server's ``current_date``, not the client's: in a database whose
+    sessions run 12-14 hours away from UTC (whichever side has another date right now), the
+    analytics of every published video end on the server's date and nothing starts on it."""
+    from datetime import datetime, timezone
+
+    utc_today = datetime.now(timezone.utc).date()
+    zone = "Etc/GMT-14" if datetime.now(timezone.utc).hour >= 10 else "Etc/GMT+12"  # UTC+14 / UTC-12
+    url = new_database("seed_anchor")
+    conn = connect(url, autocommit=True)
+    try:
+        dbname = scalar(conn, "SELECT current_database()")
+        conn.cursor().execute(f"ALTER DATABASE {dbname} SET timezone = '{zone}'")
+    finally:
+        conn.close()
+    seeder.seed(url, users=3, seed=5)
+    conn = connect(url)
+    try:
+        server_today = scalar(conn, "SELECT current_date")
+        assert isinstance(server_today, date) and server_today != utc_today  # the premise: the clocks disagree
+        assert scalar(conn, "SELECT max(date) FROM analytics") == server_today
+        ends = rows(
+            conn,
+            "SELECT DISTINCT (SELECT max(a.date) FROM analytics a WHERE a.video_id = v.id) FROM videos v "
+            "WHERE v.status = 'published'",
+        )
+        assert ends == [(server_today,)]  # every published video's analytics run up to the server's today
+        for table in ("users", "channels", "videos"):
+            assert scalar(conn, f"SELECT max(created_at) < current_date FROM {table}") is True, table
+    finally:
+        conn.close()
 
 
 def _schema(conn):

@@ -54,8 +54,8 @@ def running(state_dir, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     state = services.up(state_dir)
     yield state
-    if not (state_dir / services.STATE_FILE).exists():
-        (state_dir / services.STATE_FILE).write_text(json.dumps(state))
+    if not (state_dir / services.SERVICES_FILE).exists():
+        (state_dir / services.SERVICES_FILE).write_text(json.dumps(state))
 
 
 def pids(state: dict) -> tuple[int, int]:
@@ -85,7 +85,7 @@ def errors(proc: subprocess.CompletedProcess) -> list[str]:
 
 
 def lose_state_file(state_dir: Path) -> None:
-    (state_dir / services.STATE_FILE).unlink()
+    (state_dir / services.SERVICES_FILE).unlink()
 
 
 def test_status_without_the_state_file_reports_both_running_servers(running, state_dir, home):
@@ -96,7 +96,7 @@ def test_status_without_the_state_file_reports_both_running_servers(running, sta
     for name in ("postgres", "redis"):
         assert "embedded" in lines[name] and " yes " in lines[name], lines[name]
         assert running[name]["url"] in lines[name] and f":{running[name]['port']}/" in lines[name], lines[name]
-    assert not (state_dir / services.STATE_FILE).exists()  # status only reads
+    assert not (state_dir / services.SERVICES_FILE).exists()  # status only reads
 
 
 def test_up_without_the_state_file_reuses_the_running_servers(running, state_dir, home):
@@ -109,7 +109,7 @@ def test_up_without_the_state_file_reuses_the_running_servers(running, state_dir
         f"export REDIS_URL={running['redis']['url']}",
     ]
     assert "postgres: already running on port" in up.stderr and "redis: already running on port" in up.stderr
-    assert services.read_state(state_dir) == running  # recorded again, exactly as `up` first wrote it
+    assert services.read_services(state_dir) == running  # recorded again, exactly as `up` first wrote it
     assert pids(running) == before and not any(gone(p) for p in before)
 
 
@@ -158,10 +158,10 @@ def test_stale_pid_files_and_ports_taken_by_others_are_not_our_servers(running, 
     try:
         stale = {**running}
         for name, port in (("postgres", 5432), ("redis", 6379)):
-            taken = services._host_port(server_urls[name], port)[1]
+            taken = services.host_port(server_urls[name], port)[1]
             url = running[name]["url"].replace(f":{running[name]['port']}/", f":{taken}/")
             stale[name] = {**running[name], "port": taken, "url": url}
-        (state_dir / services.STATE_FILE).write_text(json.dumps(stale))
+        (state_dir / services.SERVICES_FILE).write_text(json.dumps(stale))
         datadir = Path(running["postgres"]["datadir"])
         fields = [str(stranger.pid), str(datadir), "0", str(stale["postgres"]["port"]), "", "127.0.0.1", "0 0", "ready"]
         (datadir / "postmaster.pid").write_text("\n".join(fields) + "\n")
@@ -175,7 +175,7 @@ def test_stale_pid_files_and_ports_taken_by_others_are_not_our_servers(running, 
 
         up = cli(home, "services", "up")
         assert up.returncode == 0, up.stderr
-        again = services.read_state(state_dir)
+        again = services.read_services(state_dir)
         assert stranger.pid not in pids(again) and not any(gone(p) for p in pids(again))
         conn = connect(again["postgres"]["url"])
         try:

@@ -95,7 +95,7 @@ def test_up_restarts_both_crashed_servers_with_their_urls_exported(started, home
     assert up.returncode == 0, up.stderr
     assert "external" not in up.stdout + up.stderr
     assert up.stdout.splitlines() == [f"export DATABASE_URL={pg_url}", f"export REDIS_URL={redis_url}"]
-    after = services.read_state(state_dir)
+    after = services.read_services(state_dir)
     assert after["postgres"]["port"] == state["postgres"]["port"] and after["redis"]["port"] == state["redis"]["port"]
     new = pids(after)
     assert not set(new) & set(before) and not any(gone(p) for p in new)
@@ -114,13 +114,13 @@ def test_up_restarts_both_crashed_servers_with_their_urls_exported(started, home
 def test_a_url_to_another_port_stays_external_and_is_not_started(started, home, server_urls):
     """The session's own PostgreSQL (running) and a Redis port nobody listens on: neither is ours."""
     state_dir, _state = started
-    before = services.read_state(state_dir)
+    before = services.read_services(state_dir)
     dead_redis = f"redis://127.0.0.1:{services.free_port()}/0"
     up = cli(home, "services", "up", database_url=server_urls["postgres"], redis_url=dead_redis)
     assert up.returncode == 0, up.stderr
     assert "postgres: external" in up.stderr and "redis: external" in up.stderr
-    assert services.read_state(state_dir) == before  # nothing started, nothing recorded
-    assert pids(before) == pids(services.read_state(state_dir))
+    assert services.read_services(state_dir) == before  # nothing started, nothing recorded
+    assert pids(before) == pids(services.read_services(state_dir))
     status = cli(home, "services", "status", database_url=server_urls["postgres"], redis_url=dead_redis)
     lines = status_lines(status, code=2)  # an external server that does not answer: exit 2, one line
     assert "external (DATABASE_URL)" in lines["postgres"] and " yes " in lines["postgres"]
@@ -156,7 +156,7 @@ def test_a_restarted_redis_is_usable_when_up_returns(tmp_path, monkeypatch):
                 pipe.execute()
         client.execute_command("CONFIG", "SET", "appendfsync", "always")
         client.set("last", 1)  # with fsync: everything above is in the AOF
-        pid = int(Path(services.read_state(state_dir)["redis"]["pidfile"]).read_text())
+        pid = int(Path(services.read_services(state_dir)["redis"]["pidfile"]).read_text())
         client.close()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 20

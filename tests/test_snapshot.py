@@ -132,8 +132,30 @@ def test_every_count_is_the_count_at_the_runs_snapshot(gx_dir, module_env, db):
     assert now == ORPHANS + len(writer.xids) > report.rule("videos.channel_exists").unexpected_count
 
 
-def test_no_snapshot_outside_a_run(module_env):
-    assert snapshot.active(module_env) is None
+def test_the_snapshot_is_the_runs_not_the_process(module_env):
+    """No process-wide "active snapshot": a transaction starts on a snapshot only on an engine the
+    run attached it to, and only until it is detached (two runs in one process keep their own)."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.db.connect import engine
+
+    assert not hasattr(snapshot, "active")
+    eng, other = engine(module_env), engine(module_env)
+    try:
+        with snapshot.take(module_env) as snap, snapshot.attached(eng, snap):
+            with eng.connect() as conn:
+                assert (
+                    conn.execute(sa.text("SELECT current_setting('transaction_isolation')")).scalar()
+                    == "repeatable read"
+                )
+            with other.connect() as conn:  # not the run's: its transactions are its own
+                assert (
+                    conn.execute(sa.text("SELECT current_setting('transaction_isolation')")).scalar()
+                    == "read committed"
+                )
+    finally:
+        eng.dispose()
+        other.dispose()
 
 
 def test_a_lost_snapshot_is_an_error_never_another_instant(module_env, db):
@@ -144,9 +166,8 @@ def test_a_lost_snapshot_is_an_error_never_another_instant(module_env, db):
     from ytempire_dq.db.connect import engine
 
     eng = engine(module_env)
-    snapshot.attach_engine(eng)
     try:
-        with snapshot.take(module_env):
+        with snapshot.take(module_env) as snap, snapshot.attached(eng, snap):
             with eng.connect() as conn:
                 level = conn.execute(sa.text("SELECT current_setting('transaction_isolation')")).scalar()
             assert level == "repeatable read"

@@ -313,7 +313,7 @@ def _pairs(matches):
 def test_a_rule_past_the_statement_timeout_is_cancelled_once_per_run(
     seeded, hostile_project, server_urls, monkeypatch, fast
 ):
-    log_file = Path(services.read_state(Path(server_urls["state_dir"]))["postgres"]["log"])
+    log_file = Path(services.read_services(Path(server_urls["state_dir"]))["postgres"]["log"])
     monkeypatch.setenv("YTDQ_STATEMENT_TIMEOUT", "1")
     monkeypatch.setenv("YTDQ_FAST", fast)
     set_rules(hostile_project, {"users.slow": SLOW, "users.quick": "SELECT id FROM {batch} WHERE false"})

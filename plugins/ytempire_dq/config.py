@@ -121,12 +121,13 @@ def _parsed(url: str):
     """``make_url(url)`` when it parses and the URL holds at most one ``@`` (with more, the parser
     ends the password at the first and what follows is not known to be host, port or query)."""
     from sqlalchemy.engine import make_url  # keeps `import config` light
+    from sqlalchemy.exc import ArgumentError
 
     if url.count("@") > 1:
         return None
     try:
         return make_url(url)
-    except Exception:  # noqa: BLE001 - ArgumentError, ValueError (port): masked as text
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number; masked as text
         return None
 
 
@@ -253,11 +254,49 @@ def redis_url(required: bool = True) -> str | None:
     return url
 
 
+#: The embedded servers' state file in :data:`STATE_DIR` (written by ``ytdq services up``).
+SERVICES_FILE = "services.json"
+#: The embedded cluster's read-only role the checks connect as (created by ``ytempire_dq.db.roles``).
+CHECK_USER = "ytdq_check"
+_DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def read_services(state_dir: Path) -> dict:
+    """The embedded servers' recorded state (``{}`` when there is none or it does not parse)."""
+    import json
+
+    path = Path(state_dir) / SERVICES_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def host_port(url: str, default_port: int) -> tuple[str, int] | None:
+    """``(host, port)`` a URL points at; None when it does not parse."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "localhost").lower(), parts.port or default_port
+    except ValueError:
+        return None
+
+
+def is_embedded(url: str, name: str, entry: dict | None) -> bool:
+    """Whether ``url`` points at the embedded server ``name`` recorded in ``entry`` (loopback, its port)."""
+    if not entry:
+        return False
+    where = host_port(url, _DEFAULT_PORTS[name])
+    return where is not None and where[0] in _LOOPBACK and where[1] == entry["port"]
+
+
 def _embedded_url(service: str, key: str = "url") -> str | None:
     """The embedded server's URL (``key``; a state written before there was one: its ``url``)."""
-    from ytempire_dq.ops import services  # local: services imports this module
-
-    state = services.read_state(STATE_DIR)
+    state = read_services(STATE_DIR)
     entry = state.get(service)
     return (entry.get(key) or entry.get("url")) if entry else None
 
@@ -265,12 +304,9 @@ def _embedded_url(service: str, key: str = "url") -> str | None:
 def _embedded_owner(url: str | None) -> str | None:
     """The embedded cluster's owner URL on ``url``'s database when ``url`` is the cluster's
     checking role (``DATABASE_URL`` unset, or exported as ``ytdq services up`` prints it); else None."""
-    from ytempire_dq.db.roles import CHECK_USER
-    from ytempire_dq.ops import services
-
     parsed = _parsed(url) if url else None
-    entry = services.read_state(STATE_DIR).get("postgres")
-    if parsed is None or parsed.username != CHECK_USER or not services.is_ours(url, "postgres", entry):
+    entry = read_services(STATE_DIR).get("postgres")
+    if parsed is None or parsed.username != CHECK_USER or not is_embedded(url, "postgres", entry):
         return None
     owner = _parsed(entry["url"])
     return owner.set(database=parsed.database).render_as_string(hide_password=False) if owner else None

@@ -3,8 +3,6 @@ the sub-packages; remove in the next release."""
 
 from ytempire_dq.docs.renderers import (
     EscapedExpectationSuitePageRenderer,
-    EscapedSiteIndexBuilder,
-    EscapedSiteIndexPageRenderer,
     EscapedValidationResultsPageRenderer,
     RuleBulletListContentBlockRenderer,
     RuleValidationResultsTableContentBlockRenderer,
@@ -12,8 +10,6 @@ from ytempire_dq.docs.renderers import (
 
 __all__ = [
     "EscapedExpectationSuitePageRenderer",
-    "EscapedSiteIndexBuilder",
-    "EscapedSiteIndexPageRenderer",
     "EscapedValidationResultsPageRenderer",
     "RuleBulletListContentBlockRenderer",
     "RuleValidationResultsTableContentBlockRenderer",

@@ -5,7 +5,10 @@ pre-flight can name files before GX loads anything."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
+from typing import Any
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
@@ -28,29 +31,28 @@ def config_dir_of(config_dir: Path | str | None) -> Path:
     return Path(config_dir).resolve() if config_dir is not None else config.PROJECT_ROOT / "gx"
 
 
-#: Parsed ymls by path, with the (mtime, size) they were parsed at: a run asks for a store's folder
-#: dozens of times and ruamel parses the ~200-line file in pure Python each time.
-_PARSED: dict[Path, tuple[tuple[int, int], dict]] = {}
-
-
 def _read_yml(config_dir: Path) -> dict:
-    import copy
-
-    from ruamel.yaml import YAML  # GX's own YAML library
-
     path = config_dir / "great_expectations.yml"
     try:
         stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if path in _PARSED and _PARSED[path][0] == stamp:
-            return copy.deepcopy(_PARSED[path][1])
-        parsed = YAML(typ="safe").load(path.read_text()) or {}
     except FileNotFoundError:
         raise YtdqError(f"no GX configuration at {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any YAML error
+    return copy.deepcopy(_parsed_yml(path, (stat.st_mtime_ns, stat.st_size)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_yml(path: Path, stamp: tuple[int, int]) -> dict:
+    """``path`` parsed, once per (mtime, size) ``stamp`` (a pure function of the file as it is at
+    that stamp): a run asks for a store's folder dozens of times and ruamel parses the ~200-line
+    file in pure Python each time. Callers get a copy (:func:`_read_yml`)."""
+    from ruamel.yaml import YAML, YAMLError  # GX's own YAML library
+
+    try:
+        return YAML(typ="safe").load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise YtdqError(f"no GX configuration at {path}") from None
+    except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8
         raise YtdqError(f"{path}: not valid YAML: {exc}") from None
-    _PARSED[path] = (stamp, parsed)
-    return copy.deepcopy(parsed)
 
 
 def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
@@ -64,14 +66,41 @@ def store_dir(kind: str, config_dir: Path | str | None = None) -> Path:
     return (cdir / base).resolve()
 
 
+def qualified_table(name: str, schema: Any = None) -> str:
+    """``schema.name``, or ``name`` when ``schema`` is not a non-empty string (GX's ``Missing``
+    sentinel, None, "")."""
+    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
+
+
+def definition_table_parts(vd: Any) -> tuple[str | None, str | None]:
+    """``(schema, table)`` of a validation definition's asset (either None when not set); ``(None,
+    None)`` when the asset is no SQL table (the cache's dataframe)."""
+    data = getattr(vd, "data", None)
+    asset = data.data_asset if hasattr(data, "data_asset") else getattr(vd, "asset", None)
+    name, schema = getattr(asset, "table_name", None), getattr(asset, "schema_name", None)
+    if not isinstance(name, str):
+        return None, None
+    return (schema if isinstance(schema, str) and schema else None), name
+
+
+def definition_table(vd: Any) -> str | None:
+    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the
+    cache). The one answer to "which table does this definition read" (history, quarantine,
+    incremental plan, fast path, pre-flight)."""
+    schema, name = definition_table_parts(vd)
+    return qualified_table(name, schema) if name else None
+
+
 def asset_tables(config_dir: Path | str | None = None) -> dict[str, str | None]:
-    """{asset name: table name} of the data sources in the yml; ``None`` for an asset that is no
-    table (the ``cache`` data source's dataframe: its columns are not the database's)."""
+    """{asset name: ``[schema.]table``} of the data sources in the yml (what
+    :func:`definition_table` answers once GX loaded them); ``None`` for an asset that is no table
+    (the ``cache`` data source's dataframe: its columns are not the database's)."""
     fluent = _read_yml(config_dir_of(config_dir)).get("fluent_datasources") or {}
     out = {}
     for ds in fluent.values():
         for name, asset in (ds.get("assets") or {}).items():
-            out[name] = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
+            table = asset.get("table_name") or (name if asset.get("type") in (None, "table") else None)
+            out[name] = qualified_table(table, asset.get("schema_name")) if table else None
     return out
 
 

@@ -33,10 +33,11 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ytempire_dq.values import any_leaf, map_leaves
 
 #: Per table, the columns holding personal data or secrets. The ONE declaration: the masking
 #: below, the quarantine (``dq.quarantine`` stores no such column) and the README read it.
@@ -115,16 +116,15 @@ def mask_text(text: str) -> str:
 
 def mask_key_names(value: Any) -> Any:
     """``value`` with every string naming a Redis key of :data:`KEY_PREFIXES` masked after its prefix."""
-    if isinstance(value, str):
-        for prefix in KEY_PREFIXES:
-            if value.startswith(prefix):
-                return prefix + mask(value[len(prefix) :])
-        return value
-    if isinstance(value, dict):
-        return {k: mask_key_names(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_key_names(v) for v in value]
-    return value
+
+    def leaf(item: Any) -> Any:
+        if isinstance(item, str):
+            for prefix in KEY_PREFIXES:
+                if item.startswith(prefix):
+                    return prefix + mask(item[len(prefix) :])
+        return item
+
+    return map_leaves(value, leaf)
 
 
 def mask_row(row: Any) -> Any:
@@ -138,11 +138,7 @@ def mask_row(row: Any) -> Any:
 
 def mask_deep(value: Any) -> Any:
     """Every scalar inside ``value`` masked (a PII column holding a list or a dict)."""
-    if isinstance(value, dict):
-        return {k: mask_deep(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_deep(v) for v in value]
-    return mask(value)
+    return map_leaves(value, mask)
 
 
 def rule_columns(kwargs: dict) -> list[str]:
@@ -197,13 +193,7 @@ def mask_result(result: dict, kwargs: dict) -> dict:
 def mask_texts(value: Any, personal: bool = False) -> Any:
     """Every string inside ``value`` through :func:`mask_error` (error texts quote data values:
     ``invalid input syntax for type integer: "someone@example.com"``)."""
-    if isinstance(value, str):
-        return mask_error(value, personal)
-    if isinstance(value, dict):
-        return {k: mask_texts(v, personal) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_texts(v, personal) for v in value]
-    return value
+    return map_leaves(value, lambda item: mask_error(item, personal) if isinstance(item, str) else item)
 
 
 #: Where PostgreSQL's messages quote a data value, as (where it starts, the character it ends
@@ -219,13 +209,7 @@ _PII_WORD = re.compile(r"\b(?:" + "|".join(sorted(PII_NAMES, key=len, reverse=Tr
 
 def reads_personal(kwargs: Any) -> bool:
     """Whether a rule's parameters name a declared personal column (its columns, or a word of its SQL)."""
-    if isinstance(kwargs, str):
-        return bool(_PII_WORD.search(kwargs))
-    if isinstance(kwargs, dict):
-        return any(reads_personal(v) for v in kwargs.values())
-    if isinstance(kwargs, (list, tuple)):
-        return any(reads_personal(v) for v in kwargs)
-    return False
+    return any_leaf(kwargs, lambda item: isinstance(item, str) and bool(_PII_WORD.search(item)))
 
 
 def mask_error(text: str, personal: bool) -> str:
@@ -279,8 +263,3 @@ def columns_of(table: str) -> tuple[str, ...]:
 def names() -> list[str]:
     """Every declared PII column name, sorted (what the quarantine strips from whole rows)."""
     return sorted(PII_NAMES)
-
-
-def declared() -> Iterable[tuple[str, str]]:
-    """``(table, column)`` pairs, for documentation and tests."""
-    return ((t, c) for t, columns in PII_COLUMNS.items() for c in columns)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import string
-import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ytempire_dq.errors import YtdqError
@@ -385,7 +385,7 @@ class _Guard:
             return
         try:
             self.timed_out.append(_sent_text(error.cursor, error.statement, error.parameters))
-        except Exception:  # noqa: BLE001 - the cursor is gone: the statement as given
+        except Exception:  # noqa: BLE001 - an error hook must not replace the error: the cursor is gone, the statement as given
             self.timed_out.append(error.statement)
 
     def _ran_out(self, text: str) -> str | None:
@@ -398,25 +398,29 @@ class _Guard:
         return None
 
 
-#: ``{engine or connection: its guard}`` (weak: a guard lives as long as what it guards).
-_GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def guard(target: Any) -> None:
+def guard(target: Any) -> Callable[[], None]:
     """Check every statement ``target`` (a SQLAlchemy Engine or Connection that reads the checked
     database) sends, as sent, with :func:`statement_refusal`; a refused one raises
     :class:`RefusedSQL` instead of reaching the server, and so does one the statement timeout
-    cancelled before. Idempotent."""
+    cancelled before on ``target``. Returns the function that removes the guard (the run calls
+    it when it ends: ``Run.attach``, which guards each engine once); a no-op for another dialect."""
     import sqlalchemy as sa
 
     if target is None or getattr(getattr(target, "dialect", None), "name", "postgresql") != "postgresql":
-        return
-    if target in _GUARDS:
-        return
-    _GUARDS[target] = guard_ = _Guard()
-    sa.event.listen(target, "before_cursor_execute", guard_.before_cursor_execute)
+        return lambda: None
+    guard_ = _Guard()
+    hooks = [("before_cursor_execute", guard_.before_cursor_execute)]
     if isinstance(target, sa.Engine):  # SQLAlchemy takes error hooks per engine, not per connection
-        sa.event.listen(target, "handle_error", guard_.handle_error)
+        hooks.append(("handle_error", guard_.handle_error))
+    for name, fn in hooks:
+        sa.event.listen(target, name, fn)
+
+    def remove() -> None:
+        for name, fn in hooks:
+            if sa.event.contains(target, name, fn):
+                sa.event.remove(target, name, fn)
+
+    return remove
 
 
 def begin_read_only(cursor: Any) -> None:

@@ -48,6 +48,15 @@ def test_nightly_passes_on_clean_data(nightly):
     assert failed == [] and nightly.success and nightly.exit_code == ExitCode.OK
 
 
+def test_no_committed_rule_falls_back_from_the_fast_path_on_clean_data(nightly):
+    """The canary of the fast path (ytempire_dq.run.validation): a GX upgrade that breaks one of
+    its steps makes rules fall back to GX alone (same verdicts, slower, logged); this fails then."""
+    fast = nightly.fast_path()
+    assert fast["fell_back"] == []
+    assert fast["rules"] == sum(len(v.results) for v in nightly.validations if v.fast_path) > 0
+    assert [v.asset for v in nightly.validations if not v.fast_path] == ["redis_snapshot"]  # not PostgreSQL
+
+
 def test_critical_passes_on_clean_data(clean):
     report = run_checkpoint("critical", concurrent=False)
     assert report.success, report.failed_rules()
@@ -85,9 +94,12 @@ def test_json_shape(nightly):
         "scan",
         "errors",
         "warnings",
+        "fast_path",
         "history_error",
         "validations",
     }
+    # every rule of the committed suites on clean data: the fast path's, none left to GX alone
+    assert doc["fast_path"]["fell_back"] == [] and doc["fast_path"]["rules"] > 0
     assert set(doc["snapshot"]) == {"id", "taken_at", "txids"}  # the database instant every rule saw
     assert doc["scan"]["mode"] == "full"  # no --since-last: every rule on every row
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")

@@ -47,3 +47,9 @@ def test_failed_rules_rows_for_the_terminal(report):
     assert 0 < len(email["sample"]) <= 5 and all(isinstance(v, str) for v in email["sample"])
     assert rows["channels.user_exists"]["table"] == "channels"
     assert rows["analytics.date_not_in_future"]["bad_rows"] == INJECT["future_analytics_date"]
+
+
+def test_no_committed_rule_falls_back_from_the_fast_path_on_broken_data(report):
+    """The canary on every defect kind (failed rules take the fast path's sample and key steps too)."""
+    fast = report.fast_path()
+    assert fast["fell_back"] == [] and fast["rules"] > 0

@@ -20,10 +20,9 @@ from typing import Any, Iterable
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 
-#: The GX data source / asset / batch definition of the cache (gx/great_expectations.yml).
+#: The GX data source and asset of the cache (gx/great_expectations.yml).
 DATASOURCE = "cache"
 ASSET = "redis_snapshot"
-BATCH_DEFINITION = "whole_dataframe"
 
 #: Every column the cache rules name, with the dtype it has when the snapshot lacks it (an empty
 #: cache, or no key of a kind): a rule on a missing column would fail instead of passing.

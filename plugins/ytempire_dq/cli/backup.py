@@ -158,7 +158,7 @@ def drill_cmd(record: Path | None, json_out: bool, **options) -> None:
     on the copy; report RTO, RPO, the verdict and Redis's AOF loss. Exit 0: rules met and targets
     met (RTO < 30 min, RPO < 15 min); 1: rules or a target failed; 2: the drill could not run."""
     from ytempire_dq.ops.drill import run_drill
-    from ytempire_dq.run.report import jsonable
+    from ytempire_dq.values import jsonable
 
     report = run_drill(**options, log=_log)
     data = jsonable(report.to_dict())

@@ -48,7 +48,10 @@ def print_run(report, table: bool = True) -> None:
         )
         if failed:
             out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
-    for problem in [*report.action_errors, *report.warnings]:
+    fell_back = [
+        f"fast path fell back to GX alone for {f['rule_id']}: {f['cause']}" for f in report.fast_path()["fell_back"]
+    ]
+    for problem in [*report.action_errors, *report.warnings, *fell_back]:
         err.print(f"[yellow]warning:[/] {escape(config.mask_secrets(problem))}", highlight=False)
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
@@ -174,6 +177,7 @@ def _run_error_dict(name: str, message: str) -> dict:
         "data_docs": None,
         "snapshot": None,
         "scan": None,
+        "fast_path": {"rules": 0, "fell_back": []},
         "error": message,
         "errors": [{"cause": message, "hint": None, "rule_ids": []}],
         "validations": [],

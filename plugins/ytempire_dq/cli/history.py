@@ -18,9 +18,9 @@ from ytempire_dq.cli.app import main, out
 @click.option("--json", "json_out", is_flag=True, help="Print JSON instead of a table.")
 def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: bool) -> None:
     """The last runs with their failed-rule counts; with RULE_ID, that rule's trend and since when it fails."""
-    from ytempire_dq.run.report import jsonable
     from ytempire_dq.store import history as run_history
     from ytempire_dq.store.metrics import band_text
+    from ytempire_dq.values import jsonable
 
     if rule_id is None:
         runs = run_history.last_runs(checkpoint=checkpoint, limit=limit)

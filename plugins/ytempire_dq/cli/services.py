@@ -85,6 +85,8 @@ def warn_if_checks_can_write() -> None:
     """One ``warning:`` line on stderr when the role the checks connect as is a superuser or can
     write a table of its database (one connection, one query); nothing when the server cannot be
     asked (the command itself reports an unreachable server)."""
+    import psycopg2
+
     from ytempire_dq.db import roles
     from ytempire_dq.db.connect import connect
 
@@ -93,13 +95,13 @@ def warn_if_checks_can_write() -> None:
         return
     try:
         conn = connect(url, autocommit=True, connect_timeout=3)
-    except Exception:  # noqa: BLE001 - the command itself reports a server it cannot reach
+    except (YtdqError, psycopg2.Error):  # the command itself reports a server it cannot reach
         return
     try:
         with conn.cursor() as cur:
             cur.execute(roles.WRITER)
             warning = roles.writer_warning(*cur.fetchone())
-    except Exception:  # noqa: BLE001 - not knowing is no reason to fail the command
+    except psycopg2.Error:  # not knowing is no reason to fail the command
         return
     finally:
         conn.close()

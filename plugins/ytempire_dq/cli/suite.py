@@ -53,6 +53,23 @@ def suite_show(name: str, config_dir: Path | None) -> None:
     out.print(table)
 
 
+@suite_group.command("types")
+@click.option("--markdown", is_flag=True, help="The documentation page (docs/expectations.md) instead of a table.")
+def suite_types(markdown: bool) -> None:
+    """The project's custom expectation types a suite file can name, with what each checks."""
+    from ytempire_dq.expectations.catalog import custom_types
+    from ytempire_dq.expectations.catalog import markdown as page
+
+    types = custom_types()
+    if markdown:
+        click.echo(page(types), nl=False)
+        return
+    table = Table("type", "checks", "parameters")
+    for t in types:
+        table.add_row(text(t.name), text(t.summary), text(", ".join(name for name, _ in t.parameters)))
+    out.print(table)
+
+
 @suite_group.command("new")
 @click.argument("name")
 @click.option("--asset", required=True, help="The data asset (a table, or redis_snapshot) the suite checks.")

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ytempire_dq.config import MASK, database_url, mask_secrets, mask_url
 from ytempire_dq.errors import YtdqError
@@ -25,7 +26,7 @@ def parse_url(url: str):
     (an unencoded ``@`` in the password would send its tail to libpq as part of the host name)."""
     try:
         parsed = make_url(url)
-    except Exception:  # sqlalchemy.exc.ArgumentError, ValueError: their text may repeat the URL
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number; their text may repeat the URL
         raise YtdqError(
             f"DATABASE_URL is not a valid database URL: {mask_url(url)} "
             "(expected postgresql+psycopg2://USER@HOST:PORT/DBNAME, a password after USER as :PASSWORD, %-encoded)"
@@ -64,7 +65,7 @@ def driver_reason(message: str, url: str, dsn: str) -> str:
     quotes the host name it could not resolve, and pieces of a URI it could not parse)."""
     try:
         parsed = make_url(dsn)
-    except Exception:  # noqa: BLE001 - nothing is known to be safe to show
+    except (ArgumentError, ValueError):  # not parsed: nothing is known to be safe to show
         parsed = None
     parts = (parsed.host, parsed.username, parsed.port, parsed.database) if parsed else ()
     shown = {str(part) for part in parts if part and "@" not in str(part)}

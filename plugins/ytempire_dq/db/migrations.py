@@ -30,6 +30,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -274,7 +275,7 @@ class _Runner:
                     )
                 else:
                     cur.execute("DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
-        except Exception as exc:
+        except psycopg2.Error as exc:  # SQL errors and a lost server; anything else is a bug: its traceback
             if _is_lost(exc, self.conn):
                 raise _lost(
                     self.url, exc, f"while running {migration.path.name} ({direction}); its transaction did not commit"
@@ -383,3 +384,31 @@ def status(url: str | None = None, *, directory: Path = MIGRATIONS_DIR) -> list[
         return [(m, applied.get(m.version)) for m in runner.migrations]
 
     return _session(url, directory, work, lock=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the schema's version: code that reads the results store asks the migrations table which
+# migrations are applied, never probes for tables or columns
+
+#: The migration that made each part of the results store the code reads (schema/migrations/).
+HISTORY = 4  # dq.runs, dq.rule_results, dq.quarantine
+METRICS = 5  # dq.metrics
+RUN_SNAPSHOT = 6  # dq.runs.snapshot_id, snapshot_at, snapshot_txids
+USER_ERASURES = 7  # user_erasures
+WATERMARKS = 8  # dq.runs.scan_mode, watermarks
+
+
+def applied_version(conn: Any) -> int:
+    """The newest migration applied to the database of ``conn`` (a SQLAlchemy connection or a
+    DB-API cursor); 0 when none is (no ``schema_migrations``). Migrations apply in order and roll
+    back from the newest, so every migration up to it is applied."""
+
+    def scalar(sql: str) -> Any:
+        if hasattr(conn, "exec_driver_sql"):
+            return conn.exec_driver_sql(sql).scalar()
+        conn.execute(sql)
+        return conn.fetchone()[0]
+
+    if scalar("SELECT to_regclass('schema_migrations') IS NULL"):
+        return 0
+    return int(scalar("SELECT coalesce(max(version), 0) FROM schema_migrations"))

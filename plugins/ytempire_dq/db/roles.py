@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ytempire_dq.config import (
+    CHECK_USER,  # the checking role's name (no password: the embedded cluster trusts loopback)
+)
+
 #: The embedded cluster's checking role (no password: the embedded cluster trusts loopback).
-CHECK_USER = "ytdq_check"
+
 #: The checking role's default statement timeout (a session may set its own, e.g. YTDQ_STATEMENT_TIMEOUT).
 CHECK_STATEMENT_TIMEOUT = "5min"
 

@@ -14,9 +14,8 @@ header logo from GX's S3 bucket with the project's ``dataContextId`` in its quer
   each package's licence file and its ``package.json`` (which states the licence) into
   ``static/vendor/<package>/``, unless the site already holds this exact set
   (``static/vendor/ASSETS.json``): a run's cost does not depend on it.
-- **How pages point at them.** :class:`OfflinePageView` / :class:`OfflineIndexPageView` (the
-  ``view`` of each section builder and of the index builder, GX's documented place) put
-  ``templates/`` in front of GX's templates: page, index page, script imports,
+- **How pages point at them.** :class:`OfflinePageView` (the ``view`` of each section builder,
+  GX's documented place) puts ``templates/`` in front of GX's templates: page, script imports,
   navbar, favicon, footer and the default styles, each GX's own with the URLs made relative to
   the page (``ytdq_static.j2``), the logo from ``static/images/`` (GX ships it), no footer.
 """
@@ -28,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
+from great_expectations.render.view import DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ytempire_dq.errors import YtdqError
@@ -36,7 +35,7 @@ from ytempire_dq.errors import YtdqError
 #: Where ``make install`` ran ``npm ci`` (``docs-assets/node_modules``, git-ignored): the checkout
 #: this package is installed from (editable), whatever project ``YTDQ_HOME`` names.
 NPM_DIR = Path(__file__).resolve().parents[3] / "docs-assets"  # plugins/ytempire_dq/docs/ -> the checkout
-#: The templates that replace GX's (page, index, script imports, navbar, favicon, footer, styles).
+#: The templates that replace GX's (page, script imports, navbar, favicon, footer, styles).
 TEMPLATES = Path(__file__).with_name("templates")
 #: Folder of the site the packages are copied to (``static/vendor/<package>/<path>``).
 VENDOR = ("static", "vendor")
@@ -143,14 +142,6 @@ class _OfflineTemplates:
 
 class OfflinePageView(_OfflineTemplates, DefaultJinjaPageView):
     """The suite and validation pages' view, with the offline templates."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._prefer_offline_templates()
-
-
-class OfflineIndexPageView(_OfflineTemplates, DefaultJinjaIndexPageView):
-    """The index page's view, with the offline templates."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

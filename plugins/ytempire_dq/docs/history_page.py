@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from ytempire_dq import config
 from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
+from ytempire_dq.gx.results import raised
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,13 @@ def history(database_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
     """``[{checkpoint, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
     outcomes: [None | {success, unexpected_count, error}] per run, failing_since, quarantined,
     latest_run}]}]``, checkpoints by their latest run, newest first."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import engine as make_engine
 
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+            if migrations.applied_version(conn) < migrations.HISTORY:
                 return []
             checkpoints = [
                 row[0]
@@ -246,8 +248,7 @@ def failed_rules_box(result: Any, checkpoint: str, depth: int) -> str:
         config_ = r.expectation_config
         rule_id = str(((config_.meta if config_ else None) or {}).get("rule_id") or (config_.type if config_ else "?"))
         count = (r.result or {}).get("unexpected_count")
-        raised = (r.exception_info or {}).get("raised_exception") if isinstance(r.exception_info, dict) else None
-        what = "could not run" if raised else f"{count} bad rows" if count is not None else "failed"
+        what = "could not run" if raised(r) else f"{count} bad rows" if count is not None else "failed"
         href = f"{prefix}#{rule_anchor(checkpoint, rule_id)}"
         items.append(
             f'<li class="failed-rule"><strong>{e(rule_id)}</strong>: {e(what)} — '

@@ -18,6 +18,7 @@ latest run of its checkpoint.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from collections.abc import Iterable
 
@@ -197,15 +198,22 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
     return page(f"Data Docs | {site_name}", "\n".join(parts))
 
 
-#: ``{filepath: (row, its HTML)}``: a row object read before (``docs_site.read_rows`` keeps them)
-#: is not rendered again by the next update of the same process.
-_ROW_HTML: dict[str, tuple[dict, str]] = {}
-
-
 def validation_row(row: dict) -> str:
-    cached = _ROW_HTML.get(row["filepath"])
-    if cached is not None and cached[0] is row:
-        return cached[1]
+    """The index's row of one validation (rendered once per process for the same row content)."""
+    try:
+        return _validation_row(tuple(sorted(row.items())))
+    except TypeError:  # a value that is not hashable (not a row this package writes): rendered as is
+        return _render_validation_row(row)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _validation_row(items: tuple) -> str:
+    """:func:`_render_validation_row` of the row with these items (a pure function of them): an
+    update of the index renders only the rows it has not rendered before in this process."""
+    return _render_validation_row(dict(items))
+
+
+def _render_validation_row(row: dict) -> str:
     verdict = kind(row)
     counted = f"{int(row.get('failed') or 0)} of {int(row.get('evaluated') or 0)}"
     if row.get("unreadable"):
@@ -219,7 +227,6 @@ def validation_row(row: dict) -> str:
         f'<td><a href="{e(row["suite_filepath"])}">{e(row["suite"])}</a></td>'
         f"<td>{counted}</td></tr>"
     )
-    _ROW_HTML[row["filepath"]] = (row, markup)
     return markup
 
 

@@ -19,26 +19,23 @@ Two things GX 1.24.1 does that this module changes (checked in its source):
   data, and an exception's traceback is used as a string *template* (only parameters are escaped).
   The page renderers here render an escaped copy of what they are given: every string of the
   names, of every ``meta`` (result, batch, suite, rule) and of exception tracebacks is HTML-escaped
-  (quotes too) before GX sees it; the index builder escapes the names of each link it adds and
-  URL-quotes the suite page link. After GX built a page, the string-template *parameters* among
+  (quotes too) before GX sees it. After GX built a page, the string-template *parameters* among
   those strings get their originals back (GX's view escapes parameters itself), so a page shows
-  each name once escaped (the index's suite link text likewise, :class:`EscapedSiteIndexPageRenderer`).
+  each name once escaped. The index is the project's own page (:mod:`ytempire_dq.docs.index_page`),
+  not GX's: it escapes what it shows itself.
   Descriptions and sampled values keep their own, single, escape (above).
 
 ``gx/great_expectations.yml`` names these classes under ``data_docs_sites.local_site``
-(``site_index_builder`` and ``site_section_builders``, GX's documented places); nothing is
-patched in GX.
+(``site_section_builders``, GX's documented place); nothing is patched in GX.
 """
 
 from __future__ import annotations
 
 import copy
 import html
-import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.expectations.registry import get_renderer_impl
 from great_expectations.render import (
     LegacyRendererType,
     RenderedStringTemplateContent,
@@ -52,12 +49,11 @@ from great_expectations.render.renderer.page_renderer import (
     ExpectationSuitePageRenderer,
     ValidationResultsPageRenderer,
 )
-from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
-from great_expectations.render.renderer.site_index_page_renderer import SiteIndexPageRenderer
 from typing_extensions import override
 
 from ytempire_dq.docs.verdict import failed_first, mark_overview, status_mark, verdict
 from ytempire_dq.gx import compat
+from ytempire_dq.values import map_leaves
 
 #: The parameter that carries the description under a custom rule's sentence.
 DESCRIPTION_PARAM = "rule_description"
@@ -156,7 +152,7 @@ class _RuleRendering(_MixinBase):
         if not expectation.description:
             return None
         if _is_ours(expectation):
-            impl = get_renderer_impl(object_name=expectation_config.type, renderer_type=LegacyRendererType.PRESCRIPTIVE)
+            impl = compat.registered_renderer(expectation_config.type, LegacyRendererType.PRESCRIPTIVE)
             if impl:
                 return sentence_and_description(impl[1])
         return cls._render_expectation_description
@@ -198,18 +194,18 @@ class RuleValidationResultsTableContentBlockRenderer(_RuleRendering, ValidationR
 def escaped(value: Any, record: Optional[dict] = None) -> Any:
     """``value`` with every string in it (dict keys too, nested) HTML-escaped, quotes included;
     ``record`` (if given) maps each escaped string that changed to its original."""
-    if isinstance(value, str):
-        out = html.escape(value, quote=True)
-        if record is not None and out != value:
-            record[out] = value
-        return out
-    if isinstance(value, dict):
-        return {escaped(key, record): escaped(item, record) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [escaped(item, record) for item in value]
-    if isinstance(value, RunIdentifier):
-        return RunIdentifier(run_name=escaped(value.run_name, record), run_time=value.run_time)
-    return value
+
+    def leaf(item: Any) -> Any:
+        if isinstance(item, str):
+            out = html.escape(item, quote=True)
+            if record is not None and out != item:
+                record[out] = item
+            return out
+        if isinstance(item, RunIdentifier):
+            return RunIdentifier(run_name=leaf(item.run_name), run_time=item.run_time)
+        return item
+
+    return map_leaves(value, leaf, keys=leaf)
 
 
 #: Parameters GX's view emits raw (renderer-made HTML): never given an original back.
@@ -301,44 +297,3 @@ class EscapedExpectationSuitePageRenderer(ExpectationSuitePageRenderer):
         document = super().render(suite, *args, **kwargs)
         unescape_params(document, record)
         return document
-
-
-class EscapedSiteIndexBuilder(DefaultSiteIndexBuilder):
-    """GX's index: each link's names are escaped (bootstrap-table shows cell values as HTML, and
-    the table data is a script literal) and the suite page link is URL-quoted."""
-
-    @override
-    def add_resource_info_to_index_links_dict(
-        self, index_links_dict: dict, expectation_suite_name: str, section_name: str, *args: Any, **kwargs: Any
-    ) -> dict:
-        out = super().add_resource_info_to_index_links_dict(
-            index_links_dict, expectation_suite_name, section_name, *args, **kwargs
-        )
-        link = out[f"{section_name}_links"][-1]
-        for key in (
-            "expectation_suite_name",
-            "batch_identifier",
-            "run_name",
-            "asset_name",
-            "batch_kwargs",
-            "batch_spec",
-            "run_id",
-        ):
-            if link.get(key) is not None:
-                link[key] = escaped(link[key])
-        if link.get("expectation_suite_filepath"):
-            link["expectation_suite_filepath"] = urllib.parse.quote(link["expectation_suite_filepath"])
-        return out
-
-
-class EscapedSiteIndexPageRenderer(SiteIndexPageRenderer):
-    """GX's index renderer; the suite link's text is a string-template parameter (escaped by GX's
-    view), so it gets back the original of the name :class:`EscapedSiteIndexBuilder` escaped."""
-
-    @classmethod
-    @override
-    def _render_expectation_suite_cell(cls, expectation_suite_name: Any, expectation_suite_path: Any) -> Any:
-        name = (
-            html.unescape(expectation_suite_name) if isinstance(expectation_suite_name, str) else expectation_suite_name
-        )
-        return super()._render_expectation_suite_cell(name, expectation_suite_path)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -66,6 +67,9 @@ from ytempire_dq.run import marks
 
 log = logging.getLogger(__name__)
 
+#: Index rows kept parsed (:func:`_parsed_row`): more than the validations a site keeps for 30 days.
+ROWS_PARSED = 20_000
+
 #: run names of ``run_checkpoint`` (``<checkpoint>-<UTC time>``): the checkpoint when its id is unknown.
 RUN_NAME = re.compile(r"^(?P<checkpoint>.+)-\d{8}T\d{6}\.\d{6}Z$")
 
@@ -87,31 +91,26 @@ def rows_lock(site: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-#: ``{rows file: (inode, bytes parsed, {filepath: row})}``: a run updates the index once per
-#: validation; each update parses only the lines appended since the previous one.
-_PARSED: dict[Path, tuple[int, int, dict[str, dict]]] = {}
-
-
 def read_rows(site: Path) -> list[dict]:
     """The site's index rows, one per validation page (a page's later row replaces its earlier one)."""
-    path = rows_path(site)
     try:
-        stat = path.stat()
+        data = rows_path(site).read_bytes()
     except FileNotFoundError:
         return []
-    inode, offset, rows = _PARSED.get(path, (None, 0, {}))
-    if inode != stat.st_ino or stat.st_size < offset:  # replaced (write_rows, prune): parse it all
-        offset, rows = 0, {}
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
     complete = data[: data.rfind(b"\n") + 1]
+    rows: dict[str, dict] = {}
     for line in complete.decode("utf-8").splitlines():
         if line.strip():
-            row = json.loads(line)
+            row = dict(_parsed_row(line))  # a copy: the cached one is shared
             rows[row["filepath"]] = row
-    _PARSED[path] = (stat.st_ino, offset + len(complete), rows)
     return list(rows.values())
+
+
+@functools.lru_cache(maxsize=ROWS_PARSED)
+def _parsed_row(line: str) -> dict:
+    """One line of the rows file, parsed (a pure function of the line): a run updates the index
+    once per validation, and each update parses only the lines it has not seen."""
+    return json.loads(line)
 
 
 def write_rows(site: Path, rows: list[dict]) -> None:
@@ -120,7 +119,6 @@ def write_rows(site: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
     os.replace(tmp, path)
-    _PARSED.pop(path, None)  # a new file: parsed anew (its inode number may be an old one's)
 
 
 def append_rows(site: Path, rows: list[dict]) -> None:
@@ -312,12 +310,10 @@ class IncrementalSiteBuilder(SiteBuilder):
         return row, result
 
     def _render_validation(self, key: ValidationResultIdentifier, names: dict[str, str]) -> dict | None:
-        from great_expectations.render.util import resource_key_passes_run_name_filter
+        from ytempire_dq.gx.compat import passes_run_name_filter
 
         section = self.site_section_builders.get("validations")
-        if section is None or (
-            section.run_name_filter and not resource_key_passes_run_name_filter(key, section.run_name_filter)
-        ):
+        if section is None or (section.run_name_filter and not passes_run_name_filter(key, section.run_name_filter)):
             return None
         row, result = self._row_of(section, key, names)
         if result is None:  # its page says so (an older page of it must not show an old verdict)

@@ -18,6 +18,8 @@ from typing import Any, Optional
 
 from great_expectations.render import RenderedStringTemplateContent
 
+from ytempire_dq.gx.results import raised
+
 #: A rule's verdict -> the mark its status cell shows (no icon font needed).
 MARKS = {"failed": "\u2717 failed", "passed": "\u2713 passed", "error": "! error"}
 #: The page's overall status, as GX words it, with its mark.
@@ -28,9 +30,7 @@ TABLE_LEVEL = "Table-Level Expectations"
 
 def verdict(result: Any) -> str:
     """``failed``, ``passed`` or ``error`` (the rule could not run) of one expectation result."""
-    info = result.exception_info or {}
-    infos = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
-    if any(i.get("raised_exception") for i in infos):
+    if raised(result):
         return "error"
     return "passed" if result.success else "failed"
 

@@ -1,102 +1,59 @@
 """The project's custom GX expectations; importing this package registers every one of them.
 
 Import it before loading any suite that names them (GX drops an expectation whose class is not
-registered when the suite loads, and a later save deletes it from the file).
-
-- ``expect_column_values_to_exist_in_table``: no orphans (child value exists in parent table).
-- ``expect_child_aggregate_to_match_parent_column``: e.g. sum of daily views ~ ``videos.view_count``.
-- ``expect_child_count_per_parent_within_limit``: e.g. active channels per user within the tier limit.
-- ``expect_column_newest_value_to_be_recent``: freshness by the database's clock (e.g. the analytics
-  sync is current; no workflow running for hours).
-- ``expect_column_values_to_be_within_retention``: nothing kept past ``retention_days`` (``dq`` history).
-
-Volume and drift from the run history (``dq.metrics``, migration 005; see ``_history_band``):
-
-- ``expect_table_row_count_to_be_within_history_band``: e.g. analytics did not lose a third of its rows.
-- ``expect_column_daily_aggregate_to_be_within_history_band``: e.g. yesterday's total views, a null
-  rate, a mean cost stay within the band learned from the last accepted runs.
-
-All six generate one PostgreSQL query from their parameters (see ``_cross_table``).
-
-Cross-store (a pandas batch, the Redis snapshot, checked against PostgreSQL; see ``_cross_store``):
-
-- ``expect_column_values_to_match_table_column``: e.g. cached view counts ~ ``videos.view_count``.
-- ``expect_column_values_to_reference_active_rows``: e.g. sessions of existing, active users.
-- ``expect_column_values_to_be_within_table_category_limit``: e.g. counters within the user's tier limit.
+registered when the suite loads, and a later save deletes it from the file). A new expectation is
+one file here, ``expect_<what>.py`` defining ``Expect<What>``, and its tests: this package imports
+every such file, and ``ytdq suite types`` (docs/expectations.md) lists what they register. The
+shared bases: ``_cross_table`` (one PostgreSQL query from the parameters), ``_history_band``
+(volume and drift against the run history) and ``_cross_store`` (a pandas batch, the Redis
+snapshot, checked against PostgreSQL); what a run needs to know about an expectation is declared
+on its class, with defaults on the bases.
 """
 
-from ytempire_dq.expectations.expect_child_aggregate_to_match_parent_column import (
-    ExpectChildAggregateToMatchParentColumn,
-)
-from ytempire_dq.expectations.expect_child_count_per_parent_within_limit import (
-    ExpectChildCountPerParentWithinLimit,
-)
-from ytempire_dq.expectations.expect_column_daily_aggregate_to_be_within_history_band import (
-    ExpectColumnDailyAggregateToBeWithinHistoryBand,
-)
-from ytempire_dq.expectations.expect_column_newest_value_to_be_recent import (
-    ExpectColumnNewestValueToBeRecent,
-)
-from ytempire_dq.expectations.expect_column_values_to_be_within_retention import (
-    ExpectColumnValuesToBeWithinRetention,
-)
-from ytempire_dq.expectations.expect_column_values_to_be_within_table_category_limit import (
-    ExpectColumnValuesToBeWithinTableCategoryLimit,
-)
-from ytempire_dq.expectations.expect_column_values_to_exist_in_table import (
-    ExpectColumnValuesToExistInTable,
-)
-from ytempire_dq.expectations.expect_column_values_to_match_table_column import (
-    ExpectColumnValuesToMatchTableColumn,
-)
-from ytempire_dq.expectations.expect_column_values_to_reference_active_rows import (
-    ExpectColumnValuesToReferenceActiveRows,
-)
-from ytempire_dq.expectations.expect_table_row_count_to_be_within_history_band import (
-    ExpectTableRowCountToBeWithinHistoryBand,
-)
+import importlib
+import pkgutil
 
-__all__ = [
-    "table_references",
-    "ExpectChildAggregateToMatchParentColumn",
-    "ExpectChildCountPerParentWithinLimit",
-    "ExpectColumnDailyAggregateToBeWithinHistoryBand",
-    "ExpectColumnNewestValueToBeRecent",
-    "ExpectColumnValuesToBeWithinRetention",
-    "ExpectColumnValuesToBeWithinTableCategoryLimit",
-    "ExpectColumnValuesToExistInTable",
-    "ExpectColumnValuesToMatchTableColumn",
-    "ExpectColumnValuesToReferenceActiveRows",
-    "ExpectTableRowCountToBeWithinHistoryBand",
-]
-#: The volume/drift types: their observed value is recorded in dq.metrics; they have no offending rows.
-HISTORY_BAND_TYPES = (
-    "expect_table_row_count_to_be_within_history_band",
-    "expect_column_daily_aggregate_to_be_within_history_band",
+
+def _class_name(module: str) -> str:
+    return "".join(part.title() for part in module.split("_"))
+
+
+def _import_expectations() -> tuple[str, ...]:
+    """Import every ``expect_*`` module of this package (registering its class with GX) and export
+    its class under its own name; the class names, in file order."""
+    names = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("expect_"):
+            name = _class_name(info.name)
+            globals()[name] = getattr(importlib.import_module(f"{__name__}.{info.name}"), name)
+            names.append(name)
+    return tuple(names)
+
+
+#: The custom expectation classes' names (each also a name of this package).
+CLASSES = _import_expectations()
+__all__ = ("CLASSES", "HISTORY_BAND_TYPES", "table_references", *CLASSES)
+
+#: The volume/drift types (their class declares ``history_band``): their observed value is
+#: recorded in dq.metrics; they have no offending rows.
+HISTORY_BAND_TYPES = tuple(
+    cls.expectation_type for cls in (globals()[name] for name in CLASSES) if getattr(cls, "history_band", False)
 )
 
 
 def table_references(expectation_type: str, kwargs: dict) -> list[tuple[str, list[str]]] | None:
     """``[(table, [its columns])]`` that a rule of one of this project's expectations names in its
-    parameters (from the class's ``table_columns``; defaults filled in, dict fields by their keys);
-    None for an expectation that declares none (GX's own: its table is the batch's)."""
-    from great_expectations.expectations.registry import get_expectation_impl
+    parameters (what its class declares: ``table_references``, from ``table_columns``; defaults
+    filled in, dict fields by their keys); None for an expectation that declares none (GX's own:
+    its table is the batch's)."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+
+    from ytempire_dq.gx.compat import expectation_class
 
     try:
-        declared = getattr(get_expectation_impl(expectation_type), "table_columns", None)
-        fields = get_expectation_impl(expectation_type).__fields__
-    except Exception:  # noqa: BLE001 - an unknown type: lint reports it elsewhere
+        declared = getattr(expectation_class(expectation_type), "table_references", None)
+    except ExpectationNotFoundError:  # an unknown type: lint reports it elsewhere
         return None
-    if not declared:
+    if declared is None:
         return None
-    refs = []
-    for table_field, column_fields in declared.items():
-        table = kwargs.get(table_field)
-        if not isinstance(table, str) or not table:
-            continue
-        columns: list[str] = []
-        for name in column_fields:
-            value = kwargs.get(name, fields[name].default if name in fields else None)
-            columns += list(value) if isinstance(value, dict) else ([value] if isinstance(value, str) else [])
-        refs.append((table, columns))
-    return refs
+    return declared(kwargs) or None

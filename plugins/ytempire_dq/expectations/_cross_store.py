@@ -101,8 +101,9 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
     def offending(self, frame: Any, found: dict) -> Any:
         """Boolean Series over ``frame``: the offending rows, given ``{k: lookup row}``."""
 
-    def fetch(self, values: list[str]) -> dict:
-        """``{key value: lookup row}`` for the batch's distinct key values (one query)."""
+    def fetch(self, values: list[str], snap: Any = None) -> dict:
+        """``{key value: lookup row}`` for the batch's distinct key values (one query), read on
+        ``snap`` (the run's snapshot the batch carries, :func:`ytempire_dq.run.snapshot.of_batch`)."""
         from ytempire_dq.db.connect import connect
         from ytempire_dq.run.snapshot import import_into
 
@@ -114,7 +115,7 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         url = resolve_database_url(self.database_url)
         conn = connect(url)
         try:
-            import_into(conn, url)  # the run's snapshot (ytempire_dq.run.snapshot), before anything runs
+            import_into(conn, snap)  # the run's snapshot (ytempire_dq.run.snapshot), before anything runs
             with conn.cursor() as cur:
                 cur.execute(sql, (list(values),))
                 found = {row[0]: row for row in cur.fetchall()}
@@ -138,7 +139,9 @@ class CrossStoreExpectation(SentenceRendering, ColumnAggregateExpectation):
         key = self.key_column_of_batch()
         values = frame[key] if key in frame else pd.Series(dtype=object, index=frame.index)
         distinct = sorted({str(v) for v in values.dropna().unique()})
-        bad = self.offending(frame, self.fetch(distinct)).fillna(False).astype(bool)
+        from ytempire_dq.run.snapshot import of_batch
+
+        bad = self.offending(frame, self.fetch(distinct, of_batch(frame))).fillna(False).astype(bool)
         count = int(bad.sum())
         success = count == 0
         result_format = compat.result_format_of(self, runtime_configuration)

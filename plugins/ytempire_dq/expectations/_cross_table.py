@@ -29,17 +29,37 @@ from its parameters instead of being written by hand:
 - **Result**: ``observed_value`` (what GX's base reports) and ``unexpected_count`` are both the
   number of offending rows; ``partial_unexpected_list`` holds the sample's keys and
   ``details.unexpected_rows`` the sample rows themselves (SUMMARY and COMPLETE).
+
+What the run needs to know about a rule is declared on its class, with defaults on
+:class:`SentenceRendering` (every custom expectation of ours) and overrides on the bases
+(:class:`CrossTableExpectation`, ``_history_band.HistoryBandExpectation``,
+``_cross_store.CrossStoreExpectation``) and on a type that differs (orphans): a new expectation is
+its own file and its tests, and nothing elsewhere names its type:
+
+- ``table_references(kwargs)`` / ``tables_read()``: the tables its parameters name (from
+  ``table_columns``): what the run's pre-flight requires to exist, what lint checks, what an
+  incremental plan considers;
+- ``offending_keys_select(primary_key)``: the SELECT of its offending rows and their table, for
+  the quarantine (None: no rows to key, e.g. a metric); ``offending_keys_from_result(conn, result,
+  primary_key)``: its rows' keys read from its own result when it lists them all (the fast path's
+  key capture), else None;
+- ``incremental_table()`` and ``incremental_scope(column, since)``: the child table whose new rows an
+  incremental run may judge alone, and the copy of the rule that does (``run.incremental``;
+  ``gx/incremental.yml`` says which rules of a checkpoint are scoped); ``row_level``: whether its
+  verdict on new rows alone is its verdict on them (a map rule's is; ours are not);
+- ``history_band``: a volume/drift rule, whose observed value is a metric recorded in ``dq.metrics``;
+- ``samples_with_count``: its one query returns its count and its sample (the fast path runs it
+  with the checkpoint's result format).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
+import copy
 import math
 import re
-import uuid
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -57,10 +77,10 @@ from great_expectations.render.renderer_configuration import (
     RendererConfiguration,
     RendererValueType,
 )
-from great_expectations.render.util import num_to_str
 from typing_extensions import override
 
 from ytempire_dq.gx import compat
+from ytempire_dq.values import jsonable
 
 #: How many offending rows the result carries (the count is always exact).
 SAMPLE_SIZE = 20
@@ -148,19 +168,6 @@ def plain_sql(statement: sa.sql.ClauseElement) -> str:
     return str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
 
 
-def json_value(value: Any) -> Any:
-    """A database value as plain JSON (UUID/date -> str, Decimal -> int or float)."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).hex()
-    return value
-
-
 def qualified(table: str, column: str) -> str:
     """``table.column`` as the sentence shows it."""
     return f"{table}.{column}"
@@ -178,10 +185,70 @@ class SentenceRendering(_MixinBase):
     Data Docs sentence built from the parameters by :meth:`_sentence`.
 
     Put it *before* the GX base class: its renderers and ``configuration`` must win in the MRO.
+
+    It also holds the defaults of what the run asks a rule's class (module docstring): no table
+    beyond ``table_columns``, no offending rows to key, no incremental scope, not row-level, not a
+    volume/drift rule.
     """
 
     #: The rule's parameters, in the order the docs list them.
     parameter_fields: ClassVar[Tuple[str, ...]] = ()
+
+    # ---- what the run asks the class (defaults) ------------------------------------------
+
+    #: A volume/drift rule: its observed value is a metric recorded in ``dq.metrics``
+    #: (:mod:`ytempire_dq.store.metrics`); it has no offending rows.
+    history_band: ClassVar[bool] = False
+    #: Its verdict on an append-mostly table's new rows alone is its verdict on them
+    #: (``run.incremental.is_row_level``); ours judge a table, parents or a batch as a whole.
+    row_level: ClassVar[bool] = False
+    #: Its one query returns its count and its sample: the fast path runs it with the checkpoint's
+    #: result format (``run.validation``), at no extra cost.
+    samples_with_count: ClassVar[bool] = False
+
+    @classmethod
+    def table_references(cls, kwargs: Optional[dict]) -> List[Tuple[str, List[str]]]:
+        """``[(table, [its columns])]`` that a rule of this type with ``kwargs`` names (from the
+        class's ``table_columns``; defaults filled in, dict fields by their keys)."""
+        kwargs = kwargs or {}
+        refs = []
+        for table_field, column_fields in (getattr(cls, "table_columns", None) or {}).items():
+            table = kwargs.get(table_field)
+            if not isinstance(table, str) or not table:
+                continue
+            columns: List[str] = []
+            for name in column_fields:
+                value = kwargs.get(name, cls.__fields__[name].default if name in cls.__fields__ else None)
+                columns += list(value) if isinstance(value, dict) else ([value] if isinstance(value, str) else [])
+            refs.append((table, columns))
+        return refs
+
+    def tables_read(self) -> List[str]:
+        """The PostgreSQL tables this rule reads (its parameters name them; its batch aside)."""
+        return list(dict.fromkeys(table for table, _ in self.table_references(self.configuration.kwargs)))
+
+    def offending_keys_select(self, primary_key: Callable[[str], List[str]]) -> Optional[Tuple[sa.Subquery, str]]:
+        """(subquery ``q`` of the rows the quarantine keys, their table) or None (default): no rows
+        to key. ``primary_key(table)``: a table's primary key columns (looked up once per run)."""
+        return None
+
+    def offending_keys_from_result(
+        self, conn: sa.Connection, result: dict, primary_key: Callable[[str], List[str]]
+    ) -> Any:
+        """The row keys (``store.row_keys.Keys``) of every offending row, read from the rule's own
+        ``result`` (and ``conn``, the run's snapshot) when it lists them all, so the quarantine
+        does not run its query again; None (default): the quarantine reads them."""
+        return None
+
+    def incremental_table(self) -> Optional[str]:
+        """The table whose new rows an incremental run may judge this rule by (None, default: it
+        always judges every row)."""
+        return None
+
+    def incremental_scope(self, column: str, since: Any) -> Any:
+        """A copy of this rule (same id) judging only :meth:`incremental_table`'s rows with
+        ``column > since``; None (default): it cannot be scoped and runs whole."""
+        return None
 
     @property
     @override
@@ -273,7 +340,7 @@ class SentenceRendering(_MixinBase):
                 content_block_type="string_template",
                 string_template={
                     "template": "\n\n$unexpected_count unexpected " + ("row" if count == 1 else "rows") + " found.",
-                    "params": {"unexpected_count": num_to_str(count, use_locale=True, precision=20)},
+                    "params": {"unexpected_count": compat.num_to_str(count, use_locale=True, precision=20)},
                     "tag": "strong",
                     "styling": {"classes": ["text-danger"]},
                 },
@@ -303,8 +370,11 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
     # One metric: the sample rows, each carrying the total count (see module docstring).
     metric_dependencies: ClassVar[Tuple[str, ...]] = (TABLE_METRIC,)
     #: The field naming the child table whose new rows an incremental run may scope the rule to
-    #: (None: the rule always judges every row).
+    #: (None: the rule always judges every row): :meth:`incremental_table`.
     child_table_field: ClassVar[Optional[str]] = None
+    samples_with_count: ClassVar[bool] = True
+    #: Fields a run sets, never a suite file (``ytdq suite types`` leaves them out).
+    internal_fields: ClassVar[Tuple[str, ...]] = ("unexpected_rows_query", "incremental_since")
 
     #: {field holding a table name: (fields holding columns of that table)}: what lint checks
     #: against the database, what the run's pre-flight requires to exist, and what is quoted.
@@ -333,6 +403,50 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
             return []
         ((column, value),) = self.incremental_since.items()
         return [sa.literal_column(f"{child.name}.{_DIALECT.identifier_preparer.quote(column)}") > sa.literal(value)]
+
+    # ---- what the run asks the class ----------------------------------------------------
+
+    @override
+    def incremental_table(self) -> Optional[str]:
+        return getattr(self, self.child_table_field) if self.child_table_field else None
+
+    @override
+    def incremental_scope(self, column: str, since: Any) -> Any:
+        """The copy's ``incremental_since`` is ``{column: since}`` (used by :meth:`child_scope`)."""
+        if self.child_table_field is None:
+            return None
+        cfg = copy.deepcopy(self.configuration)
+        cfg.kwargs["incremental_since"] = {column: since}
+        return cfg.to_domain_obj()
+
+    @override
+    def offending_keys_select(self, primary_key: Callable[[str], List[str]]) -> Optional[Tuple[sa.Subquery, str]]:
+        """One row per offending row (or parent: aggregates key on the parent row), its key first."""
+        return self.offending_rows().subquery("q"), self.table
+
+    @override
+    def offending_keys_from_result(
+        self, conn: sa.Connection, result: dict, primary_key: Callable[[str], List[str]]
+    ) -> Any:
+        """When the sample is every offending row: one row each, holding :attr:`table`'s primary key."""
+        from ytempire_dq.store.row_keys import pk_row_keys
+
+        rows, total = self.listed_rows(result)
+        if rows is None:
+            return None
+        return pk_row_keys(rows, total, primary_key(self.table), self.table)
+
+    @staticmethod
+    def listed_rows(result: dict) -> Tuple[Optional[List[dict]], Optional[int]]:
+        """(the result's sample rows, the offending count) when the result lists rows of a failed
+        rule; (None, None) otherwise."""
+        rows = (result.get("details") or {}).get("unexpected_rows")
+        total = result.get("unexpected_count")
+        if not isinstance(rows, list) or not isinstance(total, int) or not total or not rows:
+            return None, None
+        if not all(isinstance(r, dict) for r in rows):
+            return None, None
+        return rows, total
 
     # ---- SQL ---------------------------------------------------------------------------
 
@@ -383,7 +497,7 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         if result_format == ResultFormat.BOOLEAN_ONLY:
             return {"success": success}
 
-        sample = [{name: json_value(value) for name, value in row.items() if name != COUNT_COLUMN} for row in rows]
+        sample = [{name: jsonable(value) for name, value in row.items() if name != COUNT_COLUMN} for row in rows]
         result: dict[str, Any] = {
             "observed_value": unexpected_count,
             "unexpected_count": unexpected_count,

@@ -131,6 +131,17 @@ class HistoryBandExpectation(CrossTableExpectation):
     )
 
     band_fields: ClassVar[Tuple[str, ...]] = ("runs", "min_runs", "mad_multiplier", "tolerance_pct", "baseline_since")
+    #: Its observed value is a metric recorded in ``dq.metrics``; a metric has no offending rows to
+    #: quarantine (``offending_keys_select`` and ``offending_keys_from_result``: None).
+    history_band: ClassVar[bool] = True
+
+    @override
+    def offending_keys_select(self, primary_key: Any) -> None:
+        return None
+
+    @override
+    def offending_keys_from_result(self, conn: Any, result: dict, primary_key: Any) -> None:
+        return None
 
     @pydantic.validator("runs", "min_runs")
     def _positive_runs(cls, value: Any, field: Any) -> int:

@@ -15,11 +15,11 @@ from ytempire_dq.expectations._cross_table import (
     CrossTableExpectation,
     check_number,
     check_where_columns,
-    json_value,
     number_text,
     qualified,
     sql_table,
 )
+from ytempire_dq.values import jsonable
 
 EXPECTATION_SHORT_DESCRIPTION = (
     "Expect the newest value of a date/time column (overall, or per key) to be at most max_age old "
@@ -150,13 +150,13 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
         first = rows[0] if rows else {}
         count = int(first.get(COUNT_COLUMN) or 0)
         observed = {
-            "checked_at": json_value(first.get(CHECKED_AT)),
-            "cutoff": json_value(first.get(CUTOFF)),
-            "newest": json_value(first.get("dq_newest_overall")),
+            "checked_at": jsonable(first.get(CHECKED_AT)),
+            "cutoff": jsonable(first.get(CUTOFF)),
+            "newest": jsonable(first.get("dq_newest_overall")),
             "stale": count,
         }
         sample = [
-            {k: json_value(v) for k, v in row.items() if not k.startswith("dq_") or k == NEWEST}
+            {k: jsonable(v) for k, v in row.items() if not k.startswith("dq_") or k == NEWEST}
             for row in rows
             if row.get(NEWEST) is not None
         ]

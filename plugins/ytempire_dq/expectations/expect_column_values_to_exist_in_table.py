@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from collections.abc import Callable
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -91,6 +92,45 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         selected = [child.c[c] for c in columns] or [value.label(self.column), sa.func.count().label("child_rows")]
         among_values = [value.in_(among)] if among is not None else []
         return sa.select(*selected).where(value.is_not(None), *among_values, ~has_match, *self.child_scope(child))
+
+    # ---- the quarantine: every orphan child row, not one row per missing value --------------
+
+    @override
+    def offending_keys_select(self, primary_key: Callable[[str], List[str]]) -> Optional[Tuple[sa.Subquery, str]]:
+        """Every orphan child row, keyed by the child table's primary key (one scan of the child
+        table); without one, the missing values themselves."""
+        pk = primary_key(self.table)
+        if not pk:
+            return self.offending_rows().subquery("q"), self.table
+        return self.orphan_rows(*pk).subquery("q"), self.table
+
+    @override
+    def offending_keys_from_result(
+        self, conn: sa.Connection, result: dict, primary_key: Callable[[str], List[str]]
+    ) -> Any:
+        """The result has one row per missing value with its ``child_rows``; when they add up to the
+        count, it names every missing value, and the orphan rows are the child rows with those
+        values: read through the child column's index (milliseconds), not by a second anti-join
+        over the whole child table (0.7 s for analytics at 10M rows). Same snapshot, same rows:
+        the keys are kept only if they are exactly the count."""
+        from ytempire_dq.store.row_keys import Keys, capture
+
+        rows, total = self.listed_rows(result)
+        if rows is None:
+            return None
+        counts = [r.get("child_rows") for r in rows]
+        values = [r.get(self.column) for r in rows]
+        if not all(isinstance(c, int) for c in counts) or sum(counts) != total:
+            return None
+        if not all(isinstance(v, (str, int)) for v in values):
+            return None
+        pk = primary_key(self.table)
+        if not pk:
+            return None
+        keys = capture(conn, self.orphan_rows(*pk, among=values).subquery("q"), self.table, {self.table: pk})
+        if keys.total != total or not keys.complete:
+            return None
+        return Keys(keys.keys, total, self.table)
 
     @override
     def total_count(self, offending: sa.Subquery) -> sa.ColumnElement:

@@ -109,6 +109,34 @@ def errored_result(configuration: Any, exc: BaseException) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# the expectation registry (``great_expectations.expectations.registry``: no public API; the
+# registry fills as classes are defined, ``MetaExpectation``)
+
+
+def expectation_class(expectation_type: str) -> Any:
+    """``registry.get_expectation_impl``: the class registered for ``expectation_type`` (GX raises
+    ``ExpectationNotFoundError`` for a type it does not know)."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    return get_expectation_impl(expectation_type)
+
+
+def registered_expectation_types() -> list[str]:
+    """``registry.list_registered_expectation_implementations``: every expectation type registered now."""
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    return list(list_registered_expectation_implementations())
+
+
+def registered_renderer(expectation_type: str, renderer_type: Any) -> Any:
+    """``registry.get_renderer_impl``: ``(class, renderer function)`` registered for an expectation
+    type and renderer type, or None."""
+    from great_expectations.expectations.registry import get_renderer_impl
+
+    return get_renderer_impl(object_name=expectation_type, renderer_type=renderer_type)
+
+
+# ---------------------------------------------------------------------------------------------
 # the SQL GX runs (history's quarantine and suite lint reproduce it)
 
 
@@ -116,7 +144,7 @@ def substituted_batch_query(query: str, batch_selectable: Any, execution_engine:
     """``UnexpectedRowsQueryTable._get_substituted_batch_subquery_from_query_and_batch_selectable``
     (a classmethod of ``QueryMetricProvider``): an ``unexpected_rows_query`` with ``{batch}``
     substituted exactly as GX's ``unexpected_rows_query.table`` metric runs it."""
-    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (  # noqa: E501
+    from great_expectations.expectations.metrics.query_metrics.query_table.unexpected_rows_query_table import (
         UnexpectedRowsQueryTable,
     )
 
@@ -188,6 +216,21 @@ def action_data_context(action: Any) -> Any:
     return action._resolve_context().context
 
 
+def num_to_str(value: Any, **kwargs: Any) -> str:
+    """``render.util.num_to_str``: a number as GX's renderers write it (``use_locale``, ``precision``)."""
+    from great_expectations.render.util import num_to_str as gx_num_to_str
+
+    return gx_num_to_str(value, **kwargs)
+
+
+def passes_run_name_filter(resource_key: Any, run_name_filter: dict) -> bool:
+    """``render.util.resource_key_passes_run_name_filter``: whether a site section's
+    ``run_name_filter`` keeps a validation result's key (GX's site builder's own test)."""
+    from great_expectations.render.util import resource_key_passes_run_name_filter
+
+    return bool(resource_key_passes_run_name_filter(resource_key, run_name_filter))
+
+
 def trusted_html_params() -> frozenset:
     """``DefaultJinjaView._TRUSTED_HTML_PARAMS``: the string-template parameters GX's view emits
     raw (renderer-made HTML); Data Docs never gives those back an unescaped original."""
@@ -209,16 +252,3 @@ def postgresql_literal_dialect() -> Any:
     dialect = postgresql.dialect()
     dialect._backslash_escapes = False
     return dialect
-
-
-# ---------------------------------------------------------------------------------------------
-# factory_boy (the seed data's fakes)
-
-
-def shared_faker() -> Any:
-    """``factory.Faker._get_faker()``: the Faker instance behind every ``factory.Faker``
-    declaration, the one ``factory.random.reseed_random`` seeds; values drawn from it directly
-    (usernames, titles) stay reproducible with the same seed as the declarations'."""
-    import factory
-
-    return factory.Faker._get_faker()

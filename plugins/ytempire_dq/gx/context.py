@@ -154,7 +154,7 @@ def open_context(config_dir: Path | str | None = None, *, database_url: str | No
 
     try:
         ctx = gx.get_context(mode="file", context_root_dir=str(config_dir), runtime_environment=_runtime_variables(url))
-    except Exception as exc:  # GX config errors come in many classes
+    except Exception as exc:  # noqa: BLE001 - GX config errors come in many classes: one masked line, exit 2
         raise YtdqError(f"cannot open the GX context at {config_dir}: {config.mask_secrets(str(exc))}") from None
     assert isinstance(ctx, FileDataContext)
     from ytempire_dq.sql_guard import apply_to_context

@@ -6,8 +6,9 @@ of a fast-path validation, and gives the values GX's own code gives."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,12 +49,11 @@ def column_values_query(execution_engine: Any, map_metric: str, condition: tuple
     selects its own rows (GX builds those differently). ``condition``: the resolved ``<map_metric>.
     condition`` metric."""
     import sqlalchemy as sa
-    from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
-        SQLALCHEMY_SELECTABLE_METRICS,
-    )
     from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
 
-    if f"{map_metric}.condition" in SQLALCHEMY_SELECTABLE_METRICS:
+    from ytempire_dq.gx.validator import selects_own_rows
+
+    if selects_own_rows(map_metric):
         return None
     unexpected_condition, compute_kwargs, accessor_kwargs = condition
     if "column" not in accessor_kwargs:
@@ -225,37 +225,71 @@ def integral_bounds(expression: Any, integers: frozenset) -> Any:
     return visitors.replacement_traverse(expression, {}, replace)
 
 
-_KWARGS_LOCK = threading.Lock()
-_KWARGS_USERS = [0]
-_GX_KWARGS: dict = {}  # GX's own three methods, restored when the last user leaves
+#: Whether GX's kwargs methods build ``configuration`` once per call in this context (a thread's,
+#: or a task's): set only inside :func:`configuration_built_once_per_call`; a context-local, so
+#: a concurrent validation elsewhere in the process runs GX's own methods, untouched.
+_ONCE_PER_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ytdq_configuration_built_once_per_call", default=False
+)
+
+_KWARGS_METHODS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")
 
 
 @contextlib.contextmanager
 def configuration_built_once_per_call() -> Iterator[None]:
-    """While active, GX's ``Expectation._get_domain_kwargs``, ``_get_success_kwargs`` and
-    ``_get_success_kwarg`` build the expectation's ``configuration`` once per call instead of once
-    per key they read (GX 1.24 rebuilds it, a pydantic ``dict()`` and a new
-    ``ExpectationConfiguration``, inside their loops: a quarter of the fast path's Python time at
-    1M rows). Same values: the configuration is a function of the expectation's fields, which do
-    not change during a call. Nested and concurrent uses share one patch (counted)."""
-    from great_expectations.expectations.expectation import Expectation
+    """While active, in this context only, GX's ``Expectation._get_domain_kwargs``,
+    ``_get_success_kwargs`` and ``_get_success_kwarg`` build the expectation's ``configuration``
+    once per call instead of once per key they read (GX 1.24 rebuilds it, a pydantic ``dict()`` and
+    a new ``ExpectationConfiguration``, inside their loops: a quarter of the fast path's Python time
+    at 1M rows). Same values: the configuration is a function of the expectation's fields, which do
+    not change during a call.
 
-    with _KWARGS_LOCK:
-        if not _GX_KWARGS:
-            _GX_KWARGS.update(_gx_kwargs_methods())
-        if _KWARGS_USERS[0] == 0:
-            Expectation._get_domain_kwargs = _domain_kwargs
-            Expectation._get_success_kwargs = _success_kwargs
-            Expectation._get_success_kwarg = _success_kwarg
-        _KWARGS_USERS[0] += 1
+    GX builds the expectations it validates itself (``configuration.to_domain_obj()`` in
+    ``Validator.graph_validate``), so no instance of ours can carry the faster methods: each of
+    the three is replaced on GX's class once (:func:`_dispatching`) by one that runs ours while
+    this context-local flag is set and GX's own otherwise. Nothing is counted, locked or restored;
+    nested and concurrent uses each set and reset their own context's flag."""
+    _dispatching()
+    token = _ONCE_PER_CALL.set(True)
     try:
         yield
     finally:
-        with _KWARGS_LOCK:
-            _KWARGS_USERS[0] -= 1
-            if _KWARGS_USERS[0] == 0:
-                for name in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg"):
-                    setattr(Expectation, name, _GX_KWARGS[name])
+        _ONCE_PER_CALL.reset(token)
+
+
+def _dispatching() -> None:
+    """Make each of GX's three kwargs methods dispatch on the context-local flag (idempotent: a
+    method already dispatching is left as it is; GX's own is kept inside its dispatcher)."""
+    from great_expectations.expectations.expectation import Expectation
+
+    ours = {
+        "_get_domain_kwargs": _domain_kwargs,
+        "_get_success_kwargs": _success_kwargs,
+        "_get_success_kwarg": _success_kwarg,
+    }
+    for name in _KWARGS_METHODS:
+        gx_own = Expectation.__dict__[name]
+        if getattr(gx_own, "__ytdq_gx_own__", None) is None:
+            setattr(Expectation, name, _dispatcher(gx_own, ours[name]))
+
+
+def _dispatcher(gx_own: Any, once: Any) -> Any:
+    """GX's ``gx_own`` method, or ``once`` (same values) while the context-local flag is set."""
+
+    @functools.wraps(gx_own)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return (once if _ONCE_PER_CALL.get() else gx_own)(self, *args, **kwargs)
+
+    method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
+    return method
+
+
+def gx_own_kwargs_method(name: str) -> Any:
+    """GX's own ``Expectation.<name>`` (one of the three kwargs methods), dispatched to or not."""
+    from great_expectations.expectations.expectation import Expectation
+
+    method = Expectation.__dict__[name]
+    return getattr(method, "__ytdq_gx_own__", method)
 
 
 def _domain_kwargs(self: Any) -> dict:
@@ -291,9 +325,3 @@ def _success_kwarg(self: Any, key: str, default: Any = None) -> Any:
         f'_get_success_kwarg called with key "{key}", but it is not a known field of {type(self).__name__}'
     )
     return default
-
-
-def _gx_kwargs_methods() -> dict:
-    from great_expectations.expectations.expectation import Expectation
-
-    return {n: Expectation.__dict__[n] for n in ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")}

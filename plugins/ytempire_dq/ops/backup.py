@@ -87,8 +87,8 @@ def backup_dir(state_dir: Path, explicit: Path | str | None = None, url: str | N
     chosen = explicit or os.environ.get("YTDQ_BACKUP_DIR")
     if chosen:
         return Path(chosen).resolve()
-    entry = services.read_state(Path(state_dir)).get("postgres") or {}
-    if entry.get("backup_dir") and url and not services.is_ours(url, "postgres", entry):
+    entry = services.read_services(Path(state_dir)).get("postgres") or {}
+    if entry.get("backup_dir") and url and not services.is_embedded(url, "postgres", entry):
         raise BackupError(
             f"DATABASE_URL ({config.mask_url(url)}) is not the embedded cluster, whose backup folder this would be: "
             "name that server's folder with --dir DIR or YTDQ_BACKUP_DIR"

@@ -174,10 +174,6 @@ def run_drill(
 ) -> DrillReport:
     """The whole drill (module docstring); ``before``/``after``: seconds of writing before and after
     the backup (default: 3 intervals, and archive_timeout + 3 intervals)."""
-    from ytempire_dq.db import migrations
-    from ytempire_dq.db.connect import connect
-    from ytempire_dq.fixtures import seed as seeder
-
     if interval <= 0 or archive_timeout < 1 or users < 1:
         raise server_processes.ServiceError("--interval must be > 0, --archive-timeout >= 1 s, --users >= 1")
     before = 3 * interval if before is None else before
@@ -194,13 +190,7 @@ def run_drill(
     try:
         redis_entry = services.start_redis(work, None, log)
         datadir, url = start_primary(work, archive_timeout=archive_timeout, log=log)
-        migrations.migrate(url)
-        log(f"seeding {users} users")
-        seeder.seed(url, users=users)
-        conn = connect(url, autocommit=True)
-        with conn.cursor() as cur:
-            cur.execute(_DRILL_SCHEMA)
-        conn.close()
+        _fill_primary(url, users, log)
 
         markers = _Loop(url, interval, _marker)
         load = _Loop(url, 0.1, _load(max(1, workload_rate // 10)))
@@ -218,10 +208,7 @@ def run_drill(
         if not stop_cluster(datadir, mode="immediate"):
             raise server_processes.ServiceError(f"the drill's primary in {datadir} did not stop")
         datadir.rename(work / "primary.lost")
-        for loop in (markers, load):
-            loop.stop.set()
-            if loop.is_alive():
-                loop.join(timeout=30)
+        _stop(markers, load)
         committed = markers.done
         report.markers_committed = len(committed)
         report.workload_rows = sum(load.done)
@@ -229,16 +216,7 @@ def run_drill(
 
         restored = restore(work / "backups", restored_dir, source_url=url, log=log)
         report.restore_seconds = round(time.monotonic() - t_loss, 3)
-        copy = connect(restored.url, autocommit=True)
-        with copy.cursor() as cur:
-            cur.execute("SELECT seq, written_at FROM ytdq_drill.markers ORDER BY seq DESC LIMIT 1")
-            row = cur.fetchone()
-        copy.close()
-        report.newest_restored = _stamp({"seq": row[0], "written_at": row[1]}) if row else None
-        if committed:  # no marker in the copy: all lost, the RPO at least their whole span
-            newest = row[1] if row else committed[0]["written_at"]
-            report.markers_lost = max(0, committed[-1]["seq"] - (row[0] if row else 0))
-            report.rpo_seconds = round(max(0.0, (committed[-1]["written_at"] - newest).total_seconds()), 3)
+        _measure_loss(restored.url, committed, report)
 
         t_validate = time.monotonic()
         report.checkpoint = _validate(checkpoint, restored.url, _redis_db(redis_entry["url"], 1), work, log)
@@ -254,6 +232,45 @@ def run_drill(
             services.stop_redis(redis_entry)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _fill_primary(url: str, users: int, log) -> None:
+    """The primary's schema, ``users`` users of seed data, and the drill's own markers table."""
+    from ytempire_dq.db import migrations
+    from ytempire_dq.db.connect import connect
+    from ytempire_dq.fixtures import seed as seeder
+
+    migrations.migrate(url)
+    log(f"seeding {users} users")
+    seeder.seed(url, users=users)
+    conn = connect(url, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(_DRILL_SCHEMA)
+    conn.close()
+
+
+def _stop(*loops: _Loop) -> None:
+    for loop in loops:
+        loop.stop.set()
+        if loop.is_alive():
+            loop.join(timeout=30)
+
+
+def _measure_loss(restored_url: str, committed: list[dict], report: DrillReport) -> None:
+    """The newest marker the restored copy holds, against the newest the primary committed: the
+    markers lost and the RPO (no marker in the copy: all lost, the RPO at least their whole span)."""
+    from ytempire_dq.db.connect import connect
+
+    copy = connect(restored_url, autocommit=True)
+    with copy.cursor() as cur:
+        cur.execute("SELECT seq, written_at FROM ytdq_drill.markers ORDER BY seq DESC LIMIT 1")
+        row = cur.fetchone()
+    copy.close()
+    report.newest_restored = _stamp({"seq": row[0], "written_at": row[1]}) if row else None
+    if committed:
+        newest = row[1] if row else committed[0]["written_at"]
+        report.markers_lost = max(0, committed[-1]["seq"] - (row[0] if row else 0))
+        report.rpo_seconds = round(max(0.0, (committed[-1]["written_at"] - newest).total_seconds()), 3)
 
 
 def _redis_db(url: str, number: int) -> str:

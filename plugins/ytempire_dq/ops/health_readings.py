@@ -8,33 +8,20 @@ masked), never an exception; :mod:`ytempire_dq.ops.monitor` turns readings into 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.values import jsonable
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _plain(value):
-    """DB values -> JSON-friendly ones."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "total_seconds"):  # timedelta
-        return value.total_seconds()
-    if value is not None and not isinstance(value, (str, int, float, bool)):
-        return str(value)
-    return value
-
-
 def _fetch(cur, sql: str, params=None) -> list[dict]:
     cur.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [{n: _plain(v) for n, v in zip(names, row)} for row in cur.fetchall()]
+    return [{n: jsonable(v) for n, v in zip(names, row)} for row in cur.fetchall()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +43,7 @@ def postgres_readings(db_url: str | None, *, slow_query_seconds: float = 5.0) ->
     except YtdqError as exc:
         out["error"] = config.mask_secrets(str(exc))
         return out
-    except Exception as exc:  # a malformed URL and the like: still a reading, never a crash
+    except (psycopg2.Error, ValueError) as exc:  # not a connection failure (those are YtdqError): still a reading
         out["error"] = config.mask_secrets(f"cannot connect to PostgreSQL at {config.mask_url(db_url)}: {exc}")
         return out
     out["ok"] = True
@@ -127,7 +114,7 @@ def redis_readings(redis_url: str | None) -> dict:
         info.update(client.info("persistence"))
         info.update(client.info("server"))
         client.close()
-    except Exception as exc:  # redis.RedisError, ValueError (bad URL), OSError
+    except (redis.RedisError, ValueError, OSError) as exc:  # ValueError: a malformed URL
         reason = config.mask_secrets(str(exc) or type(exc).__name__)
         out["error"] = f"cannot read Redis at {config.mask_url(redis_url)}: {reason}"
         return out

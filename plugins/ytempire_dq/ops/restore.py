@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
 from ytempire_dq.ops import server_processes, services
 from ytempire_dq.ops.backup import list_backups, run_tool, switch_wal
 from ytempire_dq.ops.walarchive import BackupError, restore_command
@@ -139,12 +140,14 @@ def restore(
 
 
 def _switch_if_alive(source_url: str, folder: Path, log) -> None:
+    import psycopg2
+
     try:
         segment = switch_wal(source_url, folder, timeout=30)
     except BackupError as exc:  # it answers but does not archive here: what is archived is all there is
         log(f"warning: {exc}; restoring from what is archived")
         return
-    except Exception:  # noqa: BLE001 - the source is gone (that is what restores are for)
+    except (YtdqError, psycopg2.Error):  # the source is gone (that is what restores are for)
         log(f"source {config.mask_url(source_url)} does not answer: restoring from what is archived")
         return
     log(f"source answers: switched its WAL, {segment} archived")

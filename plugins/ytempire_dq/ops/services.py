@@ -28,6 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ytempire_dq.config import CHECK_USER, SERVICES_FILE, host_port, is_embedded, read_services
 from ytempire_dq.db import roles
 from ytempire_dq.ops.server_processes import (
     RunAs,
@@ -43,7 +44,6 @@ from ytempire_dq.ops.server_processes import (
 )
 from ytempire_dq.ops.walarchive import archive_dir, prepare_archive  # WAL archiving for `ytdq backup` / `ytdq restore`
 
-STATE_FILE = "services.json"
 DB_NAME = "ytempire"
 DB_USER = "ytdq"
 
@@ -52,18 +52,8 @@ DB_USER = "ytdq"
 # state file
 
 
-def read_state(state_dir: Path) -> dict:
-    path = Path(state_dir) / STATE_FILE
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _write_state(state_dir: Path, state: dict) -> None:
-    path = Path(state_dir) / STATE_FILE
+    path = Path(state_dir) / SERVICES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
@@ -138,7 +128,7 @@ def _start_postgres(state_dir: Path, entry: dict | None, log) -> dict:
         "bindir": str(bindir),
         "user": run_as.name,
         "url": _pg_url(port),  # the owner: migrations, seed data, the run history (config.store_url)
-        "check_url": _pg_url(port, user=roles.CHECK_USER),  # what the checks use (config.database_url)
+        "check_url": _pg_url(port, user=CHECK_USER),  # what the checks use (config.database_url)
         "log": str(logfile),
         "backup_dir": str(backup_dir),
     }
@@ -367,7 +357,7 @@ def _locate_postgres(state_dir: Path, entry: dict | None) -> tuple[dict | None, 
                 "bindir": found["bindir"],
                 "user": recorded.get("user") or RunAs.for_postgres().name,
                 "url": _pg_url(found["port"]),
-                "check_url": _pg_url(found["port"], user=roles.CHECK_USER),
+                "check_url": _pg_url(found["port"], user=CHECK_USER),
                 "log": str(base / "server.log"),
                 "backup_dir": str(wal.parent) if wal else recorded.get("backup_dir", str(base / "backups")),
             }
@@ -398,35 +388,15 @@ def _locate(state_dir: Path, name: str, entry: dict | None) -> tuple[dict | None
 # the three commands
 
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SERVICES = {  # name: (environment variable, default port, start, stop)
     "postgres": ("DATABASE_URL", 5432, lambda *a: _start_postgres(*a), lambda e: _stop_postgres(e)),
     "redis": ("REDIS_URL", 6379, lambda *a: start_redis(*a), lambda e: stop_redis(e)),
 }
 
 
-def _host_port(url: str, default_port: int) -> tuple[str, int] | None:
-    """``(host, port)`` a URL points at; None when it does not parse."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        return (parts.hostname or "localhost").lower(), parts.port or default_port
-    except ValueError:
-        return None
-
-
-def is_ours(url: str, name: str, entry: dict | None) -> bool:
-    """Whether ``url`` points at the embedded server recorded in ``entry`` (loopback, its port)."""
-    if not entry:
-        return False
-    where = _host_port(url, _SERVICES[name][1])
-    return where is not None and where[0] in _LOOPBACK and where[1] == entry["port"]
-
-
 def _answers(url: str, name: str) -> bool:
     """Whether something accepts TCP connections where ``url`` points (an external server)."""
-    where = _host_port(url, _SERVICES[name][1])
+    where = host_port(url, _SERVICES[name][1])
     if where is None:
         return False
     try:
@@ -441,19 +411,19 @@ def up(state_dir: Path, *, postgres: bool = True, redis: bool = True, log=lambda
     server whose exported URL points elsewhere; record again one that runs but is not (or wrongly)
     recorded. Returns the state."""
     state_dir = Path(state_dir).resolve()
-    state = read_state(state_dir)
+    state = read_services(state_dir)
     for name, wanted in (("postgres", postgres), ("redis", redis)):
         env, _port, start, _stop = _SERVICES[name]
         if not wanted:
             continue
         recorded, url = state.get(name), os.environ.get(env)
         entry, running, _data = _locate(state_dir, name, recorded)
-        if url and not is_ours(url, name, entry):
+        if url and not is_embedded(url, name, entry):
             log(f"{name}: external ({env} points at no server started here); not started")
             continue
         if running:
             if entry != recorded:
-                log(f"{name}: already running on port {entry['port']}; recorded in {state_dir / STATE_FILE}")
+                log(f"{name}: already running on port {entry['port']}; recorded in {state_dir / SERVICES_FILE}")
                 state[name] = entry
                 _write_state(state_dir, state)
             continue
@@ -473,7 +443,7 @@ def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[
     """Stop our servers (those of the state dir's data directories, recorded or not, and nothing
     else); ``purge`` also deletes their data. Returns what stopped."""
     state_dir = Path(state_dir)
-    state = read_state(state_dir)
+    state = read_services(state_dir)
     stopped = []
     for name, (_env, _port, _start, stop) in _SERVICES.items():
         entry, running, data = _locate(state_dir, name, state.get(name))
@@ -486,7 +456,7 @@ def down(state_dir: Path, *, purge: bool = False, log=lambda msg: None) -> list[
         elif purge and data:
             shutil.rmtree(data, ignore_errors=True)
     if purge:
-        (state_dir / STATE_FILE).unlink(missing_ok=True)
+        (state_dir / SERVICES_FILE).unlink(missing_ok=True)
     for name in stopped:
         log(f"stopped {name}")
     return stopped
@@ -497,12 +467,12 @@ def status(state_dir: Path) -> dict[str, dict]:
     exported; ``external (ENV)``: the exported URL points elsewhere), whether it runs (for an
     external one: whether it accepts connections) and ``data``: an embedded one's data directory,
     None when none exists (nothing to run)."""
-    state = read_state(Path(state_dir))
+    state = read_services(Path(state_dir))
     out = {}
     for name, (env, *_rest) in _SERVICES.items():
         entry, running, data = _locate(state_dir, name, state.get(name))
         url = os.environ.get(env)
-        if url and not is_ours(url, name, entry):
+        if url and not is_embedded(url, name, entry):
             out[name] = {"source": f"external ({env})", "url": url, "running": _answers(url, name)}
         else:
             url = entry["url"] if entry else None

@@ -104,7 +104,6 @@ def lint(
     bad rules.
     """
     from ytempire_dq.gx.context import register_plugins
-    from ytempire_dq.rules.suite_files import missing_id
 
     cdir = config_dir_of(config_dir)
     register_plugins()
@@ -121,12 +120,20 @@ def lint(
             "migrated? (ytdq db migrate; or lint without the database: ytdq suite lint --offline)"
         )
 
-    # validation definitions: which asset (table) each suite runs against
+    suite_tables, vd_names = _lint_definitions(cdir, tables, problems)
+    problems += _lint_suites(cdir, suite_tables, known_types, columns, url)
+    problems += _lint_checkpoint_files(cdir, vd_names)
+    problems += _lint_checkpoints_load(cdir, url)
+    return problems
+
+
+def _lint_definitions(cdir: Path, tables: dict, problems: list[Problem]) -> tuple[dict[str, str], set[str]]:
+    """The validation definition files' problems (appended to ``problems``); ``({suite: the table
+    it runs against}, {definition names})``."""
     suite_tables: dict[str, str] = {}
     vd_names: set[str] = set()
-    vd_dir = store_dir("validation_definitions", cdir)
     suite_names = set(list_suites(cdir))
-    for path in sorted(vd_dir.glob("*.json")):
+    for path in sorted(store_dir("validation_definitions", cdir).glob("*.json")):
         try:
             vd = read_json_file(path, "validation definition")
         except SuiteFileError as exc:
@@ -143,8 +150,16 @@ def lint(
             )
         elif suite:
             suite_tables[suite] = tables[asset]
+    return suite_tables, vd_names
 
-    # suites
+
+def _lint_suites(
+    cdir: Path, suite_tables: dict[str, str], known_types: set, columns: dict | None, url: str | None
+) -> list[Problem]:
+    """Each suite file's problems, its rules' one by one, and the rule keys across all suites."""
+    from ytempire_dq.rules.suite_files import missing_id
+
+    problems: list[Problem] = []
     docs: dict[str, dict] = {}
     for path in sorted(store_dir("suites", cdir).glob("*.json")):
         rel = project_relative(path)
@@ -169,9 +184,12 @@ def lint(
                     )
                 )
             problems += _lint_expectation(rel, i, exp, table, known_types, columns, url)
-    problems += rule_key_problems(docs)
+    return problems + rule_key_problems(docs)
 
-    # checkpoints
+
+def _lint_checkpoint_files(cdir: Path, vd_names: set[str]) -> list[Problem]:
+    """The checkpoint files' problems: unreadable, or naming a validation definition with no file."""
+    problems: list[Problem] = []
     for path in sorted(store_dir("checkpoints", cdir).glob("*.json")):
         try:
             cp = read_json_file(path, "checkpoint")
@@ -183,7 +201,6 @@ def lint(
                 problems.append(
                     Problem(project_relative(path), None, f"names validation definition {ref!r}, which has no file")
                 )
-    problems += _lint_checkpoints_load(cdir, url)
     return problems
 
 
@@ -265,7 +282,7 @@ def _lint_expectation(
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
         ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs") or {}, meta=meta).to_domain_obj()
-    except Exception as exc:  # noqa: BLE001 - pydantic and GX errors
+    except Exception as exc:  # noqa: BLE001 - pydantic, GX and the classes' own validators: reported, lint goes on
         add(f"GX rejects the parameters: {config.one_line(exc, 300)}")
         return out
     kwargs = exp.get("kwargs") or {}
@@ -342,7 +359,7 @@ def _lint_checkpoints_load(cdir: Path, url: str | None) -> list[Problem]:
         for path in sorted(store_dir("checkpoints", cdir).glob("*.json")):
             try:
                 ctx.checkpoints.get(path.stem)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - lint reports whatever GX raises, file by file, and goes on
                 out.append(
                     Problem(project_relative(path), None, f"GX cannot load the checkpoint: {config.one_line(exc, 300)}")
                 )

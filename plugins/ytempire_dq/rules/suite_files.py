@@ -129,9 +129,9 @@ def show_suite(name: str, config_dir: Path | str | None = None) -> dict:
 
 def registered_expectation_types() -> set[str]:
     """Every expectation type GX knows now (core + ours once registered)."""
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
+    from ytempire_dq.gx.compat import registered_expectation_types
 
-    return set(list_registered_expectation_implementations())
+    return set(registered_expectation_types())
 
 
 def check_suite_loads(ctx: Any, path: Path) -> None:
@@ -150,7 +150,7 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
         )
     try:
         suite = ctx.suites.get(doc["name"])
-    except Exception as exc:  # noqa: BLE001 - GX raises many kinds here
+    except Exception as exc:  # noqa: BLE001 - GX raises many kinds here: one line naming the file, exit 2
         raise SuiteFileError(f"{path}: GX cannot load the suite: {exc}") from None
     if len(suite.expectations) != len(doc["expectations"]):
         raise SuiteFileError(

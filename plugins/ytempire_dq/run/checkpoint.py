@@ -14,11 +14,13 @@ does the same work in the same order with two changes:
   ``fast`` vs ``fast_concurrent``). The default stays sequential; both give identical reports.
 - actions run after the results are in, each wrapped: an action that raises is logged and
   recorded in ``RunReport.action_errors``; the verdict stands.
+
+The run's state (its id, snapshot, incremental plan, captured row keys, timings, batch parameters)
+is one :class:`~ytempire_dq.run.state.Run`, made here and passed to what needs it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -31,7 +33,7 @@ from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.gx import compat
 from ytempire_dq.gx.context import open_context
-from ytempire_dq.locations import asset_tables, config_dir_of, list_checkpoints, store_dir, suite_path
+from ytempire_dq.locations import asset_tables, config_dir_of, definition_table, list_checkpoints, store_dir, suite_path
 from ytempire_dq.rules.suite_files import (
     SuiteFileError,
     check_rule_keys,
@@ -42,6 +44,7 @@ from ytempire_dq.rules.suite_files import (
 from ytempire_dq.run.lock import run_lock
 from ytempire_dq.run.marks import results_dir_of, running
 from ytempire_dq.run.report import RunReport, exception_message, read_validation_result
+from ytempire_dq.run.state import Run
 from ytempire_dq.sql_guard import check_suite_rules
 
 log = logging.getLogger(__name__)
@@ -72,18 +75,15 @@ def _check_database(url: str, tables: list[str] = ()) -> None:
 
 def _tables_read(vds: list) -> list[str]:
     """The PostgreSQL tables the validation definitions read: their table assets and the tables
-    the cross-table/cross-store rules name (what each expectation declares: ``table_columns``)."""
-    from ytempire_dq.expectations import table_references  # imports GX: after the first checks
-
+    the cross-table/cross-store rules name (what each expectation's class declares: ``tables_read``)."""
     tables = []
     for vd in vds:
-        asset = vd.data.data_asset
-        name, schema = getattr(asset, "table_name", None), getattr(asset, "schema_name", None)
-        if isinstance(name, str):
-            tables.append(f"{schema}.{name}" if isinstance(schema, str) and schema else name)
+        if own := definition_table(vd):
+            tables.append(own)
         for exp in vd.suite.expectations:
-            for table, _ in table_references(exp.expectation_type, exp.configuration.kwargs) or []:
-                tables.append(table)
+            declared = getattr(exp, "tables_read", None)  # GX's own types read their batch only
+            if callable(declared):
+                tables.extend(declared())
     return list(dict.fromkeys(tables))
 
 
@@ -153,76 +153,60 @@ def run_checkpoint(
     suite_names = _check_files(name, cdir)  # the files, before GX reads them; names the known checkpoints
 
     # One run of a checkpoint at a time (YTDQ_LOCK_TIMEOUT): two runs never interleave their stores.
-    with run_lock(cdir, name), contextlib.ExitStack() as run_scope:
+    run = Run(checkpoint=name, config_dir=cdir, source_url=url)
+    with run_lock(cdir, name), run.scope:
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
         from ytempire_dq.store.preflight import check_store
 
-        check_store(url)  # the history can be written there (not a standby, a role that may INSERT)
+        run.store_url = check_store(url)  # the history can be written there (not a standby, a role that may INSERT)
         ctx = open_context(cdir, database_url=url)
         for suite_name in suite_names:
             check_suite_loads(ctx, suite_path(suite_name, cdir))
         checkpoint = _load_checkpoint(ctx, name, cdir)
         vds = list(checkpoint.validation_definitions)
-        _check_database(url, _tables_read(vds))
-        from ytempire_dq.cache.batch import batch_parameters
-        from ytempire_dq.run import incremental
-        from ytempire_dq.run.snapshot import take
-        from ytempire_dq.run.validation import enabled
-        from ytempire_dq.store.row_keys import Captured
-
         tables = _tables_read(vds)  # incremental: the tables every rule reads (a cross-table rule's child too)
-        scan = incremental.plan(name, cdir, url, since_last=since_last, full=full, fast=enabled(), asset_tables=tables)
-        # one database instant for every rule, the actions and the history (ytempire_dq.run.snapshot)
-        snap = run_scope.enter_context(take(url))
-        scan.measure(url)  # the append-mostly tables' watermarks at the snapshot
-        run_scope.enter_context(incremental.applied(scan))
-        params = batch_parameters(vds, redis_url)
+        _check_database(url, tables)
+        _begin(run, vds, redis_url, since_last=since_last, full=full, tables=tables)
 
         # validate; GX stores each validation result as its definition finishes
-        run_id = _run_id(name)
+        run.run_id = _run_id(name)
         report = _reporter(vds, progress)
         t_validate = time.perf_counter()
-        durations: dict[str, float] = {}
-        captured = Captured()  # what validating read that the quarantine needs (ytempire_dq.store.row_keys)
         # marked unfinished until every result is stored: a killed run is never its checkpoint's latest
-        with running(results_dir_of(ctx.stores[ctx.validation_results_store_name]), run_id.run_name):
+        with running(results_dir_of(ctx.stores[ctx.validation_results_store_name]), run.run_name):
             if concurrent and len(vds) > 1:
-                results = _validate_concurrently(
-                    cdir, url, checkpoint, vds, run_id, params, report, durations, captured
-                )
+                results = _validate_concurrently(cdir, checkpoint, vds, run, report)
             else:
-                results = [
-                    report(vd, _run_one(vd, checkpoint, run_id, params.get(vd.name), durations, captured)) for vd in vds
-                ]
-        timings = {"validate": time.perf_counter() - t_validate}
-        checkpoint_result, validations = _read_results(checkpoint, vds, results, run_id)
+                results = [report(vd, _run_one(vd, checkpoint, run)) for vd in vds]
+        run.timings["validate"] = time.perf_counter() - t_validate
+        checkpoint_result, validations = _read_results(checkpoint, vds, results, run.run_id)
         for vd, validation in zip(vds, validations):
-            validation.seconds = durations.get(vd.name)
+            validation.seconds = run.durations.get(vd.name)
 
         # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
         t_actions = time.perf_counter()
         action_errors = _run_actions(checkpoint, checkpoint_result)
-        timings["actions"] = time.perf_counter() - t_actions
+        run.timings["actions"] = time.perf_counter() - t_actions
 
         run_report = RunReport(
             checkpoint=name,
             success=all(v.success for v in validations),
-            run_id=str(run_id.run_name or run_id.to_id()),
+            run_id=str(run.run_name or run.run_id.to_id()),
             data_docs=_docs_index_if_built(ctx),
             validations=validations,
             seconds=time.perf_counter() - started,
             action_errors=action_errors,
-            timings=timings,
+            timings=run.timings,
             database_url=config.mask_url(url),
-            snapshot=snap.to_dict(),
-            scan=scan.to_dict(),
+            snapshot=run.snapshot.to_dict(),
+            scan=run.plan.to_dict(),
         )
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.store.history import record_run
 
-        record_run(run_report, ctx, vds, database_url=url, captured=captured)
+        record_run(run_report, ctx, vds, run)
         if run_report.data_docs:  # Data Docs' rule history page, now that this run is in the history
             from ytempire_dq.docs.history_page import write_pages
 
@@ -234,13 +218,41 @@ def run_checkpoint(
     return run_report
 
 
+def _begin(run: Run, vds: list, redis_url: str | None, *, since_last: bool, full: bool, tables: list[str]) -> None:
+    """The run's plan (which rows its rules scan), its one database instant (held until
+    ``run.scope`` closes), the plan's watermarks at that instant, and the batch parameters (the
+    Redis snapshot, carrying the database instant its rules read PostgreSQL at)."""
+    from ytempire_dq.cache.batch import batch_parameters
+    from ytempire_dq.run import incremental
+    from ytempire_dq.run.snapshot import for_batch, take
+    from ytempire_dq.run.validation import enabled
+
+    run.plan = incremental.plan(
+        run.checkpoint,
+        run.config_dir,
+        run.source_url,
+        since_last=since_last,
+        full=full,
+        fast=enabled(),
+        asset_tables=tables,
+    )
+    # one database instant for every rule, the actions and the history (ytempire_dq.run.snapshot)
+    run.snapshot = run.scope.enter_context(take(run.source_url))
+    run.plan.measure(run.source_url, run.snapshot)  # the append-mostly tables' watermarks at the snapshot
+    run.params = batch_parameters(vds, redis_url)
+    for params in run.params.values():
+        for_batch(params["dataframe"], run.snapshot)
+
+
 def _read_results(checkpoint: Any, vds: list, results: list, run_id: Any) -> tuple[Any, list]:
     """GX's checkpoint result (what the actions get) and our reading of each validation result."""
     run_results = {}
     validations = []
     for vd, vr in zip(vds, results):
         run_results[compat.checkpoint_result_key(checkpoint, vd, run_id, vr.batch_id)] = vr
-        validation = read_validation_result(vr, suite=vd.suite.name, asset=vd.data.data_asset.name)
+        validation = read_validation_result(
+            vr, suite=vd.suite.name, asset=vd.data.data_asset.name, table=definition_table(vd)
+        )
         validation.results = _in_suite_order(vd, vr, validation.results)
         validations.append(validation)
     return compat.checkpoint_result(checkpoint, run_id, run_results), validations
@@ -267,27 +279,19 @@ def _run_id(name: str) -> Any:
     return RunIdentifier(run_name=f"{name}-{now.strftime('%Y%m%dT%H%M%S.%fZ')}", run_time=now)
 
 
-def _run_one(
-    vd: Any,
-    checkpoint: Any,
-    run_id: Any,
-    batch_parameters: dict | None = None,
-    durations: dict | None = None,
-    captured: Any = None,
-) -> Any:
+def _run_one(vd: Any, checkpoint: Any, run: Run) -> Any:
     """:func:`_validate` of one validation definition; when it raises (e.g. the server went away
     while GX read the batch), a result with the error on each of its rules instead, so the run
     ends, is recorded and exits 2 like any run in which rules could not be evaluated.
-    ``durations[vd.name]``: its seconds (the JUnit test suite's time)."""
+    ``run.durations[vd.name]``: its seconds (the JUnit test suite's time)."""
     started = time.perf_counter()
     try:
-        return _validate(vd, checkpoint, run_id, batch_parameters, captured)
-    except Exception as exc:  # noqa: BLE001 - becomes the error of each rule (printed per cause)
+        return _validate(vd, checkpoint, run)
+    except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)
     finally:
-        if durations is not None:
-            durations[vd.name] = time.perf_counter() - started
+        run.durations[vd.name] = time.perf_counter() - started
 
 
 def _errored_result(vd: Any, exc: BaseException) -> Any:
@@ -303,28 +307,32 @@ def _errored_result(vd: Any, exc: BaseException) -> Any:
     )
 
 
-def _validate(vd: Any, checkpoint: Any, run_id: Any, batch_parameters: dict | None = None, captured: Any = None) -> Any:
+def _validate(vd: Any, checkpoint: Any, run: Run) -> Any:
     """``vd.run(...)`` with the fast levers (uniqueness proved by index, samples only for failed
     rules; stored the same way): see :mod:`ytempire_dq.run.validation` (``YTDQ_FAST=0`` turns them off).
     Every transaction of the definition's engines starts on the run's snapshot, and every statement
-    they send is checked as sent (:func:`ytempire_dq.sql_guard.guard`)."""
-    from ytempire_dq.run.snapshot import attach_engine, definition_engines
-    from ytempire_dq.sql_guard import guard
+    they send is checked as sent (``Run.attach``, :func:`ytempire_dq.sql_guard.guard`)."""
+    from ytempire_dq.run.snapshot import definition_engines
 
     for engine in definition_engines(vd):
-        attach_engine(engine)  # every transaction on the run's snapshot
-        guard(engine)  # every statement checked as it is sent: one plain read
+        run.attach(engine)  # every transaction on the run's snapshot, every statement checked as sent
+    batch_parameters = run.params.get(vd.name)
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
         return vd.run(
             checkpoint_id=checkpoint.id,
             result_format=checkpoint.result_format,
-            run_id=run_id,
+            run_id=run.run_id,
             batch_parameters=batch_parameters,
         )
     from ytempire_dq.run.validation import run_definition
 
     return run_definition(
-        vd, checkpoint_id=checkpoint.id, result_format=checkpoint.result_format, run_id=run_id, captured=captured
+        vd,
+        checkpoint_id=checkpoint.id,
+        result_format=checkpoint.result_format,
+        run_id=run.run_id,
+        captured=run.captured,
+        run=run,
     )
 
 
@@ -345,28 +353,16 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
     return report
 
 
-def _validate_concurrently(
-    cdir: Path,
-    url: str,
-    checkpoint: Any,
-    vds: list,
-    run_id: Any,
-    params: dict,
-    report: Callable[[Any, Any], Any],
-    durations: dict | None = None,
-    captured: Any = None,
-) -> list:
+def _validate_concurrently(cdir: Path, checkpoint: Any, vds: list, run: Run, report: Callable[[Any, Any], Any]) -> list:
     """The validation definitions in parallel threads; results in the declared order."""
     # One context per validation definition (opened here, in this thread: GX records the
     # "current" context globally when one is opened), each run in its own thread.
     own = []
     for vd in vds:
-        c = open_context(cdir, database_url=url)
+        c = open_context(cdir, database_url=run.source_url)
         own.append(c.validation_definitions.get(vd.name))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = {
-            pool.submit(_run_one, vd, checkpoint, run_id, params.get(vd.name), durations, captured): vd for vd in own
-        }
+        futures = {pool.submit(_run_one, vd, checkpoint, run): vd for vd in own}
         for future in as_completed(futures):
             report(futures[future], future.result())
         return [f.result() for f in futures]  # declared order

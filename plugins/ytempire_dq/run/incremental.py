@@ -15,15 +15,18 @@ by the next run (its late rows are not lost), and a future-dated row, itself a d
 the watermark ahead of the rows still to come. History records mode and watermarks (migration 008).
 
 The mechanism: for the run only, every *row-level* rule of the table's suite is replaced by a
-copy with the same id (:func:`scoped`, called by the fast runner and the quarantine): a map rule
+copy with the same id (:func:`scoped` with the run's plan, ``Run.scoped``, called by the fast
+runner and the quarantine): a map rule
 gets the ``row_condition`` ``column > since`` (AND-ed with its own; GX filters the rule's domain,
 so its ``element_count`` is the new rows), a listed SQL rule has its query wrapped in ``SELECT *
 FROM (query) AS ytdq_rows WHERE ytdq_rows.column > since`` (it must return the column).
 Row-level rules are GX's column/column-pair/multicolumn map rules, except uniqueness rules and
 type rules, plus the SQL rules the yml lists (only their author knows a query is per row).
-A cross-table rule the yml lists under its child table (``cross_table_rules``) gets the copy's
-``incremental_since``: orphans are looked for among the new child rows only, a child aggregate is
-checked for the parents having new child rows only (each over all its child rows).
+A cross-table rule the yml lists under its child table (``cross_table_rules``) is scoped the way
+its class declares (``incremental_table()`` and ``incremental_scope()``, see
+``ytempire_dq.expectations._cross_table``): orphans are looked for among the new child rows only, a
+child aggregate is checked for the parents having new child rows only (each over all its child
+rows); a custom type that declares no scope runs whole.
 Everything else runs as today, on the whole table: uniqueness rules (new rows alone would miss a
 duplicate of an old row; the fast path proves them from a unique index without scanning),
 the other cross-table rules, volume/freshness/history-band rules (their verdict is on the whole
@@ -32,18 +35,16 @@ table or a window of days, not on rows), and the other tables' suites.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.locations import definition_table
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,9 @@ class Plan:
     def incremental(self) -> bool:
         return self.mode == "incremental"
 
-    def measure(self, url: str) -> None:
-        """Each table's watermark at the run's snapshot (call inside ``snapshot.take``)."""
+    def measure(self, url: str, snap: Any = None) -> None:
+        """Each table's watermark at ``snap``, the run's snapshot (``snapshot.take``)."""
+        import psycopg2
         from psycopg2 import sql
 
         from ytempire_dq.db.connect import connect
@@ -98,7 +100,7 @@ class Plan:
             return
         conn = connect(url, connect_timeout=5)
         try:
-            import_into(conn, url)
+            import_into(conn, snap)
             with conn.cursor() as cur:
                 for t in self.tables.values():
                     col = sql.Identifier(t.column)
@@ -108,7 +110,7 @@ class Plan:
                                 c=col, t=_table_sql(t.table)
                             )
                         )
-                    except Exception as exc:  # noqa: BLE001 - a wrong column/table in the yml: one line, exit 2
+                    except psycopg2.Error as exc:  # a wrong column/table in the yml: one line, exit 2
                         reason = config.one_line(exc, 200)
                         raise YtdqError(f"{CONFIG_FILE}: cannot read max({t.column}) of {t.table}: {reason}") from None
                     value = cur.fetchone()[0]
@@ -144,11 +146,11 @@ def read_config(config_dir: Path) -> tuple[dict[str, GrowingTable], int]:
     path = Path(config_dir) / CONFIG_FILE
     data: dict = {}
     if path.is_file():
-        from ruamel.yaml import YAML
+        from ruamel.yaml import YAML, YAMLError
 
         try:
             data = YAML(typ="safe").load(path.read_text()) or {}
-        except Exception as exc:  # noqa: BLE001 - a YAML error: one line naming the file
+        except (YAMLError, ValueError) as exc:  # ValueError: not UTF-8; one line naming the file
             raise YtdqError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise YtdqError(f"{path}: expected a mapping with 'tables' and 'full_sweep_every'")
@@ -226,12 +228,13 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
     """(watermarks of the checkpoint's last successful run, incremental runs since its last full
     one, counted up to ``every``: a constant cost per run); None when the history has no such
     columns (migration 008 not applied)."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            if not _has_columns(cur):
+            if migrations.applied_version(cur) < migrations.WATERMARKS:
                 return None
             cur.execute(
                 "SELECT watermarks FROM dq.runs WHERE checkpoint = %s AND success AND watermarks IS NOT NULL "
@@ -255,29 +258,17 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
         conn.close()
 
 
-def _has_columns(cur: Any) -> bool:
-    cur.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-        "AND column_name IN ('scan_mode', 'watermarks')"
-    )
-    return cur.fetchone()[0] == 2
-
-
 def record(conn: Any, report: Any) -> None:
     """Write the run's scan (``report.scan``) on its ``dq.runs`` row (SQLAlchemy ``conn``, the
     history's transaction); a database before migration 008: a warning, nothing written."""
     import sqlalchemy as sa
 
+    from ytempire_dq.db import migrations
+
     scan = getattr(report, "scan", None)
     if not scan or not scan.get("tables"):
         return
-    have = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dq' AND table_name = 'runs' "
-            "AND column_name IN ('scan_mode', 'watermarks')"
-        )
-    ).scalar()
-    if have != 2:
+    if migrations.applied_version(conn) < migrations.WATERMARKS:
         log.warning("run %s: its watermarks are not recorded: run `ytdq db migrate`", report.run_id)
         return
     conn.execute(
@@ -289,30 +280,6 @@ def record(conn: Any, report: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 # the run's scoped rules
 
-_lock = threading.Lock()
-_active: list[Plan] = []
-
-
-@contextlib.contextmanager
-def applied(p: Plan) -> Iterator[Plan]:
-    """Make ``p`` the plan :func:`scoped` applies until the block ends (one run per process)."""
-    with _lock:
-        _active.append(p)
-    try:
-        yield p
-    finally:
-        with _lock:
-            _active.remove(p)
-
-
-def _asset_table(vd: Any) -> str | None:
-    asset = vd.data.data_asset if hasattr(vd.data, "data_asset") else getattr(vd, "asset", None)
-    name = getattr(asset, "table_name", None)
-    schema = getattr(asset, "schema_name", None)
-    if not isinstance(name, str):
-        return None
-    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
-
 
 def is_row_level(exp: Any, table: GrowingTable) -> bool:
     """A rule whose verdict on the new rows alone is its verdict on them (module docstring)."""
@@ -322,6 +289,9 @@ def is_row_level(exp: Any, table: GrowingTable) -> bool:
         MulticolumnMapExpectation,
     )
 
+    declared = getattr(type(exp), "row_level", None)  # ours declare it (``SentenceRendering.row_level``)
+    if isinstance(declared, bool):
+        return declared
     if exp.expectation_type in NOT_ROW_LEVEL:
         return False
     if exp.expectation_type == "unexpected_rows_expectation":
@@ -329,15 +299,13 @@ def is_row_level(exp: Any, table: GrowingTable) -> bool:
     return isinstance(exp, (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation))
 
 
-def scoped(vd: Any, expectations: list) -> list:
-    """``expectations`` of ``vd`` for the active plan: in an incremental run, the row-level rules
+def scoped(vd: Any, expectations: list, p: Plan | None) -> list:
+    """``expectations`` of ``vd`` for the run's plan ``p``: in an incremental run, the row-level rules
     of an append-mostly table and the cross-table rules on such a child table replaced by copies
     (same id) restricted to ``column > since`` (:func:`_restricted`, :func:`_cross_table_scoped`)."""
-    with _lock:
-        p = _active[-1] if _active else None
     if p is None or not p.incremental:
         return list(expectations)
-    table = _asset_table(vd)
+    table = definition_table(vd)
     spec, since = p.tables.get(table), p.since.get(table)
     out = []
     for exp in expectations:
@@ -351,18 +319,14 @@ def scoped(vd: Any, expectations: list) -> list:
 def _cross_table_scoped(exp: Any, p: Plan) -> Any:
     """A copy of a cross-table rule listed under its child table's ``cross_table_rules``, judging
     only the child rows newer than the plan's lower bound (orphans) or the parents having such rows
-    (aggregates): the rule's ``incremental_since`` (``ytempire_dq.expectations._cross_table``);
-    None for any other rule (it runs whole)."""
-    import copy
-
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
+    (aggregates), as the rule's class declares (``incremental_table``, ``incremental_scope``:
+    ``ytempire_dq.expectations._cross_table``); None for any other rule (it runs whole)."""
     rule_id = (exp.meta or {}).get("rule_id")
     listed = [t for t in p.tables.values() if rule_id in t.cross_table_rules]
     if not listed:
         return None
-    field_ = getattr(exp, "child_table_field", None)
-    child = getattr(exp, field_, None) if isinstance(exp, CrossTableExpectation) and field_ else None
+    declared = getattr(exp, "incremental_table", None)  # GX's own types declare none
+    child = declared() if callable(declared) else None
     if child != listed[0].table:
         log.warning(
             "rule %s: %s lists it, but it is no cross-table rule on that child table; it runs whole",
@@ -372,9 +336,7 @@ def _cross_table_scoped(exp: Any, p: Plan) -> Any:
         return None
     if p.since.get(child) is None:
         return None
-    cfg = copy.deepcopy(exp.configuration)
-    cfg.kwargs["incremental_since"] = {p.tables[child].column: p.since[child]}
-    return cfg.to_domain_obj()
+    return exp.incremental_scope(p.tables[child].column, p.since[child])
 
 
 def _restricted(exp: Any, spec: GrowingTable, since: str) -> Any:

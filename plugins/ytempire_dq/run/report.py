@@ -17,18 +17,17 @@ GX 1.24 gives two result shapes, and this module is where they meet:
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import re
 import string
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
+from ytempire_dq.gx.results import raised_info
 from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.rules.suite_files import rule_column
+from ytempire_dq.values import jsonable, map_leaves
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
@@ -65,37 +64,16 @@ def bounded_text(text: str, limit: int = VALUE_CHARS) -> str:
 def bounded(value: Any, limit: int = VALUE_CHARS) -> Any:
     """``value`` with every string in it bounded (:func:`bounded_text`) and every list cut to
     LIST_ITEMS items; bytes become bounded text. Numbers, None, bools are kept."""
-    if isinstance(value, str):
-        return bounded_text(value, limit)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        text = bytes(value[: limit + 1]).decode("utf-8", "backslashreplace")
-        return text if len(value) <= limit else f"{text[:limit]}…({len(value)} bytes)"
-    if isinstance(value, dict):
-        return {key: bounded(item, limit) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [bounded(item, limit) for item in list(value)[:LIST_ITEMS]]
-    return value
 
+    def leaf(item: Any) -> Any:
+        if isinstance(item, str):
+            return bounded_text(item, limit)
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            text = bytes(item[: limit + 1]).decode("utf-8", "backslashreplace")
+            return text if len(item) <= limit else f"{text[:limit]}…({len(item)} bytes)"
+        return item
 
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types (UUID, dates, Decimal, tuples, nested containers)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "to_json_dict"):
-        return jsonable(value.to_json_dict())
-    return str(value)
+    return map_leaves(value, leaf, max_items=LIST_ITEMS)
 
 
 @dataclass
@@ -140,6 +118,9 @@ class ValidationReport:
     success: bool
     results: list[RuleResult]
     seconds: float | None = None  # how long it took, when known (the JUnit test suite's time)
+    #: what the fast path did (``ytempire_dq.run.validation``): ``{"rules": n, "fell_back":
+    #: [{"rule_id", "cause"}], ...}``; None when GX alone validated it
+    fast_path: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -190,8 +171,18 @@ class RunReport:
             "scan": self.scan,
             "errors": self.errors(),
             "warnings": list(self.warnings),
+            "fast_path": self.fast_path(),
             "history_error": self.history_error,
             "validations": [v.to_dict() for v in self.validations],
+        }
+
+    def fast_path(self) -> dict:
+        """``{"rules": <rules the fast path validated>, "fell_back": [{"rule_id", "cause"}]}``: each
+        step of a rule that the fast path left to GX alone, with its cause (also logged)."""
+        fast = [v.fast_path for v in self.validations if v.fast_path]
+        return {
+            "rules": sum(int(f.get("rules") or 0) for f in fast),
+            "fell_back": [dict(item) for f in fast for item in f.get("fell_back") or []],
         }
 
     def errors(self) -> list[dict]:
@@ -255,16 +246,13 @@ def exception_message(exception_info: Any, personal: bool = False) -> str | None
     """The first raised exception's message in ``exception_info`` (flat or keyed by metric id);
     ``personal``: the rule reads a personal column, so the values the message quotes are masked
     (:func:`ytempire_dq.pii.mask_error`; a result that came through the results store is already)."""
-    if not exception_info:
+    info = raised_info(exception_info)  # whether it raised: the one reading (ytempire_dq.gx.results)
+    if info is None:
         return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
-    for info in infos:
-        if isinstance(info, dict) and info.get("raised_exception"):
-            message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
-            # SQLAlchemy appends the statement and a background link: keep the first lines
-            message = message.split("\n(Background on this error")[0].strip()
-            return mask_error(mask_secrets(message), personal)  # a password, e-mail addresses, quoted values
-    return None
+    message = bounded_text(str(info.get("exception_message") or "exception without a message"), ERROR_CHARS)
+    # SQLAlchemy appends the statement and a background link: keep the first lines
+    message = message.split("\n(Background on this error")[0].strip()
+    return mask_error(mask_secrets(message), personal)  # a password, e-mail addresses, quoted values
 
 
 def error_cause(error: str) -> str:
@@ -276,13 +264,35 @@ def error_cause(error: str) -> str:
     return re.sub(r"^(ERROR|FATAL):\s+", "", first)
 
 
+def rule_table(expectation_type: str | None, kwargs: dict, definition_table: str | None) -> str | None:
+    """The table a rule's rows are in: a cross-table rule's own ``table`` parameter, else its
+    validation definition's table (``definition_table``: ``[schema.]table``, for the cache the
+    asset's name). Never the ``rule_id``'s prefix: two suites may use one prefix, and a cross-store
+    rule's ``table`` is the table it looks values up in, not where its rows are. The one answer
+    for the report, the JSON and JUnit outputs and the history."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+    from ytempire_dq.gx.compat import expectation_class
+
+    own = kwargs.get("table")
+    if not (isinstance(own, str) and own and expectation_type):
+        return definition_table
+    try:
+        impl = expectation_class(expectation_type)
+    except ExpectationNotFoundError:
+        return definition_table
+    return own if issubclass(impl, CrossTableExpectation) else definition_table
+
+
 def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleResult:
-    """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`."""
+    """One GX ``ExpectationValidationResult`` as a :class:`RuleResult`; ``default_table``: its
+    validation definition's table (:func:`rule_table`)."""
     config = evr.expectation_config
     kwargs = dict(config.kwargs or {})
     meta = dict(config.meta or {})
     rule_id = meta.get("rule_id")
-    table = rule_id.split(".", 1)[0] if rule_id and "." in rule_id else kwargs.get("table", default_table)
+    table = rule_table(config.type, kwargs, default_table)
     result = dict(evr.result or {})
     error = exception_message(evr.exception_info, reads_personal(kwargs))
 
@@ -315,12 +325,14 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
 def rule_sentence(config: Any) -> str | None:
     """The rule in words: our custom rules' sentence with every parameter filled in (what Data Docs
     shows), GX's own rules their description (GX shows it instead of its sentence too)."""
-    try:
-        from great_expectations.expectations.registry import get_expectation_impl
+    from great_expectations.exceptions import ExpectationNotFoundError
 
-        impl = get_expectation_impl(config.type)
+    from ytempire_dq.gx.compat import expectation_class
+
+    try:
+        impl = expectation_class(config.type)
         template, values = impl._sentence(impl._parameters(dict(config.kwargs or {})))
-    except Exception:  # noqa: BLE001 - not one of ours (no _sentence), or unknown: the description
+    except (ExpectationNotFoundError, AttributeError):  # unknown, or not one of ours (no _sentence): the description
         return config.description
     return bounded_text(string.Template(template).safe_substitute(values), ERROR_CHARS)
 
@@ -336,24 +348,33 @@ def _is_query_rule(config: Any) -> bool:
 
 def _model_fields(config: Any) -> set[str]:
     """Field names of the expectation class behind ``config`` (empty if unknown)."""
-    try:
-        from great_expectations.expectations.registry import get_expectation_impl
+    from great_expectations.exceptions import ExpectationNotFoundError
 
-        return set(get_expectation_impl(config.type).__fields__)
-    except Exception:  # noqa: BLE001 - unknown types simply have no fields here
+    from ytempire_dq.gx.compat import expectation_class
+
+    try:
+        return set(expectation_class(config.type).__fields__)
+    except ExpectationNotFoundError:  # unknown types simply have no fields here
         return set()
 
 
-def read_validation_result(vr: Any, *, suite: str | None = None, asset: str | None = None) -> ValidationReport:
-    """One GX ``ExpectationSuiteValidationResult`` as a :class:`ValidationReport` (rules in suite order)."""
+def read_validation_result(
+    vr: Any, *, suite: str | None = None, asset: str | None = None, table: str | None = None
+) -> ValidationReport:
+    """One GX ``ExpectationSuiteValidationResult`` as a :class:`ValidationReport` (rules in suite
+    order); ``table``: its definition's ``[schema.]table`` (``locations.definition_table``; default:
+    the asset's name)."""
     meta = dict(vr.meta or {})
     suite = suite or meta.get("expectation_suite_name") or getattr(vr, "suite_name", None) or "?"
     if asset is None:
         batch = meta.get("active_batch_definition") or {}
         asset = batch.get("data_asset_name") if isinstance(batch, dict) else getattr(batch, "data_asset_name", None)
-    results = [read_expectation_result(evr, asset) for evr in vr.results]
+    results = [read_expectation_result(evr, table or asset) for evr in vr.results]
     success = bool(vr.success) and all(r.success for r in results)
-    return ValidationReport(suite=suite, asset=asset, success=success, results=results)
+    fast = meta.get("ytdq_fast")  # ytempire_dq.run.validation.FAST_META
+    return ValidationReport(
+        suite=suite, asset=asset, success=success, results=results, fast_path=fast if isinstance(fast, dict) else None
+    )
 
 
 def rule_key(rule: Any, suite: str) -> str:

@@ -11,12 +11,15 @@ for the whole run (an exported snapshot lives only as long as it). Every transac
 opens imports it first (``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION
 SNAPSHOT '<id>'``):
 
-- **GX's engines**: :func:`attach_engine` puts a SQLAlchemy ``begin`` listener on the data
-  source's engines of a validation definition (:func:`definition_engines`) (the run path, ``checkpoints._validate``, calls it
-  for every definition, so the sequential and the concurrent runner and ``YTDQ_FAST=0`` are covered).
-  The listener runs when SQLAlchemy begins a transaction, before GX's first statement in it.
-- **our psycopg2 connections** (cache rules' lookups, the history's quarantine query) call
-  :func:`import_into` at the start of their transaction.
+- **GX's engines**: :func:`attach_engine` puts a SQLAlchemy ``begin`` listener for the run's
+  snapshot on the data source's engines of a validation definition (:func:`definition_engines`)
+  (the run path, ``Run.attach`` in ``run.checkpoint._validate``, does it for every definition, so
+  the sequential and the concurrent runner and ``YTDQ_FAST=0`` are covered) and on the history's
+  engines; the listener runs when SQLAlchemy begins a transaction, before GX's first statement in
+  it, and is removed when the run ends.
+- **our psycopg2 connections** (the watermarks' query, the cache rules' lookups: the run's
+  snapshot travels with the Redis batch, :func:`for_batch`) call :func:`import_into` at the start
+  of their transaction.
 
 Why import per transaction and not one pinned connection for the whole run: a failing rule
 (``statement_timeout``, an analyst's SQL error) aborts its transaction; on one pinned transaction
@@ -28,8 +31,8 @@ The exporter sets ``idle_in_transaction_session_timeout = 0`` for its session: i
 its transaction while the rules run, and a server-wide timeout must not end the run's snapshot.
 Holding a snapshot holds back vacuum's horizon for the run's duration, as one long query would.
 
-The active snapshot is process-wide state keyed by the database (host, port, name), set for the
-duration of :func:`take`; one run at a time per database and process.
+The snapshot is the run's (``Run.snapshot``, :mod:`ytempire_dq.run.state`), never process-wide
+state: two runs in one process each import their own.
 """
 
 from __future__ import annotations
@@ -37,15 +40,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-_lock = threading.Lock()
-_active: dict[tuple, list["Snapshot"]] = {}
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,10 @@ class Snapshot:
         return {"id": self.id, "taken_at": self.taken_at.isoformat(), "txids": self.txids}
 
 
-def _key(url: Any) -> tuple:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url) if isinstance(url, str) else url
-    return (parsed.host or "", parsed.port or 5432, parsed.database or "")
-
-
-def active(url: Any) -> Snapshot | None:
-    """The snapshot of the run reading the database of ``url`` (a URL string or SQLAlchemy URL)."""
-    with _lock:
-        stack = _active.get(_key(url))
-        return stack[-1] if stack else None
-
-
 @contextlib.contextmanager
 def take(url: str) -> Iterator[Snapshot]:
-    """Export one REPEATABLE READ, READ ONLY snapshot of the database at ``url`` and make it the
-    active one for that database until the block ends (then the exporter's transaction ends)."""
+    """Export one REPEATABLE READ, READ ONLY snapshot of the database at ``url``, held until the
+    block ends (then the exporter's transaction ends)."""
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, connect_timeout=5)
@@ -91,17 +76,8 @@ def take(url: str) -> Iterator[Snapshot]:
             cur.execute("SELECT pg_export_snapshot(), statement_timestamp(), pg_current_snapshot()::text")
             snap_id, taken_at, txids = cur.fetchone()
         snap = Snapshot(id=snap_id, taken_at=taken_at, txids=txids)
-        key = _key(url)
-        with _lock:
-            _active.setdefault(key, []).append(snap)
         log.info("run snapshot %s taken at %s (%s)", snap.id, snap.taken_at.isoformat(), snap.txids)
-        try:
-            yield snap
-        finally:
-            with _lock:
-                _active[key].remove(snap)
-                if not _active[key]:
-                    del _active[key]
+        yield snap
     finally:
         with contextlib.suppress(Exception):
             conn.rollback()
@@ -114,38 +90,65 @@ def import_sql(snap: Snapshot) -> str:
     return f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{quoted}'"
 
 
-def import_into(conn: Any, url: Any) -> Snapshot | None:
-    """Start ``conn``'s transaction (psycopg2, not autocommit) on the active snapshot of ``url``'s
-    database, if a run holds one; call before anything else runs in the transaction. Works for a
-    read-write transaction too (the history's quarantine rows are read at the run's instant)."""
-    snap = active(url)
+def import_into(conn: Any, snap: Snapshot | None) -> Snapshot | None:
+    """Start ``conn``'s transaction (psycopg2, not autocommit) on ``snap``, the run's snapshot (None:
+    outside a run, nothing to import); call before anything else runs in the transaction."""
     if snap is not None:
         with conn.cursor() as cur:
             cur.execute(import_sql(snap))
     return snap
 
 
-def _on_begin(conn: Any) -> None:
-    """SQLAlchemy ``begin`` listener: import the run's snapshot, if any, into the new transaction."""
-    snap = active(conn.engine.url)
-    if snap is None:
-        return
-    cursor = conn.connection.dbapi_connection.cursor()  # psycopg2 issues BEGIN with this first statement
-    try:
-        cursor.execute(import_sql(snap))
-    finally:
-        cursor.close()
-
-
-def attach_engine(engine: Any) -> None:
-    """Make every transaction of ``engine`` (a PostgreSQL SQLAlchemy engine) start on the active
-    snapshot of its database while a run holds one (idempotent; harmless outside runs)."""
+def attach_engine(engine: Any, snap: Snapshot) -> Callable[[], None]:
+    """Make every transaction of ``engine`` (a PostgreSQL SQLAlchemy engine) start on ``snap``
+    until the returned function is called (it removes the listener; a no-op for another dialect)."""
     import sqlalchemy as sa
 
     if engine is None or engine.dialect.name != "postgresql":
-        return
-    if not sa.event.contains(engine, "begin", _on_begin):
-        sa.event.listen(engine, "begin", _on_begin)
+        return lambda: None
+
+    def on_begin(conn: Any) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # psycopg2 issues BEGIN with this first statement
+        try:
+            cursor.execute(import_sql(snap))
+        finally:
+            cursor.close()
+
+    sa.event.listen(engine, "begin", on_begin)
+
+    def detach() -> None:
+        if sa.event.contains(engine, "begin", on_begin):
+            sa.event.remove(engine, "begin", on_begin)
+
+    return detach
+
+
+@contextlib.contextmanager
+def attached(engine: Any, snap: Snapshot) -> Iterator[None]:
+    """:func:`attach_engine` for the duration of the block."""
+    detach = attach_engine(engine, snap)
+    try:
+        yield
+    finally:
+        detach()
+
+
+#: The key of the run's snapshot in the cache batch's ``attrs`` (a pandas DataFrame's metadata).
+BATCH_ATTR = "ytdq_snapshot"
+
+
+def for_batch(frame: Any, snap: Snapshot | None) -> Any:
+    """``frame`` (a pandas DataFrame handed to GX as a batch) carrying ``snap``: the cross-store
+    rules' PostgreSQL lookups on it read the run's instant (:func:`of_batch`)."""
+    if snap is not None:
+        frame.attrs[BATCH_ATTR] = snap
+    return frame
+
+
+def of_batch(frame: Any) -> Snapshot | None:
+    """The run's snapshot a batch carries (:func:`for_batch`); None outside a run."""
+    snap = getattr(frame, "attrs", {}).get(BATCH_ATTR)
+    return snap if isinstance(snap, Snapshot) else None
 
 
 def definition_engines(vd: Any) -> list:

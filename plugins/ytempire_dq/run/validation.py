@@ -62,17 +62,28 @@ benchmark's "before"). Assets that are not PostgreSQL tables (the Redis cache) a
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 import os
 from typing import Any
 
+from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.gx import compat, fast_hooks
+from ytempire_dq.gx import validator as gx_steps
+from ytempire_dq.gx.results import raised
+from ytempire_dq.locations import definition_table_parts
+from ytempire_dq.pii import mask_text
 from ytempire_dq.run import key_capture
 from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
 
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
+log = logging.getLogger(__name__)
+
+#: The key of a validation result's meta where the fast path says what it did (read by
+#: :func:`ytempire_dq.run.report.read_validation_result` into the run's ``fast_path``).
+FAST_META = "ytdq_fast"
+
 PROOF = "pg_index: unique, valid, live, immediate, no predicate, no expression"
 
 PROOF_SQL = """
@@ -124,8 +135,8 @@ def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
     engine = get_engine()
     if engine.dialect.name != "postgresql":
         return None, None, None
-    schema = getattr(asset, "schema_name", None)
-    return table, schema if isinstance(schema, str) else None, engine
+    schema, table = definition_table_parts(vd)
+    return table, schema, engine
 
 
 def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
@@ -170,46 +181,66 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
     return proved
 
 
-def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> dict[int, Any]:
+class FellBack(list):
+    """The fast path's fall-backs to GX alone in one validation: ``{"rule_id", "cause"}`` each,
+    logged as it happens; the run report counts them (``fast_path`` in ``--json``)."""
+
+    def add(self, exp: Any, step: str, exc: BaseException | str) -> None:
+        rule_id = (exp.meta or {}).get("rule_id") or f"? ({exp.expectation_type} {exp.id})"
+        cause = mask_text(config.mask_secrets(f"{step}: {exc if isinstance(exc, str) else _cause(exc)}"))
+        log.warning("fast path: rule %s falls back to GX alone (%s)", rule_id, cause)
+        self.append({"rule_id": rule_id, "cause": cause})
+
+
+def _cause(exc: BaseException) -> str:
+    """``<exception class>: <first line of its message>`` (a driver error's own message, without
+    the statement SQLAlchemy appends, which may quote data)."""
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {config.one_line(first, 300)}" if first else type(exc).__name__
+
+
+def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_back: FellBack) -> dict[int, Any]:
     """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
     query runs once, in :func:`ytempire_dq.store.row_keys.capture` (its count and, for the quarantine,
     its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
-    ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``."""
-    import copy
+    ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``. A rule
+    this cannot take is left to GX alone, in ``fell_back`` with its cause."""
+    import sqlalchemy as sa
 
-    from ytempire_dq.store import quarantine, row_keys
+    from ytempire_dq.locations import definition_table
+    from ytempire_dq.sql_guard import RefusedSQL
+    from ytempire_dq.store import row_keys
 
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
-    gx_validator = compat.wrapped_validator(validator)  # the batch pass 1 validates (built once)
+    gx_validator = gx_steps.legacy(validator)  # the batch pass 1 validates (built once)
     engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
-    table = quarantine.asset_table(vd)
+    table = definition_table(vd)
     rules, done, counted = {}, {}, {}
-    for i, exp in wanted.items():  # as graph_validate: suite parameters substituted, batch_id set
-        try:
-            (cfg,) = gx_validator.process_expectations_for_validation([copy.deepcopy(exp.configuration)])
-            if gx_validator.active_batch_id:
-                cfg.kwargs["batch_id"] = gx_validator.active_batch_id
-            rule = cfg.to_domain_obj()
-            deps = rule.get_validation_dependencies(execution_engine=engine, runtime_configuration=dict(runtime))
-            rules[i] = (
-                rule,
-                deps.get_metric_configuration("unexpected_rows_query.table"),
-                deps.get_metric_configuration("unexpected_rows_query.row_count"),
+    for i, exp in wanted.items():
+        try:  # as GX validates it: suite parameters substituted, batch_id set
+            rule, (table_metric, count) = gx_steps.prepared_rule(
+                gx_validator, exp, runtime, ("unexpected_rows_query.table", "unexpected_rows_query.row_count")
             )
-        except Exception:  # noqa: BLE001, S112 - GX runs it and reports the error its own way
+        except gx_steps.prepare_errors() as exc:  # GX runs it and reports any error its own way
+            fell_back.add(exp, "preparing the rule", exc)
             continue
+        rules[i] = (rule, table_metric, count)
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
             with engine.engine.connect() as conn:
-                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table)
+                known = captured.primary_keys if captured is not None else None  # the run's
+                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table, known)
                 conn.rollback()
-        except Exception as exc:  # noqa: BLE001 - GX's own count below gives GX's error ...
+        except (sa.exc.SQLAlchemyError, RefusedSQL) as exc:  # GX's own count below gives GX's error ...
             if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
                 done[i] = compat.errored_result(exp.configuration, exc)
                 del rules[i]
+            else:
+                fell_back.add(exp, "counting its rows", exc)
             continue
-        counted[rules[i][2].id] = keys.total
+        counted[count.id] = keys.total
         if keys.total and captured is not None:
             captured.keys[(vd.name, exp.id)] = keys
     missing = [count for _, _, count in rules.values() if count.id not in counted]
@@ -217,24 +248,23 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any) -> di
         more, _aborted = gx_validator.compute_metrics(missing, dict(runtime))
         counted.update(more)
     for i, (rule, table_metric, count) in rules.items():
-        if count.id in counted:  # an aborted count (bad SQL) is left to GX, as are errors here
-            try:
-                done[i] = rule.metrics_validate(
-                    metrics={table_metric.id: [], count.id: counted[count.id]},
-                    execution_engine=engine,
-                    runtime_configuration=dict(runtime),
-                )
-            except Exception:  # noqa: BLE001, S112
-                continue
+        if count.id not in counted:  # an aborted count (bad SQL) is left to GX (already in fell_back)
+            continue
+        try:
+            done[i] = rule.metrics_validate(
+                metrics={table_metric.id: [], count.id: counted[count.id]},
+                execution_engine=engine,
+                runtime_configuration=dict(runtime),
+            )
+        except gx_steps.prepare_errors() as exc:
+            fell_back.add(wanted[i], "validating its count", exc)
     return done
 
 
 def _samples_with_count(exp: Any) -> bool:
     """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
     with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
-    return isinstance(exp, CrossTableExpectation)
+    return bool(getattr(exp, "samples_with_count", False))  # declared on the class (expectations._cross_table)
 
 
 def _suite(name: str, expectations: list) -> Any:
@@ -287,29 +317,31 @@ def _wants_samples(evr: Any, fmt: dict | None) -> bool:
     one query; GX's ``unexpected_rows_expectation`` returns rows only under COMPLETE, for a failed
     rule (then it is re-run)."""
     result = evr.result or {}
-    if fmt is None or (evr.exception_info or {}).get("raised_exception"):
+    if fmt is None or raised(evr):
         return False
     if "unexpected_count" in result:
         return bool(result["unexpected_count"]) and not result.get("partial_unexpected_list")
     return not evr.success and str(fmt["result_format"]).upper() == "COMPLETE" and "details" not in result
 
 
-def run_definition(vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None) -> Any:
+def run_definition(
+    vd: Any, *, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any = None, run: Any = None
+) -> Any:
     """``vd.run(checkpoint_id=..., result_format=..., run_id=...)`` with the levers above: the
     same stored ``ExpectationSuiteValidationResult`` (rules in suite order), found faster.
     ``captured`` (:class:`ytempire_dq.store.row_keys.Captured`) receives the SQL rules' row keys (lever
-    3) and the validator, whose resolved metrics the quarantine's queries reuse."""
+    3) and the validator, whose resolved metrics the quarantine's queries reuse. ``run``
+    (:class:`ytempire_dq.run.state.Run`): the run's incremental plan scopes the rules (None: all whole)."""
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
     with fast_hooks.configuration_built_once_per_call():  # lever 6: GX's Python, same values
-        return _run_fast(vd, checkpoint_id, result_format, run_id, captured)
+        return _run_fast(vd, checkpoint_id, result_format, run_id, captured, run)
 
 
-def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any) -> Any:
-    from great_expectations.validator.v1_validator import Validator
-    from great_expectations.validator.validation_statistics import calc_validation_statistics
-
+def _run_fast(
+    vd: Any, checkpoint_id: str | None, result_format: Any, run_id: Any, captured: Any, run: Any = None
+) -> Any:
     diagnostics = vd.is_fresh()  # as ValidationDefinition.run: a definition not saved yet is saved
     if not diagnostics.success:
         if not diagnostics.parent_added and diagnostics.children_added:
@@ -318,27 +350,24 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
             diagnostics.raise_for_error()
 
     if run_id is None:
-        from great_expectations.core.run_identifier import RunIdentifier
-
-        run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
-    from ytempire_dq.run.incremental import scoped
-
+        run_id = gx_steps.new_run_id()
     # an incremental run: the append-mostly table's row-level rules on its new rows only
-    expectations = scoped(vd, list(vd.suite.expectations))
+    expectations = run.scoped(vd, list(vd.suite.expectations)) if run is not None else list(vd.suite.expectations)
     _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)
-    validator = Validator(batch_definition=vd.batch_definition, result_format=NO_SAMPLES)
+    validator = gx_steps.new_validator(vd.batch_definition, NO_SAMPLES)
     known = fast_hooks.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
     if captured is not None:
-        captured.validators[vd.name] = compat.wrapped_validator(validator)
-    results.update(_sql_rules(validator, expectations, vd, captured))
+        captured.validators[vd.name] = gx_steps.legacy(validator)
+    fell_back = FellBack()
+    results.update(_sql_rules(validator, expectations, vd, captured, fell_back))
     rest = [e for i, e in enumerate(expectations) if i not in results]
     # ours count and sample in their one query whatever the format: run with the checkpoint's
     own_format = [e for e in rest if _samples_with_count(e)]
     rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
-    with fast_hooks.one_scan_per_batch(compat.wrapped_validator(validator).execution_engine):
+    with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
@@ -351,40 +380,28 @@ def _run_fast(vd: Any, checkpoint_id: str | None, result_format: Any, run_id: An
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
         if sampled and fmt is not None:
             if captured is not None:  # their samples read with their rows' keys (lever 5)
-                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured)
+                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured, fell_back)
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
     if captured is not None:
         key_capture.keys_from_results(validator, expectations, by_id, vd, captured)
 
-    stats = calc_validation_statistics(ordered)
-    vr = type(first)(
-        results=ordered,
-        success=stats.success,
+    fast = {
+        "rules": len(expectations),  # every rule of the definition went through the fast path ...
+        "fell_back": list(fell_back),  # ... these steps of these rules to GX alone (logged)
+        "proved_by_index": proved,
+        "sql_rules_counted_only": len(results) - proved,
+        "sample_pass_rules": len(sampled) if fmt is not None else 0,
+    }
+    vr = gx_steps.suite_result(
+        first,
+        ordered,
         suite_name=vd.suite.name,
-        batch_id=first.batch_id,
-        statistics={
-            "evaluated_expectations": stats.evaluated_expectations,
-            "successful_expectations": stats.successful_expectations,
-            "unsuccessful_expectations": stats.unsuccessful_expectations,
-            "success_percent": stats.success_percent,
-        },
-        meta=dict(first.meta),
-    )
-    vr.meta.update(
-        {
-            "validation_id": vd.id,
-            "checkpoint_id": checkpoint_id,
-            "run_id": run_id,
-            "validation_time": run_id.run_time,
-            "batch_parameters": None,
-            "ytdq_fast": {
-                "proved_by_index": proved,
-                "sql_rules_counted_only": len(results) - proved,
-                "sample_pass_rules": len(sampled) if fmt is not None else 0,
-            },
-        }
+        vd_id=vd.id,
+        checkpoint_id=checkpoint_id,
+        run_id=run_id,
+        extra_meta={FAST_META: fast},
     )
     compat.store_validation_result(vd, validator, run_id, vr)
     return vr

@@ -26,10 +26,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ytempire_dq import config
+from ytempire_dq.db import migrations
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.run.report import RunReport, rule_key
+from ytempire_dq.locations import definition_table
+from ytempire_dq.run.report import RunReport, rule_key, rule_table
 from ytempire_dq.store import metrics as metric_history
-from ytempire_dq.store.quarantine import QUARANTINE, asset_table, quarantine_failed_rules
+from ytempire_dq.store.quarantine import QUARANTINE, quarantine_failed_rules
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def _engine(database_url: str | None) -> sa.Engine:
 
 
 def _check_schema(conn: sa.Connection, url: str) -> None:
-    if conn.execute(sa.text("SELECT to_regclass('dq.rule_results')")).scalar() is None:
+    if migrations.applied_version(conn) < migrations.HISTORY:
         raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
 
 
@@ -90,23 +92,23 @@ def _check_schema(conn: sa.Connection, url: str) -> None:
 # writing
 
 
-def record_run(
-    report: RunReport, ctx: Any, vds: list, *, database_url: str | None = None, captured: Any = None
-) -> dict | None:
+def record_run(report: RunReport, ctx: Any, vds: list, run: Any) -> dict | None:
     """Append ``report`` (and the keys of every failed rule's rows) to the ``dq`` tables; ``ctx``
     and ``vds`` are the run's open Data Context and validation definitions (in the report's order);
-    ``captured``: row keys the run already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`).
-    ``database_url``: the URL the run read with; the rows are written with ``config.store_url`` of it.
+    ``run`` (:class:`ytempire_dq.run.state.Run`): its checked database (``source_url``), its snapshot
+    (still held: the quarantine reads the rows the run counted), its plan and the row keys it
+    already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`). The rows are written
+    with ``run.store_url``, by default ``config.store_url`` of the checked database's URL.
 
     Never raises: a failure is logged as an ERROR, set as ``report.history_error`` (the verdict
     stands, the run exits 2) and ``None`` returned.
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
-    url = database_url or config.database_url(required=False)
     store = None
     try:
-        store = config.store_url(url)
-        return _record(report, ctx, vds, url, store, captured)
+        url = run.source_url or config.database_url(required=False)
+        run.store_url = store = run.store_url or config.store_url(url)
+        return _record(report, ctx, vds, url, run.store_url, run)
     except Exception as exc:  # noqa: BLE001 - the verdict stands; the run fails (exit 2) saying why
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
@@ -133,7 +135,7 @@ def history_error_line(store: str | None, reason: str) -> str:
     return f"the run's history was not recorded in {where}: {reason} — {fix}"
 
 
-def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captured: Any = None) -> dict:
+def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: Any) -> dict:
     finished = dt.datetime.now(dt.timezone.utc)
     started = finished - dt.timedelta(seconds=report.seconds)
     rules = [(v, r) for v in report.validations for r in v.results]
@@ -142,8 +144,9 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captur
     reader = engine if store == url else _engine(url)  # an analyst's SQL runs as the checks' role, never the owner
     from ytempire_dq.run.snapshot import attach_engine
 
-    attach_engine(engine)  # the quarantine reads the rows the run counted: the run's snapshot, still held
-    attach_engine(reader)
+    if run.snapshot is not None:  # the quarantine reads the rows the run counted: the run's snapshot, still held
+        for each in {id(e): e for e in (engine, reader)}.values():
+            attach_engine(each, run.snapshot)  # disposed below, listener and all
     try:
         with engine.begin() as conn:
             _check_schema(conn, store)
@@ -185,7 +188,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, captur
             _expire(conn, report, vds, store)  # the tool obeys its own retention (ytempire_dq.store.retention)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
-            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, captured)
+            return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, run)
     finally:
         engine.dispose()
         reader.dispose()
@@ -234,13 +237,7 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
     snap = report.snapshot
     if not snap:
         return {}
-    have = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_schema = 'dq' AND table_name = 'runs' AND column_name = 'snapshot_id'"
-        )
-    ).scalar()
-    if not have:
+    if migrations.applied_version(conn) < migrations.RUN_SNAPSHOT:
         log.warning(
             "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
         )
@@ -251,15 +248,12 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
 def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:
     """``{(suite, expectation id): table}``: the table a rule's rows are in, from its validation
     definition's asset (a cross-table rule: its own ``table``; the cache: the asset's name), never
-    from the ``rule_id``'s prefix (two suites may use one prefix)."""
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
+    from the ``rule_id``'s prefix (two suites may use one prefix): :func:`rule_table`."""
     tables = {}
     for vd, validation in zip(vds, report.validations):
-        default = asset_table(vd) or validation.asset
+        default = definition_table(vd) or validation.asset
         for e in vd.suite.expectations:
-            own = e.table if isinstance(e, CrossTableExpectation) else None
-            tables[(validation.suite, e.id)] = own or default
+            tables[(validation.suite, e.id)] = rule_table(e.expectation_type, e.configuration.kwargs, default)
     return tables
 
 

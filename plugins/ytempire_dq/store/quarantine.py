@@ -20,8 +20,10 @@ The offending rows, per kind of rule:
   ignore_row_if applied), as GX's ``unexpected_rows`` metric builds it, without its limit. (GX's
   ``unexpected_index_query`` is not used: in 1.24 it drops ``row_condition`` and its compound
   unique query does not run on PostgreSQL.)
-- **cross-table rules** (:mod:`ytempire_dq.expectations`): their generated ``offending_rows()``
-  without the sample limit; for orphans, every child row referencing a missing value.
+- **our custom rules** (:mod:`ytempire_dq.expectations`): what the rule's class declares
+  (``offending_keys_select``): a cross-table rule's generated ``offending_rows()`` without the
+  sample limit, for orphans every child row referencing a missing value; a volume/drift rule
+  (a metric) and a cross-store rule (the Redis batch) have no rows to key.
 - **``unexpected_rows_expectation``**: the analyst's query, ``{batch}`` filled in by GX, no limit.
   Untrusted text is never wrapped in a writing statement: checked to be one SELECT
   (:mod:`ytempire_dq.sql_guard`), its keys are read in a READ ONLY transaction with the statement
@@ -39,16 +41,19 @@ import datetime as dt
 import io
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ytempire_dq import config
 from ytempire_dq.gx import compat
+from ytempire_dq.locations import definition_table
 from ytempire_dq.pii import mask_text
-from ytempire_dq.run.incremental import scoped
 from ytempire_dq.run.report import RunReport, rule_key
-from ytempire_dq.store.row_keys import Captured, capture, primary_key, query_rule_rows, row_key
+from ytempire_dq.store.row_keys import capture, primary_key, query_rule_rows, row_key
+
+if TYPE_CHECKING:
+    from ytempire_dq.run.state import Run
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +69,24 @@ def quarantine_failed_rules(
     engine: sa.Engine,
     at: dt.datetime,
     write: sa.Connection,
-    captured: Captured | None = None,
+    run: Run,
 ) -> dict:
     """Quarantine the failed rules' rows in ``write``'s transaction (the one that wrote the run's
     ``dq.runs`` row: under the run's snapshot a later transaction would not see it), each rule in
     a savepoint, so one rule's keys failing loses only its own (named in ``report.warnings``);
-    ``engine`` reads; ``captured``: what the validation already read (:class:`Captured`)."""
+    ``engine`` reads; ``run``: the run (its plan's scoped rules, and ``run.captured``: what the
+    validation already read, :class:`~ytempire_dq.store.row_keys.Captured`)."""
     failed = [v for v in report.validations if any(not r.success and r.error is None for r in v.results)]
     if not failed:
         return {}
     counts: dict[str, int] = {}
-    captured = captured or Captured()
+    captured = run.captured
     for vd, validation in zip(vds, report.validations):
         if validation not in failed:
             continue
-        keyer = _Keyer(ctx, vd, engine, captured.validators.get(vd.name))
+        keyer = _Keyer(ctx, vd, engine, captured.validators.get(vd.name), captured.primary_keys)
         # every loaded expectation has its own id; an incremental run's rules as they ran (new rows only)
-        by_id = {e.id: e for e in scoped(vd, vd.suite.expectations)}
+        by_id = {e.id: e for e in run.scoped(vd, vd.suite.expectations)}
         for rule in validation.results:
             if rule.success or rule.error is not None:
                 continue
@@ -104,6 +110,7 @@ def quarantine_failed_rules(
                         Rows(write, table, report.run_id, key, at),
                         select,
                         untrusted=_is_query_rule(expectation),
+                        known=captured.primary_keys,
                     )
             except Exception as exc:  # noqa: BLE001 - one rule's keys failing must not lose the rest
                 reason = mask_text(config.one_line(exc, 400))
@@ -145,7 +152,9 @@ class Rows:
     at: dt.datetime
 
 
-def _quarantine_keys(engine: sa.Engine, rows: Rows, select: sa.Selectable, *, untrusted: bool) -> int:
+def _quarantine_keys(
+    engine: sa.Engine, rows: Rows, select: sa.Selectable, *, untrusted: bool, known: dict | None = None
+) -> int:
     """The row keys of ``select`` (a subquery ``q``) into ``dq.quarantine`` as ``rows``; how many.
 
     Read with their count by :func:`capture` in a READ ONLY transaction with the statement timeout
@@ -153,28 +162,28 @@ def _quarantine_keys(engine: sa.Engine, rows: Rows, select: sa.Selectable, *, un
     key. Past :data:`CAPTURE_LIMIT` rows they never all travel through Python at once: SQL the
     project generates becomes one ``INSERT ... SELECT`` (server-side); an analyst's query
     (``untrusted``) is never wrapped in a writing statement, so its keys are streamed from the
-    read-only transaction and copied in batch by batch."""
+    read-only transaction and copied in batch by batch. ``known``: the run's primary keys."""
     from ytempire_dq.sql_guard import begin_read_only, guard
 
     with engine.connect() as read:
         guard(read)  # what reads here is checked as sent, like every statement of the run's engines
         begin_read_only(read)
-        known = capture(read, select, rows.table)
+        keys = capture(read, select, rows.table, known)
         read.rollback()
-        if known.complete:
-            return _copy_in(rows, known.keys)
+        if keys.complete:
+            return _copy_in(rows, keys.keys)
         if untrusted:
-            return _stream_keys(read, rows, select)
-    return _insert_select(rows, select)
+            return _stream_keys(read, rows, select, known)
+    return _insert_select(rows, select, known)
 
 
-def _stream_keys(read: sa.Connection, rows: Rows, select: sa.Selectable) -> int:
+def _stream_keys(read: sa.Connection, rows: Rows, select: sa.Selectable, known: dict | None = None) -> int:
     """The keys of an analyst's query through a server-side cursor in a READ ONLY transaction."""
     from ytempire_dq.sql_guard import begin_read_only
 
     count = 0
     begin_read_only(read)
-    pk = primary_key(read, rows.table)
+    pk = primary_key(read, rows.table, known)
     keys = read.execution_options(stream_results=True, yield_per=KEY_BATCH).execute(
         sa.select(sa.cast(row_key(pk), sa.Text)).select_from(select)
     )
@@ -195,9 +204,9 @@ def _copy_in(rows: Rows, keys: list[str]) -> int:
     return len(keys)
 
 
-def _insert_select(rows: Rows, select: sa.Selectable) -> int:
+def _insert_select(rows: Rows, select: sa.Selectable, known: dict | None = None) -> int:
     """One ``INSERT INTO dq.quarantine ... SELECT`` of the keys: only for SQL the project generates."""
-    key = row_key(primary_key(rows.write, rows.table))
+    key = row_key(primary_key(rows.write, rows.table, known))
     source = sa.select(
         sa.literal(rows.run_id),
         sa.literal(rows.rule_id),
@@ -211,22 +220,13 @@ def _insert_select(rows: Rows, select: sa.Selectable) -> int:
     return int(result.rowcount)
 
 
-def asset_table(vd: Any) -> str | None:
-    """``[schema.]table`` of a validation definition's asset; None when it is no SQL table (the cache)."""
-    asset = vd.data.data_asset
-    name = getattr(asset, "table_name", None)
-    schema = getattr(asset, "schema_name", None)  # GX's `Missing` sentinel when not set
-    if not isinstance(name, str):
-        return None
-    return f"{schema}.{name}" if isinstance(schema, str) and schema else name
-
-
 class _Keyer:
     """Builds, per failed rule of one validation definition, the SELECT of its offending rows."""
 
-    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine, validator: Any = None):
+    def __init__(self, ctx: Any, vd: Any, engine: sa.Engine, validator: Any = None, known: dict | None = None):
         self.ctx, self.vd, self.engine = ctx, vd, engine
         self._validator = validator  # the one that validated (its metrics reused), else built on demand
+        self.known = {} if known is None else known  # the run's primary keys (``Captured.primary_keys``)
 
     @property
     def validator(self) -> Any:
@@ -235,7 +235,14 @@ class _Keyer:
         return self._validator
 
     def table(self) -> str | None:
-        return asset_table(self.vd)
+        return definition_table(self.vd)
+
+    def primary_key(self, table: str) -> list[str]:
+        """``table``'s primary key, looked up once per run."""
+        if table not in self.known:
+            with self.engine.connect() as conn:
+                primary_key(conn, table, self.known)
+        return list(self.known[table])
 
     def keys(self, expectation: Any) -> tuple[sa.Subquery, str] | None:
         """(subquery ``q`` of the offending rows, their table), or None when rows cannot be keyed."""
@@ -243,13 +250,11 @@ class _Keyer:
             UnexpectedRowsExpectation,
         )
 
-        from ytempire_dq.expectations._cross_table import CrossTableExpectation
-        from ytempire_dq.expectations._history_band import HistoryBandExpectation
-
-        if expectation is None or isinstance(expectation, HistoryBandExpectation):  # a metric: no rows
+        if expectation is None:
             return None
-        if isinstance(expectation, CrossTableExpectation):
-            return self._cross_table(expectation), expectation.table
+        declared = getattr(expectation, "offending_keys_select", None)
+        if callable(declared):  # ours declare their rows (None: a metric or a batch, no rows to key)
+            return declared(self.primary_key)
         table = self.table()
         if table is None:  # not a SQL table asset (e.g. the Redis snapshot): nothing to key on
             return None
@@ -257,7 +262,7 @@ class _Keyer:
             return query_rule_rows(self.validator, expectation), table
         if getattr(expectation, "map_metric", None):
             with self.engine.connect() as conn:
-                pk = primary_key(conn, table) or [
+                pk = primary_key(conn, table, self.known) or [
                     c["name"]
                     for c in sa.inspect(conn).get_columns(
                         table.rpartition(".")[2], schema=table.rpartition(".")[0] or None
@@ -266,49 +271,26 @@ class _Keyer:
             return self._map_rule(expectation, pk), table
         return None  # table-level rules (column set, types): no offending rows
 
-    def _cross_table(self, expectation: Any) -> sa.Subquery:
-        from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
-
-        if not isinstance(expectation, ExpectColumnValuesToExistInTable):
-            return expectation.offending_rows().subquery("q")  # one row per offending parent, its key first
-        # orphans: the offending rows are grouped by missing value; key every child row instead
-        with self.engine.connect() as conn:
-            pk = primary_key(conn, expectation.table)
-        if not pk:  # nothing to key child rows on: the missing values themselves
-            return expectation.offending_rows().subquery("q")
-        return expectation.orphan_rows(*pk).subquery("q")  # one scan of the child table
-
     def _map_rule(self, expectation: Any, pk: list[str]) -> sa.Subquery:
         """GX's unexpected-rows query for the rule (its own condition and domain), keys only, no limit."""
-        from great_expectations.expectations.metrics.map_metric_provider.is_sqlalchemy_metric_selectable import (  # noqa: E501
-            SQLALCHEMY_SELECTABLE_METRICS,
-        )
-        from great_expectations.util import get_sqlalchemy_selectable
-        from great_expectations.validator.metric_configuration import MetricConfiguration
+        from ytempire_dq.gx import validator as gx_steps
 
         validator = self.validator
         engine = validator.execution_engine
-        if validator.active_batch_id:  # as GX validates it: its metrics are the ones resolved then
-            configuration = expectation.configuration
-            configuration.kwargs["batch_id"] = validator.active_batch_id
-            expectation = configuration.to_domain_obj()
-        dependencies = expectation.get_validation_dependencies(
-            execution_engine=engine, runtime_configuration={"result_format": {"result_format": "BASIC"}}
+        map_metric = expectation.map_metric
+        # as GX validates it: its metrics are the ones resolved then
+        _, (count,) = gx_steps.prepared_rule(
+            validator, expectation, {"result_format": {"result_format": "BASIC"}}, (f"{map_metric}.unexpected_count",)
         )
-        count = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_count")
-        condition, compute_kwargs, accessor_kwargs = validator.get_metric(
-            MetricConfiguration(
-                metric_name=f"{expectation.map_metric}.condition",
-                metric_domain_kwargs=count.metric_domain_kwargs,
-                metric_value_kwargs=count.metric_value_kwargs,
-            )
+        condition, compute_kwargs, accessor_kwargs = gx_steps.resolved_metric(
+            validator, f"{map_metric}.condition", count.metric_domain_kwargs, count.metric_value_kwargs
         )
-        if expectation.map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
+        if map_metric == "column_values.unique":  # GX 1.24 reads these rows by a join-back
             return self._duplicate_rows(expectation, pk, {**compute_kwargs, **accessor_kwargs})
         query = sa.select(*(sa.column(c) for c in pk)).where(condition)
-        if expectation.map_metric not in SQLALCHEMY_SELECTABLE_METRICS:
+        if not gx_steps.selects_own_rows(map_metric):
             domain = engine.get_domain_records(domain_kwargs={**compute_kwargs, **accessor_kwargs})
-            query = query.select_from(get_sqlalchemy_selectable(domain))
+            query = query.select_from(gx_steps.sqlalchemy_selectable(domain))
         return query.subquery("q")
 
     def _duplicate_rows(self, expectation: Any, pk: list[str], domain_kwargs: dict) -> sa.Subquery:

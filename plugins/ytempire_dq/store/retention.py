@@ -193,6 +193,7 @@ def prune_history(
 ) -> list[str]:
     """Delete the same selection from ``dq.runs`` (by each run's ``started_at``; its rule results
     and quarantined keys go with it, ``ON DELETE CASCADE``). The removed run ids."""
+    from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import engine as make_engine
 
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -212,7 +213,7 @@ def prune_history(
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            if conn.execute(sa.text("SELECT to_regclass('dq.runs')")).scalar() is None:
+            if migrations.applied_version(conn) < migrations.HISTORY:
                 raise YtdqError(f"no run history in {config.mask_url(database_url)}: schema dq is missing")
             if dry_run:
                 return [r[0] for r in conn.execute(sa.text(chosen), params)]

@@ -6,7 +6,6 @@ which writes them."""
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +38,16 @@ class Captured:
     with their count or listed in a result (``keys[(validation definition name, expectation id)]``)
     and each definition's
     GX validator (``validators[name]``: the metrics it resolved, e.g. the table's row count, are not
-    computed twice). Filled by :mod:`ytempire_dq.run.validation`, read by :func:`quarantine_failed_rules`."""
+    computed twice), and the primary keys looked up (``primary_keys[table]``: a run quarantines many
+    rules of few tables, each lookup a catalog query; see :func:`primary_key`). One per run
+    (``Run.captured``). Filled by :mod:`ytempire_dq.run.validation`, read by :func:`quarantine_failed_rules`."""
 
     keys: dict[tuple[str, str], Keys] = field(default_factory=dict)
     validators: dict[str, Any] = field(default_factory=dict)
+    primary_keys: dict[str, list[str]] = field(default_factory=dict)
 
 
-def capture(conn: sa.Connection, select: sa.Selectable, table: str) -> Keys:
+def capture(conn: sa.Connection, select: sa.Selectable, table: str, known: dict | None = None) -> Keys:
     """Count the rows of ``select`` (a subquery ``q``) and read up to :data:`CAPTURE_LIMIT` of their
     keys (read when called: a test lowers it), in ONE statement PostgreSQL may run with parallel
     workers (an INSERT ... SELECT may not).
@@ -55,8 +57,9 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str) -> Keys:
     PostgreSQL 15 stops at (a window "run condition"). And the planner prices each offending row it
     expects (a third of the table, by its default selectivity) as if it crossed from the parallel
     workers, so it keeps the scan serial; ``parallel_tuple_cost = 0`` for this statement's
-    transaction lets the workers scan, as they do for GX's ``COUNT(*)``. Run in its own transaction."""
-    key = sa.cast(row_key(primary_key(conn, table)), sa.Text).label("key")
+    transaction lets the workers scan, as they do for GX's ``COUNT(*)``. Run in its own transaction.
+    ``known``: the run's primary keys (:func:`primary_key`)."""
+    key = sa.cast(row_key(primary_key(conn, table, known)), sa.Text).label("key")
     numbered = sa.select(
         key, sa.func.count().over().label("total"), sa.func.row_number().over().label("n")
     ).select_from(select)
@@ -66,52 +69,28 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str) -> Keys:
     return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
 
 
-def sample_keys(conn: sa.Connection, expectation: Any, evr: Any) -> Keys | None:
-    """The row keys of a failed cross-table rule, from its own result when that lists every
-    offending row (at most ``SAMPLE_SIZE``): one row per parent holding its table's primary key
-    (``{"<pk column>": value}`` as :func:`row_key` makes them), or, for orphans, every missing value
-    (:func:`_orphan_keys`). None otherwise (the quarantine then reads them)."""
+def sample_keys(conn: sa.Connection, expectation: Any, evr: Any, known: dict | None = None) -> Keys | None:
+    """The row keys of a failed rule from its own result, when the result lists every offending
+    row: what the rule's class declares (``offending_keys_from_result``, e.g. one row per parent
+    holding its table's primary key, or for orphans every missing value; see
+    ``ytempire_dq.expectations._cross_table``); None otherwise (the quarantine then reads them).
+    ``known``: the run's primary keys (:func:`primary_key`)."""
+    declared = getattr(expectation, "offending_keys_from_result", None)  # GX's own types declare none
+    if not callable(declared):
+        return None
+    return declared(conn, evr.result or {}, lambda table: primary_key(conn, table, known))
+
+
+def pk_row_keys(rows: list, total: Any, pk: list[str], table: str) -> Keys | None:
+    """``Keys`` of result rows that each carry ``table``'s primary key ``pk``, when they are all
+    ``total`` offending rows; None otherwise."""
     import json
 
-    from ytempire_dq.expectations import ExpectColumnValuesToExistInTable
-    from ytempire_dq.expectations._cross_table import CrossTableExpectation
-
-    if not isinstance(expectation, CrossTableExpectation):
+    if not isinstance(total, int) or not total or total != len(rows) or not pk:
         return None
-    result = evr.result or {}
-    rows = (result.get("details") or {}).get("unexpected_rows")
-    total = result.get("unexpected_count")
-    if not isinstance(rows, list) or not isinstance(total, int) or not total or not rows:
+    if not all(isinstance(r, dict) and isinstance(r.get(c), (str, int)) for r in rows for c in pk):
         return None
-    if not all(isinstance(r, dict) for r in rows):
-        return None
-    if isinstance(expectation, ExpectColumnValuesToExistInTable):
-        return _orphan_keys(conn, expectation, rows, total)
-    pk = primary_key(conn, expectation.table)
-    if total != len(rows) or not pk or not all(isinstance(r.get(c), (str, int)) for r in rows for c in pk):
-        return None
-    return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, expectation.table)
-
-
-def _orphan_keys(conn: sa.Connection, expectation: Any, rows: list[dict], total: int) -> Keys | None:
-    """An orphan rule's result has one row per missing value with its ``child_rows``; when they add
-    up to the count, it names every missing value, and the orphan rows are the child rows with
-    those values: read through the child column's index (milliseconds), not by a second anti-join
-    over the whole child table (0.7 s for analytics at 10M rows). Same snapshot, same rows: the
-    keys are kept only if they are exactly ``total``."""
-    counts = [r.get("child_rows") for r in rows]
-    values = [r.get(expectation.column) for r in rows]
-    if not all(isinstance(c, int) for c in counts) or sum(counts) != total:
-        return None
-    if not all(isinstance(v, (str, int)) for v in values):
-        return None
-    pk = primary_key(conn, expectation.table)
-    if not pk:
-        return None
-    keys = capture(conn, expectation.orphan_rows(*pk, among=values).subquery("q"), expectation.table)
-    if keys.total != total or not keys.complete:
-        return None
-    return Keys(keys.keys, total, expectation.table)
+    return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, table)
 
 
 def row_key(pk: list[str]) -> sa.ColumnElement:
@@ -148,14 +127,12 @@ def query_rule_rows(validator: Any, expectation: Any) -> sa.Subquery:
     return sa.text(sql.strip().rstrip(";").replace(":", "\\:")).columns().subquery("q")
 
 
-#: ``{engine: {table: primary key}}``: a run quarantines many rules of few tables, and each
-#: lookup is a catalog query (the history's engine lives for one run: no stale entry outlives it).
-_PRIMARY_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def primary_key(conn: sa.Connection, table: str) -> list[str]:
-    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none."""
-    known = _PRIMARY_KEYS.setdefault(conn.engine, {})
+def primary_key(conn: sa.Connection, table: str, known: dict | None = None) -> list[str]:
+    """The primary key columns of ``table`` (``schema.name`` allowed); empty when it has none.
+    ``known``: ``{table: primary key}`` of the run (``Captured.primary_keys``; every read of a run is
+    of its one checked database), looked up once per table and run; None: looked up now."""
+    if known is None:
+        known = {}
     if table not in known:
         schema, _, name = table.rpartition(".")
         pk = sa.inspect(conn).get_pk_constraint(name, schema=schema or None).get("constrained_columns")
