@@ -145,7 +145,9 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
     from ytempire_dq.run.snapshot import attach_engine
 
     if run.snapshot is not None:  # the quarantine reads the rows the run counted: the run's snapshot, still held
-        for each in {id(e): e for e in (engine, reader)}.values():
+        # (a store in another database or cluster cannot import the checked database's snapshot)
+        targets = (engine, reader) if _same_database(store, url) else (reader,)
+        for each in {id(e): e for e in targets}.values():
             attach_engine(each, run.snapshot)  # disposed below, listener and all
     try:
         with engine.begin() as conn:
@@ -192,6 +194,14 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
     finally:
         engine.dispose()
         reader.dispose()
+
+
+def _same_database(a: str, b: str) -> bool:
+    """Whether two URLs name the same database of the same server (roles may differ)."""
+    from sqlalchemy.engine import make_url
+
+    x, y = make_url(a), make_url(b)
+    return (x.host, x.port, x.database) == (y.host, y.port, y.database)
 
 
 def retention_days_of(vds: list) -> int:
