@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from ytempire_dq.fixtures.defects import DEFECT_KINDS
-from ytempire_dq.locations import copy_project  # noqa: F401 - the tests' copy of the project (one home)
+from ytempire_dq.locations import copy_project
 
 #: How ``checkpoint run`` starts its stderr line about a checking role that is a superuser or can write
 #: (cli.services.warn_if_checks_can_write): the test session's role is one, so every run prints it.
@@ -207,3 +207,31 @@ def module_environ(**variables: str):
         yield
     finally:
         mp.undo()
+
+
+def analytics_checkpoints(project_root: Path, url: str, checkpoints: dict[str, str]) -> Path:
+    """A copy of the project at ``project_root`` whose database ``url`` holds clean data up to the
+    day before yesterday (yesterday, a closed day, is the "new day" a test adds) with analytics
+    revenue's CHECK dropped (so a negative revenue can be planted), and ``checkpoints``
+    (``{name: id}``) of the analytics suite alone, without actions. Returns its ``gx/``."""
+    from ytempire_dq.db.connect import connect
+    from ytempire_dq.fixtures import seed
+
+    seed.seed(url, users=15)
+    conn = connect(url, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM analytics WHERE date >= current_date - 1")
+        cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_revenue_check")
+    conn.close()
+    gx = copy_project(project_root)
+    vd_id = json.loads((gx.parent / "validation_definitions" / "analytics.json").read_text())["id"]
+    for name, checkpoint_id in checkpoints.items():
+        doc = {
+            "actions": [],
+            "id": checkpoint_id,
+            "name": name,
+            "result_format": "SUMMARY",
+            "validation_definitions": [{"id": vd_id, "name": "analytics"}],
+        }
+        (gx.parent / "checkpoints" / f"{name}.json").write_text(json.dumps(doc))
+    return gx

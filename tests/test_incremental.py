@@ -11,10 +11,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import copy_project, module_environ, rows, scalar
+from tests.helpers import analytics_checkpoints, module_environ, rows, scalar
 from ytempire_dq.cli import main
 from ytempire_dq.errors import YtdqError
-from ytempire_dq.fixtures import seed
 from ytempire_dq.run import incremental
 from ytempire_dq.run.checkpoint import run_checkpoint
 
@@ -24,33 +23,11 @@ CHECKPOINT = "inc"
 
 @pytest.fixture(scope="module")
 def gx_dir(tmp_path_factory, module_env):
-    """Clean data up to the day before yesterday (yesterday's and today's rows removed: yesterday,
-    a closed day, is the "new day" the test adds),
-    revenue's CHECK dropped so a negative revenue can be planted; a checkpoint of the analytics
-    suite alone, without actions."""
-    seed.seed(module_env, users=15)
-    from ytempire_dq.db.connect import connect
-
-    conn = connect(module_env, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM analytics WHERE date >= current_date - 1")
-        cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_revenue_check")
-    conn.close()
-    gx = copy_project(tmp_path_factory.mktemp("incremental"))
-    root = gx.parent
-    vd_id = json.loads((root / "validation_definitions" / "analytics.json").read_text())["id"]
-    (root / "checkpoints" / f"{CHECKPOINT}.json").write_text(
-        json.dumps(
-            {
-                "actions": [],
-                "id": "00000000-0000-4000-8000-0000000001c4",
-                "name": CHECKPOINT,
-                "result_format": "SUMMARY",
-                "validation_definitions": [{"id": vd_id, "name": "analytics"}],
-            }
-        )
+    """Clean data up to the day before yesterday, revenue's CHECK dropped; one checkpoint of the
+    analytics suite alone, without actions."""
+    return analytics_checkpoints(
+        tmp_path_factory.mktemp("incremental"), module_env, {CHECKPOINT: "00000000-0000-4000-8000-0000000001c4"}
     )
-    return gx
 
 
 def _run(gx_dir, url, **flags):

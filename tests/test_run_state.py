@@ -13,7 +13,6 @@ synthetic violation.
 from __future__ import annotations
 
 import ast
-import json
 import re
 import textwrap
 import threading
@@ -21,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_project, rows
-from ytempire_dq.fixtures import seed
+from tests.helpers import analytics_checkpoints, rows
 from ytempire_dq.run import checkpoint as run_path
 from ytempire_dq.run.checkpoint import run_checkpoint
 from ytempire_dq.store import history
@@ -34,32 +32,12 @@ NEW_BAD, OLD_BAD = 3, 2
 
 @pytest.fixture(scope="module")
 def gx_dir(tmp_path_factory, module_env):
-    """Clean analytics up to the day before yesterday, revenue's CHECK dropped; two checkpoints
-    of the analytics suite alone, without actions: ``inc`` (run with ``--since-last``) and ``whole``."""
-    seed.seed(module_env, users=15)
-    from ytempire_dq.db.connect import connect
-
-    conn = connect(module_env, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM analytics WHERE date >= current_date - 1")
-        cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_revenue_check")
-    conn.close()
-    gx = copy_project(tmp_path_factory.mktemp("run_state"))
-    root = gx.parent
-    vd_id = json.loads((root / "validation_definitions" / "analytics.json").read_text())["id"]
-    for n, name in enumerate(("inc", "whole")):
-        (root / "checkpoints" / f"{name}.json").write_text(
-            json.dumps(
-                {
-                    "actions": [],
-                    "id": f"00000000-0000-4000-8000-00000000{n:04d}",
-                    "name": name,
-                    "result_format": "SUMMARY",
-                    "validation_definitions": [{"id": vd_id, "name": "analytics"}],
-                }
-            )
-        )
-    return gx
+    """Two checkpoints of the analytics suite alone: ``inc`` (run with ``--since-last``) and ``whole``."""
+    return analytics_checkpoints(
+        tmp_path_factory.mktemp("run_state"),
+        module_env,
+        {"inc": "00000000-0000-4000-8000-000000000000", "whole": "00000000-0000-4000-8000-000000000001"},
+    )
 
 
 def _quarantined_ids(db, run_id: str) -> set[str]:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 import ytempire_dq.expectations as E
+from tests.expectations.test_expect_child_aggregate_to_match_parent_column import views_rule
 from ytempire_dq.expectations._cross_table import SentenceRendering
 
 PACKAGE = Path(E.__file__).resolve().parents[1]
@@ -36,16 +37,7 @@ TIER_LIMIT = E.ExpectChildCountPerParentWithinLimit(
     child_key_column="user_id",
     child_filter={"status": "active"},
 )
-VIEWS = E.ExpectChildAggregateToMatchParentColumn(
-    table="videos",
-    key_column="id",
-    parent_column="view_count",
-    child_table="analytics",
-    child_key_column="video_id",
-    child_column="views",
-    aggregate="sum",
-    tolerance=100,
-)
+VIEWS = views_rule(aggregate="sum", tolerance=100)
 VOLUME = E.ExpectTableRowCountToBeWithinHistoryBand(table="analytics")
 CACHED_VIEWS = E.ExpectColumnValuesToMatchTableColumn(
     column="view_count", table="videos", table_key_column="id", table_column="view_count", key_column="video_id"

@@ -72,7 +72,7 @@ from ytempire_dq.gx import compat, fast_hooks
 from ytempire_dq.gx import validator as gx_steps
 from ytempire_dq.gx.results import raised
 from ytempire_dq.locations import definition_table_parts
-from ytempire_dq.pii import mask_text
+from ytempire_dq.pii import mask_error
 from ytempire_dq.run import key_capture
 from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
 
@@ -187,7 +187,8 @@ class FellBack(list):
 
     def add(self, exp: Any, step: str, exc: BaseException | str) -> None:
         rule_id = (exp.meta or {}).get("rule_id") or f"? ({exp.expectation_type} {exp.id})"
-        cause = mask_text(config.mask_secrets(f"{step}: {exc if isinstance(exc, str) else _cause(exc)}"))
+        # every value PostgreSQL quotes masked: the cause is for diagnosis, it never needs the data
+        cause = mask_error(config.mask_secrets(f"{step}: {exc if isinstance(exc, str) else _cause(exc)}"), True)
         log.warning("fast path: rule %s falls back to GX alone (%s)", rule_id, cause)
         self.append({"rule_id": rule_id, "cause": cause})
 

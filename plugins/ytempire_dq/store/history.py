@@ -145,9 +145,8 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
     from ytempire_dq.run.snapshot import attach_engine
 
     if run.snapshot is not None:  # the quarantine reads the rows the run counted: the run's snapshot, still held
-        # (a store in another database or cluster cannot import the checked database's snapshot)
-        targets = (engine, reader) if _same_database(store, url) else (reader,)
-        for each in {id(e): e for e in targets}.values():
+        # on the checked database only: a store elsewhere cannot import it (nor needs to)
+        for each in {id(e): e for e in (engine, reader) if _same_database(e.url, url)}.values():
             attach_engine(each, run.snapshot)  # disposed below, listener and all
     try:
         with engine.begin() as conn:
@@ -196,12 +195,10 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
         reader.dispose()
 
 
-def _same_database(a: str, b: str) -> bool:
-    """Whether two URLs name the same database of the same server (roles may differ)."""
-    from sqlalchemy.engine import make_url
-
-    x, y = make_url(a), make_url(b)
-    return (x.host, x.port, x.database) == (y.host, y.port, y.database)
+def _same_database(a: Any, b: Any) -> bool:
+    """Whether two URLs name one database of one server (the role may differ)."""
+    a, b = sa.make_url(a), sa.make_url(b)
+    return (a.host, a.port or 5432, a.database) == (b.host, b.port or 5432, b.database)
 
 
 def retention_days_of(vds: list) -> int:
