@@ -180,3 +180,70 @@ def module_env(db_url, redis_url):
     client.close()
     for _ in module_environ(DATABASE_URL=db_url, REDIS_URL=cache_url):
         yield db_url
+
+
+# ---------------------------------------------------------------------------------------------
+# production topologies (tests/topologies.py): started only by the tests that ask for them
+# (mark those tests ``local_servers``: they run the machine's PostgreSQL binaries)
+
+
+@pytest.fixture(scope="session")
+def primary_cluster(tmp_path_factory):
+    """A cluster of its own (not the session's: a replica copies a whole cluster) whose database
+    ``ytempire`` is migrated and seeded with clean data (10 users)."""
+    from tests import topologies
+    from ytempire_dq.fixtures import seed
+
+    cluster = topologies.start_cluster(tmp_path_factory.mktemp("primary"))
+    try:
+        migrations.migrate(cluster.url)
+        seed.seed(cluster.url, users=10, seed=7)
+        yield cluster
+    finally:
+        topologies.stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def standby(primary_cluster):
+    """A hot standby of ``primary_cluster`` (``pg_basebackup -R``), caught up with it."""
+    from tests import topologies
+
+    replica = topologies.start_replica(primary_cluster)
+    try:
+        yield replica
+    finally:
+        topologies.stop_cluster(replica)
+
+
+@pytest.fixture(scope="session")
+def store_cluster(tmp_path_factory):
+    """A second cluster to serve as the results store; its database ``ytempire`` is migrated."""
+    from tests import topologies
+
+    cluster = topologies.start_cluster(tmp_path_factory.mktemp("store"))
+    try:
+        migrations.migrate(cluster.url)
+        yield cluster
+    finally:
+        topologies.stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def select_only_role():
+    """Factory ``(owner_url, role) -> the role's URL`` (password ``topologies.ROLE_PASSWORD``): a
+    role that may only read every table of the owner URL's database (``GRANT USAGE ON SCHEMA public,
+    dq`` + ``SELECT ON ALL TABLES``); each is dropped at the end of the session."""
+    from tests import topologies
+
+    made = []
+
+    def make(owner_url: str, role: str) -> str:
+        made.append((owner_url, role))
+        return topologies.create_select_only_role(owner_url, role)
+
+    yield make
+    for owner_url, role in reversed(made):
+        try:
+            topologies.drop_role(owner_url, role)
+        except Exception:  # noqa: BLE001, S110 - its cluster or database may be gone already
+            pass

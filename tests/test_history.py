@@ -1,6 +1,6 @@
 """Run history in schema dq: a row per rule per run, the keys of ALL offending rows of each failed
 rule (count = the injected count, keys = the rows the defect SQL finds), `ytdq history`, and a
-history failure that leaves the verdict alone. The `critical` runs have Redis down: history does not
+history failure that leaves the verdict but fails the run (exit 2). The `critical` runs have Redis down: history does not
 need it (`nightly` reads the cache as a data source, so it gets the session's redis)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.defects import DEFECT_KINDS
 from ytempire_dq.ops import services
 from ytempire_dq.run.checkpoint import run_checkpoint
+from ytempire_dq.store.preflight import StoreNotWritable
 
 #: every defect kind, distinct counts (1..N): map rules (regex, not-null under a row_condition, unique,
 #: compound unique, column pairs, between, in set), orphans (cross-table), aggregates (sum vs parent,
@@ -226,11 +227,32 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     assert unknown.exit_code == ExitCode.RUN_FAILED and "no history for rule 'users.no_such_rule'" in unknown.output
 
 
-def test_a_history_failure_is_logged_and_leaves_the_exit_code(new_database, project, redis_down, caplog, monkeypatch):
-    url = new_database("history_broken")
+def test_a_store_without_schema_dq_stops_the_run_before_any_rule(new_database, project, redis_down, monkeypatch):
+    url = new_database("history_no_dq")
     seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
     monkeypatch.setenv("YTDQ_STORE_URL", new_database("history_store_never_migrated", empty=True))
+    with pytest.raises(StoreNotWritable, match="has no schema dq: run `ytdq db migrate` there, or set YTDQ_STORE_URL"):
+        run_checkpoint("critical", config_dir=project, database_url=url)
+
+
+def test_a_history_failure_is_logged_keeps_the_verdict_and_fails_the_run(new_database, project, redis_down, caplog):
+    url = new_database("history_broken")
+    seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
+    c = connect(url, autocommit=True)
+    c.cursor().execute(REFUSE_RUNS)  # after the pre-flight: the store refuses the run's row
+    c.close()
     caplog.set_level(logging.ERROR, logger="ytempire_dq.store.history")
     report = run_checkpoint("critical", config_dir=project, database_url=url)
-    assert report.exit_code == ExitCode.DATA_FAILED and report.rule("videos.channel_exists").unexpected_count == 1
-    assert "history not recorded: no run history in" in caplog.text and "schema dq is missing" in caplog.text
+    assert report.rule("videos.channel_exists").unexpected_count == 1 and not report.success  # the verdict stands
+    assert report.exit_code == ExitCode.RUN_FAILED  # the history is lost: never exit 0 or 1 in silence
+    assert "dq.runs refuses rows" in report.history_error and "YTDQ_STORE_URL" in report.history_error
+    assert report.to_dict()["history_error"] == report.history_error
+    assert "history not recorded:" in caplog.text and "dq.runs refuses rows" in caplog.text
+
+
+#: A trigger that makes dq.runs refuse every row (the store turned unwritable after the pre-flight).
+REFUSE_RUNS = """
+CREATE FUNCTION dq.refuse_rows() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN RAISE EXCEPTION 'dq.runs refuses rows (test trigger)'; END$$;
+CREATE TRIGGER refuse_rows BEFORE INSERT ON dq.runs FOR EACH ROW EXECUTE FUNCTION dq.refuse_rows();
+"""

@@ -95,6 +95,7 @@ def test_json_shape(nightly):
         "errors",
         "warnings",
         "fast_path",
+        "history_error",
         "validations",
     }
     # every rule of the committed suites on clean data: the fast path's, none left to GX alone
@@ -102,7 +103,7 @@ def test_json_shape(nightly):
     assert set(doc["snapshot"]) == {"id", "taken_at", "txids"}  # the database instant every rule saw
     assert doc["scan"]["mode"] == "full"  # no --since-last: every rule on every row
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
-    assert doc["exit_code"] == 0 and doc["errors"] == [] and doc["warnings"] == []
+    assert doc["exit_code"] == 0 and doc["errors"] == [] and doc["warnings"] == [] and doc["history_error"] is None
     assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()
     for v in doc["validations"]:
         assert set(v) == {"suite", "asset", "success", "results"}

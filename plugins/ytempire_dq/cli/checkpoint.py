@@ -56,6 +56,7 @@ def print_run(report, table: bool = True) -> None:
     if table and report.data_docs:
         out.print(f"Data Docs: {report.data_docs}", highlight=False, soft_wrap=True)
     _print_errors(errors)
+    _print_errors([report.history_error] if report.history_error else [])  # exit 2: never lost in silence
 
 
 def _scan_note(scan: dict | None) -> str:

@@ -158,6 +158,9 @@ def run_checkpoint(
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
+        from ytempire_dq.store.preflight import check_store
+
+        run.store_url = check_store(url)  # the history can be written there (not a standby, a role that may INSERT)
         ctx = open_context(cdir, database_url=url)
         for suite_name in suite_names:
             check_suite_loads(ctx, suite_path(suite_name, cdir))

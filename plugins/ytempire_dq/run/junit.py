@@ -116,7 +116,20 @@ def from_report(report: RunReport) -> JUnitXml:
         if seconds is not None:
             suite.time = seconds
         xml.add_testsuite(suite)
+    if report.history_error:  # exit 2 with every rule judged: the CI page says why
+        xml.add_testsuite(_history_suite(report.history_error, run))
     return _finish(xml, report.seconds)
+
+
+def _history_suite(message: str, properties: dict) -> TestSuite:
+    """A run whose history could not be written: one ``history`` test case in error."""
+    suite = _suite("history", properties)
+    case = TestCase("history", "history")
+    error = Error(_one_line(xml_text(message, VALUE_CHARS * 2)), "HistoryError")
+    error.text = xml_text(message)
+    case.result = [error]
+    suite.add_testcase(case)
+    return suite
 
 
 def _finish(xml: JUnitXml, seconds: float | None) -> JUnitXml:

@@ -149,11 +149,14 @@ class RunReport:
     #: what the run could not keep though the verdict stands (a rule's offending rows not
     #: quarantined): a ``warning:`` line each on the terminal, and in --json
     warnings: list[str] = field(default_factory=list)
+    #: the run's history could not be written (store URL masked, the cause, the fix): exit code 2
+    history_error: str | None = None
 
     @property
     def exit_code(self) -> ExitCode:
-        """2 when any rule could not be evaluated (a broken run is never "bad data"), else 0 or 1."""
-        if any(r.error is not None for r in self.rules()):
+        """2 when any rule could not be evaluated (a broken run is never "bad data") or the run's
+        history could not be written (never lost in silence), else 0 or 1."""
+        if self.history_error is not None or any(r.error is not None for r in self.rules()):
             return ExitCode.RUN_FAILED
         return ExitCode.OK if self.success else ExitCode.DATA_FAILED
 
@@ -169,6 +172,7 @@ class RunReport:
             "errors": self.errors(),
             "warnings": list(self.warnings),
             "fast_path": self.fast_path(),
+            "history_error": self.history_error,
             "validations": [v.to_dict() for v in self.validations],
         }
 

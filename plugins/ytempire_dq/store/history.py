@@ -6,8 +6,11 @@ action doing it. History is a guarantee of every run, like the exit code, not an
 checkpoint file could drop; it needs the :class:`RunReport` (both GX result shapes already read
 the one way), the database URL the run used and the validation definitions' batches; and it
 runs whatever the actions did (Redis down included). A failure here is logged as an ERROR and
-never changes the run's verdict or exit code. It is written with :func:`ytempire_dq.config.store_url`
-(the checks' own role may not write); the quarantine reads the offending rows with the checks' URL.
+leaves the verdict, but fails the run: ``RunReport.history_error``, exit code 2 (before the run, the
+pre-flight :mod:`ytempire_dq.store.preflight` stops a run whose history could not be written). It is
+written with :func:`ytempire_dq.config.store_url` (the checks' own role may not write); the
+quarantine reads the offending rows with the checks' URL. The same transaction removes what is past
+the retention (:func:`ytempire_dq.store.retention.expire_history`).
 
 Quarantined row keys: :mod:`ytempire_dq.store.quarantine`. The volume/drift rules' values and bands
 (``dq.metrics``, migration 005): :mod:`ytempire_dq.store.metrics`, written in the same transaction
@@ -97,17 +100,39 @@ def record_run(report: RunReport, ctx: Any, vds: list, run: Any) -> dict | None:
     already read (:func:`ytempire_dq.store.quarantine.quarantine_failed_rules`). The rows are written
     with ``run.store_url``, by default ``config.store_url`` of the checked database's URL.
 
-    Never raises: a failure is logged as an ERROR and ``None`` returned (the run's verdict stands).
+    Never raises: a failure is logged as an ERROR, set as ``report.history_error`` (the verdict
+    stands, the run exits 2) and ``None`` returned.
     Returns ``{rule_id: quarantined key count}`` for the failed rules whose rows could be keyed.
     """
+    store = None
     try:
         url = run.source_url or config.database_url(required=False)
-        run.store_url = run.store_url or config.store_url(url)
+        run.store_url = store = run.store_url or config.store_url(url)
         return _record(report, ctx, vds, url, run.store_url, run)
-    except Exception as exc:  # noqa: BLE001 - history must never change the verdict
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the run fails (exit 2) saying why
         reason = config.one_line(exc, 500)
         log.error("run %s of checkpoint %r: history not recorded: %s", report.run_id, report.checkpoint, reason)
+        report.history_error = history_error_line(store, _cause(exc))
         return None
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of the driver's own message (SQLAlchemy appends the statement and its
+    parameters: the log file has them), masked and bounded."""
+    text = str(getattr(exc, "orig", None) or exc)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return config.one_line(first, 300)
+
+
+def history_error_line(store: str | None, reason: str) -> str:
+    """The one ``error:`` line of a run whose history could not be written (store URL masked)."""
+    from ytempire_dq.errors import hint
+
+    where = config.mask_url(store) if store else "the results store"
+    fix = "set YTDQ_STORE_URL to a writable PostgreSQL database"
+    if "schema dq is missing" in reason or (hint(reason) or "").startswith("is the database migrated"):
+        fix = "run `ytdq db migrate` there, or " + fix
+    return f"the run's history was not recorded in {where}: {reason} — {fix}"
 
 
 def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: Any) -> dict:
@@ -161,6 +186,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
                     ],
                 )
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
+            _expire(conn, report, vds, store)  # the tool obeys its own retention (ytempire_dq.store.retention)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
             return quarantine_failed_rules(report, ctx, vds, reader, finished, conn, run)
@@ -173,6 +199,44 @@ def _same_database(a: Any, b: Any) -> bool:
     """Whether two URLs name one database of one server (the role may differ)."""
     a, b = sa.make_url(a), sa.make_url(b)
     return (a.host, a.port or 5432, a.database) == (b.host, b.port or 5432, b.database)
+
+
+def retention_days_of(vds: list) -> int:
+    """The days the run's history is kept: ``config.retention_days()``, or fewer when a retention
+    rule of the run's suites on a ``dq`` table says so (its own ``max_age_days``): what is removed
+    is what those rules judge."""
+    from ytempire_dq.expectations.expect_column_values_to_be_within_retention import (
+        ExpectColumnValuesToBeWithinRetention,
+    )
+
+    days = [config.retention_days()]
+    for vd in vds:
+        for e in vd.suite.expectations:
+            if isinstance(e, ExpectColumnValuesToBeWithinRetention) and str(e.table).startswith("dq."):
+                days.append(e.days())
+    return min(days)
+
+
+def _expire(conn: sa.Connection, report: RunReport, vds: list, store: str) -> None:
+    """Remove what is past the retention from the history, in a savepoint of the run's transaction:
+    what the store's role may not delete stays, with a warning on the run (the history is written)."""
+    from ytempire_dq.store.retention import expire_history
+
+    masked = config.mask_url(store)
+    try:
+        with conn.begin_nested():
+            removed, left = expire_history(conn, retention_days_of(vds))
+    except Exception as exc:  # noqa: BLE001 - the history is written; the retention rules will say it
+        report.warnings.append(f"history past the retention not removed from {masked}: {config.one_line(exc, 300)}")
+        return
+    left = {table: n for table, n in left.items() if n}
+    if left:
+        rows = ", ".join(f"{n} rows of {table}" for table, n in left.items())
+        report.warnings.append(
+            f"history past the retention not removed from {masked}: the store's role may not DELETE ({rows})"
+        )
+    if any(removed.values()):
+        log.info("run %s: removed past the retention: %s", report.run_id, removed)
 
 
 def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:

@@ -268,3 +268,49 @@ def summary(out: dict, dry_run: bool = False) -> str:
     if "history_runs" in out:
         text += f"; {len(out['history_runs'])} runs from the history (dq)"
     return text
+
+
+# ---------------------------------------------------------------------------------------------
+# a run's own retention (each checkpoint run, in the transaction that writes its history)
+
+#: Rows removed per table by one run at most: bounded work (a backlog goes over a few runs).
+EXPIRE_LIMIT = 500
+#: How far ahead a run removes: what will be past the retention before the next nightly run (24 h)
+#: and an hour's slack. The retention rules judge at their run's snapshot, taken before this run
+#: writes its history; removing only what is past the retention now would leave the rows that age
+#: past it in between, and the next nightly would fail on the tool's own history.
+EXPIRE_AHEAD_HOURS = 25
+
+#: (table, its timestamp, its key): the tables the privacy suite's retention rules judge. Runs first:
+#: their rule results, metrics and quarantined keys go with them (ON DELETE CASCADE); the others
+#: catch rows dated older than their run.
+EXPIRED_TABLES = (
+    ("dq.runs", "started_at", "run_id"),
+    ("dq.rule_results", "observed_at", "id"),
+    ("dq.quarantine", "quarantined_at", "id"),
+)
+
+
+def expire_history(
+    conn: sa.Connection, days: int, *, ahead_hours: int = EXPIRE_AHEAD_HOURS, limit: int = EXPIRE_LIMIT
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Delete from the ``dq`` history what is older than ``days`` (less ``ahead_hours``) by the
+    database's clock (the one the retention rules judge by), the oldest first, at most ``limit`` rows
+    per table, on ``conn`` (the caller's transaction). Looking ahead never reaches past half the
+    retention (a 1-day retention looks 12 h ahead: the run's own rows stay).
+
+    ``({table: rows removed}, {table: rows past the retention left})``: a table the role may not
+    delete from is left as it is, its rows past the retention counted (a role with only INSERT)."""
+    ahead_hours = min(ahead_hours, int(days) * 24 // 2)
+    params = {"days": int(days), "ahead": int(ahead_hours), "limit": int(limit)}
+    removed, left = {}, {}
+    for table, column, key in EXPIRED_TABLES:
+        expired = (
+            f"SELECT {key} FROM {table} WHERE {column} < now() - make_interval(days => :days) "
+            f"+ make_interval(hours => :ahead) ORDER BY {column} LIMIT :limit"
+        )
+        if conn.execute(sa.text("SELECT has_table_privilege(:t, 'DELETE')"), {"t": table}).scalar():
+            removed[table] = conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} IN ({expired})"), params).rowcount
+        else:
+            left[table] = conn.execute(sa.text(f"SELECT count(*) FROM ({expired}) e"), params).scalar()
+    return removed, left

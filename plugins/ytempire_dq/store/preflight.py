@@ -1,0 +1,83 @@
+"""Pre-flight of the results store: before any rule runs, the run's history can be written there.
+
+A run whose history cannot be written fails (exit 2, :mod:`ytempire_dq.store.history`); when the
+store tells why before the run starts, the run does not start: one line naming the store (URL
+masked), the reason and the fix. The reasons seen in production topologies:
+
+- the store is a **hot standby** (``pg_is_in_recovery()``): the checks point at a read replica and,
+  without ``YTDQ_STORE_URL``, the history would go to the checked database;
+- the store's role may not **INSERT** into the ``dq`` tables (a SELECT-only role);
+- the role's transactions are **read-only** (``default_transaction_read_only``);
+- the store has **no schema dq** (never migrated), or does not answer.
+
+What the run writes there is :data:`WRITTEN` (``dq.runs`` is also updated with the run's scan, and
+the run removes what is past the retention; a role that may not delete gets a warning, not a stop).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ytempire_dq import config
+from ytempire_dq.errors import YtdqError
+
+#: The tables a run inserts into (its row, its rule results, the volume/drift values, the keys).
+WRITTEN = ("dq.runs", "dq.rule_results", "dq.metrics", "dq.quarantine")
+
+FIX = "set YTDQ_STORE_URL to a writable PostgreSQL database"
+
+
+class StoreNotWritable(YtdqError):
+    """The results store cannot take the run's history: the run does not start (exit 2)."""
+
+
+def check_store(checks_url: str) -> str:
+    """Raise :class:`StoreNotWritable` (one line: the store, the reason, the fix) unless the run's
+    history can be written to ``config.store_url(checks_url)``; returns that URL."""
+    from ytempire_dq.db.connect import DatabaseUnavailable, connect
+
+    store = config.store_url(checks_url)
+    where = _where(store, checks_url)
+    try:
+        conn = connect(store, connect_timeout=5)
+    except DatabaseUnavailable as exc:
+        raise StoreNotWritable(f"{where}: {exc}") from None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_is_in_recovery(), current_user, current_setting('transaction_read_only')")
+            standby, user, read_only = cur.fetchone()
+            if standby:
+                raise StoreNotWritable(
+                    f"{where} is a hot standby (read-only, in recovery): the run's history cannot be written "
+                    f"there — {FIX}"
+                )
+            cur.execute("SELECT to_regclass('dq.runs')")
+            if cur.fetchone()[0] is None:
+                raise StoreNotWritable(f"{where} has no schema dq: run `ytdq db migrate` there, or {FIX}")
+            missing = []
+            for table in WRITTEN:
+                cur.execute("SELECT to_regclass(%s) IS NULL OR has_table_privilege(%s, 'INSERT')", (table, table))
+                if not cur.fetchone()[0]:
+                    missing.append(table)
+            if missing:
+                raise StoreNotWritable(
+                    f"{where}: role {user!r} may not write the run's history (no INSERT on {', '.join(missing)}) "
+                    f"— {FIX} (or grant that role INSERT on the dq tables)"
+                )
+            if read_only == "on":
+                raise StoreNotWritable(
+                    f"{where}: role {user!r} opens read-only transactions (default_transaction_read_only), "
+                    f"the run's history cannot be written — {FIX}"
+                )
+    finally:
+        conn.close()
+    return store
+
+
+def _where(store: str, checks_url: str) -> str:
+    """How the one line names the store: ``YTDQ_STORE_URL`` when set, else the checked database."""
+    if os.environ.get(config.STORE_URL_ENV):
+        return f"the results store {config.mask_url(store)} (YTDQ_STORE_URL)"
+    if store == checks_url:
+        return f"the results store {config.mask_url(store)} (the checked database: YTDQ_STORE_URL is not set)"
+    return f"the results store {config.mask_url(store)}"
