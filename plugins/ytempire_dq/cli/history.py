@@ -1,4 +1,4 @@
-"""`ytdq history`: the run history kept in the `dq` schema."""
+"""`ytdq history`: the run history kept in the `dq` schema of the results store (`YTDQ_STORE_URL`; unset, the checked database)."""
 
 from __future__ import annotations
 

@@ -264,10 +264,18 @@ def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | No
     return tables
 
 
-def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None) -> list[dict]:
-    """The last ``limit`` runs, newest first: run_id, checkpoint, success, rules_total, rules_failed,
-    rules_errored (rules that could not be evaluated: the run exited 2), times."""
-    url = database_url or config.database_url()
+def _store(store_url: str | None) -> str:
+    """The results store the history is read from: ``store_url``, else :func:`ytempire_dq.config.store_url`
+    (``YTDQ_STORE_URL``; unset, the checked database), where the runs wrote it -- never the checked
+    database when the store is elsewhere (a standby or a SELECT-only role holds no history)."""
+    return store_url or config.store_url()
+
+
+def last_runs(*, checkpoint: str | None = None, limit: int = 20, store_url: str | None = None) -> list[dict]:
+    """The last ``limit`` runs in the results store (:func:`_store`), newest first: run_id, checkpoint,
+    success, rules_total, rules_failed, rules_errored (rules that could not be evaluated: the run
+    exited 2), times."""
+    url = _store(store_url)
     engine = _engine(url)
     try:
         with engine.connect() as conn:
@@ -287,10 +295,9 @@ def last_runs(*, checkpoint: str | None = None, limit: int = 20, database_url: s
         engine.dispose()
 
 
-def rule_trend(
-    rule_id: str, *, checkpoint: str | None = None, limit: int = 20, database_url: str | None = None
-) -> dict:
-    """One rule over the last ``limit`` runs (newest first) and since when it fails.
+def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20, store_url: str | None = None) -> dict:
+    """One rule over the last ``limit`` runs in the results store (:func:`_store`, newest first) and
+    since when it fails.
 
     ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined,
     metric}], "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
@@ -298,7 +305,7 @@ def rule_trend(
     and band in that run (:func:`ytempire_dq.store.metrics.by_run`), else None. Unknown rule:
     :class:`YtdqError`.
     """
-    url = database_url or config.database_url()
+    url = _store(store_url)
     results, quarantine = RULE_RESULTS, QUARANTINE
     scope = [results.c.rule_id == rule_id] + ([results.c.checkpoint == checkpoint] if checkpoint else [])
     quarantined = (
