@@ -1,4 +1,5 @@
-"""The rule history page of Data Docs (``history.html``), from the run history in schema ``dq``.
+"""The rule history page of Data Docs (``history.html``), from the run history in schema ``dq`` of
+the results store (``YTDQ_STORE_URL``; unset, the checked database).
 
 Per checkpoint, per rule: its outcome and bad-row count over the checkpoint's last
 :data:`HISTORY_RUNS` runs (an inline SVG drawn here: no script, no chart library), since when it
@@ -46,14 +47,14 @@ _SINCE_SQL = sa.text(
 _QUARANTINED_SQL = sa.text("SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = :run GROUP BY rule_id")
 
 
-def history(database_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
+def history(store_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
     """``[{checkpoint, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
     outcomes: [None | {success, unexpected_count, error}] per run, failing_since, quarantined,
     latest_run}]}]``, checkpoints by their latest run, newest first."""
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import engine as make_engine
 
-    engine = make_engine(database_url)
+    engine = make_engine(store_url)
     try:
         with engine.connect() as conn:
             if migrations.applied_version(conn) < migrations.HISTORY:
@@ -202,10 +203,12 @@ def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
     return page("Data Docs | Rule history", "\n".join(parts))
 
 
-def write_page(site: Path, database_url: str | None = None, runs: int = HISTORY_RUNS) -> Path | None:
-    """Write ``history.html`` into the site at ``site``. Never raises (the docs must not fail a
-    run): a failure is logged as a WARNING and the old page stays; None then."""
-    url = database_url or config.database_url(required=False)
+def write_page(site: Path, store_url: str | None = None, runs: int = HISTORY_RUNS) -> Path | None:
+    """Write ``history.html`` into the site at ``site``, from the history in the results store
+    ``store_url`` (by default :func:`ytempire_dq.config.store_url`: ``YTDQ_STORE_URL``, else the
+    checked database). Never raises (the docs must not fail a run): a failure is logged as a
+    WARNING and the old page stays; None then."""
+    url = store_url or config.store_url(required=False)
     if not url:
         ensure_page(site)
         return None
@@ -272,10 +275,11 @@ def site_dirs(ctx: Any) -> list[Path]:
     return sites
 
 
-def write_pages(ctx: Any, database_url: str | None = None) -> None:
-    """:func:`write_page` for every filesystem site of ``ctx`` (one history read). Never raises."""
+def write_pages(ctx: Any, store_url: str | None = None) -> None:
+    """:func:`write_page` for every filesystem site of ``ctx`` (one history read from the results
+    store ``store_url``, by default :func:`ytempire_dq.config.store_url`). Never raises."""
     try:
-        url = database_url or config.database_url(required=False)
+        url = store_url or config.store_url(required=False)
         dirs = site_dirs(ctx)
         first = write_page(dirs[0], url) if dirs else None
         for site in dirs[1:]:

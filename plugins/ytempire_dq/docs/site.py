@@ -407,7 +407,7 @@ def docs_build(config_dir: Path | str | None = None) -> Path:
     index = build_docs(ctx)
     from ytempire_dq.docs import history_page
 
-    history_page.write_pages(ctx, url)
+    history_page.write_pages(ctx, config.store_url(url, required=False))  # the history: the results store
     results_dir = marks.results_dir_of(ctx.stores[ctx.validation_results_store_name]) or Path()
     unreadable = sorted({r["unreadable"] for r in read_rows(index.parent) if r.get("unreadable")})
     if unreadable:

@@ -210,7 +210,7 @@ def run_checkpoint(
         if run_report.data_docs:  # Data Docs' rule history page, now that this run is in the history
             from ytempire_dq.docs.history_page import write_pages
 
-            write_pages(ctx, url)
+            write_pages(ctx, run.store_url or config.store_url(url))  # the history is in the store
 
     for rule in run_report.rules():
         if rule.error is not None:  # the whole message (SQL included) for the log file / --verbose
