@@ -235,6 +235,7 @@ def _begin(run: Run, vds: list, redis_url: str | None, *, since_last: bool, full
         full=full,
         fast=enabled(),
         asset_tables=tables,
+        store_url=run.store_url,  # the past runs' watermarks: the results store
     )
     # one database instant for every rule, the actions and the history (ytempire_dq.run.snapshot)
     run.snapshot = run.scope.enter_context(take(run.source_url))

@@ -12,7 +12,8 @@ nightly"). For such a table, a run plans (:func:`plan`), before its snapshot:
 At the run's snapshot, :meth:`Plan.measure` reads each table's watermark: ``max(column)`` among
 the rows of *closed days*, dated before the snapshot's day: the day still filling is scanned again
 by the next run (its late rows are not lost), and a future-dated row, itself a defect, cannot push
-the watermark ahead of the rows still to come. History records mode and watermarks (migration 008).
+the watermark ahead of the rows still to come. History records mode and watermarks (migration 008)
+in the results store (``YTDQ_STORE_URL``; unset, the checked database), and the plan reads them there.
 
 The mechanism: for the run only, every *row-level* rule of the table's suite is replaced by a
 copy with the same id (:func:`scoped` with the run's plan, ``Run.scoped``, called by the fast
@@ -188,10 +189,14 @@ def plan(
     full: bool = False,
     fast: bool = True,
     asset_tables: list | None = None,
+    store_url: str | None = None,
 ) -> Plan:
-    """The scan of the coming run (see the module docstring for the rules); ``fast``: the fast
-    runner is on (``ytempire_dq.run.validation.enabled()``; the scoped rules run only there);
-    ``asset_tables``: the tables the checkpoint's rules read (the others are left out)."""
+    """The scan of the coming run (see the module docstring for the rules); ``url``: the checked
+    database; ``fast``: the fast runner is on (``ytempire_dq.run.validation.enabled()``; the scoped
+    rules run only there); ``asset_tables``: the tables the checkpoint's rules read (the others are
+    left out); ``store_url``: the results store whose ``dq.runs`` holds the past runs' watermarks
+    (by default :func:`ytempire_dq.config.store_url` of ``url``: the checked database unless
+    ``YTDQ_STORE_URL`` is set)."""
     if since_last and full:
         raise YtdqError("--since-last and --full exclude each other")
     tables, every = read_config(config_dir)
@@ -202,7 +207,7 @@ def plan(
     if not tables:
         p.reason = f"no append-mostly table ({CONFIG_FILE}) among the checkpoint's tables"
         return p
-    history = _history(checkpoint, url, every)
+    history = _history(checkpoint, store_url or config.store_url(url), every)
     if history is None:
         p.reason = "dq.runs has no watermarks (run `ytdq db migrate`)"
         return p
@@ -226,8 +231,8 @@ def plan(
 
 def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] | None:
     """(watermarks of the checkpoint's last successful run, incremental runs since its last full
-    one, counted up to ``every``: a constant cost per run); None when the history has no such
-    columns (migration 008 not applied)."""
+    one, counted up to ``every``: a constant cost per run), read from the results store ``url``;
+    None when the history has no such columns (migration 008 not applied)."""
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect
 
