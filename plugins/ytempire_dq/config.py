@@ -246,6 +246,13 @@ def store_url(checks: str | None = None, required: bool = True) -> str | None:
     return url
 
 
+def store_apart() -> str | None:
+    """``YTDQ_STORE_URL`` when set: the results store is kept apart from the checked data, and what
+    the run reads from its history (the volume/drift rules' baselines) is read there; None when the
+    history is in the checked database (the default)."""
+    return os.environ.get(STORE_URL_ENV) or None
+
+
 def redis_url(required: bool = True) -> str | None:
     """``REDIS_URL``, else the URL of the embedded redis-server."""
     url = os.environ.get("REDIS_URL") or _embedded_url("redis")

@@ -328,3 +328,31 @@ def test_a_database_without_migration_005_is_a_run_that_could_not_happen(new_dat
     (error,) = report.errors()
     assert error["cause"] == 'relation "dq.metrics" does not exist' and "ytdq db migrate" in error["hint"]
     assert sorted(error["rule_ids"]) == [COUNT, VIEWS]
+
+
+def test_with_a_store_apart_the_baseline_comes_from_the_store(module_env, conn, project, new_database, monkeypatch):
+    """``YTDQ_STORE_URL`` on another database: the band rules measure in the checked database and
+    learn their band from the store's ``dq.metrics`` (issue 22, item 2); the checked database's
+    ``dq.metrics`` is neither read nor written. The fast path and GX alone judge alike."""
+    store = new_database("drift_store_apart")
+    before = scalar(conn, "SELECT count(*) FROM dq.metrics")
+    monkeypatch.setenv("YTDQ_STORE_URL", store)
+    reports = [run_checkpoint("drift", config_dir=project) for _ in range(8)]
+    for n, report in enumerate(reports):
+        assert report.success and report.history_error is None
+        for rule_id in (VIEWS, COUNT):
+            observed = report.rule(rule_id).observed_value
+            expected = f"no baseline yet ({n} of 7 runs)" if n < 7 else "within band"
+            assert observed["status"] == expected and observed["baseline_runs"] == n, (n, rule_id)
+    monkeypatch.setenv("YTDQ_FAST", "0")  # GX alone: the same baseline, one run more
+    gx_alone = run_checkpoint("drift", config_dir=project)
+    for rule_id in (VIEWS, COUNT):
+        fast = reports[-1].rule(rule_id).observed_value
+        assert gx_alone.rule(rule_id).observed_value == {**fast, "baseline_runs": 8}
+    store_conn = connect(store, autocommit=True)
+    try:
+        assert scalar(store_conn, "SELECT count(*) FROM dq.metrics") == 2 * 9
+        assert scalar(store_conn, "SELECT count(*) FROM dq.runs") == 9
+    finally:
+        store_conn.close()
+    assert scalar(conn, "SELECT count(*) FROM dq.metrics") == before

@@ -2,13 +2,18 @@
 from the values earlier runs recorded in ``dq.metrics`` (migration 005).
 
 GX Core has no such expectation (its anomaly detection is a GX Cloud feature); these need no new
-server, only the run history the project keeps in the checked database.
+server, only the run history the project keeps in its results store.
 
 - **One statement.** The generated query returns one row: the metric's value now
   (``dq_value``) and the last ``runs`` *accepted* values of the same metric, newest first
   (``dq_baseline``, an array): the values of runs where this rule passed, since
   ``baseline_since``. A value that failed the band never teaches it, so a broken night does not
   widen the next night's band.
+- **A store apart.** With ``YTDQ_STORE_URL`` set (:func:`ytempire_dq.config.store_apart`) the history
+  is not in the checked database (a read replica, a SELECT-only role): the query measures the
+  value only, and the baseline is read from the store (:meth:`HistoryBandExpectation.stored_baseline`,
+  the same SELECT of ``dq.metrics``) when the rule's result is made -- in the fast path and in GX
+  alone alike (both make it with ``_validate``).
 - **The band**: ``median ± max(mad_multiplier × MAD, tolerance_pct % × |median|)``, MAD being the
   median absolute deviation of those values. The MAD term follows how much the metric really
   moves night to night (robust: one odd night in the window moves neither median nor MAD much);
@@ -42,6 +47,7 @@ from great_expectations.compatibility import pydantic
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from typing_extensions import override
 
+from ytempire_dq import config
 from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
@@ -49,6 +55,7 @@ from ytempire_dq.expectations._cross_table import (
     check_where_columns,
     compile_sql,
     number_text,
+    plain_sql,
 )
 
 METRICS = sa.table(
@@ -199,7 +206,11 @@ class HistoryBandExpectation(CrossTableExpectation):
         return sa.select(sa.literal(self.metric).label("metric")).where(sa.false())
 
     def baseline(self) -> sa.ScalarSelect:
-        """The last ``runs`` accepted values of the metric, newest first, as one array."""
+        """The last ``runs`` accepted values of the metric, newest first, as one array (a scalar subquery)."""
+        return self.baseline_select().scalar_subquery()
+
+    def baseline_select(self) -> sa.Select:
+        """A SELECT of one row: the last ``runs`` accepted values of the metric, newest first, as one array."""
         m = METRICS
         recent = (
             sa.select(m.c.value, m.c.observed_at)
@@ -211,11 +222,28 @@ class HistoryBandExpectation(CrossTableExpectation):
             since = sa.cast(sa.literal(self.baseline_since), sa.DateTime(timezone=True))
             recent = recent.where(m.c.observed_at >= since)
         r = recent.subquery("recent")
-        return sa.select(sa.func.array_agg(aggregate_order_by(r.c.value, r.c.observed_at.desc()))).scalar_subquery()
+        return sa.select(sa.func.array_agg(aggregate_order_by(r.c.value, r.c.observed_at.desc())))
+
+    def stored_baseline(self, store_url: Optional[str] = None) -> list[float]:
+        """The baseline (:meth:`baseline_select`) read from the results store ``store_url`` (by
+        default :func:`ytempire_dq.config.store_url`): the history is kept apart from the checked data."""
+        from ytempire_dq.db.connect import connect
+
+        conn = connect(store_url or config.store_url(), connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(plain_sql(self.baseline_select()))
+                row = cur.fetchone()
+        finally:
+            conn.rollback()
+            conn.close()
+        return [float(v) for v in (row[0] if row else None) or []]
 
     @override
     def build_query(self) -> str:
-        columns = [sa.cast(self.measured(), sa.Float).label(VALUE), self.baseline().label(BASELINE)]
+        columns = [sa.cast(self.measured(), sa.Float).label(VALUE)]
+        if config.store_apart() is None:  # the history is in the checked database: one statement
+            columns.append(self.baseline().label(BASELINE))
         day = self.day()
         if day is not None:
             columns.append(day.label(DAY))
@@ -229,7 +257,10 @@ class HistoryBandExpectation(CrossTableExpectation):
         first = rows[0] if rows else {}
         value = first.get(VALUE)
         value = None if value is None else float(value)
-        baseline = [float(v) for v in first.get(BASELINE) or []]
+        if BASELINE in first or config.store_apart() is None:
+            baseline = [float(v) for v in first.get(BASELINE) or []]
+        else:  # the history is kept apart (YTDQ_STORE_URL): the baseline from the store
+            baseline = self.stored_baseline()
         verdict = band(
             value,
             baseline,
