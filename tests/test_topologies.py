@@ -52,12 +52,12 @@ def cache_url(redis_url) -> str:
     return url
 
 
-def ytdq(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def ytdq(project: Path | None, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``ytdq ARGS --config PROJECT`` (``project`` None: a command without ``--config``) with ``env``."""
     full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "YTDQ_STORE_URL")}
     full.update(COLUMNS="200", **env)
-    return subprocess.run(
-        [str(YTDQ), *args, "--config", str(project)], capture_output=True, text=True, env=full, timeout=600
-    )
+    where = ("--config", str(project)) if project is not None else ()
+    return subprocess.run([str(YTDQ), *args, *where], capture_output=True, text=True, env=full, timeout=600)
 
 
 def errors(proc: subprocess.CompletedProcess) -> list[str]:
@@ -132,3 +132,79 @@ def test_nightly_on_a_standby_with_the_store_on_another_cluster(
         assert rows(owner, "SELECT count(*) FROM dq.runs") == [(0,)]
     finally:
         owner.close()
+
+
+NIGHTS = 8  # the committed band rules' min_runs is 7: the eighth night judges against a band
+
+
+def band_rules(doc: dict) -> dict[str, dict]:
+    """``{rule_id: observed_value}`` of the run's volume/drift rules (their observed value is a metric)."""
+    return {
+        r["rule_id"]: r["observed_value"]
+        for v in doc["validations"]
+        for r in v["results"]
+        if isinstance(r["observed_value"], dict) and "baseline_runs" in r["observed_value"]
+    }
+
+
+def test_nightly_runs_on_a_standby_keep_history_baselines_and_watermarks_in_the_store(
+    readonly_standby_url, store_cluster, primary_cluster, project, cache_url, tmp_path
+):
+    """Issue 22, item 2: eight nightly runs on the standby as a SELECT-only role, the store on the
+    other cluster (a database of this test's own): ``ytdq history`` lists the eight runs, the drift
+    rules leave "no baseline yet" at ``min_runs`` (their baseline comes from the store), and
+    ``--since-last`` runs incrementally on the ninth (the watermarks come from the store)."""
+    from ytempire_dq.db import migrations
+
+    owner = connect(store_cluster.url, autocommit=True)
+    try:
+        with owner.cursor() as cur:
+            cur.execute("CREATE DATABASE nightly_store")
+    finally:
+        owner.close()
+    store_url = store_cluster.database_url("nightly_store")
+    migrations.migrate(store_url)
+    env = {"DATABASE_URL": readonly_standby_url, "REDIS_URL": cache_url, "YTDQ_STORE_URL": store_url}
+
+    docs = []
+    for night in range(NIGHTS + 1):
+        report = tmp_path / f"run{night}.json"
+        extra = ("--since-last",) if night == NIGHTS else ()
+        proc = ytdq(project, "checkpoint", "run", "nightly", *extra, "--json", str(report), **env)
+        assert proc.returncode == 0, (night, proc.stdout, proc.stderr)
+        docs.append(json.loads(report.read_text()))
+        if night == NIGHTS - 1:  # after eight nights: the history lists exactly them
+            listed = ytdq(None, "history", "--json", **env)
+            assert listed.returncode == 0, listed.stderr
+            assert [r["run_id"] for r in json.loads(listed.stdout)] == [d["run_id"] for d in reversed(docs)]
+            shown = ytdq(None, "history", **env)
+            print("$ ytdq history  # DATABASE_URL=<standby, SELECT-only>, YTDQ_STORE_URL=<other cluster>")
+            print(shown.stdout)
+            assert shown.returncode == 0 and "no runs recorded yet" not in shown.stdout
+
+    bands = [band_rules(d) for d in docs]
+    assert len(bands[0]) == 4  # the committed volume/drift rules of nightly
+    for night, observed in enumerate(bands[:NIGHTS]):
+        for rule_id, o in observed.items():
+            assert o["min_runs"] == 7, rule_id
+            expected = f"no baseline yet ({night} of 7 runs)" if night < 7 else "within band"
+            assert (o["status"], o["baseline_runs"]) == (expected, night), (night, rule_id)
+    print("night 8:", {rule_id: o["status"] for rule_id, o in bands[NIGHTS - 1].items()})
+
+    scan = docs[NIGHTS]["scan"]
+    print("night 9 (--since-last):", scan["mode"], "-", scan["reason"])
+    assert scan["mode"] == "incremental" and scan["incremental"], scan
+    assert all(t["since"] is not None for t in scan["tables"].values()), scan
+
+    store = connect(store_url, autocommit=True)
+    try:
+        assert rows(store, "SELECT count(*) FROM dq.runs") == [(NIGHTS + 1,)]
+        assert rows(store, "SELECT count(*) FROM dq.metrics") == [(4 * (NIGHTS + 1),)]
+    finally:
+        store.close()
+    primary = connect(primary_cluster.url, autocommit=True)
+    try:  # nothing written to the checked database (the standby replays the primary)
+        assert rows(primary, "SELECT count(*) FROM dq.runs") == [(0,)]
+        assert rows(primary, "SELECT count(*) FROM dq.metrics") == [(0,)]
+    finally:
+        primary.close()
