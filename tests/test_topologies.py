@@ -97,9 +97,7 @@ def test_nightly_on_a_standby_with_the_store_on_another_cluster(
     readonly_standby_url, store_cluster, primary_cluster, project, cache_url, tmp_path
 ):
     """The run passes the pre-flight and its history goes to the other cluster. (What is not done
-    yet, issue items 1-3: the volume/drift rules read their baselines from ``dq.metrics`` in the
-    checked database -- empty on the standby, so they stay "no baseline yet"; runs are not kept
-    per source.)"""
+    yet, issue item 3: runs, baselines and watermarks are not kept per source.)"""
     report = tmp_path / "run.json"
     proc = ytdq(
         project,
