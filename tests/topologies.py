@@ -11,7 +11,6 @@ that use these live in ``tests/conftest.py`` (``primary_cluster``, ``standby``, 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from tests.helpers import module_environ
 from ytempire_dq.db.connect import connect, with_database
 from ytempire_dq.ops import services
 from ytempire_dq.ops.server_processes import RunAs, ServiceError, free_port
@@ -49,25 +49,10 @@ class Cluster:
         return url.render_as_string(hide_password=False)
 
 
-@contextmanager
-def _environ(**env: str):
-    """``os.environ`` with ``env`` for the block (what the servers started in it inherit)."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def start_cluster(state_dir: Path, **env: str) -> Cluster:
     """A new cluster (``services.up`` in ``state_dir``, no Redis, no WAL archive); ``env``: extra
     environment of its server processes (e.g. libfaketime's ``LD_PRELOAD``)."""
-    with _environ(YTDQ_WAL_ARCHIVE="off", **env):
+    with contextmanager(module_environ)(YTDQ_WAL_ARCHIVE="off", **env):  # what the servers inherit
         pg = services.up(Path(state_dir), redis=False)["postgres"]
     return Cluster(
         port=pg["port"],
