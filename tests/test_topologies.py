@@ -60,6 +60,11 @@ def ytdq(project: Path | None, *args: str, **env: str) -> subprocess.CompletedPr
     return subprocess.run([str(YTDQ), *args, *where], capture_output=True, text=True, env=full, timeout=600)
 
 
+def nightly(project: Path, report: Path, *extra: str, **env: str) -> subprocess.CompletedProcess:
+    """``ytdq checkpoint run nightly [extra] --json report`` with ``env``."""
+    return ytdq(project, "checkpoint", "run", "nightly", *extra, "--json", str(report), **env)
+
+
 def errors(proc: subprocess.CompletedProcess) -> list[str]:
     return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
 
@@ -68,16 +73,7 @@ def test_nightly_on_a_standby_as_a_select_only_role_without_a_store_stops_before
     readonly_standby_url, standby, primary_cluster, project, cache_url, tmp_path
 ):
     report = tmp_path / "run.json"
-    proc = ytdq(
-        project,
-        "checkpoint",
-        "run",
-        "nightly",
-        "--json",
-        str(report),
-        DATABASE_URL=readonly_standby_url,
-        REDIS_URL=cache_url,
-    )
+    proc = nightly(project, report, DATABASE_URL=readonly_standby_url, REDIS_URL=cache_url)
     print("$ DATABASE_URL=<select-only role on the standby> ytdq checkpoint run nightly\n" + proc.stderr)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     (line,) = errors(proc)
@@ -99,16 +95,8 @@ def test_nightly_on_a_standby_with_the_store_on_another_cluster(
     """The run passes the pre-flight and its history goes to the other cluster. (What is not done
     yet, issue item 3: runs, baselines and watermarks are not kept per source.)"""
     report = tmp_path / "run.json"
-    proc = ytdq(
-        project,
-        "checkpoint",
-        "run",
-        "nightly",
-        "--json",
-        str(report),
-        DATABASE_URL=readonly_standby_url,
-        REDIS_URL=cache_url,
-        YTDQ_STORE_URL=store_cluster.url,
+    proc = nightly(
+        project, report, DATABASE_URL=readonly_standby_url, REDIS_URL=cache_url, YTDQ_STORE_URL=store_cluster.url
     )
     print(
         "$ DATABASE_URL=<select-only role on the standby> YTDQ_STORE_URL=<second cluster> ytdq checkpoint run nightly"
@@ -168,7 +156,7 @@ def test_nightly_runs_on_a_standby_keep_history_baselines_and_watermarks_in_the_
     for night in range(NIGHTS + 1):
         report = tmp_path / f"run{night}.json"
         extra = ("--since-last",) if night == NIGHTS else ()
-        proc = ytdq(project, "checkpoint", "run", "nightly", *extra, "--json", str(report), **env)
+        proc = nightly(project, report, *extra, **env)
         assert proc.returncode == 0, (night, proc.stdout, proc.stderr)
         docs.append(json.loads(report.read_text()))
         if night == NIGHTS - 1:  # after eight nights: the history lists exactly them
