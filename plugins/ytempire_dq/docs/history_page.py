@@ -57,7 +57,7 @@ def history(store_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
     engine = make_engine(store_url)
     try:
         with engine.connect() as conn:
-            if migrations.applied_version(conn) < migrations.HISTORY:
+            if not migrations.has(conn, migrations.HISTORY):
                 return []
             checkpoints = [
                 row[0]

@@ -239,7 +239,7 @@ def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] |
     conn = connect(url, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            if migrations.applied_version(cur) < migrations.WATERMARKS:
+            if not migrations.has(cur, migrations.WATERMARKS):
                 return None
             cur.execute(
                 "SELECT watermarks FROM dq.runs WHERE checkpoint = %s AND success AND watermarks IS NOT NULL "
@@ -273,7 +273,7 @@ def record(conn: Any, report: Any) -> None:
     scan = getattr(report, "scan", None)
     if not scan or not scan.get("tables"):
         return
-    if migrations.applied_version(conn) < migrations.WATERMARKS:
+    if not migrations.has(conn, migrations.WATERMARKS):
         log.warning("run %s: its watermarks are not recorded: run `ytdq db migrate`", report.run_id)
         return
     conn.execute(

@@ -84,7 +84,7 @@ def _engine(database_url: str | None) -> sa.Engine:
 
 
 def _check_schema(conn: sa.Connection, url: str) -> None:
-    if migrations.applied_version(conn) < migrations.HISTORY:
+    if not migrations.has(conn, migrations.HISTORY):
         raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
 
 
@@ -244,7 +244,7 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
     snap = report.snapshot
     if not snap:
         return {}
-    if migrations.applied_version(conn) < migrations.RUN_SNAPSHOT:
+    if not migrations.has(conn, migrations.RUN_SNAPSHOT):
         log.warning(
             "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
         )

@@ -8,7 +8,12 @@ masked), the reason and the fix. The reasons seen in production topologies:
   without ``YTDQ_STORE_URL``, the history would go to the checked database;
 - the store's role may not **INSERT** into the ``dq`` tables (a SELECT-only role);
 - the role's transactions are **read-only** (``default_transaction_read_only``);
-- the store has **no schema dq** (never migrated), or does not answer.
+- the store does not answer.
+
+A store that never held a history, or one from an older release, is migrated here, under the
+migration lock (:func:`ytempire_dq.db.migrations.migrate_store`: the ``dq`` migrations only):
+pointing ``YTDQ_STORE_URL`` at an empty database is all a user does. A role that may not create
+the schema stops the run with that reason.
 
 What the run writes there is :data:`WRITTEN` (``dq.runs`` is also updated with the run's scan, and
 the run removes what is past the retention; a role that may not delete gets a warning, not a stop).
@@ -16,6 +21,7 @@ the run removes what is past the retention; a role that may not delete gets a wa
 
 from __future__ import annotations
 
+import logging
 import os
 
 from ytempire_dq import config
@@ -23,6 +29,8 @@ from ytempire_dq.errors import YtdqError
 
 #: The tables a run inserts into (its row, its rule results, the volume/drift values, the keys).
 WRITTEN = ("dq.runs", "dq.rule_results", "dq.metrics", "dq.quarantine")
+
+log = logging.getLogger(__name__)
 
 FIX = "set YTDQ_STORE_URL to a writable PostgreSQL database"
 
@@ -51,9 +59,7 @@ def check_store(checks_url: str) -> str:
                     f"{where} is a hot standby (read-only, in recovery): the run's history cannot be written "
                     f"there — {FIX}"
                 )
-            cur.execute("SELECT to_regclass('dq.runs')")
-            if cur.fetchone()[0] is None:
-                raise StoreNotWritable(f"{where} has no schema dq: run `ytdq db migrate` there, or {FIX}")
+            _migrate(store, where, user)
             missing = []
             for table in WRITTEN:
                 cur.execute("SELECT to_regclass(%s) IS NULL OR has_table_privilege(%s, 'INSERT')", (table, table))
@@ -72,6 +78,23 @@ def check_store(checks_url: str) -> str:
     finally:
         conn.close()
     return store
+
+
+def _migrate(store: str, where: str, user: str) -> None:
+    """The store's own schema, created or brought up to date (:data:`migrations.STORE`)."""
+    import psycopg2
+
+    from ytempire_dq.db import migrations
+
+    try:
+        applied = migrations.migrate_store(store)
+    except (YtdqError, psycopg2.Error) as exc:
+        raise StoreNotWritable(
+            f"{where}: its schema dq could not be created or migrated as role {user!r} ({config.one_line(exc, 300)}) "
+            f"— run `ytdq db migrate` there as its owner, or {FIX}"
+        ) from None
+    if applied:
+        log.info("results store %s: applied %s", config.mask_url(store), ", ".join(m.path.name for m in applied))
 
 
 def _where(store: str, checks_url: str) -> str:
