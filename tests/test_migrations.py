@@ -546,7 +546,7 @@ def test_010_down_brings_back_009s_columns_and_wall_clock_times(empty_url, conn_
     migrations.migrate(empty_url, to=9)
     conn = conn_of(empty_url)
     user, channel, video = _rows_at_009(conn)
-    migrations.migrate(empty_url)
+    migrations.migrate(empty_url, to=10)
     conn.cursor().execute("UPDATE analytics SET subscribers_gained = 40 WHERE video_id = %s", (video,))
     assert [m.version for m in migrations.rollback(empty_url, to=9)] == [10]
     assert scalar(conn, "SELECT pg_typeof(created_at)::text FROM users LIMIT 1") == "timestamp without time zone"

@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import os
 
+import psycopg2
+
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 
@@ -39,9 +41,12 @@ class StoreNotWritable(YtdqError):
     """The results store cannot take the run's history: the run does not start (exit 2)."""
 
 
-def check_store(checks_url: str) -> str:
+def check_store(checks_url: str, source: str | None = None) -> str:
     """Raise :class:`StoreNotWritable` (one line: the store, the reason, the fix) unless the run's
-    history can be written to ``config.store_url(checks_url)``; returns that URL."""
+    history can be written to ``config.store_url(checks_url)``; returns that URL. Runs recorded
+    before the store named sources are adopted by ``source`` (the run's, by default
+    :func:`ytempire_dq.config.source_name` of ``checks_url``): until then a store held the history
+    of the one database it was in, so an upgrade keeps every baseline and watermark."""
     from ytempire_dq.db.connect import DatabaseUnavailable, connect
 
     store = config.store_url(checks_url)
@@ -75,15 +80,28 @@ def check_store(checks_url: str) -> str:
                     f"{where}: role {user!r} opens read-only transactions (default_transaction_read_only), "
                     f"the run's history cannot be written — {FIX}"
                 )
+        try:
+            _adopt(conn, source or config.source_name(checks_url))
+        except psycopg2.Error as exc:
+            raise StoreNotWritable(
+                f"{where}: dq.runs cannot be updated ({config.one_line(exc, 200)}) — {FIX}"
+            ) from None
     finally:
         conn.close()
     return store
 
 
+def _adopt(conn, source: str) -> None:
+    """Runs with no source (recorded before migration 011) become runs of ``source``."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE dq.runs SET source = %s WHERE source IS NULL", (source,))
+        if cur.rowcount:
+            log.info("results store: %d run(s) recorded before sources were named adopted by %r", cur.rowcount, source)
+    conn.commit()
+
+
 def _migrate(store: str, where: str, user: str) -> None:
     """The store's own schema, created or brought up to date (:data:`migrations.STORE`)."""
-    import psycopg2
-
     from ytempire_dq.db import migrations
 
     try:
