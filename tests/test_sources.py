@@ -40,8 +40,8 @@ def setup(module_env, new_database, tmp_path_factory):
     return {"production": production, "staging": staging, "store": store, "gx": gx_dir}
 
 
-def run(setup, monkeypatch, source: str | None, db: str, **kwargs):
-    monkeypatch.setenv("YTDQ_STORE_URL", setup["store"])
+def run(setup, monkeypatch, source: str | None, db: str, store: str | None = None, **kwargs):
+    monkeypatch.setenv("YTDQ_STORE_URL", store or setup["store"])
     if source is None:
         monkeypatch.delenv("YTDQ_SOURCE", raising=False)
     else:
@@ -49,43 +49,55 @@ def run(setup, monkeypatch, source: str | None, db: str, **kwargs):
     return run_checkpoint("band", config_dir=setup["gx"], database_url=setup[db], **kwargs)
 
 
-def test_staging_never_teaches_productions_band(setup, monkeypatch):
-    production = [run(setup, monkeypatch, "production", "production") for _ in range(3)]
-    assert [r.rule(RULE).observed_value["status"] for r in production] == [
+@pytest.fixture(scope="module")
+def recorded(setup):
+    """Three runs on production, one on staging, one more on production, in one store."""
+    with pytest.MonkeyPatch.context() as mp:
+        production = [run(setup, mp, "production", "production") for _ in range(3)]
+        staging = run(setup, mp, "staging", "staging")
+        again = run(setup, mp, "production", "production")
+    return {"production": production, "staging": staging, "again": again}
+
+
+def test_staging_never_teaches_productions_band(setup, recorded):
+    assert [r.rule(RULE).observed_value["status"] for r in recorded["production"]] == [
         "no baseline yet (0 of 2 runs)",
         "no baseline yet (1 of 2 runs)",
         "within band",
     ]
     # staging holds half the rows: judged against production's band it would fail; it has none
-    staging = run(setup, monkeypatch, "staging", "staging")
+    staging = recorded["staging"]
     assert staging.success and staging.rule(RULE).observed_value["status"] == "no baseline yet (0 of 2 runs)"
     assert staging.source == "staging" and staging.to_dict()["source"] == "staging"
-    again = run(setup, monkeypatch, "production", "production")
-    assert again.rule(RULE).observed_value["baseline_runs"] == 3  # staging's value did not join production's
+    # staging's value did not join production's
+    assert recorded["again"].rule(RULE).observed_value["baseline_runs"] == 3
     c = connect(setup["store"], autocommit=True)
     try:
-        assert rows(c, "SELECT source, count(*) FROM dq.runs GROUP BY source ORDER BY source") == [
-            ("production", 4),
-            ("staging", 1),
-        ]
+        counts = dict(rows(c, "SELECT source, count(*) FROM dq.runs GROUP BY source"))
+        assert counts["production"] >= 4 and counts["staging"] >= 1
+        ids = {r.run_id for r in [*recorded["production"], recorded["again"]]}
+        assert ids <= {i for (i,) in rows(c, "SELECT run_id FROM dq.runs WHERE source = 'production'")}
     finally:
         c.close()
 
 
-def test_history_lists_each_source_and_filters_by_one(setup, monkeypatch):
+def test_history_lists_each_source_and_filters_by_one(setup, recorded, monkeypatch):
     monkeypatch.setenv("YTDQ_STORE_URL", setup["store"])
     cli = CliRunner()
     every = json.loads(cli.invoke(main, ["history", "--json", "--limit", "100"]).output)
     assert {r["source"] for r in every} == {"production", "staging"}
     staging = json.loads(cli.invoke(main, ["history", "--json", "--source", "staging"]).output)
-    assert [r["source"] for r in staging] == ["staging"]
+    assert {r["source"] for r in staging} == {"staging"} and recorded["staging"].run_id in {
+        r["run_id"] for r in staging
+    }
     trend = json.loads(cli.invoke(main, ["history", RULE, "--json", "--source", "staging"]).output)
     assert [r["run_id"] for r in trend["runs"]] == [r["run_id"] for r in staging]
     table = cli.invoke(main, ["history", "--source", "production"])
     assert table.exit_code == 0 and "production" in table.output and "staging" not in table.output
-    unknown = cli.invoke(main, ["history", "--source", "qa"])
+    unknown = cli.invoke(main, ["history", "--source", "nowhere"])
     assert unknown.exit_code == ExitCode.RUN_FAILED
-    assert "no runs of source 'qa'" in unknown.output and "its sources: 'production', 'staging'" in unknown.output
+    assert "no runs of source 'nowhere'" in unknown.output and "its sources: " in unknown.output
+    assert "'production'" in unknown.output and "'staging'" in unknown.output
 
 
 def test_the_default_source_is_host_port_database_without_secrets(setup, monkeypatch):
@@ -110,18 +122,24 @@ def test_watermarks_are_kept_per_source(setup, monkeypatch):
     assert first_on_qa.scan["mode"] == "full" and first_on_qa.scan["reason"] == "no successful run with a watermark yet"
 
 
-def test_runs_recorded_before_sources_are_adopted_by_the_next_run(setup, monkeypatch):
-    c = connect(setup["store"], autocommit=True)
+def test_runs_recorded_before_sources_are_adopted_by_the_next_run(setup, monkeypatch, new_database):
+    store = new_database("src_store_legacy", empty=True)
+    first = run(setup, monkeypatch, "legacy", "staging", store=store)
+    c = connect(store, autocommit=True)
     try:
-        c.cursor().execute("UPDATE dq.runs SET source = NULL WHERE source = 'staging'")
-        report = run(setup, monkeypatch, "staging", "staging")
+        c.cursor().execute("UPDATE dq.runs SET source = NULL")  # as recorded before sources were named
+        second = run(setup, monkeypatch, "legacy", "staging", store=store)
         assert scalar(c, "SELECT count(*) FROM dq.runs WHERE source IS NULL") == 0
-        assert report.rule(RULE).observed_value["baseline_runs"] >= 1  # its own earlier value counts again
+        assert rows(c, "SELECT run_id FROM dq.runs WHERE source = 'legacy' ORDER BY started_at") == [
+            (first.run_id,),
+            (second.run_id,),
+        ]
+        assert second.rule(RULE).observed_value["baseline_runs"] == 1  # the adopted run's value counts
     finally:
         c.close()
 
 
-def test_data_docs_say_which_source_each_run_checked(setup, monkeypatch):
+def test_data_docs_say_which_source_each_run_checked(setup, recorded):
     from ytempire_dq.docs import history_page, index_page
 
     checkpoints = history_page.history(setup["store"])
@@ -136,3 +154,42 @@ def test_data_docs_say_which_source_each_run_checked(setup, monkeypatch):
     assert '<td class="source">' in latest
     source_cell = latest.split('<td class="source">', 1)[1].split("<", 1)[0]
     assert source_cell in {"production", "staging", "qa", index_page.e(config.source_name(setup["staging"]))}
+
+
+def test_the_readme_store_block_makes_a_store_the_first_run_migrates(setup, monkeypatch, server_urls):
+    """The README's second ```sql block of "Run it against production", run as written (names and
+    password replaced) on the session's server: an empty database owned by a plain role is a store
+    the first run migrates and writes."""
+    import re
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.worker_home import CHECKOUT
+    from ytempire_dq.db import migrations
+
+    text = (CHECKOUT / "README.md").read_text()
+    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```sql\n(.*?)```", section, re.S)[1]
+    role, db, password = f"st_{uuid.uuid4().hex[:8]}", f"st_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = connect(server_urls["postgres"], autocommit=True)
+    try:
+        for statement in filter(None, (s.strip() for s in block.split(";"))):
+            statement = statement.replace("ytdq_store", role).replace("ytdq_results", db)
+            admin.cursor().execute(statement.replace("change-me", password))
+        url = sa.make_url(server_urls["postgres"]).set(username=role, password=password, database=db)
+        monkeypatch.setenv("YTDQ_SOURCE", "readme")
+        monkeypatch.setenv("YTDQ_STORE_URL", url.render_as_string(hide_password=False))
+        report = run_checkpoint("band", config_dir=setup["gx"], database_url=setup["staging"])
+        assert report.exit_code == ExitCode.OK and report.history_error is None
+        store = connect(url.render_as_string(hide_password=False), autocommit=True)
+        try:
+            assert rows(store, "SELECT run_id, source FROM dq.runs") == [(report.run_id, "readme")]
+            with store.cursor() as cur:
+                assert migrations.applied_versions(cur) == frozenset(migrations.STORE)
+        finally:
+            store.close()
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        admin.cursor().execute(f"DROP ROLE IF EXISTS {role}")
+        admin.close()

@@ -228,7 +228,7 @@ def database_url(required: bool = True) -> str | None:
     return url
 
 
-#: Where the project writes, when not where the checks read (README, "Production").
+#: Where the project writes, when not where the checks read (README, "Run it against production").
 STORE_URL_ENV = "YTDQ_STORE_URL"
 
 
@@ -246,7 +246,7 @@ def store_url(checks: str | None = None, required: bool = True) -> str | None:
     return url
 
 
-#: The name a run records for the database it checked (README, "Production").
+#: The name a run records for the database it checked (README, "Run it against production").
 SOURCE_ENV = "YTDQ_SOURCE"
 _SOURCE_CHARS = 100
 
