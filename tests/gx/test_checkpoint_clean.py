@@ -89,11 +89,13 @@ def test_json_shape(nightly):
         "success",
         "exit_code",
         "run_id",
+        "source",
         "data_docs",
         "snapshot",
         "scan",
         "errors",
         "warnings",
+        "action_errors",
         "fast_path",
         "history_error",
         "validations",
@@ -104,6 +106,7 @@ def test_json_shape(nightly):
     assert doc["scan"]["mode"] == "full"  # no --since-last: every rule on every row
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
     assert doc["exit_code"] == 0 and doc["errors"] == [] and doc["warnings"] == [] and doc["history_error"] is None
+    assert doc["action_errors"] == [] and doc["source"]  # the name of the database it checked
     assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()
     for v in doc["validations"]:
         assert set(v) == {"suite", "asset", "success", "results"}

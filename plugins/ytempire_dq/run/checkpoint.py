@@ -193,7 +193,8 @@ def run_checkpoint(
 
         # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
         t_actions = time.perf_counter()
-        action_errors = _run_actions(checkpoint, checkpoint_result)
+        with run.baselines.active():  # the notify action reads the previous run from the store, for this source
+            action_errors = _run_actions(checkpoint, checkpoint_result)
         run.timings["actions"] = time.perf_counter() - t_actions
 
         run_report = RunReport(

@@ -173,6 +173,7 @@ class RunReport:
             "scan": self.scan,
             "errors": self.errors(),
             "warnings": list(self.warnings),
+            "action_errors": list(self.action_errors),
             "fast_path": self.fast_path(),
             "history_error": self.history_error,
             "validations": [v.to_dict() for v in self.validations],
