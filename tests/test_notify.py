@@ -28,7 +28,7 @@ from ytempire_dq.run.checkpoint import run_checkpoint
 A, B, C, D = "users.email_notify_test", "users.count_notify_test", "users.tier_unowned_test", "users.tier_free_test"
 
 
-def rules(a_fails: bool, b_fails: bool) -> list[dict]:
+def rules(a_fails: bool, b_fails: bool, others_fail: bool = True) -> list[dict]:
     """A (owner growth) and B (owner platform) fail when told to; C (no owner) and D (platform)
     always fail. A's samples are e-mail addresses: personal data."""
     return [
@@ -44,12 +44,15 @@ def rules(a_fails: bool, b_fails: bool) -> list[dict]:
         },
         {
             "type": "expect_column_values_to_be_between",
-            "kwargs": {"column": "created_at", "max_value": "2000-01-01"},
+            "kwargs": {"column": "created_at", "max_value": "2000-01-01" if others_fail else "2999-01-01"},
             "meta": {"rule_id": C},
         },
         {
             "type": "expect_column_values_to_be_in_set",
-            "kwargs": {"column": "subscription_tier", "value_set": ["no-such-tier"]},
+            "kwargs": {
+                "column": "subscription_tier",
+                "value_set": ["no-such-tier"] if others_fail else ["free", "starter", "professional", "enterprise"],
+            },
             "meta": {"rule_id": D, "owner": "platform"},
         },
     ]
@@ -133,9 +136,10 @@ def project(new_database, tmp_path, monkeypatch):
     return {"gx": gx, "url": url}
 
 
-def run(project, a_fails: bool, b_fails: bool):
+def run(project, a_fails: bool, b_fails: bool, others_fail: bool = True):
     gx = project["gx"]
-    add_checkpoint(gx, checkpoint="notified", suite="notified", asset="users", expectations=rules(a_fails, b_fails))
+    expectations = rules(a_fails, b_fails, others_fail)
+    add_checkpoint(gx, checkpoint="notified", suite="notified", asset="users", expectations=expectations)
     path = gx.parent / "checkpoints" / "notified.json"
     cp = json.loads(path.read_text())
     cp["actions"].append({"name": "notify", "type": "notify", "routing": "notifications.json"})
@@ -239,3 +243,40 @@ def test_no_channel_set_sends_nothing_and_costs_no_connection(project, monkeypat
         assert rows(c, "SELECT count(*) FROM dq.notifications") == [(0,)]
     finally:
         c.close()
+
+
+def test_a_paged_checkpoint_opens_one_incident_resolves_it_and_pages_when_it_cannot_run(
+    project, receivers, monkeypatch
+):
+    """PagerDuty (Events API v2) and Opsgenie (Alert API), at local stand-ins: the checkpoint pages
+    when it starts failing, not again while it keeps failing, resolves when it passes, and pages
+    when it cannot run at all (exit 2)."""
+    from ytempire_dq.cli import main
+
+    base = receivers["base"]
+    routing = json.loads((project["gx"] / "notifications.json").read_text())
+    routing["channels"]["pagerduty"] = {"type": "pagerduty", "url": f"{base}/pd", "routing_key": "${PD_KEY}"}
+    routing["channels"]["opsgenie"] = {"type": "opsgenie", "url": f"{base}/og", "api_key": "${OG_KEY}"}
+    routing["paging"] = {"checkpoints": ["notified"], "channels": ["pagerduty", "opsgenie"]}
+    (project["gx"] / "notifications.json").write_text(json.dumps(routing))
+    monkeypatch.setenv("PD_KEY", "pd-routing-key")
+    monkeypatch.setenv("OG_KEY", "og-api-key")
+    hooks = receivers["hooks"]
+    run(project, a_fails=True, b_fails=False)  # starts failing: one trigger each
+    run(project, a_fails=True, b_fails=True)  # still failing: nothing more
+    (trigger,) = hooks.of("/pd")
+    assert trigger["event_action"] == "trigger" and trigger["routing_key"] == "pd-routing-key"
+    assert trigger["dedup_key"] == "ytdq/notified/production" and trigger["payload"]["severity"] == "critical"
+    assert "[ytdq] notified on production: failed 3 of 4 rules" in trigger["payload"]["summary"]
+    (alert,) = hooks.of("/og")
+    assert alert["alias"] == "ytdq/notified/production" and alert["priority"] == "P1"
+    run(project, a_fails=False, b_fails=False, others_fail=False)  # passes: resolved
+    assert [b["event_action"] for b in hooks.of("/pd")] == ["trigger", "resolve"]
+    assert hooks.of("/pd")[-1]["dedup_key"] == trigger["dedup_key"]
+    assert hooks.of("/og/ytdq%2Fnotified%2Fproduction/close?identifierType=alias") == [{"source": "ytdq"}]
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg2://ytdq:s3cret@127.0.0.1:{free_port()}/ytempire")
+    down = CliRunner().invoke(main, ["checkpoint", "run", "notified", "--config", str(project["gx"])])
+    assert down.exit_code == ExitCode.RUN_FAILED
+    page = hooks.of("/pd")[-1]
+    assert page["event_action"] == "trigger" and "could not run" in page["payload"]["summary"]
+    assert "s3cret" not in json.dumps(hooks.received)

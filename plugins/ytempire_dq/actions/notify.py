@@ -16,7 +16,10 @@ A channel is on when every ``${VAR}`` of it is set (GX's substitution: the envir
 the settings of ``ytdq monitor``: ``YTDQ_SMTP_*``; the channel's ``host`` and ``to`` override
 ``YTDQ_SMTP_HOST`` and ``YTDQ_ALERT_TO``), ``slack``
 and ``teams`` (an incoming webhook: ``{"text": ...}``) and ``webhook`` (any URL: the message as
-JSON, GX's ``APINotificationAction`` idea with our fields).
+JSON, GX's ``APINotificationAction`` idea with our fields), and for paging ``pagerduty`` (Events
+API v2, ``routing_key``) and ``opsgenie`` (Alert API, ``api_key``): the checkpoints listed in the
+routing file's ``"paging"`` open one incident per checkpoint and source when they start failing
+or cannot run (exit 2, :func:`page_not_running`), and resolve it when they pass again.
 
 A rule's owner is its ``meta.owner``, else its suite's ``meta.owner``; each owner gets one message
 with their rules only, sent to their channels; rules without an owner go to ``default``.
@@ -43,6 +46,7 @@ import json
 import logging
 import os
 import re
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -61,7 +65,10 @@ from ytempire_dq.run.report import RuleResult, bounded_text, read_expectation_re
 
 log = logging.getLogger(__name__)
 
-CHANNEL_TYPES = ("email", "slack", "teams", "webhook")
+CHANNEL_TYPES = ("email", "slack", "teams", "webhook", "pagerduty", "opsgenie")
+#: Where the paging services take events, unless a channel names its own ``url``.
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
+OPSGENIE_URL = "https://api.opsgenie.com/v2/alerts"
 #: Rules listed per section of a message, sample values per rule, characters per sample and in all.
 RULES_SHOWN = 15
 SAMPLES_SHOWN = 3
@@ -88,6 +95,13 @@ class Routing:
     channels: dict[str, Channel]  # the channels that are on
     default: list[str]
     owners: dict[str, list[str]]
+    paging: dict = field(default_factory=dict)  # {"checkpoints": [...], "channels": [...]}
+
+    def pagers(self, checkpoint: str) -> list[Channel]:
+        """The paging channels (on) of ``checkpoint``: it pages when it starts failing or cannot run."""
+        if checkpoint not in self.paging.get("checkpoints", []):
+            return []
+        return [self.channels[n] for n in self.paging.get("channels", []) if n in self.channels]
 
     def of(self, owner: Optional[str]) -> list[Channel]:
         names = self.owners.get(owner, self.default) if owner is not None else self.default
@@ -114,11 +128,15 @@ def read_routing(path: Path, substitute: Any) -> Routing:
     names = set(data["channels"])
     default = data.get("default", [])
     owners = data.get("owners", {})
-    lists = [("default", default)] + [(f"owners.{o}", v) for o, v in owners.items()]
+    paging = data.get("paging", {})
+    if not isinstance(paging, dict) or not isinstance(paging.get("checkpoints", []), list):
+        raise YtdqError(f'{path}: "paging" is {{"checkpoints": [names], "channels": [channel names]}}')
+    lists = [("default", default), ("paging.channels", paging.get("channels", []))]
+    lists += [(f"owners.{o}", v) for o, v in owners.items()]
     for where, listed in lists:
         if not isinstance(listed, list) or not all(isinstance(n, str) and n in names for n in listed):
             raise YtdqError(f'{path}: {where} must list channel names of "channels" ({", ".join(sorted(names))})')
-    return Routing(channels, default, owners)
+    return Routing(channels, default, owners, paging)
 
 
 @dataclass
@@ -156,6 +174,17 @@ class NotifyAction(ValidationAction):
         problems: list[str] = []
         sent = 0
         try:
+
+            def send(channel: Channel, message: dict, owner: Optional[str], what: str) -> None:
+                nonlocal sent
+                row = {"run_id": run_id, "checkpoint": checkpoint, "source": reader.source, "owner": owner}
+                ident = notifications.save(conn, **row, channel=channel.name, message=message)
+                error = deliver(channel, message)
+                notifications.mark(conn, ident, error)
+                sent += error is None
+                if error:
+                    problems.append(f"{channel.name} ({what}): {error}")
+
             for row in notifications.pending(conn, checkpoint, reader.source):  # earlier runs' first
                 channel = routing.channels.get(row["channel"])
                 if channel is not None:
@@ -165,25 +194,18 @@ class NotifyAction(ValidationAction):
                     if error:
                         problems.append(f"{row['channel']} (run {row['run_id']}): {error}")
             previous = notifications.previous_outcomes(conn, checkpoint, reader.source)
-            for owner, news in _news(ctx, checkpoint_result, previous).items():
-                if not _worth_sending(news, self.notify_on):
-                    continue
-                message = compose(checkpoint, reader.source, run_id, owner, news, docs)
-                for channel in routing.of(owner):
-                    ident = notifications.save(
-                        conn,
-                        run_id=run_id,
-                        checkpoint=checkpoint,
-                        source=reader.source,
-                        owner=owner,
-                        channel=channel.name,
-                        message=message,
-                    )
-                    error = deliver(channel, message)
-                    notifications.mark(conn, ident, error)
-                    sent += error is None
-                    if error:
-                        problems.append(f"{channel.name} (owner {owner or 'default'}): {error}")
+            news = _news(ctx, checkpoint_result, previous)
+            for owner, mine in news.items():
+                if _worth_sending(mine, self.notify_on):
+                    message = compose(checkpoint, reader.source, run_id, owner, mine, docs)
+                    for channel in routing.of(owner):
+                        send(channel, message, owner, f"owner {owner or 'default'}")
+            failing = sum(n.failing for n in news.values())
+            was_failing = any(not o.success for o in previous.values())
+            event = "trigger" if failing and not was_failing else "resolve" if was_failing and not failing else None
+            for channel in routing.pagers(checkpoint) if event else []:
+                summary = _verdict_line(checkpoint, reader.source, news)
+                send(channel, page(checkpoint, reader.source, event, summary, docs), None, event)
         finally:
             conn.close()
         if problems:
@@ -300,6 +322,50 @@ def compose(
     return {"subject": config.mask_secrets(subject[:200]), "text": text, "payload": payload}
 
 
+def _verdict_line(checkpoint: str, source: str | None, news: dict[Optional[str], OwnerNews]) -> str:
+    failing, total = sum(n.failing for n in news.values()), sum(n.rules for n in news.values())
+    if failing:
+        return f"[ytdq] {checkpoint} on {source}: failed {failing} of {total} rules"
+    return f"[ytdq] {checkpoint} on {source}: passed {total} of {total} rules"
+
+
+def page(checkpoint: str, source: str | None, event: str, summary: str, docs: str | None = None) -> dict:
+    """A paging event (``trigger`` or ``resolve``) of ``checkpoint`` on ``source``: one incident per
+    checkpoint and source (its dedup key), opened when it starts failing or cannot run, resolved
+    when it passes again."""
+    summary = config.mask_secrets(bounded_text(summary, 900))
+    return {
+        "subject": summary[:200],
+        "text": summary + (f"\nData Docs: {docs}" if docs else ""),
+        "event": event,
+        "dedup_key": f"ytdq/{checkpoint}/{source}",
+        "payload": {"checkpoint": checkpoint, "source": source, "event": event, "summary": summary, "data_docs": docs},
+    }
+
+
+def page_not_running(checkpoint: str, config_dir: Path, error: BaseException | str) -> None:
+    """Page the paging channels of ``checkpoint`` (routing file in ``config_dir``, its ``${VAR}``
+    from the environment) that it could not run (exit 2). Never raises: the run's own error stands;
+    a page that cannot be sent is logged."""
+    from string import Template
+
+    try:
+        path = Path(config_dir) / "notifications.json"
+        if not path.exists():
+            return
+        routing = read_routing(path, lambda v: Template(v).safe_substitute(os.environ))
+        source = config.source_name(config.database_url(required=False) or "")
+        message = page(checkpoint, source, "trigger", f"[ytdq] {checkpoint} on {source} could not run: {error}")
+        for channel in routing.pagers(checkpoint):
+            problem = deliver(channel, message)
+            if problem:
+                log.error(
+                    "checkpoint %r could not run, and the page to %s failed: %s", checkpoint, channel.name, problem
+                )
+    except Exception as exc:  # noqa: BLE001 - the run's own error is what the caller reports
+        log.error("checkpoint %r could not run; paging failed: %s", checkpoint, config.one_line(exc, 300))
+
+
 def _failure(rule: RuleResult) -> str:
     what = rule.sentence or rule.description or rule.expectation_type
     head = f"{rule.rule_id or rule.expectation_type}: {bounded_text(str(what), 200)}"
@@ -324,11 +390,11 @@ def deliver(channel: Channel, message: dict) -> str | None:
         if channel.type == "email":
             _email(channel, message)
         else:
-            body = {"text": message["text"]} if channel.type in ("slack", "teams") else message["payload"]
+            url, body, headers = _request(channel, message)
             request = urllib.request.Request(
-                channel.settings["url"],
+                url,
                 data=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **headers},
                 method="POST",
             )
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
@@ -338,6 +404,33 @@ def deliver(channel: Channel, message: dict) -> str | None:
         where = channel.settings.get("url") or channel.name
         return f"{config.mask_url(str(where))}: {config.one_line(exc, 200)}"
     return None
+
+
+def _request(channel: Channel, message: dict) -> tuple[str, dict, dict]:
+    """(URL, JSON body, extra headers) of ``message`` on a channel that takes HTTP."""
+    settings = channel.settings
+    if channel.type in ("slack", "teams"):
+        return settings["url"], {"text": message["text"]}, {}
+    if channel.type == "webhook":
+        return settings["url"], message["payload"], {}
+    event = message.get("event", "trigger")
+    key = message.get("dedup_key") or f"ytdq/{message['payload'].get('checkpoint')}"
+    if channel.type == "pagerduty":  # Events API v2
+        body = {"routing_key": settings.get("routing_key"), "event_action": event, "dedup_key": key}
+        if event == "trigger":
+            body["payload"] = {
+                "summary": message["subject"],
+                "source": str(message["payload"].get("source")),
+                "severity": "critical",
+                "custom_details": message["payload"],
+            }
+        return settings.get("url") or PAGERDUTY_URL, body, {}
+    headers = {"Authorization": f"GenieKey {settings.get('api_key')}"}  # opsgenie: Alert API
+    base = (settings.get("url") or OPSGENIE_URL).rstrip("/")
+    if event == "resolve":
+        return f"{base}/{urllib.parse.quote(key, safe='')}/close?identifierType=alias", {"source": "ytdq"}, headers
+    body = {"message": message["subject"][:130], "alias": key, "description": message["text"], "priority": "P1"}
+    return base, body, headers
 
 
 def _email(channel: Channel, message: dict) -> None:
