@@ -160,14 +160,14 @@ class NotifyAction(ValidationAction):
     @override
     def run(self, checkpoint_result: CheckpointResult, action_context: ActionContext | None = None) -> dict:
         from ytempire_dq.db.connect import connect
-        from ytempire_dq.store import baselines, notifications
+        from ytempire_dq.store import notifications, run_store
 
         ctx = compat.action_data_context(self)
         routing = read_routing(Path(ctx.root_directory) / self.routing, self._substitute)
         if not routing.channels:
             return {"sent": 0, "reason": "no channel is on"}
         checkpoint = checkpoint_result.checkpoint_config.name
-        reader = baselines.current()  # the run's results store and source
+        reader = run_store.current()  # the run's results store and source
         run_id = str(checkpoint_result.run_id.run_name or checkpoint_result.run_id.to_id())
         docs = _docs_url(action_context)
         conn = connect(reader.store_url, connect_timeout=5)
@@ -175,15 +175,15 @@ class NotifyAction(ValidationAction):
         sent = 0
         try:
 
-            def send(channel: Channel, message: dict, owner: Optional[str], what: str) -> None:
-                nonlocal sent
+            def send(channel: Channel, message: dict, owner: Optional[str], what: str) -> int:
+                """Store, deliver and mark one message; 1 when delivered."""
                 row = {"run_id": run_id, "checkpoint": checkpoint, "source": reader.source, "owner": owner}
                 ident = notifications.save(conn, **row, channel=channel.name, message=message)
                 error = deliver(channel, message)
                 notifications.mark(conn, ident, error)
-                sent += error is None
                 if error:
                     problems.append(f"{channel.name} ({what}): {error}")
+                return int(error is None)
 
             for row in notifications.pending(conn, checkpoint, reader.source):  # earlier runs' first
                 channel = routing.channels.get(row["channel"])
@@ -199,13 +199,13 @@ class NotifyAction(ValidationAction):
                 if _worth_sending(mine, self.notify_on):
                     message = compose(checkpoint, reader.source, run_id, owner, mine, docs)
                     for channel in routing.of(owner):
-                        send(channel, message, owner, f"owner {owner or 'default'}")
+                        sent += send(channel, message, owner, f"owner {owner or 'default'}")
             failing = sum(n.failing for n in news.values())
             was_failing = any(not o.success for o in previous.values())
             event = "trigger" if failing and not was_failing else "resolve" if was_failing and not failing else None
             for channel in routing.pagers(checkpoint) if event else []:
                 summary = _verdict_line(checkpoint, reader.source, news)
-                send(channel, page(checkpoint, reader.source, event, summary, docs), None, event)
+                sent += send(channel, page(checkpoint, reader.source, event, summary, docs), None, event)
         finally:
             conn.close()
         if problems:

@@ -159,14 +159,14 @@ def run_checkpoint(
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
-        from ytempire_dq.store.baselines import Baselines
         from ytempire_dq.store.preflight import check_store
+        from ytempire_dq.store.run_store import RunStore
 
         run.store_url = check_store(
             url, run.source
         )  # the history can be written there (not a standby, a role that may INSERT)
-        run.baselines = Baselines(run.store_url, run.source)  # what the band rules learn from
-        run.scope.callback(run.baselines.close)
+        run.store = RunStore(run.store_url, run.source)  # what the band rules learn from, the notifier reads
+        run.scope.callback(run.store.close)
         ctx = open_context(cdir, database_url=url)
         for suite_name in suite_names:
             check_suite_loads(ctx, suite_path(suite_name, cdir))
@@ -193,7 +193,7 @@ def run_checkpoint(
 
         # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
         t_actions = time.perf_counter()
-        with run.baselines.active():  # the notify action reads the previous run from the store, for this source
+        with run.store.active():  # the notify action reads the previous run from the store, for this source
             action_errors = _run_actions(checkpoint, checkpoint_result)
         run.timings["actions"] = time.perf_counter() - t_actions
 
@@ -296,7 +296,7 @@ def _run_one(vd: Any, checkpoint: Any, run: Run) -> Any:
     ``run.durations[vd.name]``: its seconds (the JUnit test suite's time)."""
     started = time.perf_counter()
     try:
-        with run.baselines.active() if run.baselines is not None else contextlib.nullcontext():
+        with run.store.active() if run.store is not None else contextlib.nullcontext():
             return _validate(vd, checkpoint, run)
     except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
