@@ -31,6 +31,14 @@ The exporter sets ``idle_in_transaction_session_timeout = 0`` for its session: i
 its transaction while the rules run, and a server-wide timeout must not end the run's snapshot.
 Holding a snapshot holds back vacuum's horizon for the run's duration, as one long query would.
 
+On a hot standby the same works (PostgreSQL exports and imports snapshots there), with one
+difference: when replay removes row versions the snapshot still sees (the primary vacuumed them),
+a recovery conflict cancels the running rule and terminates the exporter's idle transaction, and
+the snapshot can no longer be imported. :mod:`ytempire_dq.run.standby` retries such rules once on a
+new snapshot for the rest of the run (``Run.renew_snapshot``); on a primary a lost snapshot stays
+an error. Each snapshot also says when its data is as of (:data:`AS_OF_SQL`); every transaction
+that imports it carries that time in :data:`AS_OF_SETTING` for the rules that judge age.
+
 The snapshot is the run's (``Run.snapshot``, :mod:`ytempire_dq.run.state`), never process-wide
 state: two runs in one process each import their own.
 """

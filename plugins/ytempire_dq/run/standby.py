@@ -89,7 +89,7 @@ def _name_the_fix(evr: Any) -> Any:
     for info in infos.values():
         if isinstance(info, dict) and info.get("raised_exception"):
             info["exception_message"] = (
-                f"canceled by a recovery conflict on the standby, twice (retried once): {FIX}\n"
+                f"canceled twice by a conflict with recovery on the standby (retried once): {FIX}\n"
                 f"{info.get('exception_message') or ''}"
             )
     return evr
