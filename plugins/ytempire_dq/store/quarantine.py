@@ -316,10 +316,6 @@ class _Keyer:
 FETCH_INLINE_KEYS = 1000
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
 def _same_database(a: str, b: str) -> bool:
     from sqlalchemy.engine import make_url
 
@@ -336,10 +332,11 @@ def fetch_rows_sql(rule_id: str, run_id: str, *, checks_url: str | None = None, 
     import json
 
     from ytempire_dq.db.connect import engine as make_engine
+    from ytempire_dq.docs.history_page import fetch_sql, sql_literal  # the join, as Data Docs shows it
 
     checks = checks_url or config.database_url(required=False)
     store = store_url or config.store_url(checks)
-    where = f"q.rule_id = {_sql_literal(rule_id)} AND q.run_id = {_sql_literal(run_id)}"
+    where = f"q.rule_id = {sql_literal(rule_id)} AND q.run_id = {sql_literal(run_id)}"
     engine = make_engine(store)
     try:
         with engine.connect() as conn:
@@ -361,9 +358,9 @@ def fetch_rows_sql(rule_id: str, run_id: str, *, checks_url: str | None = None, 
     if table is None:
         return f"-- rule {rule_id} quarantined no rows in run {run_id}"
     if checks is None or _same_database(checks, store):
-        return f"SELECT t.* FROM dq.quarantine q JOIN {table} t ON to_jsonb(t) @> q.row_key\n WHERE {where};"
+        return fetch_sql({"rule_id": rule_id, "latest_run": run_id, "table": table})
     keys = ",\n  ".join(
-        f"({_sql_literal(json.dumps(key, sort_keys=True))}::jsonb)" for _, key in found[:FETCH_INLINE_KEYS]
+        f"({sql_literal(json.dumps(key, sort_keys=True))}::jsonb)" for _, key in found[:FETCH_INLINE_KEYS]
     )
     more = (
         f"\n-- and {total - FETCH_INLINE_KEYS} more keys: SELECT row_key FROM dq.quarantine q WHERE {where} (store)"
