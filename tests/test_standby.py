@@ -313,8 +313,16 @@ def test_on_a_caught_up_standby_the_data_is_as_of_now_and_freshness_is_judged_th
 
     assert done.returncode == 1, done.stderr  # the defects: data, not the run
     as_of, taken = dt.datetime.fromisoformat(doc["as_of"]), dt.datetime.fromisoformat(doc["snapshot"]["taken_at"])
-    assert doc["snapshot"]["standby"] is True and as_of == taken  # streaming, all received replayed: now
-    assert 0 <= doc["replica_lag_seconds"] < 1 and doc["replica_lag"] is None
+    assert doc["snapshot"]["standby"] is True
+    if as_of != taken:
+        # streaming, but a record the primary writes on its own (its running-transactions record every
+        # 15 s) was received and not yet replayed at that instant, as on a loaded machine: the data is
+        # then as of the last replayed commit, the UPDATE above
+        ((updated,),) = _on(
+            primary_cluster, "SELECT extract(epoch FROM max(created_at)) FROM channels WHERE niche = 'standby-fresh'"
+        )
+        assert abs(as_of.timestamp() - float(updated)) < 1, (as_of, updated)
+    assert 0 <= doc["replica_lag_seconds"] < 60 and doc["replica_lag"] is None
     assert not [line for line in done.stderr.splitlines() if "behind its primary" in line]
     assert result(doc, CLEAN)["success"] is True
     defect = result(doc, DEFECT)
