@@ -16,17 +16,18 @@ from tests.helpers import rows, with_redis_db
 from tests.topologies import start_cluster, stop_cluster
 from ytempire_dq.db.connect import connect, with_database
 
-#: 32 runs of ``nightly`` (21 clean nights, 11 scenario nights): about 7 s each on an idle machine,
-#: several times that when the CPU is shared.
+#: 32 runs of ``nightly`` (21 clean nights, 11 scenario nights): 729 s here with a load average of 10
+#: (about 22 s a run); what the CPU is shared with decides it.
 pytestmark = [pytest.mark.slow, pytest.mark.local_servers, pytest.mark.timeout(3000)]
 
 REDIS_DB = 12
 #: Without the checkpoint's actions (Data Docs, Redis, pruning): the same verdicts and history, cheaper nights.
 OPTIONS = Options(users=20, weeks=3, warmup=7, actions=False)
-#: Clean nights after the warm-up on which a rule may fail (the committed volume/drift rules judge
-#: a weekend by the median of mostly weekdays: about two a week). Tighten to 0 once the rules
-#: that compare like with like are merged.
-MAX_FALSE_ALARM_NIGHTS = OPTIONS.nights() - OPTIONS.warmup
+#: Clean nights after the warm-up on which a rule may fail. Today 4 of 14 (nights 8, 14, 15 and 21:
+#: ``analytics.views_yesterday_within_history`` judges a Sunday and the Monday after it by a median of
+#: mostly weekdays; the simulation is seeded, so the count is the same on every machine). Tighten
+#: to 0 once the rules that compare like with like are merged.
+MAX_FALSE_ALARM_NIGHTS = 4
 #: Scenarios some rule must catch on their first night (today: the kinds a row count or
 #: yesterday's total sees). Add to it as the rules learn to see the others.
 MUST_CATCH_FIRST_NIGHT = {"a_no_analytics", "b_half_analytics", "c_views_doubled", "d_stalled_two_days"}
