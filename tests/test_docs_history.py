@@ -146,6 +146,18 @@ def test_rule_ids_and_values_are_shown_as_text():
                     "latest_run": PAYLOAD + "'; DROP TABLE users; --",
                     "failing_since": when,
                     "quarantined": 3,
+                    "series": [  # a measured rule: its chart's JSON carries the same text
+                        {
+                            "run_id": PAYLOAD,
+                            "metric": "</script>" + PAYLOAD,
+                            "observed_at": when,
+                            "value": 1.0,
+                            "lower": 0.5,
+                            "upper": 2.0,
+                            "median": 1.0,
+                            "success": False,
+                        },
+                    ],  # fmt: skip
                 }
             ],
         }
@@ -153,6 +165,8 @@ def test_rule_ids_and_values_are_shown_as_text():
     markup = history_page.render_history(checkpoints)
     assert "<img" not in markup and html.escape(PAYLOAD, quote=True) in markup
     assert "''; DROP TABLE users; --'" in html.unescape(markup)  # a quote in a literal is doubled
+    assert "</script>" + PAYLOAD not in markup and 'class="metric-chart"' in markup
+    assert markup.count("</script>") == len(history_page.CHART_SCRIPTS) + 2  # the vendored ones, the drawing, the spec
 
     class Result:
         success = False

@@ -14,18 +14,13 @@ its dates from the database's clock -- so the freshness and volume/drift rules s
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from benchmarks.nights import FakeClock, run_checkpoint
 from tests.helpers import copy_project, rows, scalar, with_redis_db
 from tests.topologies import start_cluster, stop_cluster
 from ytempire_dq import config
@@ -35,7 +30,6 @@ from ytempire_dq.fixtures import seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.local_servers]
 
-YTDQ = Path(sys.executable).with_name("ytdq")
 NIGHTS = 45
 #: Nights on which the whole ``nightly`` runs too (days 31, 32 and 45: past the retention); the
 #: ``privacy`` checkpoint (its retention rules) runs every night.
@@ -47,29 +41,12 @@ REDIS_DB = 13
 USERS = 2
 
 
-def libfaketime() -> str:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-    assert found, "libfaketime is not installed: run .ci/install (apt-get install -y faketime libfaketime)"
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def clock():
-    """The timestamp file (readable by the cluster's unprivileged user) and the environment that
-    preloads libfaketime with it."""
-    folder = Path(tempfile.mkdtemp(prefix="ytdq-faketime-", dir="/var/tmp"))
-    folder.chmod(0o755)
-    path = folder / "clock"
-    path.write_text("+0d\n")
-    path.chmod(0o644)
-    env = {
-        "LD_PRELOAD": libfaketime(),
-        "FAKETIME_TIMESTAMP_FILE": str(path),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and waits keep real time
-    }
-    yield path, env
-    shutil.rmtree(folder, ignore_errors=True)
+    """The timestamp file and the environment that preloads libfaketime with it."""
+    fake = FakeClock()
+    yield fake.path, fake.env
+    fake.remove()
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +60,6 @@ def faked_cluster(tmp_path_factory, clock):
         stop_cluster(cluster)
 
 
-def ytdq(env: dict, *args: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "YTDQ_STORE_URL")}
-    full.update(COLUMNS="200", **env)
-    return subprocess.run([str(YTDQ), *args], capture_output=True, text=True, env=full, timeout=600)
-
-
 def privacy_checkpoint(gx_dir: Path) -> None:
     """A checkpoint ``privacy`` in the project copy: the privacy suite alone, no actions."""
     vd = json.loads((gx_dir.parent / "validation_definitions" / "privacy.json").read_text())
@@ -100,13 +71,6 @@ def privacy_checkpoint(gx_dir: Path) -> None:
         "validation_definitions": [{"id": vd["id"], "name": "privacy"}],
     }
     (gx_dir.parent / "checkpoints" / "privacy.json").write_text(json.dumps(checkpoint))
-
-
-def night(env: dict, project: Path, checkpoint: str, report: Path) -> dict:
-    run = ytdq(env, "checkpoint", "run", checkpoint, "--json", str(report), "--config", str(project))
-    doc = json.loads(report.read_text())
-    failed = sorted(r["rule_id"] for v in doc["validations"] for r in v["results"] if not r["success"])
-    return {"checkpoint": checkpoint, "exit": run.returncode, "failed": failed, "doc": doc, "stderr": run.stderr}
 
 
 @pytest.mark.timeout(1800)
@@ -126,9 +90,9 @@ def test_45_nights_of_clean_operation_pass_their_own_retention_rules(faked_clust
         for n in range(NIGHTS):
             path.write_text(f"+{n}d\n")
             seed.seed(faked_cluster.url, users=USERS, seed=5)  # dated by the database's (faked) clock
-            runs = [night(env, project, "privacy", tmp_path / f"privacy{n}.json")]
+            runs = [run_checkpoint(env, project, "privacy", tmp_path / f"privacy{n}.json")]
             if n in FULL_NIGHTS:
-                runs.append(night(env, project, "nightly", tmp_path / f"nightly{n}.json"))
+                runs.append(run_checkpoint(env, project, "nightly", tmp_path / f"nightly{n}.json"))
             kept = dict(rows(conn, "SELECT checkpoint, count(*) FROM dq.runs GROUP BY checkpoint"))
             oldest = scalar(conn, "SELECT extract(epoch FROM now() - min(started_at)) / 86400 FROM dq.runs")
             nights.append({"night": n, "runs": [(r["checkpoint"], r["exit"], r["failed"]) for r in runs], "kept": kept})

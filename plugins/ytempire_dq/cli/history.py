@@ -81,6 +81,8 @@ def history(rule_id: str | None, checkpoint: str | None, source: str | None, lim
             str(run["observed_at"])[:19],
         )
     out.print(table)
+    if trend.get("series"):
+        out.print(series_table(rule_id, trend["series"]))
     since = trend["failing_since"]
     out.print(f"failing since {str(since)[:19]}" if since else "passing in its latest run", highlight=False)
     latest = trend["runs"][0]
@@ -89,3 +91,15 @@ def history(rule_id: str | None, checkpoint: str | None, source: str | None, lim
 
         out.print(f"its {latest['quarantined']:,} quarantined rows, on the checked database:", highlight=False)
         click.echo(fetch_rows_sql(rule_id, latest["run_id"]))
+
+
+def series_table(rule_id: str, series: list[dict]) -> Table:
+    """A volume/drift rule's measurements, oldest first: night, value, expected range, verdict."""
+    from ytempire_dq.store.metrics import range_text
+
+    table = Table("night", "value", "expected range", "verdict", title=f"{rule_id}: series", title_justify="left")
+    for point in series:
+        value, expected = range_text(point)
+        verdict = "[green]passed[/]" if point["success"] else "[red]FAILED[/]"
+        table.add_row(str(point["observed_at"])[:16], Text(value), Text(expected), verdict)
+    return table

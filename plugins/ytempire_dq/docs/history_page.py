@@ -2,10 +2,13 @@
 the results store (``YTDQ_STORE_URL``; unset, the checked database).
 
 Per checkpoint, per rule: its outcome and bad-row count over the checkpoint's last
-:data:`HISTORY_RUNS` runs (an inline SVG drawn here: no script, no chart library), since when it
-fails (the first failure after its last success, as ``ytdq history RULE_ID`` says), and how to
-fetch the rows it quarantined (the command and the exact SQL). Failing rules come first.
-Everything from the database or the suites is HTML-escaped.
+:data:`HISTORY_RUNS` runs (an inline SVG drawn here), since when it fails (the first failure after
+its last success, as ``ytdq history RULE_ID`` says), and how to fetch the rows it quarantined (the
+command and the exact SQL). Failing rules come first. A rule that records metrics
+(``dq.metrics``: the volume/drift rules) also gets a chart of its value per run, the expected
+range shaded and the failed runs marked, drawn by the site's vendored Vega-Lite from JSON inline in
+the page (nothing fetched). Everything from the database or the suites is HTML-escaped; the
+charts' JSON cannot close its script element.
 
 Written after each run is recorded (``run_checkpoint``) and by ``ytdq docs build``; the index
 links it, and each validation page lists its failed rules with a link to their row here
@@ -16,6 +19,7 @@ whatever the history's length.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,6 +31,7 @@ import sqlalchemy as sa
 from ytempire_dq import config
 from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
 from ytempire_dq.gx.results import raised
+from ytempire_dq.store import metrics as metric_series
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,9 @@ def _checkpoint(conn: sa.Connection, checkpoint: str, source: str | None, n: int
         for rule_id, count in conn.execute(_QUARANTINED_SQL, {"run": last[-1]["run_id"]}):
             if rule_id in rules and rules[rule_id]["latest_run"] == last[-1]["run_id"]:
                 rules[rule_id]["quarantined"] = int(count)
+    for rule_id, points in metric_series.series_by_rule(conn, list(position)).items():
+        if rule_id in rules:
+            rules[rule_id]["series"] = points
     ordered = sorted(
         rules.values(),
         key=lambda r: (r["failing_since"] is None, r["failing_since"] or 0, r["rule_id"]),
@@ -144,6 +152,119 @@ def sparkline(outcomes: list[dict | None], runs: list[dict]) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+#: The vendored scripts a page with charts loads (``static/vendor``, shipped by ``docs.assets``).
+CHART_SCRIPTS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js", "vega-embed/build/vega-embed.min.js")
+#: Draws every ``.metric-chart`` from the JSON spec beside it (no network: the data is inline).
+_CHART_JS = """
+document.querySelectorAll('script.metric-spec').forEach(function (el) {
+  var target = document.getElementById(el.dataset.target);
+  try {
+    vegaEmbed(target, JSON.parse(el.textContent), {mode: 'vega-lite', renderer: 'svg', actions: false})
+      .then(function () { target.dataset.rendered = 'yes'; })
+      .catch(function (err) { target.textContent = 'chart not drawn: ' + err; });
+  } catch (err) { target.textContent = 'chart not drawn: ' + err; }
+});
+"""
+
+
+def chart_spec(rule_id: str, points: list[dict]) -> dict:
+    """A Vega-Lite spec: the value per night (line and points), the expected range shaded, the
+    nights the rule failed marked by a red cross. Text reaches the chart as data, never as markup."""
+    values = [
+        {
+            "night": _iso(p["observed_at"]),
+            "value": p["value"],
+            "lower": p["lower"],
+            "upper": p["upper"],
+            "verdict": "passed" if p["success"] else "failed",
+            "run": p["run_id"],
+            "metric": p["metric"],
+        }
+        for p in points
+    ]
+    x = {"field": "night", "type": "temporal", "title": "night", "axis": {"format": "%b %d", "tickCount": "day"}}
+    y = {"type": "quantitative", "scale": {"zero": False, "nice": True}}
+    tooltip = [
+        {"field": "run", "type": "nominal"},
+        {"field": "night", "type": "temporal", "format": "%Y-%m-%d %H:%M"},
+        {"field": "value", "type": "quantitative", "format": ",.4~g"},
+        {"field": "lower", "type": "quantitative", "format": ",.4~g", "title": "expected from"},
+        {"field": "upper", "type": "quantitative", "format": ",.4~g", "title": "expected to"},
+        {"field": "verdict", "type": "nominal"},
+    ]
+    return {
+        "description": f"{rule_id}: value per night and its expected range",
+        "width": 640,
+        "height": 160,
+        "data": {"values": values},
+        "layer": [
+            {
+                "transform": [{"filter": "datum.lower != null && datum.upper != null"}],
+                "mark": {"type": "area", "opacity": 0.25, "color": "#198754"},
+                "encoding": {"x": x, "y": {**y, "field": "lower"}, "y2": {"field": "upper"}},
+            },
+            {
+                "transform": [{"filter": "datum.value != null"}],
+                "mark": {"type": "line", "color": "#0d6efd"},
+                "encoding": {"x": x, "y": {**y, "field": "value", "title": "value"}},
+            },
+            {
+                "transform": [{"filter": "datum.value != null"}],
+                "mark": {"type": "point", "filled": True, "opacity": 1},
+                "encoding": {
+                    "x": x,
+                    "y": {**y, "field": "value"},
+                    "size": {
+                        "field": "verdict",
+                        "type": "nominal",
+                        "scale": {"domain": ["passed", "failed"], "range": [40, 160]},
+                        "legend": None,
+                    },
+                    "shape": {
+                        "field": "verdict",
+                        "type": "nominal",
+                        "scale": {"domain": ["passed", "failed"], "range": ["circle", "cross"]},
+                        "title": "verdict",
+                    },
+                    "color": {
+                        "field": "verdict",
+                        "type": "nominal",
+                        "scale": {"domain": ["passed", "failed"], "range": ["#0d6efd", "#dc3545"]},
+                    },
+                    "tooltip": tooltip,
+                },
+            },
+        ],
+    }
+
+
+def _json_in_script(value: Any) -> str:
+    """JSON that cannot end its ``<script>`` element or open markup (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(value, default=str, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _chart_row(section: tuple[str, ...], rule: dict) -> str:
+    """The chart of a rule with metrics, below its row (``section``: the checkpoint, and the source
+    when it is not the checkpoint's latest, as the row's anchor)."""
+    points = rule.get("series") or []
+    if not points:
+        return ""
+    anchor = "chart-" + rule_anchor(*section, rule["rule_id"])
+    failed = sum(1 for p in points if not p["success"])
+    caption = (
+        f"{rule['rule_id']}: {points[-1]['metric']}, value per run ({len(points)} runs, {failed} outside the"
+        " expected range, marked with a red cross); the shaded band is the range the rule expected"
+    )
+    return (
+        f'<tr class="metric-row"><td colspan="7"><figure class="metric-figure">'
+        f'<div class="metric-chart" id="{e(anchor)}" data-points="{len(points)}" data-failed="{failed}"></div>'
+        f'<script type="application/json" class="metric-spec" data-target="{e(anchor)}">'
+        f"{_json_in_script(chart_spec(rule['rule_id'], points))}</script>"
+        f'<figcaption class="muted">{e(caption)}</figcaption></figure></td></tr>'
+    )
 
 
 def _iso(value: Any) -> str | None:
@@ -213,8 +334,13 @@ def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
             '<table class="rule-history"><thead><tr><th>Rule</th><th>Table</th><th>Outcome per run</th>'
             "<th>Failed</th><th>Latest run</th><th>Failing since</th><th>Fetch its rows</th></tr></thead><tbody>"
         )
-        parts.extend(_rule_row(cp["checkpoint"], rule, cp["runs"], section) for rule in cp["rules"])
+        for rule in cp["rules"]:
+            parts.append(_rule_row(cp["checkpoint"], rule, cp["runs"], section))
+            parts.append(_chart_row(section, rule))
         parts.append("</tbody></table>")
+    if any(rule.get("series") for cp in checkpoints for rule in cp["rules"]):
+        parts.extend(f'<script src="static/vendor/{path}"></script>' for path in CHART_SCRIPTS)
+        parts.append(f"<script>{_CHART_JS}</script>")
     return page("Data Docs | Rule history", "\n".join(parts))
 
 

@@ -362,9 +362,10 @@ def rule_trend(
     ``source`` (None: every source) and since when it fails.
 
     ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined,
-    metric}], "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
+    metric}], "failing_since", "series"}``: ``failing_since`` is the first failure after the rule's last success
     (None when its latest outcome is a success); ``metric`` is a volume/drift rule's measured value
-    and band in that run (:func:`ytempire_dq.store.metrics.by_run`), else None. Unknown rule:
+    and band in that run (:func:`ytempire_dq.store.metrics.by_run`), else None; ``series`` its
+    measurements oldest first (:func:`ytempire_dq.store.metrics.series`; empty for other rules). Unknown rule:
     :class:`YtdqError`.
     """
     url = _store(store_url)
@@ -415,8 +416,9 @@ def rule_trend(
                 raise YtdqError(f"no history for rule {rule_id!r}{where}")
             failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
             metrics = metric_history.by_run(conn, rule_id, [row["run_id"] for row in rows])
+            series = metric_history.series(conn, rule_id, limit, checkpoint, source)
             for row in rows:  # a volume/drift rule's value and band in that run (None for other rules)
                 row["metric"] = metrics.get(row["run_id"])
     finally:
         engine.dispose()
-    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since}
+    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since, "series": series}

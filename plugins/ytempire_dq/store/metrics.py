@@ -123,5 +123,75 @@ def band_text(metric: dict | None) -> tuple[str, str]:
     return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({metric['baseline_runs']} runs)"
 
 
+def range_text(point: dict) -> tuple[str, str]:
+    """(value, expected range) of one measurement of :func:`series`: ``"61,234"``,
+    ``"[95,000, 116,000]"`` or ``"no baseline yet"``."""
+    value = "none" if point["value"] is None else _text(point["value"])
+    if point["lower"] is None or point["upper"] is None:
+        return value, "no baseline yet"
+    return value, f"[{_text(point['lower'])}, {_text(point['upper'])}]"
+
+
 def _text(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.4g}"
+
+
+def _point(row: Any) -> dict:
+    return {
+        "run_id": row.run_id,
+        "rule_id": row.rule_id,
+        "metric": row.metric,
+        "observed_at": row.observed_at,
+        "value": row.value,
+        "lower": row.lower_bound,
+        "upper": row.upper_bound,
+        "median": row.median,
+        "success": row.success,
+    }
+
+
+def _series_columns():
+    m = METRICS
+    return (
+        m.c.run_id,
+        m.c.rule_id,
+        m.c.metric,
+        m.c.observed_at,
+        m.c.value,
+        m.c.lower_bound,
+        m.c.upper_bound,
+        m.c.median,
+        m.c.success,
+    )
+
+
+def series(
+    conn: sa.Connection, rule_id: str, limit: int, checkpoint: str | None = None, source: str | None = None
+) -> list[dict]:
+    """A volume/drift rule's last ``limit`` measurements, oldest first: ``{run_id, rule_id, metric,
+    observed_at, value, lower, upper, median, success}`` (``lower``/``upper`` None: no baseline
+    yet); ``checkpoint`` and ``source`` keep that checkpoint's and source's runs. Nothing recorded: empty."""
+    if not migrations.has(conn, migrations.METRICS):
+        return []
+    m = METRICS
+    query = sa.select(*_series_columns()).where(m.c.rule_id == rule_id)
+    runs = sa.table("runs", sa.column("run_id"), sa.column("checkpoint"), sa.column("source"), schema="dq")
+    if checkpoint:
+        query = query.where(m.c.run_id.in_(sa.select(runs.c.run_id).where(runs.c.checkpoint == checkpoint)))
+    if source is not None:
+        query = query.where(m.c.run_id.in_(sa.select(runs.c.run_id).where(runs.c.source == source)))
+    rows = conn.execute(query.order_by(m.c.observed_at.desc()).limit(limit)).fetchall()
+    return [_point(row) for row in reversed(rows)]
+
+
+def series_by_rule(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[dict]]:
+    """``{rule_id: [measurement, oldest first]}`` of the given runs (see :func:`series`): one
+    query bounded by the runs asked for."""
+    if not run_ids or not migrations.has(conn, migrations.METRICS):
+        return {}
+    m = METRICS
+    query = sa.select(*_series_columns()).where(m.c.run_id.in_(run_ids)).order_by(m.c.observed_at, m.c.rule_id)
+    out: dict[str, list[dict]] = {}
+    for row in conn.execute(query):
+        out.setdefault(row.rule_id, []).append(_point(row))
+    return out
