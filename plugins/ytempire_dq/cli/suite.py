@@ -101,10 +101,7 @@ def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
     from ytempire_dq.rules import lint
 
     for changed in lint.fix_ids(config_dir) if fix else []:
-        click.echo(
-            f"{changed['file']}: wrote {changed['ids']} id(s)"
-            + (" (reformatted the way GX writes suites)" if changed["reformatted"] else "")
-        )
+        click.echo(f"{changed['file']}: wrote {changed['ids']} id(s)")
     problems = lint.lint(config_dir, offline=offline)
     for problem in problems:
         colour = "red" if problem.level == "error" else "yellow"
