@@ -53,6 +53,7 @@ def pytest_configure(config):
 SLOW_MODULES = {
     "tests.test_console_scripts",
     "tests.test_add_a_rule",
+    "tests.test_recipes",
     "tests.test_fast",
     "tests.test_history",
     "tests.test_server_states",

@@ -25,10 +25,11 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema", "README.md")
 
 
-def make_worker_home(worker: str) -> Path:
-    """A copy of the project's parts (without ``gx/uncommitted``); world-readable, as the embedded
-    servers run as an unprivileged user when we are root."""
-    home = Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-"))
+def copy_checkout(home: Path) -> Path:
+    """A copy of the checkout's project parts (without ``gx/uncommitted``) at ``home``, a project
+    home of its own; world-readable, as the embedded servers run as an unprivileged user when we
+    are root."""
+    home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
     for part in PROJECT_PARTS:
         if (CHECKOUT / part).is_dir():
@@ -36,6 +37,11 @@ def make_worker_home(worker: str) -> Path:
         else:
             shutil.copy2(CHECKOUT / part, home / part)
     return home
+
+
+def make_worker_home(worker: str) -> Path:
+    """:func:`copy_checkout` into a new temporary folder."""
+    return copy_checkout(Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-")))
 
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER") or "session"
