@@ -129,8 +129,8 @@ def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
     lint, checkpoint = (run(c, project, url, cache_url) for c in commands)
     # lint --fix wrote the new rules' ids (the ones runs give them) and found nothing wrong
     assert lint.returncode == ExitCode.OK, lint.stdout + lint.stderr
-    assert "expectations/videos.json: wrote 2 id(s)" in lint.stdout
-    assert "0 error(s), 0 warning(s)" in lint.stdout
+    assert "expectations/videos.json: wrote 2 ids" in lint.stdout
+    assert "0 errors, 0 warnings" in lint.stdout
     doc = json.loads((project / "expectations" / "videos.json").read_text())
     assert all(e.get("id") for e in doc["expectations"])
     # the run: every README rule is a row of the failed-rule table with exactly the rows inserted

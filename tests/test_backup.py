@@ -116,17 +116,17 @@ def test_backup_list_and_prune_by_age(cluster, home):
 
     # retention is configurable: 50 days keeps both
     kept = cli(home, "backup", "prune", env={"YTDQ_BACKUP_RETENTION_DAYS": "50"})
-    assert "removed 0 base backup(s); kept 2" in kept.stdout, kept.stderr
+    assert "removed 0 base backups; kept 2" in kept.stdout, kept.stderr
     pruned = cli(home, "backup", "prune")  # default: 30 days
     assert pruned.returncode == 0, pruned.stderr
-    assert "removed 1 base backup(s)" in pruned.stdout and "kept 1" in pruned.stdout
+    assert "removed 1 base backup" in pruned.stdout and "kept 1" in pruned.stdout
     (newest,) = backup.list_backups(cluster["backups"])
     segments = [p.name for p in (cluster["backups"] / "wal").iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name)]
     assert segments and min(segments) == newest.start_wal  # nothing older than the kept backup needs
 
     # the newest backup stays however old it is
     newest.path.rename(newest.path.with_name("base-" + forty_days_ago.strftime("%Y%m%dT%H%M%SZ")))
-    assert "removed 0 base backup(s); kept 1" in cli(home, "backup", "prune", "--days", "1").stdout
+    assert "removed 0 base backups; kept 1" in cli(home, "backup", "prune", "--days", "1").stdout
 
 
 def test_backup_refuses_a_folder_inside_the_data_directory_or_the_wal_archive(cluster, home, tmp_path):

@@ -44,7 +44,7 @@ def test_the_readmes_recipes_applied_to_a_copy_of_the_checkout_keep_it_green(cle
 
     lint = ytdq("suite", "lint")
     assert lint.returncode == ExitCode.OK, lint.stdout[-3000:] + lint.stderr[-2000:]
-    assert " 0 error(s), 0 warning(s)" in lint.stdout
+    assert " 0 errors, 0 warnings" in lint.stdout
 
     nightly = json.loads((project / "checkpoints" / "nightly.json").read_text())
     names = [vd["name"] for vd in nightly["validation_definitions"]]

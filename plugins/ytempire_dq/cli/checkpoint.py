@@ -13,6 +13,7 @@ from rich.table import Table
 from ytempire_dq import config
 from ytempire_dq.cli.app import config_option, err, error_message, main, out, text
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.values import plural
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -47,7 +48,7 @@ def print_run(report, table: bool = True) -> None:
             highlight=False,
         )
         if failed:
-            out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
+            out.print(_rules_table(plural(len(failed), "failed rule"), failed))
     fell_back = [
         f"fast path fell back to GX alone for {f['rule_id']}: {f['cause']}" for f in report.fast_path()["fell_back"]
     ]

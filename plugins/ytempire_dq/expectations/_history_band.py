@@ -57,6 +57,7 @@ from ytempire_dq.expectations._cross_table import (
     number_text,
     plain_sql,
 )
+from ytempire_dq.values import plural
 
 METRICS = sa.table(
     "metrics",
@@ -103,7 +104,7 @@ def band(
     n = len(baseline)
     out: dict[str, Any] = {"baseline_runs": n, "median": None, "mad": None, "lower": None, "upper": None}
     if n < min_runs:
-        return {**out, "success": True, "status": f"no baseline yet ({n} of {min_runs} runs)"}
+        return {**out, "success": True, "status": f"no baseline yet ({n} of {plural(min_runs, 'run')})"}
     median = statistics.median(baseline)
     mad = statistics.median(abs(v - median) for v in baseline)
     half = max(mad_multiplier * mad, tolerance_pct / 100 * abs(median))
@@ -274,7 +275,7 @@ class HistoryBandExpectation(CrossTableExpectation):
             observed["day"] = first[DAY].isoformat()
         summary = (
             f"{_num(value)}: {verdict['status']} [{_num(verdict['lower'])}, {_num(verdict['upper'])}] "
-            f"(median {_num(verdict['median'])} of {verdict['baseline_runs']} runs)"
+            f"(median {_num(verdict['median'])} of {plural(verdict['baseline_runs'], 'run')})"
         )
         return {
             "success": success,

@@ -24,6 +24,7 @@ from ytempire_dq.locations import (
     store_dir,
     suite_path,
 )
+from ytempire_dq.values import plural
 
 #: Namespace of the ids given to expectations that have none in their suite file.
 RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
@@ -147,7 +148,7 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
     unknown = sorted({e["type"] for e in doc["expectations"]} - known)
     if unknown:
         raise SuiteFileError(
-            f"{path}: unknown expectation type(s) {', '.join(unknown)} "
+            f"{path}: {plural(len(unknown), 'unknown expectation type')} {', '.join(unknown)} "
             "(not a GX expectation and not one of ytempire_dq.expectations)"
         )
     try:

@@ -31,6 +31,7 @@ from ytempire_dq import config
 from ytempire_dq.docs import site as docs_site
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.run import marks as run_marks
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +265,9 @@ def prune_context(
 
 def summary(out: dict, dry_run: bool = False) -> str:
     verb = "would remove" if dry_run else "removed"
-    text = f"{verb} {len(out['runs'])} runs ({out['results']} result files, {out['pages']} pages)"
+    text = f"{verb} {plural(len(out['runs']), 'run')} ({plural(out['results'], 'result file')}, {plural(out['pages'], 'page')})"
     if "history_runs" in out:
-        text += f"; {len(out['history_runs'])} runs from the history (dq)"
+        text += f"; {plural(len(out['history_runs']), 'run')} from the history (dq)"
     return text
 
 
