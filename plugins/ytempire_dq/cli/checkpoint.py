@@ -33,9 +33,10 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
     return table
 
 
-def print_run(report, table: bool = True) -> None:
-    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path;
-    on stderr one ``error:`` line per distinct cause of the rules that could not run (exit 2)."""
+def print_run(report, table: bool = True, since_last: bool = False) -> None:
+    """The terminal view of a run: verdict line (after ``--since-last``, a line saying what was
+    scanned and why), failed rules, action problems, Data Docs path; on stderr one ``error:``
+    line per distinct cause of the rules that could not run (exit 2)."""
     rules = report.rules()
     errors = report.error_lines()
     failed = [row for row in report.failed_rules() if row["error"] is None]
@@ -47,6 +48,9 @@ def print_run(report, table: bool = True) -> None:
             f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id}){_scan_note(report.scan)}",
             highlight=False,
         )
+        if since_last and report.scan:
+            scan = report.scan
+            out.print(f"scan: {scan['mode']} ({escape(scan['reason'])}){_scan_note(scan)}", highlight=False)
         if failed:
             out.print(_rules_table(plural(len(failed), "failed rule"), failed))
     fell_back = [
@@ -135,7 +139,7 @@ def checkpoint_run(
             _print_errors(_write_reports(json_file, junit_file, name, run_error=message))
         raise
     unwritten = _write_reports(json_file, junit_file, name, report=report)
-    print_run(report, table=str(json_file) != "-")
+    print_run(report, table=str(json_file) != "-", since_last=since_last)
     from ytempire_dq.cli.services import warn_if_checks_can_write
 
     warn_if_checks_can_write()  # after the run: a run that could not happen says only why
