@@ -270,6 +270,11 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     pages = data_docs_pages(tmp_path, module_env, ExpectTableRowCountToBeWithinHistoryBand(table="users"))
     assert "The row count of users stays within the band learned from its last 14 accepted values" in pages["suite"]
     assert "no baseline yet (0 of 7 runs)" in pages["validation"]
+    # the observed value is a sentence ("40: no baseline yet ..."), not the result's dict
+    assert re.search(r"are recorded\. [\d,]+: no baseline yet \(0 of 7 runs\) ", pages["validation"]), pages[
+        "validation"
+    ]
+    assert not re.search(r"(&#39;|')lower(&#39;|')", pages["validation"])
 
 
 #: README row label (its start) -> how a rule of the suite files is classified into it
