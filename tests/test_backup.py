@@ -183,7 +183,11 @@ def test_restore_to_a_time_between_two_markers_gives_exactly_the_markers_before_
         time.sleep(0.1)
     target = dt.datetime.fromtimestamp(between, dt.timezone.utc).isoformat()
 
-    at_time = restored_url(cli(home, "restore", "--to", target, "--into", str(scratch())))
+    done = cli(home, "restore", "--to", target, "--into", str(scratch()))
+    at_time = restored_url(done)
+    # it names the last commit it replayed: marker 3's (the server's commit time, before the client saw it)
+    replayed = dt.datetime.fromisoformat(re.search(r"^last commit replayed: (\S+)$", done.stdout, re.M)[1])
+    assert committed[3] - 1 < replayed.timestamp() <= committed[3] < between, done.stdout
     copy = connect(at_time, autocommit=True)
     assert [r[0] for r in rows(copy, "SELECT seq FROM markers WHERE seq < 1000 ORDER BY seq")] == [1, 2, 3]
     assert scalar(copy, "SELECT pg_is_in_recovery()") is False  # promoted: a usable copy

@@ -131,8 +131,9 @@ def restore_cmd(to: str, into: Path, folder: Path | None, port: int | None, stop
         port=port,
         log=_log,
     )
-    recovered = done.recovered_to.isoformat() if done.recovered_to else "the backup's end"
-    click.echo(f"restored {done.base} + archived WAL up to {recovered} in {done.seconds:.1f} s into {done.datadir}")
+    click.echo(f"restored {done.base} + archived WAL in {done.seconds:.1f} s into {done.datadir}")
+    last = done.recovered_to.isoformat() if done.recovered_to else f"none after base backup {done.base}"
+    click.echo(f"last commit replayed: {last}")
     click.echo(f"export DATABASE_URL={config.mask_url(done.url)}")
     click.echo(f"stop it with: ytdq restore --stop --into {done.datadir}")
 
