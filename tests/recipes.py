@@ -19,6 +19,20 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 ADD_A_RULE = "Add a rule (no Python)"
 
 
+#: The suites the project ships; an analyst's own suites and drafts are other files.
+SHIPPED_SUITES = (
+    "users",
+    "channels",
+    "videos",
+    "analytics",
+    "api_keys",
+    "workflows",
+    "cross_table",
+    "privacy",
+    "cache",
+)
+
+
 def readme_section(title: str = ADD_A_RULE) -> str:
     text = README.read_text()
     start = text.index(f"\n## {title}\n")
@@ -112,3 +126,8 @@ def apply_recipes(project: Path, ytdq: Callable[[list[str]], subprocess.Complete
             break
     ok(["suite", "lint", "--fix"])
     return applied
+
+
+def shipped(suite: str, rule_id: str) -> bool:
+    """Whether a rule is of the rule book as the project ships it (not a recipe's, not an analyst's suite)."""
+    return suite in SHIPPED_SUITES and rule_id not in {r["meta"]["rule_id"] for _, r in readme_rules()}
