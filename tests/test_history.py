@@ -235,12 +235,45 @@ def test_history_cli_lists_runs_and_a_rules_trend(nightly, seeded, project, conn
     assert unknown.exit_code == ExitCode.RUN_FAILED and "no history for rule 'users.no_such_rule'" in unknown.output
 
 
-def test_a_store_without_schema_dq_stops_the_run_before_any_rule(new_database, project, redis_down, monkeypatch):
+def test_an_empty_database_as_the_store_is_migrated_on_first_use(new_database, project, redis_down, monkeypatch):
+    """``YTDQ_STORE_URL`` at an empty database is all a user does: the run creates the store's own
+    schema (the ``dq`` migrations only, no platform table) and records its history there."""
+    from ytempire_dq.db import migrations
+
     url = new_database("history_no_dq")
     seed.seed(url, users=5, seed=1, inject={"orphan_videos": 1})
-    monkeypatch.setenv("YTDQ_STORE_URL", new_database("history_store_never_migrated", empty=True))
-    with pytest.raises(StoreNotWritable, match="has no schema dq: run `ytdq db migrate` there, or set YTDQ_STORE_URL"):
+    store = new_database("history_store_never_migrated", empty=True)
+    monkeypatch.setenv("YTDQ_STORE_URL", store)
+    report = run_checkpoint("critical", config_dir=project, database_url=url)
+    assert report.exit_code == ExitCode.DATA_FAILED and report.history_error is None
+    c = connect(store, autocommit=True)
+    try:
+        assert [v for (v,) in rows(c, "SELECT version FROM schema_migrations ORDER BY 1")] == list(migrations.STORE)
+        assert rows(c, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == [("schema_migrations",)]
+        assert rows(c, "SELECT run_id FROM dq.runs") == [(report.run_id,)]
+        assert scalar(c, "SELECT count(*) FROM dq.quarantine WHERE rule_id = %s", (KIND_TO_RULE["orphan_videos"],)) == 1
+    finally:
+        c.close()
+
+
+def test_a_store_whose_role_may_not_create_its_schema_stops_the_run(new_database, project, redis_down, monkeypatch):
+    """A role without CREATE on an empty store: the run stops before any rule, naming the store, the
+    role and the fix."""
+    import sqlalchemy as sa
+
+    url = new_database("history_store_no_create_src")
+    seed.seed(url, users=5, seed=1)
+    store = new_database("history_store_no_create", empty=True)
+    c = connect(store, autocommit=True)
+    c.cursor().execute("DROP ROLE IF EXISTS ytdq_no_create; CREATE ROLE ytdq_no_create LOGIN")
+    c.close()
+    as_role = sa.make_url(store).set(username="ytdq_no_create", password=None).render_as_string(hide_password=False)
+    monkeypatch.setenv("YTDQ_STORE_URL", as_role)
+    with pytest.raises(StoreNotWritable) as exc:
         run_checkpoint("critical", config_dir=project, database_url=url)
+    message = str(exc.value)
+    assert "its schema dq could not be created or migrated as role 'ytdq_no_create'" in message
+    assert "permission denied" in message and "set YTDQ_STORE_URL to a writable PostgreSQL database" in message
 
 
 def test_a_history_failure_is_logged_keeps_the_verdict_and_fails_the_run(new_database, project, redis_down, caplog):

@@ -15,8 +15,9 @@ LAYERS = [
     ("gx", ["ytempire_dq.gx", "ytempire_dq.sql_guard"]),
     ("rules", ["ytempire_dq.expectations", "ytempire_dq.rules"]),
     # what the expectations themselves use: the run's snapshot (a cross-store rule reads PostgreSQL in
-    # it) and row keys (how a rule's offending rows are named); the rest of run/ and store/ is above
-    ("rules", ["ytempire_dq.run.snapshot", "ytempire_dq.store.row_keys"]),
+    # it), row keys (how a rule's offending rows are named) and the band rules' baselines (read from
+    # the results store); the rest of run/ and store/ is above
+    ("rules", ["ytempire_dq.run.snapshot", "ytempire_dq.store.row_keys", "ytempire_dq.store.baselines"]),
     ("run parts", ["ytempire_dq.run"]),
     ("books", ["ytempire_dq.store", "ytempire_dq.docs"]),
     ("the run", ["ytempire_dq.run.checkpoint"]),

@@ -1,4 +1,4 @@
-"""The checks connect as a role that can only read (README, "Production").
+"""The checks connect as a role that can only read (README, "Run it against production").
 
 With the embedded defaults (no DATABASE_URL, as after `ytdq services up`), in a project home and
 state directory of this module: the checking role has no power (no superuser, CREATEROLE,
@@ -269,9 +269,9 @@ def test_backup_and_history_prune_connect_as_the_owner(migrated):
 
 
 def readme_grant_block() -> str:
-    """The ```sql block of the README's "Production" section, as written."""
+    """The ```sql block of the README's "Run it against production" section, as written."""
     text = (CHECKOUT / "README.md").read_text()
-    section = text.split("\n## Production\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```sql\n(.*?)```", section, re.S)[1]
 
 
@@ -337,7 +337,7 @@ def test_a_superuser_is_named_once(readme_role):
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {user}, a superuser: an analyst's SQL could read and write server files, "
-            'run programs and stop other sessions; connect them as a read-only role (see README, "Production")'
+            'run programs and stop other sessions; connect them as a read-only role (see README, "Run it against production")'
         ], proc.stderr
 
 
@@ -350,7 +350,7 @@ def test_a_role_that_can_write_is_named(readme_role):
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {readme_role['role']}, which can write (e.g. INSERT, UPDATE, DELETE or "
-            'TRUNCATE on public.videos); connect them as a read-only role (see README, "Production")'
+            'TRUNCATE on public.videos); connect them as a read-only role (see README, "Run it against production")'
         ]
     finally:
         conn.cursor().execute(f"REVOKE INSERT ON videos FROM {readme_role['role']}")

@@ -210,6 +210,67 @@ def test_applied_version_reads_the_migrations_table(empty_url, conn_of):
         assert made in FILES[version - 1].up_sql, (version, made)
 
 
+def _schemas_touched(sql: str) -> set[str]:
+    """The schemas the statements of ``sql`` name (tables, indexes, views, schemas; unqualified:
+    ``public``), read from PostgreSQL's own parse tree."""
+    import pglast
+    from pglast import ast
+
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, ast.RangeVar):
+            found.add(node.schemaname or "public")
+        elif isinstance(node, ast.CreateSchemaStmt):
+            found.add(node.schemaname)
+        elif isinstance(node, ast.DropStmt) and node.removeType == pglast.enums.ObjectType.OBJECT_SCHEMA:
+            found.update(name.sval for name in node.objects)
+        elif isinstance(node, ast.DropStmt):
+            for name in node.objects:
+                parts = [p.sval for p in name] if isinstance(name, tuple) else []
+                found.add(parts[0] if len(parts) > 1 else "public")
+        if isinstance(node, ast.Node):
+            for attr in node:
+                walk(getattr(node, attr))
+        elif isinstance(node, tuple):
+            for item in node:
+                walk(item)
+
+    for raw in pglast.parse_sql(sql):
+        walk(raw.stmt)
+    return found
+
+
+def test_the_store_migrations_touch_schema_dq_only_and_the_others_never():
+    """What a run applies to its results store on first use (``migrations.STORE``) builds the
+    store and nothing of the platform; the platform's migrations leave ``dq`` alone. Parsed, so a
+    new migration is classified by what it does, not by its name."""
+    for m in FILES:
+        touched = _schemas_touched(m.up_sql) | _schemas_touched(m.down_sql)
+        if m.version in migrations.STORE:
+            assert touched == {"dq"}, (m.path.name, touched)
+        else:
+            assert "dq" not in touched and touched, (m.path.name, touched)
+    assert migrations.SOURCES in migrations.STORE and "source" in FILES[migrations.SOURCES - 1].up_sql
+
+
+def test_a_store_is_migrated_with_its_own_migrations_only(empty_url, conn_of):
+    """An empty database made a results store gets schema dq and no platform table; it is up to date
+    the second time (nothing applied, no lock taken); the platform's migrations still apply after."""
+    conn = conn_of(empty_url)
+    applied = migrations.migrate_store(empty_url)
+    assert [m.version for m in applied] == list(migrations.STORE)
+    assert applied_versions(conn) == list(migrations.STORE)
+    assert public_tables(conn) == {"schema_migrations"}
+    assert scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'dq'") == 4
+    with conn.cursor() as cur:
+        assert migrations.has(cur, migrations.SOURCES) and not migrations.has(cur, migrations.USER_ERASURES)
+    assert migrations.migrate_store(empty_url) == []
+    rest = migrations.migrate(empty_url)
+    assert [m.version for m in rest] == [v for v in range(1, LATEST + 1) if v not in migrations.STORE]
+    assert applied_versions(conn) == list(range(1, LATEST + 1))
+
+
 def test_down_keeps_the_data_of_the_tables_it_leaves(empty_url, conn_of):
     migrations.migrate(empty_url)
     conn = conn_of(empty_url)
@@ -485,7 +546,7 @@ def test_010_down_brings_back_009s_columns_and_wall_clock_times(empty_url, conn_
     migrations.migrate(empty_url, to=9)
     conn = conn_of(empty_url)
     user, channel, video = _rows_at_009(conn)
-    migrations.migrate(empty_url)
+    migrations.migrate(empty_url, to=10)
     conn.cursor().execute("UPDATE analytics SET subscribers_gained = 40 WHERE video_id = %s", (video,))
     assert [m.version for m in migrations.rollback(empty_url, to=9)] == [10]
     assert scalar(conn, "SELECT pg_typeof(created_at)::text FROM users LIMIT 1") == "timestamp without time zone"

@@ -228,7 +228,7 @@ def database_url(required: bool = True) -> str | None:
     return url
 
 
-#: Where the project writes, when not where the checks read (README, "Production").
+#: Where the project writes, when not where the checks read (README, "Run it against production").
 STORE_URL_ENV = "YTDQ_STORE_URL"
 
 
@@ -246,11 +246,25 @@ def store_url(checks: str | None = None, required: bool = True) -> str | None:
     return url
 
 
-def store_apart() -> str | None:
-    """``YTDQ_STORE_URL`` when set: the results store is kept apart from the checked data, and what
-    the run reads from its history (the volume/drift rules' baselines) is read there; None when the
-    history is in the checked database (the default)."""
-    return os.environ.get(STORE_URL_ENV) or None
+#: The name a run records for the database it checked (README, "Run it against production").
+SOURCE_ENV = "YTDQ_SOURCE"
+_SOURCE_CHARS = 100
+
+
+def source_name(checks: str) -> str:
+    """The name of the checked database in the results store: ``YTDQ_SOURCE`` (e.g. ``production``:
+    the same name for a replica and its primary, or after a move), else ``host:port/database`` of
+    ``checks``, with no user or secret. History, baselines and watermarks are kept per source."""
+    raw = os.environ.get(SOURCE_ENV)
+    if raw is not None and raw.strip():
+        name = raw.strip()
+        if len(name) > _SOURCE_CHARS or not name.isprintable():
+            raise YtdqError(f"{SOURCE_ENV} must be a printable name of at most {_SOURCE_CHARS} characters")
+        return name
+    parsed = _parsed(checks)
+    if parsed is None:
+        return "unnamed database"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
 
 
 def redis_url(required: bool = True) -> str | None:

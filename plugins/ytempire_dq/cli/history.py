@@ -14,20 +14,26 @@ from ytempire_dq.cli.app import main, out
 @main.command("history")
 @click.argument("rule_id", required=False)
 @click.option("--checkpoint", default=None, help="Only runs of this checkpoint.")
+@click.option(
+    "--source",
+    default=None,
+    help="Only runs that checked this source (YTDQ_SOURCE of the runs, else host:port/database).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
 @click.option("--json", "json_out", is_flag=True, help="Print JSON instead of a table.")
-def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: bool) -> None:
-    """The last runs with their failed-rule counts; with RULE_ID, that rule's trend and since when it fails."""
+def history(rule_id: str | None, checkpoint: str | None, source: str | None, limit: int, json_out: bool) -> None:
+    """The last runs with their failed-rule counts and the source each checked; with RULE_ID, that
+    rule's trend and since when it fails."""
     from ytempire_dq.store import history as run_history
     from ytempire_dq.store.metrics import band_text
     from ytempire_dq.values import jsonable
 
     if rule_id is None:
-        runs = run_history.last_runs(checkpoint=checkpoint, limit=limit)
+        runs = run_history.last_runs(checkpoint=checkpoint, limit=limit, source=source)
         if json_out:
             click.echo(json.dumps(jsonable(runs), indent=2))
             return
-        table = Table("run_id", "checkpoint", "verdict", "failed rules", "started", "seconds")
+        table = Table("run_id", "checkpoint", "source", "verdict", "failed rules", "started", "seconds")
         for run in runs:
             verdict = "[green]passed[/]" if run["success"] else "[red]FAILED[/]"
             if run.get("rules_errored"):
@@ -36,6 +42,7 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
             table.add_row(
                 run["run_id"],
                 run["checkpoint"],
+                Text(run.get("source") or ""),
                 verdict,
                 f"{run['rules_failed']}/{run['rules_total']}",
                 str(run["started_at"])[:19],
@@ -43,7 +50,7 @@ def history(rule_id: str | None, checkpoint: str | None, limit: int, json_out: b
             )
         out.print(table if runs else "no runs recorded yet")
         return
-    trend = run_history.rule_trend(rule_id, checkpoint=checkpoint, limit=limit)
+    trend = run_history.rule_trend(rule_id, checkpoint=checkpoint, limit=limit, source=source)
     if json_out:
         click.echo(json.dumps(jsonable(trend), indent=2))
         return

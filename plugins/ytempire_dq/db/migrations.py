@@ -332,9 +332,15 @@ def _session(url: str | None, directory: Path, work, *, lock: bool = True, log=l
 
 
 def migrate(
-    url: str | None = None, *, to: int | None = None, directory: Path = MIGRATIONS_DIR, log=lambda msg: None
+    url: str | None = None,
+    *,
+    to: int | None = None,
+    only: tuple[int, ...] | None = None,
+    directory: Path = MIGRATIONS_DIR,
+    log=lambda msg: None,
 ) -> list[Migration]:
-    """Apply pending migrations up to version ``to`` (default: all). Returns what was applied."""
+    """Apply pending migrations up to version ``to`` (default: all), or only the versions ``only``
+    (the results store's: :func:`migrate_store`). Returns what was applied."""
 
     def work(runner: _Runner) -> list[Migration]:
         applied = runner.applied()
@@ -343,6 +349,8 @@ def migrate(
         if target > len(runner.migrations) or target < 0:
             raise MigrationError(f"--to {target}: there are migrations 1..{len(runner.migrations)}")
         plan = [m for m in runner.migrations if m.version <= target and m.version not in applied]
+        if only is not None:
+            plan = [m for m in plan if m.version in only]
         refuse_transaction_control([(m, "up") for m in plan])
         done = []
         for migration in plan:
@@ -396,19 +404,54 @@ METRICS = 5  # dq.metrics
 RUN_SNAPSHOT = 6  # dq.runs.snapshot_id, snapshot_at, snapshot_txids
 USER_ERASURES = 7  # user_erasures
 WATERMARKS = 8  # dq.runs.scan_mode, watermarks
+QUARANTINE_DIGEST = 9  # dq.quarantine's index on the key's digest
+SOURCES = 11  # dq.runs.source
+
+#: The results store's own migrations: those that touch schema ``dq`` only (the others build the
+#: platform's tables and never touch ``dq``; ``tests/test_migrations.py`` parses every file to
+#: hold both). A run applies the pending ones to its store on first use (:func:`migrate_store`),
+#: so a store may be an empty database of its own.
+STORE = (HISTORY, METRICS, RUN_SNAPSHOT, WATERMARKS, QUARANTINE_DIGEST, SOURCES)
+
+
+def migrate_store(url: str, *, log=lambda msg: None) -> list[Migration]:
+    """Apply the results store's pending migrations (:data:`STORE`) to ``url``, under the
+    migration lock: a database that never held a history gets schema ``dq``, one from an older
+    release gets what it lacks. Returns what was applied (nothing, with no lock taken, when the
+    store is up to date)."""
+    conn = connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            missing = [v for v in STORE if not has(cur, v)]
+    finally:
+        conn.rollback()
+        conn.close()
+    if not missing:
+        return []
+    return migrate(url, only=STORE, log=log)
+
+
+def has(conn: Any, version: int) -> bool:
+    """Whether migration ``version`` is applied to the database of ``conn`` (a SQLAlchemy
+    connection or a DB-API cursor): a results store holds only the :data:`STORE` migrations, so
+    the versions applied may have gaps."""
+    return version in applied_versions(conn)
+
+
+def applied_versions(conn: Any) -> frozenset[int]:
+    """The migrations applied to the database of ``conn`` (empty: no ``schema_migrations``)."""
+
+    def rows(sql: str) -> list:
+        if hasattr(conn, "exec_driver_sql"):
+            return list(conn.exec_driver_sql(sql))
+        conn.execute(sql)
+        return conn.fetchall()
+
+    if rows("SELECT to_regclass('schema_migrations') IS NULL")[0][0]:
+        return frozenset()
+    return frozenset(int(v) for (v,) in rows("SELECT version FROM schema_migrations"))
 
 
 def applied_version(conn: Any) -> int:
-    """The newest migration applied to the database of ``conn`` (a SQLAlchemy connection or a
-    DB-API cursor); 0 when none is (no ``schema_migrations``). Migrations apply in order and roll
-    back from the newest, so every migration up to it is applied."""
-
-    def scalar(sql: str) -> Any:
-        if hasattr(conn, "exec_driver_sql"):
-            return conn.exec_driver_sql(sql).scalar()
-        conn.execute(sql)
-        return conn.fetchone()[0]
-
-    if scalar("SELECT to_regclass('schema_migrations') IS NULL"):
-        return 0
-    return int(scalar("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+    """The newest migration applied to the database of ``conn``; 0 when none is."""
+    return max(applied_versions(conn), default=0)

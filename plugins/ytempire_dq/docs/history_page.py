@@ -34,45 +34,52 @@ log = logging.getLogger(__name__)
 #: Runs per checkpoint the page shows.
 HISTORY_RUNS = 30
 
-_RUNS_SQL = sa.text("SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp ORDER BY started_at DESC LIMIT :n")
+#: The runs of one checkpoint on one source (``:src``; a store before migration 011: every run).
+_OF_SOURCE = "(SELECT run_id FROM dq.runs WHERE checkpoint = :cp{source})"
+_RUNS_SQL = "SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp{source} ORDER BY started_at DESC LIMIT :n"
 _RESULTS_SQL = sa.text(
     "SELECT run_id, rule_id, table_name, success, unexpected_count, error FROM dq.rule_results WHERE run_id = ANY(:ids)"
 )
-_SINCE_SQL = sa.text(
+_SINCE_SQL = (
     "SELECT r.rule_id, min(r.observed_at) FROM dq.rule_results r"
-    " WHERE r.checkpoint = :cp AND r.rule_id = ANY(:rules) AND NOT r.success"
+    " WHERE r.checkpoint = :cp AND r.rule_id = ANY(:rules) AND NOT r.success AND r.run_id IN {runs}"
     " AND r.observed_at > coalesce((SELECT max(s.observed_at) FROM dq.rule_results s"
-    "   WHERE s.rule_id = r.rule_id AND s.checkpoint = :cp AND s.success), '-infinity')"
+    "   WHERE s.rule_id = r.rule_id AND s.checkpoint = :cp AND s.success AND s.run_id IN {runs}), '-infinity')"
     " GROUP BY r.rule_id"
 )
 _QUARANTINED_SQL = sa.text("SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = :run GROUP BY rule_id")
 
 
 def history(store_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
-    """``[{checkpoint, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
+    """``[{checkpoint, source, runs: [{run_id, started_at}] (oldest first), rules: [{rule_id, table,
     outcomes: [None | {success, unexpected_count, error}] per run, failing_since, quarantined,
-    latest_run}]}]``, checkpoints by their latest run, newest first."""
+    latest_run}]}]``, one per checkpoint and source it checked, by their latest run, newest first
+    (``source`` None: a store before migration 011)."""
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import engine as make_engine
 
     engine = make_engine(store_url)
     try:
         with engine.connect() as conn:
-            if migrations.applied_version(conn) < migrations.HISTORY:
+            if not migrations.has(conn, migrations.HISTORY):
                 return []
-            checkpoints = [
-                row[0]
-                for row in conn.execute(
-                    sa.text("SELECT checkpoint FROM dq.runs GROUP BY checkpoint ORDER BY max(started_at) DESC")
+            named = migrations.has(conn, migrations.SOURCES)
+            source = "source" if named else "NULL"
+            pairs = conn.execute(
+                sa.text(
+                    f"SELECT checkpoint, {source} FROM dq.runs GROUP BY checkpoint, {source} "
+                    "ORDER BY max(started_at) DESC"
                 )
-            ]
-            return [_checkpoint(conn, cp, runs) for cp in checkpoints]
+            )
+            return [_checkpoint(conn, cp, src, runs, named) for cp, src in pairs]
     finally:
         engine.dispose()
 
 
-def _checkpoint(conn: sa.Connection, checkpoint: str, n: int) -> dict:
-    last = [dict(r._mapping) for r in conn.execute(_RUNS_SQL, {"cp": checkpoint, "n": n})][::-1]
+def _checkpoint(conn: sa.Connection, checkpoint: str, source: str | None, n: int, named: bool) -> dict:
+    of_source = " AND source IS NOT DISTINCT FROM :src" if named else ""
+    args = {"cp": checkpoint, "src": source, "n": n}
+    last = [dict(r._mapping) for r in conn.execute(sa.text(_RUNS_SQL.format(source=of_source)), args)][::-1]
     position = {r["run_id"]: i for i, r in enumerate(last)}
     rules: dict[str, dict] = {}
     for r in conn.execute(_RESULTS_SQL, {"ids": list(position)}):
@@ -92,7 +99,8 @@ def _checkpoint(conn: sa.Connection, checkpoint: str, n: int) -> dict:
         rule["quarantined"] = 0
     failing = [r["rule_id"] for r in rules.values() if r["latest"] is not None and not r["latest"]["success"]]
     if failing:
-        for rule_id, since in conn.execute(_SINCE_SQL, {"cp": checkpoint, "rules": failing}):
+        since_sql = sa.text(_SINCE_SQL.format(runs=_OF_SOURCE.format(source=of_source)))
+        for rule_id, since in conn.execute(since_sql, {**args, "rules": failing}):
             rules[rule_id]["failing_since"] = since
     if last:
         for rule_id, count in conn.execute(_QUARANTINED_SQL, {"run": last[-1]["run_id"]}):
@@ -102,7 +110,7 @@ def _checkpoint(conn: sa.Connection, checkpoint: str, n: int) -> dict:
         rules.values(),
         key=lambda r: (r["failing_since"] is None, r["failing_since"] or 0, r["rule_id"]),
     )
-    return {"checkpoint": checkpoint, "runs": last, "rules": ordered}
+    return {"checkpoint": checkpoint, "source": source, "runs": last, "rules": ordered}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +164,7 @@ def fetch_sql(rule: dict) -> str:
     return f"SELECT t.* FROM dq.quarantine q JOIN {table} t ON to_jsonb(t) @> q.row_key\n WHERE {where};"
 
 
-def _rule_row(checkpoint: str, rule: dict, runs: list[dict]) -> str:
+def _rule_row(checkpoint: str, rule: dict, runs: list[dict], section: tuple[str, ...]) -> str:
     latest = rule["latest"] or {}
     if latest.get("error"):
         verdict, kind = '<span class="status">&#9888; Could not run</span>', "failed"
@@ -168,13 +176,14 @@ def _rule_row(checkpoint: str, rule: dict, runs: list[dict]) -> str:
     failed_runs = sum(1 for o in rule["outcomes"] if o is not None and not o["success"])
     ran = sum(1 for o in rule["outcomes"] if o is not None)
     since = when(_iso(rule["failing_since"])) if rule["failing_since"] else ""
-    fetch = f"<code>ytdq history {e(rule['rule_id'])} --checkpoint {e(checkpoint)}</code>"
+    source = f" --source {e(shell_word(section[1]))}" if len(section) > 1 else ""
+    fetch = f"<code>ytdq history {e(rule['rule_id'])} --checkpoint {e(checkpoint)}{source}</code>"
     if rule["quarantined"]:
         fetch += (
             f"<br>{plural(rule['quarantined'], 'row')} quarantined in the latest run:<pre>{e(fetch_sql(rule))}</pre>"
         )
     return (
-        f'<tr id="{e(rule_anchor(checkpoint, rule["rule_id"]))}" class="{kind} rule-row">'
+        f'<tr id="{e(rule_anchor(*section, rule["rule_id"]))}" class="{kind} rule-row">'
         f'<td class="rule-id">{e(rule["rule_id"])}</td><td>{e(rule["table"])}</td>'
         f"<td>{sparkline(rule['outcomes'], runs)}</td>"
         f'<td class="failed-runs">failed in {failed_runs} of {plural(ran, "run")}</td><td>{verdict}</td>'
@@ -192,18 +201,31 @@ def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
     ]
     if not checkpoints:
         parts.append('<p class="muted">No run is recorded in the history yet.</p>')
+    seen: set[str] = set()
     for cp in checkpoints:
+        # the latest source of a checkpoint has the checkpoint's own anchors (the index and the
+        # validation pages link there); each other source has anchors of its own
+        section = (cp["checkpoint"],) if cp["checkpoint"] not in seen else (cp["checkpoint"], cp["source"] or "")
+        seen.add(cp["checkpoint"])
+        checked = f' <span class="source">source {e(cp["source"])}</span>' if cp.get("source") else ""
         parts.append(
-            f'<h2 id="{e(checkpoint_anchor(cp["checkpoint"]))}">Checkpoint {e(cp["checkpoint"])}'
+            f'<h2 id="{e(checkpoint_anchor(*section))}">Checkpoint {e(cp["checkpoint"])}{checked}'
             f' <span class="muted">(last {plural(len(cp["runs"]), "run")})</span></h2>'
         )
         parts.append(
             '<table class="rule-history"><thead><tr><th>Rule</th><th>Table</th><th>Outcome per run</th>'
             "<th>Failed</th><th>Latest run</th><th>Failing since</th><th>Fetch its rows</th></tr></thead><tbody>"
         )
-        parts.extend(_rule_row(cp["checkpoint"], rule, cp["runs"]) for rule in cp["rules"])
+        parts.extend(_rule_row(cp["checkpoint"], rule, cp["runs"], section) for rule in cp["rules"])
         parts.append("</tbody></table>")
     return page("Data Docs | Rule history", "\n".join(parts))
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word of a shell command line."""
+    import shlex
+
+    return shlex.quote(text)
 
 
 def write_page(site: Path, store_url: str | None = None, runs: int = HISTORY_RUNS) -> Path | None:

@@ -122,6 +122,7 @@ def latest_runs(rows: Iterable[dict]) -> list[dict]:
             "checkpoint": cp,
             "run_name": name,
             "run_time": time,
+            "source": None,
             "success": True,
             "failed": 0,
             "evaluated": 0,
@@ -137,6 +138,7 @@ def latest_runs(rows: Iterable[dict]) -> list[dict]:
             run["failed"] += int(row.get("failed") or 0)
             run["evaluated"] += int(row.get("evaluated") or 0)
             run["validations"] += 1
+            run["source"] = run["source"] or row.get("source")
             if row.get("unreadable"):
                 run["unreadable"].append(row["unreadable"])
     return sorted(runs.values(), key=lambda r: (r["run_time"] or "", r["checkpoint"]), reverse=True)
@@ -170,7 +172,7 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
     if latest:
         parts.append(
             '<table class="latest-runs"><thead><tr><th>Status</th><th>Checkpoint</th><th>Failed rules</th>'
-            "<th>Run time</th><th>Run name</th><th>Validations</th><th></th></tr></thead><tbody>"
+            "<th>Run time</th><th>Run name</th><th>Source</th><th>Validations</th><th></th></tr></thead><tbody>"
         )
         for run in latest:
             verdict = kind(run)
@@ -178,7 +180,8 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
                 f'<tr class="{verdict}" data-checkpoint="{e(run["checkpoint"])}"><td>{STATUS[verdict]}</td>'
                 f"<td>{e(run['checkpoint'])}</td>"
                 f'<td class="failed-count">{run["failed"]} of {run["evaluated"]}{unreadable_note(run["unreadable"])}</td>'
-                f"<td>{e(when(run['run_time']))}</td><td>{e(run['run_name'])}</td><td>{run['validations']}</td>"
+                f"<td>{e(when(run['run_time']))}</td><td>{e(run['run_name'])}</td>"
+                f'<td class="source">{e(run["source"] or "")}</td><td>{run["validations"]}</td>'
                 f'<td><a href="{HISTORY_PAGE}#{e(checkpoint_anchor(run["checkpoint"]))}">rule history</a></td></tr>'
             )
         parts.append("</tbody></table>")
@@ -187,7 +190,8 @@ def render_index(site_name: str, rows: Iterable[dict], suites: Iterable[str]) ->
     parts.append(f'<h2 id="validation-results">Validation Results <span class="muted">({len(rows)})</span></h2>')
     parts.append(
         '<table id="validation-results-table"><thead><tr><th>Status</th><th>Run Time</th><th>Run Name</th>'
-        "<th>Checkpoint</th><th>Asset Name</th><th>Expectation Suite</th><th>Failed rules</th></tr></thead><tbody>"
+        "<th>Checkpoint</th><th>Source</th><th>Asset Name</th><th>Expectation Suite</th><th>Failed rules</th>"
+        "</tr></thead><tbody>"
     )
     parts.extend(validation_row(row) for row in rows)
     parts.append("</tbody></table>")
@@ -223,7 +227,7 @@ def _render_validation_row(row: dict) -> str:
     markup = (
         f'<tr class="{verdict} validation-row"><td>{STATUS[verdict]}</td><td>{e(when(row["run_time"]))}</td>'
         f'<td><a href="{e(row["filepath"])}">{e(row["run_name"])}</a></td><td>{e(row["checkpoint"])}</td>'
-        f"<td>{e(row.get('asset_name'))}</td>"
+        f'<td class="source">{e(row.get("source") or "")}</td><td>{e(row.get("asset_name"))}</td>'
         f'<td><a href="{e(row["suite_filepath"])}">{e(row["suite"])}</a></td>'
         f"<td>{counted}</td></tr>"
     )
@@ -265,9 +269,11 @@ def anchor(*names: str) -> str:
     return slug
 
 
-def checkpoint_anchor(checkpoint: str) -> str:
-    return "cp-" + anchor(checkpoint)
+def checkpoint_anchor(checkpoint: str, *source: str) -> str:
+    return "cp-" + anchor(checkpoint, *source)
 
 
-def rule_anchor(checkpoint: str, rule_id: str) -> str:
-    return "rule-" + anchor(checkpoint, rule_id)
+def rule_anchor(checkpoint: str, *names: str) -> str:
+    """A rule's row on the history page: ``(checkpoint, rule_id)``, or ``(checkpoint, source,
+    rule_id)`` in the section of a source that is not the checkpoint's latest."""
+    return "rule-" + anchor(checkpoint, *names)

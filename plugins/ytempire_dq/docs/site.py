@@ -207,6 +207,7 @@ def index_row(key: ValidationResultIdentifier, result: Any, names: dict[str, str
         "batch_identifier": key.batch_identifier,
         "asset_name": compat.resolved_asset_name(result),
         "checkpoint": checkpoint_of(result, run_name, names),
+        "source": (result.meta or {}).get("ytdq_source"),
         "success": bool(result.success),
         "evaluated": int(stats.get("evaluated_expectations") or 0),
         "failed": int(stats.get("unsuccessful_expectations") or 0),

@@ -4,16 +4,14 @@ from the values earlier runs recorded in ``dq.metrics`` (migration 005).
 GX Core has no such expectation (its anomaly detection is a GX Cloud feature); these need no new
 server, only the run history the project keeps in its results store.
 
-- **One statement.** The generated query returns one row: the metric's value now
-  (``dq_value``) and the last ``runs`` *accepted* values of the same metric, newest first
-  (``dq_baseline``, an array): the values of runs where this rule passed, since
-  ``baseline_since``. A value that failed the band never teaches it, so a broken night does not
+- **Two reads.** The generated query measures the metric now (``dq_value``, one row, in the
+  checked database at the run's snapshot). The baseline -- the last ``runs`` *accepted* values of
+  the same metric, newest first (values of runs where this rule passed, since ``baseline_since``)
+  -- is read from the results store when the result is made (:mod:`ytempire_dq.store.baselines`:
+  the run's one store connection, in the fast path and in GX alone alike), for the run's own
+  source: a read replica or a SELECT-only role holds no history, and staging never teaches
+  production's band. A value that failed the band never teaches it, so a broken night does not
   widen the next night's band.
-- **A store apart.** With ``YTDQ_STORE_URL`` set (:func:`ytempire_dq.config.store_apart`) the history
-  is not in the checked database (a read replica, a SELECT-only role): the query measures the
-  value only, and the baseline is read from the store (:meth:`HistoryBandExpectation.stored_baseline`,
-  the same SELECT of ``dq.metrics``) when the rule's result is made -- in the fast path and in GX
-  alone alike (both make it with ``_validate``).
 - **The band**: ``median ± max(mad_multiplier × MAD, tolerance_pct % × |median|)``, MAD being the
   median absolute deviation of those values. The MAD term follows how much the metric really
   moves night to night (robust: one odd night in the window moves neither median nor MAD much);
@@ -49,7 +47,6 @@ from great_expectations.render.renderer.renderer import renderer
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from typing_extensions import override
 
-from ytempire_dq import config
 from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
@@ -59,15 +56,16 @@ from ytempire_dq.expectations._cross_table import (
     number_text,
     plain_sql,
 )
+from ytempire_dq.store import baselines
 from ytempire_dq.values import plural
 
 METRICS = sa.table(
     "metrics",
-    *(sa.column(c) for c in ("metric", "value", "success", "observed_at")),
+    *(sa.column(c) for c in ("run_id", "metric", "value", "success", "observed_at")),
     schema="dq",
 )
+RUNS = sa.table("runs", sa.column("run_id"), sa.column("source"), schema="dq")
 VALUE = "dq_value"
-BASELINE = "dq_baseline"
 DAY = "dq_day"
 #: Longest metric key kept as written (observed values are bounded to 200 characters).
 METRIC_CHARS = 160
@@ -222,45 +220,31 @@ class HistoryBandExpectation(CrossTableExpectation):
         """A metric has no offending rows (history quarantines nothing for these rules)."""
         return sa.select(sa.literal(self.metric).label("metric")).where(sa.false())
 
-    def baseline(self) -> sa.ScalarSelect:
-        """The last ``runs`` accepted values of the metric, newest first, as one array (a scalar subquery)."""
-        return self.baseline_select().scalar_subquery()
-
-    def baseline_select(self) -> sa.Select:
-        """A SELECT of one row: the last ``runs`` accepted values of the metric, newest first, as one array."""
-        m = METRICS
+    def baseline_select(self, source: str) -> sa.Select:
+        """A SELECT of one row: the last ``runs`` accepted values of the metric recorded by runs of
+        ``source``, newest first, as one array."""
+        m, r = METRICS, RUNS
         recent = (
             sa.select(m.c.value, m.c.observed_at)
-            .where(m.c.metric == sa.literal(self.metric), m.c.success, m.c.value.isnot(None))
+            .join_from(m, r, r.c.run_id == m.c.run_id)
+            .where(
+                m.c.metric == sa.literal(self.metric),
+                m.c.success,
+                m.c.value.isnot(None),
+                r.c.source == sa.literal(source),
+            )
             .order_by(m.c.observed_at.desc())
             .limit(self.runs)
         )
         if self.baseline_since:
             since = sa.cast(sa.literal(self.baseline_since), sa.DateTime(timezone=True))
             recent = recent.where(m.c.observed_at >= since)
-        r = recent.subquery("recent")
-        return sa.select(sa.func.array_agg(aggregate_order_by(r.c.value, r.c.observed_at.desc())))
-
-    def stored_baseline(self, store_url: Optional[str] = None) -> list[float]:
-        """The baseline (:meth:`baseline_select`) read from the results store ``store_url`` (by
-        default :func:`ytempire_dq.config.store_url`): the history is kept apart from the checked data."""
-        from ytempire_dq.db.connect import connect
-
-        conn = connect(store_url or config.store_url(), connect_timeout=5)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(plain_sql(self.baseline_select()))
-                row = cur.fetchone()
-        finally:
-            conn.rollback()
-            conn.close()
-        return [float(v) for v in (row[0] if row else None) or []]
+        recent = recent.subquery("recent")
+        return sa.select(sa.func.array_agg(aggregate_order_by(recent.c.value, recent.c.observed_at.desc())))
 
     @override
     def build_query(self) -> str:
         columns = [sa.cast(self.measured(), sa.Float).label(VALUE)]
-        if config.store_apart() is None:  # the history is in the checked database: one statement
-            columns.append(self.baseline().label(BASELINE))
         day = self.day()
         if day is not None:
             columns.append(day.label(DAY))
@@ -274,10 +258,8 @@ class HistoryBandExpectation(CrossTableExpectation):
         first = rows[0] if rows else {}
         value = first.get(VALUE)
         value = None if value is None else float(value)
-        if BASELINE in first or config.store_apart() is None:
-            baseline = [float(v) for v in first.get(BASELINE) or []]
-        else:  # the history is kept apart (YTDQ_STORE_URL): the baseline from the store
-            baseline = self.stored_baseline()
+        store = baselines.current()
+        baseline = store.values(plain_sql(self.baseline_select(store.source)))
         verdict = band(
             value,
             baseline,

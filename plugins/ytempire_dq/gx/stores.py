@@ -10,7 +10,8 @@
 - :class:`BoundedValidationResultsStore`: the validation-results store; each value a rule's
   result holds is stored as at most its first ``results.VALUE_CHARS`` characters (see there), and
   personal data is masked (:mod:`ytempire_dq.pii`) in the result itself as it is handed over,
-  before any output (store, Data Docs, actions, report) sees it.
+  before any output (store, Data Docs, actions, report) sees it; a run's result is stamped with
+  the name of the source it checked (``meta.ytdq_source``), which the Data Docs index shows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from ytempire_dq import pii
 from ytempire_dq.gx import compat
 from ytempire_dq.rules.suite_files import missing_id
 from ytempire_dq.run.report import ERROR_CHARS, bounded
+from ytempire_dq.store.baselines import running_source
+
+#: The key of a validation result's meta naming the source its run checked (``config.source_name``).
+SOURCE_META = "ytdq_source"
 
 
 def with_ids(suite: dict) -> dict:
@@ -58,6 +63,9 @@ class BoundedValidationResultsStore(ValidationResultsStore):
         here (``ValidationDefinition.run``, ``fast.run_definition``) before the checkpoint run gets
         it back: the earliest point after validation, so no output can forget to mask."""
         pii.mask_suite_result(suite_validation_result)
+        source = running_source()  # the database the run checked, for Data Docs
+        if source is not None and getattr(suite_validation_result, "meta", None) is not None:
+            suite_validation_result.meta.setdefault(SOURCE_META, source)
         return super().store_validation_results(suite_validation_result, *args, **kwargs)
 
     @override

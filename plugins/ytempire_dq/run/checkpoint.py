@@ -21,6 +21,7 @@ is one :class:`~ytempire_dq.run.state.Run`, made here and passed to what needs i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -153,14 +154,19 @@ def run_checkpoint(
     suite_names = _check_files(name, cdir)  # the files, before GX reads them; names the known checkpoints
 
     # One run of a checkpoint at a time (YTDQ_LOCK_TIMEOUT): two runs never interleave their stores.
-    run = Run(checkpoint=name, config_dir=cdir, source_url=url)
+    run = Run(checkpoint=name, config_dir=cdir, source_url=url, source=config.source_name(url))
     with run_lock(cdir, name), run.scope:
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
+        from ytempire_dq.store.baselines import Baselines
         from ytempire_dq.store.preflight import check_store
 
-        run.store_url = check_store(url)  # the history can be written there (not a standby, a role that may INSERT)
+        run.store_url = check_store(
+            url, run.source
+        )  # the history can be written there (not a standby, a role that may INSERT)
+        run.baselines = Baselines(run.store_url, run.source)  # what the band rules learn from
+        run.scope.callback(run.baselines.close)
         ctx = open_context(cdir, database_url=url)
         for suite_name in suite_names:
             check_suite_loads(ctx, suite_path(suite_name, cdir))
@@ -200,6 +206,7 @@ def run_checkpoint(
             action_errors=action_errors,
             timings=run.timings,
             database_url=config.mask_url(url),
+            source=run.source,
             snapshot=run.snapshot.to_dict(),
             scan=run.plan.to_dict(),
         )
@@ -236,6 +243,7 @@ def _begin(run: Run, vds: list, redis_url: str | None, *, since_last: bool, full
         fast=enabled(),
         asset_tables=tables,
         store_url=run.store_url,  # the past runs' watermarks: the results store
+        source=run.source,  # ... of this source only
     )
     # one database instant for every rule, the actions and the history (ytempire_dq.run.snapshot)
     run.snapshot = run.scope.enter_context(take(run.source_url))
@@ -287,7 +295,8 @@ def _run_one(vd: Any, checkpoint: Any, run: Run) -> Any:
     ``run.durations[vd.name]``: its seconds (the JUnit test suite's time)."""
     started = time.perf_counter()
     try:
-        return _validate(vd, checkpoint, run)
+        with run.baselines.active() if run.baselines is not None else contextlib.nullcontext():
+            return _validate(vd, checkpoint, run)
     except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
         log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
         return _errored_result(vd, exc)

@@ -191,13 +191,15 @@ def plan(
     fast: bool = True,
     asset_tables: list | None = None,
     store_url: str | None = None,
+    source: str | None = None,
 ) -> Plan:
     """The scan of the coming run (see the module docstring for the rules); ``url``: the checked
     database; ``fast``: the fast runner is on (``ytempire_dq.run.validation.enabled()``; the scoped
     rules run only there); ``asset_tables``: the tables the checkpoint's rules read (the others are
     left out); ``store_url``: the results store whose ``dq.runs`` holds the past runs' watermarks
     (by default :func:`ytempire_dq.config.store_url` of ``url``: the checked database unless
-    ``YTDQ_STORE_URL`` is set)."""
+    ``YTDQ_STORE_URL`` is set); ``source``: the checked database's name there (by default
+    :func:`ytempire_dq.config.source_name` of ``url``): only its own runs' watermarks count."""
     if since_last and full:
         raise YtdqError("--since-last and --full exclude each other")
     tables, every = read_config(config_dir)
@@ -208,7 +210,7 @@ def plan(
     if not tables:
         p.reason = f"no append-mostly table ({CONFIG_FILE}) among the checkpoint's tables"
         return p
-    history = _history(checkpoint, store_url or config.store_url(url), every)
+    history = _history(checkpoint, store_url or config.store_url(url), source or config.source_name(url), every)
     if history is None:
         p.reason = "dq.runs has no watermarks (run `ytdq db migrate`)"
         return p
@@ -230,28 +232,30 @@ def plan(
     return p
 
 
-def _history(checkpoint: str, url: str, every: int) -> tuple[dict | None, int] | None:
-    """(watermarks of the checkpoint's last successful run, incremental runs since its last full
-    one, counted up to ``every``: a constant cost per run), read from the results store ``url``;
-    None when the history has no such columns (migration 008 not applied)."""
+def _history(checkpoint: str, url: str, source: str, every: int) -> tuple[dict | None, int] | None:
+    """(watermarks of the checkpoint's last successful run on ``source``, incremental runs since
+    its last full one, counted up to ``every``: a constant cost per run), read from the results
+    store ``url``; None when the history has no such columns (migration 008 not applied)."""
     from ytempire_dq.db import migrations
     from ytempire_dq.db.connect import connect
 
     conn = connect(url, connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            if migrations.applied_version(cur) < migrations.WATERMARKS:
+            if not migrations.has(cur, migrations.WATERMARKS):
                 return None
+            mine = " AND source = %(source)s" if migrations.has(cur, migrations.SOURCES) else ""
+            args = {"checkpoint": checkpoint, "source": source, "n": every + 1}
             cur.execute(
-                "SELECT watermarks FROM dq.runs WHERE checkpoint = %s AND success AND watermarks IS NOT NULL "
-                "ORDER BY started_at DESC LIMIT 1",
-                (checkpoint,),
+                "SELECT watermarks FROM dq.runs WHERE checkpoint = %(checkpoint)s AND success "
+                f"AND watermarks IS NOT NULL{mine} ORDER BY started_at DESC LIMIT 1",
+                args,
             )
             row = cur.fetchone()
             cur.execute(
-                "SELECT scan_mode FROM dq.runs WHERE checkpoint = %s AND scan_mode IS NOT NULL "
-                "ORDER BY started_at DESC LIMIT %s",
-                (checkpoint, every + 1),
+                "SELECT scan_mode FROM dq.runs WHERE checkpoint = %(checkpoint)s AND scan_mode IS NOT NULL"
+                f"{mine} ORDER BY started_at DESC LIMIT %(n)s",
+                args,
             )
             streak = 0
             for (mode,) in cur.fetchall():
@@ -274,7 +278,7 @@ def record(conn: Any, report: Any) -> None:
     scan = getattr(report, "scan", None)
     if not scan or not scan.get("tables"):
         return
-    if migrations.applied_version(conn) < migrations.WATERMARKS:
+    if not migrations.has(conn, migrations.WATERMARKS):
         log.warning("run %s: its watermarks are not recorded: run `ytdq db migrate`", report.run_id)
         return
     conn.execute(

@@ -144,6 +144,7 @@ class RunReport:
     action_errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: validate, actions
     database_url: str | None = None  # masked; named by the hint of a connection lost mid-run
+    source: str | None = None  # the checked database's name in the results store (config.source_name)
     snapshot: dict | None = None  # the run's database instant: {"id", "taken_at", "txids"} (ytempire_dq.run.snapshot)
     scan: dict | None = None  # full or incremental, from which watermark (ytempire_dq.run.incremental)
     #: what the run could not keep though the verdict stands (a rule's offending rows not
@@ -166,6 +167,7 @@ class RunReport:
             "success": self.success,
             "exit_code": int(self.exit_code),
             "run_id": self.run_id,
+            "source": self.source,
             "data_docs": self.data_docs,
             "snapshot": self.snapshot,
             "scan": self.scan,

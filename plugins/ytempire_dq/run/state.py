@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ytempire_dq.run.incremental import Plan
     from ytempire_dq.run.snapshot import Snapshot
+    from ytempire_dq.store.baselines import Baselines
     from ytempire_dq.store.row_keys import Captured
 
 
@@ -35,6 +36,9 @@ class Run:
     - ``source_url``: the checked database (the checks' URL); ``store_url``: where the run's
       history, metrics and quarantine are written (unless set, ``config.store_url`` of
       ``source_url``, filled in when the history is written), the slot the results store uses;
+    - ``source``: the checked database's name in the store (:func:`ytempire_dq.config.source_name`);
+      ``baselines``: what the volume/drift rules learn from (the store, for this source: one
+      connection for the run, :mod:`ytempire_dq.store.baselines`);
     - ``snapshot``: the run's one database instant (:mod:`ytempire_dq.run.snapshot`), held while the
       run's ``scope`` is open; ``plan``: which rows its rules scan (:mod:`ytempire_dq.run.incremental`);
     - ``captured``: what validating read that the quarantine reuses (row keys, validators, primary
@@ -47,6 +51,8 @@ class Run:
     config_dir: Path
     source_url: str
     store_url: str | None = None
+    source: str | None = None
+    baselines: Baselines | None = None
     run_id: Any = None
     snapshot: Snapshot | None = None
     plan: Plan | None = None

@@ -32,6 +32,7 @@ from ytempire_dq.locations import definition_table
 from ytempire_dq.run.report import RunReport, rule_key, rule_table
 from ytempire_dq.store import metrics as metric_history
 from ytempire_dq.store.quarantine import QUARANTINE, quarantine_failed_rules
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,13 @@ RUNS = sa.table(
     schema="dq",
 )
 #: What a run's row is written with (read queries keep to RUNS: a database before 006 answers them).
-RUN_ROW = sa.table("runs", *(sa.column(c.name) for c in RUNS.columns), *map(sa.column, SNAPSHOT_COLUMNS), schema="dq")
+RUN_ROW = sa.table(
+    "runs",
+    *(sa.column(c.name) for c in RUNS.columns),
+    *map(sa.column, SNAPSHOT_COLUMNS),
+    sa.column("source"),
+    schema="dq",
+)
 RULE_RESULTS = sa.table(
     "rule_results",
     *(
@@ -84,7 +91,7 @@ def _engine(database_url: str | None) -> sa.Engine:
 
 
 def _check_schema(conn: sa.Connection, url: str) -> None:
-    if migrations.applied_version(conn) < migrations.HISTORY:
+    if not migrations.has(conn, migrations.HISTORY):
         raise YtdqError(f"no run history in {config.mask_url(url)}: schema dq is missing (run `ytdq db migrate`)")
 
 
@@ -161,6 +168,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
                     started_at=started,
                     finished_at=finished,
                     **_snapshot_values(conn, report),
+                    **_source_values(conn, run.source or config.source_name(url)),
                 )
             )
             from ytempire_dq.run.incremental import record as record_scan
@@ -231,7 +239,7 @@ def _expire(conn: sa.Connection, report: RunReport, vds: list, store: str) -> No
         return
     left = {table: n for table, n in left.items() if n}
     if left:
-        rows = ", ".join(f"{n} rows of {table}" for table, n in left.items())
+        rows = ", ".join(f"{plural(n, 'row')} of {table}" for table, n in left.items())
         report.warnings.append(
             f"history past the retention not removed from {masked}: the store's role may not DELETE ({rows})"
         )
@@ -244,12 +252,18 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
     snap = report.snapshot
     if not snap:
         return {}
-    if migrations.applied_version(conn) < migrations.RUN_SNAPSHOT:
+    if not migrations.has(conn, migrations.RUN_SNAPSHOT):
         log.warning(
             "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
         )
         return {}
     return {"snapshot_id": snap["id"], "snapshot_at": snap["taken_at"], "snapshot_txids": snap["txids"]}
+
+
+def _source_values(conn: sa.Connection, source: str) -> dict:
+    """The checked database's name for ``dq.runs`` (migration 011; runs recorded before it are
+    adopted by the next run's pre-flight, :func:`ytempire_dq.store.preflight.check_store`)."""
+    return {"source": source} if migrations.has(conn, migrations.SOURCES) else {}
 
 
 def _rule_tables(vds: list, report: RunReport) -> dict[tuple[str, str], str | None]:
@@ -271,10 +285,39 @@ def _store(store_url: str | None) -> str:
     return store_url or config.store_url()
 
 
-def last_runs(*, checkpoint: str | None = None, limit: int = 20, store_url: str | None = None) -> list[dict]:
-    """The last ``limit`` runs in the results store (:func:`_store`), newest first: run_id, checkpoint,
-    success, rules_total, rules_failed, rules_errored (rules that could not be evaluated: the run
-    exited 2), times."""
+def _source_scope(conn: sa.Connection, source: str | None) -> list:
+    """The WHERE terms that keep runs of ``source`` (none: every source). A store before migration
+    011 records no source: asked for one, :class:`YtdqError`."""
+    if source is None:
+        return []
+    if not migrations.has(conn, migrations.SOURCES):
+        raise YtdqError("this results store records no source yet (run a checkpoint, or `ytdq db migrate` there)")
+    return [sa.column("source") == source]
+
+
+def sources(conn: sa.Connection) -> list[str]:
+    """The sources the store holds runs of, most recent first."""
+    if not migrations.has(conn, migrations.SOURCES):
+        return []
+    found = conn.execute(
+        sa.text("SELECT source FROM dq.runs WHERE source IS NOT NULL GROUP BY source ORDER BY max(started_at) DESC")
+    )
+    return [name for (name,) in found]
+
+
+def _unknown_source(conn: sa.Connection, source: str, url: str) -> YtdqError:
+    known = sources(conn)
+    listed = ", ".join(repr(s) for s in known) if known else "none yet"
+    return YtdqError(f"no runs of source {source!r} in {config.mask_url(url)}; its sources: {listed}")
+
+
+def last_runs(
+    *, checkpoint: str | None = None, limit: int = 20, store_url: str | None = None, source: str | None = None
+) -> list[dict]:
+    """The last ``limit`` runs in the results store (:func:`_store`), newest first, of ``source``
+    (the checked database's name, :func:`ytempire_dq.config.source_name`; None: every source):
+    run_id, checkpoint, source, success, rules_total, rules_failed, rules_errored (rules that could
+    not be evaluated: the run exited 2), times."""
     url = _store(store_url)
     engine = _engine(url)
     try:
@@ -287,17 +330,33 @@ def last_runs(*, checkpoint: str | None = None, limit: int = 20, store_url: str 
                 .where(results.c.run_id == runs.c.run_id, results.c.error.isnot(None))
                 .scalar_subquery()
             )
-            query = sa.select(runs, errored.label("rules_errored")).order_by(runs.c.started_at.desc()).limit(limit)
+            named = [sa.column("source")] if migrations.has(conn, migrations.SOURCES) else []
+            query = (
+                sa.select(runs, *named, errored.label("rules_errored"))
+                .where(*_source_scope(conn, source))
+                .order_by(runs.c.started_at.desc())
+                .limit(limit)
+            )
             if checkpoint:
                 query = query.where(runs.c.checkpoint == checkpoint)
-            return [dict(row._mapping) for row in conn.execute(query)]
+            found = [dict(row._mapping) for row in conn.execute(query)]
+            if source is not None and not found and not checkpoint and source not in sources(conn):
+                raise _unknown_source(conn, source, url)
+            return found
     finally:
         engine.dispose()
 
 
-def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20, store_url: str | None = None) -> dict:
-    """One rule over the last ``limit`` runs in the results store (:func:`_store`, newest first) and
-    since when it fails.
+def rule_trend(
+    rule_id: str,
+    *,
+    checkpoint: str | None = None,
+    limit: int = 20,
+    store_url: str | None = None,
+    source: str | None = None,
+) -> dict:
+    """One rule over the last ``limit`` runs in the results store (:func:`_store`, newest first) of
+    ``source`` (None: every source) and since when it fails.
 
     ``{"rule_id", "runs": [{run_id, checkpoint, success, unexpected_count, observed_at, quarantined,
     metric}], "failing_since"}``: ``failing_since`` is the first failure after the rule's last success
@@ -314,16 +373,22 @@ def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20, 
         .where(quarantine.c.run_id == results.c.run_id, quarantine.c.rule_id == results.c.rule_id)
         .scalar_subquery()
     )
-    last_success = sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
-    since = sa.select(sa.func.min(results.c.observed_at)).where(
-        *scope,
-        sa.not_(results.c.success),
-        results.c.observed_at > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))),
-    )
     engine = _engine(url)
     try:
         with engine.connect() as conn:
             _check_schema(conn, url)
+            if source is not None:
+                of_source = sa.select(RUNS.c.run_id).where(*_source_scope(conn, source))
+                scope.append(results.c.run_id.in_(of_source))
+            last_success = (
+                sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
+            )
+            since = sa.select(sa.func.min(results.c.observed_at)).where(
+                *scope,
+                sa.not_(results.c.success),
+                results.c.observed_at
+                > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))),
+            )
             rows = [
                 dict(row._mapping)
                 for row in conn.execute(
@@ -343,6 +408,7 @@ def rule_trend(rule_id: str, *, checkpoint: str | None = None, limit: int = 20, 
             ]
             if not rows:
                 where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
+                where += f" of source {source!r}" if source is not None else ""
                 raise YtdqError(f"no history for rule {rule_id!r}{where}")
             failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
             metrics = metric_history.by_run(conn, rule_id, [row["run_id"] for row in rows])

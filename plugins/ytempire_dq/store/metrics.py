@@ -86,7 +86,7 @@ def record(conn: sa.Connection, run_id: str, rules: Iterable[tuple[str, Any]], a
 def by_run(conn: sa.Connection, rule_id: str, run_ids: list[str]) -> dict[str, dict]:
     """``{run_id: {"metric", "value", "lower", "upper", "median", "baseline_runs", "min_runs"}}`` of one rule
     in the given runs (runs without a measurement are absent; no table yet: nothing)."""
-    if not run_ids or migrations.applied_version(conn) < migrations.METRICS:
+    if not run_ids or not migrations.has(conn, migrations.METRICS):
         return {}
     m = METRICS
     query = sa.select(

@@ -8,7 +8,12 @@ masked), the reason and the fix. The reasons seen in production topologies:
   without ``YTDQ_STORE_URL``, the history would go to the checked database;
 - the store's role may not **INSERT** into the ``dq`` tables (a SELECT-only role);
 - the role's transactions are **read-only** (``default_transaction_read_only``);
-- the store has **no schema dq** (never migrated), or does not answer.
+- the store does not answer.
+
+A store that never held a history, or one from an older release, is migrated here, under the
+migration lock (:func:`ytempire_dq.db.migrations.migrate_store`: the ``dq`` migrations only):
+pointing ``YTDQ_STORE_URL`` at an empty database is all a user does. A role that may not create
+the schema stops the run with that reason.
 
 What the run writes there is :data:`WRITTEN` (``dq.runs`` is also updated with the run's scan, and
 the run removes what is past the retention; a role that may not delete gets a warning, not a stop).
@@ -16,13 +21,18 @@ the run removes what is past the retention; a role that may not delete gets a wa
 
 from __future__ import annotations
 
+import logging
 import os
+
+import psycopg2
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 
 #: The tables a run inserts into (its row, its rule results, the volume/drift values, the keys).
 WRITTEN = ("dq.runs", "dq.rule_results", "dq.metrics", "dq.quarantine")
+
+log = logging.getLogger(__name__)
 
 FIX = "set YTDQ_STORE_URL to a writable PostgreSQL database"
 
@@ -31,9 +41,12 @@ class StoreNotWritable(YtdqError):
     """The results store cannot take the run's history: the run does not start (exit 2)."""
 
 
-def check_store(checks_url: str) -> str:
+def check_store(checks_url: str, source: str | None = None) -> str:
     """Raise :class:`StoreNotWritable` (one line: the store, the reason, the fix) unless the run's
-    history can be written to ``config.store_url(checks_url)``; returns that URL."""
+    history can be written to ``config.store_url(checks_url)``; returns that URL. Runs recorded
+    before the store named sources are adopted by ``source`` (the run's, by default
+    :func:`ytempire_dq.config.source_name` of ``checks_url``): until then a store held the history
+    of the one database it was in, so an upgrade keeps every baseline and watermark."""
     from ytempire_dq.db.connect import DatabaseUnavailable, connect
 
     store = config.store_url(checks_url)
@@ -51,9 +64,7 @@ def check_store(checks_url: str) -> str:
                     f"{where} is a hot standby (read-only, in recovery): the run's history cannot be written "
                     f"there — {FIX}"
                 )
-            cur.execute("SELECT to_regclass('dq.runs')")
-            if cur.fetchone()[0] is None:
-                raise StoreNotWritable(f"{where} has no schema dq: run `ytdq db migrate` there, or {FIX}")
+            _migrate(store, where, user)
             missing = []
             for table in WRITTEN:
                 cur.execute("SELECT to_regclass(%s) IS NULL OR has_table_privilege(%s, 'INSERT')", (table, table))
@@ -69,9 +80,39 @@ def check_store(checks_url: str) -> str:
                     f"{where}: role {user!r} opens read-only transactions (default_transaction_read_only), "
                     f"the run's history cannot be written — {FIX}"
                 )
+        try:
+            _adopt(conn, source or config.source_name(checks_url))
+        except psycopg2.Error as exc:
+            raise StoreNotWritable(
+                f"{where}: dq.runs cannot be updated ({config.one_line(exc, 200)}) — {FIX}"
+            ) from None
     finally:
         conn.close()
     return store
+
+
+def _adopt(conn, source: str) -> None:
+    """Runs with no source (recorded before migration 011) become runs of ``source``."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE dq.runs SET source = %s WHERE source IS NULL", (source,))
+        if cur.rowcount:
+            log.info("results store: %d run(s) recorded before sources were named adopted by %r", cur.rowcount, source)
+    conn.commit()
+
+
+def _migrate(store: str, where: str, user: str) -> None:
+    """The store's own schema, created or brought up to date (:data:`migrations.STORE`)."""
+    from ytempire_dq.db import migrations
+
+    try:
+        applied = migrations.migrate_store(store)
+    except (YtdqError, psycopg2.Error) as exc:
+        raise StoreNotWritable(
+            f"{where}: its schema dq could not be created or migrated as role {user!r} ({config.one_line(exc, 300)}) "
+            f"— run `ytdq db migrate` there as its owner, or {FIX}"
+        ) from None
+    if applied:
+        log.info("results store %s: applied %s", config.mask_url(store), ", ".join(m.path.name for m in applied))
 
 
 def _where(store: str, checks_url: str) -> str:

@@ -214,7 +214,7 @@ def prune_history(
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            if migrations.applied_version(conn) < migrations.HISTORY:
+            if not migrations.has(conn, migrations.HISTORY):
                 raise YtdqError(f"no run history in {config.mask_url(database_url)}: schema dq is missing")
             if dry_run:
                 return [r[0] for r in conn.execute(sa.text(chosen), params)]

@@ -1,0 +1,87 @@
+"""Where the volume/drift rules read the values they learn from: the results store, for the run's
+own source.
+
+A rule's ``_validate`` runs inside GX (in the fast path and in GX alone alike) with no handle on
+the run. The run makes its :class:`Baselines` current while it validates
+(:meth:`Baselines.active`, a context variable: each validation definition's thread sees its own
+run's), and a rule asks :func:`current`. One connection to the store serves every band rule of
+the run. Outside a run (a rule validated by GX on its own) the store and the source come from the
+environment, as a run would take them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ytempire_dq import config
+
+_CURRENT: contextvars.ContextVar[Baselines | None] = contextvars.ContextVar("ytdq_baselines", default=None)
+
+
+@dataclass
+class Baselines:
+    """The results store ``store_url`` read for the source named ``source`` (one connection, opened
+    on first use and kept until :meth:`close` unless ``keep`` is False)."""
+
+    store_url: str
+    source: str
+    keep: bool = True
+    _conn: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def values(self, sql: str) -> list[float]:
+        """The array of numbers the one-row SELECT ``sql`` returns (empty when NULL)."""
+        from ytempire_dq.db.connect import connect
+
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.store_url, connect_timeout=5)
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute(sql)
+                    row = cur.fetchone()
+            finally:
+                self._conn.rollback()
+                if not self.keep:
+                    self._close()
+        return [float(v) for v in (row[0] if row else None) or []]
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[Baselines]:
+        """This reader is :func:`current` in this thread (and context) while the block runs."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def running_source() -> str | None:
+    """The source the running checkpoint checks (what its stored results are stamped with); None
+    outside a run."""
+    found = _CURRENT.get()
+    return found.source if found is not None else None
+
+
+def current() -> Baselines:
+    """The running checkpoint's reader; outside a run, one for ``YTDQ_STORE_URL`` (else the checked
+    database) and the source ``DATABASE_URL`` names, closed after each read."""
+    found = _CURRENT.get()
+    if found is not None:
+        return found
+    checks = config.database_url()
+    return Baselines(config.store_url(checks), config.source_name(checks), keep=False)
