@@ -64,7 +64,7 @@ def test_what_is_past_the_retention_by_the_next_nightly_goes_with_its_rows(db_ur
     add_run(conn, "kept", "28 days 20 hours", keys=1)
     add_run(conn, "today", "1 minute", results_age="31 days")  # an outcome dated past the retention
     removed, left = expire(db_url, 30)
-    assert removed == {"dq.runs": 2, "dq.rule_results": 1, "dq.quarantine": 0} and left == {}
+    assert removed == {"dq.runs": 2, "dq.rule_results": 1, "dq.quarantine": 0, "dq.notifications": 0} and left == {}
     assert rows(conn, "SELECT run_id FROM dq.runs ORDER BY started_at") == [("kept",), ("today",)]
     assert rows(conn, "SELECT run_id FROM dq.rule_results ORDER BY run_id") == [("kept",)]
     assert rows(conn, "SELECT run_id, count(*) FROM dq.quarantine GROUP BY run_id") == [("kept", 1)]

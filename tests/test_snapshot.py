@@ -103,7 +103,8 @@ def test_every_count_is_the_count_at_the_runs_snapshot(gx_dir, module_env, db):
     assert writer.error is None, writer.error
 
     snap = report.snapshot
-    assert snap is not None and set(snap) == {"id", "taken_at", "txids"}
+    assert snap is not None and set(snap) == {"id", "taken_at", "txids", "as_of", "replica_lag_seconds", "standby"}
+    assert snap["as_of"] == snap["taken_at"] and snap["replica_lag_seconds"] is None and snap["standby"] is False
     assert report.to_dict()["snapshot"] == snap
     seen = scalar(
         db,

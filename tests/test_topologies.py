@@ -92,8 +92,8 @@ def test_nightly_on_a_standby_as_a_select_only_role_without_a_store_stops_before
 def test_nightly_on_a_standby_with_the_store_on_another_cluster(
     readonly_standby_url, store_cluster, primary_cluster, project, cache_url, tmp_path
 ):
-    """The run passes the pre-flight and its history goes to the other cluster. (What is not done
-    yet, issue item 3: runs, baselines and watermarks are not kept per source.)"""
+    """The run passes the pre-flight and its history goes to the other cluster, under the standby's
+    source name."""
     report = tmp_path / "run.json"
     proc = nightly(
         project, report, DATABASE_URL=readonly_standby_url, REDIS_URL=cache_url, YTDQ_STORE_URL=store_cluster.url

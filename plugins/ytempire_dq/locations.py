@@ -130,6 +130,7 @@ def list_checkpoints(config_dir: Path | str | None = None) -> list[str]:
 PROJECT_PARTS = (
     "gx/great_expectations.yml",
     "gx/incremental.yml",
+    "gx/notifications.json",
     "expectations",
     "checkpoints",
     "validation_definitions",

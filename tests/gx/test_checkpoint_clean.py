@@ -88,21 +88,31 @@ def test_json_shape(nightly):
         "success",
         "exit_code",
         "run_id",
+        "source",
         "data_docs",
         "snapshot",
+        "as_of",
+        "replica_lag_seconds",
+        "replica_lag",
+        "recovery_conflicts",
         "scan",
         "errors",
         "warnings",
+        "action_errors",
         "fast_path",
         "history_error",
         "validations",
     }
     # every rule of the committed suites on clean data: the fast path's, none left to GX alone
     assert doc["fast_path"]["fell_back"] == [] and doc["fast_path"]["rules"] > 0
-    assert set(doc["snapshot"]) == {"id", "taken_at", "txids"}  # the database instant every rule saw
+    assert set(doc["snapshot"]) == {"id", "taken_at", "txids", "as_of", "replica_lag_seconds", "standby"}
+    # on a primary the data is as of the run's instant; no replica, no lag, nothing retried
+    assert doc["as_of"] == doc["snapshot"]["taken_at"] and doc["replica_lag_seconds"] is None
+    assert doc["replica_lag"] is None and doc["recovery_conflicts"] == []
     assert doc["scan"]["mode"] == "full"  # no --since-last: every rule on every row
     assert doc["checkpoint"] == "nightly" and doc["success"] is True and doc["run_id"].startswith("nightly-")
     assert doc["exit_code"] == 0 and doc["errors"] == [] and doc["warnings"] == [] and doc["history_error"] is None
+    assert doc["action_errors"] == [] and doc["source"]  # the name of the database it checked
     assert Path(doc["data_docs"]).name == "index.html" and Path(doc["data_docs"]).is_file()
     for v in doc["validations"]:
         assert set(v) == {"suite", "asset", "success", "results"}

@@ -137,6 +137,10 @@ def checkpoint_run(
         message = error_message(exc)
         if message is not None:  # the run could not happen: the reports still say why (then the usual one line)
             _print_errors(_write_reports(json_file, junit_file, name, run_error=message))
+            from ytempire_dq.actions.notify import page_not_running
+            from ytempire_dq.locations import config_dir_of
+
+            page_not_running(name, config_dir_of(config_dir), message)  # a paged checkpoint that cannot run
         raise
     unwritten = _write_reports(json_file, junit_file, name, report=report)
     print_run(report, table=str(json_file) != "-", since_last=since_last)

@@ -83,3 +83,9 @@ def history(rule_id: str | None, checkpoint: str | None, source: str | None, lim
     out.print(table)
     since = trend["failing_since"]
     out.print(f"failing since {str(since)[:19]}" if since else "passing in its latest run", highlight=False)
+    latest = trend["runs"][0]
+    if latest["quarantined"]:  # the SQL itself, unwrapped: it is copied as printed
+        from ytempire_dq.store.quarantine import fetch_rows_sql
+
+        out.print(f"its {latest['quarantined']:,} quarantined rows, on the checked database:", highlight=False)
+        click.echo(fetch_rows_sql(rule_id, latest["run_id"]))

@@ -7,7 +7,7 @@ server, only the run history the project keeps in its results store.
 - **Two reads.** The generated query measures the metric now (``dq_value``, one row, in the
   checked database at the run's snapshot). The baseline -- the last ``runs`` *accepted* values of
   the same metric, newest first (values of runs where this rule passed, since ``baseline_since``)
-  -- is read from the results store when the result is made (:mod:`ytempire_dq.store.baselines`:
+  -- is read from the results store when the result is made (:mod:`ytempire_dq.store.run_store`:
   the run's one store connection, in the fast path and in GX alone alike), for the run's own
   source: a read replica or a SELECT-only role holds no history, and staging never teaches
   production's band. A value that failed the band never teaches it, so a broken night does not
@@ -56,7 +56,7 @@ from ytempire_dq.expectations._cross_table import (
     number_text,
     plain_sql,
 )
-from ytempire_dq.store import baselines
+from ytempire_dq.store import run_store
 from ytempire_dq.values import plural
 
 METRICS = sa.table(
@@ -258,7 +258,7 @@ class HistoryBandExpectation(CrossTableExpectation):
         first = rows[0] if rows else {}
         value = first.get(VALUE)
         value = None if value is None else float(value)
-        store = baselines.current()
+        store = run_store.current()
         baseline = store.values(plain_sql(self.baseline_select(store.source)))
         verdict = band(
             value,

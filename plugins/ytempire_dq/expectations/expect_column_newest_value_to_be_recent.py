@@ -1,4 +1,4 @@
-"""ExpectColumnNewestValueToBeRecent: freshness judged against the database's own clock."""
+"""ExpectColumnNewestValueToBeRecent: freshness judged against the time the data is as of."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from ytempire_dq.expectations._cross_table import (
     qualified,
     sql_table,
 )
+from ytempire_dq.run.snapshot import as_of_clock
 from ytempire_dq.values import jsonable
 
 EXPECTATION_SHORT_DESCRIPTION = (
     "Expect the newest value of a date/time column (overall, or per key) to be at most max_age old "
-    "by the database's clock."
+    "by the database's clock (on a hot standby: as of the data's replay time)."
 )
 CHECKED_AT = "dq_checked_at"
 CUTOFF = "dq_cutoff"
@@ -34,8 +35,11 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
     __doc__ = f"""{EXPECTATION_SHORT_DESCRIPTION}
 
     Freshness: a sync that stopped, or a job that never finished, leaves data that is valid row by
-    row but old. The clock is the database's (``localtimestamp`` / ``current_date``) when the rule
-    runs, never the machine running the check, and the result records it.
+    row but old. The clock is the database's (``localtimestamp`` / ``current_date``), never the
+    machine running the check, and the result records it. In a run it is the time the run's data
+    is as of (``ytempire_dq.run.snapshot.as_of_clock``): the run's snapshot instant on a primary; on
+    a hot standby the replay position's time, so a lagging replica does not make fresh data look
+    stale (the run reports the lag separately).
 
     - Without ``key_column``: the newest ``column`` value of the rows (matching ``where``) must not
       be older than the cutoff. An empty table (no value at all) passes: volume is another rule.
@@ -105,11 +109,16 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
 
     # ---- SQL ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _clock() -> sa.ColumnElement:
+        """``localtimestamp`` as of the run's data (outside a run: the database's clock)."""
+        return sa.cast(as_of_clock(), sa.DateTime)
+
     def _cutoff(self) -> sa.ColumnElement:
         if self.unit == "hours":
             seconds = sa.literal(float(self.max_age) * 3600)
-            return sa.func.localtimestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
-        return sa.cast(sa.func.current_date() - sa.literal(int(self.max_age)), sa.DateTime)
+            return self._clock() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+        return sa.cast(sa.cast(as_of_clock(), sa.Date) - sa.literal(int(self.max_age)), sa.DateTime)
 
     def _groups(self) -> sa.Subquery:
         keys = [self.key_column] if self.key_column else []
@@ -134,7 +143,7 @@ class ExpectColumnNewestValueToBeRecent(CrossTableExpectation):
         stale = self.offending_rows().subquery("stale")
         sample = sa.select(*stale.c).order_by(stale.c[NEWEST]).limit(SAMPLE_SIZE).subquery("sample")
         clock = sa.select(
-            sa.func.localtimestamp().label(CHECKED_AT),
+            self._clock().label(CHECKED_AT),
             self._cutoff().label(CUTOFF),
             sa.select(sa.func.max(groups.c[NEWEST])).scalar_subquery().label("dq_newest_overall"),
             sa.select(sa.func.count()).select_from(stale).scalar_subquery().label(COUNT_COLUMN),

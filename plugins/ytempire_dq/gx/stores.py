@@ -26,7 +26,7 @@ from ytempire_dq import pii
 from ytempire_dq.gx import compat
 from ytempire_dq.rules.suite_files import missing_id
 from ytempire_dq.run.report import ERROR_CHARS, bounded
-from ytempire_dq.store.baselines import running_source
+from ytempire_dq.store.run_store import running_source
 
 #: The key of a validation result's meta naming the source its run checked (``config.source_name``).
 SOURCE_META = "ytdq_source"

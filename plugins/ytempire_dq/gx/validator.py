@@ -22,12 +22,12 @@ from typing import Any
 from ytempire_dq.gx.compat import wrapped_validator
 
 
-def new_validator(batch_definition: Any, result_format: Any) -> Any:
+def new_validator(batch_definition: Any, result_format: Any, batch_parameters: dict | None = None) -> Any:
     """A ``great_expectations.validator.v1_validator.Validator`` on ``batch_definition``'s batch
-    (what ``ValidationDefinition.run`` builds)."""
+    (what ``ValidationDefinition.run`` builds; ``batch_parameters``: a dataframe asset's batch)."""
     from great_expectations.validator.v1_validator import Validator
 
-    return Validator(batch_definition=batch_definition, result_format=result_format)
+    return Validator(batch_definition=batch_definition, result_format=result_format, batch_parameters=batch_parameters)
 
 
 def legacy(validator: Any) -> Any:

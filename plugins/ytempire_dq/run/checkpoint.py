@@ -159,14 +159,17 @@ def run_checkpoint(
         # pre-flight: the server answers (one line, before GX is even imported), GX loads every
         # rule of every suite, the tables the rules read exist, the cache snapshot is taken
         _check_database(url)
-        from ytempire_dq.store.baselines import Baselines
         from ytempire_dq.store.preflight import check_store
+        from ytempire_dq.store.run_store import RunStore
 
         run.store_url = check_store(
             url, run.source
         )  # the history can be written there (not a standby, a role that may INSERT)
-        run.baselines = Baselines(run.store_url, run.source)  # what the band rules learn from
-        run.scope.callback(run.baselines.close)
+        run.store = RunStore(run.store_url, run.source)  # what the band rules learn from, the notifier reads
+        run.scope.callback(run.store.close)
+        from ytempire_dq.run.standby import lag_warning, max_replica_lag
+
+        max_lag = max_replica_lag()  # YTDQ_MAX_REPLICA_LAG: a bad value stops the run here (exit 2)
         ctx = open_context(cdir, database_url=url)
         for suite_name in suite_names:
             check_suite_loads(ctx, suite_path(suite_name, cdir))
@@ -175,6 +178,7 @@ def run_checkpoint(
         tables = _tables_read(vds)  # incremental: the tables every rule reads (a cross-table rule's child too)
         _check_database(url, tables)
         _begin(run, vds, redis_url, since_last=since_last, full=full, tables=tables)
+        first_snapshot = run.snapshot  # what the run's data is as of, even if a conflict renews it
 
         # validate; GX stores each validation result as its definition finishes
         run.run_id = _run_id(name)
@@ -193,7 +197,8 @@ def run_checkpoint(
 
         # actions (Data Docs, Redis summary): one that raises is logged, the verdict stands
         t_actions = time.perf_counter()
-        action_errors = _run_actions(checkpoint, checkpoint_result)
+        with run.store.active():  # the notify action reads the previous run from the store, for this source
+            action_errors = _run_actions(checkpoint, checkpoint_result)
         run.timings["actions"] = time.perf_counter() - t_actions
 
         run_report = RunReport(
@@ -207,9 +212,13 @@ def run_checkpoint(
             timings=run.timings,
             database_url=config.mask_url(url),
             source=run.source,
-            snapshot=run.snapshot.to_dict(),
+            snapshot=first_snapshot.to_dict(),
             scan=run.plan.to_dict(),
+            replica_lag=lag_warning(first_snapshot, url, max_lag),
+            recovery_conflicts=list(run.retries),
         )
+        if run_report.replica_lag:
+            run_report.warnings.append(run_report.replica_lag["message"])
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.store.history import record_run
 
@@ -247,6 +256,7 @@ def _begin(run: Run, vds: list, redis_url: str | None, *, since_last: bool, full
     )
     # one database instant for every rule, the actions and the history (ytempire_dq.run.snapshot)
     run.snapshot = run.scope.enter_context(take(run.source_url))
+    run.as_of = run.snapshot.as_of
     run.plan.measure(run.source_url, run.snapshot)  # the append-mostly tables' watermarks at the snapshot
     run.params = batch_parameters(vds, redis_url)
     for params in run.params.values():
@@ -295,13 +305,34 @@ def _run_one(vd: Any, checkpoint: Any, run: Run) -> Any:
     ``run.durations[vd.name]``: its seconds (the JUnit test suite's time)."""
     started = time.perf_counter()
     try:
-        with run.baselines.active() if run.baselines is not None else contextlib.nullcontext():
-            return _validate(vd, checkpoint, run)
-    except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
-        log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
+        with run.store.active() if run.store is not None else contextlib.nullcontext():
+            try:
+                vr = _validate(vd, checkpoint, run)
+            except Exception as exc:  # logged with its traceback; becomes the error of each rule (printed per cause)
+                log.info("validation definition %s could not run", vd.name, exc_info=True)  # the log file
+                vr = _errored_result(vd, exc)
+            return _retried_on_conflict(vd, vr, checkpoint, run)
+    except Exception as exc:  # the run store's scope raised: the error of each rule, as above
+        log.info("validation definition %s could not run", vd.name, exc_info=True)
         return _errored_result(vd, exc)
     finally:
         run.durations[vd.name] = time.perf_counter() - started
+
+
+def _retried_on_conflict(vd: Any, vr: Any, checkpoint: Any, run: Run) -> Any:
+    """On a hot standby, ``vr`` with the rules a recovery conflict cancelled validated once more
+    (:func:`ytempire_dq.run.standby.retry_conflicts`); elsewhere ``vr`` as is."""
+    if run.snapshot is None or not run.snapshot.standby:
+        return vr
+    from ytempire_dq.run.standby import retry_conflicts
+
+    try:
+        return retry_conflicts(
+            vd, vr, run, result_format=checkpoint.result_format, batch_parameters=run.params.get(vd.name)
+        )
+    except Exception:  # the first attempt's errors stand
+        log.warning("validation definition %s: the retry after a recovery conflict failed", vd.name, exc_info=True)
+        return vr
 
 
 def _errored_result(vd: Any, exc: BaseException) -> Any:

@@ -152,6 +152,22 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     #: the run's history could not be written (store URL masked, the cause, the fix): exit code 2
     history_error: str | None = None
+    #: a standby more than YTDQ_MAX_REPLICA_LAG behind: ``{"seconds", "max_seconds", "as_of",
+    #: "message"}`` (its message is also one of ``warnings``); not a failure of the data
+    replica_lag: dict | None = None
+    #: the rules retried once after a recovery conflict on a standby (ytempire_dq.run.standby)
+    recovery_conflicts: list[dict] = field(default_factory=list)
+
+    @property
+    def as_of(self) -> str | None:
+        """When the run's data is as of (ISO): the snapshot's time on a primary, the replay
+        position's on a standby (``ytempire_dq.run.snapshot.AS_OF_SQL``)."""
+        return (self.snapshot or {}).get("as_of")
+
+    @property
+    def replica_lag_seconds(self) -> float | None:
+        """How far a standby's data is behind its primary; None on a primary."""
+        return (self.snapshot or {}).get("replica_lag_seconds")
 
     @property
     def exit_code(self) -> ExitCode:
@@ -170,9 +186,14 @@ class RunReport:
             "source": self.source,
             "data_docs": self.data_docs,
             "snapshot": self.snapshot,
+            "as_of": self.as_of,
+            "replica_lag_seconds": self.replica_lag_seconds,
+            "replica_lag": self.replica_lag,
+            "recovery_conflicts": [dict(r) for r in self.recovery_conflicts],
             "scan": self.scan,
             "errors": self.errors(),
             "warnings": list(self.warnings),
+            "action_errors": list(self.action_errors),
             "fast_path": self.fast_path(),
             "history_error": self.history_error,
             "validations": [v.to_dict() for v in self.validations],

@@ -31,6 +31,14 @@ The exporter sets ``idle_in_transaction_session_timeout = 0`` for its session: i
 its transaction while the rules run, and a server-wide timeout must not end the run's snapshot.
 Holding a snapshot holds back vacuum's horizon for the run's duration, as one long query would.
 
+On a hot standby the same works (PostgreSQL exports and imports snapshots there), with one
+difference: when replay removes row versions the snapshot still sees (the primary vacuumed them),
+a recovery conflict cancels the running rule and terminates the exporter's idle transaction, and
+the snapshot can no longer be imported. :mod:`ytempire_dq.run.standby` retries such rules once on a
+new snapshot for the rest of the run (``Run.renew_snapshot``); on a primary a lost snapshot stays
+an error. Each snapshot also says when its data is as of (:data:`AS_OF_SQL`); every transaction
+that imports it carries that time in :data:`AS_OF_SETTING` for the rules that judge age.
+
 The snapshot is the run's (``Run.snapshot``, :mod:`ytempire_dq.run.state`), never process-wide
 state: two runs in one process each import their own.
 """
@@ -56,9 +64,39 @@ class Snapshot:
     id: str
     taken_at: dt.datetime
     txids: str
+    #: The time the data is as of (:data:`AS_OF_SQL`): ``taken_at`` on a primary; on a standby the
+    #: replay position's time. None when a standby cannot tell (nothing replayed since it started).
+    as_of: dt.datetime | None = None
+    #: Seconds the standby's data is behind (``now() - as_of``); None on a primary (or unknown).
+    replica_lag_seconds: float | None = None
+    standby: bool = False  # taken on a hot standby (``pg_is_in_recovery()``)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "taken_at": self.taken_at.isoformat(), "txids": self.txids}
+        return {
+            "id": self.id,
+            "taken_at": self.taken_at.isoformat(),
+            "txids": self.txids,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "replica_lag_seconds": self.replica_lag_seconds,
+            "standby": self.standby,
+        }
+
+
+#: When the data a snapshot sees is as of. A primary: now. A standby that streams and has replayed
+#: all it received: now too (``pg_last_xact_replay_timestamp()`` is the last replayed COMMIT's
+#: time, old on an idle primary even when caught up). Else the last replayed commit's time. A role
+#: without ``pg_read_all_stats`` sees ``status`` NULL: a WAL receiver process (its ``pid``) then
+#: stands for streaming. "Now" is the exporting statement's time (``Snapshot.taken_at``).
+AS_OF_SQL = """
+SELECT r.in_recovery,
+       CASE WHEN NOT r.in_recovery THEN statement_timestamp()
+            WHEN w.pid IS NOT NULL AND coalesce(w.status, 'streaming') = 'streaming'
+                 AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN statement_timestamp()
+            ELSE pg_last_xact_replay_timestamp() END AS as_of,
+       statement_timestamp() AS server_now
+FROM (SELECT pg_is_in_recovery() AS in_recovery) r
+LEFT JOIN (SELECT pid, status FROM pg_stat_wal_receiver) w ON true
+"""
 
 
 @contextlib.contextmanager
@@ -73,10 +111,14 @@ def take(url: str) -> Iterator[Snapshot]:
         with conn.cursor() as cur:
             cur.execute("SET idle_in_transaction_session_timeout = 0")  # before the snapshot's transaction
             conn.commit()
-            cur.execute("SELECT pg_export_snapshot(), statement_timestamp(), pg_current_snapshot()::text")
-            snap_id, taken_at, txids = cur.fetchone()
-        snap = Snapshot(id=snap_id, taken_at=taken_at, txids=txids)
-        log.info("run snapshot %s taken at %s (%s)", snap.id, snap.taken_at.isoformat(), snap.txids)
+            cur.execute(
+                "SELECT pg_export_snapshot(), statement_timestamp(), pg_current_snapshot()::text, a.*"
+                f" FROM ({AS_OF_SQL}) a"
+            )
+            snap_id, taken_at, txids, in_recovery, as_of, now = cur.fetchone()
+        lag = max(0.0, (now - as_of).total_seconds()) if in_recovery and as_of is not None else None
+        snap = Snapshot(snap_id, taken_at, txids, as_of=as_of, replica_lag_seconds=lag, standby=bool(in_recovery))
+        log.info("run snapshot %s taken at %s (%s), data as of %s", snap.id, taken_at.isoformat(), txids, as_of)
         yield snap
     finally:
         with contextlib.suppress(Exception):
@@ -84,10 +126,48 @@ def take(url: str) -> Iterator[Snapshot]:
         conn.close()
 
 
+#: The transaction setting that carries the run's "as of" time to the rules that judge age
+#: (``expect_column_newest_value_to_be_recent``): what GX alone and the fast path both read.
+AS_OF_SETTING = "ytdq.as_of"
+
+
 def import_sql(snap: Snapshot) -> str:
-    """The statements that put a transaction, before its first query, on ``snap``."""
+    """The statements that put a transaction, before its first query, on ``snap`` (and its "as of"
+    time in :data:`AS_OF_SETTING`, when known)."""
     quoted = snap.id.replace("'", "''")  # an id is hex and dashes; quoted all the same
-    return f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{quoted}'"
+    sql = f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{quoted}'"
+    if snap.as_of is not None:
+        sql += f"; SET LOCAL {AS_OF_SETTING} = '{snap.as_of.isoformat()}'"
+    return sql
+
+
+def as_of_clock() -> Any:
+    """The SQL (SQLAlchemy) of the time the data is as of, as a ``timestamptz``: the run's
+    (:data:`AS_OF_SETTING`), else ``now()`` (outside a run)."""
+    import sqlalchemy as sa
+
+    setting = sa.func.nullif(sa.func.current_setting(AS_OF_SETTING, sa.true()), "")
+    return sa.func.coalesce(sa.cast(setting, sa.TIMESTAMP(timezone=True)), sa.func.now())
+
+
+def importable(url: str, snap: Snapshot) -> bool:
+    """Whether a new transaction on ``url`` can still import ``snap`` (on a standby a recovery
+    conflict ends the exporter's idle transaction, and the snapshot with it)."""
+    import psycopg2
+
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(import_sql(snap))
+        return True
+    except psycopg2.Error:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.close()
 
 
 def import_into(conn: Any, snap: Snapshot | None) -> Snapshot | None:
@@ -99,18 +179,20 @@ def import_into(conn: Any, snap: Snapshot | None) -> Snapshot | None:
     return snap
 
 
-def attach_engine(engine: Any, snap: Snapshot) -> Callable[[], None]:
-    """Make every transaction of ``engine`` (a PostgreSQL SQLAlchemy engine) start on ``snap``
-    until the returned function is called (it removes the listener; a no-op for another dialect)."""
+def attach_engine(engine: Any, snap: Snapshot | Callable[[], Snapshot]) -> Callable[[], None]:
+    """Make every transaction of ``engine`` (a PostgreSQL SQLAlchemy engine) start on ``snap`` (or
+    on what ``snap()`` gives when the transaction begins: the run's current snapshot) until the
+    returned function is called (it removes the listener; a no-op for another dialect)."""
     import sqlalchemy as sa
 
     if engine is None or engine.dialect.name != "postgresql":
         return lambda: None
+    current = snap if callable(snap) else (lambda: snap)
 
     def on_begin(conn: Any) -> None:
         cursor = conn.connection.dbapi_connection.cursor()  # psycopg2 issues BEGIN with this first statement
         try:
-            cursor.execute(import_sql(snap))
+            cursor.execute(import_sql(current()))
         finally:
             cursor.close()
 

@@ -10,16 +10,20 @@ alternately) never see each other's snapshot, plan or keys (``tests/test_run_sta
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from ytempire_dq.run.incremental import Plan
     from ytempire_dq.run.snapshot import Snapshot
-    from ytempire_dq.store.baselines import Baselines
     from ytempire_dq.store.row_keys import Captured
+    from ytempire_dq.store.run_store import RunStore
 
 
 def _captured() -> Captured:
@@ -37,10 +41,13 @@ class Run:
       history, metrics and quarantine are written (unless set, ``config.store_url`` of
       ``source_url``, filled in when the history is written), the slot the results store uses;
     - ``source``: the checked database's name in the store (:func:`ytempire_dq.config.source_name`);
-      ``baselines``: what the volume/drift rules learn from (the store, for this source: one
-      connection for the run, :mod:`ytempire_dq.store.baselines`);
+      ``store``: the results store as the run reads it, for this source, on one connection (the
+      band rules' baselines, the notifier's previous run: :mod:`ytempire_dq.store.run_store`);
     - ``snapshot``: the run's one database instant (:mod:`ytempire_dq.run.snapshot`), held while the
-      run's ``scope`` is open; ``plan``: which rows its rules scan (:mod:`ytempire_dq.run.incremental`);
+      run's ``scope`` is open (on a standby a recovery conflict can end it: :meth:`renew_snapshot`);
+      ``as_of``: the time the run's data is as of (the first snapshot's);
+      ``plan``: which rows its rules scan (:mod:`ytempire_dq.run.incremental`);
+    - ``retries``: the rules retried after a recovery conflict (:mod:`ytempire_dq.run.standby`);
     - ``captured``: what validating read that the quarantine reuses (row keys, validators, primary
       keys: :class:`~ytempire_dq.store.row_keys.Captured`);
     - ``durations`` (seconds per validation definition), ``timings`` (per phase), ``params``
@@ -52,9 +59,11 @@ class Run:
     source_url: str
     store_url: str | None = None
     source: str | None = None
-    baselines: Baselines | None = None
+    store: RunStore | None = None
     run_id: Any = None
     snapshot: Snapshot | None = None
+    as_of: dt.datetime | None = None
+    retries: list[dict] = field(default_factory=list)
     plan: Plan | None = None
     captured: Captured = field(default_factory=_captured)
     durations: dict[str, float] = field(default_factory=dict)
@@ -88,5 +97,20 @@ class Run:
             self._attached.append(engine)
             self.scope.callback(self._attached.remove, engine)
             self.scope.callback(guard(engine))
-            if self.snapshot is not None:
-                self.scope.callback(attach_engine(engine, self.snapshot))
+            if self.snapshot is not None:  # the run's current snapshot, renewed or not
+                self.scope.callback(attach_engine(engine, lambda: self.snapshot))
+
+    def renew_snapshot(self) -> bool:
+        """Take a new snapshot for the rest of the run when the run's can no longer be imported
+        (a recovery conflict on a standby ended its exporter); True when it did."""
+        from ytempire_dq.run.snapshot import importable, take
+
+        with self._lock:
+            if self.snapshot is None or importable(self.source_url, self.snapshot):
+                return False
+            old = self.snapshot
+            self.snapshot = self.scope.enter_context(take(self.source_url))
+            log.warning(
+                "run snapshot %s was lost (recovery conflict?): the run goes on on %s", old.id, self.snapshot.id
+            )
+            return True

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 #: The run's database instant (migration 006; ``ytempire_dq.run.snapshot``).
 SNAPSHOT_COLUMNS = ("snapshot_id", "snapshot_at", "snapshot_txids")
+AS_OF_COLUMNS = ("as_of", "replica_lag_seconds")  # migration 013; ytempire_dq.run.standby
 
 RUNS = sa.table(
     "runs",
@@ -59,7 +60,7 @@ RUNS = sa.table(
 RUN_ROW = sa.table(
     "runs",
     *(sa.column(c.name) for c in RUNS.columns),
-    *map(sa.column, SNAPSHOT_COLUMNS),
+    *map(sa.column, SNAPSHOT_COLUMNS + AS_OF_COLUMNS),
     sa.column("source"),
     schema="dq",
 )
@@ -257,7 +258,10 @@ def _snapshot_values(conn: sa.Connection, report: RunReport) -> dict:
             "run %s: its snapshot is not recorded: dq.runs has no snapshot_id (run `ytdq db migrate`)", report.run_id
         )
         return {}
-    return {"snapshot_id": snap["id"], "snapshot_at": snap["taken_at"], "snapshot_txids": snap["txids"]}
+    values = {"snapshot_id": snap["id"], "snapshot_at": snap["taken_at"], "snapshot_txids": snap["txids"]}
+    if migrations.has(conn, migrations.RUN_AS_OF):
+        values.update({c: snap.get(c) for c in AS_OF_COLUMNS})
+    return values
 
 
 def _source_values(conn: sa.Connection, source: str) -> dict:

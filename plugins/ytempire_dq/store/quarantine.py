@@ -307,3 +307,64 @@ class _Keyer:
 
 # ---------------------------------------------------------------------------------------------
 # reading (`ytdq history`)
+
+
+# ---------------------------------------------------------------------------------------------
+# fetching a rule's quarantined rows on the checked database
+
+#: Keys written into the fetch SQL when the store is another database; past that it says how many.
+FETCH_INLINE_KEYS = 1000
+
+
+def _same_database(a: str, b: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    ua, ub = make_url(a), make_url(b)
+    return (ua.host, ua.port, ua.database) == (ub.host, ub.port, ub.database)
+
+
+def fetch_rows_sql(rule_id: str, run_id: str, *, checks_url: str | None = None, store_url: str | None = None) -> str:
+    """SQL that returns, run on the checked database (``checks_url``, else ``DATABASE_URL``) as
+    its reading role, the rows ``rule_id`` quarantined in run ``run_id``. Where the results store
+    is that database, the SQL joins ``dq.quarantine``; where it is another (a standby is checked,
+    the store is elsewhere) the keys are read from the store here and written into the SQL
+    (at most :data:`FETCH_INLINE_KEYS`: past that, a comment says how many are left out)."""
+    import json
+
+    from ytempire_dq.db.connect import engine as make_engine
+    from ytempire_dq.docs.history_page import fetch_sql, sql_literal  # the join, as Data Docs shows it
+
+    checks = checks_url or config.database_url(required=False)
+    store = store_url or config.store_url(checks)
+    where = f"q.rule_id = {sql_literal(rule_id)} AND q.run_id = {sql_literal(run_id)}"
+    engine = make_engine(store)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.select(QUARANTINE.c.table_name, QUARANTINE.c.row_key)
+                .where(QUARANTINE.c.rule_id == rule_id, QUARANTINE.c.run_id == run_id)
+                .limit(FETCH_INLINE_KEYS + 1)
+            ).fetchall()
+            total = len(found)
+            if total > FETCH_INLINE_KEYS:
+                total = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(QUARANTINE)
+                    .where(QUARANTINE.c.rule_id == rule_id, QUARANTINE.c.run_id == run_id)
+                ).scalar()
+    finally:
+        engine.dispose()
+    table = found[0][0] if found else None
+    if table is None:
+        return f"-- rule {rule_id} quarantined no rows in run {run_id}"
+    if checks is None or _same_database(checks, store):
+        return fetch_sql({"rule_id": rule_id, "latest_run": run_id, "table": table})
+    keys = ",\n  ".join(
+        f"({sql_literal(json.dumps(key, sort_keys=True))}::jsonb)" for _, key in found[:FETCH_INLINE_KEYS]
+    )
+    more = (
+        f"\n-- and {total - FETCH_INLINE_KEYS} more keys: SELECT row_key FROM dq.quarantine q WHERE {where} (store)"
+        if total > FETCH_INLINE_KEYS
+        else ""
+    )
+    return f"SELECT t.* FROM {table} t JOIN (VALUES\n  {keys}\n) AS q(row_key) ON to_jsonb(t) @> q.row_key;{more}"

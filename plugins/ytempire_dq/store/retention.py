@@ -289,6 +289,7 @@ EXPIRED_TABLES = (
     ("dq.runs", "started_at", "run_id"),
     ("dq.rule_results", "observed_at", "id"),
     ("dq.quarantine", "quarantined_at", "id"),
+    ("dq.notifications", "created_at", "id"),
 )
 
 
@@ -306,6 +307,8 @@ def expire_history(
     params = {"days": int(days), "ahead": int(ahead_hours), "limit": int(limit)}
     removed, left = {}, {}
     for table, column, key in EXPIRED_TABLES:
+        if conn.execute(sa.text("SELECT to_regclass(:t) IS NULL"), {"t": table}).scalar():
+            continue  # a store from before that table's migration
         expired = (
             f"SELECT {key} FROM {table} WHERE {column} < now() - make_interval(days => :days) "
             f"+ make_interval(hours => :ahead) ORDER BY {column} LIMIT :limit"

@@ -1,12 +1,14 @@
-"""Where the volume/drift rules read the values they learn from: the results store, for the run's
-own source.
+"""The results store as one run sees it: where it is, the name of the source the run checks, one
+connection. What reads the store while GX validates or runs the actions asks :func:`current`:
 
-A rule's ``_validate`` runs inside GX (in the fast path and in GX alone alike) with no handle on
-the run. The run makes its :class:`Baselines` current while it validates
-(:meth:`Baselines.active`, a context variable: each validation definition's thread sees its own
-run's), and a rule asks :func:`current`. One connection to the store serves every band rule of
-the run. Outside a run (a rule validated by GX on its own) the store and the source come from the
-environment, as a run would take them.
+- the volume/drift rules read the values their band learns from (for the run's own source);
+- the notify action reads the previous run's outcomes;
+- the validation-results store stamps each result with the source (:func:`running_source`).
+
+Those run inside GX with no handle on the run. The run makes its :class:`RunStore` current while
+it validates and runs its actions (:meth:`RunStore.active`, a context variable: each validation
+definition's thread sees its own run's). Outside a run (a rule validated by GX on its own) the
+store and the source come from the environment, as a run would take them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import Any
 
 from ytempire_dq import config
 
-_CURRENT: contextvars.ContextVar[Baselines | None] = contextvars.ContextVar("ytdq_baselines", default=None)
+_CURRENT: contextvars.ContextVar[RunStore | None] = contextvars.ContextVar("ytdq_run_store", default=None)
 
 
 @dataclass
-class Baselines:
+class RunStore:
     """The results store ``store_url`` read for the source named ``source`` (one connection, opened
     on first use and kept until :meth:`close` unless ``keep`` is False)."""
 
@@ -52,7 +54,7 @@ class Baselines:
         return [float(v) for v in (row[0] if row else None) or []]
 
     @contextlib.contextmanager
-    def active(self) -> Iterator[Baselines]:
+    def active(self) -> Iterator[RunStore]:
         """This reader is :func:`current` in this thread (and context) while the block runs."""
         token = _CURRENT.set(self)
         try:
@@ -77,11 +79,11 @@ def running_source() -> str | None:
     return found.source if found is not None else None
 
 
-def current() -> Baselines:
+def current() -> RunStore:
     """The running checkpoint's reader; outside a run, one for ``YTDQ_STORE_URL`` (else the checked
     database) and the source ``DATABASE_URL`` names, closed after each read."""
     found = _CURRENT.get()
     if found is not None:
         return found
     checks = config.database_url()
-    return Baselines(config.store_url(checks), config.source_name(checks), keep=False)
+    return RunStore(config.store_url(checks), config.source_name(checks), keep=False)

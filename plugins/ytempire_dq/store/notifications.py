@@ -1,0 +1,102 @@
+"""What the notify action reads from and writes to the results store (migration 012).
+
+- :func:`previous_outcomes`: each rule's outcome in the previous run of a checkpoint on a source
+  (what "a new failure" and "recovered" are judged against), with since when a failing rule fails;
+- :func:`save`, :func:`mark`, :func:`pending`: one ``dq.notifications`` row per message and
+  channel, marked delivered or left for the next run to retry (at most :data:`MAX_ATTEMPTS`
+  times), so a channel that cannot be reached never loses a message in silence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+#: Times a message is tried (its own run, then the next runs) before it is left undelivered.
+MAX_ATTEMPTS = 5
+#: Older undelivered messages retried per run, oldest first (bounded work).
+RETRY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A rule's outcome in the previous run: passed or not, and (failing) since when."""
+
+    success: bool
+    failing_since: dt.datetime | None = None
+
+
+def previous_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[str, Outcome]:
+    """``{rule_id: Outcome}`` of the latest run of ``checkpoint`` on ``source`` in the store (a
+    DB-API connection); empty when there is none."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id FROM dq.runs WHERE checkpoint = %s AND source IS NOT DISTINCT FROM %s "
+            "ORDER BY started_at DESC LIMIT 1",
+            (checkpoint, source),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return {}
+        cur.execute(
+            """
+            SELECT r.rule_id, bool_and(r.success AND r.error IS NULL),
+                   (SELECT min(f.observed_at) FROM dq.rule_results f
+                     WHERE f.rule_id = r.rule_id AND f.checkpoint = r.checkpoint AND NOT f.success
+                       AND f.run_id IN (SELECT run_id FROM dq.runs WHERE checkpoint = %(cp)s
+                                          AND source IS NOT DISTINCT FROM %(source)s)
+                       AND f.observed_at > coalesce(
+                           (SELECT max(s.observed_at) FROM dq.rule_results s
+                             WHERE s.rule_id = r.rule_id AND s.checkpoint = r.checkpoint AND s.success
+                               AND s.run_id IN (SELECT run_id FROM dq.runs WHERE checkpoint = %(cp)s
+                                                  AND source IS NOT DISTINCT FROM %(source)s)),
+                           '-infinity'))
+            FROM dq.rule_results r WHERE r.run_id = %(run)s GROUP BY r.rule_id, r.checkpoint
+            """,
+            {"cp": checkpoint, "source": source, "run": row[0]},
+        )
+        return {rule_id: Outcome(bool(ok), None if ok else since) for rule_id, ok, since in cur.fetchall()}
+
+
+def save(
+    conn: Any, *, run_id: str, checkpoint: str, source: str | None, owner: str | None, channel: str, message: dict
+) -> int:
+    """A new undelivered message; its id."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO dq.notifications (run_id, checkpoint, source, owner, channel, message, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) RETURNING id",
+            (run_id, checkpoint, source, owner, channel, json.dumps(message)),
+        )
+        (ident,) = cur.fetchone()
+    conn.commit()
+    return ident
+
+
+def mark(conn: Any, ident: int, error: str | None) -> None:
+    """One more attempt of message ``ident``: delivered (``error`` None) or not, with why."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE dq.notifications SET attempts = attempts + 1, last_error = %s, "
+            "delivered_at = CASE WHEN %s THEN now() END WHERE id = %s",
+            (error, error is None, ident),
+        )
+    conn.commit()
+
+
+def pending(conn: Any, checkpoint: str, source: str | None) -> list[dict]:
+    """Undelivered messages of ``checkpoint`` on ``source`` still to be retried, oldest first:
+    ``[{"id", "run_id", "owner", "channel", "message", "attempts"}]``."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, run_id, owner, channel, message, attempts FROM dq.notifications "
+            "WHERE delivered_at IS NULL AND attempts < %s AND checkpoint = %s AND source IS NOT DISTINCT FROM %s "
+            "ORDER BY created_at, id LIMIT %s",
+            (MAX_ATTEMPTS, checkpoint, source, RETRY_LIMIT),
+        )
+        names = ("id", "run_id", "owner", "channel", "message", "attempts")
+        found = [dict(zip(names, row)) for row in cur.fetchall()]
+    conn.commit()
+    return found
