@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from benchmarks import rules as R
+from ytempire_dq import config
 from ytempire_dq.db.connect import connect
 
 ROOT = R.ROOT
@@ -156,9 +157,10 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
     if base.exists():
         shutil.rmtree(base)
     (base / "gx").mkdir(parents=True)
-    shutil.copy(ROOT / "gx" / "great_expectations.yml", base / "gx" / "great_expectations.yml")
-    shutil.copytree(ROOT / "expectations", base / "expectations")
-    shutil.copytree(ROOT / "validation_definitions", base / "validation_definitions")
+    project = config.PROJECT_ROOT  # the project home (YTDQ_HOME): an analyst's rules included
+    shutil.copy(project / "gx" / "great_expectations.yml", base / "gx" / "great_expectations.yml")
+    shutil.copytree(project / "expectations", base / "expectations")
+    shutil.copytree(project / "validation_definitions", base / "validation_definitions")
     (base / "checkpoints").mkdir()
     os.symlink(ROOT / "plugins", base / "plugins")
     vds = {}

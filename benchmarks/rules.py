@@ -26,8 +26,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SUITES_DIR = ROOT / "expectations"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (its .venv)
 TABLES = ("users", "channels", "videos", "analytics", "api_keys", "workflows")
 
 
@@ -62,24 +61,68 @@ class Statement:
     rule_ids: list[str] = field(default_factory=list)
 
 
-def load_rules(suites_dir: Path = SUITES_DIR, suites=TABLES + ("cross_table",)) -> list[Rule]:
-    """The suites' rules; an analyst's SQL rule that is not one SELECT is refused here (RefusedSQL),
-    before the floor or Soda pastes it into their statements."""
+def table_suites(project: Path | None = None) -> dict[str, str | None]:
+    """``{suite: its table}`` of the project's suites on the six tables (an analyst's own
+    suites and drafts included, from their validation definitions), and ``cross_table`` (None)."""
+    from ytempire_dq import config
+
+    project = project or config.PROJECT_ROOT
+    out: dict[str, str | None] = {}
+    for path in sorted((project / "validation_definitions").glob("*.json")):
+        doc = json.loads(path.read_text())
+        asset = doc["data"]["asset"]["name"]
+        if asset in TABLES or doc["suite"]["name"] == "cross_table":
+            out[doc["suite"]["name"]] = asset if asset in TABLES else None
+    return out
+
+
+def load_rules(project: Path | None = None) -> list[Rule]:
+    """The rules of the project's table suites (:func:`table_suites`; the project home,
+    ``YTDQ_HOME``, by default); an analyst's SQL rule that is not one SELECT is refused here
+    (RefusedSQL), before the floor or Soda pastes it into their statements."""
+    from ytempire_dq import config
     from ytempire_dq.expectations import HISTORY_BAND_TYPES  # judged against the run history: not translated
     from ytempire_dq.sql_guard import check_suite_rules
 
+    project = project or config.PROJECT_ROOT
     rules = []
-    for suite in suites:
-        path = suites_dir / f"{suite}.json"
+    for suite, table in table_suites(project).items():
+        path = project / "expectations" / f"{suite}.json"
         data = json.loads(path.read_text())
-        check_suite_rules(path, data, suite if suite in TABLES else None)
+        check_suite_rules(path, data, table)
         for exp in data["expectations"]:
             if exp["type"] in HISTORY_BAND_TYPES:
                 continue
             kw = {k: v for k, v in exp["kwargs"].items() if v is not None}
-            table = kw.get("table") if suite == "cross_table" else suite
-            rules.append(Rule(exp["meta"]["rule_id"], exp["type"], table, kw))
+            rules.append(Rule(exp["meta"]["rule_id"], exp["type"], table or kw.get("table"), kw))
     return rules
+
+
+#: What an analyst's ``{batch}`` becomes in the floor: GX's own substitution, whose alias
+#: (``subselect``) the floor's one pass over the table also gives it.
+BATCH_ALIAS = "subselect"
+
+
+def sql_rule(rule: Rule) -> str:
+    """The analyst's query with ``{batch}`` filled in exactly as the run fills it."""
+    from ytempire_dq.sql_guard import substitute_batch
+
+    return substitute_batch(rule.kwargs["unexpected_rows_query"], q(rule.table))
+
+
+def _sql_rule_predicate(rule: Rule) -> str | None:
+    """The condition of a query ``SELECT ... FROM {batch} WHERE <cond>`` (no JOIN, grouping or
+    second FROM level): true for a row of the table aliased :data:`BATCH_ALIAS` that the query
+    returns; None for any other query (it is counted as its own statement)."""
+    query = rule.kwargs["unexpected_rows_query"]
+    batch = f"(SELECT * \nFROM {q(rule.table)} \nWHERE true) AS {BATCH_ALIAS} WHERE "
+    sql = sql_rule(rule)
+    if batch not in sql or any(w in query.upper() for w in (" JOIN ", " GROUP BY ", " HAVING ")):
+        return None
+    head, cond = sql.split(batch, 1)
+    if not head.upper().startswith("SELECT ") or "{batch}" not in query.split("WHERE", 1)[0]:
+        return None
+    return cond
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,13 +183,10 @@ def _broken(rule: Rule) -> str | None:
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
         op = "<" if kw.get("or_equal") else "<="
         return f"{q(kw['column_A'])} {op} {q(kw['column_B'])}"
-    if t == "unexpected_rows_expectation" and not any(
-        word in kw["unexpected_rows_query"].upper() for word in (" JOIN ", " GROUP BY ", " HAVING ")
-    ):
+    if t == "unexpected_rows_expectation":
         # "SELECT ... FROM {batch} WHERE <cond>": the condition is the predicate (aggregate
         # queries, e.g. the analytics freshness rule, are counted as their own statement)
-        sql = kw["unexpected_rows_query"]
-        return sql[sql.upper().index(" WHERE ") + 7 :]
+        return _sql_rule_predicate(rule)
     return None
 
 
@@ -197,8 +237,7 @@ def _cross(rule: Rule) -> str:
             f"WHERE {where}{group}) g WHERE g.newest::timestamp < {cutoff}"
         )
     if t == "unexpected_rows_expectation":  # a JOIN query: count its rows
-        inner = kw["unexpected_rows_query"].replace("{batch}", q(rule.table))
-        return f"SELECT count(*) FROM ({inner}) r"
+        return f"SELECT count(*) FROM ({sql_rule(rule)}) r"
     raise ValueError(f"{rule.rule_id}: expectation type {t} not translated")
 
 
@@ -223,7 +262,11 @@ def floor_statements(rules: list[Rule]) -> list[Statement]:
         if row:
             cols = ",\n  ".join(f"count(*) FILTER (WHERE {p})" for _, p in row)
             out.append(
-                Statement(f"{table}: one pass", f"SELECT\n  {cols}\nFROM {q(table)}", [r.rule_id for r, _ in row])
+                Statement(
+                    f"{table}: one pass",
+                    f"SELECT\n  {cols}\nFROM {q(table)} AS {BATCH_ALIAS}",
+                    [r.rule_id for r, _ in row],
+                )
             )
     for r in rules:
         if r.type in UNIQUE_TYPES:
@@ -383,7 +426,9 @@ def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
                     }
                 }
             )
-        elif broken_predicate(r) is not None:  # row conditions: a metric in the aggregate query
+        elif broken_predicate(r) is not None and not (
+            t == "unexpected_rows_expectation" and BATCH_ALIAS in kw["unexpected_rows_query"]
+        ):  # row conditions: a metric in the aggregate query (Soda's has no alias)
             m = _metric_name(r.rule_id)
             checks.append(
                 {
@@ -403,7 +448,7 @@ def sodacl_checks(rules: list[Rule]) -> dict[str, list]:
             if inner is None:
                 inner = sql.replace("SELECT count(*) FROM", "SELECT * FROM", 1)
                 if r.type == "unexpected_rows_expectation":
-                    inner = kw["unexpected_rows_query"].replace("{batch}", q(r.table))
+                    inner = sql_rule(r)
             checks.append({"failed rows": {"name": r.rule_id, "fail query": inner}})
     for table, cols in types.items():
         by_table[table].append({"schema": {"name": f"{table}.column_types", "fail": {"when wrong column type": cols}}})

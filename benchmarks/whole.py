@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks import nightly as N
 from benchmarks import rules as R
+from ytempire_dq import config
 from ytempire_dq.db.connect import connect
 
 YTDQ = R.ROOT / ".venv" / "bin" / "ytdq"
@@ -85,7 +86,7 @@ def run_fair_floor(url: str, pgss: N.Pgss, rules: list[R.Rule]) -> dict:
 def _whole_config(work: Path, url: str) -> Path:
     """A copy of the GX project with the real ``nightly`` checkpoint (every suite, its actions)."""
     gx_dir, _ = N.make_config(work, url, "baseline")
-    shutil.copy(R.ROOT / "checkpoints" / "nightly.json", work / "checkpoints" / "nightly.json")
+    shutil.copy(config.PROJECT_ROOT / "checkpoints" / "nightly.json", work / "checkpoints" / "nightly.json")
     return gx_dir
 
 

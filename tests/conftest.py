@@ -5,7 +5,7 @@ embedded ones with the same code as ``ytdq services up`` (in a temporary state d
 stops them at the end. A server that cannot be reached fails the tests; nothing is skipped, except
 the tests marked ``local_servers`` when the servers come from the environment (see below).
 Under ``pytest -n N`` each worker is its own session: its own embedded servers, databases and
-project copy (``tests/worker_home.py``).
+project copy (``tests/worker_home.py``; a plain session has its own copy too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-import tests.worker_home  # noqa: F401 - first: under pytest -n, sets this worker's YTDQ_HOME before ytempire_dq reads it
+import tests.worker_home  # noqa: F401 - first: sets this session's YTDQ_HOME before ytempire_dq reads it
 from tests.helpers import module_environ, with_redis_db
 from ytempire_dq.db import migrations
 from ytempire_dq.db.connect import connect, with_database
@@ -53,6 +53,7 @@ def pytest_configure(config):
 SLOW_MODULES = {
     "tests.test_console_scripts",
     "tests.test_add_a_rule",
+    "tests.test_recipes",
     "tests.test_fast",
     "tests.test_history",
     "tests.test_server_states",

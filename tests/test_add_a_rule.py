@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import subprocess
 import sys
 import uuid
@@ -23,57 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_project, empty_redis_db, insert_video, rows, scalar
+from tests.recipes import append_rules, readme_commands, readme_rules
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
 from ytempire_dq.run.checkpoint import run_checkpoint
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SECTION = "Add a rule (no Python)"
 BIN = Path(sys.executable).parent
 REDIS_DB = 9  # emptied: nightly validates the cache, an empty one breaks no rule
-
-
-def readme_section(title: str = SECTION) -> str:
-    text = README.read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
-
-
-def code_blocks(section: str, lang: str) -> list[tuple[int, str]]:
-    """(offset, body) of every fenced ```lang block of ``section``."""
-    return [(m.start(), m.group(1)) for m in re.finditer(rf"```{lang}\n(.*?)```", section, re.S)]
-
-
-def readme_rules() -> list[tuple[str, dict]]:
-    """[(suite the text before it names, rule)] of every JSON snippet of the section."""
-    section = readme_section()
-    out = []
-    for offset, body in code_blocks(section, "json"):
-        named = re.findall(r"`expectations/(\w+)\.json`", section[:offset])
-        assert named, f"the README names no suite file before the snippet {body[:60]!r}"
-        out.append((named[-1], json.loads(body)))
-    return out
-
-
-def readme_commands() -> list[list[str]]:
-    """Every command line of the section's ```bash blocks, as argv (comments dropped)."""
-    return [
-        shlex.split(line, comments=True)
-        for _, body in code_blocks(readme_section(), "bash")
-        for line in body.splitlines()
-        if shlex.split(line, comments=True)
-    ]
-
-
-def append_rules(project: Path, suite: str, rules: list[dict]) -> Path:
-    """Append ``rules`` to ``expectations/<suite>.json`` the way an analyst edits the file."""
-    path = project / "expectations" / f"{suite}.json"
-    doc = json.loads(path.read_text())
-    doc["expectations"] += rules
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return path
 
 
 def run(argv: list[str], project: Path, db_url: str, cache_url: str, **env) -> subprocess.CompletedProcess:
@@ -174,8 +129,8 @@ def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
     lint, checkpoint = (run(c, project, url, cache_url) for c in commands)
     # lint --fix wrote the new rules' ids (the ones runs give them) and found nothing wrong
     assert lint.returncode == ExitCode.OK, lint.stdout + lint.stderr
-    assert "expectations/videos.json: wrote 2 id(s)" in lint.stdout
-    assert "0 error(s), 0 warning(s)" in lint.stdout
+    assert "expectations/videos.json: wrote 2 ids" in lint.stdout
+    assert "0 errors, 0 warnings" in lint.stdout
     doc = json.loads((project / "expectations" / "videos.json").read_text())
     assert all(e.get("id") for e in doc["expectations"])
     # the run: every README rule is a row of the failed-rule table with exactly the rows inserted
@@ -189,6 +144,8 @@ def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
 # done when (issue 8): rules without id, each its own exact count, fast path on and off
 
 RANGE_BAD, NOT_NULL_BAD, TEMPLATE_BAD = 5, 3, 4
+#: the rules' names start with it: apart from the README's own rules, which the project may hold already
+NAME = "done_when_"
 #: rule name -> SQL counting its bad rows (the oracle for the exact count)
 ORACLE = {
     "published_has_analytics": README_BAD_ROWS["videos.published_has_analytics"][0],
@@ -203,24 +160,24 @@ def done_when_rules(suite: str) -> list[dict]:
     template = next(r for _, r in readme_rules() if r["type"] == "unexpected_rows_expectation")
     assert "id" not in template
     return [
-        {**template, "meta": {"rule_id": f"{suite}.published_has_analytics"}},
+        {**template, "meta": {"rule_id": f"{suite}.{NAME}published_has_analytics"}},
         {
             "type": "expect_column_values_to_be_between",
             "description": "at most a billion views",
             "kwargs": {"column": "view_count", "min_value": 0, "max_value": 1000000000},
-            "meta": {"rule_id": f"{suite}.views_at_most_1e9"},
+            "meta": {"rule_id": f"{suite}.{NAME}views_at_most_1e9"},
         },
         {
             "type": "expect_column_values_to_not_be_null",
             "description": "a video has a cost",
             "kwargs": {"column": "generation_cost"},
-            "meta": {"rule_id": f"{suite}.cost_not_null"},
+            "meta": {"rule_id": f"{suite}.{NAME}cost_not_null"},
         },
         {
             "type": "unexpected_rows_expectation",
             "description": "view counts are never negative",
             "kwargs": {"unexpected_rows_query": "SELECT id FROM {batch} WHERE view_count < 0"},
-            "meta": {"rule_id": f"{suite}.views_not_negative"},
+            "meta": {"rule_id": f"{suite}.{NAME}views_not_negative"},
         },
     ]
 
@@ -251,7 +208,7 @@ def defective(new_database) -> tuple[str, dict[str, int]]:
 
 
 def expected(suite: str, counts: dict[str, int]) -> dict[str, tuple[bool, int]]:
-    return {f"{suite}.{name}": (n == 0, n) for name, n in counts.items()}
+    return {f"{suite}.{NAME}{name}": (n == 0, n) for name, n in counts.items()}
 
 
 def check_each_rule_once(rules: list[dict], suite: str, counts: dict[str, int]) -> None:

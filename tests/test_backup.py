@@ -116,17 +116,17 @@ def test_backup_list_and_prune_by_age(cluster, home):
 
     # retention is configurable: 50 days keeps both
     kept = cli(home, "backup", "prune", env={"YTDQ_BACKUP_RETENTION_DAYS": "50"})
-    assert "removed 0 base backup(s); kept 2" in kept.stdout, kept.stderr
+    assert "removed 0 base backups; kept 2" in kept.stdout, kept.stderr
     pruned = cli(home, "backup", "prune")  # default: 30 days
     assert pruned.returncode == 0, pruned.stderr
-    assert "removed 1 base backup(s)" in pruned.stdout and "kept 1" in pruned.stdout
+    assert "removed 1 base backup" in pruned.stdout and "kept 1" in pruned.stdout
     (newest,) = backup.list_backups(cluster["backups"])
     segments = [p.name for p in (cluster["backups"] / "wal").iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name)]
     assert segments and min(segments) == newest.start_wal  # nothing older than the kept backup needs
 
     # the newest backup stays however old it is
     newest.path.rename(newest.path.with_name("base-" + forty_days_ago.strftime("%Y%m%dT%H%M%SZ")))
-    assert "removed 0 base backup(s); kept 1" in cli(home, "backup", "prune", "--days", "1").stdout
+    assert "removed 0 base backups; kept 1" in cli(home, "backup", "prune", "--days", "1").stdout
 
 
 def test_backup_refuses_a_folder_inside_the_data_directory_or_the_wal_archive(cluster, home, tmp_path):
@@ -183,7 +183,11 @@ def test_restore_to_a_time_between_two_markers_gives_exactly_the_markers_before_
         time.sleep(0.1)
     target = dt.datetime.fromtimestamp(between, dt.timezone.utc).isoformat()
 
-    at_time = restored_url(cli(home, "restore", "--to", target, "--into", str(scratch())))
+    done = cli(home, "restore", "--to", target, "--into", str(scratch()))
+    at_time = restored_url(done)
+    # it names the last commit it replayed: marker 3's (the server's commit time, before the client saw it)
+    replayed = dt.datetime.fromisoformat(re.search(r"^last commit replayed: (\S+)$", done.stdout, re.M)[1])
+    assert committed[3] - 1 < replayed.timestamp() <= committed[3] < between, done.stdout
     copy = connect(at_time, autocommit=True)
     assert [r[0] for r in rows(copy, "SELECT seq FROM markers WHERE seq < 1000 ORDER BY seq")] == [1, 2, 3]
     assert scalar(copy, "SELECT pg_is_in_recovery()") is False  # promoted: a usable copy

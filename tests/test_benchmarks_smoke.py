@@ -60,7 +60,7 @@ def test_floor_counts_equal_the_seeders_manifest(seeded):
     assert counts["workflows.not_stuck_running"] == 1  # expect_column_newest_value_to_be_recent, per key
     assert counts["users.columns"] == 0 and counts["analytics.revenue_type"] == 0
     broken = {k for k, v in counts.items() if v}
-    assert broken == {
+    assert broken >= {  # rules of the project's own (an analyst's stricter ones) may break too
         "users.email_format",
         "videos.channel_exists",
         "users.email_unique",

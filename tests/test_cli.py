@@ -59,7 +59,7 @@ def test_suite_list_and_show(env):
 def test_suite_lint_exit_codes(env, tmp_path):
     clean = ytdq("suite", "lint")
     assert clean.exit_code == 0, clean.output
-    assert "0 error(s)" in clean.output
+    assert "0 errors" in clean.output
 
     gx_dir = copy_project(tmp_path)
     suite = gx_dir.parent / "expectations" / "users.json"
@@ -76,7 +76,7 @@ def test_suite_lint_exit_codes(env, tmp_path):
     broken = ytdq("suite", "lint", "--config", str(gx_dir))
     assert broken.exit_code == 2
     assert "users.json [users.typo]" in broken.output and "'emial'" in broken.output
-    assert "1 error(s)" in broken.output
+    assert "1 error," in broken.output
     shutil.rmtree(tmp_path)
 
 

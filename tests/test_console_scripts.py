@@ -171,3 +171,13 @@ def test_unreachable_database_exits_2_with_the_url_masked(script, cache_url, pro
     assert proc.returncode == ExitCode.RUN_FAILED, proc.stdout + proc.stderr
     assert f"postgresql+psycopg2://ytdq:***@127.0.0.1:{port}/ytempire" in proc.stderr
     assert "s3cret-pw" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_great_expectations_answers_help_and_version(flag):
+    done = subprocess.run([str(BIN / "great_expectations"), flag], capture_output=True, text=True, timeout=60)
+    assert done.returncode == ExitCode.OK, done.stderr
+    want = "usage: great_expectations checkpoint run NAME" if flag == "--help" else "Great Expectations 1."
+    assert want in done.stdout and not done.stderr
+    bare = subprocess.run([str(BIN / "great_expectations")], capture_output=True, text=True, timeout=60)
+    assert bare.returncode == ExitCode.RUN_FAILED and "usage:" in bare.stderr

@@ -145,6 +145,14 @@ def test_cli_flags_and_json(gx_dir, module_env, tmp_path):
     assert res.exit_code in (0, 1), res.output
     scan = json.loads(out.read_text())["scan"]
     assert scan["mode"] == "full" and scan["tables"]["analytics"]["column"] == "date"
+    assert "scan:" not in res.output  # a plain or --full run: its verdict line only
+    # --since-last says on the terminal what it scanned and why, in one line (as --json does)
+    since = runner.invoke(
+        main, ["checkpoint", "run", CHECKPOINT, "--config", str(gx_dir), "--since-last", "--json", str(out)]
+    )
+    scan = json.loads(out.read_text())["scan"]
+    (line,) = [x for x in since.output.splitlines() if x.startswith("scan: ")]
+    assert line.startswith(f"scan: {scan['mode']} ({scan['reason']})"), since.output
 
 
 def test_config_errors_name_the_file(tmp_path, monkeypatch):

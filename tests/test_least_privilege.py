@@ -200,7 +200,7 @@ def test_migrate_seed_and_nightly_work_with_the_embedded_defaults(migrated):
         conn.close()
     # DATABASE_URL exported as `services up` prints it: migrations still go to the owner
     again = ytdq(home, "db", "migrate", DATABASE_URL=migrated["exported"]["DATABASE_URL"])
-    assert again.returncode == 0 and again.stdout.strip() == "applied 0 migration(s)", again.stderr
+    assert again.returncode == 0 and again.stdout.strip() == "applied 0 migrations", again.stderr
     status = ytdq(home, "services", "status")
     assert status.returncode == 0 and warnings(status) == [], status.stderr
 

@@ -356,8 +356,8 @@ def test_two_concurrent_runners_are_serialised_by_the_advisory_lock(empty_url, c
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert loser_waited, f"while one runner migrated, the other did not wait: {outputs}"
     summaries = sorted(out.strip().splitlines()[-1] for out, _err in outputs)
-    assert summaries[0] == "applied 0 migration(s)", outputs
-    assert summaries[1].startswith(f"applied {LATEST} migration(s): 001_"), outputs
+    assert summaries[0] == "applied 0 migrations", outputs
+    assert summaries[1].startswith(f"applied {LATEST} migrations: 001_"), outputs
     assert rows(watcher, "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version") == [
         (v, 1) for v in range(1, LATEST + 1)
     ]
@@ -472,7 +472,7 @@ def test_failing_data_migration_leaves_no_trace(ten_thousand_videos, conn_of, mi
 def test_db_migrate_and_status_commands(empty_url):
     applied = ytdq("db", "migrate", "--to", "1", url=empty_url)
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.strip() == f"applied 1 migration(s): {FILES[0].path.name}"
+    assert applied.stdout.strip() == f"applied 1 migration: {FILES[0].path.name}"
     status = ytdq("db", "status", url=empty_url)
     assert status.returncode == 0, status.stderr
     lines = {
@@ -485,10 +485,10 @@ def test_db_migrate_and_status_commands(empty_url):
     for m in FILES[1:]:
         assert m.name in lines[f"{m.version:03d}"] and "pending" in lines[f"{m.version:03d}"]
     again = ytdq("db", "migrate", url=empty_url)
-    assert again.returncode == 0 and again.stdout.startswith(f"applied {LATEST - 1} migration(s)")
-    assert ytdq("db", "migrate", url=empty_url).stdout.strip() == "applied 0 migration(s)"
+    assert again.returncode == 0 and again.stdout.startswith(f"applied {LATEST - 1} migrations")
+    assert ytdq("db", "migrate", url=empty_url).stdout.strip() == "applied 0 migrations"
     down = ytdq("db", "migrate", "--down", "0", url=empty_url)
-    assert down.returncode == 0 and down.stdout.startswith(f"rolled back {LATEST} migration(s)")
+    assert down.returncode == 0 and down.stdout.startswith(f"rolled back {LATEST} migrations")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,14 +88,23 @@ def test_dry_run_removes_nothing(project):
     gx_dir, _ = project
     before = result_files(gx_dir), validation_pages(gx_dir), (site_of(gx_dir) / "index.html").read_text()
     result = prune("--keep-runs", "1", "--dry-run", "--config", str(gx_dir))
-    assert result.exit_code == 0 and "would remove 9 runs (18 result files" in result.output
+    assert result.exit_code == 0 and "would remove 9 runs (18 result files, 18 pages)" in result.output
     assert (result_files(gx_dir), validation_pages(gx_dir), (site_of(gx_dir) / "index.html").read_text()) == before
+    done = prune("--keep-runs", "1", "--config", str(gx_dir))  # the dry run counted what this removes
+    assert "removed 9 runs (18 result files, 18 pages)" in done.output
 
 
-def test_prune_needs_a_limit(project):
-    gx_dir, _ = project
-    result = CliRunner().invoke(main, ["results", "prune", "--config", str(gx_dir)])
-    assert result.exit_code == ExitCode.RUN_FAILED and "--keep-runs N and/or --older-than DAYS" in result.output
+def test_prune_without_a_limit_keeps_to_the_retention(project, monkeypatch):
+    gx_dir, runs = project
+    monkeypatch.setenv("YTDQ_RETENTION_DAYS", "3")
+    bare = prune("--dry-run", "--config", str(gx_dir))
+    assert bare.exit_code == 0, bare.output
+    assert "keeping to the retention: 3 days (YTDQ_RETENTION_DAYS)" in bare.output
+    explicit = prune("--older-than", "3", "--dry-run", "--config", str(gx_dir))
+    assert bare.output.splitlines()[-1] == explicit.output.splitlines()[-1]
+    assert "would remove 7 runs" in explicit.output  # alpha's runs are 0..9 days old: 3 and older go
+    assert prune("--config", str(gx_dir)).exit_code == 0
+    assert len(stored_run_names(gx_dir)) == 11 - 7
 
 
 @pytest.fixture

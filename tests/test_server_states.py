@@ -156,7 +156,7 @@ def test_suite_lint_offline_says_in_one_line_what_it_did_not_check(states):
     assert code == 0, (stdout, stderr)
     notes = [line for line in stdout.splitlines() if "offline" in line]
     assert len(notes) == 1 and "columns and SQL rules were not checked" in notes[0]
-    assert "0 error(s), 1 warning(s)" in stdout
+    assert "0 errors, 1 warning" in stdout
     assert SECRET not in stdout + stderr
 
 

@@ -176,3 +176,17 @@ def test_up_after_down_keeps_the_data(started):
         conn.close()
     assert redis.Redis.from_url(again["redis"]["url"]).get("kept") == b"42"
     assert any(Path(again["redis"]["dir"]).rglob("*.aof*"))
+
+
+def test_status_with_both_embedded_servers_never_started_exits_2_naming_both(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    done = subprocess.run(
+        [str(YTDQ), "services", "status"],
+        capture_output=True,
+        text=True,
+        env={**env, "YTDQ_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "postgres (never started here), redis (never started here)" in done.stderr
+    assert "ytdq services up" in done.stderr

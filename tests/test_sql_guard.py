@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.helpers import copy_project, scalar
+from ytempire_dq import config
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect, engine
 from ytempire_dq.errors import ExitCode, YtdqError
@@ -316,9 +317,13 @@ def test_the_benchmarks_refuse_a_hostile_rule_and_run_the_floor_read_only(seeded
             }
         ],
     }
-    (tmp_path / "workflows.json").write_text(json.dumps(hostile))
+    for part in ("expectations", "validation_definitions"):
+        (tmp_path / part).mkdir()
+    (tmp_path / "expectations" / "workflows.json").write_text(json.dumps(hostile))
+    vd = config.PROJECT_ROOT / "validation_definitions" / "workflows.json"
+    (tmp_path / "validation_definitions" / "workflows.json").write_text(vd.read_text())
     with pytest.raises(RefusedSQL, match=r"rule 'workflows.hostile_delete': SQL rule refused: 3 statements"):
-        R.load_rules(tmp_path, suites=("workflows",))
+        R.load_rules(tmp_path)
     before = workflows(seeded)
     c = connect(seeded, autocommit=True)
     try:

@@ -37,12 +37,28 @@ DEFECTS = {
 }
 
 
+def without_drafts(gx_dir: Path) -> Path:
+    """The project copy at ``gx_dir`` without the drafts an analyst suggested into the project
+    (suite, validation definition, checkpoint entries): these tests suggest their own."""
+    root = gx_dir.parent
+    drafts = {p.stem for p in (root / "expectations").glob("*_suggested.json")}
+    for name in drafts:
+        (root / "expectations" / f"{name}.json").unlink()
+        (root / "validation_definitions" / f"{name}.json").unlink(missing_ok=True)
+    for path in (root / "checkpoints").glob("*.json"):
+        cp = json.loads(path.read_text())
+        kept = [vd for vd in cp["validation_definitions"] if vd["name"] not in drafts]
+        if kept != cp["validation_definitions"]:
+            path.write_text(json.dumps({**cp, "validation_definitions": kept}, indent=2))
+    return gx_dir
+
+
 @pytest.fixture(scope="module")
 def project(db_url, tmp_path_factory):
     """Seeded clean data; a project copy holding the suggested suites of videos and channels, with
     their validation definitions in a checkpoint ``suggested`` of their own."""
     seeder.seed(db_url, users=20, seed=11)
-    gx_dir = copy_project(tmp_path_factory.mktemp("suggest"))
+    gx_dir = without_drafts(copy_project(tmp_path_factory.mktemp("suggest")))
     made = {t: suggest.write_suggestion(t, config_dir=gx_dir, database_url=db_url) for t in TABLES}
     vds = [json.loads((gx_dir.parent / made[t]["validation_definition"]).read_text()) for t in TABLES]
     cp = json.loads((gx_dir.parent / "checkpoints" / "critical.json").read_text())
@@ -285,7 +301,7 @@ def test_cli_writes_the_draft_with_its_validation_definition_and_refuses_a_secon
 
 
 def test_project_draft_of_a_table_that_is_no_data_asset_and_rule_id_clashes(odd_table, db_url, tmp_path):
-    gx_dir = copy_project(tmp_path)
+    gx_dir = without_drafts(copy_project(tmp_path))
     store = gx_dir.parent / "expectations"
     made = suggest.write_suggestion(odd_table, config_dir=gx_dir, database_url=db_url)
     assert made["file"] == str(store / "odd_table_suggested.json") and made["validation_definition"] is None

@@ -1,12 +1,13 @@
-"""Under ``pytest -n N`` (pytest-xdist) each worker gets its own copy of the project as ``YTDQ_HOME``.
+"""Every test session (each ``pytest -n N`` worker, and a plain ``pytest``) gets its own copy of
+the project as ``YTDQ_HOME``, unless ``YTDQ_HOME`` is set already.
 
 Checkpoint runs write ``gx/uncommitted/`` (results, Data Docs, run locks) and ``.ytdq/`` (seed
-manifests) under the project; two workers sharing them would wait on each other's run locks and read
-each other's results. Imported by ``tests/conftest.py`` before anything of ``ytempire_dq`` (whose
-``config.PROJECT_ROOT`` reads ``YTDQ_HOME`` once, at import); xdist names the worker in the
-environment before the worker loads any conftest. Servers and databases are per worker already
-(each worker runs its own test session, so ``server_urls`` starts its own embedded servers).
-A plain ``pytest`` run (no worker) uses the checkout as before.
+manifests) under the project: tests never write them into the checkout, and two workers sharing
+them would wait on each other's run locks and read each other's results. Imported by
+``tests/conftest.py`` before anything of ``ytempire_dq`` (whose ``config.PROJECT_ROOT`` reads
+``YTDQ_HOME`` once, at import); xdist names the worker in the environment before the worker loads
+any conftest. Servers and databases are per session already (``server_urls`` starts its own
+embedded servers).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema", "README.md")
 
 
-def make_worker_home(worker: str) -> Path:
-    """A copy of the project's parts (without ``gx/uncommitted``); world-readable, as the embedded
-    servers run as an unprivileged user when we are root."""
-    home = Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-"))
+def copy_checkout(home: Path) -> Path:
+    """A copy of the checkout's project parts (without ``gx/uncommitted``) at ``home``, a project
+    home of its own; world-readable, as the embedded servers run as an unprivileged user when we
+    are root."""
+    home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
     for part in PROJECT_PARTS:
         if (CHECKOUT / part).is_dir():
@@ -37,8 +39,13 @@ def make_worker_home(worker: str) -> Path:
     return home
 
 
-_worker = os.environ.get("PYTEST_XDIST_WORKER")
-if _worker and not os.environ.get("YTDQ_HOME"):
+def make_worker_home(worker: str) -> Path:
+    """:func:`copy_checkout` into a new temporary folder."""
+    return copy_checkout(Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-")))
+
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER") or "session"
+if not os.environ.get("YTDQ_HOME"):
     _home = make_worker_home(_worker)
     os.environ["YTDQ_HOME"] = str(_home)
     atexit.register(shutil.rmtree, _home, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Plain values: the one JSON coercion and the one walk over nested dicts and lists.
+"""Plain values: the one JSON coercion, the one walk over nested dicts and lists, and the one
+way a count is written with its noun (:func:`plural`: "1 bad row", "2 bad rows").
 
 A leaf module (standard library only): the run report, the JUnit file, the CLI's ``--json``
 outputs, the custom expectations' result details, key capture and the health readings coerce
@@ -73,3 +74,15 @@ def jsonable(value: Any) -> Any:
     hex, NaN and infinities as text, tuples and sets as lists, dict keys as text, GX objects by
     their ``to_json_dict``, anything else as its ``str``."""
     return map_leaves(value, _json_leaf, keys=str)
+
+
+def plural(count: Any, noun: str, nouns: str | None = None, *, fmt: str = "") -> str:
+    """``count`` and ``noun`` in the number it takes: ``plural(1, "bad row")`` is "1 bad row",
+    ``plural(2, "bad row")`` "2 bad rows" (``nouns``: an irregular plural; ``fmt``: the count's
+    format spec, e.g. ``","``). A count that is no number (None, text) keeps the plural."""
+    many = nouns or noun + "s"
+    try:
+        one = int(count) == 1 and float(count) == 1
+    except (TypeError, ValueError):
+        one = False
+    return f"{format(count, fmt) if fmt else count} {noun if one else many}"

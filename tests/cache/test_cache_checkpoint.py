@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.helpers import copy_project, docs_text, empty_redis_db, module_environ
+from tests.recipes import shipped
 from ytempire_dq.config import PROJECT_ROOT, mask_url
 from ytempire_dq.errors import ExitCode, YtdqError
 from ytempire_dq.fixtures import seed as seeder
@@ -175,7 +176,13 @@ def test_nightly_runs_the_cache_suite_on_the_same_snapshot_rules(env):
     seed_cache(db_url, cache_url, seed=5, inject={"session_without_ttl": 3})
     report = run_checkpoint("nightly")
     assert report.validations[-1].suite == "cache" and report.validations[-1].asset == "redis_snapshot"
-    assert [(r["rule_id"], r["bad_rows"]) for r in report.failed_rules()] == [("cache.session_ttl_set", 3)]
+    failed = [
+        (r.rule_id, r.unexpected_count)
+        for v in report.validations
+        for r in v.results
+        if not r.success and shipped(v.suite, r.rule_id)  # an analyst's draft may not fit this data
+    ]
+    assert failed == [("cache.session_ttl_set", 3)]
     assert report.exit_code == ExitCode.DATA_FAILED
 
 

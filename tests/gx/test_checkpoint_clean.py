@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.cache_seed import seed_cache
@@ -65,17 +66,15 @@ def test_critical_passes_on_clean_data(clean):
 
 
 def test_validations_come_in_the_declared_order_with_rules_in_suite_order(nightly):
-    assert [(v.suite, v.asset) for v in nightly.validations] == [
-        ("users", "users"),
-        ("channels", "channels"),
-        ("videos", "videos"),
-        ("analytics", "analytics"),
-        ("api_keys", "api_keys"),
-        ("workflows", "workflows"),
-        ("cross_table", "users"),
-        ("privacy", "user_erasures"),
-        ("cache", "redis_snapshot"),
-    ]
+    declared = json.loads((PROJECT_ROOT / "checkpoints" / "nightly.json").read_text())["validation_definitions"]
+    assets = {
+        vd["name"]: json.loads((PROJECT_ROOT / "validation_definitions" / f"{vd['name']}.json").read_text())["data"][
+            "asset"
+        ]["name"]
+        for vd in declared
+    }
+    assert [(v.suite, v.asset) for v in nightly.validations] == [(vd["name"], assets[vd["name"]]) for vd in declared]
+    assert nightly.validations[-1].asset == "redis_snapshot"
     from ytempire_dq.rules.suite_files import show_suite
 
     for v in nightly.validations:

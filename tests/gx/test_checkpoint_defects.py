@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import KIND_TO_RULE
+from tests.recipes import shipped
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.defects import DEFECT_KINDS
@@ -35,7 +36,10 @@ def test_the_rule_of_each_kind_fails_with_the_injected_count(report, kind):
 
 
 def test_no_other_rule_fails(report):
-    failing = {r.rule_id for r in report.rules() if not r.success}
+    """No false alarm in the shipped rule book (an analyst's own rules may catch a defect too)."""
+    failing = {
+        r.rule_id for v in report.validations for r in v.results if not r.success and shipped(v.suite, r.rule_id)
+    }
     assert failing == set(KIND_TO_RULE.values())
     assert report.exit_code == ExitCode.DATA_FAILED and not report.success
 

@@ -274,6 +274,11 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     pages = data_docs_pages(tmp_path, module_env, ExpectTableRowCountToBeWithinHistoryBand(table="users"))
     assert "The row count of users stays within the band learned from its last 14 accepted values" in pages["suite"]
     assert "no baseline yet (0 of 7 runs)" in pages["validation"]
+    # the observed value is a sentence ("40: no baseline yet ..."), not the result's dict
+    assert re.search(r"are recorded\. [\d,]+: no baseline yet \(0 of 7 runs\) ", pages["validation"]), pages[
+        "validation"
+    ]
+    assert not re.search(r"(&#39;|')lower(&#39;|')", pages["validation"])
 
 
 #: README row label (its start) -> how a rule of the suite files is classified into it
@@ -315,9 +320,10 @@ def test_the_readme_counts_the_rules_of_each_family():
         for label, key in README_ROWS.items():
             if len(cells) > 2 and cells[1].startswith(label):
                 table[key] = int(cells[2])
-    assert table == dict(counts)
-    assert f"The {sum(counts.values())} rules of the table suites" in section
-    assert counts["volume_drift"] == 4
+    # the README counts the rules the project ships; an analyst's own rules add to the files, so
+    # what holds for any project: every family of the files has its row, the total is the rows' sum
+    assert set(counts) <= set(table) and all(n > 0 for n in table.values()), (table, dict(counts))
+    assert f"The {sum(table.values())} rules of the table suites" in section
 
 
 def test_a_store_of_an_older_release_is_migrated_on_first_use(new_database, project):

@@ -60,7 +60,7 @@ def test_fix_writes_the_ids_runs_use_and_keeps_the_layout(project_copy, suite):
     assert [re.search(r"#(\d+) ", p.message).group(1) for p in warned] == ["1", "4", "5"]
     assert all(given[i] in p.message for i, p in zip([0, 3, 4], warned))
 
-    assert lint.fix_ids(project_copy) == [{"file": str(path), "ids": 3, "reformatted": False}]
+    assert lint.fix_ids(project_copy) == [{"file": str(path), "ids": 3}]
     fixed = path.read_text()
     # the same text as before, with the given ids where the old ones were
     old_ids = [json.loads(original)["expectations"][i]["id"] for i in (0, 3, 4)]
@@ -72,7 +72,7 @@ def test_fix_writes_the_ids_runs_use_and_keeps_the_layout(project_copy, suite):
     assert lint.fix_ids(project_copy) == []  # nothing left to write
 
 
-def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(project_copy):
+def test_fix_keeps_an_other_json_layout_and_a_one_line_file(project_copy):
     path, doc = _doc(project_copy, "users")
     for e in doc["expectations"]:
         e.pop("id")
@@ -80,10 +80,10 @@ def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(pro
     given = _loaded_ids(project_copy, "users")
     wf_path, wf = _doc(project_copy, "workflows")
     wf["expectations"][0].pop("id")
-    wf_path.write_text(json.dumps(wf, separators=(",", ":")))  # one line: not a layout fix_ids reproduces
+    wf_path.write_text(json.dumps(wf, separators=(",", ":")))  # one line
+    wf_given = _loaded_ids(project_copy, "workflows")[0]
     changed = {Path(c["file"]).name: c for c in lint.fix_ids(project_copy)}
-    assert changed["users.json"]["reformatted"] is False and changed["users.json"]["ids"] == len(given)
-    assert changed["workflows.json"]["reformatted"] is True
+    assert changed["users.json"]["ids"] == len(given)
     text = path.read_text()
     assert text == json.dumps(
         {
@@ -96,8 +96,60 @@ def test_fix_keeps_an_other_json_layout_and_rewrites_an_unknown_one_gx_style(pro
         indent=4,
         ensure_ascii=False,
     )
-    assert json.loads(wf_path.read_text()) == json.loads(json.dumps(json.loads(wf_path.read_text()), sort_keys=True))
-    assert wf_path.read_text().startswith('{\n  "expectations": [')  # GX's indent=2, sorted keys
+    first = wf["expectations"][0]
+    wf["expectations"][0] = {
+        **{k: v for k, v in first.items() if k < "id"},
+        "id": wf_given,
+        **{k: v for k, v in first.items() if k > "id"},
+    }
+    assert wf_path.read_text() == json.dumps(wf, separators=(",", ":"))  # still one line, the id added
+
+
+HAND_WRITTEN = """{ "name":"videos", "id": "SUITE_ID",
+  "expectations" : [
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "title"},
+     "meta": {"rule_id": "videos.title_set"}},
+    {   "id" : "0b6f4b8e-6a55-4f43-9d1f-5a8a40d3a0a1",
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "status"},    "meta": {"rule_id": "videos.status_set"}
+    },
+    {
+       "type":   "expect_column_values_to_be_between",
+       "description": "views are not negative",
+       "kwargs": {"column": "view_count", "min_value": 0},
+       "meta": {"rule_id": "videos.views_not_negative", "notes": "caf\\u00e9 – keeps its escapes"}
+    },
+    {
+\t"description": "a tab-indented rule, keys sorted",
+\t"kwargs": {"column": "channel_id"},
+\t"meta": {"rule_id": "videos.channel_set"},
+\t"type": "expect_column_values_to_not_be_null"
+    }
+  ],
+  "meta": {"great_expectations_version": "1.24.1"}
+}
+"""
+
+
+def test_fix_on_a_hand_formatted_file_inserts_the_id_lines_and_nothing_else(project_copy):
+    """The byte diff of ``--fix`` is the inserted ids only, whatever the file's layout."""
+    import difflib
+
+    path, doc = _doc(project_copy, "videos")
+    hand_written = HAND_WRITTEN.replace("SUITE_ID", doc["id"])
+    path.write_text(hand_written)
+    given = _loaded_ids(project_copy, "videos")
+    assert lint.fix_ids(project_copy) == [{"file": str(path), "ids": 3}]
+    fixed = path.read_text()
+    assert [e["id"] for e in json.loads(fixed)["expectations"]] == given
+    diff = [d for d in difflib.ndiff(hand_written.splitlines(), fixed.splitlines()) if d[:1] in "+-"]
+    added = [d[2:] for d in diff if d.startswith("+ ")]
+    removed = [d[2:] for d in diff if d.startswith("- ")]
+    assert removed == [hand_written.splitlines()[2]]  # only the one-line rule's line changed ...
+    assert added[0] == hand_written.splitlines()[2].replace("{", '{"id": "' + given[0] + '", ', 1)  # ... by its id
+    assert added[1:] == [f'       "id":   "{given[2]}",', f'\t"id": "{given[3]}",']
+    assert len(fixed) - len(hand_written) == sum(len(a) + 1 for a in added[1:]) + len(f'"id": "{given[0]}", ')
+    assert lint.fix_ids(project_copy) == []
 
 
 def _duplicate(gx_dir: Path) -> None:

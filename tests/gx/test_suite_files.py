@@ -66,8 +66,13 @@ def loaded(module_env, tmp_path_factory):
     return json.loads(proc.stdout.strip().splitlines()[-1]), before, _snapshot()
 
 
+def _files(folder: str) -> list[str]:
+    return sorted(p.stem for p in (PROJECT_ROOT / folder).glob("*.json"))
+
+
 def test_the_suites_are_there():
-    assert locations.list_suites() == SUITE_NAMES
+    """The shipped suites, and every suite file of the project (an analyst's own too)."""
+    assert locations.list_suites() == _files("expectations") and set(SUITE_NAMES) <= set(locations.list_suites())
 
 
 @pytest.mark.parametrize("name", SUITE_NAMES)
@@ -90,18 +95,14 @@ def test_loading_rewrites_no_file(loaded):
 
 def test_checkpoints_and_validation_definitions_load(loaded):
     types, _, _ = loaded
-    assert types["__checkpoints__"] == ["cache", "critical", "nightly"]
-    assert types["__validation_definitions__"] == [
-        "users",
-        "channels",
-        "videos",
-        "analytics",
-        "api_keys",
-        "workflows",
-        "cross_table",
-        "privacy",
-        "cache",
-    ]
+    assert types["__checkpoints__"] == _files("checkpoints") and {"cache", "critical", "nightly"} <= set(
+        types["__checkpoints__"]
+    )
+    nightly = json.loads((PROJECT_ROOT / "checkpoints" / "nightly.json").read_text())
+    # GX loads nightly's validation definitions in the file's order: every table suite, the cache last
+    assert types["__validation_definitions__"] == [vd["name"] for vd in nightly["validation_definitions"]]
+    assert set(SUITE_NAMES) <= set(types["__validation_definitions__"])
+    assert types["__validation_definitions__"][-1] == "cache"
 
 
 def test_every_expectation_has_a_unique_rule_id_and_a_description():

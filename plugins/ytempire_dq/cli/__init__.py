@@ -18,13 +18,29 @@ from ytempire_dq.errors import ExitCode
 __all__ = ["gx_main", "main"]
 
 
+GX_USAGE = "usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE] [--since-last | --full]"
+
+
 def gx_main() -> None:
-    """``great_expectations checkpoint run NAME``: the command pipelines already use."""
+    """``great_expectations checkpoint run NAME``: the command pipelines already use; ``--help``
+    and ``--version`` answer (exit 0), anything else is a usage error (exit 2)."""
     args = sys.argv[1:]
     if args[:1] == ["checkpoint"]:
         main(args=args, prog_name="ytdq")
         return
-    click.echo(
-        "usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE] [--since-last | --full]", err=True
-    )
+    if args in (["--help"], ["-h"]):
+        click.echo(
+            f"{GX_USAGE}\n\n  Run a checkpoint of this project, as `ytdq checkpoint run` does (see "
+            "`ytdq checkpoint run --help`);\n  every other command is `ytdq`'s (`ytdq --help`)."
+        )
+        return
+    if args == ["--version"]:
+        from importlib.metadata import version
+
+        click.echo(
+            f"great_expectations (ytempire-dq {version('ytempire-dq')}, "
+            f"Great Expectations {version('great_expectations')})"
+        )
+        return
+    click.echo(GX_USAGE, err=True)
     sys.exit(ExitCode.RUN_FAILED)

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ytempire_dq import config
 from ytempire_dq.cli.app import err, main, out
+from ytempire_dq.values import plural
 
 dir_option = click.option(
     "--dir",
@@ -81,7 +82,7 @@ def backup_list(folder: Path | None, json_out: bool) -> None:
         )
     out.print(table if found else f"no base backups in {target}", highlight=False)
     newest = f", newest {wal['newest']} at {wal['newest_at'][:19]}" if wal["newest"] else ""
-    out.print(f"archived WAL: {wal['segments']} segment(s), {_size(wal['size'])}{newest}", highlight=False)
+    out.print(f"archived WAL: {plural(wal['segments'], 'segment')}, {_size(wal['size'])}{newest}", highlight=False)
 
 
 @backup_group.command("prune")
@@ -100,8 +101,8 @@ def backup_prune(folder: Path | None, days: float | None) -> None:
     target = backup.backup_dir(config.STATE_DIR, folder)
     done = backup.prune(target, days, log=_log)
     click.echo(
-        f"removed {len(done['removed'])} base backup(s){': ' + ', '.join(done['removed']) if done['removed'] else ''}; "
-        f"kept {len(done['kept'])}; removed {done['wal_removed']} archived WAL file(s)"
+        f"removed {plural(len(done['removed']), 'base backup')}{': ' + ', '.join(done['removed']) if done['removed'] else ''}; "
+        f"kept {len(done['kept'])}; removed {plural(done['wal_removed'], 'archived WAL file')}"
     )
 
 
@@ -130,8 +131,9 @@ def restore_cmd(to: str, into: Path, folder: Path | None, port: int | None, stop
         port=port,
         log=_log,
     )
-    recovered = done.recovered_to.isoformat() if done.recovered_to else "the backup's end"
-    click.echo(f"restored {done.base} + archived WAL up to {recovered} in {done.seconds:.1f} s into {done.datadir}")
+    click.echo(f"restored {done.base} + archived WAL in {done.seconds:.1f} s into {done.datadir}")
+    last = done.recovered_to.isoformat() if done.recovered_to else f"none after base backup {done.base}"
+    click.echo(f"last commit replayed: {last}")
     click.echo(f"export DATABASE_URL={config.mask_url(done.url)}")
     click.echo(f"stop it with: ytdq restore --stop --into {done.datadir}")
 
@@ -198,7 +200,10 @@ def drill_table(report) -> Table:
     )
     verdict = "passed" if ck["success"] else f"FAILED: {', '.join(ck['failed']) or 'rules could not run'}"
     table.add_row(
-        f"checkpoint {ck['name']} on the copy", Text(f"{verdict} ({ck['rules']} rules)"), "passed", met(ck["success"])
+        f"checkpoint {ck['name']} on the copy",
+        Text(f"{verdict} ({plural(ck['rules'], 'rule')})"),
+        "passed",
+        met(ck["success"]),
     )
     table.add_row(
         "base backup",

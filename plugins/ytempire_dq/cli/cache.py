@@ -8,6 +8,7 @@ import click
 
 from ytempire_dq import config
 from ytempire_dq.cli.app import main, parse_inject
+from ytempire_dq.values import plural
 
 
 @main.group("cache")
@@ -39,6 +40,6 @@ def cache_seed(seed_value: int, inject: tuple[str, ...], manifest: Path | None, 
         manifest_path=manifest or config.STATE_DIR / "cache_manifest.json",
     )
     click.echo(
-        f"cache: {result['keys']:,} keys ({result['sessions']:,} sessions, {result['video_stats']:,} video stats, "
+        f"cache: {plural(result['keys'], 'key', fmt=',')} ({plural(result['sessions'], 'session', fmt=',')}, {plural(result['video_stats'], 'video stat', fmt=',')}, "
         f"{result['rate_limits']:,} rate limits) in {result['seconds']:.1f} s; injected {result['injected'] or 'nothing'}"
     )

@@ -13,6 +13,7 @@ from rich.table import Table
 from ytempire_dq import config
 from ytempire_dq.cli.app import config_option, err, error_message, main, out, text
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.values import plural
 
 
 def _rules_table(title: str, rows: list[dict]) -> Table:
@@ -32,9 +33,10 @@ def _rules_table(title: str, rows: list[dict]) -> Table:
     return table
 
 
-def print_run(report, table: bool = True) -> None:
-    """The terminal view of a run: verdict line, failed rules, action problems, Data Docs path;
-    on stderr one ``error:`` line per distinct cause of the rules that could not run (exit 2)."""
+def print_run(report, table: bool = True, since_last: bool = False) -> None:
+    """The terminal view of a run: verdict line (after ``--since-last``, a line saying what was
+    scanned and why), failed rules, action problems, Data Docs path; on stderr one ``error:``
+    line per distinct cause of the rules that could not run (exit 2)."""
     rules = report.rules()
     errors = report.error_lines()
     failed = [row for row in report.failed_rules() if row["error"] is None]
@@ -46,8 +48,11 @@ def print_run(report, table: bool = True) -> None:
             f"rules met{broken} in {report.seconds:.1f} s (run {report.run_id}){_scan_note(report.scan)}",
             highlight=False,
         )
+        if since_last and report.scan:
+            scan = report.scan
+            out.print(f"scan: {scan['mode']} ({escape(scan['reason'])}){_scan_note(scan)}", highlight=False)
         if failed:
-            out.print(_rules_table(f"{len(failed)} failed rule(s)", failed))
+            out.print(_rules_table(plural(len(failed), "failed rule"), failed))
     fell_back = [
         f"fast path fell back to GX alone for {f['rule_id']}: {f['cause']}" for f in report.fast_path()["fell_back"]
     ]
@@ -138,7 +143,7 @@ def checkpoint_run(
             page_not_running(name, config_dir_of(config_dir), message)  # a paged checkpoint that cannot run
         raise
     unwritten = _write_reports(json_file, junit_file, name, report=report)
-    print_run(report, table=str(json_file) != "-")
+    print_run(report, table=str(json_file) != "-", since_last=since_last)
     from ytempire_dq.cli.services import warn_if_checks_can_write
 
     warn_if_checks_can_write()  # after the run: a run that could not happen says only why

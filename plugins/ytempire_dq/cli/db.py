@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ytempire_dq import config
 from ytempire_dq.cli.app import err, main, out, parse_inject
+from ytempire_dq.values import plural
 
 
 @main.group("db")
@@ -28,11 +29,14 @@ def db_migrate(to: int | None, down: int | None) -> None:
     if down is not None:
         done = migrations.rollback(to=down, log=log)
         click.echo(
-            f"rolled back {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else "")
+            f"rolled back {plural(len(done), 'migration')}"
+            + (f": {', '.join(m.path.name for m in done)}" if done else "")
         )
     else:
         done = migrations.migrate(to=to, log=log)
-        click.echo(f"applied {len(done)} migration(s)" + (f": {', '.join(m.path.name for m in done)}" if done else ""))
+        click.echo(
+            f"applied {plural(len(done), 'migration')}" + (f": {', '.join(m.path.name for m in done)}" if done else "")
+        )
 
 
 @db_group.command("status")
@@ -62,7 +66,7 @@ def db_reset() -> None:
 
     migrations.rollback(to=0)
     done = migrations.migrate()
-    click.echo(f"reset: {len(done)} migration(s) applied to an empty schema")
+    click.echo(f"reset: {plural(len(done), 'migration')} applied to an empty schema")
 
 
 @db_group.command("seed")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ytempire_dq.cli.app import config_option, main, out
+from ytempire_dq.values import plural
 
 
 @main.group("results")
@@ -29,15 +30,17 @@ def results_group() -> None:
 def prune(
     config_dir: Path | None, keep_runs: int | None, older_than: float | None, history: bool, dry_run: bool
 ) -> None:
-    """Remove old runs' validation results, their Data Docs pages and index rows (and, with --history, their dq rows)."""
+    """Remove old runs' validation results, their Data Docs pages and index rows (and, with --history, their dq rows).
+
+    Without --keep-runs or --older-than: keep to the project's retention (YTDQ_RETENTION_DAYS)."""
     from ytempire_dq import config
-    from ytempire_dq.errors import YtdqError
     from ytempire_dq.gx.context import open_context
     from ytempire_dq.locations import config_dir_of
     from ytempire_dq.store import retention
 
     if keep_runs is None and older_than is None:
-        raise YtdqError("say what to keep: --keep-runs N and/or --older-than DAYS")
+        older_than = config.retention_days()
+        out.print(f"keeping to the retention: {plural(older_than, 'day')} ({config.RETENTION_ENV})", highlight=False)
     url = config.database_url(required=history)
     ctx = open_context(config_dir_of(config_dir), database_url=url or "postgresql://unused/unused")
     done = retention.prune_context(

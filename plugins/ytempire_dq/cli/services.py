@@ -41,8 +41,8 @@ def services_status() -> None:
     """Show which servers run, where, and whether they are embedded or from the environment.
 
     A server from the environment is reached (a connection, a PING); one that does not answer
-    exits 2 with one line naming its masked URL. So does an embedded server that is down while its
-    data directory exists (or the state file records it)."""
+    exits 2 with one line naming its masked URL. So does an embedded server that is down (stopped,
+    crashed, or never started here): a status that exits 0 means both servers answer."""
     table = Table("service", "source", "running", "url")
     problems, down = [], []
     for name, info in services.status(config.STATE_DIR).items():
@@ -51,8 +51,8 @@ def services_status() -> None:
             problem = _unreachable(name, info["url"])
             running = problem is None
             problems += [problem] if problem else []
-        elif not running and info["data"]:
-            down.append(f"{name} (data in {info['data']})")
+        elif not running:
+            down.append(f"{name} (data in {info['data']})" if info["data"] else f"{name} (never started here)")
         table.add_row(name, info["source"], "[green]yes[/]" if running else "[red]no[/]", config.mask_url(info["url"]))
     out.print(table)
     if down:

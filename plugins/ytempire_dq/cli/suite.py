@@ -11,6 +11,7 @@ from rich.table import Table
 from ytempire_dq import config
 from ytempire_dq.cli.app import config_option, main, out, text
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.values import plural
 
 
 @main.group("suite")
@@ -101,18 +102,15 @@ def suite_lint(fix: bool, config_dir: Path | None, offline: bool) -> None:
     from ytempire_dq.rules import lint
 
     for changed in lint.fix_ids(config_dir) if fix else []:
-        click.echo(
-            f"{changed['file']}: wrote {changed['ids']} id(s)"
-            + (" (reformatted the way GX writes suites)" if changed["reformatted"] else "")
-        )
+        click.echo(f"{changed['file']}: wrote {plural(changed['ids'], 'id')}")
     problems = lint.lint(config_dir, offline=offline)
     for problem in problems:
         colour = "red" if problem.level == "error" else "yellow"
         click.echo(click.style(config.mask_secrets(str(problem)), fg=colour))
     errors = [p for p in problems if p.level == "error"]
     click.echo(
-        f"{len(list_suites(config_dir))} suite(s) checked: {len(errors)} error(s), "
-        f"{len(problems) - len(errors)} warning(s)"
+        f"{plural(len(list_suites(config_dir)), 'suite')} checked: {plural(len(errors), 'error')}, "
+        f"{plural(len(problems) - len(errors), 'warning')}"
     )
     sys.exit(ExitCode.RUN_FAILED if errors else ExitCode.OK)
 
@@ -140,11 +138,18 @@ def suite_suggest(table: str, out: str | None, checkpoint: str | None, config_di
         vd = made["validation_definition"]
         click.echo(
             f"draft suite {made['suite']}: {project_relative(Path(made['file']))} "
-            f"({made['rules']} rules from {made['rows']:,} rows"
+            f"({plural(made['rules'], 'rule')} from {plural(made['rows'], 'row', fmt=',')}"
             + (f"; validation definition {vd}" if vd else "")
             + (f", run by checkpoint {checkpoint}" if checkpoint else "")
             + ")"
         )
-        click.echo("review each rule and its meta.suggested_from, then: ytdq suite lint")
+        if out is None:
+            click.echo("review each rule and its meta.suggested_from, then: ytdq suite lint")
+        else:  # a file of its own: lint reads the project's suites only
+            click.echo(
+                "review each rule and its meta.suggested_from; `ytdq suite lint` checks the project's suites, "
+                f"not this file: append the rules you keep to expectations/{table}.json (or run "
+                f"`ytdq suite suggest {table}` without --out), then: ytdq suite lint"
+            )
     if not made["rows"]:
         click.echo(f"warning: {table} is empty: only its columns, types and unique indexes are suggested", err=True)

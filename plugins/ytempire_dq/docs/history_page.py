@@ -32,6 +32,7 @@ from ytempire_dq import config
 from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
 from ytempire_dq.gx.results import raised
 from ytempire_dq.store import metrics as metric_series
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def sparkline(outcomes: list[dict | None], runs: list[dict]) -> str:
         else:
             count = outcome["unexpected_count"] or 0
             h = max(6, round(height * math.log1p(count) / top)) if top else height
-            colour, text = "#dc3545", f"failed: {count} bad rows"
+            colour, text = "#dc3545", f"failed: {plural(count, 'bad row')}"
         label = f"{runs[i]['run_id']} ({when(_iso(runs[i]['started_at']))}): {text}"
         parts.append(
             f'<rect x="{x}" y="{height - h}" width="{bar}" height="{h}" fill="{colour}"><title>{e(label)}</title></rect>'
@@ -291,7 +292,7 @@ def _rule_row(checkpoint: str, rule: dict, runs: list[dict], section: tuple[str,
     elif latest.get("success"):
         verdict, kind = '<span class="status">&#10004; Passed</span>', "passed"
     else:
-        verdict = f'<span class="status">&#10008; Failed</span>: {e(latest.get("unexpected_count"))} bad rows'
+        verdict = f'<span class="status">&#10008; Failed</span>: {e(plural(latest.get("unexpected_count"), "bad row"))}'
         kind = "failed"
     failed_runs = sum(1 for o in rule["outcomes"] if o is not None and not o["success"])
     ran = sum(1 for o in rule["outcomes"] if o is not None)
@@ -299,12 +300,14 @@ def _rule_row(checkpoint: str, rule: dict, runs: list[dict], section: tuple[str,
     source = f" --source {e(shell_word(section[1]))}" if len(section) > 1 else ""
     fetch = f"<code>ytdq history {e(rule['rule_id'])} --checkpoint {e(checkpoint)}{source}</code>"
     if rule["quarantined"]:
-        fetch += f"<br>{rule['quarantined']} rows quarantined in the latest run:<pre>{e(fetch_sql(rule))}</pre>"
+        fetch += (
+            f"<br>{plural(rule['quarantined'], 'row')} quarantined in the latest run:<pre>{e(fetch_sql(rule))}</pre>"
+        )
     return (
         f'<tr id="{e(rule_anchor(*section, rule["rule_id"]))}" class="{kind} rule-row">'
         f'<td class="rule-id">{e(rule["rule_id"])}</td><td>{e(rule["table"])}</td>'
         f"<td>{sparkline(rule['outcomes'], runs)}</td>"
-        f'<td class="failed-runs">failed in {failed_runs} of {ran} runs</td><td>{verdict}</td>'
+        f'<td class="failed-runs">failed in {failed_runs} of {plural(ran, "run")}</td><td>{verdict}</td>'
         f'<td class="failing-since">{e(since)}</td><td>{fetch}</td></tr>'
     )
 
@@ -313,7 +316,7 @@ def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
     parts = [
         "<h1><strong>Data Docs</strong> | Rule history</h1>",
         '<nav><a href="index.html">Index</a></nav>',
-        f'<p class="muted">Each rule over the last {runs} runs of each checkpoint, oldest bar first (red: failed,'
+        f'<p class="muted">Each rule over the last {plural(runs, "run")} of each checkpoint, oldest bar first (red: failed,'
         " height = bad rows, log scale; green: passed; grey: could not run). From the run history in schema"
         " <code>dq</code>; <code>ytdq history RULE_ID</code> shows the same.</p>",
     ]
@@ -328,7 +331,7 @@ def render_history(checkpoints: list[dict], runs: int = HISTORY_RUNS) -> str:
         checked = f' <span class="source">source {e(cp["source"])}</span>' if cp.get("source") else ""
         parts.append(
             f'<h2 id="{e(checkpoint_anchor(*section))}">Checkpoint {e(cp["checkpoint"])}{checked}'
-            f' <span class="muted">(last {len(cp["runs"])} runs)</span></h2>'
+            f' <span class="muted">(last {plural(len(cp["runs"]), "run")})</span></h2>'
         )
         parts.append(
             '<table class="rule-history"><thead><tr><th>Rule</th><th>Table</th><th>Outcome per run</th>'
@@ -399,7 +402,7 @@ def failed_rules_box(result: Any, checkpoint: str, depth: int) -> str:
         config_ = r.expectation_config
         rule_id = str(((config_.meta if config_ else None) or {}).get("rule_id") or (config_.type if config_ else "?"))
         count = (r.result or {}).get("unexpected_count")
-        what = "could not run" if raised(r) else f"{count} bad rows" if count is not None else "failed"
+        what = "could not run" if raised(r) else plural(count, "bad row") if count is not None else "failed"
         href = f"{prefix}#{rule_anchor(checkpoint, rule_id)}"
         items.append(
             f'<li class="failed-rule"><strong>{e(rule_id)}</strong>: {e(what)} — '
@@ -408,7 +411,7 @@ def failed_rules_box(result: Any, checkpoint: str, depth: int) -> str:
     return (
         '<div class="ytdq-failed-rules alert alert-danger" style="border:1px solid #f1aeb5;background:#f8d7da;'
         'color:#58151c;padding:.75rem 1.25rem;margin-bottom:1rem;border-radius:.25rem">'
-        f"<strong>&#10008; {len(failed)} failed rule(s)</strong><ul>{''.join(items)}</ul></div>"
+        f"<strong>&#10008; {plural(len(failed), 'failed rule')}</strong><ul>{''.join(items)}</ul></div>"
     )
 
 

@@ -42,6 +42,8 @@ from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
+from great_expectations.render import LegacyDiagnosticRendererType
+from great_expectations.render.renderer.renderer import renderer
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from typing_extensions import override
 
@@ -55,6 +57,7 @@ from ytempire_dq.expectations._cross_table import (
     plain_sql,
 )
 from ytempire_dq.store import run_store
+from ytempire_dq.values import plural
 
 METRICS = sa.table(
     "metrics",
@@ -101,7 +104,7 @@ def band(
     n = len(baseline)
     out: dict[str, Any] = {"baseline_runs": n, "median": None, "mad": None, "lower": None, "upper": None}
     if n < min_runs:
-        return {**out, "success": True, "status": f"no baseline yet ({n} of {min_runs} runs)"}
+        return {**out, "success": True, "status": f"no baseline yet ({n} of {plural(min_runs, 'run')})"}
     median = statistics.median(baseline)
     mad = statistics.median(abs(v - median) for v in baseline)
     half = max(mad_multiplier * mad, tolerance_pct / 100 * abs(median))
@@ -119,6 +122,20 @@ def _num(value: Optional[float]) -> str:
     if value is None:
         return "none"
     return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.4g}"
+
+
+def observed_sentence(observed: Any) -> str:
+    """The observed value as Data Docs show it: "1,234: within band 1,100 to 1,300 (median 1,200
+    of 14 runs)", or "1,234: no baseline yet (3 of 7 runs)"."""
+    if not isinstance(observed, dict):
+        return "--" if observed is None else str(observed)
+    head = f"{_num(observed.get('value'))}: {observed.get('status', '')}".rstrip(": ")
+    if observed.get("lower") is None:
+        return head
+    return (
+        f"{head} {_num(observed['lower'])} to {_num(observed['upper'])} "
+        f"(median {_num(observed.get('median'))} of {plural(observed.get('baseline_runs'), 'run')})"
+    )
 
 
 class HistoryBandExpectation(CrossTableExpectation):
@@ -256,7 +273,7 @@ class HistoryBandExpectation(CrossTableExpectation):
             observed["day"] = first[DAY].isoformat()
         summary = (
             f"{_num(value)}: {verdict['status']} [{_num(verdict['lower'])}, {_num(verdict['upper'])}] "
-            f"(median {_num(verdict['median'])} of {verdict['baseline_runs']} runs)"
+            f"(median {_num(verdict['median'])} of {plural(verdict['baseline_runs'], 'run')})"
         )
         return {
             "success": success,
@@ -269,6 +286,14 @@ class HistoryBandExpectation(CrossTableExpectation):
         }
 
     # ---- rendering ---------------------------------------------------------------------
+
+    @classmethod
+    @override
+    @renderer(renderer_type=LegacyDiagnosticRendererType.OBSERVED_VALUE)
+    def _diagnostic_observed_value_renderer(
+        cls, configuration: Any = None, result: Any = None, runtime_configuration: Optional[dict] = None
+    ) -> str:
+        return observed_sentence(((result.result if result is not None else None) or {}).get("observed_value"))
 
     @classmethod
     def _band_sentence(cls, params: dict[str, Any]) -> Tuple[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ from typing import Iterable, Mapping
 from typing_extensions import override
 
 from ytempire_dq.config import mask_secrets
+from ytempire_dq.values import plural
 
 log = logging.getLogger("ytempire_dq.ops.alerts")
 
@@ -140,7 +141,7 @@ def format_email(alerts: list[Alert], settings: SmtpSettings, *, source: str = "
     worst = alerts[0].severity.name if alerts else "INFO"
     checks = ", ".join(dict.fromkeys(a.check for a in alerts))
     msg = EmailMessage()
-    msg["Subject"] = f"[ytdq {worst}] {len(alerts)} alert{'s' if len(alerts) != 1 else ''}: {checks}"[:200]
+    msg["Subject"] = f"[ytdq {worst}] {plural(len(alerts), 'alert')}: {checks}"[:200]
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.recipients)
     msg["Date"] = formatdate(localtime=True)
@@ -183,5 +184,7 @@ def notify(
             return False
     sent = send_email(format_email(chosen, settings), settings)
     if sent:
-        log.info("emailed %d alert(s) to %s via %s", len(chosen), ", ".join(settings.recipients), settings.describe())
+        log.info(
+            "emailed %s to %s via %s", plural(len(chosen), "alert"), ", ".join(settings.recipients), settings.describe()
+        )
     return sent

@@ -12,6 +12,7 @@ import os
 from ytempire_dq import config
 from ytempire_dq.db import migrations
 from ytempire_dq.ops import services
+from ytempire_dq.values import plural
 
 # A handful of defects, one per kind of rule, so the run shows what a failure looks like.
 DEMO_DEFECTS = {
@@ -44,7 +45,7 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> d
     owner = config.store_url(url)  # migrations and seed data: the owner (the checks' role cannot write)
     migrations.rollback(owner, to=0)
     applied = migrations.migrate(owner)
-    log(f"migrated: {len(applied)} migration(s) applied")
+    log(f"migrated: {plural(len(applied), 'migration')} applied")
     report = seeder.seed(
         owner,
         users=users,
@@ -60,7 +61,7 @@ def run_demo(*, users: int = 200, seed: int = 42, log=print, progress=None) -> d
         inject=DEMO_CACHE_DEFECTS,
         manifest_path=config.STATE_DIR / "cache_manifest.json",
     )
-    log(f"cache:    {cache['keys']:,} keys written from the database; injected {cache['injected']}")
+    log(f"cache:    {plural(cache['keys'], 'key', fmt=',')} written from the database; injected {cache['injected']}")
     log("running checkpoint nightly (Data Docs are rebuilt by its action)")
     run = run_checkpoint("nightly", database_url=url, progress=progress)
     return {"url": url, "seed": report, "cache": cache, "report": run}

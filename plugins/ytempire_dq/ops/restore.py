@@ -135,7 +135,7 @@ def restore(
     log(f"recovering to {target.isoformat() if target else 'the newest archived WAL'} on port {port}")
     start_cluster(into, port, run_as, timeout=timeout)
     url = _url_at(source_url, port)
-    recovered_to = wait_promoted(url, into, timeout=timeout)
+    recovered_to = wait_promoted(url, into, timeout=timeout) or last_commit_logged(into)
     return Restored(url, port, into, base.label, target, recovered_to, time.monotonic() - started)
 
 
@@ -211,6 +211,20 @@ def log_tail(datadir: Path, lines: int = 3) -> str:
 
 #: The postmaster's line when a server process stops it: ``startup process (PID 123) exited ...``.
 _PROCESS_EXIT = re.compile(r"process \(PID (\d+)\) (?:exited|was terminated)")
+
+
+_LAST_COMMIT = re.compile(r"last completed transaction was at log time (\d{4}-\d\d-\d\d [\d:.]+[+-]\d\d(?::?\d\d)?)")
+
+
+def last_commit_logged(datadir: Path) -> dt.datetime | None:
+    """The time of the last commit replayed, as the server logged it at the end of recovery
+    ("last completed transaction was at log time ..."); None when it replayed none."""
+    path = Path(datadir) / LOG_NAME
+    found = _LAST_COMMIT.findall(path.read_text(errors="replace")) if path.exists() else []
+    if not found:
+        return None
+    text = found[-1]
+    return dt.datetime.fromisoformat(text + ("00" if re.search(r"[+-]\d\d$", text) else ""))
 
 
 def wait_promoted(url: str, datadir: Path, timeout: float) -> dt.datetime | None:

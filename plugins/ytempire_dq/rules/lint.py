@@ -204,33 +204,65 @@ def _lint_checkpoint_files(cdir: Path, vd_names: set[str]) -> list[Problem]:
     return problems
 
 
-def _json_style(text: str, doc: Any) -> dict | None:
-    """The ``json.dumps`` arguments that reproduce ``text`` exactly (GX writes ``indent=2,
-    sort_keys=True``); None when none of the usual ones does."""
-    for indent in (2, 4, 1, 3, "\t"):
-        for sort_keys in (True, False):
-            for ensure_ascii in (True, False):
-                style = {"indent": indent, "sort_keys": sort_keys, "ensure_ascii": ensure_ascii}
-                if json.dumps(doc, **style) == text.rstrip("\n"):
-                    return style
-    return None
+_WS = " \t\r\n"
 
 
-def _with_id(exp: dict, id_: str) -> dict:
-    """``exp`` with ``"id"`` where it belongs: in key order when its keys are sorted, else last."""
-    keys = [k for k in exp if k != "id"]
-    if keys != sorted(keys):
-        return {**{k: exp[k] for k in keys}, "id": id_}
-    at = next((n for n, k in enumerate(keys) if k > "id"), len(keys))
-    return {**{k: exp[k] for k in keys[:at]}, "id": id_, **{k: exp[k] for k in keys[at:]}}
+def _members(text: str, at: int) -> tuple[list[tuple[str, int, int, int]], int]:
+    """The members of the JSON object starting at ``text[at] == "{"``: ``[(key, key start, key
+    end, value start, value end)]`` as offsets into ``text``, and the offset after its ``}``."""
+    decoder, out, i = json.JSONDecoder(), [], at + 1
+    while True:
+        while text[i] in _WS + ",":
+            i += 1
+        if text[i] == "}":
+            return out, i + 1
+        key, key_end = decoder.raw_decode(text, i)
+        j = key_end
+        while text[j] in _WS + ":":
+            j += 1
+        _, value_end = decoder.raw_decode(text, j)
+        out.append((key, i, key_end, j, value_end))
+        i = value_end
+
+
+def _elements(text: str, at: int) -> list[int]:
+    """The start offsets of the elements of the JSON array starting at ``text[at] == "["``."""
+    decoder, out, i = json.JSONDecoder(), [], at + 1
+    while True:
+        while text[i] in _WS + ",":
+            i += 1
+        if text[i] == "]":
+            return out
+        out.append(i)
+        _, i = decoder.raw_decode(text, i)
+
+
+def _id_insertion(text: str, at: int, id_: str) -> tuple[int, int, str]:
+    """What to write (``text[start:end]`` replaced) so the rule object at ``text[at]`` holds
+    ``"id"``, in the object's own layout: in key order when its keys are sorted, else first; the
+    spacing copied from the object's own members, so a one-per-line object gains exactly one line.
+    An ``"id": null`` or ``""`` gets its value replaced."""
+    members, _ = _members(text, at)
+    keys = [m[0] for m in members]
+    if "id" in keys:
+        member = members[keys.index("id")]
+        return member[3], member[4], json.dumps(id_)
+    item = json.dumps("id") + text[members[0][2] : members[0][3]] + json.dumps(id_)
+    between = text[members[0][4] : members[1][1]] if len(members) > 1 else ", "
+    n = next((k for k, key in enumerate(keys) if key > "id"), len(keys)) if keys == sorted(keys) else 0
+    if n == len(members):  # after the last member
+        return members[-1][4], members[-1][4], between + item
+    if n:
+        between = text[members[n - 1][4] : members[n][1]]
+    return members[n][1], members[n][1], item + between
 
 
 def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
     """Write an ``id`` into every rule of the suite files that has none: the very id runs already
     gave it (:func:`ytempire_dq.rules.suite_files.missing_id`), so results and Data Docs of earlier runs
-    still match. The file keeps its layout (indent, key order, trailing newline) when it is one
-    ``json.dumps`` writes; otherwise it is written the way GX writes suites. Malformed files are
-    left alone (lint reports them). Returns ``[{"file", "ids", "reformatted"}]`` of changed files."""
+    still match. A text edit: the file gains the id lines and nothing else changes, whatever its
+    layout. Malformed files are left alone (lint reports them). Returns ``[{"file", "ids"}]`` of
+    changed files."""
     from ytempire_dq.rules.suite_files import missing_id
 
     changed = []
@@ -239,17 +271,18 @@ def fix_ids(config_dir: Path | str | None = None) -> list[dict]:
             doc = read_suite_file(path)
         except SuiteFileError:
             continue
-        text = path.read_text()
-        style = _json_style(text, doc)
         todo = [i for i, exp in enumerate(doc["expectations"]) if not exp.get("id")]
         if not todo:
             continue
-        for i in todo:
-            exp = doc["expectations"][i]
-            doc["expectations"][i] = _with_id(exp, missing_id(doc["name"], i, exp))
-        written = json.dumps(doc, **(style or {"indent": 2, "sort_keys": True}))
-        path.write_text(written + ("\n" if text.endswith("\n") or style is None else ""))
-        changed.append({"file": project_relative(path), "ids": len(todo), "reformatted": style is None})
+        text = path.read_text()
+        start = len(text) - len(text.lstrip(_WS))
+        array = next(m for m in _members(text, start)[0] if m[0] == "expectations")[3]
+        rules = _elements(text, array)
+        for i in reversed(todo):  # from the end: earlier offsets stay valid
+            begin, end, insert = _id_insertion(text, rules[i], missing_id(doc["name"], i, doc["expectations"][i]))
+            text = text[:begin] + insert + text[end:]
+        path.write_text(text)
+        changed.append({"file": project_relative(path), "ids": len(todo)})
     return changed
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.rules.profile import profile
+from ytempire_dq.values import plural
 
 DRAFT = "draft suggested by `ytdq suite suggest`: review every rule (and its meta.suggested_from) before relying on it"
 
@@ -107,7 +108,7 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
             _rule(
                 f"{prefix}_{slug}_not_null",
                 "expect_column_values_to_not_be_null",
-                f"{where} is never null ({rows} of {rows} rows had a value)",
+                f"{where} is never null ({rows} of {plural(rows, 'row')} had a value)",
                 {"column": name},
                 {"rows": rows, "nulls": 0, "catalog_nullable": col["nullable"]},
                 None if col["nullable"] else f"{where} NOT NULL",
@@ -119,7 +120,7 @@ def _column_rules(table: str, prefix: str, col: dict, rows: int) -> list[dict]:
             _rule(
                 f"{prefix}_{slug}_in_set",
                 "expect_column_values_to_be_in_set",
-                f"{where} is one of the {len(values)} values seen",
+                f"{where} is one of the {plural(len(values), 'value')} seen",
                 {"column": name, "value_set": list(values)},
                 {"non_null": col["non_null"], "distinct": col["distinct"], "values": values},
             )

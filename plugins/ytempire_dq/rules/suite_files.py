@@ -24,6 +24,7 @@ from ytempire_dq.locations import (
     store_dir,
     suite_path,
 )
+from ytempire_dq.values import plural
 
 #: Namespace of the ids given to expectations that have none in their suite file.
 RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
@@ -32,7 +33,9 @@ RULE_ID_NAMESPACE = uuid.UUID("6f1b7c2e-3d44-4c1e-9a57-0d2b8f4e9c11")
 def missing_id(suite_name: str, position: int, expectation: dict) -> str:
     """The id a rule without one gets: stable for the same suite, position and content (GX-free,
     so ``suite lint --fix`` and ``suite suggest`` need no GX import; the store gives the same id)."""
-    content = json.dumps({k: v for k, v in expectation.items() if k != "id"}, sort_keys=True, default=str)
+    # GX's suite schema adds severity "critical" when a file leaves it out: the same content either way
+    content = {"severity": "critical", **{k: v for k, v in expectation.items() if k != "id"}}
+    content = json.dumps(content, sort_keys=True, default=str)
     return str(uuid.uuid5(RULE_ID_NAMESPACE, f"{suite_name}#{position}#{content}"))
 
 
@@ -145,7 +148,7 @@ def check_suite_loads(ctx: Any, path: Path) -> None:
     unknown = sorted({e["type"] for e in doc["expectations"]} - known)
     if unknown:
         raise SuiteFileError(
-            f"{path}: unknown expectation type(s) {', '.join(unknown)} "
+            f"{path}: {plural(len(unknown), 'unknown expectation type')} {', '.join(unknown)} "
             "(not a GX expectation and not one of ytempire_dq.expectations)"
         )
     try:
@@ -255,7 +258,13 @@ def new_suite(name: str, asset: str, *, checkpoint: str | None = None, config_di
     suite = ctx.suites.add(gx.ExpectationSuite(name=name))
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
     if checkpoint is not None:
-        cp.validation_definitions.append(vd)
+        from ytempire_dq.cache.batch import on_cache
+
+        # a checkpoint that runs the cache last (nightly) keeps it last: tables first, then the cache
+        at = len(cp.validation_definitions)
+        while at and not on_cache(vd) and on_cache(cp.validation_definitions[at - 1]):
+            at -= 1
+        cp.validation_definitions.insert(at, vd)
         cp.save()
     return {
         "suite": project_relative(suite_path(name, cdir)),

@@ -46,6 +46,7 @@ from typing import Any
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.locations import definition_table
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def plan(
     elif baseline is None:
         p.reason = "no successful run with a watermark yet"
     elif p.incremental_runs >= every:
-        p.reason = f"periodic full sweep: {p.incremental_runs} incremental run(s) since the last full one"
+        p.reason = f"periodic full sweep: {plural(p.incremental_runs, 'incremental run')} since the last full one"
     else:
         p.since = {name: (baseline.get(name) or {}).get("watermark") for name in tables}
         if any(v is not None for v in p.since.values()):

@@ -33,6 +33,7 @@ from ytempire_dq.run.report import (
     error_cause,
     jsonable,
 )
+from ytempire_dq.values import plural
 
 #: Characters XML 1.0 cannot hold in any form (not even as a character reference).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -74,7 +75,7 @@ def rule_case(rule: RuleResult, suite: str) -> TestCase:
         case.result = [Error(_one_line(xml_text(f"could not run: {cause}", VALUE_CHARS * 2)), "RuleError")]
         case.result[0].text = xml_text(body)
     elif not rule.success:
-        bad = "" if rule.unexpected_count is None else f"{rule.unexpected_count:,} bad rows: "
+        bad = "" if rule.unexpected_count is None else f"{plural(rule.unexpected_count, 'bad row', fmt=',')}: "
         lines = [f"rule: {sentence}"]
         if rule.description and rule.description != sentence:
             lines.append(f"description: {rule.description}")

@@ -27,7 +27,7 @@ from ytempire_dq.errors import ExitCode, hint
 from ytempire_dq.gx.results import raised_info
 from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.rules.suite_files import rule_column
-from ytempire_dq.values import jsonable, map_leaves
+from ytempire_dq.values import jsonable, map_leaves, plural
 
 #: Sample values kept per failed rule in the terminal table.
 SAMPLE_VALUES = 5
@@ -229,7 +229,7 @@ class RunReport:
         for e in self.errors():
             ids = e["rule_ids"]
             names = ", ".join(ids[:shown]) + (f" … and {len(ids) - shown} more" if len(ids) > shown else "")
-            count = f"{len(ids)} rule{'s' if len(ids) != 1 else ''} could not run"
+            count = f"{plural(len(ids), 'rule')} could not run"
             lines.append(f"{count}: {e['cause']}" + (f" — {e['hint']}" if e["hint"] else "") + f" [{names}]")
         return lines
 

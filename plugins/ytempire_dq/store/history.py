@@ -32,6 +32,7 @@ from ytempire_dq.locations import definition_table
 from ytempire_dq.run.report import RunReport, rule_key, rule_table
 from ytempire_dq.store import metrics as metric_history
 from ytempire_dq.store.quarantine import QUARANTINE, quarantine_failed_rules
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def _expire(conn: sa.Connection, report: RunReport, vds: list, store: str) -> No
         return
     left = {table: n for table, n in left.items() if n}
     if left:
-        rows = ", ".join(f"{n} rows of {table}" for table, n in left.items())
+        rows = ", ".join(f"{plural(n, 'row')} of {table}" for table, n in left.items())
         report.warnings.append(
             f"history past the retention not removed from {masked}: the store's role may not DELETE ({rows})"
         )

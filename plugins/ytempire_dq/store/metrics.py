@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from ytempire_dq.db import migrations
+from ytempire_dq.values import plural
 
 METRICS = sa.table(
     "metrics",
@@ -119,8 +120,8 @@ def band_text(metric: dict | None) -> tuple[str, str]:
         return "", ""
     value = "none" if metric["value"] is None else _text(metric["value"])
     if metric["lower"] is None:
-        return value, f"no baseline yet ({metric['baseline_runs']} of {metric['min_runs']} runs)"
-    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({metric['baseline_runs']} runs)"
+        return value, f"no baseline yet ({metric['baseline_runs']} of {plural(metric['min_runs'], 'run')})"
+    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({plural(metric['baseline_runs'], 'run')})"
 
 
 def range_text(point: dict) -> tuple[str, str]:

@@ -28,6 +28,7 @@ import psycopg2
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.values import plural
 
 #: The tables a run inserts into (its row, its rule results, the volume/drift values, the keys).
 WRITTEN = ("dq.runs", "dq.rule_results", "dq.metrics", "dq.quarantine")
@@ -96,7 +97,11 @@ def _adopt(conn, source: str) -> None:
     with conn.cursor() as cur:
         cur.execute("UPDATE dq.runs SET source = %s WHERE source IS NULL", (source,))
         if cur.rowcount:
-            log.info("results store: %d run(s) recorded before sources were named adopted by %r", cur.rowcount, source)
+            log.info(
+                "results store: %s recorded before sources were named adopted by %r",
+                plural(cur.rowcount, "run"),
+                source,
+            )
     conn.commit()
 
 

@@ -31,6 +31,7 @@ from ytempire_dq import config
 from ytempire_dq.docs import site as docs_site
 from ytempire_dq.errors import YtdqError
 from ytempire_dq.run import marks as run_marks
+from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +163,14 @@ def prune(
         run["incomplete"] = run_marks.mark_name(run["run_name"]) in unfinished
     remove = select(runs, keep_runs=keep_runs, older_than_days=older_than_days, now=now)
     out = {"runs": [r["run_name"] for r in remove], "results": 0, "pages": 0}
-    if dry_run or not remove:
-        out["results"] = sum(len(r["files"]) for r in remove)
+    pages = {Path("validations", rel).with_suffix(".html").as_posix() for run in remove for rel in run["files"]}
+    if dry_run or not remove:  # what the real run removes: the files that are there
+        out["results"] = sum((results_dir / rel).is_file() for run in remove for rel in run["files"])
+        out["pages"] = sum((site / page).is_file() for _, site in sites for page in pages)
         return out
-    pages = set()
     for run in remove:
         for rel in run["files"]:
             out["results"] += _remove_file(results_dir / rel, results_dir)
-            pages.add(Path("validations", rel).with_suffix(".html").as_posix())
         run_marks.forget(results_dir, run["run_name"])  # a killed run's mark goes with its results
     for name, site in sites:
         for page in pages:
@@ -264,9 +265,9 @@ def prune_context(
 
 def summary(out: dict, dry_run: bool = False) -> str:
     verb = "would remove" if dry_run else "removed"
-    text = f"{verb} {len(out['runs'])} runs ({out['results']} result files, {out['pages']} pages)"
+    text = f"{verb} {plural(len(out['runs']), 'run')} ({plural(out['results'], 'result file')}, {plural(out['pages'], 'page')})"
     if "history_runs" in out:
-        text += f"; {len(out['history_runs'])} runs from the history (dq)"
+        text += f"; {plural(len(out['history_runs']), 'run')} from the history (dq)"
     return text
 
 

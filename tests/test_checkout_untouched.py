@@ -1,0 +1,45 @@
+"""A test session works on its own project home (``YTDQ_HOME``, ``tests/worker_home.py``): running
+checkpoints in it leaves the checkout's ``gx/uncommitted/`` and ``.ytdq/`` byte for byte as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+#: Tests that run checkpoints on the project (results, Data Docs, the history) and seed (manifest).
+SESSION = [
+    "tests/cache/test_cache_checkpoint.py::test_nightly_runs_the_cache_suite_on_the_same_snapshot_rules",
+    "tests/cache/test_cache_checkpoint.py::test_cli_runs_the_cache_checkpoint",
+]
+
+
+def state(root: Path) -> dict[str, str | None]:
+    """``{path: sha256 of its bytes}`` of every file under the checkout's written folders (None: absent)."""
+    out: dict[str, str | None] = {}
+    for part in ("gx/uncommitted", ".ytdq"):
+        folder = root / part
+        out[part] = None if not folder.exists() else "folder"
+        for path in sorted(folder.rglob("*")) if folder.exists() else []:
+            if path.is_file() and not path.is_symlink():
+                out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def test_a_session_that_runs_checkpoints_leaves_the_checkout_alone():
+    before = state(CHECKOUT)
+    env = {k: v for k, v in os.environ.items() if k != "YTDQ_HOME" and not k.startswith("PYTEST_XDIST")}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SESSION],
+        cwd=CHECKOUT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert "2 passed" in ran.stdout
+    assert state(CHECKOUT) == before
