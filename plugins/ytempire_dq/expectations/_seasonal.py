@@ -119,7 +119,7 @@ def judge(
     detection_days: int,
     kind: str,
     seasonality: str = "auto",
-    sensitivity: float = 4,
+    sensitivity: float = 5,
     min_training_days: int = 14,
     tolerance_pct: float = 0,
 ) -> List[Verdict]:
