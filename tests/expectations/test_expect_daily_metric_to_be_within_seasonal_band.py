@@ -310,3 +310,13 @@ def test_the_sentence_explains_the_rule_and_the_suite_file_keeps_every_parameter
     assert "the same weekday when the training days show a weekly pattern, ± 5 robust σ" in sentence
     stored = suite_round_trip(r, tmp_path)[0]["expectations"][0]["kwargs"]
     assert stored["training_days"] == 28 and stored["seasonality"] == "auto" and stored["top_n"] == 5
+
+
+def test_a_one_sided_rule_lets_the_other_side_pass_and_says_so(gx_env, platform):
+    with platform["db"].cursor() as cur:
+        cur.execute("UPDATE analytics SET views = views * 3 WHERE date = %s", (day_ago(platform, 1),))
+    assert gx_env.validate(rule(**VIEWS)).success is False
+    spike = gx_env.validate(rule(**VIEWS, direction="below"))
+    assert spike.success is True
+    assert observed(spike)["status"] == "above band (only below fails)" and observed(spike)["anomalies"] == 0
+    assert "(only a value below it fails)" in rendered_sentence(rule(**VIEWS, direction="below"))

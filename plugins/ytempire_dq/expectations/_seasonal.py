@@ -21,7 +21,7 @@ For one series (one segment), ``training`` days then ``detection`` days, oldest 
    of ``sensitivity × σ × √(1 + π/2k)`` (the expected value is a median of k values, uncertain
    too), ``sensitivity × sampling σ`` (rows added cannot be steadier than Poisson, √expected; a rate no
    steadier than binomial, √(p(1-p)/n) for the day's n rows, p kept 1/(training rows + 1) away
-   from 0 and 1) and ``tolerance_pct`` % of the
+   from 0 and 1, plus one row's step 1/n) and ``tolerance_pct`` % of the
    expected value (a metric that never moved still tolerates small change).
 
 ``sensitivity`` 5 (default), measured by simulation (200 series × 8 weeks of nights, each night
@@ -161,7 +161,9 @@ def judge(
         k = len(by_weekday.get(days[j].weekday(), ())) if weekly else len(points)
         spread = sigma * math.sqrt(1 + MEDIAN_VARIANCE / max(k, 1))
         floor = sampling_sigma(kind, expected, rows[j], sum(rows[:split]))
-        half = max(sensitivity * spread, sensitivity * floor, tolerance_pct / 100 * abs(expected))
+        # a rate of n rows moves in steps of 1/n: one row more is never an anomaly by itself
+        step = 1 / rows[j] if kind in RATE_KINDS and rows[j] else 0.0
+        half = max(sensitivity * spread, sensitivity * floor + step, tolerance_pct / 100 * abs(expected))
         v.expected, v.lower, v.upper, v.sigma, v.weekly = (
             expected,
             expected - half,

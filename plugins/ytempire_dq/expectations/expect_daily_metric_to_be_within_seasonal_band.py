@@ -94,6 +94,8 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         detection_days (int): The newest complete days judged (default 2: yesterday and the day
             before, so a late row is judged again the next night).
         seasonality (str): ``auto`` (default), ``day_of_week`` or ``none``.
+        direction (str): ``both`` (default), ``below`` (only drops fail: a segment going dark, not
+            a viral day) or ``above`` (only spikes fail).
         sensitivity (number): Half the band in robust σ (default 5).
         min_training_days (int): Fewer training days with a value: "not enough history yet",
             pass (default 14: two of each weekday).
@@ -122,6 +124,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     training_days: int = pydantic.Field(default=28, description="Days learned from.")
     detection_days: int = pydantic.Field(default=2, description="Newest complete days judged.")
     seasonality: Literal["auto", "day_of_week", "none"] = pydantic.Field(default="auto")
+    direction: Literal["both", "below", "above"] = pydantic.Field(
+        default="both", description="Which side of the band fails: both, below only (drops), above only (spikes)."
+    )
     sensitivity: Union[int, float] = pydantic.Field(default=5, description="Half the band, in robust σ.")
     min_training_days: int = pydantic.Field(default=14, description="Fewer: not enough history yet, pass.")
     tolerance_pct: Union[int, float] = pydantic.Field(default=5, description="Half the band >= this % of expected.")
@@ -141,6 +146,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         "training_days",
         "detection_days",
         "seasonality",
+        "direction",
         "sensitivity",
         "min_training_days",
         "tolerance_pct",
@@ -423,6 +429,10 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
                 min_training_days=self.min_training_days,
                 tolerance_pct=self.tolerance_pct,
             )
+            if self.direction != "both":  # a one-sided rule: the other side is within band
+                for v in out[str(row[SEGMENT])]:
+                    if v.anomalous and v.direction != self.direction:
+                        v.anomalous, v.status = False, f"{v.status} (only {self.direction} fails)"
         return out
 
     def sentence(self, segment: str, v: Verdict) -> str:
@@ -495,6 +505,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             "mean": "the mean of $column of $table",
         }.get(metric, "the sum of $column of $table")
         where = " (rows where $where)" if params.get("where") else ""
+        side = {"below": " (only a value below it fails)", "above": " (only a value above it fails)"}.get(
+            params.get("direction") or "both", ""
+        )
         segments = (
             " in each of the $top_n largest segments by $segment_by (the rest pooled as 'other')"
             if params.get("segment_by")
@@ -508,7 +521,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         template = (
             f"Each day (by $date_column, UTC), {what}{where}{segments}, over the last $detection_days complete "
             f"days, stays within the band expected from the $training_days days before: their robust trend and "
-            f"{weekly}, ± $sensitivity robust σ (at least $tolerance_pct % of the expected value); "
+            f"{weekly}, ± $sensitivity robust σ (at least $tolerance_pct % of the expected value){side}; "
             "with fewer than $min_training_days training days it passes."
         )
         return template, {
