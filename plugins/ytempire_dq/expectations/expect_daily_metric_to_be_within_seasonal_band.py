@@ -109,8 +109,12 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     date_column: str = pydantic.Field(description="The date/timestamp column placing a row on a (UTC) day.")
     metric: Literal[
         "row_count", "sum", "mean", "null_rate", "zero_rate", "distinct_count", "ratio", "condition_rate"
-    ] = pydantic.Field(default="row_count", description="What is measured per day.")
-    column: Optional[str] = pydantic.Field(default=None, description="The column measured.")
+    ] = pydantic.Field(
+        default="row_count",
+        description="What is measured per day: row_count, sum, mean, null_rate, zero_rate, distinct_count, "
+        "ratio (sum of column / sum of denominator_column) or condition_rate (share of rows matching condition).",
+    )
+    column: Optional[str] = pydantic.Field(default=None, description="The column measured (all but row_count).")
     denominator_column: Optional[str] = pydantic.Field(default=None, description="ratio: the column dividing.")
     condition: Optional[Dict[str, Scalar]] = pydantic.Field(
         default=None, description="condition_rate: {column: value}, the rows counted."
@@ -119,11 +123,16 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     joins: Optional[List[Dict[str, str]]] = pydantic.Field(
         default=None, description="[{table, column, key}]: parents joined on table.key = column."
     )
-    segment_by: Optional[str] = pydantic.Field(default=None, description="The column defining segments.")
+    segment_by: Optional[str] = pydantic.Field(
+        default=None, description="The column (or table.column of a join) defining segments, each judged alone."
+    )
     top_n: int = pydantic.Field(default=10, description="segment_by: the N largest segments, the rest pooled.")
-    training_days: int = pydantic.Field(default=28, description="Days learned from.")
-    detection_days: int = pydantic.Field(default=2, description="Newest complete days judged.")
-    seasonality: Literal["auto", "day_of_week", "none"] = pydantic.Field(default="auto")
+    training_days: int = pydantic.Field(default=28, description="Days learned from (before the detection days).")
+    detection_days: int = pydantic.Field(default=2, description="Newest complete UTC days judged (yesterday first).")
+    seasonality: Literal["auto", "day_of_week", "none"] = pydantic.Field(
+        default="auto",
+        description="Compare the same weekday: auto (when the training days show it), day_of_week, none.",
+    )
     direction: Literal["both", "below", "above"] = pydantic.Field(
         default="both", description="Which side of the band fails: both, below only (drops), above only (spikes)."
     )
