@@ -320,3 +320,19 @@ def test_a_one_sided_rule_lets_the_other_side_pass_and_says_so(gx_env, platform)
     assert spike.success is True
     assert observed(spike)["status"] == "above band (only below fails)" and observed(spike)["anomalies"] == 0
     assert "(only a value below it fails)" in rendered_sentence(rule(**VIEWS, direction="below"))
+
+
+def test_the_judged_day_lands_in_dq_metrics_as_value_and_band(gx_env, platform):
+    """What the run records (``store.metrics``): one row for the newest judged day, keyed by what is
+    measured; the bounded result (the history store's) keeps it whole."""
+    from ytempire_dq.run.report import read_expectation_result
+    from ytempire_dq.store.metrics import metric_rows
+
+    r = rule(**VIEWS, joins=TO_USERS, segment_by="channels.user_id", top_n=3)
+    result = read_expectation_result(gx_env.validate(r))
+    assert result.observed_value == observed(gx_env.validate(r))  # nothing cut by the store's bounds
+    (row,) = metric_rows("run-1", [("analytics.views_per_top_user_seasonal", result)], dt.datetime(2026, 12, 6))
+    head = result.observed_value
+    assert row["metric"] == r.metric_name and row["success"] is True
+    assert (row["value"], row["lower_bound"], row["upper_bound"]) == (head["value"], head["lower"], head["upper"])
+    assert (row["median"], row["baseline_runs"], row["min_runs"]) == (head["expected"], 28, 14)
