@@ -1,8 +1,8 @@
 """The fast path (``YTDQ_FAST=1``) and GX alone (``YTDQ_FAST=0``) agree on every rule, as a property
 (issue 8): hypothesis generates a suite for ``videos`` -- built-in map rules (with and without
 ``row_condition``/``mostly``), aggregate, column-pair, compound- and single-column unique rules, our
-cross-table rules and SQL rules, with and without ``id``, twins of the same rule on the same column
--- and small tables full of random defects in a real PostgreSQL (the ``youtube_video_id`` unique
+cross-table rules (the seasonal band's over every metric kind) and SQL rules, with and without ``id``,
+twins of the same rule on the same column -- and small tables full of random defects in a real PostgreSQL (the ``youtube_video_id`` unique
 constraint present or dropped, so uniqueness is sometimes proved from the catalog and sometimes
 counted). Each rule appears exactly once in both runs, with the same verdict, bad-row count,
 observed value, samples and error. A uniqueness rule the fast path proves from a unique index
@@ -188,6 +188,42 @@ RULES = st.one_of(
         days_ago=st.just(DAYS_AGO),
         min_runs=st.sampled_from([3, 14]),
         mad_multiplier=st.sampled_from([0, 1, 5]),
+    ),
+    # volume/drift from the data itself: the window either misses BASE's days (nothing to judge), holds
+    # them all in training (judged, 0 since), or holds BASE's first day as its only training day
+    # with the days after it judged (with sensitivity 0: anomalies, every day unlike it)
+    st.tuples(
+        st.sampled_from(
+            [
+                {"metric": "row_count"},
+                {"metric": "null_rate", "column": "description"},
+                {"metric": "mean", "column": "generation_cost"},
+                {"metric": "distinct_count", "column": "channel_id"},
+                {"metric": "ratio", "column": "view_count", "denominator_column": "generation_cost"},
+                {"metric": "condition_rate", "condition": {"status": "published"}},
+                {"metric": "sum", "column": "view_count", "segment_by": "channel_id", "top_n": 2},
+                {
+                    "metric": "sum",
+                    "column": "view_count",
+                    "joins": [{"table": "channels", "column": "channel_id"}],
+                    "segment_by": "channels.status",
+                },
+            ]
+        ),
+        st.sampled_from(
+            [
+                {"training_days": 28, "detection_days": 2, "min_training_days": 14},
+                {"training_days": 400, "detection_days": 2, "min_training_days": 14},
+                {"training_days": 1, "detection_days": DAYS_AGO - 1, "min_training_days": 1},
+                {"training_days": 1, "detection_days": DAYS_AGO - 1, "min_training_days": 1, "sensitivity": 0},
+            ]
+        ),
+        st.sampled_from(["auto", "none"]),
+    ).map(
+        lambda t: {
+            "type": "expect_daily_metric_to_be_within_seasonal_band",
+            "kwargs": {"table": "videos", "date_column": "created_at", **t[0], **t[1], "seasonality": t[2]},
+        }
     ),
     # SQL rules
     _fixed(
@@ -394,8 +430,12 @@ def test_fast_path_equals_gx_alone_on_every_rule(world, rules, data):
     event(f"rules with samples: {any(r.partial_unexpected_list for r in gx_alone)}")
     event(f"uniqueness proved by an index: {any('proved by' in str(r.observed_value) for r in fast)}")
     event(f"rules without id: {any('id' not in r for r in rules)}")
-    band = [r for r in gx_alone if r.expectation_type.endswith("_within_history_band")]
+    band = [r for r in gx_alone if r.expectation_type.endswith(("_within_history_band", "_within_seasonal_band"))]
     event(f"history-band rule: {'none' if not band else 'failed' if any(not r.success for r in band) else 'passed'}")
+    seasonal = [r for r in gx_alone if r.expectation_type.endswith("_within_seasonal_band")]
+    event(
+        f"seasonal rule: {'none' if not seasonal else 'failed' if any(not r.success for r in seasonal) else 'passed'}"
+    )
     event(f"youtube_video_id unique constraint: {data['unique_youtube_id']}")
 
 
@@ -424,6 +464,7 @@ def test_the_property_covers_every_kind_of_rule():
         "unexpected_rows_expectation",
         "expect_table_row_count_to_be_within_history_band",
         "expect_column_daily_aggregate_to_be_within_history_band",
+        "expect_daily_metric_to_be_within_seasonal_band",
     }
 
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import copy_project, scalar
+from tests.helpers import copy_project, drop_seasonal_rules, scalar
 from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.defects import DEFECT_KINDS
 from ytempire_dq.run import incremental
@@ -65,6 +65,7 @@ def projects(tmp_path_factory, module_env):
         cur.execute("ALTER TABLE analytics DROP CONSTRAINT analytics_video_id_fkey")
     conn.close()
     xinc = copy_project(tmp_path_factory.mktemp("xinc"))
+    drop_seasonal_rules(xinc, "analytics")  # yesterday is gone on purpose
     _checkpoint(xinc.parent, "xinc", "analytics", "cross_table")
     xagg = copy_project(tmp_path_factory.mktemp("xagg"))
     _checkpoint(xagg.parent, "xagg", "cross_table")

@@ -58,6 +58,7 @@ def test_every_custom_type_answers_through_its_base():
     assert set(E.HISTORY_BAND_TYPES) == {
         "expect_table_row_count_to_be_within_history_band",
         "expect_column_daily_aggregate_to_be_within_history_band",
+        "expect_daily_metric_to_be_within_seasonal_band",
     }
     assert not any(c.row_level for c in CUSTOM)  # ours judge tables, parents or a batch as a whole
 

@@ -125,11 +125,16 @@ def stopped_sync(module_env, conn):
 
 
 def test_a_stopped_sync_fails_the_two_freshness_rules_and_nothing_else(stopped_sync, conn):
-    # no false alarm among the analytics rules (an analyst's rules elsewhere may catch the stop too)
+    # no false alarm among the analytics rules (an analyst's rules elsewhere may catch the stop too) ...
     failing = {
         r.rule_id for v in stopped_sync.validations if v.suite == "analytics" for r in v.results if not r.success
     }
-    assert failing == {"analytics.sync_current", "analytics.fresh_per_published_video"}
+    # ... but the seasonal volume rules on analytics, which see its last days empty
+    seasonal = {rule_id for rule_id in failing if rule_id.endswith("_seasonal")}
+    assert failing - seasonal == {"analytics.sync_current", "analytics.fresh_per_published_video"}
+    assert "analytics.rows_per_day_seasonal" in seasonal
+    rows_rule = stopped_sync.rule("analytics.rows_per_day_seasonal")
+    assert rows_rule.observed_value["value"] == 0 and rows_rule.observed_value["direction"] == "below"
     assert stopped_sync.exit_code == ExitCode.DATA_FAILED
     videos = scalar(conn, "SELECT count(*) FROM videos WHERE status = 'published' AND published_at < current_date - 3")
     assert videos > 0 and stopped_sync.rule("analytics.fresh_per_published_video").unexpected_count == videos

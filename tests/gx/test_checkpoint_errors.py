@@ -129,5 +129,6 @@ def test_sequential_and_concurrent_runs_agree(seeded):
     clocks_a, clocks_b = _run_clocks(a), _run_clocks(b)
     assert len(clocks_a) == len(clocks_b) == 2 and all(x < y for x, y in zip(clocks_a, clocks_b))
     baselines_a, baselines_b = _baselines(a), _baselines(b)
-    assert len(baselines_a) == 4 and [n + 1 for n in baselines_a] == baselines_b
+    # the three run-history bands (the seasonal ones judge from the data: equal in both runs, below)
+    assert len(baselines_a) == 3 and [n + 1 for n in baselines_a] == baselines_b
     assert a == b

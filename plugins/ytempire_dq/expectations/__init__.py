@@ -5,7 +5,8 @@ registered when the suite loads, and a later save deletes it from the file). A n
 one file here, ``expect_<what>.py`` defining ``Expect<What>``, and its tests: this package imports
 every such file, and ``ytdq suite types`` (docs/expectations.md) lists what they register. The
 shared bases: ``_cross_table`` (one PostgreSQL query from the parameters), ``_history_band``
-(volume and drift against the run history) and ``_cross_store`` (a pandas batch, the Redis
+(volume and drift against the run history; ``_seasonal``: against the table's own previous days)
+and ``_cross_store`` (a pandas batch, the Redis
 snapshot, checked against PostgreSQL); what a run needs to know about an expectation is declared
 on its class, with defaults on the bases.
 """
