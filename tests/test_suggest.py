@@ -57,7 +57,7 @@ def without_drafts(gx_dir: Path) -> Path:
 def project(db_url, tmp_path_factory):
     """Seeded clean data; a project copy holding the suggested suites of videos and channels, with
     their validation definitions in a checkpoint ``suggested`` of their own."""
-    seeder.seed(db_url, users=20, seed=11)
+    seeder.seed(db_url, users=40, seed=11)  # enough monetized channels for videos.revenue to vary
     gx_dir = without_drafts(copy_project(tmp_path_factory.mktemp("suggest")))
     made = {t: suggest.write_suggestion(t, config_dir=gx_dir, database_url=db_url) for t in TABLES}
     vds = [json.loads((gx_dir.parent / made[t]["validation_definition"]).read_text()) for t in TABLES]

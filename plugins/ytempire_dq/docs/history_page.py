@@ -256,7 +256,7 @@ def _chart_row(section: tuple[str, ...], rule: dict) -> str:
     anchor = "chart-" + rule_anchor(*section, rule["rule_id"])
     failed = sum(1 for p in points if not p["success"])
     caption = (
-        f"{rule['rule_id']}: {points[-1]['metric']}, value per run ({len(points)} runs, {failed} outside the"
+        f"{rule['rule_id']}: {points[-1]['metric']}, value per run ({plural(len(points), 'run')}, {failed} outside the"
         " expected range, marked with a red cross); the shaded band is the range the rule expected"
     )
     return (

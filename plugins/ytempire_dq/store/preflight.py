@@ -10,9 +10,10 @@ masked), the reason and the fix. The reasons seen in production topologies:
 - the role's transactions are **read-only** (``default_transaction_read_only``);
 - the store does not answer.
 
-A store that never held a history, or one from an older release, is migrated here, under the
-migration lock (:func:`ytempire_dq.db.migrations.migrate_store`: the ``dq`` migrations only):
-pointing ``YTDQ_STORE_URL`` at an empty database is all a user does. A role that may not create
+A store that never held a history (``YTDQ_STORE_URL``), or one from an older release, is migrated
+here, under the migration lock (:func:`ytempire_dq.db.migrations.migrate_store`: the ``dq``
+migrations only): pointing ``YTDQ_STORE_URL`` at an empty database is all a user does. The checked
+database itself, never migrated, is not the run's to build: ``ytdq db migrate`` is. A role that may not create
 the schema stops the run with that reason.
 
 What the run writes there is :data:`WRITTEN` (``dq.runs`` is also updated with the run's scan, and
@@ -65,6 +66,10 @@ def check_store(checks_url: str, source: str | None = None) -> str:
                     f"{where} is a hot standby (read-only, in recovery): the run's history cannot be written "
                     f"there — {FIX}"
                 )
+            if not os.environ.get(config.STORE_URL_ENV):
+                cur.execute("SELECT to_regclass('dq.runs')")
+                if cur.fetchone()[0] is None:  # the checked database itself, never migrated: not the run's to build
+                    raise StoreNotWritable(f"{where} has no schema dq: run `ytdq db migrate` there, or {FIX}")
             _migrate(store, where, user)
             missing = []
             for table in WRITTEN:
@@ -81,27 +86,31 @@ def check_store(checks_url: str, source: str | None = None) -> str:
                     f"{where}: role {user!r} opens read-only transactions (default_transaction_read_only), "
                     f"the run's history cannot be written — {FIX}"
                 )
-        try:
-            _adopt(conn, source or config.source_name(checks_url))
-        except psycopg2.Error as exc:
-            raise StoreNotWritable(
-                f"{where}: dq.runs cannot be updated ({config.one_line(exc, 200)}) — {FIX}"
-            ) from None
+        _adopt(conn, source or config.source_name(checks_url))
     finally:
         conn.close()
     return store
 
 
 def _adopt(conn, source: str) -> None:
-    """Runs with no source (recorded before migration 011) become runs of ``source``."""
+    """Runs with no source (recorded before migration 011) become runs of ``source``; a role that
+    may not update ``dq.runs`` leaves them as they are (logged: they then belong to no source)."""
     with conn.cursor() as cur:
-        cur.execute("UPDATE dq.runs SET source = %s WHERE source IS NULL", (source,))
-        if cur.rowcount:
-            log.info(
-                "results store: %s recorded before sources were named adopted by %r",
-                plural(cur.rowcount, "run"),
-                source,
-            )
+        cur.execute("SELECT EXISTS (SELECT 1 FROM dq.runs WHERE source IS NULL)")
+        if not cur.fetchone()[0]:
+            conn.rollback()
+            return
+        try:
+            cur.execute("UPDATE dq.runs SET source = %s WHERE source IS NULL", (source,))
+        except psycopg2.Error as exc:
+            conn.rollback()
+            log.warning("results store: runs recorded before sources were named not adopted: %s", config.one_line(exc))
+            return
+        log.info(
+            "results store: %s recorded before sources were named adopted by %r",
+            plural(cur.rowcount, "run"),
+            source,
+        )
     conn.commit()
 
 
