@@ -258,6 +258,8 @@ def _begin(run: Run, vds: list, redis_url: str | None, *, since_last: bool, full
     run.snapshot = run.scope.enter_context(take(run.source_url))
     run.as_of = run.snapshot.as_of
     run.plan.measure(run.source_url, run.snapshot)  # the append-mostly tables' watermarks at the snapshot
+    if run.store is not None:
+        run.store.as_of = run.snapshot.as_of  # what the freshness rules judge by, in every transaction
     run.params = batch_parameters(vds, redis_url)
     for params in run.params.values():
         for_batch(params["dataframe"], run.snapshot)

@@ -146,8 +146,12 @@ def as_of_clock() -> Any:
     (:data:`AS_OF_SETTING`), else ``now()`` (outside a run)."""
     import sqlalchemy as sa
 
+    from ytempire_dq.store.run_store import running_as_of
+
     setting = sa.func.nullif(sa.func.current_setting(AS_OF_SETTING, sa.true()), "")
-    return sa.func.coalesce(sa.cast(setting, sa.TIMESTAMP(timezone=True)), sa.func.now())
+    known = running_as_of()  # the run's, where a transaction did not carry the setting
+    fallback = sa.cast(sa.literal(known.isoformat()), sa.TIMESTAMP(timezone=True)) if known else sa.func.now()
+    return sa.func.coalesce(sa.cast(setting, sa.TIMESTAMP(timezone=True)), fallback)
 
 
 def importable(url: str, snap: Snapshot) -> bool:

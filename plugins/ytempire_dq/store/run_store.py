@@ -33,6 +33,9 @@ class RunStore:
     store_url: str
     source: str
     keep: bool = True
+    #: The time the run's data is as of (its snapshot's), once taken: what the rules that judge age
+    #: fall back on where a transaction did not carry it (``run.snapshot.as_of_clock``).
+    as_of: Any = None
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -70,6 +73,12 @@ class RunStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def running_as_of() -> Any:
+    """The running checkpoint's "as of" time (a ``datetime``); None outside a run or before its snapshot."""
+    found = _CURRENT.get()
+    return found.as_of if found is not None else None
 
 
 def running_source() -> str | None:
