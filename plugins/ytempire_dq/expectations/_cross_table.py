@@ -124,6 +124,11 @@ def check_where_columns(cls: Any, value: Optional[dict]) -> Optional[dict]:
     return value
 
 
+def check_non_negative(cls: Any, value: Any, field: Any) -> Union[int, float]:
+    """Pydantic validator of a numeric parameter that may not be negative (:func:`check_number`)."""
+    return check_number(value, field.name)
+
+
 def apply_where(query: sa.Select, table: Any, where: Optional[dict]) -> sa.Select:
     """``query`` restricted to the rows of ``table`` whose columns equal ``where``'s values (bound)."""
     for name, value in (where or {}).items():

@@ -50,7 +50,7 @@ from typing_extensions import override
 from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
-    check_number,
+    check_non_negative,
     check_where_columns,
     compile_sql,
     number_text,
@@ -177,9 +177,7 @@ class HistoryBandExpectation(CrossTableExpectation):
             raise ValueError(f"min_runs ({value}) cannot exceed runs ({values['runs']}): the band never forms")
         return value
 
-    @pydantic.validator("mad_multiplier", "tolerance_pct")
-    def _non_negative(cls, value: Any, field: Any) -> Union[int, float]:
-        return check_number(value, field.name)
+    _non_negative = pydantic.validator("mad_multiplier", "tolerance_pct", allow_reuse=True)(check_non_negative)
 
     @pydantic.validator("baseline_since")
     def _iso_time(cls, value: Optional[str]) -> Optional[str]:

@@ -14,7 +14,7 @@ from ytempire_dq.expectations._cross_table import (
     TABLE_METRIC,
     CrossTableExpectation,
     check_column_name,
-    check_number,
+    check_non_negative,
     check_table_name,
     compile_sql,
     number_text,
@@ -176,9 +176,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             raise ValueError(f"top_n must be at most 50 (one result row per segment), got {value}")
         return value
 
-    @pydantic.validator("sensitivity", "tolerance_pct")
-    def _non_negative(cls, value: Any, field: Any) -> Union[int, float]:
-        return check_number(value, field.name)
+    _non_negative = pydantic.validator("sensitivity", "tolerance_pct", allow_reuse=True)(check_non_negative)
 
     @pydantic.validator("joins")
     def _joins(cls, value: Optional[list], values: dict) -> Optional[list]:
