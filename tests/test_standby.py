@@ -384,8 +384,8 @@ def test_with_replay_paused_the_data_is_as_of_the_pause_and_the_lag_is_said_once
     assert doc["warnings"] == [doc["replica_lag"]["message"]]
     clean = result(doc, CLEAN)
     # judged as of the pause, not by the clock: by the clock the clean rows are past MAX_AGE_S; as
-    # of the last replayed commit they are fresh -- unless a later commit (an autovacuum ANALYZE on
-    # a slow machine) was replayed before the pause, then they are judged stale as of it too
+    # of the last replayed commit they are fresh (if a later commit of the primary's own, such as
+    # an autovacuum ANALYZE, was replayed before the pause, their age is counted to that one)
     ((created,),) = _on(
         primary_cluster, "SELECT extract(epoch FROM max(created_at)) FROM channels WHERE niche = 'standby-fresh'"
     )

@@ -97,11 +97,15 @@ def start_replica(primary: Cluster) -> Cluster:
 
 
 def wait_replayed(primary: Cluster, replica: Cluster, timeout: float = 60) -> None:
-    """Wait until ``replica`` has replayed everything ``primary`` has written so far."""
+    """Wait until ``replica`` has replayed everything ``primary`` has written so far.
+
+    The target is the primary's WAL *insert* position: its clusters run ``synchronous_commit=off``,
+    so a commit just made may not be written yet, and the write position (``pg_current_wal_lsn``)
+    can stop short of it -- the wait then returned before the commit reached the replica."""
     conn = connect(primary.url, autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_current_wal_lsn()::text")
+            cur.execute("SELECT pg_current_wal_insert_lsn()::text")
             lsn = cur.fetchone()[0]
     finally:
         conn.close()
