@@ -24,8 +24,9 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
+from tests.doc_pages import code_block
 from tests.helpers import rows, scalar, with_redis_db
-from tests.worker_home import CHECKOUT, make_worker_home
+from tests.worker_home import make_worker_home
 from ytempire_dq.db.connect import connect, parse_url
 from ytempire_dq.db.roles import CHECK_USER
 from ytempire_dq.fixtures import seed
@@ -265,14 +266,12 @@ def test_backup_and_history_prune_connect_as_the_owner(migrated):
 
 
 # ---------------------------------------------------------------------------------------------
-# the README's block for production servers
+# the documented block for production servers (docs/production.md)
 
 
 def readme_grant_block() -> str:
-    """The ```sql block of the README's "Run it against production" section, as written."""
-    text = (CHECKOUT / "README.md").read_text()
-    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```sql\n(.*?)```", section, re.S)[1]
+    """The first ```sql block of docs/production.md ("Run it against production"), as written."""
+    return code_block("production.md", "Run it against production", "sql", 0)
 
 
 @pytest.fixture(scope="module")
