@@ -1,10 +1,10 @@
-"""The checks connect as a role that can only read (README, "Run it against production").
+"""The checks connect as a role that can only read (docs/production.md, "Run it against production").
 
 With the embedded defaults (no DATABASE_URL, as after `ytdq services up`), in a project home and
 state directory of this module: the checking role has no power (no superuser, CREATEROLE,
 REPLICATION, BYPASSRLS, no role membership, no CREATE), and each thing an analyst's SQL could try
 fails for lack of privilege -- also after turning the role's read-only default off -- with nothing
-changed; migrate, seed and nightly still work, the history written by the owner. The README's
+changed; migrate, seed and nightly still work, the history written by the owner. The documented
 GRANT block, run verbatim but for the names it says to replace, gives a role the checks run as,
 clean. A role that can write is named in one stderr warning by `checkpoint run` and `services status`.
 """
@@ -276,8 +276,8 @@ def readme_grant_block() -> str:
 
 @pytest.fixture(scope="module")
 def readme_role(server_urls, new_database, redis_url):
-    """The README's block run on a new, seeded database of the session, as its owner, with only
-    the names and password the README says to replace; dropped at the end."""
+    """The documented block run on a new, seeded database of the session, as its owner, with only
+    the names and password the page says to replace; dropped at the end."""
     db_url = new_database("readme_role")
     seed.seed(db_url, users=5)
     role, password = f"lp_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex[:8]
@@ -336,7 +336,7 @@ def test_a_superuser_is_named_once(readme_role):
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {user}, a superuser: an analyst's SQL could read and write server files, "
-            'run programs and stop other sessions; connect them as a read-only role (see README, "Run it against production")'
+            'run programs and stop other sessions; connect them as a read-only role (see docs/production.md, "Run it against production")'
         ], proc.stderr
 
 
@@ -349,7 +349,7 @@ def test_a_role_that_can_write_is_named(readme_role):
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {readme_role['role']}, which can write (e.g. INSERT, UPDATE, DELETE or "
-            'TRUNCATE on public.videos); connect them as a read-only role (see README, "Run it against production")'
+            'TRUNCATE on public.videos); connect them as a read-only role (see docs/production.md, "Run it against production")'
         ]
     finally:
         conn.cursor().execute(f"REVOKE INSERT ON videos FROM {readme_role['role']}")
