@@ -1,6 +1,7 @@
-"""Every recipe of the documentation (tests/recipes.py reads them from docs/), applied to a copy of the checkout (its own project home), leaves the
-project green: ``suite lint`` finds nothing, ``nightly`` on clean seeded data runs the new rules
-with the others and fails none, and the benchmark's floor translates and counts every rule."""
+"""Every recipe of the documentation (tests/recipes.py reads them from docs/), applied to a copy
+of the checkout (its own project home), leaves the project green: ``suite lint`` finds nothing,
+``nightly`` on clean seeded data runs the new rules with the others and fails none, and the
+benchmark's floor translates and counts every rule."""
 
 from __future__ import annotations
 
