@@ -158,20 +158,17 @@ def test_data_docs_say_which_source_each_run_checked(setup, recorded):
 
 
 def test_the_readme_store_block_makes_a_store_the_first_run_migrates(setup, monkeypatch, server_urls):
-    """The README's second ```sql block of "Run it against production", run as written (names and
+    """The second ```sql block of docs/production.md ("Run it against production"), run as written (names and
     password replaced) on the session's server: an empty database owned by a plain role is a store
     the first run migrates and writes."""
-    import re
     import uuid
 
     import sqlalchemy as sa
 
-    from tests.worker_home import CHECKOUT
+    from tests.doc_pages import code_block
     from ytempire_dq.db import migrations
 
-    text = (CHECKOUT / "README.md").read_text()
-    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
-    block = re.findall(r"```sql\n(.*?)```", section, re.S)[1]
+    block = code_block("production.md", "Run it against production", "sql", 1)
     role, db, password = f"st_{uuid.uuid4().hex[:8]}", f"st_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     admin = connect(server_urls["postgres"], autocommit=True)
     try:

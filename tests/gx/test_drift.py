@@ -14,6 +14,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from tests import doc_pages
 from tests.custom_project import add_checkpoint
 from tests.helpers import copy_project, rendered_sentence, rows, scalar, suite_round_trip
 from ytempire_dq.cli import main
@@ -304,8 +305,8 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     assert not re.search(r"(&#39;|')lower(&#39;|')", pages["validation"])
 
 
-#: README row label (its start) -> how a rule of the suite files is classified into it
-README_ROWS = {
+#: docs/rules.md row label (its start) -> how a rule of the suite files is classified into it
+DOC_ROWS = {
     "**Schema restated**": "schema",
     "**Constraint-backed**": "constraint",
     "**Business-only**": "business",
@@ -328,22 +329,21 @@ def family(rule: dict) -> str:
     return rule["meta"].get("family") or "business"
 
 
-def test_the_readme_counts_the_rules_of_each_family():
+def test_the_rules_page_counts_the_rules_of_each_family():
     import collections
 
     counts = collections.Counter()
     for suite in ("users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table"):
         for rule in json.loads((PROJECT_ROOT / "expectations" / f"{suite}.json").read_text())["expectations"]:
             counts[family(rule)] += 1
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme[readme.index("## What the rules catch") :]
+    section = doc_pages.section("rules.md", "What the rules catch")
     table = {}
     for line in section.splitlines()[1:60]:
         cells = [c.strip() for c in line.split("|")]
-        for label, key in README_ROWS.items():
+        for label, key in DOC_ROWS.items():
             if len(cells) > 2 and cells[1].startswith(label):
                 table[key] = int(cells[2])
-    # the README counts the rules the project ships; an analyst's own rules add to the files, so
+    # the page counts the rules the project ships; an analyst's own rules add to the files, so
     # what holds for any project: every family of the files has its row, the total is the rows' sum
     assert set(counts) <= set(table) and all(n > 0 for n in table.values()), (table, dict(counts))
     assert f"The {sum(table.values())} rules of the table suites" in section
