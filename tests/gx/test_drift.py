@@ -170,7 +170,7 @@ def test_losing_40_percent_of_yesterday_fails_with_the_value_and_the_band(after_
     rule = after_loss.rule(VIEWS)
     now = scalar(conn, f"SELECT sum(views) FROM analytics WHERE {YESTERDAY}")
     observed = rule.observed_value
-    # the band of the last 14 accepted values: 13 nights of the full day, the 3 % night (median: full day)
+    # the band of the last 14 days' accepted values: 13 nights of the full day, the 3 % night (median: full day)
     assert observed["value"] == now and observed["median"] == yesterday["views"] and observed["mad"] == 0
     assert observed["lower"] == pytest.approx(0.9 * yesterday["views"]) and now < observed["lower"]
     assert observed["status"] == "below band" and observed["baseline_runs"] == 14
@@ -267,8 +267,8 @@ def test_rules_round_trip_render_and_refuse_bad_parameters(tmp_path):
     assert daily.metric == "null_rate(analytics.views) on date = current_date - 1 where likes = 0"
     assert rendered_sentence(daily) == (
         "The null_rate of analytics.views on the day current_date - 1 (by date) (rows where likes = 0) "
-        "stays within the band learned from its last 14 accepted values: median ± max(5 × MAD, 10 % of the "
-        "median); it passes until 7 values are recorded."
+        "stays within the band learned from its accepted values of the last 14 days (the last of each day): "
+        "median ± max(5 × MAD, 10 % of the median); it passes until values of 7 days are recorded."
     )
     assert rendered_sentence(ExpectTableRowCountToBeWithinHistoryBand(table="videos")).startswith(
         "The row count of videos stays within the band"
@@ -302,7 +302,10 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     from tests.helpers import data_docs_pages
 
     pages = data_docs_pages(tmp_path, module_env, ExpectTableRowCountToBeWithinHistoryBand(table="users"))
-    assert "The row count of users stays within the band learned from its last 14 accepted values" in pages["suite"]
+    assert (
+        "The row count of users stays within the band learned from its accepted values of the last 14 days"
+        in pages["suite"]
+    )
     assert "not enough history yet (0 of 7 days)" in pages["validation"]
     # the observed value is a sentence ("40: not enough history yet ..."), not the result's dict
     assert re.search(r"are recorded\. [\d,]+: not enough history yet \(0 of 7 days\) ", pages["validation"]), pages[
