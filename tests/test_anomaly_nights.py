@@ -39,9 +39,10 @@ CAUGHT_BY = {
     "g_revenue_zero": "analytics.monetized_zero_revenue_rate_seasonal",
     "h_failures_tripled": "workflows.failed_rate_per_day_seasonal",
 }
-#: Kinds caught on a later night at this scale, and which: at 20 users about 4 new videos a day,
-#: so an empty day is ordinary (e^-4, 1 in 55) and only the third in a row is unlikely (6e-6, below
-#: the rule's 4 σ tail); at 60 users (12 a day) the first empty day fails.
+#: Kinds caught on a later night at this scale, and which: at 20 users about 3 new videos a day
+#: (the training days' median), so an empty day is ordinary (e^-3, 1 in 20) and only the third in a
+#: row is unlikely enough (1.2e-4, below the rule's 3.5 σ tail, 2.3e-4); at 60 users (12 a day)
+#: the first empty day fails.
 CAUGHT_ON = {"f_no_new_videos": 3}
 
 
