@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.custom_project import add_checkpoint
-from tests.helpers import copy_project, rows, scalar
+from tests.helpers import a_day_passes, copy_project, rows, scalar
 from ytempire_dq import config
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect
@@ -53,7 +53,10 @@ def run(setup, monkeypatch, source: str | None, db: str, store: str | None = Non
 def recorded(setup):
     """Three runs on production, one on staging, one more on production, in one store."""
     with pytest.MonkeyPatch.context() as mp:
-        production = [run(setup, mp, "production", "production") for _ in range(3)]
+        production = []
+        for _ in range(3):  # nightly: a day apart (the band counts one value a day)
+            production.append(run(setup, mp, "production", "production"))
+            a_day_passes(setup["store"])
         staging = run(setup, mp, "staging", "staging")
         again = run(setup, mp, "production", "production")
     return {"production": production, "staging": staging, "again": again}
@@ -61,13 +64,13 @@ def recorded(setup):
 
 def test_staging_never_teaches_productions_band(setup, recorded):
     assert [r.rule(RULE).observed_value["status"] for r in recorded["production"]] == [
-        "no baseline yet (0 of 2 runs)",
-        "no baseline yet (1 of 2 runs)",
+        "not enough history yet (0 of 2 days)",
+        "not enough history yet (1 of 2 days)",
         "within band",
     ]
     # staging holds half the rows: judged against production's band it would fail; it has none
     staging = recorded["staging"]
-    assert staging.success and staging.rule(RULE).observed_value["status"] == "no baseline yet (0 of 2 runs)"
+    assert staging.success and staging.rule(RULE).observed_value["status"] == "not enough history yet (0 of 2 days)"
     assert staging.source == "staging" and staging.to_dict()["source"] == "staging"
     # staging's value did not join production's
     assert recorded["again"].rule(RULE).observed_value["baseline_runs"] == 3
