@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union, get_args
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -27,7 +27,7 @@ EXPECTATION_SHORT_DESCRIPTION = (
     "Expect a metric per day (rows added, a sum, a mean, a rate...) to stay within a band learned "
     "from the same table's previous days, day of week and growth considered, per segment if asked."
 )
-METRICS = (
+Metric = Literal[
     "row_count",
     "sum",
     "mean",
@@ -37,7 +37,8 @@ METRICS = (
     "ratio",
     "condition_rate",
     "days_since_newest",
-)
+]
+METRICS = get_args(Metric)
 #: Metrics of whole rows (no column): their value is counted from the day's rows.
 ROW_METRICS = ("row_count", "condition_rate", "days_since_newest")
 #: The columns of the one query's result (one row per segment).
@@ -122,17 +123,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
 
     table: str = pydantic.Field(description="The table, e.g. 'analytics'.")
     date_column: str = pydantic.Field(description="The date/timestamp column placing a row on a (UTC) day.")
-    metric: Literal[
-        "row_count",
-        "sum",
-        "mean",
-        "null_rate",
-        "zero_rate",
-        "distinct_count",
-        "ratio",
-        "condition_rate",
-        "days_since_newest",
-    ] = pydantic.Field(
+    metric: Metric = pydantic.Field(
         default="row_count",
         description="What is measured per day: row_count, sum, mean, null_rate, zero_rate, distinct_count, "
         "ratio (sum of column / sum of denominator_column), condition_rate (share of rows matching condition) or "
