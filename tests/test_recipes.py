@@ -1,11 +1,17 @@
 """Every recipe of the documentation (tests/recipes.py reads them from docs/), applied to a copy
 of the checkout (its own project home), leaves the project green: ``suite lint`` finds nothing,
-``nightly`` on clean seeded data runs the new rules with the others and fails none, and the
-benchmark's floor translates and counts every rule."""
+``nightly`` on clean seeded data runs the new rules with the others and fails none, the
+benchmark's floor translates and counts every rule, and the project's tests that read its rule
+book (``RULE_BOOK_TESTS``: the rest of the suite runs on fixture projects of its own) pass on
+that copy."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -13,12 +19,20 @@ from benchmarks import rules as R
 from tests.helpers import empty_redis_db
 from tests.recipes import apply_recipes
 from tests.test_add_a_rule import run
-from tests.worker_home import copy_checkout
+from tests.worker_home import CHECKOUT, copy_checkout
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
 
 REDIS_DB = 9  # emptied: nightly validates the cache, an empty one breaks no rule
+#: The tests that read the project's rule book (not fixture projects of their own).
+RULE_BOOK_TESTS = (
+    "tests/gx/test_suite_files.py",
+    "tests/gx/test_rule_keys.py",
+    "tests/gx/test_checkpoint_clean.py",
+    "tests/gx/test_checkpoint_defects.py",
+    "tests/test_add_a_rule.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +47,7 @@ def clean_db(new_database) -> str:
     return url
 
 
+@pytest.mark.timeout(1800)  # the rule book's tests run again inside it, on the copy
 def test_the_documented_recipes_applied_to_a_copy_of_the_checkout_keep_it_green(clean_db, cache_url, tmp_path):
     project = copy_checkout(tmp_path / "project")
 
@@ -71,3 +86,20 @@ def test_the_documented_recipes_applied_to_a_copy_of_the_checkout_keep_it_green(
     assert set(counts) == {r.rule_id for r in rules}
     assert {k: v for k, v in counts.items() if v} == {}
     assert R.sodacl_checks(rules)
+
+    # the project's own tests of its rule book on the same copy: the suite files and ids, nightly on
+    # clean data (no failure) and on the defect corpus (each kind with its exact count), the
+    # documented "Add a rule" page; a pytest session of its own (its own servers), the copy as home
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL", "YTDQ_STORE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *RULE_BOOK_TESTS],
+        cwd=CHECKOUT,
+        env={**env, "YTDQ_HOME": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    tail = done.stdout[-5000:] + done.stderr[-2000:]
+    assert done.returncode == 0, tail
+    assert re.search(r"\b\d{2,} passed", done.stdout) and " failed" not in done.stdout, tail
