@@ -71,7 +71,7 @@ from ytempire_dq.errors import YtdqError
 from ytempire_dq.gx import compat, fast_hooks
 from ytempire_dq.gx import validator as gx_steps
 from ytempire_dq.gx.results import raised
-from ytempire_dq.locations import definition_table_parts
+from ytempire_dq.locations import definition_table, definition_table_parts
 from ytempire_dq.pii import mask_error
 from ytempire_dq.run import key_capture
 from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
@@ -179,6 +179,16 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
             exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
         )
     return proved
+
+
+def _bound_columns(vd: Any, run: Any) -> frozenset:
+    """The column an incremental run bounds ``vd``'s table by (its scoped rules' ``column > since``):
+    their counts stay apart from the whole-table scan, so they read the new rows only."""
+    plan = getattr(run, "plan", None)
+    if plan is None or not plan.incremental:
+        return frozenset()
+    spec = plan.tables.get(definition_table(vd))
+    return frozenset({spec.column}) if spec is not None and plan.since.get(spec.table) is not None else frozenset()
 
 
 class FellBack(list):
@@ -368,7 +378,7 @@ def _run_fast(
     own_format = [e for e in rest if _samples_with_count(e)]
     rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
-    with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine):
+    with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine, _bound_columns(vd, run)):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
