@@ -17,7 +17,9 @@ incremental run must find exactly the new day's defects), then the validation st
 (``RunReport.timings["validate"]``, the same runs in this process), and where one run's SQL time
 goes (``pg_stat_statements``). Medians of ``--repeats``. ``--layout both`` (default) measures it
 all twice: on the seeded layout (each heap page holds rows of every day), then with analytics
-rewritten in date order (``CLUSTER``), as a table appended day by day is. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
+rewritten in date order (``CLUSTER``), as a table appended day by day is; ``--layout
+by-date,partitioned`` then converts analytics into monthly partitions (``ytdq db
+partition-analytics``, its seconds are ``prepare_s``) and measures it all again. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
 ``benchmarks/.state/`` and stops them.
 """
 
@@ -81,6 +83,9 @@ NEW_DAY = (
     "UPDATE analytics SET views = views + 1000 WHERE id IN (SELECT a.id FROM analytics a JOIN videos v "
     f"ON v.id = a.video_id WHERE a.date = current_date - 1 ORDER BY a.id DESC LIMIT {MISMATCHED})",
 )
+
+
+LAYOUTS = ("seeded", "by-date", "partitioned")
 
 
 def _project(dest: Path) -> Path:
@@ -190,6 +195,30 @@ def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) ->
         conn.close()
 
 
+#: The least a scan for duplicated ``analytics.id`` values can read (every id once), to set beside
+#: what the rule ``analytics.id_unique`` costs where no unique index on ``id`` alone can prove it.
+DUPLICATE_IDS = "SELECT count(*) FROM (SELECT id FROM analytics GROUP BY id HAVING count(*) > 1) d"
+
+
+def _duplicate_ids_seconds(url: str, repeats: int) -> float:
+    """Median seconds of :data:`DUPLICATE_IDS` over ``repeats`` runs (its answer must be 0)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        from ytempire_dq.db.connect import connect
+
+        conn = connect(url, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(DUPLICATE_IDS)
+                if cur.fetchone()[0] != 0:
+                    raise SystemExit("analytics.id has duplicates in the benchmark's clean data")
+        finally:
+            conn.close()
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 3)
+
+
 def _check(checkpoint: str, mode: str, found: dict, scan: dict) -> None:
     expected = CHECKPOINTS[checkpoint][1]
     if found != expected or scan["incremental"] != (mode == "incremental"):
@@ -240,13 +269,17 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
     ap.add_argument(
         "--layout",
-        choices=("both", "by-date", "seeded"),
         default="both",
-        help="analytics' physical order: as seeded (by video), by date (as a table appended day by day), "
-        "or both (seeded first, then rewritten by date: one seeding)",
+        help="analytics' layouts, measured in this order on one seeding, comma-separated: seeded (rows "
+        "by video), by-date (rewritten in date order, as a table appended day by day), partitioned "
+        "(converted by `ytdq db partition-analytics`: monthly partitions; last, it cannot be undone); "
+        "both = seeded,by-date",
     )
     args = ap.parse_args(argv)
-    layouts = ["seeded", "by-date"] if args.layout == "both" else [args.layout]
+    layouts = ["seeded", "by-date"] if args.layout == "both" else args.layout.split(",")
+    unknown = set(layouts) - set(LAYOUTS)
+    if unknown or ("partitioned" in layouts and layouts[-1] != "partitioned"):
+        ap.error(f"--layout {args.layout}: give some of {', '.join(LAYOUTS)}, partitioned last")
 
     admin_url, started = B.start_server(keep_env=False)
     try:
@@ -265,9 +298,14 @@ def main(argv=None) -> int:
             out: dict = {}
             for layout in layouts:
                 t = time.perf_counter()
+                if layout == "partitioned":
+                    from ytempire_dq.db.partition import partition_analytics
+
+                    partition_analytics(url)  # its ANALYZE included; VACUUM then sets the visibility maps
                 _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
                 out[layout] = {
                     "prepare_s": round(time.perf_counter() - t, 1),
+                    "duplicate_ids_query_s": _duplicate_ids_seconds(url, args.repeats),
                     **_measure(gx, url, args.repeats, baseline),
                 }
         print(
