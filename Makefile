@@ -1,4 +1,4 @@
-# The set-up commands of the README. Each installs what is missing first (.ci/install).
+# The set-up commands of the README (`make demo`, `make test`; details: docs/index.md). Each installs what is missing first (.ci/install).
 .PHONY: install demo test report
 
 install:
@@ -8,7 +8,7 @@ demo: install
 	.venv/bin/ytdq demo
 
 # four pytest-xdist workers, each with its own PostgreSQL, redis-server and project copy
-# (measured here: 298 s against 409 s for one process; README "Use it in a pipeline")
+# (measured here: 298 s against 409 s for one process; docs/pipelines.md, "Use it in a pipeline")
 test: install
 	.venv/bin/python -m pytest -q -n 4
 

@@ -1,7 +1,7 @@
 """The seed's application targets as pytest-benchmark tests (``pytest benchmarks --benchmark-only``):
 each app query's p95 well under 100 ms, a bulk insert of 1,000 videos under 5 s. The thresholds are
 asserted on pytest-benchmark's own statistics of many rounds, never on one wall-clock reading.
-The committed numbers at 100k–10M rows come from ``python -m benchmarks.run`` (README, Benchmarks).
+The committed numbers at 100k–10M rows come from ``python -m benchmarks.run`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -246,3 +246,15 @@ def analytics_checkpoints(project_root: Path, url: str, checkpoints: dict[str, s
         }
         (gx.parent / "checkpoints" / f"{name}.json").write_text(json.dumps(doc))
     return gx
+
+
+def a_day_passes(url: str) -> None:
+    """Every value ``dq.metrics`` holds moves a day back (in the store at ``url``): the next run is
+    a day after them, as nightly runs are (the run-history band counts one value a day)."""
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(url, autocommit=True)
+    try:
+        conn.cursor().execute("UPDATE dq.metrics SET observed_at = observed_at - interval '1 day'")
+    finally:
+        conn.close()

@@ -4,7 +4,7 @@
 Each column: (type as ``format_type`` prints it, nullable, default as ``pg_get_expr`` prints it).
 The specification's inline MySQL ``INDEX`` lines are PostgreSQL ``CREATE INDEX`` statements here,
 under the same names. :data:`EXTENSIONS` lists what the project adds, each with its reason (the
-README's "Schema" section says the same to users).
+"The platform's schema" in docs/concepts.md says the same to users).
 """
 
 from __future__ import annotations

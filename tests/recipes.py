@@ -1,6 +1,7 @@
-"""The README's recipes for analysts, applied to a project home as an analyst applies them: the
-"Add a rule" snippets appended to their suite file, a suite of one's own (``suite new``), a draft
-(``suite suggest --checkpoint nightly``), a drift rule's threshold edited, then ``suite lint --fix``.
+"""The documentation's recipes for analysts (docs/rules.md, docs/suggest.md, docs/anomaly-rules.md),
+applied to a project home as an analyst applies them: the "Add a rule" snippets appended to their
+suite file, a suite of one's own (``suite new``), a draft (``suite suggest --checkpoint nightly``),
+a drift rule's threshold edited, then ``suite lint --fix``.
 
 A recipe the project already holds (an analyst applied it to the checkout) is applied again over
 it: a rule replaces the rule of the same ``rule_id``, a new suite takes a free name."""
@@ -15,8 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-ADD_A_RULE = "Add a rule (no Python)"
+from tests.doc_pages import code_blocks, section
+
+#: Where "Add a rule" lives: its page and heading.
+ADD_A_RULE = ("rules.md", "Add a rule (no Python)")
+#: Where "Suggest a draft suite" lives.
+SUGGEST = ("suggest.md", "Suggest a draft suite")
+#: Where tuning a band rule lives.
+TUNE = ("anomaly-rules.md", "How to tune a drift rule")
 
 
 #: The suites the project ships; an analyst's own suites and drafts are other files.
@@ -33,34 +40,22 @@ SHIPPED_SUITES = (
 )
 
 
-def readme_section(title: str = ADD_A_RULE) -> str:
-    text = README.read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
-
-
-def code_blocks(section: str, lang: str) -> list[tuple[int, str]]:
-    """(offset, body) of every fenced ```lang block of ``section``."""
-    return [(m.start(), m.group(1)) for m in re.finditer(rf"```{lang}\n(.*?)```", section, re.S)]
-
-
-def readme_rules() -> list[tuple[str, dict]]:
+def recipe_rules() -> list[tuple[str, dict]]:
     """[(suite the text before it names, rule)] of every JSON snippet of "Add a rule"."""
-    section = readme_section()
+    text = section(*ADD_A_RULE)
     out = []
-    for offset, body in code_blocks(section, "json"):
-        named = re.findall(r"`expectations/(\w+)\.json`", section[:offset])
-        assert named, f"the README names no suite file before the snippet {body[:60]!r}"
+    for offset, body in code_blocks(text, "json"):
+        named = re.findall(r"`expectations/(\w+)\.json`", text[:offset])
+        assert named, f"docs/{ADD_A_RULE[0]} names no suite file before the snippet {body[:60]!r}"
         out.append((named[-1], json.loads(body)))
     return out
 
 
-def readme_commands(title: str = ADD_A_RULE) -> list[list[str]]:
+def recipe_commands(where: tuple[str, str] = ADD_A_RULE) -> list[list[str]]:
     """Every command line of the section's ```bash blocks, as argv (comments dropped)."""
     return [
         shlex.split(line, comments=True)
-        for _, body in code_blocks(readme_section(title), "bash")
+        for _, body in code_blocks(section(*where), "bash")
         for line in body.splitlines()
         if shlex.split(line, comments=True)
     ]
@@ -87,7 +82,7 @@ class Applied:
 
 
 def apply_recipes(project: Path, ytdq: Callable[[list[str]], subprocess.CompletedProcess]) -> Applied:
-    """Apply the README's recipes to ``project``; ``ytdq(args)`` runs ``ytdq args`` on it."""
+    """Apply the documentation's recipes to ``project``; ``ytdq(args)`` runs ``ytdq args`` on it."""
     applied = Applied()
     expectations = project / "expectations"
 
@@ -96,7 +91,7 @@ def apply_recipes(project: Path, ytdq: Callable[[list[str]], subprocess.Complete
         assert done.returncode == 0, f"ytdq {' '.join(args)}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
         return done
 
-    for suite, rule in readme_rules():  # "Add a rule": the snippets, built-in and SQL
+    for suite, rule in recipe_rules():  # "Add a rule": the snippets, built-in and SQL
         append_rules(project, suite, [rule])
         applied.rules.setdefault(suite, []).append(rule["meta"]["rule_id"])
     own = next(
@@ -112,11 +107,15 @@ def apply_recipes(project: Path, ytdq: Callable[[list[str]], subprocess.Complete
     append_rules(project, own, [rule])
     applied.rules[own] = [rule["meta"]["rule_id"]]
     table = next(t for t in ("videos", "channels", "users") if not (expectations / f"{t}_suggested.json").exists())
-    ok(["suite", "suggest", table, "--checkpoint", "nightly"])
+    # "Suggest a draft suite": its printed `suite suggest TABLE --checkpoint nightly`, for a free table
+    documented = next(argv for argv in recipe_commands(SUGGEST) if "--checkpoint" in argv)
+    assert documented[:3] == [".venv/bin/ytdq", "suite", "suggest"], documented
+    ok(["suite", "suggest", table, *documented[4:]])
     draft = json.loads((expectations / f"{table}_suggested.json").read_text())
     applied.rules[draft["name"]] = [e["meta"]["rule_id"] for e in draft["expectations"]]
     applied.suites = [own, draft["name"]]
-    for path in sorted(expectations.glob("*.json")):  # "How to tune a drift rule": widen one band
+    assert "`mad_multiplier`" in section(*TUNE)  # "How to tune a drift rule": widen one band
+    for path in sorted(expectations.glob("*.json")):
         doc = json.loads(path.read_text())
         banded = [e for e in doc["expectations"] if "mad_multiplier" in (e.get("kwargs") or {})]
         if banded:
@@ -130,4 +129,4 @@ def apply_recipes(project: Path, ytdq: Callable[[list[str]], subprocess.Complete
 
 def shipped(suite: str, rule_id: str) -> bool:
     """Whether a rule is of the rule book as the project ships it (not a recipe's, not an analyst's suite)."""
-    return suite in SHIPPED_SUITES and rule_id not in {r["meta"]["rule_id"] for _, r in readme_rules()}
+    return suite in SHIPPED_SUITES and rule_id not in {r["meta"]["rule_id"] for _, r in recipe_rules()}

@@ -1,10 +1,10 @@
-"""The README's "Add a rule (no Python)" section, executed as printed, and rules written without
-``id`` (issue 8): each rule gets its own result, with its own exact bad-row count, fast path on and off.
+"""The "Add a rule (no Python)" section of docs/rules.md, executed as printed, and rules written
+without ``id``: each rule gets its own result, with its own exact bad-row count, fast path on and off.
 
-- The README test reads the section's ```json snippets and ```bash commands from README.md itself,
+- The page test reads the section's ```json snippets and ```bash commands from the page itself,
   appends each snippet to the suite file the text names, inserts known bad rows for each rule and
   runs the printed commands with the venv's real ``ytdq`` (the project copy found by ``YTDQ_HOME``).
-- The done-when test adds the README's SQL template plus three rules without ``id`` (a failing
+- The done-when test adds the page's SQL template plus three rules without ``id`` (a failing
   range rule, a failing not-null rule, a clean SQL rule) to ``expectations/videos.json``, and to a
   suite made by ``ytdq suite new NAME --asset videos --checkpoint nightly``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_project, empty_redis_db, insert_video, rows, scalar
-from tests.recipes import append_rules, readme_commands, readme_rules
+from tests.recipes import append_rules, recipe_commands, recipe_rules
 from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
@@ -93,8 +93,8 @@ def _implausible_views(conn, n: int) -> None:
         insert_video(conn, _channel(conn), view_count=1_500_000_000, generation_cost=1)
 
 
-#: rule_id of a README snippet -> (SQL counting the rows that break it, inserting n such rows)
-README_BAD_ROWS = {
+#: rule_id of a documented snippet -> (SQL counting the rows that break it, inserting n such rows)
+DOC_BAD_ROWS = {
     "videos.published_has_analytics": (
         "SELECT count(*) FROM videos v WHERE status = 'published' "
         "AND NOT EXISTS (SELECT 1 FROM analytics a WHERE a.video_id = v.id)",
@@ -105,18 +105,18 @@ README_BAD_ROWS = {
 }
 
 
-def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
-    rules = readme_rules()
-    commands = readme_commands()
+def test_add_a_rule_page_runs_as_printed(new_database, cache_url, tmp_path):
+    rules = recipe_rules()
+    commands = recipe_commands()
     assert rules and commands
-    assert {r["meta"]["rule_id"] for _, r in rules} == set(README_BAD_ROWS), "a README rule without test data"
+    assert {r["meta"]["rule_id"] for _, r in rules} == set(DOC_BAD_ROWS), "a documented rule without test data"
     assert [c[:3] for c in commands] == [[".venv/bin/ytdq", "suite", "lint"], [".venv/bin/ytdq", "checkpoint", "run"]]
 
-    url = new_database("readme_rule")
+    url = new_database("doc_rule")
     seed.seed(url, users=20, seed=7)
     conn = connect(url, autocommit=True)
     try:
-        for count_sql, insert, n in README_BAD_ROWS.values():
+        for count_sql, insert, n in DOC_BAD_ROWS.values():
             assert scalar(conn, count_sql) == 0  # clean before: the count below is exactly the rows inserted
             insert(conn, n)
             assert scalar(conn, count_sql) == n
@@ -133,22 +133,22 @@ def test_readme_add_a_rule_runs_as_printed(new_database, cache_url, tmp_path):
     assert "0 errors, 0 warnings" in lint.stdout
     doc = json.loads((project / "expectations" / "videos.json").read_text())
     assert all(e.get("id") for e in doc["expectations"])
-    # the run: every README rule is a row of the failed-rule table with exactly the rows inserted
+    # the run: every documented rule is a row of the failed-rule table with exactly the rows inserted
     assert checkpoint.returncode == ExitCode.DATA_FAILED, checkpoint.stderr[-2000:]
     table = failed_table(checkpoint.stdout)
-    for rule_id, (_, _, n) in README_BAD_ROWS.items():
+    for rule_id, (_, _, n) in DOC_BAD_ROWS.items():
         assert table[rule_id] == {"table": "videos", "bad_rows": n}, checkpoint.stdout
 
 
 # ---------------------------------------------------------------------------------------------
-# done when (issue 8): rules without id, each its own exact count, fast path on and off
+# done when: rules without id, each its own exact count, fast path on and off
 
 RANGE_BAD, NOT_NULL_BAD, TEMPLATE_BAD = 5, 3, 4
-#: the rules' names start with it: apart from the README's own rules, which the project may hold already
+#: the rules' names start with it: apart from the page's own rules, which the project may hold already
 NAME = "done_when_"
 #: rule name -> SQL counting its bad rows (the oracle for the exact count)
 ORACLE = {
-    "published_has_analytics": README_BAD_ROWS["videos.published_has_analytics"][0],
+    "published_has_analytics": DOC_BAD_ROWS["videos.published_has_analytics"][0],
     "views_at_most_1e9": "SELECT count(*) FROM videos WHERE view_count > 1000000000",
     "cost_not_null": "SELECT count(*) FROM videos WHERE generation_cost IS NULL",
     "views_not_negative": "SELECT count(*) FROM videos WHERE view_count < 0",
@@ -156,8 +156,8 @@ ORACLE = {
 
 
 def done_when_rules(suite: str) -> list[dict]:
-    """The README's SQL template and three more rules, none with an ``id``."""
-    template = next(r for _, r in readme_rules() if r["type"] == "unexpected_rows_expectation")
+    """The page's SQL template and three more rules, none with an ``id``."""
+    template = next(r for _, r in recipe_rules() if r["type"] == "unexpected_rows_expectation")
     assert "id" not in template
     return [
         {**template, "meta": {"rule_id": f"{suite}.{NAME}published_has_analytics"}},

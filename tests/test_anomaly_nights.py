@@ -2,8 +2,8 @@
 small scale): every clean night's run is recorded, and each injected anomaly is measured on its
 first night. The long version is ``python -m benchmarks.anomaly_nights --weeks 8 --out DIR``.
 
-What is asserted holds for the committed rules: :data:`MAX_FALSE_ALARM_NIGHTS` and
-:data:`MUST_CATCH_FIRST_NIGHT`.
+What is asserted holds for the committed rules: :data:`MAX_FALSE_ALARM_NIGHTS`, :data:`CAUGHT_BY`
+and :data:`CAUGHT_ON`.
 """
 
 from __future__ import annotations
@@ -27,17 +27,23 @@ OPTIONS = Options(users=20, weeks=3, warmup=7, actions=False)
 #: Saturday with Saturdays and follow the growth; the simulation is seeded, so the count is the same
 #: on every machine).
 MAX_FALSE_ALARM_NIGHTS = 0
-#: Scenarios some rule must catch on their first night. Not yet: views doubled (the daily totals
-#: fail on drops only) and no new videos for 3 days (at 20 users a handful of videos a day: a day
-#: without one is within the rows-added band).
-MUST_CATCH_FIRST_NIGHT = {
-    "a_no_analytics",
-    "b_half_analytics",
-    "d_stalled_two_days",
-    "e_largest_users_silent",
-    "g_revenue_zero",
-    "h_failures_tripled",
+#: The rule made for each injected kind: it must fail on the kind's first night (a failure the
+#: clean run of the same night did not have).
+CAUGHT_BY = {
+    "a_no_analytics": "analytics.rows_per_day_seasonal",
+    "b_half_analytics": "analytics.rows_per_day_seasonal",
+    "c_views_doubled": "analytics.views_per_day_seasonal",
+    "d_stalled_two_days": "analytics.rows_per_day_seasonal",
+    "e_largest_users_silent": "analytics.views_per_top_user_seasonal",
+    "f_no_new_videos": "videos.days_since_newest_seasonal",
+    "g_revenue_zero": "analytics.monetized_zero_revenue_rate_seasonal",
+    "h_failures_tripled": "workflows.failed_rate_per_day_seasonal",
 }
+#: Kinds caught on a later night at this scale, and which: at 20 users about 3 new videos a day
+#: (the training days' median), so an empty day is ordinary (e^-3, 1 in 20) and only the third in a
+#: row is unlikely enough (1.2e-4, below the rule's 3.5 σ tail, 2.3e-4); at 60 users (12 a day)
+#: the first empty day fails.
+CAUGHT_ON = {"f_no_new_videos": 3}
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +96,9 @@ def test_each_injected_kind_is_run_and_the_expected_ones_are_caught_on_their_fir
             name
         )
         assert all(x["exit"] in (0, 1) for x in s["nights"]), name
-    caught = {name for name, s in scenarios.items() if s["caught_first_night"]}
-    assert MUST_CATCH_FIRST_NIGHT <= caught, {n: scenarios[n]["caught_by"] for n in MUST_CATCH_FIRST_NIGHT}
-    for name in MUST_CATCH_FIRST_NIGHT:  # a failing result: exit 1 on the scenario's first night
-        assert scenarios[name]["nights"][0]["exit"] == 1, name
-    # each kind by the rule made for it
-    assert "analytics.rows_per_day_seasonal" in scenarios["a_no_analytics"]["caught_by"]
-    assert "analytics.views_per_top_user_seasonal" in scenarios["e_largest_users_silent"]["caught_by"]
-    assert "analytics.monetized_zero_revenue_rate_seasonal" in scenarios["g_revenue_zero"]["caught_by"]
-    assert "workflows.failed_rate_per_day_seasonal" in scenarios["h_failures_tripled"]["caught_by"]
+    for name, rule_id in CAUGHT_BY.items():
+        k = CAUGHT_ON.get(name, 1)
+        night = scenarios[name]["nights"][k - 1]
+        assert night["exit"] == 1 and rule_id in night["new_failures"], (name, scenarios[name]["nights"])
+        assert scenarios[name]["caught_on_night"] <= OPTIONS.injection() + k - 1, name
+        assert scenarios[name]["caught_first_night"] is (k == 1), name

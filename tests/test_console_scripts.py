@@ -34,7 +34,7 @@ SCRIPTS = ("great_expectations", "ytdq")
 #: The Redis database REDIS_URL names here (nightly validates the cache; tests keep apart by database).
 REDIS_DB = 10
 INJECT = {"bad_email": 2, "orphan_videos": 3, "markup_in_title": 1, "duplicate_email": 1}
-#: The documented --json shape (README, issue 3).
+#: The documented --json shape (docs/pipelines.md).
 RUN_KEYS = {"checkpoint", "success", "exit_code", "run_id", "data_docs", "snapshot", "scan", "errors", "validations"}
 VALIDATION_KEYS = {"suite", "asset", "success", "results"}
 RESULT_KEYS = {

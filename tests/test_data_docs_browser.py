@@ -40,7 +40,7 @@ from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.defects import MARKUP_TITLE
 from ytempire_dq.run.checkpoint import run_checkpoint
 
-#: Where the screenshots go (git-ignored); the README's picture is one of them, copied by hand.
+#: Where the screenshots go (git-ignored); the picture in README.md and docs/data-docs.md is one of them, copied by hand.
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: Defects for the run; markup_in_title makes the titles the XSS checks look for.
 INJECT = {

@@ -143,7 +143,7 @@ def test_ytdq_history_prints_the_series_oldest_first(store, monkeypatch):
     assert [p["value"] for p in limited] == VALUES[-4:]
     text = cli.invoke(main, ["history", RULE, "--limit", "10"], env={"COLUMNS": "200"}).output
     lines = [line for line in text.splitlines() if line.strip().startswith(("│ 2027", "┃ 2027", "2027", "| 2027"))]
-    assert "series" in text and "no baseline yet" in text and "[90, 115]" in text
+    assert "series" in text and "not enough history yet" in text and "[90, 115]" in text
     assert any("180" in line and "FAILED" in line for line in text.splitlines()), text
     assert len(lines) >= len(VALUES), text
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import copy_project
 from ytempire_dq.db.connect import connect
+from ytempire_dq.expectations.expect_daily_metric_to_be_within_seasonal_band import METRICS as SEASONAL_METRICS
 from ytempire_dq.gx.context import open_context
 from ytempire_dq.run.checkpoint import _in_suite_order
 from ytempire_dq.run.report import read_validation_result
@@ -196,7 +197,9 @@ RULES = st.one_of(
         st.sampled_from(
             [
                 {"metric": "row_count"},
+                {"metric": "days_since_newest"},
                 {"metric": "null_rate", "column": "description"},
+                {"metric": "zero_rate", "column": "view_count"},
                 {"metric": "mean", "column": "generation_cost"},
                 {"metric": "distinct_count", "column": "channel_id"},
                 {"metric": "ratio", "column": "view_count", "denominator_column": "generation_cost"},
@@ -441,14 +444,17 @@ def test_fast_path_equals_gx_alone_on_every_rule(world, rules, data):
 
 def test_the_property_covers_every_kind_of_rule():
     """The generator can produce every rule family named in the issue (not just some of them)."""
-    seen = set()
+    seen, metrics = set(), set()
 
-    @settings(max_examples=300, database=None, derandomize=True)
+    @settings(max_examples=1000, database=None, derandomize=True)
     @given(RULES)
     def collect(rule):
         seen.add(rule["type"])
+        if rule["type"] == "expect_daily_metric_to_be_within_seasonal_band":
+            metrics.add(rule["kwargs"]["metric"])
 
     collect()
+    assert metrics == set(SEASONAL_METRICS)  # every metric kind of the seasonal band, the gap in days too
     assert seen >= {
         "expect_column_values_to_not_be_null",
         "expect_column_values_to_be_between",

@@ -1,4 +1,4 @@
-"""The layers of docs/architecture.md, in code: a module imports only its own layer or the layers
+"""The layers of docs/concepts.md, in code: a module imports only its own layer or the layers
 below it (imports inside functions count: a lazy import hides the dependency from Python, not
 from the next reader)."""
 
@@ -39,7 +39,7 @@ def layer_name(module: str) -> str:
         for prefix in prefixes:
             if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
                 best, found = prefix, name
-    assert found is not None, f"{module} is in no layer: add it to LAYERS and to docs/architecture.md"
+    assert found is not None, f"{module} is in no layer: add it to LAYERS and to docs/concepts.md"
     return found
 
 

@@ -1,10 +1,10 @@
-"""The checks connect as a role that can only read (README, "Run it against production").
+"""The checks connect as a role that can only read (docs/production.md, "Run it against production").
 
 With the embedded defaults (no DATABASE_URL, as after `ytdq services up`), in a project home and
 state directory of this module: the checking role has no power (no superuser, CREATEROLE,
 REPLICATION, BYPASSRLS, no role membership, no CREATE), and each thing an analyst's SQL could try
 fails for lack of privilege -- also after turning the role's read-only default off -- with nothing
-changed; migrate, seed and nightly still work, the history written by the owner. The README's
+changed; migrate, seed and nightly still work, the history written by the owner. The documented
 GRANT block, run verbatim but for the names it says to replace, gives a role the checks run as,
 clean. A role that can write is named in one stderr warning by `checkpoint run` and `services status`.
 """
@@ -24,8 +24,9 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
+from tests.doc_pages import code_block
 from tests.helpers import rows, scalar, with_redis_db
-from tests.worker_home import CHECKOUT, make_worker_home
+from tests.worker_home import make_worker_home
 from ytempire_dq.db.connect import connect, parse_url
 from ytempire_dq.db.roles import CHECK_USER
 from ytempire_dq.fixtures import seed
@@ -265,20 +266,18 @@ def test_backup_and_history_prune_connect_as_the_owner(migrated):
 
 
 # ---------------------------------------------------------------------------------------------
-# the README's block for production servers
+# the documented block for production servers (docs/production.md)
 
 
 def readme_grant_block() -> str:
-    """The ```sql block of the README's "Run it against production" section, as written."""
-    text = (CHECKOUT / "README.md").read_text()
-    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```sql\n(.*?)```", section, re.S)[1]
+    """The first ```sql block of docs/production.md ("Run it against production"), as written."""
+    return code_block("production.md", "Run it against production", "sql", 0)
 
 
 @pytest.fixture(scope="module")
 def readme_role(server_urls, new_database, redis_url):
-    """The README's block run on a new, seeded database of the session, as its owner, with only
-    the names and password the README says to replace; dropped at the end."""
+    """The documented block run on a new, seeded database of the session, as its owner, with only
+    the names and password the page says to replace; dropped at the end."""
     db_url = new_database("readme_role")
     seed.seed(db_url, users=5)
     role, password = f"lp_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex[:8]
@@ -337,7 +336,7 @@ def test_a_superuser_is_named_once(readme_role):
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {user}, a superuser: an analyst's SQL could read and write server files, "
-            'run programs and stop other sessions; connect them as a read-only role (see README, "Run it against production")'
+            'run programs and stop other sessions; connect them as a read-only role (see docs/production.md, "Run it against production")'
         ], proc.stderr
 
 
@@ -350,7 +349,7 @@ def test_a_role_that_can_write_is_named(readme_role):
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         assert warnings(proc) == [
             f"warning: the checks connect as {readme_role['role']}, which can write (e.g. INSERT, UPDATE, DELETE or "
-            'TRUNCATE on public.videos); connect them as a read-only role (see README, "Run it against production")'
+            'TRUNCATE on public.videos); connect them as a read-only role (see docs/production.md, "Run it against production")'
         ]
     finally:
         conn.cursor().execute(f"REVOKE INSERT ON videos FROM {readme_role['role']}")

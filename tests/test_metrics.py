@@ -63,11 +63,16 @@ def test_values_that_are_not_numbers_are_stored_as_null():
 def test_band_text():
     assert metrics.band_text(None) == ("", "")
     shown = {"value": 61234.0, "lower": 95000.0, "upper": 116000.0, "baseline_runs": 7, "min_runs": 5}
-    assert metrics.band_text(shown) == ("61,234", "[95,000, 116,000] (7 runs)")
+    assert metrics.band_text(shown) == ("61,234", "[95,000, 116,000] (7 days)")
     learning = {"value": 3.0, "lower": None, "upper": None, "baseline_runs": 3, "min_runs": 7}
-    assert metrics.band_text(learning) == ("3", "no baseline yet (3 of 7 runs)")
+    assert metrics.band_text(learning) == ("3", "not enough history yet (3 of 7 days)")
     assert metrics.band_text({**learning, "value": None})[0] == "none"
     assert metrics.band_text({**shown, "value": 0.123456})[0] == "0.1235"
+    # a seasonal rule's series is judged per day: its training days, in the words of its own status
+    seasonal = {"value": 8.0, "lower": 0.0, "upper": 9.1, "baseline_runs": 28, "min_runs": 14}
+    assert metrics.band_text(seasonal) == ("8", "[0, 9.1] (28 days)")
+    young = {**seasonal, "lower": None, "upper": None, "baseline_runs": 9}
+    assert metrics.band_text(young) == ("8", "not enough history yet (9 of 14 days)")
 
 
 def test_record_and_read_back_by_run(db_url, new_database):

@@ -280,3 +280,63 @@ def test_a_paged_checkpoint_opens_one_incident_resolves_it_and_pages_when_it_can
     page = hooks.of("/pd")[-1]
     assert page["event_action"] == "trigger" and "could not run" in page["payload"]["summary"]
     assert "s3cret" not in json.dumps(hooks.received)
+
+
+@pytest.fixture
+def faked_store(tmp_path, monkeypatch):
+    """The results store on a cluster of its own whose clock libfaketime moves (``clock.days``)."""
+    from benchmarks.nights import FakeClock
+    from tests.topologies import start_cluster, stop_cluster
+
+    clock = FakeClock()
+    cluster = start_cluster(tmp_path / "store", **clock.env)
+    monkeypatch.setenv("YTDQ_STORE_URL", cluster.url)
+    try:
+        yield clock, cluster.url
+    finally:
+        stop_cluster(cluster)
+        clock.remove()
+
+
+def test_a_rule_failing_for_days_is_recalled_by_one_reminder_a_week(project, receivers, faked_store):
+    hooks, inbox = receivers["hooks"], receivers["inbox"]
+    clock, store_url = faked_store
+    run(project, a_fails=True, b_fails=False)  # night 0: A (growth), C (default), D (platform) start failing
+    assert len(hooks.received) == 3 and len(inbox.messages) == 1
+    assert all(not body["reminder"] for path, body in hooks.received if path == "/hook")
+    for night in (1, 3, 6):  # nothing changed, and the owners heard less than a week ago
+        clock.days(night)
+        assert run(project, a_fails=True, b_fails=False).action_errors == []
+        assert len(hooks.received) == 3 and len(inbox.messages) == 1, night
+
+    clock.days(8)  # a week of silence: each owner is reminded of their own rules, once
+    run(project, a_fails=True, b_fails=False)
+    (slack,) = hooks.of("/slack")[1:]
+    assert "reminder, nothing changed" in slack["text"] and f"Still failing (1):\n  - {A} since 20" in slack["text"]
+    assert "New failures" not in slack["text"] and C not in slack["text"] and D not in slack["text"]
+    (teams,) = hooks.of("/teams")[1:]
+    assert f"  - {C} since" in teams["text"] and A not in teams["text"]
+    (hook,) = hooks.of("/hook")[1:]
+    assert hook["reminder"] is True and hook["still_failing"] == [D] and hook["new_failures"] == []
+    assert len(inbox.messages) == 2 and "reminder" in inbox.messages[-1]["Subject"]
+
+    clock.days(9)  # reminded yesterday: quiet again
+    run(project, a_fails=True, b_fails=False)
+    assert len(hooks.received) == 6 and len(inbox.messages) == 2
+    c = connect(store_url, autocommit=True)
+    try:
+        assert rows(c, "SELECT count(*) FROM dq.notifications WHERE delivered_at IS NULL") == [(0,)]
+    finally:
+        c.close()
+
+
+def test_a_bad_digest_days_names_the_file(project, receivers):
+    from ytempire_dq.actions.notify import read_routing
+    from ytempire_dq.errors import YtdqError
+
+    path = project["gx"] / "notifications.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "digest_days": "weekly"}))
+    with pytest.raises(YtdqError) as caught:
+        read_routing(path, lambda value: value)
+    assert str(path) in str(caught.value) and '"digest_days" must be a whole number' in str(caught.value)

@@ -1,6 +1,7 @@
-"""Every recipe of the README, applied to a copy of the checkout (its own project home), leaves the
-project green: ``suite lint`` finds nothing, ``nightly`` on clean seeded data runs the new rules
-with the others and fails none, and the benchmark's floor translates and counts every rule."""
+"""Every recipe of the documentation (tests/recipes.py reads them from docs/), applied to a copy
+of the checkout (its own project home), leaves the project green: ``suite lint`` finds nothing,
+``nightly`` on clean seeded data runs the new rules with the others and fails none, and the
+benchmark's floor translates and counts every rule."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def clean_db(new_database) -> str:
     return url
 
 
-def test_the_readmes_recipes_applied_to_a_copy_of_the_checkout_keep_it_green(clean_db, cache_url, tmp_path):
+def test_the_documented_recipes_applied_to_a_copy_of_the_checkout_keep_it_green(clean_db, cache_url, tmp_path):
     project = copy_checkout(tmp_path / "project")
 
     def ytdq(*args: str, **env: str):

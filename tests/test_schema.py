@@ -35,7 +35,7 @@ COLUMNS = {
         "error_message": ("text", True),
         "created_at": ("timestamp with time zone", False),
     },
-    "user_erasures": {  # migration 007: the ids of erased users (README, "Personal data")
+    "user_erasures": {  # migration 007: the ids of erased users (docs/personal-data.md, "Personal data")
         "user_id": ("uuid", False),
         "erased_at": ("timestamp with time zone", False),
     },

@@ -1,5 +1,5 @@
 """`ytdq services up` restarts its own crashed servers even with their URLs exported (as the
-README and `services up` itself say to do); a URL pointing elsewhere stays "external".
+docs/cli.md and `services up` itself say to do); a URL pointing elsewhere stays "external".
 
 Before: with DATABASE_URL/REDIS_URL exported, `services up` called both servers "external",
 exited 0, and a crashed PostgreSQL stayed down. Real crashes: kill -9 of the embedded postmaster

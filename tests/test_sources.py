@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.custom_project import add_checkpoint
-from tests.helpers import copy_project, rows, scalar
+from tests.helpers import a_day_passes, copy_project, rows, scalar
 from ytempire_dq import config
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect
@@ -53,7 +53,10 @@ def run(setup, monkeypatch, source: str | None, db: str, store: str | None = Non
 def recorded(setup):
     """Three runs on production, one on staging, one more on production, in one store."""
     with pytest.MonkeyPatch.context() as mp:
-        production = [run(setup, mp, "production", "production") for _ in range(3)]
+        production = []
+        for _ in range(3):  # nightly: a day apart (the band counts one value a day)
+            production.append(run(setup, mp, "production", "production"))
+            a_day_passes(setup["store"])
         staging = run(setup, mp, "staging", "staging")
         again = run(setup, mp, "production", "production")
     return {"production": production, "staging": staging, "again": again}
@@ -61,13 +64,13 @@ def recorded(setup):
 
 def test_staging_never_teaches_productions_band(setup, recorded):
     assert [r.rule(RULE).observed_value["status"] for r in recorded["production"]] == [
-        "no baseline yet (0 of 2 runs)",
-        "no baseline yet (1 of 2 runs)",
+        "not enough history yet (0 of 2 days)",
+        "not enough history yet (1 of 2 days)",
         "within band",
     ]
     # staging holds half the rows: judged against production's band it would fail; it has none
     staging = recorded["staging"]
-    assert staging.success and staging.rule(RULE).observed_value["status"] == "no baseline yet (0 of 2 runs)"
+    assert staging.success and staging.rule(RULE).observed_value["status"] == "not enough history yet (0 of 2 days)"
     assert staging.source == "staging" and staging.to_dict()["source"] == "staging"
     # staging's value did not join production's
     assert recorded["again"].rule(RULE).observed_value["baseline_runs"] == 3
@@ -158,20 +161,17 @@ def test_data_docs_say_which_source_each_run_checked(setup, recorded):
 
 
 def test_the_readme_store_block_makes_a_store_the_first_run_migrates(setup, monkeypatch, server_urls):
-    """The README's second ```sql block of "Run it against production", run as written (names and
+    """The second ```sql block of docs/production.md ("Run it against production"), run as written (names and
     password replaced) on the session's server: an empty database owned by a plain role is a store
     the first run migrates and writes."""
-    import re
     import uuid
 
     import sqlalchemy as sa
 
-    from tests.worker_home import CHECKOUT
+    from tests.doc_pages import code_block
     from ytempire_dq.db import migrations
 
-    text = (CHECKOUT / "README.md").read_text()
-    section = text.split("\n## Run it against production\n", 1)[1].split("\n## ", 1)[0]
-    block = re.findall(r"```sql\n(.*?)```", section, re.S)[1]
+    block = code_block("production.md", "Run it against production", "sql", 1)
     role, db, password = f"st_{uuid.uuid4().hex[:8]}", f"st_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     admin = connect(server_urls["postgres"], autocommit=True)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_project, rows, with_redis_db
+from tests.helpers import a_day_passes, copy_project, rows, with_redis_db
 from tests.topologies import ROLE_PASSWORD, wait_replayed
 from ytempire_dq.db.connect import connect
 
@@ -144,7 +144,7 @@ def test_nightly_runs_on_a_standby_keep_history_baselines_and_watermarks_in_the_
 ):
     """Issue 22, item 2: eight nightly runs on the standby as a SELECT-only role, the store on the
     other cluster (a database of this test's own): ``ytdq history`` lists the eight runs, the drift
-    rules leave "no baseline yet" at ``min_runs`` (their baseline comes from the store), and
+    rules leave "not enough history yet" at ``min_runs`` (their baseline comes from the store), and
     ``--since-last`` runs incrementally on the ninth (the watermarks come from the store)."""
     from ytempire_dq.db import migrations
 
@@ -165,6 +165,7 @@ def test_nightly_runs_on_a_standby_keep_history_baselines_and_watermarks_in_the_
         proc = nightly(project, report, *extra, **env)
         assert proc.returncode == 0, (night, proc.stdout, proc.stderr)
         docs.append(json.loads(report.read_text()))
+        a_day_passes(store_url)  # nightly: the band counts one value a day
         if night == NIGHTS - 1:  # after eight nights: the history lists exactly them
             listed = ytdq(None, "history", "--json", **env)
             assert listed.returncode == 0, listed.stderr
@@ -179,7 +180,7 @@ def test_nightly_runs_on_a_standby_keep_history_baselines_and_watermarks_in_the_
     for night, observed in enumerate(bands[:NIGHTS]):
         for rule_id, o in observed.items():
             assert o["min_runs"] == 7, rule_id
-            expected = f"no baseline yet ({night} of 7 runs)" if night < 7 else "within band"
+            expected = f"not enough history yet ({night} of 7 days)" if night < 7 else "within band"
             assert (o["status"], o["baseline_runs"]) == (expected, night), (night, rule_id)
     print("night 8:", {rule_id: o["status"] for rule_id, o in bands[NIGHTS - 1].items()})
 

@@ -11,6 +11,7 @@ that use these live in ``tests/conftest.py`` (``primary_cluster``, ``standby``, 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -53,7 +54,11 @@ def start_cluster(state_dir: Path, **env: str) -> Cluster:
     """A new cluster (``services.up`` in ``state_dir``, no Redis, no WAL archive); ``env``: extra
     environment of its server processes (e.g. libfaketime's ``LD_PRELOAD``)."""
     with contextmanager(module_environ)(YTDQ_WAL_ARCHIVE="off", **env):  # what the servers inherit
-        pg = services.up(Path(state_dir), redis=False)["postgres"]
+        outside = {name: os.environ.pop(name) for name in ("DATABASE_URL", "REDIS_URL") if name in os.environ}
+        try:  # an external URL in the environment would make services.up leave its server out
+            pg = services.up(Path(state_dir), redis=False)["postgres"]
+        finally:
+            os.environ.update(outside)
     return Cluster(
         port=pg["port"],
         datadir=Path(pg["datadir"]),

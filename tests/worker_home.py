@@ -19,10 +19,10 @@ import tempfile
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-#: What is read from ``YTDQ_HOME`` (config.PROJECT_ROOT): the GX project, the migrations, and the
-#: README (tests compare it with the rules). ``locations.copy_project`` cannot be used here: importing
+#: What is read from ``YTDQ_HOME`` (config.PROJECT_ROOT): the GX project and the migrations (tests
+#: read the documentation from the checkout itself: tests/doc_pages.py). ``locations.copy_project`` cannot be used here: importing
 #: the package fixes PROJECT_ROOT.
-PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema", "README.md")
+PROJECT_PARTS = ("gx", "expectations", "checkpoints", "validation_definitions", "schema")
 
 
 def copy_checkout(home: Path) -> Path:

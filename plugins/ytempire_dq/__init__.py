@@ -15,7 +15,7 @@ Layers, bottom first (a module imports its own layer or lower ones; ``tests/test
 
 Importing this package stays cheap (no GX import); the GX side is loaded by
 ``ytempire_dq.gx.context.open_context``, which imports every custom expectation and action first.
-The user documentation's architecture page (docs/architecture.md) says the same at length.
+The user documentation's concepts page (docs/concepts.md) says the same at length.
 """
 
 __version__ = "0.1.0"

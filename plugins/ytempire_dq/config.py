@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ytempire_dq.errors import YtdqError
 
-# plugins/ytempire_dq/config.py -> the checkout: the package is installed editable (README, "Set up
+# plugins/ytempire_dq/config.py -> the checkout: the package is installed editable (docs/index.md, "Set up
 # and run") because gx/, expectations/, checkpoints/ and schema/ are read from the checkout, not the wheel.
 PROJECT_ROOT = Path(os.environ.get("YTDQ_HOME") or Path(__file__).resolve().parents[2])
 STATE_DIR = PROJECT_ROOT / ".ytdq"
@@ -228,7 +228,7 @@ def database_url(required: bool = True) -> str | None:
     return url
 
 
-#: Where the project writes, when not where the checks read (README, "Run it against production").
+#: Where the project writes, when not where the checks read (docs/production.md, "Run it against production").
 STORE_URL_ENV = "YTDQ_STORE_URL"
 
 
@@ -246,7 +246,7 @@ def store_url(checks: str | None = None, required: bool = True) -> str | None:
     return url
 
 
-#: The name a run records for the database it checked (README, "Run it against production").
+#: The name a run records for the database it checked (docs/production.md, "Run it against production").
 SOURCE_ENV = "YTDQ_SOURCE"
 _SOURCE_CHARS = 100
 
@@ -335,7 +335,7 @@ def _embedded_owner(url: str | None) -> str | None:
 
 #: How long the project keeps its own data (``dq`` run history and quarantine, stored validation
 #: results, Data Docs pages): ``YTDQ_RETENTION_DAYS``, else this. The one place every reader takes
-#: it from (``ytdq results prune``, the ``privacy`` suite's retention rules, the README statement).
+#: it from (``ytdq results prune``, the ``privacy`` suite's retention rules, the statement in docs/personal-data.md).
 RETENTION_DAYS = 30
 RETENTION_ENV = "YTDQ_RETENTION_DAYS"
 

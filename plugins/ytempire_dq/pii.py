@@ -20,7 +20,7 @@ machine that must produce comparable masks); else a random 32-byte secret create
 ``.ytdq/pii_salt`` (git-ignored, mode 0600) under the project. Not in the repository: a salt
 everyone can read would let anyone confirm a guessed e-mail address against a mask.
 
-**Which columns** (see the README, "Personal data"): what identifies or was written by a person
+**Which columns** (see the docs/personal-data.md, "Personal data"): what identifies or was written by a person
 (e-mail, username, API key names, channel names, free-text error messages) and secrets (password
 and key hashes). Not masked: row ids (pseudonymous keys; the quarantine keeps them so a row can be
 found), and video titles/descriptions (generated content the platform publishes on YouTube; the
@@ -40,7 +40,7 @@ from typing import Any
 from ytempire_dq.values import any_leaf, map_leaves
 
 #: Per table, the columns holding personal data or secrets. The ONE declaration: the masking
-#: below, the quarantine (``dq.quarantine`` stores no such column) and the README read it.
+#: below, the quarantine (``dq.quarantine`` stores no such column) and docs/personal-data.md read it.
 PII_COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("email", "username", "password_hash"),
     "api_keys": ("name", "key_hash"),

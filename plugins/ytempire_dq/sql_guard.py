@@ -21,7 +21,7 @@ statement in it. Three locks:
    ``YTDQ_STATEMENT_TIMEOUT`` seconds, default 300): :func:`begin_read_only` for our own
    connections; for GX's data source engine, its kwargs in ``gx/great_expectations.yml``
    (``BEGIN READ ONLY`` for every transaction) with the timeout set by :func:`apply_to_context`.
-   Below all three, the role the checks connect as should hold SELECT only (README, "Run it against production").
+   Below all three, the role the checks connect as should hold SELECT only (docs/production.md, "Run it against production").
 """
 
 from __future__ import annotations

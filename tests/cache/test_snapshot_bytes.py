@@ -92,7 +92,7 @@ def test_bad_names_without_ttl_fail_the_name_rule_and_the_ttl_rule_with_exactly_
     name_rule = report.rule("cache.key_name_is_utf8")
     assert (
         sorted(name_rule.partial_unexpected_list)
-        == sorted(  # the token masked (README, "Personal data")
+        == sorted(  # the token masked (docs/personal-data.md, "Personal data")
             "session:" + pii.mask(f"\\xff\\xfe\\x{0x80 + i:x}{source[8:].decode()}") for i in range(BAD)
         )
     )

@@ -77,7 +77,7 @@ def test_sentence_and_round_trip(tmp_path):
 
 
 def test_looks_up_in_a_read_only_session(db_url, empty_tables, frame_batch):
-    """The checks' role is read-only by default (README, "Run it against production"), as a replica is: the
+    """The checks' role is read-only by default (docs/production.md, "Run it against production"), as a replica is: the
     lookup creates no table. A '%' in an inlined status is text, not a driver placeholder."""
     db = empty_tables
     active, suspended = insert_user(db), insert_user(db)

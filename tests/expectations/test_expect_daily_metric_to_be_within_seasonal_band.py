@@ -144,6 +144,11 @@ CASES = {
         "AND status = 'succeeded' ORDER BY id LIMIT 40)",
         "SELECT avg((status = 'failed')::int) FROM workflows WHERE started_at >= {d} AND started_at < {d} + 1",
     ),
+    "days_since_newest": (
+        dict(table="videos", date_column="created_at", metric="days_since_newest"),
+        "DELETE FROM videos WHERE created_at >= {d} AND created_at < {d} + 1 AND id NOT IN (SELECT video_id FROM analytics)",
+        "SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM videos WHERE created_at >= {d} AND created_at < {d} + 1",
+    ),
 }
 
 

@@ -114,7 +114,7 @@ def _baselines(doc: dict) -> list[int]:
     for v in doc["validations"]:
         for r in v["results"]:
             if r["expectation_type"].endswith("_within_history_band"):
-                r["observed_value"].pop("status")  # "no baseline yet (n of 7 runs)"
+                r["observed_value"].pop("status")  # "not enough history yet (n of 7 days)"
                 counts.append(r["observed_value"].pop("baseline_runs"))
     return counts
 

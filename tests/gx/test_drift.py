@@ -14,8 +14,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from tests import doc_pages
 from tests.custom_project import add_checkpoint
-from tests.helpers import copy_project, rendered_sentence, rows, scalar, suite_round_trip
+from tests.helpers import a_day_passes, copy_project, rendered_sentence, rows, scalar, suite_round_trip
 from ytempire_dq.cli import main
 from ytempire_dq.config import PROJECT_ROOT
 from ytempire_dq.db.connect import connect
@@ -84,9 +85,13 @@ def project(module_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stable(project):
-    """14 nightly runs on unchanged data, each recorded in the history."""
-    return [run_checkpoint("drift", config_dir=project) for _ in range(STABLE_RUNS)]
+def stable(project, module_env):
+    """14 nightly runs on unchanged data, each recorded in the history (a day apart)."""
+    reports = []
+    for _ in range(STABLE_RUNS):
+        reports.append(run_checkpoint("drift", config_dir=project))
+        a_day_passes(module_env)
+    return reports
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +128,7 @@ def test_the_first_runs_pass_with_no_baseline_yet(stable):
         assert report.success and report.exit_code == ExitCode.OK
         for rule_id in (VIEWS, COUNT):
             observed = report.rule(rule_id).observed_value
-            assert observed["status"] == f"no baseline yet ({n} of 7 runs)", (n, rule_id)
+            assert observed["status"] == f"not enough history yet ({n} of 7 days)", (n, rule_id)
             assert observed["baseline_runs"] == n and observed["lower"] is None and observed["value"] > 0
 
 
@@ -166,7 +171,7 @@ def test_losing_40_percent_of_yesterday_fails_with_the_value_and_the_band(after_
     rule = after_loss.rule(VIEWS)
     now = scalar(conn, f"SELECT sum(views) FROM analytics WHERE {YESTERDAY}")
     observed = rule.observed_value
-    # the band of the last 14 accepted values: 13 nights of the full day, the 3 % night (median: full day)
+    # the band of the last 14 days' accepted values: 13 nights of the full day, the 3 % night (median: full day)
     assert observed["value"] == now and observed["median"] == yesterday["views"] and observed["mad"] == 0
     assert observed["lower"] == pytest.approx(0.9 * yesterday["views"]) and now < observed["lower"]
     assert observed["status"] == "below band" and observed["baseline_runs"] == 14
@@ -194,9 +199,9 @@ def test_history_shows_value_and_band_run_by_run(after_loss, stable, yesterday, 
     failed = next(line for line in lines if after_loss.run_id in line)
     observed = after_loss.rule(VIEWS).observed_value
     assert "FAILED" in failed and f"{observed['value']:,.0f}" in failed
-    assert f"[{observed['lower']:,.0f}, {observed['upper']:,.0f}] (14 runs)" in failed
+    assert f"[{observed['lower']:,.0f}, {observed['upper']:,.0f}] (14 days)" in failed
     first = next(line for line in lines if stable[0].run_id in line)
-    assert "no baseline yet (0 of 7 runs)" in first and f"{yesterday['views']:,.0f}" in first
+    assert "not enough history yet (0 of 7 days)" in first and f"{yesterday['views']:,.0f}" in first
     assert re.search(r"failing since \d{4}-\d\d-\d\d", result.output)
 
     as_json = json.loads(CliRunner().invoke(main, ["history", VIEWS, "--limit", "30", "--json"]).output)
@@ -223,10 +228,10 @@ def test_nightly_passes_on_clean_data_without_history(module_env, stable):
         "videos.row_count_within_history",
         "channels.row_count_within_history",
     }
-    assert all(r.observed_value["status"] == "no baseline yet (0 of 7 runs)" for r in from_history)
+    assert all(r.observed_value["status"] == "not enough history yet (0 of 7 days)" for r in from_history)
     # the seasonal rules judge from the data itself: on the first run already
     seasonal = {r.rule_id: r.observed_value for r in band_rules if r not in from_history}
-    assert len(seasonal) == 13 and seasonal["analytics.views_per_day_seasonal"]["training_days"] == 28
+    assert len(seasonal) == 14 and seasonal["analytics.views_per_day_seasonal"]["training_days"] == 28
 
 
 # ---- the band on plain numbers ---------------------------------------------------------------
@@ -239,7 +244,10 @@ def test_band_median_and_mad():
     assert band(106, values, min_runs=7, mad_multiplier=5, tolerance_pct=0)["status"] == "above band"
     assert band(106, values, min_runs=7, mad_multiplier=5, tolerance_pct=10)["success"]  # 10 % floor: ±10
     assert not band(89, values, min_runs=7, mad_multiplier=0, tolerance_pct=10)["success"]  # percentage alone
-    assert band(89, values, min_runs=8, mad_multiplier=0, tolerance_pct=10)["status"] == "no baseline yet (7 of 8 runs)"
+    assert (
+        band(89, values, min_runs=8, mad_multiplier=0, tolerance_pct=10)["status"]
+        == "not enough history yet (7 of 8 days)"
+    )
     missing = band(None, values, min_runs=7, mad_multiplier=5, tolerance_pct=10)
     assert not missing["success"] and missing["status"] == "no value (nothing to measure)"
 
@@ -260,8 +268,8 @@ def test_rules_round_trip_render_and_refuse_bad_parameters(tmp_path):
     assert daily.metric == "null_rate(analytics.views) on date = current_date - 1 where likes = 0"
     assert rendered_sentence(daily) == (
         "The null_rate of analytics.views on the day current_date - 1 (by date) (rows where likes = 0) "
-        "stays within the band learned from its last 14 accepted values: median ± max(5 × MAD, 10 % of the "
-        "median); it passes until 7 values are recorded."
+        "stays within the band learned from its accepted values of the last 14 days (the last of each day): "
+        "median ± max(5 × MAD, 10 % of the median); it passes until values of 7 days are recorded."
     )
     assert rendered_sentence(ExpectTableRowCountToBeWithinHistoryBand(table="videos")).startswith(
         "The row count of videos stays within the band"
@@ -295,17 +303,20 @@ def test_data_docs_show_the_sentence_and_the_observed_band(module_env, tmp_path,
     from tests.helpers import data_docs_pages
 
     pages = data_docs_pages(tmp_path, module_env, ExpectTableRowCountToBeWithinHistoryBand(table="users"))
-    assert "The row count of users stays within the band learned from its last 14 accepted values" in pages["suite"]
-    assert "no baseline yet (0 of 7 runs)" in pages["validation"]
-    # the observed value is a sentence ("40: no baseline yet ..."), not the result's dict
-    assert re.search(r"are recorded\. [\d,]+: no baseline yet \(0 of 7 runs\) ", pages["validation"]), pages[
+    assert (
+        "The row count of users stays within the band learned from its accepted values of the last 14 days"
+        in pages["suite"]
+    )
+    assert "not enough history yet (0 of 7 days)" in pages["validation"]
+    # the observed value is a sentence ("40: not enough history yet ..."), not the result's dict
+    assert re.search(r"are recorded\. [\d,]+: not enough history yet \(0 of 7 days\) ", pages["validation"]), pages[
         "validation"
     ]
     assert not re.search(r"(&#39;|')lower(&#39;|')", pages["validation"])
 
 
-#: README row label (its start) -> how a rule of the suite files is classified into it
-README_ROWS = {
+#: docs/rules.md row label (its start) -> how a rule of the suite files is classified into it
+DOC_ROWS = {
     "**Schema restated**": "schema",
     "**Constraint-backed**": "constraint",
     "**Business-only**": "business",
@@ -328,22 +339,21 @@ def family(rule: dict) -> str:
     return rule["meta"].get("family") or "business"
 
 
-def test_the_readme_counts_the_rules_of_each_family():
+def test_the_rules_page_counts_the_rules_of_each_family():
     import collections
 
     counts = collections.Counter()
     for suite in ("users", "channels", "videos", "analytics", "api_keys", "workflows", "cross_table"):
         for rule in json.loads((PROJECT_ROOT / "expectations" / f"{suite}.json").read_text())["expectations"]:
             counts[family(rule)] += 1
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme[readme.index("## What the rules catch") :]
+    section = doc_pages.section("rules.md", "What the rules catch")
     table = {}
     for line in section.splitlines()[1:60]:
         cells = [c.strip() for c in line.split("|")]
-        for label, key in README_ROWS.items():
+        for label, key in DOC_ROWS.items():
             if len(cells) > 2 and cells[1].startswith(label):
                 table[key] = int(cells[2])
-    # the README counts the rules the project ships; an analyst's own rules add to the files, so
+    # the page counts the rules the project ships; an analyst's own rules add to the files, so
     # what holds for any project: every family of the files has its row, the total is the rows' sum
     assert set(counts) <= set(table) and all(n > 0 for n in table.values()), (table, dict(counts))
     assert f"The {sum(table.values())} rules of the table suites" in section
@@ -368,6 +378,33 @@ def test_a_store_of_an_older_release_is_migrated_on_first_use(new_database, proj
         c.close()
 
 
+def test_the_band_counts_days_not_runs(module_env, project, new_database, monkeypatch):
+    """Seven re-runs on one day are one day of evidence (the day's last value): not enough history
+    yet; runs on seven days give a band."""
+    store = new_database("drift_per_day")
+    monkeypatch.setenv("YTDQ_STORE_URL", store)
+    same_day = [run_checkpoint("drift", config_dir=project) for _ in range(7)]
+    for rule_id in (VIEWS, COUNT):
+        assert [r.rule(rule_id).observed_value["status"] for r in same_day] == [
+            "not enough history yet (0 of 7 days)"
+        ] + ["not enough history yet (1 of 7 days)"] * 6, rule_id
+    nights = []
+    for _ in range(7):
+        a_day_passes(store)
+        nights.append(run_checkpoint("drift", config_dir=project))
+    for rule_id in (VIEWS, COUNT):
+        observed = [r.rule(rule_id).observed_value for r in nights]
+        assert [o["status"] for o in observed] == [f"not enough history yet ({n} of 7 days)" for n in range(1, 7)] + [
+            "within band"
+        ], rule_id
+        assert observed[-1]["baseline_runs"] == 7 and observed[-1]["lower"] <= observed[-1]["value"], rule_id
+    c = connect(store, autocommit=True)
+    try:
+        assert scalar(c, "SELECT count(*) FROM dq.metrics") == 2 * 14  # every value is kept, one a day is used
+    finally:
+        c.close()
+
+
 def test_with_a_store_apart_the_baseline_comes_from_the_store(module_env, conn, project, new_database, monkeypatch):
     """``YTDQ_STORE_URL`` on another database: the band rules measure in the checked database and
     learn their band from the store's ``dq.metrics`` (issue 22, item 2); the checked database's
@@ -375,12 +412,15 @@ def test_with_a_store_apart_the_baseline_comes_from_the_store(module_env, conn, 
     store = new_database("drift_store_apart")
     before = scalar(conn, "SELECT count(*) FROM dq.metrics")
     monkeypatch.setenv("YTDQ_STORE_URL", store)
-    reports = [run_checkpoint("drift", config_dir=project) for _ in range(8)]
+    reports = []
+    for _ in range(8):
+        reports.append(run_checkpoint("drift", config_dir=project))
+        a_day_passes(store)
     for n, report in enumerate(reports):
         assert report.success and report.history_error is None
         for rule_id in (VIEWS, COUNT):
             observed = report.rule(rule_id).observed_value
-            expected = f"no baseline yet ({n} of 7 runs)" if n < 7 else "within band"
+            expected = f"not enough history yet ({n} of 7 days)" if n < 7 else "within band"
             assert observed["status"] == expected and observed["baseline_runs"] == n, (n, rule_id)
     monkeypatch.setenv("YTDQ_FAST", "0")  # GX alone: the same baseline, one run more
     gx_alone = run_checkpoint("drift", config_dir=project)

@@ -30,8 +30,10 @@ every night. Here a message goes out when something changed against the previous
 checkpoint on the same source (read from the results store): rules that *start* failing are
 announced with their sentence, bad-row count and a few masked sample values; rules still failing
 ride along in a short "still failing since ..." list; rules that recovered are announced as
-recovered. Nothing changed: no message (``notify_on: "failure"`` sends on every failing run,
-``"all"`` on every run). The text is bounded, passwords and personal data masked, and the same on
+recovered. Nothing changed: no message, except a short reminder of what still fails once an
+owner has heard nothing for ``digest_days`` (routing file, default 7; 0: never), so a rule
+failing for weeks is not forgotten (``notify_on: "failure"`` sends on every failing run, ``"all"``
+on every run). The text is bounded, passwords and personal data masked, and the same on
 every channel.
 
 Each message and channel is a row of ``dq.notifications``: a channel that cannot be reached
@@ -74,6 +76,8 @@ RULES_SHOWN = 15
 SAMPLES_SHOWN = 3
 SAMPLE_CHARS = 40
 MESSAGE_CHARS = 3500
+#: Quiet days after which an owner whose rules still fail gets a reminder (routing ``digest_days``).
+DIGEST_DAYS = 7
 #: Seconds a webhook or SMTP server gets to answer.
 TIMEOUT = 10.0
 _VAR = re.compile(r"\$\{[^}]*\}")
@@ -96,6 +100,7 @@ class Routing:
     default: list[str]
     owners: dict[str, list[str]]
     paging: dict = field(default_factory=dict)  # {"checkpoints": [...], "channels": [...]}
+    digest_days: int = DIGEST_DAYS  # an owner with rules still failing hears again after so many quiet days
 
     def pagers(self, checkpoint: str) -> list[Channel]:
         """The paging channels (on) of ``checkpoint``: it pages when it starts failing or cannot run."""
@@ -136,7 +141,10 @@ def read_routing(path: Path, substitute: Any) -> Routing:
     for where, listed in lists:
         if not isinstance(listed, list) or not all(isinstance(n, str) and n in names for n in listed):
             raise YtdqError(f'{path}: {where} must list channel names of "channels" ({", ".join(sorted(names))})')
-    return Routing(channels, default, owners, paging)
+    digest = data.get("digest_days", DIGEST_DAYS)
+    if isinstance(digest, bool) or not isinstance(digest, int) or digest < 0:
+        raise YtdqError(f'{path}: "digest_days" must be a whole number of days >= 0 (0: no reminders), got {digest!r}')
+    return Routing(channels, default, owners, paging, digest)
 
 
 @dataclass
@@ -196,8 +204,9 @@ class NotifyAction(ValidationAction):
             previous = notifications.previous_outcomes(conn, checkpoint, reader.source)
             news = _news(ctx, checkpoint_result, previous)
             for owner, mine in news.items():
-                if _worth_sending(mine, self.notify_on):
-                    message = compose(checkpoint, reader.source, run_id, owner, mine, docs)
+                reminder = _reminder_due(conn, mine, self.notify_on, routing, checkpoint, reader.source, owner)
+                if reminder or _worth_sending(mine, self.notify_on):
+                    message = compose(checkpoint, reader.source, run_id, owner, mine, docs, reminder=reminder)
                     for channel in routing.of(owner):
                         sent += send(channel, message, owner, f"owner {owner or 'default'}")
             failing = sum(n.failing for n in news.values())
@@ -271,6 +280,19 @@ def _news(ctx: Any, checkpoint_result: CheckpointResult, previous: dict) -> dict
     return news
 
 
+def _reminder_due(
+    conn: Any, news: OwnerNews, notify_on: str, routing: Routing, checkpoint: str, source: str | None, owner: Any
+) -> bool:
+    """Whether ``owner``, whose rules only still fail (nothing new, nothing recovered), has heard
+    nothing about ``checkpoint`` on ``source`` for ``routing.digest_days`` (by the store's clock)."""
+    from ytempire_dq.store import notifications
+
+    if notify_on != "change" or not news.still or news.new or news.recovered or not routing.digest_days:
+        return False
+    channels = [channel.name for channel in routing.of(owner)]
+    return bool(channels) and notifications.quiet_for(conn, checkpoint, source, owner, channels, routing.digest_days)
+
+
 def _worth_sending(news: OwnerNews, notify_on: str) -> bool:
     if notify_on == "all":
         return True
@@ -284,11 +306,21 @@ def _count(n: int, word: str) -> str:
 
 
 def compose(
-    checkpoint: str, source: str | None, run_id: str, owner: Optional[str], news: OwnerNews, docs: str | None
+    checkpoint: str,
+    source: str | None,
+    run_id: str,
+    owner: Optional[str],
+    news: OwnerNews,
+    docs: str | None,
+    *,
+    reminder: bool = False,
 ) -> dict:
-    """``{"subject", "text", "payload"}``: the same words on every channel; bounded, masked."""
+    """``{"subject", "text", "payload"}``: the same words on every channel; bounded, masked.
+    ``reminder``: nothing changed, the owner is reminded of what still fails."""
     verdict = f"failed {news.failing} of {news.rules}" if news.failing else f"passed {news.rules} of {news.rules}"
     subject = f"[ytdq] {checkpoint} on {source}: {verdict} rules" + (f" ({owner})" if owner else "")
+    if reminder:
+        subject += " - reminder, nothing changed"
     lines = [f"{subject} — run {run_id}"]
 
     def section(title: str, items: list[str]) -> None:
@@ -316,6 +348,7 @@ def compose(
         "new_failures": [rule.rule_id or rule.expectation_type for rule in news.new][:RULES_SHOWN],
         "still_failing": [rule.rule_id or rule.expectation_type for rule, _ in news.still][:RULES_SHOWN],
         "recovered": news.recovered[:RULES_SHOWN],
+        "reminder": reminder,
         "data_docs": docs,
         "text": text,
     }

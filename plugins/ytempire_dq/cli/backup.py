@@ -41,7 +41,7 @@ def backup_group(ctx: click.Context, folder: Path | None, no_verify: bool) -> No
     """Take a base backup (pg_basebackup) of DATABASE_URL's server into the backup folder.
 
     Restoring past the backup's end needs the server to archive its WAL into the folder's wal/
-    (the embedded cluster of `ytdq services up` does; other servers: README, "Backups and recovery")."""
+    (the embedded cluster of `ytdq services up` does; other servers: docs/backups.md, "Backups and recovery")."""
     if ctx.invoked_subcommand:
         return
     from ytempire_dq.ops import backup

@@ -86,7 +86,7 @@ def suite_new(name: str, asset: str, checkpoint: str | None, config_dir: Path | 
         + (f", run by checkpoint {checkpoint}" if checkpoint else "")
         + ")"
     )
-    click.echo('add rules to its "expectations" list (README: Add a rule), then: ytdq suite lint')
+    click.echo('add rules to its "expectations" list (docs/rules.md: Add a rule), then: ytdq suite lint')
 
 
 @suite_group.command("lint")

@@ -9,7 +9,7 @@ of no role, read-only by default, with a statement timeout, and SELECT (plus USA
 schemas) on what the owner creates. The grants are default privileges in ``template1``, so every
 database created later (``ytempire``, the tests' copies of a migrated template) and every table a
 migration creates later gets them with no further step. Production databases get the same role
-from the README's "Run it against production" block, which a DBA runs.
+from the "Run it against production" block of docs/production.md, which a DBA runs.
 """
 
 from __future__ import annotations
@@ -71,4 +71,4 @@ def writer_warning(role: str, superuser: bool, table: str | None) -> str | None:
         what = f"which can write (e.g. INSERT, UPDATE, DELETE or TRUNCATE on {table})"
     else:
         return None
-    return f'the checks connect as {role}, {what}; connect them as a read-only role (see README, "Run it against production")'
+    return f'the checks connect as {role}, {what}; connect them as a read-only role (see docs/production.md, "Run it against production")'

@@ -5,22 +5,23 @@ GX Core has no such expectation (its anomaly detection is a GX Cloud feature); t
 server, only the run history the project keeps in its results store.
 
 - **Two reads.** The generated query measures the metric now (``dq_value``, one row, in the
-  checked database at the run's snapshot). The baseline -- the last ``runs`` *accepted* values of
-  the same metric, newest first (values of runs where this rule passed, since ``baseline_since``)
-  -- is read from the results store when the result is made (:mod:`ytempire_dq.store.run_store`:
+  checked database at the run's snapshot). The baseline -- the *accepted* values of the same
+  metric on its last ``runs`` days, one a day (the day's last value of a run where this rule
+  passed, since ``baseline_since``; UTC days), newest first -- is read from the results store when the result is made (:mod:`ytempire_dq.store.run_store`:
   the run's one store connection, in the fast path and in GX alone alike), for the run's own
   source: a read replica or a SELECT-only role holds no history, and staging never teaches
   production's band. A value that failed the band never teaches it, so a broken night does not
-  widen the next night's band.
+  widen the next night's band. One value a day: seven re-runs on one afternoon are one day of
+  evidence, not a week of nights, and a band learned from them would be as narrow as one value.
 - **The band**: ``median ± max(mad_multiplier × MAD, tolerance_pct % × |median|)``, MAD being the
   median absolute deviation of those values. The MAD term follows how much the metric really
   moves night to night (robust: one odd night in the window moves neither median nor MAD much);
   the percentage is a floor for metrics that barely move (seeded or slow data: MAD 0 would make
   any change a failure). ``mad_multiplier=0`` is a pure percentage band, ``tolerance_pct=0``
   a pure MAD band.
-- **No baseline yet**: with fewer than ``min_runs`` accepted values the rule passes and its
-  result says ``no baseline yet (n of min_runs runs)``. Its value is still recorded, so the
-  baseline builds itself run by run.
+- **Not enough history yet**: with accepted values on fewer than ``min_runs`` days the rule
+  passes and its result says ``not enough history yet (n of min_runs days)``. Its value is still
+  recorded, so the baseline builds itself night by night.
 - **Recording**: the value and the band are in the result's ``observed_value``
   (``{"metric", "value", "median", "mad", "lower", "upper", "baseline_runs", "min_runs", "runs",
   "status"}``); :mod:`ytempire_dq.store.metrics` writes them to ``dq.metrics`` with the run's
@@ -73,10 +74,12 @@ METRIC_CHARS = 160
 DEFAULTS_DOC = """
     Band parameters (every volume/drift rule):
 
-    - ``runs`` (14): the band is learned from at most the last 14 accepted values: two weeks of
-      nightly runs, so weekly patterns are inside the window and a month-old level is not.
-    - ``min_runs`` (7): below 7 accepted values the rule passes with "no baseline yet (n of 7
-      runs)": a week of nights is the least that gives a median and a MAD worth judging by.
+    - ``runs`` (14): the band is learned from the accepted values of at most the last 14 days
+      (one a day, the day's last): two weeks of nights, so weekly patterns are inside the window
+      and a month-old level is not.
+    - ``min_runs`` (7): with accepted values on fewer than 7 days the rule passes with "not
+      enough history yet (n of 7 days)": a week of nights is the least that gives a median and a
+      MAD worth judging by, however often the rule ran within it.
     - ``mad_multiplier`` (5): half the band is at least 5 × MAD; for normally distributed noise
       MAD ≈ 0.67 σ, so this is ≈ 3.4 σ, about one false alarm in 1,500 stable nights.
     - ``tolerance_pct`` (10): half the band is at least 10 % of the median: data that barely moves
@@ -104,7 +107,7 @@ def band(
     n = len(baseline)
     out: dict[str, Any] = {"baseline_runs": n, "median": None, "mad": None, "lower": None, "upper": None}
     if n < min_runs:
-        return {**out, "success": True, "status": f"no baseline yet ({n} of {plural(min_runs, 'run')})"}
+        return {**out, "success": True, "status": f"not enough history yet ({n} of {plural(min_runs, 'day')})"}
     median = statistics.median(baseline)
     mad = statistics.median(abs(v - median) for v in baseline)
     half = max(mad_multiplier * mad, tolerance_pct / 100 * abs(median))
@@ -126,7 +129,7 @@ def _num(value: Optional[float]) -> str:
 
 def observed_sentence(observed: Any) -> str:
     """The observed value as Data Docs show it: "1,234: within band 1,100 to 1,300 (median 1,200
-    of 14 runs)", or "1,234: no baseline yet (3 of 7 runs)"."""
+    of 14 days)", or "1,234: not enough history yet (3 of 7 days)"."""
     if not isinstance(observed, dict):
         return "--" if observed is None else str(observed)
     head = f"{_num(observed.get('value'))}: {observed.get('status', '')}".rstrip(": ")
@@ -134,15 +137,19 @@ def observed_sentence(observed: Any) -> str:
         return head
     return (
         f"{head} {_num(observed['lower'])} to {_num(observed['upper'])} "
-        f"(median {_num(observed.get('median'))} of {plural(observed.get('baseline_runs'), 'run')})"
+        f"(median {_num(observed.get('median'))} of {plural(observed.get('baseline_runs'), 'day')})"
     )
 
 
 class HistoryBandExpectation(CrossTableExpectation):
     """Base of the volume/drift expectations (abstract: not registered as an expectation type)."""
 
-    runs: int = pydantic.Field(default=14, description="Learn the band from at most this many accepted values.")
-    min_runs: int = pydantic.Field(default=7, description="Fewer accepted values than this: no baseline yet, pass.")
+    runs: int = pydantic.Field(
+        default=14, description="Learn the band from the accepted values of at most this many days (one a day)."
+    )
+    min_runs: int = pydantic.Field(
+        default=7, description="Accepted values on fewer days than this: not enough history yet, pass."
+    )
     mad_multiplier: Union[int, float] = pydantic.Field(default=5, description="Half the band >= this × MAD.")
     tolerance_pct: Union[int, float] = pydantic.Field(default=10, description="Half the band >= this % of the median.")
     baseline_since: Optional[str] = pydantic.Field(
@@ -219,11 +226,16 @@ class HistoryBandExpectation(CrossTableExpectation):
         return sa.select(sa.literal(self.metric).label("metric")).where(sa.false())
 
     def baseline_select(self, source: str) -> sa.Select:
-        """A SELECT of one row: the last ``runs`` accepted values of the metric recorded by runs of
-        ``source``, newest first, as one array."""
+        """A SELECT of one row: the accepted values of the metric recorded by runs of ``source`` on
+        its last ``runs`` days (UTC), the last of each day, newest first, as one array."""
         m, r = METRICS, RUNS
-        recent = (
-            sa.select(m.c.value, m.c.observed_at)
+        day = sa.cast(sa.func.timezone("UTC", m.c.observed_at), sa.Date)
+        accepted = (
+            sa.select(
+                m.c.value,
+                m.c.observed_at,
+                sa.func.row_number().over(partition_by=day, order_by=m.c.observed_at.desc()).label("nth"),
+            )
             .join_from(m, r, r.c.run_id == m.c.run_id)
             .where(
                 m.c.metric == sa.literal(self.metric),
@@ -231,13 +243,18 @@ class HistoryBandExpectation(CrossTableExpectation):
                 m.c.value.isnot(None),
                 r.c.source == sa.literal(source),
             )
-            .order_by(m.c.observed_at.desc())
-            .limit(self.runs)
         )
         if self.baseline_since:
             since = sa.cast(sa.literal(self.baseline_since), sa.DateTime(timezone=True))
-            recent = recent.where(m.c.observed_at >= since)
-        recent = recent.subquery("recent")
+            accepted = accepted.where(m.c.observed_at >= since)
+        accepted = accepted.subquery("accepted")
+        recent = (
+            sa.select(accepted.c.value, accepted.c.observed_at)
+            .where(accepted.c.nth == 1)
+            .order_by(accepted.c.observed_at.desc())
+            .limit(self.runs)
+            .subquery("recent")
+        )
         return sa.select(sa.func.array_agg(aggregate_order_by(recent.c.value, recent.c.observed_at.desc())))
 
     @override
@@ -271,7 +288,7 @@ class HistoryBandExpectation(CrossTableExpectation):
             observed["day"] = first[DAY].isoformat()
         summary = (
             f"{_num(value)}: {verdict['status']} [{_num(verdict['lower'])}, {_num(verdict['upper'])}] "
-            f"(median {_num(verdict['median'])} of {plural(verdict['baseline_runs'], 'run')})"
+            f"(median {_num(verdict['median'])} of {plural(verdict['baseline_runs'], 'day')})"
         )
         return {
             "success": success,
@@ -298,8 +315,9 @@ class HistoryBandExpectation(CrossTableExpectation):
         """The shared second half of the sentence (the band and when it starts judging)."""
         since = " recorded since $baseline_since" if params.get("baseline_since") else ""
         return (
-            f" stays within the band learned from its last $runs accepted values{since}: median ± "
-            "max($mad_multiplier × MAD, $tolerance_pct % of the median); it passes until $min_runs values are recorded.",
+            f" stays within the band learned from its accepted values of the last $runs days{since} (the last "
+            "of each day): median ± max($mad_multiplier × MAD, $tolerance_pct % of the median); it passes until "
+            "values of $min_runs days are recorded.",
             {
                 "runs": params["runs"],
                 "min_runs": params["min_runs"],

@@ -54,7 +54,7 @@ def markdown(types: list[ExpectationType]) -> str:
         "",
         "Generated from GX's registry by `ytdq suite types --markdown > docs/expectations.md`; a test",
         "keeps it equal to what the package registers. Use them in a suite file like GX's own types,",
-        'with a `meta.rule_id` and a `description` (see the README, "Add a rule").',
+        "with a `meta.rule_id` and a `description` (see [Add and tune rules](rules.md)).",
         "",
     ]
     for t in types:

@@ -19,8 +19,8 @@ EXPECTATION_SHORT_DESCRIPTION = (
 class ExpectColumnValuesToBeWithinRetention(CrossTableExpectation):
     __doc__ = f"""{EXPECTATION_SHORT_DESCRIPTION}
 
-    Data kept longer than its stated retention breaks the promise the README's "Personal data"
-    section makes (GDPR art. 5(1)(e), storage limitation): e.g. ``dq.quarantine`` row keys of
+    Data kept longer than its stated retention breaks the promise of the docs page "Personal data"
+    (GDPR art. 5(1)(e), storage limitation): e.g. ``dq.quarantine`` row keys of
     a run older than ``retention_days`` that ``ytdq results prune`` should have removed.
 
     Bad (``max_age_days`` 30, today 2026-12-01)::

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union, get_args
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
@@ -21,13 +21,26 @@ from ytempire_dq.expectations._cross_table import (
     sql_table,
 )
 from ytempire_dq.expectations._history_band import _num, metric_key
-from ytempire_dq.expectations._seasonal import Verdict, judge
+from ytempire_dq.expectations._seasonal import Verdict, judge, judge_gap
 
 EXPECTATION_SHORT_DESCRIPTION = (
     "Expect a metric per day (rows added, a sum, a mean, a rate...) to stay within a band learned "
     "from the same table's previous days, day of week and growth considered, per segment if asked."
 )
-METRICS = ("row_count", "sum", "mean", "null_rate", "zero_rate", "distinct_count", "ratio", "condition_rate")
+Metric = Literal[
+    "row_count",
+    "sum",
+    "mean",
+    "null_rate",
+    "zero_rate",
+    "distinct_count",
+    "ratio",
+    "condition_rate",
+    "days_since_newest",
+]
+METRICS = get_args(Metric)
+#: Metrics of whole rows (no column): their value is counted from the day's rows.
+ROW_METRICS = ("row_count", "condition_rate", "days_since_newest")
 #: The columns of the one query's result (one row per segment).
 SEGMENT, FIRST_DAY, NUMERATORS, DENOMINATORS, ROWS = "dq_segment", "dq_first_day", "dq_num", "dq_den", "dq_rows"
 #: The pooled segment of a ``top_n`` rule; the segment of a rule without ``segment_by``.
@@ -59,6 +72,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     among the non-null), ``ratio`` (sum of ``column`` / sum of ``denominator_column``, e.g. revenue
     per view), ``condition_rate`` (share of the day's rows matching ``condition``). A rate or a
     mean on a day without rows has no value: that day is not judged (``row_count`` judges it).
+    ``days_since_newest``: the days in a row, up to the judged one, without a row -- a freshness
+    learned from the data (``_seasonal.judge_gap``: an empty day is as rare as the training days'
+    counts make it; ``sensitivity`` is the one-sided normal tail the gap's chance must stay above).
 
     Bad (views per day, weekends +30 %, growth +0.3 %/day; expected 1.52 M on a Tuesday)::
 
@@ -107,12 +123,11 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
 
     table: str = pydantic.Field(description="The table, e.g. 'analytics'.")
     date_column: str = pydantic.Field(description="The date/timestamp column placing a row on a (UTC) day.")
-    metric: Literal[
-        "row_count", "sum", "mean", "null_rate", "zero_rate", "distinct_count", "ratio", "condition_rate"
-    ] = pydantic.Field(
+    metric: Metric = pydantic.Field(
         default="row_count",
         description="What is measured per day: row_count, sum, mean, null_rate, zero_rate, distinct_count, "
-        "ratio (sum of column / sum of denominator_column) or condition_rate (share of rows matching condition).",
+        "ratio (sum of column / sum of denominator_column), condition_rate (share of rows matching condition) or "
+        "days_since_newest (days in a row without a row).",
     )
     column: Optional[str] = pydantic.Field(default=None, description="The column measured (all but row_count).")
     denominator_column: Optional[str] = pydantic.Field(default=None, description="ratio: the column dividing.")
@@ -205,7 +220,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     @pydantic.root_validator(skip_on_failure=True)
     def _parameters_fit_the_metric(cls, values: dict) -> dict:
         metric = values.get("metric")
-        if metric not in ("row_count", "condition_rate") and not values.get("column"):
+        if metric not in ROW_METRICS and not values.get("column"):
             raise ValueError(f"metric {metric!r} needs a column")
         if (metric == "ratio") != bool(values.get("denominator_column")):
             raise ValueError("denominator_column goes with metric 'ratio' (and it needs one)")
@@ -261,6 +276,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         """What is measured, in words: the series' key in ``dq.metrics`` (stable across runs)."""
         what = {
             "row_count": f"row_count({self.table})",
+            "days_since_newest": f"days_since_newest({self.table})",
             "ratio": f"sum({self.table}.{self.column}) / sum({self.table}.{self.denominator_column})",
             "condition_rate": f"rate({self._pairs(self.condition)}) in {self.table}",
         }.get(self.metric, f"{self.metric}({self.table}.{self.column})")
@@ -308,7 +324,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         """(numerator, denominator) of the day's value, both additive over rows (so segments pool)."""
         rows = sa.func.count()
         col = t.c[self.column] if self.column else None
-        if self.metric == "row_count":
+        if self.metric in ("row_count", "days_since_newest"):
             return rows, rows
         if self.metric == "sum":
             return sa.func.coalesce(sa.func.sum(col), 0), rows
@@ -356,7 +372,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         agg = agg.group_by(day, segment).cte("agg")
         if self.segment_by:  # the top_n segments by volume over the training days; the rest pooled
             # volume: what the metric adds up (rows, views...); a rate's or a mean's rows
-            volume = agg.c.num if self.metric in ("row_count", "sum", "distinct_count") else agg.c.den
+            volume = (
+                agg.c.num if self.metric in ("row_count", "sum", "distinct_count", "days_since_newest") else agg.c.den
+            )
             ranked = (
                 sa.select(
                     agg.c.segment,
@@ -410,7 +428,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
 
     def values_of(self, numerators: List[float], denominators: List[float]) -> List[Optional[float]]:
         """Each day's value: the numerator (counts, sums) or numerator / denominator (None without rows)."""
-        if self.metric in ("row_count", "sum", "distinct_count"):
+        if self.metric in ("row_count", "sum", "distinct_count", "days_since_newest"):
             return [float(n) for n in numerators]
         return [float(n) / float(d) if d else None for n, d in zip(numerators, denominators)]
 
@@ -425,6 +443,15 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             # the days before the segment's first row are before its history, not days of 0
             started = next((i for i, n in enumerate(row[ROWS]) if n), len(values))
             values = [None] * started + values[started:]
+            if self.metric == "days_since_newest":
+                out[str(row[SEGMENT])] = judge_gap(
+                    first,
+                    values,
+                    detection_days=self.detection_days,
+                    sensitivity=self.sensitivity,
+                    min_training_days=self.min_training_days,
+                )
+                continue
             out[str(row[SEGMENT])] = judge(
                 first,
                 values,
@@ -504,6 +531,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         metric = params.get("metric") or "row_count"
         what = {
             "row_count": "the number of $table rows",
+            "days_since_newest": "the number of days in a row without a new $table row",
             "ratio": "sum($column) / sum($denominator_column) of $table",
             "condition_rate": "the share of $table rows where $condition",
             "null_rate": "the share of $table rows where $column is null",
@@ -531,6 +559,13 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             f"{weekly}, ± $sensitivity robust σ (at least $tolerance_pct % of the expected value){side}; "
             "with fewer than $min_training_days training days it passes."
         )
+        if metric == "days_since_newest":
+            template = (
+                f"Up to each of the last $detection_days complete days (by $date_column, UTC), {what}{where}"
+                f"{segments} is no longer than the $training_days days before make likely: an empty day as "
+                "rare as their counts make it, a gap as unlikely as a $sensitivity σ one-sided tail fails; "
+                "with fewer than $min_training_days training days it passes."
+            )
         return template, {
             "table": params["table"],
             "date_column": params["date_column"],

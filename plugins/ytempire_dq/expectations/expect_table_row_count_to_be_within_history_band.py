@@ -22,7 +22,7 @@ class ExpectTableRowCountToBeWithinHistoryBand(HistoryBandExpectation):
     Volume: a load that lost or doubled rows leaves every row valid; only the count shows it. The
     count now (of the rows matching ``where``) is compared with the band learned from the counts
     earlier runs recorded (``dq.metrics``, see ``_history_band``); with too few of them the rule
-    passes and says ``no baseline yet (n of min_runs runs)``.
+    passes and says ``not enough history yet (n of min_runs days)``.
 
     Bad (the last 14 nights counted 148,900 .. 149,400 analytics rows; band ± 10 %)::
 

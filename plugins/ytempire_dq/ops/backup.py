@@ -7,7 +7,7 @@ newest archived segment (``ytempire_dq.ops.restore``). No format of our own: eve
 PostgreSQL's, and ``pg_verifybackup`` checks each base backup against its ``backup_manifest``.
 
 The embedded cluster (``ytdq services up``) archives into its backup folder (``walarchive``);
-any other server archives where its administrator says (README, "Backups and recovery").
+any other server archives where its administrator says (docs/backups.md, "Backups and recovery").
 Retention is by age (:func:`prune`): base backups older than the limit go, the newest always
 stays, and ``pg_archivecleanup`` drops the WAL no remaining base backup needs.
 """

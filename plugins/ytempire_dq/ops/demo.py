@@ -1,4 +1,4 @@
-"""The README's main job, end to end: services up, migrate, seed with a few known defects, fill
+"""The README's tour (`make demo`), end to end: services up, migrate, seed with a few known defects, fill
 the cache from the database, run the ``nightly`` checkpoint (it fails, naming the injected rules)
 and rebuild Data Docs.
 

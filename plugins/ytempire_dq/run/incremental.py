@@ -1,7 +1,7 @@
 """Incremental runs for tables that only grow: row-level rules see only the rows newer than the
 last successful run's watermark (``ytdq checkpoint run NAME --since-last``).
 
-Which tables, by which column: ``gx/incremental.yml`` (the one place; README, "Incremental
+Which tables, by which column: ``gx/incremental.yml`` (the one place; docs/incremental.md, "Incremental
 nightly"). For such a table, a run plans (:func:`plan`), before its snapshot:
 
 - **full** (a plain run, ``--full``, or ``--since-last`` when no successful run has a watermark

@@ -115,21 +115,23 @@ def by_run(conn: sa.Connection, rule_id: str, run_ids: list[str]) -> dict[str, d
 
 def band_text(metric: dict | None) -> tuple[str, str]:
     """(value, band) as ``ytdq history`` shows them: ``"61,234"``, ``"[95,000, 116,000]"`` or
-    ``"no baseline yet (3 of 7 runs)"``; empty for a run without a measurement."""
+    ``"not enough history yet (3 of 7 days)"`` -- days, not runs: both band families count a day
+    once (the seasonal band its training days, the run-history band the last run of each day);
+    empty for a run without a measurement."""
     if not metric:
         return "", ""
     value = "none" if metric["value"] is None else _text(metric["value"])
     if metric["lower"] is None:
-        return value, f"no baseline yet ({metric['baseline_runs']} of {plural(metric['min_runs'], 'run')})"
-    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({plural(metric['baseline_runs'], 'run')})"
+        return value, f"not enough history yet ({metric['baseline_runs']} of {plural(metric['min_runs'], 'day')})"
+    return value, f"[{_text(metric['lower'])}, {_text(metric['upper'])}] ({plural(metric['baseline_runs'], 'day')})"
 
 
 def range_text(point: dict) -> tuple[str, str]:
     """(value, expected range) of one measurement of :func:`series`: ``"61,234"``,
-    ``"[95,000, 116,000]"`` or ``"no baseline yet"``."""
+    ``"[95,000, 116,000]"`` or ``"not enough history yet"``."""
     value = "none" if point["value"] is None else _text(point["value"])
     if point["lower"] is None or point["upper"] is None:
-        return value, "no baseline yet"
+        return value, "not enough history yet"
     return value, f"[{_text(point['lower'])}, {_text(point['upper'])}]"
 
 
@@ -170,7 +172,7 @@ def series(
     conn: sa.Connection, rule_id: str, limit: int, checkpoint: str | None = None, source: str | None = None
 ) -> list[dict]:
     """A volume/drift rule's last ``limit`` measurements, oldest first: ``{run_id, rule_id, metric,
-    observed_at, value, lower, upper, median, success}`` (``lower``/``upper`` None: no baseline
+    observed_at, value, lower, upper, median, success}`` (``lower``/``upper`` None: not enough history
     yet); ``checkpoint`` and ``source`` keep that checkpoint's and source's runs. Nothing recorded: empty."""
     if not migrations.has(conn, migrations.METRICS):
         return []

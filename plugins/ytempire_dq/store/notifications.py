@@ -4,7 +4,9 @@
   (what "a new failure" and "recovered" are judged against), with since when a failing rule fails;
 - :func:`save`, :func:`mark`, :func:`pending`: one ``dq.notifications`` row per message and
   channel, marked delivered or left for the next run to retry (at most :data:`MAX_ATTEMPTS`
-  times), so a channel that cannot be reached never loses a message in silence.
+  times), so a channel that cannot be reached never loses a message in silence;
+- :func:`quiet_for`: whether an owner has heard nothing about a checkpoint for some days (when a
+  reminder of what still fails is due).
 """
 
 from __future__ import annotations
@@ -100,3 +102,20 @@ def pending(conn: Any, checkpoint: str, source: str | None) -> list[dict]:
         found = [dict(zip(names, row)) for row in cur.fetchall()]
     conn.commit()
     return found
+
+
+def quiet_for(
+    conn: Any, checkpoint: str, source: str | None, owner: str | None, channels: list[str], days: int
+) -> bool:
+    """Whether no message to ``owner`` on ``channels`` about ``checkpoint`` on ``source`` was made in
+    the last ``days`` days (by the store's clock; never any: True)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT coalesce(max(created_at) < now() - make_interval(days => %s), true) FROM dq.notifications "
+            "WHERE checkpoint = %s AND source IS NOT DISTINCT FROM %s AND owner IS NOT DISTINCT FROM %s "
+            "AND channel = ANY(%s)",
+            (days, checkpoint, source, owner, channels),
+        )
+        (quiet,) = cur.fetchone()
+    conn.commit()
+    return bool(quiet)
