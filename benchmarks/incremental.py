@@ -17,7 +17,9 @@ incremental run must find exactly the new day's defects), then the validation st
 (``RunReport.timings["validate"]``, the same runs in this process), and where one run's SQL time
 goes (``pg_stat_statements``). Medians of ``--repeats``. ``--layout both`` (default) measures it
 all twice: on the seeded layout (each heap page holds rows of every day), then with analytics
-rewritten in date order (``CLUSTER``), as a table appended day by day is. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
+rewritten in date order (``CLUSTER``), as a table appended day by day is; ``--layout
+by-date,partitioned`` then converts analytics into monthly partitions (``ytdq db
+partition-analytics``, its seconds are ``prepare_s``) and measures it all again. Prints one JSON document. Without ``DATABASE_URL`` it starts the embedded servers in
 ``benchmarks/.state/`` and stops them.
 """
 
@@ -48,6 +50,12 @@ CHECKPOINTS = {
         {"analytics.video_exists": ORPHANS, "videos.view_count_matches_analytics": MISMATCHED},
     ),
 }
+#: nightly's table suites together (its Redis suite and actions left out, as benchmarks.nightly does),
+#: but channels: its monetized_meets_ypp_subscribers sums analytics, which lacks the two days removed
+CHECKPOINTS["tables"] = (
+    ("users", "videos", "analytics", "api_keys", "workflows", "cross_table"),
+    {**CHECKPOINTS["analytics_only"][1], **CHECKPOINTS["cross_only"][1]},
+)
 _COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, subscribers_gained)"
 #: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
 #: a table the sync appends to day by day holds its days in order. ``--layout by-date`` rewrites
@@ -83,6 +91,9 @@ NEW_DAY = (
 )
 
 
+LAYOUTS = ("seeded", "by-date", "partitioned")
+
+
 def _project(dest: Path) -> Path:
     from ytempire_dq.locations import copy_project
 
@@ -91,8 +102,11 @@ def _project(dest: Path) -> Path:
     from tests.helpers import drop_seasonal_rules
 
     drop_seasonal_rules(gx, "analytics")
-    for n, (name, (vd_name, _)) in enumerate(CHECKPOINTS.items()):
-        vd = json.loads((dest / "validation_definitions" / f"{vd_name}.json").read_text())
+    for n, (name, (vd_names, _)) in enumerate(CHECKPOINTS.items()):
+        vds = [
+            {"id": json.loads((dest / "validation_definitions" / f"{v}.json").read_text())["id"], "name": v}
+            for v in ((vd_names,) if isinstance(vd_names, str) else vd_names)
+        ]
         (dest / "checkpoints" / f"{name}.json").write_text(
             json.dumps(
                 {
@@ -100,7 +114,7 @@ def _project(dest: Path) -> Path:
                     "id": f"00000000-0000-4000-8000-0000000b1c4{n}",
                     "name": name,
                     "result_format": "SUMMARY",
-                    "validation_definitions": [{"id": vd["id"], "name": vd_name}],
+                    "validation_definitions": vds,
                 }
             )
         )
@@ -190,6 +204,30 @@ def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) ->
         conn.close()
 
 
+#: The least a scan for duplicated ``analytics.id`` values can read (every id once), to set beside
+#: what the rule ``analytics.id_unique`` costs where no unique index on ``id`` alone can prove it.
+DUPLICATE_IDS = "SELECT count(*) FROM (SELECT id FROM analytics GROUP BY id HAVING count(*) > 1) d"
+
+
+def _duplicate_ids_seconds(url: str, repeats: int) -> float:
+    """Median seconds of :data:`DUPLICATE_IDS` over ``repeats`` runs (its answer must be 0)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        from ytempire_dq.db.connect import connect
+
+        conn = connect(url, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(DUPLICATE_IDS)
+                if cur.fetchone()[0] != 0:
+                    raise SystemExit("analytics.id has duplicates in the benchmark's clean data")
+        finally:
+            conn.close()
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 3)
+
+
 def _check(checkpoint: str, mode: str, found: dict, scan: dict) -> None:
     expected = CHECKPOINTS[checkpoint][1]
     if found != expected or scan["incremental"] != (mode == "incremental"):
@@ -212,7 +250,7 @@ def _summary(times: dict, validate: dict) -> dict:
 def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
     """Per checkpoint: whole processes and in-process validation, full vs incremental, interleaved."""
     out: dict = {}
-    for checkpoint in CHECKPOINTS:
+    for checkpoint in baseline:
         times: dict[str, list] = {"full": [], "incremental": []}
         validate: dict[str, list] = {"full": [], "incremental": []}
         for _ in range(repeats):
@@ -240,13 +278,25 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
     ap.add_argument(
         "--layout",
-        choices=("both", "by-date", "seeded"),
         default="both",
-        help="analytics' physical order: as seeded (by video), by date (as a table appended day by day), "
-        "or both (seeded first, then rewritten by date: one seeding)",
+        help="analytics' layouts, measured in this order on one seeding, comma-separated: seeded (rows "
+        "by video), by-date (rewritten in date order, as a table appended day by day), partitioned "
+        "(converted by `ytdq db partition-analytics`: monthly partitions; last, it cannot be undone); "
+        "both = seeded,by-date",
+    )
+    ap.add_argument(
+        "--checkpoints",
+        default="analytics_only,cross_only",
+        help=f"comma-separated, of {', '.join(CHECKPOINTS)} (tables: nightly's table suites but channels)",
     )
     args = ap.parse_args(argv)
-    layouts = ["seeded", "by-date"] if args.layout == "both" else [args.layout]
+    checkpoints = args.checkpoints.split(",")
+    if set(checkpoints) - set(CHECKPOINTS):
+        ap.error(f"--checkpoints {args.checkpoints}: give some of {', '.join(CHECKPOINTS)}")
+    layouts = ["seeded", "by-date"] if args.layout == "both" else args.layout.split(",")
+    unknown = set(layouts) - set(LAYOUTS)
+    if unknown or ("partitioned" in layouts and layouts[-1] != "partitioned"):
+        ap.error(f"--layout {args.layout}: give some of {', '.join(LAYOUTS)}, partitioned last")
 
     admin_url, started = B.start_server(keep_env=False)
     try:
@@ -255,7 +305,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="ytdq-incr-") as tmp:
             gx = _project(Path(tmp))
             baseline = {}
-            for checkpoint in CHECKPOINTS:
+            for checkpoint in checkpoints:
                 base_s, base = _run(gx, url, checkpoint, None)
                 if not base["success"]:
                     raise SystemExit(f"the baseline run of {checkpoint} failed: {_counts(base)}")
@@ -265,9 +315,14 @@ def main(argv=None) -> int:
             out: dict = {}
             for layout in layouts:
                 t = time.perf_counter()
+                if layout == "partitioned":
+                    from ytempire_dq.db.partition import partition_analytics
+
+                    partition_analytics(url)  # its ANALYZE included; VACUUM then sets the visibility maps
                 _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
                 out[layout] = {
                     "prepare_s": round(time.perf_counter() - t, 1),
+                    "duplicate_ids_query_s": _duplicate_ids_seconds(url, args.repeats),
                     **_measure(gx, url, args.repeats, baseline),
                 }
         print(
@@ -279,7 +334,7 @@ def main(argv=None) -> int:
                     "layouts": out,
                     "command": (
                         f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats} "
-                        f"--layout {args.layout}"
+                        f"--layout {args.layout} --checkpoints {args.checkpoints}"
                     ),
                 },
                 indent=2,

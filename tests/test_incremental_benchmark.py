@@ -11,11 +11,11 @@ from benchmarks import incremental as bench
 
 def test_the_incremental_benchmark_finds_exactly_the_new_days_defects(module_env, capsys):
     # DATABASE_URL (module_env) is the test server: the benchmark makes its own database there
-    assert bench.main(["--users", "15", "--repeats", "1", "--layout", "by-date"]) == 0
+    assert bench.main(["--users", "15", "--repeats", "1", "--layout", "by-date,partitioned"]) == 0
     out = capsys.readouterr().out
     doc = json.loads(out[out.index("{") :])
-    layout = doc["layouts"]["by-date"]
-    assert set(layout) == {"prepare_s", *bench.CHECKPOINTS}
-    for name, (_vd, expected) in bench.CHECKPOINTS.items():
-        assert layout[name]["found"] == expected
-        assert set(layout[name]["validate_s"]) == {"full", "incremental"}
+    for layout in (doc["layouts"]["by-date"], doc["layouts"]["partitioned"]):
+        assert set(layout) == {"prepare_s", "duplicate_ids_query_s", "analytics_only", "cross_only"}
+        for name in ("analytics_only", "cross_only"):
+            assert layout[name]["found"] == bench.CHECKPOINTS[name][1]
+            assert set(layout[name]["validate_s"]) == {"full", "incremental"}

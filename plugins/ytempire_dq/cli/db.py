@@ -69,6 +69,30 @@ def db_reset() -> None:
     click.echo(f"reset: {plural(len(done), 'migration')} applied to an empty schema")
 
 
+@db_group.command("partition-analytics")
+@click.option("--dry-run", is_flag=True, help="Print the statements the conversion would run; change nothing.")
+@click.option(
+    "--months-ahead",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Monthly partitions made beyond the later of the newest row and today.",
+)
+def db_partition_analytics(dry_run: bool, months_ahead: int) -> None:
+    """Convert the plain analytics table, in place and in one transaction, into one partitioned
+    by month on date (primary key (id, date)); refuses a table already partitioned."""
+    from ytempire_dq.db import partition
+
+    log = lambda m: err.print(f"[dim]{escape(m)}[/]")  # noqa: E731
+    conversion = partition.partition_analytics(dry_run=dry_run, months_ahead=months_ahead, log=log)
+    if dry_run:
+        for statement in conversion.statements:
+            click.echo(statement + ";")
+    for note in conversion.notes:
+        click.echo(f"-- note: {note}")
+    click.echo(("-- " if dry_run else "") + conversion.summary())
+
+
 @db_group.command("seed")
 @click.option("--users", type=click.IntRange(min=1), default=100, show_default=True, help="How many users to make.")
 @click.option(
