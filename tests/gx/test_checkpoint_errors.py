@@ -129,6 +129,8 @@ def test_sequential_and_concurrent_runs_agree(seeded):
     clocks_a, clocks_b = _run_clocks(a), _run_clocks(b)
     assert len(clocks_a) == len(clocks_b) == 2 and all(x < y for x, y in zip(clocks_a, clocks_b))
     baselines_a, baselines_b = _baselines(a), _baselines(b)
-    # the three run-history bands (the seasonal ones judge from the data: equal in both runs, below)
-    assert len(baselines_a) == 3 and [n + 1 for n in baselines_a] == baselines_b
+    # the three run-history bands (the seasonal ones judge from the data: equal in both runs, below):
+    # every run of this module is on today, and a day counts once however many runs it had -- a's
+    # baseline has today only if an earlier test of the module ran nightly, b's has it from a
+    assert len(baselines_a) == 3 and set(baselines_a) <= {0, 1} and baselines_b == [1, 1, 1]
     assert a == b
