@@ -11,7 +11,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import KIND_TO_RULE, copy_project, rows, scalar
+from tests.helpers import KIND_TO_RULE, copy_project, module_environ, rows, scalar
 from tests.recipes import shipped
 from ytempire_dq.cli import main
 from ytempire_dq.db.connect import connect
@@ -62,10 +62,7 @@ def redis_down(monkeypatch):
 
 @pytest.fixture(scope="module")
 def redis_up(redis_url):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("REDIS_URL", redis_url)
-    yield
-    mp.undo()
+    yield from module_environ(REDIS_URL=redis_url)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import copy_project, rows, scalar
+from tests.helpers import copy_project, module_environ, rows, scalar
 from ytempire_dq.config import CHECK_USER
 from ytempire_dq.db import partition
 from ytempire_dq.db.connect import connect
@@ -36,10 +36,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def redis_up(redis_url):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("REDIS_URL", redis_url)
-    yield
-    mp.undo()
+    yield from module_environ(REDIS_URL=redis_url)
 
 
 def _nightly(project, url, **flags):
