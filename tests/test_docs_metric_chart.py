@@ -127,6 +127,8 @@ def test_a_hostile_rule_id_and_metric_stay_text_in_markup_and_json(site):
     spec = specs(markup)["chart-" + rule_anchor("nightly", HOSTILE)]
     assert spec["data"]["values"][0]["metric"] == HOSTILE and HOSTILE in spec["description"]
     assert html.escape(HOSTILE, quote=True) in markup  # the caption and the rule's row
+    # a metric rule fails by its value, not by rows: its latest failure says so, never "None bad rows"
+    assert "None bad rows" not in markup and "Failed</span>: value outside the expected range" in markup
 
 
 def test_ytdq_history_prints_the_series_oldest_first(store, monkeypatch):

@@ -146,7 +146,7 @@ def sparkline(outcomes: list[dict | None], runs: list[dict]) -> str:
         else:
             count = outcome["unexpected_count"] or 0
             h = max(6, round(height * math.log1p(count) / top)) if top else height
-            colour, text = "#dc3545", f"failed: {plural(count, 'bad row')}"
+            colour, text = "#dc3545", f"failed: {_failed_by(outcome['unexpected_count'])}"
         label = f"{runs[i]['run_id']} ({when(_iso(runs[i]['started_at']))}): {text}"
         parts.append(
             f'<rect x="{x}" y="{height - h}" width="{bar}" height="{h}" fill="{colour}"><title>{e(label)}</title></rect>'
@@ -292,7 +292,7 @@ def _rule_row(checkpoint: str, rule: dict, runs: list[dict], section: tuple[str,
     elif latest.get("success"):
         verdict, kind = '<span class="status">&#10004; Passed</span>', "passed"
     else:
-        verdict = f'<span class="status">&#10008; Failed</span>: {e(plural(latest.get("unexpected_count"), "bad row"))}'
+        verdict = f'<span class="status">&#10008; Failed</span>: {e(_failed_by(latest.get("unexpected_count")))}'
         kind = "failed"
     failed_runs = sum(1 for o in rule["outcomes"] if o is not None and not o["success"])
     ran = sum(1 for o in rule["outcomes"] if o is not None)
@@ -441,3 +441,8 @@ def write_pages(ctx: Any, store_url: str | None = None) -> None:
                 ensure_page(site)
     except Exception as exc:  # noqa: BLE001 - a view of the history must not fail the run
         log.warning("Data Docs: rule history page not written: %s", config.one_line(exc, 300))
+
+
+def _failed_by(count: int | None) -> str:
+    """How a failed run failed: its bad rows, or (a metric rule, no rows) its value out of range."""
+    return plural(count, "bad row") if count is not None else "value outside the expected range"
