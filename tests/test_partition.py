@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import copy_project, module_environ, rows, scalar
+from tests.helpers import copy_project, empty_redis_db, module_environ, rows, scalar
 from ytempire_dq.config import CHECK_USER
 from ytempire_dq.db import partition
 from ytempire_dq.db.connect import connect
@@ -24,6 +24,7 @@ from ytempire_dq.fixtures.defects import DEFECT_KINDS
 from ytempire_dq.run.checkpoint import run_checkpoint
 
 YTDQ = Path(sys.executable).with_name("ytdq")
+REDIS_DB = 5  # emptied: this module's own
 # every kind but the results store's own (old dq.* rows): the first run's retention removes those,
 # so a second run differs for a reason that has nothing to do with analytics
 COUNTS = {kind: i % 5 + 1 for i, kind in enumerate(DEFECT_KINDS) if not DEFECT_KINDS[kind].table.startswith("dq.")}
@@ -36,7 +37,10 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def redis_up(redis_url):
-    yield from module_environ(REDIS_URL=redis_url)
+    """An empty Redis database of this module's own: nightly validates the cache too, and an empty
+    one breaks no rule (the session's database 0 holds what other tests of the worker left)."""
+    for cache_url in empty_redis_db(redis_url, REDIS_DB):
+        yield from module_environ(REDIS_URL=cache_url)
 
 
 def _nightly(project, url, **flags):

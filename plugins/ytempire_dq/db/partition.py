@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ytempire_dq.config import mask_url
 from ytempire_dq.errors import YtdqError
+from ytempire_dq.values import plural
 
 TABLE = "analytics"
 COLUMN = "date"
@@ -61,7 +62,7 @@ class Conversion:
         done = f" in {self.seconds:.1f} s" if self.seconds is not None else " (dry run: nothing changed)"
         return (
             f"{self.table}: partitioned by month on {self.column}, {self.months} monthly partitions "
-            f"({self.first_month:%Y-%m} .. {self.last_month:%Y-%m}) and a DEFAULT one, {self.rows} rows copied{done}"
+            f"({self.first_month:%Y-%m} .. {self.last_month:%Y-%m}) and a DEFAULT one, {plural(self.rows, 'row')} copied{done}"
         )
 
 
