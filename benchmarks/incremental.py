@@ -29,13 +29,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import run as B
+from benchmarks.whole import timed_process
 
 YTDQ = Path(sys.executable).parent / "ytdq"
 NEGATIVE_REVENUE, FUTURE_DATED, ORPHANS, MISMATCHED = 5, 3, 4, 2
@@ -159,16 +159,14 @@ def _in_process(gx: Path, url: str, checkpoint: str, mode: str) -> tuple[float, 
 
 
 def _run(gx: Path, url: str, checkpoint: str, flag: str | None) -> tuple[float, dict]:
+    """(seconds, the run's --json with its process's peak memory as ``max_rss_mb``)."""
     args = [str(YTDQ), "checkpoint", "run", checkpoint, "--config", str(gx), "--json", "-"]
     if flag:
         args.append(flag)
-    env = {**os.environ, "DATABASE_URL": url}
-    t = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
-    seconds = time.perf_counter() - t
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(args[1:])} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return seconds, json.loads(proc.stdout)
+    proc = timed_process(args, {**os.environ, "DATABASE_URL": url})
+    if proc["exit_code"] not in (0, 1):
+        raise SystemExit(f"{' '.join(args[1:])} exited {proc['exit_code']}: {proc['tail']}")
+    return proc["seconds"], {**json.loads(proc["stdout"]), "max_rss_mb": proc["max_rss_mb"]}
 
 
 def _counts(doc: dict) -> dict:
@@ -184,7 +182,8 @@ def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) ->
     """Where one in-process run's SQL time goes: its ``top`` statements by total time
     (``pg_stat_statements``; the embedded cluster preloads it), or why not measured."""
     try:
-        _sql(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()")
+        B.N.Pgss(url).close()  # the extension, where missing (a standby's was made on its primary)
+        _sql(url, "SELECT pg_stat_statements_reset()")
     except Exception as exc:  # noqa: BLE001 - an external server without the extension: say so
         return f"not measured: {str(exc).splitlines()[0]}"
     _in_process(gx, url, checkpoint, mode)
@@ -247,17 +246,19 @@ def _summary(times: dict, validate: dict) -> dict:
     }
 
 
-def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
+def _measure(gx: Path, url: str, repeats: int, baseline: dict, profile: bool = True) -> dict:
     """Per checkpoint: whole processes and in-process validation, full vs incremental, interleaved."""
     out: dict = {}
     for checkpoint in baseline:
         times: dict[str, list] = {"full": [], "incremental": []}
         validate: dict[str, list] = {"full": [], "incremental": []}
+        rss: dict[str, list] = {"full": [], "incremental": []}
         for _ in range(repeats):
             for mode, flag in (("full", "--full"), ("incremental", "--since-last")):
                 seconds, doc = _run(gx, url, checkpoint, flag)
                 _check(checkpoint, mode, _counts(doc), doc["scan"])
                 times[mode].append(round(seconds, 3))
+                rss[mode].append(doc["max_rss_mb"])
             for mode in ("full", "incremental"):
                 seconds, found, scan = _in_process(gx, url, checkpoint, mode)
                 _check(checkpoint, mode, found, scan)
@@ -266,7 +267,10 @@ def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
             "baseline_full_s": baseline[checkpoint],
             "found": CHECKPOINTS[checkpoint][1],
             **_summary(times, validate),
-            "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")},
+            "max_rss_mb": {mode: max(v) for mode, v in rss.items()},
+            "sql_top": {mode: _statements(url, gx, checkpoint, mode) for mode in ("full", "incremental")}
+            if profile
+            else "not measured (--no-profile)",
         }
     return out
 
@@ -274,6 +278,22 @@ def _measure(gx: Path, url: str, repeats: int, baseline: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1430, help="seeded users (~748 analytics rows each)")
+    ap.add_argument(
+        "--history-days",
+        type=int,
+        default=36,
+        help="days of analytics history the seed makes (1000: one day is about 0.27%% of analytics)",
+    )
+    ap.add_argument(
+        "--replica",
+        action="store_true",
+        help="run the checks on a streaming replica (writes on the primary, the history in bench_store there)",
+    )
+    ap.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="leave out where the SQL time goes (pg_stat_statements: one more full and incremental run per layout)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="leave the embedded servers running")
     ap.add_argument(
@@ -300,47 +320,62 @@ def main(argv=None) -> int:
 
     admin_url, started = B.start_server(keep_env=False)
     try:
-        url, meta = B.prepare_database(admin_url, f"incr_{args.users}", args.users, reuse=False, inject={})
+        label = f"incr_{args.users}" + (f"_{args.history_days}d" if args.history_days != 36 else "")
+        url, meta = B.prepare_database(admin_url, label, args.users, False, {}, args.history_days)
         _sql(url, *PREPARE)
+        # where the checks read: the database itself, or its copy on a streaming replica (writes
+        # stay on the primary; each waits until the replica has replayed them)
+        check = B.check_on_replica(url, label) if args.replica else url
         with tempfile.TemporaryDirectory(prefix="ytdq-incr-") as tmp:
             gx = _project(Path(tmp))
             baseline = {}
             for checkpoint in checkpoints:
-                base_s, base = _run(gx, url, checkpoint, None)
+                base_s, base = _run(gx, check, checkpoint, None)
                 if not base["success"]:
                     raise SystemExit(f"the baseline run of {checkpoint} failed: {_counts(base)}")
                 baseline[checkpoint] = round(base_s, 3)
             new_day, *_rest = _sql(url, *NEW_DAY)
-            total = _count(url)
+            B.replica_caught_up()
+            total = _count(check)
             out: dict = {}
             for layout in layouts:
                 t = time.perf_counter()
                 if layout == "partitioned":
                     from ytempire_dq.db.partition import partition_analytics
 
+                    # the conversion holds two copies of analytics for a while: on the primary only
+                    B.stop_replicas()
                     partition_analytics(url)  # its ANALYZE included; VACUUM then sets the visibility maps
                 _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
+                if args.replica and layout == "partitioned":
+                    check = B.check_on_replica(url, label)
+                B.replica_caught_up()
                 out[layout] = {
                     "prepare_s": round(time.perf_counter() - t, 1),
-                    "duplicate_ids_query_s": _duplicate_ids_seconds(url, args.repeats),
-                    **_measure(gx, url, args.repeats, baseline),
+                    "duplicate_ids_query_s": _duplicate_ids_seconds(check, args.repeats),
+                    **_measure(gx, check, args.repeats, baseline, profile=not args.no_profile),
                 }
         print(
             json.dumps(
                 {
                     "analytics_rows": total,
+                    "history_days": args.history_days,
+                    "checked_on": "a streaming replica" if args.replica else "the primary",
                     "new_day_rows": new_day + FUTURE_DATED + ORPHANS,
                     "seed_s": meta.get("seed_s"),
                     "layouts": out,
                     "command": (
                         f"python -m benchmarks.incremental --users {args.users} --repeats {args.repeats} "
-                        f"--layout {args.layout} --checkpoints {args.checkpoints}"
+                        f"--layout {args.layout} --checkpoints {args.checkpoints} --history-days {args.history_days}"
+                        + (" --replica" if args.replica else "")
+                        + (" --no-profile" if args.no_profile else "")
                     ),
                 },
                 indent=2,
             )
         )
     finally:
+        B.stop_replicas()
         if started and not args.keep:
             B.stop_server()
     return 0

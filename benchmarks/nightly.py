@@ -67,7 +67,9 @@ class Pgss:
         self.ok = False
         try:
             with self.conn.cursor() as cur:
-                cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+                if cur.fetchone() is None:  # a standby takes no CREATE, even IF NOT EXISTS: made on its primary
+                    cur.execute("CREATE EXTENSION pg_stat_statements")
                 cur.execute("SELECT count(*) FROM pg_stat_statements")
             self.ok = True
         except Exception as exc:  # noqa: BLE001 - not in shared_preload_libraries

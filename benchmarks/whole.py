@@ -19,6 +19,8 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,10 +100,39 @@ def _soda_home(workdir: Path) -> Path:
     return home
 
 
+#: Runs argv[2:] and writes its peak resident memory (KiB) into argv[1]. A child forked from this
+#: small process: one forked from the benchmark itself would report the benchmark's size, since
+#: Linux counts the memory a process had before its exec in its high-water mark.
+_PEAK_RSS = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(rc)"
+)
+
+
+def timed_process(cmd: list[str], env: dict, cwd: Path | None = None) -> dict:
+    """Run ``cmd`` to its end: its seconds, exit code, stdout, the tail of its stderr and its peak
+    resident memory (``max_rss_mb``, the kernel's high-water mark of that process)."""
+    with tempfile.TemporaryDirectory(prefix="ytdq-rss-") as tmp:
+        peak = Path(tmp) / "peak"
+        t = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, str(peak), *cmd], capture_output=True, text=True, env=env, cwd=cwd
+        )
+        seconds = time.perf_counter() - t
+        kib = int(peak.read_text()) if peak.is_file() else None
+    return {
+        "seconds": seconds,
+        "exit_code": res.returncode,
+        "max_rss_mb": None if kib is None else round(kib / 1024, 1),
+        "stdout": res.stdout,
+        "tail": (res.stderr or "")[-300:],
+    }
+
+
 def _timed(cmd: list[str], env: dict, cwd: Path) -> dict:
-    t = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=3600)
-    return {"seconds": time.perf_counter() - t, "exit_code": res.returncode, "tail": (res.stderr or "")[-300:]}
+    res = timed_process(cmd, env, cwd)
+    del res["stdout"]
+    return res
 
 
 def whole_runs(work: Path, url: str, redis_url: str, rules: list[R.Rule], repeats: int = 3, log=print) -> dict:
@@ -129,6 +160,7 @@ def whole_runs(work: Path, url: str, redis_url: str, rules: list[R.Rule], repeat
     for name, rs in runs.items():
         if rs:
             out[f"{name}_median_s"] = statistics.median(r["seconds"] for r in rs)
+            out[f"{name}_max_rss_mb"] = max(r["max_rss_mb"] for r in rs)
             out[f"{name}_exit_codes"] = sorted({r["exit_code"] for r in rs})
     if (work / "ytdq.json").is_file():
         report = json.loads((work / "ytdq.json").read_text())

@@ -69,8 +69,9 @@ def start_cluster(state_dir: Path, **env: str) -> Cluster:
     )
 
 
-def start_replica(primary: Cluster) -> Cluster:
-    """A hot standby streaming from ``primary`` (``pg_basebackup -R``), readable once it returns."""
+def start_replica(primary: Cluster, **settings: str) -> Cluster:
+    """A hot standby streaming from ``primary`` (``pg_basebackup -R``), readable once it returns;
+    ``settings``: more server settings (e.g. ``hot_standby_feedback="on"``)."""
     run_as = RunAs.for_postgres()
     base = Path(tempfile.mkdtemp(prefix="ytdq-replica-", dir="/var/tmp"))
     base.chmod(0o755)
@@ -80,7 +81,7 @@ def start_replica(primary: Cluster) -> Cluster:
     res = run_as.run(
         [str(primary.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", user]
         + ["-D", str(datadir), "-R", "-X", "stream", "-c", "fast", "--no-sync"],
-        timeout=300,
+        timeout=3600,  # a benchmark cluster of 100M rows takes minutes to copy
     )
     if res.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
@@ -88,7 +89,7 @@ def start_replica(primary: Cluster) -> Cluster:
     opts = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' -c hot_standby=on "
         "-c archive_mode=off -c fsync=off -c max_connections=200"
-    )
+    ) + "".join(f" -c {name}={value}" for name, value in settings.items())
     pg_ctl = [str(primary.bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60"]
     res = run_as.run([*pg_ctl, "start"], timeout=120)
     if res.returncode != 0:
