@@ -136,6 +136,18 @@ def _sql(url: str, *statements: str) -> list:
     return out
 
 
+def _sql_one(url: str, statement: str) -> tuple:
+    from ytempire_dq.db.connect import connect
+
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
 def _count(url: str) -> int:
     from ytempire_dq.db.connect import connect
 
@@ -290,6 +302,12 @@ def main(argv=None) -> int:
         help="run the checks on a streaming replica (writes on the primary, the history in bench_store there)",
     )
     ap.add_argument(
+        "--database",
+        default=None,
+        help="measure this clean database seeded by `benchmarks.run --keep` (e.g. bench_100m) instead of seeding one "
+        "(it is changed: the last two days replaced by a new one, partitioned if asked)",
+    )
+    ap.add_argument(
         "--no-profile",
         action="store_true",
         help="leave out where the SQL time goes (pg_stat_statements: one more full and incremental run per layout)",
@@ -321,7 +339,16 @@ def main(argv=None) -> int:
     admin_url, started = B.start_server(keep_env=False)
     try:
         label = f"incr_{args.users}" + (f"_{args.history_days}d" if args.history_days != 36 else "")
-        url, meta = B.prepare_database(admin_url, label, args.users, False, {}, args.history_days)
+        if args.database:  # seeded clean by an earlier harness run (its bench_meta says how)
+            from ytempire_dq.db.connect import with_database
+
+            url, meta = with_database(admin_url, args.database), {}
+            (meta,) = _sql_one(url, "SELECT info FROM bench_meta")
+            if meta.get("inject"):
+                raise SystemExit(f"{args.database} holds injected defects: the benchmark needs clean data")
+            label = args.database
+        else:
+            url, meta = B.prepare_database(admin_url, label, args.users, False, {}, args.history_days)
         _sql(url, *PREPARE)
         # where the checks read: the database itself, or its copy on a streaming replica (writes
         # stay on the primary; each waits until the replica has replayed them)
@@ -369,6 +396,7 @@ def main(argv=None) -> int:
                         f"--layout {args.layout} --checkpoints {args.checkpoints} --history-days {args.history_days}"
                         + (" --replica" if args.replica else "")
                         + (" --no-profile" if args.no_profile else "")
+                        + (f" --database {args.database}" if args.database else "")
                     ),
                 },
                 indent=2,

@@ -207,6 +207,8 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
 
     users = max(3, round(rows_target / rows_per_user(args.history_days)))
     inject = {k: 5 for k in DEFECT_KINDS if not k.startswith("duplicate_")}
+    if args.inject_up_to is not None and rows_target > args.inject_up_to:
+        inject = {}  # clean data: the injector's searches for clean rows to spoil walk every video
     url, meta = prepare_database(admin_url, label, users, args.reuse, inject, args.history_days)
     res: dict = {
         "label": label,
@@ -476,7 +478,16 @@ def main(argv=None) -> int:
         default=None,
         help="leave GX alone out above this many analytics rows, e.g. 10m (default: run it at every scale)",
     )
+    ap.add_argument(
+        "--inject-up-to",
+        type=parse_scale,
+        default=None,
+        help="seed clean data (no defects) above this many analytics rows, e.g. 10m: at 100M the defect "
+        "injector's searches for clean rows take longer than the benchmark (default: defects at every scale)",
+    )
     args = ap.parse_args(argv)
+    if args.inject_up_to:
+        args.inject_up_to = args.inject_up_to[1]
     if args.gx_alone_up_to:
         args.gx_alone_up_to = args.gx_alone_up_to[1]
     scales = [parse_scale(s) for s in args.scales.split(",") if s.strip()]
