@@ -149,15 +149,7 @@ def _sql_one(url: str, statement: str) -> tuple:
 
 
 def _count(url: str) -> int:
-    from ytempire_dq.db.connect import connect
-
-    conn = connect(url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM analytics")
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    return _sql_one(url, "SELECT count(*) FROM analytics")[0]
 
 
 def _in_process(gx: Path, url: str, checkpoint: str, mode: str) -> tuple[float, dict, dict]:
@@ -342,7 +334,7 @@ def main(argv=None) -> int:
         if args.database:  # seeded clean by an earlier harness run (its bench_meta says how)
             from ytempire_dq.db.connect import with_database
 
-            url, meta = with_database(admin_url, args.database), {}
+            url = with_database(admin_url, args.database)
             (meta,) = _sql_one(url, "SELECT info FROM bench_meta")
             if meta.get("inject"):
                 raise SystemExit(f"{args.database} holds injected defects: the benchmark needs clean data")
