@@ -207,26 +207,24 @@ def _statements(url: str, gx: Path, checkpoint: str, mode: str, top: int = 8) ->
         conn.close()
 
 
-#: The least a scan for duplicated ``analytics.id`` values can read (every id once), to set beside
-#: what the rule ``analytics.id_unique`` costs where no unique index on ``id`` alone can prove it.
-DUPLICATE_IDS = "SELECT count(*) FROM (SELECT id FROM analytics GROUP BY id HAVING count(*) > 1) d"
-
-
 def _duplicate_ids_seconds(url: str, repeats: int) -> float:
-    """Median seconds of :data:`DUPLICATE_IDS` over ``repeats`` runs (its answer must be 0)."""
+    """Median seconds of the run's own duplicate count of ``analytics.id``
+    (:func:`ytempire_dq.run.validation.duplicates_query`: what ``analytics.id_unique`` costs where no
+    unique index on ``id`` alone proves it) over ``repeats`` runs; its answer must be 0."""
+    from sqlalchemy.dialects import postgresql
+
+    from ytempire_dq.run.validation import duplicates_query
+
+    sql = str(
+        duplicates_query("analytics", "id").compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+    )
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        from ytempire_dq.db.connect import connect
-
-        conn = connect(url, autocommit=True)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(DUPLICATE_IDS)
-                if cur.fetchone()[0] != 0:
-                    raise SystemExit("analytics.id has duplicates in the benchmark's clean data")
-        finally:
-            conn.close()
+        if _sql_one(url, sql)[0] != 0:
+            raise SystemExit("analytics.id has duplicates in the benchmark's clean data")
         times.append(time.perf_counter() - t)
     return round(statistics.median(times), 3)
 

@@ -19,7 +19,7 @@ results store, exactly as ``ValidationDefinition.run`` does):
    as the observed value) and ``meta.proved_by``. Where the index is missing (a copy restored
    without constraints, a partitioned table whose key must include the partition key) or invalid
    (a failed ``CREATE INDEX CONCURRENTLY``), a one-column rule is counted by one ``GROUP BY ...
-   HAVING count(*) > 1`` scan (:data:`DUPLICATES_SQL`): none, and that is its result ("counted by
+   HAVING count(*) > 1`` scan (:func:`duplicates_query`): none, and that is its result ("counted by
    one GROUP BY scan"); some, and GX runs the rule (its count and samples).
 2. **No sample query on clean rules.** Pass 1 runs every other rule with
    ``{"result_format": "BASIC", "partial_unexpected_count": 0}``: GX still computes every bad-row
@@ -194,19 +194,24 @@ def _bound_columns(vd: Any, run: Any) -> frozenset:
     return frozenset({spec.column}) if spec is not None and plan.since.get(spec.table) is not None else frozenset()
 
 
-#: Lever 1's fall-back for one column no unique index proves (``analytics.id`` when analytics is
-#: partitioned: its primary key is ``(id, date)``): the duplicated values counted in one GROUP BY
-#: scan, the least that can answer "none" (at 1M rows, partitioned: 0.58 s, GX's own count 1.25 s;
-#: ``benchmarks/results-partitioned.md``). None found: that is the result; some: GX counts and shows them.
-DUPLICATES_SQL = (
-    "SELECT count(*) FROM (SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1) AS d"
-)
+def duplicates_query(table: str, column: str, schema: str | None = None) -> Any:
+    """Lever 1's fall-back for one column no unique index proves (``analytics.id`` when analytics
+    is partitioned: its primary key is ``(id, date)``): the number of duplicated values, counted in
+    one ``GROUP BY ... HAVING count(*) > 1`` scan, the least that can answer "none" (at 1M rows,
+    partitioned: 0.58 s, GX's own count 1.25 s; ``benchmarks/results-partitioned.md``). None
+    found: that is the result; some: GX counts and shows them."""
+    import sqlalchemy as sa
+
+    col = sa.column(column)
+    dup = sa.select(col).select_from(sa.table(table, col, schema=schema)).where(col.is_not(None))
+    dup = dup.group_by(col).having(sa.func.count() > 1).subquery("d")
+    return sa.select(sa.func.count()).select_from(dup)
 
 
 def _scanned(vd: Any, expectations: list, proved: dict) -> dict[int, Any]:
     """``{position: clean ExpectationValidationResult}`` of the one-column uniqueness rules that
-    :func:`_proofs` could not prove and one scan (:data:`DUPLICATES_SQL`) finds no duplicate in."""
-    import sqlalchemy as sa
+    :func:`_proofs` could not prove and one scan (:func:`duplicates_query`) finds no
+    duplicate in, on one connection for them all."""
     from great_expectations.core import ExpectationValidationResult
 
     wanted = {
@@ -219,32 +224,32 @@ def _scanned(vd: Any, expectations: list, proved: dict) -> dict[int, Any]:
     table, schema, engine = _postgres_table(vd)
     if table is None:
         return {}
-    quote = engine.dialect.identifier_preparer.quote
-    where = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
     clean = {}
-    for i, cols in wanted.items():
-        (column,) = cols
-        try:
-            with engine.connect() as conn:
-                found = conn.execute(sa.text(DUPLICATES_SQL.format(c=quote(column), t=where))).scalar()
-        except Exception as exc:  # noqa: BLE001 - GX runs the rule and reports what it meets
-            log.info("fast path: rule %s counted by GX: %s", (expectations[i].meta or {}).get("rule_id"), _cause(exc))
-            continue
-        if found:
-            continue
-        clean[i] = ExpectationValidationResult(
-            success=True,
-            expectation_config=expectations[i].configuration,
-            result={
-                "observed_value": f"0 duplicates: counted by one GROUP BY scan of {table} (no unique index on "
-                f"{column} alone proves it)",
-                "unexpected_count": 0,
-                "unexpected_percent": 0.0,
-                "partial_unexpected_list": [],
-            },
-            meta={"proved_by": {"method": "group_by_scan", "table": table, "columns": [column]}},
-            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
-        )
+    with engine.connect() as conn:
+        for i, cols in wanted.items():
+            (column,) = cols
+            try:
+                found = conn.execute(duplicates_query(table, column, schema)).scalar()
+            except Exception as exc:  # noqa: BLE001 - GX runs the rule and reports what it meets
+                conn.rollback()  # the next statement begins afresh (on the run's snapshot again)
+                rule_id = (expectations[i].meta or {}).get("rule_id")
+                log.info("fast path: rule %s counted by GX: %s", rule_id, _cause(exc))
+                continue
+            if found:
+                continue
+            clean[i] = ExpectationValidationResult(
+                success=True,
+                expectation_config=expectations[i].configuration,
+                result={
+                    "observed_value": f"0 duplicates: counted by one GROUP BY scan of {table} (no unique index on "
+                    f"{column} alone proves it)",
+                    "unexpected_count": 0,
+                    "unexpected_percent": 0.0,
+                    "partial_unexpected_list": [],
+                },
+                meta={"proved_by": {"method": "group_by_scan", "table": table, "columns": [column]}},
+                exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
+            )
     return clean
 
 
