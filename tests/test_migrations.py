@@ -262,7 +262,7 @@ def test_a_store_is_migrated_with_its_own_migrations_only(empty_url, conn_of):
     assert [m.version for m in applied] == list(migrations.STORE)
     assert applied_versions(conn) == list(migrations.STORE)
     assert public_tables(conn) == {"schema_migrations"}
-    assert scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'dq'") == 5
+    assert scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'dq'") == 6
     with conn.cursor() as cur:
         assert migrations.has(cur, migrations.SOURCES) and not migrations.has(cur, migrations.USER_ERASURES)
     assert migrations.migrate_store(empty_url) == []

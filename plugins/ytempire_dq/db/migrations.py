@@ -408,12 +408,23 @@ QUARANTINE_DIGEST = 9  # dq.quarantine's index on the key's digest
 SOURCES = 11  # dq.runs.source
 NOTIFICATIONS = 12  # dq.notifications
 RUN_AS_OF = 13  # dq.runs.as_of, replica_lag_seconds
+DAILY_VALUES = 14  # dq.daily_values
 
 #: The results store's own migrations: those that touch schema ``dq`` only (the others build the
 #: platform's tables and never touch ``dq``; ``tests/test_migrations.py`` parses every file to
 #: hold both). A run applies the pending ones to its store on first use (:func:`migrate_store`),
 #: so a store may be an empty database of its own.
-STORE = (HISTORY, METRICS, RUN_SNAPSHOT, WATERMARKS, QUARANTINE_DIGEST, SOURCES, NOTIFICATIONS, RUN_AS_OF)
+STORE = (
+    HISTORY,
+    METRICS,
+    RUN_SNAPSHOT,
+    WATERMARKS,
+    QUARANTINE_DIGEST,
+    SOURCES,
+    NOTIFICATIONS,
+    RUN_AS_OF,
+    DAILY_VALUES,
+)
 
 
 def migrate_store(url: str, *, log=lambda msg: None) -> list[Migration]:

@@ -158,6 +158,13 @@ def sql_table(name: str, *columns: str) -> sa.TableClause:
     return sa.table(table, *(sa.column(c) for c in unique), schema=schema or None)
 
 
+def quoted_table(name: str) -> str:
+    """``name`` (``schema.name`` split) as PostgreSQL reads it, quoted where it must be: what
+    ``to_regclass`` takes."""
+    schema, _, table = name.rpartition(".")
+    return _DIALECT.identifier_preparer.format_table(sa.table(table, schema=schema or None))
+
+
 def compile_sql(statement: sa.sql.ClauseElement) -> str:
     """PostgreSQL SQL text for ``statement``, values inlined, escaped for GX's query pipeline.
 

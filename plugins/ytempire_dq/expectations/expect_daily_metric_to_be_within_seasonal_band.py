@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union, g
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import OID, aggregate_order_by
 from typing_extensions import override
 
 from ytempire_dq.expectations._cross_table import (
@@ -18,10 +18,12 @@ from ytempire_dq.expectations._cross_table import (
     check_table_name,
     compile_sql,
     number_text,
+    quoted_table,
     sql_table,
 )
 from ytempire_dq.expectations._history_band import _num, metric_key
 from ytempire_dq.expectations._seasonal import Verdict, judge, judge_gap
+from ytempire_dq.store import run_store
 
 EXPECTATION_SHORT_DESCRIPTION = (
     "Expect a metric per day (rows added, a sum, a mean, a rate...) to stay within a band learned "
@@ -43,6 +45,10 @@ METRICS = get_args(Metric)
 ROW_METRICS = ("row_count", "condition_rate", "days_since_newest")
 #: The columns of the one query's result (one row per segment).
 SEGMENT, FIRST_DAY, NUMERATORS, DENOMINATORS, ROWS = "dq_segment", "dq_first_day", "dq_num", "dq_den", "dq_rows"
+#: The column naming the table the values came from (``_relation``): kept with them in the store.
+RELATION = "dq_relation"
+#: Days go into the statement as whole numbers of days since this date (plain integer literals).
+EPOCH = dt.date(2000, 1, 1)
 #: The pooled segment of a ``top_n`` rule; the segment of a rule without ``segment_by``.
 OTHER, ALL = "other", "all"
 #: At most this many anomalies are listed (one sentence each).
@@ -341,9 +347,44 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         matches = sa.and_(*(self._column(aliases, self.table, k) == sa.literal(v) for k, v in self.condition.items()))
         return rows.filter(matches), rows  # condition_rate
 
+    def _relation(self) -> sa.ColumnElement:
+        """The table's identity as the server sees it: database oid / table oid / file node (a
+        table dropped and made again, truncated or rewritten has another)."""
+        table = sa.func.to_regclass(sa.literal(quoted_table(self.table), sa.Text))
+        database = (
+            sa.select(sa.column("oid"))
+            .select_from(sa.table("pg_database"))
+            .where(sa.column("datname") == sa.func.current_database())
+        )
+        return sa.func.concat_ws(
+            "/",
+            database.scalar_subquery(),
+            sa.cast(table, OID),
+            sa.func.coalesce(sa.func.pg_relation_filenode(table), 0),
+        )
+
+    def _kept(self) -> Tuple[Optional[str], List[tuple]]:
+        """(relation, [(day, rows, numerator, denominator)]): the days of this rule's series that
+        earlier runs of the running checkpoint measured (the results store, this source), of the
+        relation measured last; nothing outside a run or for a rule with segments (a segment's
+        ranking needs every segment's history, which is not kept)."""
+        if self.segment_by:
+            return None, []
+        store = run_store.running()
+        kept = store.daily_values(self.metric_name) if store is not None else []
+        if not kept:
+            return None, []
+        relation = kept[-1][1]
+        return relation, [(day, n, num, den) for day, rel, n, num, den in kept if rel == relation]
+
     def build_query(self) -> str:
         """One statement: per segment, the numerators, denominators and row counts of every day of
-        the window, oldest first (arrays), and the window's first day."""
+        the window, oldest first (arrays), and the window's first day.
+
+        Training days kept in the results store (:meth:`_kept`) are written into the statement; it
+        measures only the detection days when they cover every training day and the table is the
+        one they were measured on, and the whole window otherwise (decided by the server, on the
+        run's snapshot and clock)."""
         days_total = self.training_days + self.detection_days
         # the day boundary is UTC midnight of the run's snapshot (now() is the transaction's start)
         today = sa.cast(sa.func.timezone("UTC", sa.func.now()), sa.Date)
@@ -352,6 +393,27 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         t = aliases[self.table]
         on = t.c[self.date_column]
         num, den = self._parts(t, aliases)
+        window_start = today - sa.literal(days_total)
+        relation, kept_days = self._kept()
+        kept = covered = None
+        start: Any = window_start
+        if kept_days:
+            fresh_from = today - sa.literal(self.detection_days)
+            kept = sa.union_all(
+                *(
+                    sa.select(
+                        (sa.cast(sa.literal(EPOCH.isoformat()), sa.Date) + sa.literal((day - EPOCH).days)).label("day"),
+                        sa.cast(sa.literal(n), sa.Float).label("n"),
+                        sa.cast(sa.literal(k_num), sa.Float).label("num"),
+                        sa.cast(sa.literal(k_den), sa.Float).label("den"),
+                    )
+                    for day, n, k_num, k_den in kept_days
+                )
+            ).cte("kept")
+            training = sa.and_(kept.c.day >= window_start, kept.c.day < fresh_from)
+            counted = sa.select(sa.func.count()).select_from(kept).where(training).scalar_subquery()
+            covered = sa.and_(self._relation() == sa.literal(relation), counted == sa.literal(self.training_days))
+            start = sa.case((covered, fresh_from), else_=window_start)
         segment = (
             sa.func.coalesce(sa.cast(self._column(aliases, self.table, self.segment_by), sa.Text), "(null)")
             if self.segment_by
@@ -366,10 +428,18 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             sa.cast(den, sa.Float).label("den"),
         ).select_from(source)
         # a range on the column itself (not CAST(column AS date)): an index on it can find the rows
-        agg = agg.where(on >= today - sa.literal(days_total), on < today)
+        agg = agg.where(on >= start, on < today)
         for ref, value in (self.where or {}).items():
             agg = agg.where(self._column(aliases, self.table, ref) == sa.literal(value))
-        agg = agg.group_by(day, segment).cte("agg")
+        agg = agg.group_by(day, segment)
+        if kept is not None:  # the kept training days, when they cover the window's
+            agg = sa.union_all(
+                agg,
+                sa.select(kept.c.day, sa.cast(sa.literal(ALL), sa.Text), kept.c.n, kept.c.num, kept.c.den).where(
+                    covered, training
+                ),
+            )
+        agg = agg.cte("agg")
         if self.segment_by:  # the top_n segments by volume over the training days; the rest pooled
             # volume: what the metric adds up (rows, views...); a rate's or a mean's rows
             volume = (
@@ -412,6 +482,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             sa.select(
                 segments.c.segment.label(SEGMENT),
                 first,
+                self._relation().label(RELATION),
                 sa.func.array_agg(aggregate_order_by(sa.func.coalesce(pooled.c.num, 0), offsets.c.i)).label(NUMERATORS),
                 sa.func.array_agg(aggregate_order_by(sa.func.coalesce(pooled.c.den, 0), offsets.c.i)).label(
                     DENOMINATORS
@@ -514,13 +585,30 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             observed["anomalous_segments"] = sorted({s for s, _ in anomalies})[:LISTED]
         observed["anomalies"] = len(anomalies)
         success = not anomalies
+        result: Dict[str, Any] = {
+            "observed_value": observed,
+            "unexpected_count": None,
+            "partial_unexpected_list": [self.sentence(s, v) for s, v in anomalies[:LISTED]],
+        }
+        kept = self.daily_values(metrics[TABLE_METRIC] or [])
+        if kept:
+            result["details"] = {"daily_values": kept}
+        return {"success": success, "result": result}
+
+    def daily_values(self, rows: List[dict]) -> Optional[Dict[str, Any]]:
+        """What the run keeps of this result for the next runs (``dq.daily_values``): every day
+        of the window, for a rule without segments; None for one with segments."""
+        if self.segment_by or len(rows) != 1 or rows[0].get(RELATION) is None:
+            return None
+        row = rows[0]
+        first = row[FIRST_DAY]
         return {
-            "success": success,
-            "result": {
-                "observed_value": observed,
-                "unexpected_count": None,
-                "partial_unexpected_list": [self.sentence(s, v) for s, v in anomalies[:LISTED]],
-            },
+            "metric": self.metric_name,
+            "first_day": first.isoformat() if isinstance(first, dt.date) else str(first),
+            "relation": str(row[RELATION]),
+            "rows": [float(v) for v in row[ROWS]],
+            "numerators": [float(v) for v in row[NUMERATORS]],
+            "denominators": [float(v) for v in row[DENOMINATORS]],
         }
 
     # ---- rendering ---------------------------------------------------------------------

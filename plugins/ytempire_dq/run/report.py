@@ -93,6 +93,7 @@ class RuleResult:
     sentence: str | None = None  # the rule in words (:func:`rule_sentence`), for JUnit and the like
     description: str | None = None
     element_count: int | None = None  # rows a map rule read (an incremental run: the new rows)
+    daily_values: dict | None = None  # a seasonal rule's window, kept for the next runs (not in --json)
 
     def to_dict(self) -> dict:
         return {
@@ -149,6 +150,7 @@ class RunReport:
     scan: dict | None = None  # full or incremental, from which watermark (ytempire_dq.run.incremental)
     #: what the run could not keep though the verdict stands (a rule's offending rows not
     #: quarantined): a ``warning:`` line each on the terminal, and in --json
+    jobs: int = 1  # validation definitions validated at a time (run.jobs)
     warnings: list[str] = field(default_factory=list)
     #: the run's history could not be written (store URL masked, the cause, the fix): exit code 2
     history_error: str | None = None
@@ -193,6 +195,7 @@ class RunReport:
             "scan": self.scan,
             "errors": self.errors(),
             "warnings": list(self.warnings),
+            "jobs": self.jobs,
             "action_errors": list(self.action_errors),
             "fast_path": self.fast_path(),
             "history_error": self.history_error,
@@ -342,7 +345,15 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
         sentence=rule_sentence(config),
         description=config.description,
         element_count=result["element_count"] if isinstance(result.get("element_count"), int) else None,
+        daily_values=_daily_values(result),
     )
+
+
+def _daily_values(result: dict) -> dict | None:
+    """A seasonal rule's days for ``dq.daily_values`` (its result's ``details``), if it kept them."""
+    details = result.get("details")
+    found = details.get("daily_values") if isinstance(details, dict) else None
+    return found if isinstance(found, dict) else None
 
 
 def rule_sentence(config: Any) -> str | None:

@@ -195,6 +195,9 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
                     ],
                 )
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
+                metric_history.record_daily(
+                    conn, report.run_id, run.source or config.source_name(url), [r for _, r in rules]
+                )
             _expire(conn, report, vds, store)  # the tool obeys its own retention (ytempire_dq.store.retention)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own

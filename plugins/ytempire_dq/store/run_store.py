@@ -3,7 +3,9 @@ connection. What reads the store while GX validates or runs the actions asks :fu
 
 - the volume/drift rules read the values their band learns from (for the run's own source);
 - the notify action reads the previous run's outcomes;
-- the validation-results store stamps each result with the source (:func:`running_source`).
+- the validation-results store stamps each result with the source (:func:`running_source`);
+- the seasonal rules read the daily values their earlier runs measured (:func:`running`, inside a
+  run only: outside one they measure their whole window).
 
 Those run inside GX with no handle on the run. The run makes its :class:`RunStore` current while
 it validates and runs its actions (:meth:`RunStore.active`, a context variable: each validation
@@ -15,12 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ytempire_dq import config
+
+log = logging.getLogger(__name__)
+
+DAILY_VALUES_SQL = (
+    "SELECT day, relation, rows, numerator, denominator FROM dq.daily_values "
+    "WHERE source = %s AND metric = %s ORDER BY day"
+)
 
 _CURRENT: contextvars.ContextVar[RunStore | None] = contextvars.ContextVar("ytdq_run_store", default=None)
 
@@ -36,11 +46,18 @@ class RunStore:
     #: The time the run's data is as of (its snapshot's), once taken: what the rules that judge age
     #: fall back on where a transaction did not carry it (``run.snapshot.as_of_clock``).
     as_of: Any = None
+    #: What a rule read once in this run and asks again (GX builds a rule's query many times).
+    memo: dict = field(default_factory=dict, repr=False)
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def values(self, sql: str) -> list[float]:
         """The array of numbers the one-row SELECT ``sql`` returns (empty when NULL)."""
+        rows = self.rows(sql)
+        return [float(v) for v in (rows[0][0] if rows else None) or []]
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        """The rows the SELECT ``sql`` returns (psycopg2 ``params``)."""
         from ytempire_dq.db.connect import connect
 
         with self._lock:
@@ -48,13 +65,36 @@ class RunStore:
                 self._conn = connect(self.store_url, connect_timeout=5)
             try:
                 with self._conn.cursor() as cur:
-                    cur.execute(sql)
-                    row = cur.fetchone()
+                    cur.execute(sql, params)
+                    return cur.fetchall()
             finally:
                 self._conn.rollback()
                 if not self.keep:
                     self._close()
-        return [float(v) for v in (row[0] if row else None) or []]
+
+    def daily_values(self, metric: str) -> list[tuple]:
+        """``[(day, relation, rows, numerator, denominator)]`` of ``metric``, oldest first: the days
+        earlier runs of this source measured (``dq.daily_values``; written by
+        ``store.metrics.record_daily``), read once per run. A store that cannot say (not migrated
+        yet, unreachable) keeps nothing: the rule measures its whole window, and the log says why."""
+
+        def read() -> list[tuple]:
+            try:
+                return self.rows(DAILY_VALUES_SQL, (self.source, metric))
+            except Exception as exc:  # noqa: BLE001 - the rule measures every day instead
+                log.warning("no daily values read from the results store for %r: %s", metric, config.one_line(exc, 300))
+                return []
+
+        return self.remembered(("daily_values", metric), read)
+
+    def remembered(self, key: Any, read: Any) -> Any:
+        """``read()``, once per run for ``key``."""
+        with self._lock:
+            if key in self.memo:
+                return self.memo[key]
+        value = read()
+        with self._lock:
+            return self.memo.setdefault(key, value)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[RunStore]:
@@ -73,6 +113,11 @@ class RunStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def running() -> RunStore | None:
+    """The running checkpoint's reader; None outside a run."""
+    return _CURRENT.get()
 
 
 def running_as_of() -> Any:
