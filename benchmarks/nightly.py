@@ -207,9 +207,16 @@ def make_config(base: Path, url: str | None = None, variant: str = "baseline") -
 
 
 def run_gx(
-    gx_dir: Path, url: str, pgss: Pgss, counter: SqlCounter, concurrent: bool = False, fast: bool = False
+    gx_dir: Path,
+    url: str,
+    pgss: Pgss,
+    counter: SqlCounter,
+    concurrent: bool = False,
+    fast: bool = False,
+    jobs: int | None = None,
 ) -> dict:
-    """One run_checkpoint; ``fast`` False = GX alone (``YTDQ_FAST=0``), True = the fast levers."""
+    """One run_checkpoint; ``fast`` False = GX alone (``YTDQ_FAST=0``), True = the fast levers;
+    ``jobs``: validation definitions at a time (``--jobs``)."""
     from ytempire_dq.run.checkpoint import run_checkpoint
 
     before = os.environ.get("YTDQ_FAST")
@@ -218,7 +225,9 @@ def run_gx(
     t = time.perf_counter()
     try:
         with counter:
-            report = run_checkpoint("bench_nightly", config_dir=gx_dir, database_url=url, concurrent=concurrent)
+            report = run_checkpoint(
+                "bench_nightly", config_dir=gx_dir, database_url=url, concurrent=concurrent, jobs=jobs
+            )
     finally:
         if before is None:
             os.environ.pop("YTDQ_FAST", None)
@@ -230,6 +239,7 @@ def run_gx(
     return {
         "seconds": wall,
         "validate_s": report.timings.get("validate"),
+        "jobs": report.jobs,
         "sqlalchemy_statements": counter.n,
         "proved_by_index": proved,
         "pgss": pgss.read(),

@@ -46,6 +46,8 @@ def scale_row(s: dict) -> dict:
         "floor_fair_s": _med(n.get("floor_fair", []), "seconds"),
         "proved": len((n.get("floor_fair") or [{}])[-1].get("proved_by_index", [])),
         "validate_s": _med(n.get("gx_fast", []), "validate_s"),
+        "validate_jobs_s": _med(n.get("gx_fast_jobs", []), "validate_s"),
+        "jobs": (n.get("gx_fast_jobs") or [{}])[-1].get("jobs"),
         "gx_alone_s": _med(n.get("gx", []), "validate_s"),
         "soda_s": _med(n.get("soda", []), "seconds"),
         "failed": _failed(s),
@@ -60,6 +62,11 @@ def scale_row(s: dict) -> dict:
         "deadlocks": d,
         "load": (s.get("loadavg_before", [None])[0], s.get("loadavg_after", [None])[0]),
     }
+
+
+def _jobs(x: dict) -> str:
+    """The validation seconds with ``--jobs N`` and N, or a dash when not measured."""
+    return f"{_f(x['validate_jobs_s'])} ({x['jobs']})" if x.get("validate_jobs_s") else "–"
 
 
 def _failed(s: dict) -> str | None:
@@ -103,18 +110,18 @@ def render(r: dict) -> list[str]:
     L.append("")
     L.append(
         "| run | analytics rows | repeats | load | floor s | fair floor s (proved) | validation s | "
-        "validation ÷ fair floor | GX alone s | Soda scan s | whole ytdq s | whole Soda s | whole ytdq ÷ whole Soda | "
+        "validation ÷ fair floor | validation, N jobs s | GX alone s | Soda scan s | whole ytdq s | whole Soda s | whole ytdq ÷ whole Soda | "
         "ytdq peak memory MB | history days, checked on | "
         "exit codes ytdq/Soda | fair-floor count mismatches | rules failed GX fast / floor / Soda |"
     )
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for x in run["rows"]:
             lo, hi = x["load"]
             L.append(
                 f"| {run['date']} | {x['rows']:,} | {x['repeats']} / {x['whole_repeats'] or '–'} | "
                 f"{_f(lo)}→{_f(hi)} | {_f(x['floor_s'])} | {_f(x['floor_fair_s'])} ({x['proved']}) | "
-                f"{_f(x['validate_s'])} | {_ratio(x['validate_s'], x['floor_fair_s'])} | {_f(x.get('gx_alone_s'))} | "
+                f"{_f(x['validate_s'])} | {_ratio(x['validate_s'], x['floor_fair_s'])} | {_jobs(x)} | {_f(x.get('gx_alone_s'))} | "
                 f"{_f(x.get('soda_s'))} | {_f(x['whole_ytdq_s'])} | "
                 f"{_f(x['whole_soda_s'])} | {_ratio(x['whole_ytdq_s'], x['whole_soda_s'])} | "
                 f"{_f(x.get('whole_ytdq_max_rss_mb'), 0)} | {x.get('history_days', 36)}, "

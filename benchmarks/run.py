@@ -240,7 +240,15 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
         N.run_gx(gx_dir, url, pgss, counter)
     N.run_gx(gx_dir, url, pgss, counter, fast=True)
 
-    runs: dict[str, list] = {"count": [], "floor": [], "floor_fair": [], "gx": [], "gx_fast": [], "soda": []}
+    runs: dict[str, list] = {
+        "count": [],
+        "floor": [],
+        "floor_fair": [],
+        "gx": [],
+        "gx_fast": [],
+        "gx_fast_jobs": [],
+        "soda": [],
+    }
     soda_ok = not args.no_soda and N.soda_available()
     for i in range(args.nightly_repeats):
         log(f"{label}: nightly comparison, repeat {i + 1}/{args.nightly_repeats}")
@@ -250,6 +258,8 @@ def bench_scale(label: str, rows_target: int, admin_url: str, args, counter: N.S
         if gx_alone:
             runs["gx"].append(N.run_gx(gx_dir, url, pgss, counter))
         runs["gx_fast"].append(N.run_gx(gx_dir, url, pgss, counter, fast=True))
+        if args.jobs > 1:
+            runs["gx_fast_jobs"].append(N.run_gx(gx_dir, url, pgss, counter, fast=True, jobs=args.jobs))
         if soda_ok:
             runs["soda"].append(N.run_soda(work / "soda", url, pgss, rules))
             if "error" in runs["soda"][-1]:
@@ -471,6 +481,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="run the checks on a streaming replica of the benchmark cluster (the history in bench_store "
         "on the primary)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="also measure the fast path validating this many validation definitions at a time (ytdq --jobs)",
     )
     ap.add_argument(
         "--gx-alone-up-to",

@@ -88,6 +88,7 @@ def test_json_shape(nightly):
         "success",
         "exit_code",
         "run_id",
+        "jobs",
         "source",
         "data_docs",
         "snapshot",

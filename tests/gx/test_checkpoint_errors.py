@@ -126,6 +126,7 @@ def test_sequential_and_concurrent_runs_agree(seeded):
         d.pop("run_id")
         d.pop("snapshot")  # each run its own instant (tests/test_snapshot.py)
         d.pop("as_of")  # and the time its data is as of
+    assert (a.pop("jobs"), b.pop("jobs")) == (1, 8)  # 8 jobs asked, fewer definitions: as many as there are
     clocks_a, clocks_b = _run_clocks(a), _run_clocks(b)
     assert len(clocks_a) == len(clocks_b) == 2 and all(x < y for x, y in zip(clocks_a, clocks_b))
     baselines_a, baselines_b = _baselines(a), _baselines(b)

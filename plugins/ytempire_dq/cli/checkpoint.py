@@ -94,7 +94,14 @@ def checkpoint_group() -> None:
     help="Also write JUnit XML to this file (a test case per rule; written on every exit code).",
 )
 @config_option
-@click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads.")
+@click.option("--concurrent", is_flag=True, help="Run validation definitions in parallel threads (as --jobs 8).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Validation definitions validated at a time (default YTDQ_JOBS, else 1); each holds up to 2 "
+    "connections to the checked database, and fewer run when it has no room for them.",
+)
 @click.option(
     "--since-last",
     is_flag=True,
@@ -111,6 +118,7 @@ def checkpoint_run(
     junit_file: Path | None,
     config_dir: Path | None,
     concurrent: bool,
+    jobs: int | None,
     since_last: bool,
     full: bool,
     verbose: bool,
@@ -129,6 +137,7 @@ def checkpoint_run(
             name,
             config_dir=config_dir,
             concurrent=concurrent,
+            jobs=jobs,
             progress=progress_line,
             since_last=since_last,
             full=full,

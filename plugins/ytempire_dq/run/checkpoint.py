@@ -4,14 +4,13 @@ GX 1.24's ``Checkpoint.run()`` runs its validation definitions one after the oth
 actions; an action that raises aborts ``run()`` and hides the verdict. :func:`run_checkpoint`
 does the same work in the same order with two changes:
 
-- validation definitions can run **concurrently** (``concurrent=True``), one thread each, every
-  thread with its *own* Data Context (opening one more costs ~25 ms), hence its own data source
-  object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state and is not
-  meant to be shared between threads. PostgreSQL does the work; results are kept in the order
-  the checkpoint declares them. Each validation result is stored by GX as usual.
-  With the fast path (:mod:`ytempire_dq.run.validation`), nightly validates in 1.40 s sequential vs 1.46 s
-  concurrent at 99k analytics rows, 2.52 s vs 1.94 s at 1M (``benchmarks/results.md``, "Item 2",
-  ``fast`` vs ``fast_concurrent``). The default stays sequential; both give identical reports.
+- validation definitions can run **concurrently** (``jobs``: ``--jobs N`` or ``YTDQ_JOBS``; the
+  connection budget and the longest-first order are :mod:`ytempire_dq.run.jobs`'s), one thread
+  each, every thread with its *own* Data Context (opening one more costs ~25 ms), hence its own
+  data source object and SQLAlchemy execution engine: GX's execution engine keeps per-batch state
+  and is not meant to be shared between threads. PostgreSQL does the work; results are kept in the
+  order the checkpoint declares them. Each validation result is stored by GX as usual. The
+  default stays one at a time; both give identical reports (``docs/benchmarks.md`` measures it).
 - actions run after the results are in, each wrapped: an action that raises is logged and
   recorded in ``RunReport.action_errors``; the verdict stands.
 
@@ -50,13 +49,14 @@ from ytempire_dq.sql_guard import check_suite_rules
 
 log = logging.getLogger(__name__)
 
-#: Threads for concurrent validation definitions (PostgreSQL does the work).
+#: Jobs of ``concurrent=True`` (``--concurrent``): validation definitions at a time.
 MAX_WORKERS = 8
 
 
-def _check_database(url: str, tables: list[str] = ()) -> None:
+def _check_database(url: str, tables: list[str] = (), then: Callable[[Any], Any] | None = None) -> Any:
     """The database answers and holds ``tables`` (``schema.name`` allowed): a database never
-    migrated is one line before any rule runs, not a run of rules that all error."""
+    migrated is one line before any rule runs, not a run of rules that all error. ``then(conn)``,
+    if given, runs on the same connection; its value is returned."""
     from ytempire_dq.db.connect import connect  # raises DatabaseUnavailable, URL masked
 
     conn = connect(url, connect_timeout=5)
@@ -67,24 +67,28 @@ def _check_database(url: str, tables: list[str] = ()) -> None:
                 cur.execute("SELECT to_regclass(%s)", (table,))
                 if cur.fetchone()[0] is None:
                     missing.append(table)
+        found = then(conn) if then is not None and not missing else None
     finally:
         conn.close()
     if missing:
         shown = ", ".join(missing[:5]) + (f" … and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise YtdqError(f"{config.mask_url(url)} has no table {shown}: is the database migrated? (ytdq db migrate)")
+    return found
 
 
 def _tables_read(vds: list) -> list[str]:
     """The PostgreSQL tables the validation definitions read: their table assets and the tables
     the cross-table/cross-store rules name (what each expectation's class declares: ``tables_read``)."""
-    tables = []
-    for vd in vds:
-        if own := definition_table(vd):
-            tables.append(own)
-        for exp in vd.suite.expectations:
-            declared = getattr(exp, "tables_read", None)  # GX's own types read their batch only
-            if callable(declared):
-                tables.extend(declared())
+    return list(dict.fromkeys(t for vd in vds for t in _definition_tables(vd)))
+
+
+def _definition_tables(vd: Any) -> list[str]:
+    """The PostgreSQL tables one validation definition reads (see :func:`_tables_read`)."""
+    tables = [own] if (own := definition_table(vd)) else []
+    for exp in vd.suite.expectations:
+        declared = getattr(exp, "tables_read", None)  # GX's own types read their batch only
+        if callable(declared):
+            tables.extend(declared())
     return list(dict.fromkeys(tables))
 
 
@@ -129,6 +133,7 @@ def run_checkpoint(
     *,
     config_dir: Path | str | None = None,
     concurrent: bool = False,
+    jobs: int | None = None,
     database_url: str | None = None,
     progress: Callable[[dict], None] | None = None,
     redis_url: str | None = None,
@@ -147,8 +152,14 @@ def run_checkpoint(
     any validation (``redis_url`` or ``REDIS_URL``; unreachable: YtdqError, see ``cache.batch``).
     ``since_last``: row-level rules of append-mostly tables on the rows newer than the last
     successful run's watermark; ``full``: a full sweep (:mod:`ytempire_dq.run.incremental`).
+    ``jobs``: validation definitions validated at a time (default ``YTDQ_JOBS``, else 1; fewer when
+    the checked database lacks the connections, :mod:`ytempire_dq.run.jobs`); ``concurrent``: as
+    many as :data:`MAX_WORKERS`.
     """
+    from ytempire_dq.run import jobs as run_jobs
+
     started = time.perf_counter()
+    jobs = run_jobs.requested(MAX_WORKERS if concurrent and jobs is None else jobs)
     cdir = config_dir_of(config_dir)
     url = database_url or config.database_url()
     suite_names = _check_files(name, cdir)  # the files, before GX reads them; names the known checkpoints
@@ -175,8 +186,10 @@ def run_checkpoint(
             check_suite_loads(ctx, suite_path(suite_name, cdir))
         checkpoint = _load_checkpoint(ctx, name, cdir)
         vds = list(checkpoint.validation_definitions)
+        run.scope.callback(_close_engines, vds)  # no connection of the run's outlives it (run.jobs counts them)
         tables = _tables_read(vds)  # incremental: the tables every rule reads (a cross-table rule's child too)
-        _check_database(url, tables)
+        jobs = max(1, min(jobs, len(vds)))
+        jobs, order, jobs_warning = _check_database(url, tables, then=lambda conn: _plan_jobs(conn, vds, jobs, url))
         _begin(run, vds, redis_url, since_last=since_last, full=full, tables=tables)
         first_snapshot = run.snapshot  # what the run's data is as of, even if a conflict renews it
 
@@ -186,8 +199,8 @@ def run_checkpoint(
         t_validate = time.perf_counter()
         # marked unfinished until every result is stored: a killed run is never its checkpoint's latest
         with running(results_dir_of(ctx.stores[ctx.validation_results_store_name]), run.run_name):
-            if concurrent and len(vds) > 1:
-                results = _validate_concurrently(cdir, checkpoint, vds, run, report)
+            if jobs > 1:
+                results = _validate_concurrently(cdir, checkpoint, vds, order, jobs, run, report)
             else:
                 results = [report(vd, _run_one(vd, checkpoint, run)) for vd in vds]
         run.timings["validate"] = time.perf_counter() - t_validate
@@ -219,6 +232,9 @@ def run_checkpoint(
         )
         if run_report.replica_lag:
             run_report.warnings.append(run_report.replica_lag["message"])
+        if jobs_warning:
+            run_report.warnings.append(jobs_warning)
+        run_report.jobs = jobs
         # history and quarantine, with the run's own context (logs its failures, never raises)
         from ytempire_dq.store.history import record_run
 
@@ -396,19 +412,48 @@ def _reporter(vds: list, progress: Callable[[dict], None] | None) -> Callable[[A
     return report
 
 
-def _validate_concurrently(cdir: Path, checkpoint: Any, vds: list, run: Run, report: Callable[[Any, Any], Any]) -> list:
-    """The validation definitions in parallel threads; results in the declared order."""
+def _close_engines(vds: list) -> None:
+    """Close the pooled connections of the validation definitions' engines."""
+    from ytempire_dq.run.snapshot import definition_engines
+
+    for vd in vds:
+        for engine in definition_engines(vd):
+            engine.dispose()
+
+
+def _plan_jobs(conn: Any, vds: list, jobs: int, url: str) -> tuple[int, list, str | None]:
+    """(jobs that fit the server's connections, ``vds`` longest first, a warning or None)."""
+    from ytempire_dq.run import jobs as run_jobs
+
+    fits, warning = run_jobs.fit(conn, jobs, url)
+    order = run_jobs.longest_first(vds, _definition_tables, conn) if fits > 1 else vds
+    return fits, order, warning
+
+
+def _validate_concurrently(
+    cdir: Path, checkpoint: Any, vds: list, order: list, jobs: int, run: Run, report: Callable[[Any, Any], Any]
+) -> list:
+    """The validation definitions ``jobs`` at a time in threads, started in ``order`` (longest
+    first); results in the declared order."""
     # One context per validation definition (opened here, in this thread: GX records the
     # "current" context globally when one is opened), each run in its own thread.
-    own = []
-    for vd in vds:
+    own = {}
+    for vd in order:
         c = open_context(cdir, database_url=run.source_url)
-        own.append(c.validation_definitions.get(vd.name))
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(own)), thread_name_prefix="ytdq-vd") as pool:
-        futures = {pool.submit(_run_one, vd, checkpoint, run): vd for vd in own}
-        for future in as_completed(futures):
-            report(futures[future], future.result())
-        return [f.result() for f in futures]  # declared order
+        own[vd.name] = c.validation_definitions.get(vd.name)
+
+    def job(vd: Any) -> Any:
+        try:
+            return _run_one(vd, checkpoint, run)
+        finally:  # its pooled connections go with it: the run holds only its running jobs' (run.jobs)
+            _close_engines([vd])
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ytdq-vd") as pool:
+        futures = {vd.name: pool.submit(job, own[vd.name]) for vd in order}
+        named = {future: name for name, future in futures.items()}
+        for future in as_completed(named):
+            report(own[named[future]], future.result())
+        return [futures[vd.name].result() for vd in vds]  # declared order
 
 
 def _run_actions(checkpoint: Any, checkpoint_result: Any) -> list[str]:
