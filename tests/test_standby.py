@@ -94,7 +94,11 @@ def seeded(primary_cluster, standby) -> dict:
     an hour ago (the freshness defect), and BAD_CHANNELS channels named ``BAD standby``."""
     conn = connect(primary_cluster.url, autocommit=True)
     try:
-        user = insert_user(conn)
+        # clean by the committed suites (test_topologies runs nightly on this cluster too): a user older
+        # than its channels, whose tier allows them
+        user = insert_user(
+            conn, tier="professional", created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
+        )
         insert_channel(conn, user, niche="standby-fresh")
         insert_channel(
             conn, user, niche="standby-stale", created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from tests.helpers import KIND_TO_RULE, rows, scalar
 from ytempire_dq.cli import main
 from ytempire_dq.config import PROJECT_ROOT
-from ytempire_dq.db.connect import connect
 from ytempire_dq.errors import ExitCode
 from ytempire_dq.fixtures import seed
 from ytempire_dq.fixtures.defects import DEFECT_KINDS
@@ -29,13 +28,6 @@ def all_rules() -> list[dict]:
         for exp in json.loads((PROJECT_ROOT / "expectations" / f"{suite}.json").read_text())["expectations"]:
             out.append(exp)
     return out
-
-
-@pytest.fixture(scope="module")
-def conn(module_env):
-    c = connect(module_env, autocommit=True)
-    yield c
-    c.close()
 
 
 def test_every_enforced_by_names_a_constraint_the_migrations_made(conn):

@@ -61,13 +61,6 @@ def committed_rules() -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def conn(module_env):
-    c = connect(module_env, autocommit=True)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def project(module_env, tmp_path_factory):
     """Clean seeded data and a checkpoint ``drift`` running the two committed analytics band rules."""
     seed.seed(module_env, users=12, seed=5)

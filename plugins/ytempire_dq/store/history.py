@@ -195,9 +195,7 @@ def _record(report: RunReport, ctx: Any, vds: list, url: str, store: str, run: A
                     ],
                 )
                 metric_history.record(conn, report.run_id, [(rule_key(r, v.suite), r) for v, r in rules], started)
-                metric_history.record_daily(
-                    conn, report.run_id, run.source or config.source_name(url), [r for _, r in rules]
-                )
+                _keep_daily_values(conn, report, run.source or config.source_name(url), [r for _, r in rules], store)
             _expire(conn, report, vds, store)  # the tool obeys its own retention (ytempire_dq.store.retention)
             # keys in the same transaction (under the run's snapshot a later one would not see the
             # run's row), rule by rule in savepoints: one failing rule's keys query loses only its own
@@ -227,6 +225,20 @@ def retention_days_of(vds: list) -> int:
             if isinstance(e, ExpectColumnValuesToBeWithinRetention) and str(e.table).startswith("dq."):
                 days.append(e.days())
     return min(days)
+
+
+def _keep_daily_values(conn: sa.Connection, report: RunReport, source: str, rules: list, store: str) -> None:
+    """Keep the seasonal rules' days for the next runs, in a savepoint of the run's transaction: a
+    store that will not take them (a role without INSERT, UPDATE or DELETE on ``dq.daily_values``)
+    costs the next run its whole windows, not this run's history; the run says so."""
+    try:
+        with conn.begin_nested():
+            metric_history.record_daily(conn, report.run_id, source, rules)
+    except Exception as exc:  # noqa: BLE001 - the history is written; the next run measures every day
+        report.warnings.append(
+            f"the seasonal rules' days were not kept in {config.mask_url(store)} (the next run measures their "
+            f"whole windows): {_cause(exc)}"
+        )
 
 
 def _expire(conn: sa.Connection, report: RunReport, vds: list, store: str) -> None:
