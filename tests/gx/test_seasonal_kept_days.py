@@ -3,7 +3,8 @@ measures a rule's whole window once, keeps every day, and the next runs of the s
 training days from the store and only the detection days from the table. Run for real
 (``run_checkpoint``, history recorded) on seeded data with the committed rules: a change to an old
 day is not measured again, a defect on yesterday is still caught, a table rewritten since is
-measured whole again, GX alone reads the same kept days, and a rule with segments keeps nothing."""
+measured whole again, GX alone reads the same kept days; a rule whose segments are all judged alone
+keeps each segment's days, one that pools segments into "other" keeps nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ytempire_dq.run.checkpoint import run_checkpoint
 
 VIEWS = "analytics.views_per_day_seasonal"
 TIERS = "analytics.views_per_tier_seasonal"
+TOP_USERS = "analytics.views_per_top_user_seasonal"
 OLD_DAY = "CAST(timezone('UTC', now()) AS date) - 10"  # a training day (28 of them end 3 days ago)
 YESTERDAY = "CAST(timezone('UTC', now()) AS date) - 1"
 
@@ -38,7 +40,7 @@ def project(module_env, tmp_path_factory):
         checkpoint="seasonal",
         suite="seasonal",
         asset="analytics",
-        expectations=[committed(VIEWS), committed(TIERS)],
+        expectations=[committed(VIEWS), committed(TIERS), committed(TOP_USERS)],
         data_docs=False,
     )
     return gx_dir
@@ -64,13 +66,20 @@ def day(conn, day_sql: str):
 
 def test_training_days_come_from_the_store_and_detection_days_from_the_table(project, conn, monkeypatch):
     first = run_checkpoint("seasonal", config_dir=project)
-    assert first.success is True and first.history_error is None
+    assert first.success is True and first.history_error is None, first.warnings
+    assert not first.warnings, first.warnings
     window = kept(conn, "daily sum(analytics.views) by date")
     assert len(window) == 30 and {run for _, _, run in window.values()} == {first.run_id}
     old, yesterday = day(conn, OLD_DAY), day(conn, YESTERDAY)
     assert window[old][0] == views_on(conn, OLD_DAY) > 0
-    # the rule with segments keeps nothing (a segment's ranking needs every segment's history)
-    assert kept(conn, "%per users.subscription_tier%") == {}
+    # a rule whose segments are all judged alone keeps each one's days (the seed's tiers, top 4); one
+    # that pools the rest into "other" keeps nothing (the next ranking needs every segment's days)
+    tiers = rows(conn, "SELECT count(DISTINCT subscription_tier) FROM users")[0][0]
+    kept_tiers = rows(
+        conn, "SELECT segment, count(*) FROM dq.daily_values WHERE metric LIKE %s GROUP BY 1", ("%tier%",)
+    )
+    assert 1 < tiers <= 4 and len(kept_tiers) == tiers and {n for _, n in kept_tiers} == {30}
+    assert kept(conn, "%per channels.user_id%") == {}
 
     # an old day changes: the next run does not measure it again (what the store kept stands),
     # and measures yesterday again
@@ -81,11 +90,13 @@ def test_training_days_come_from_the_store_and_detection_days_from_the_table(pro
     assert window[old][0] == before and window[old][2] == second.run_id
     assert window[yesterday][0] == views_on(conn, YESTERDAY)
     fast = second.rule(VIEWS).observed_value
+    assert second.rule(TIERS).observed_value == first.rule(TIERS).observed_value  # no tier's day changed
 
     # GX alone builds the same statement from the same kept days: the same result
     monkeypatch.setenv("YTDQ_FAST", "0")
     alone = run_checkpoint("seasonal", config_dir=project)
     assert alone.rule(VIEWS).observed_value == fast and alone.rule(VIEWS).success is True
+    assert alone.rule(TIERS).observed_value == second.rule(TIERS).observed_value
     monkeypatch.delenv("YTDQ_FAST")
 
     # a defect on yesterday is still measured and caught
@@ -110,6 +121,8 @@ def test_each_source_keeps_its_own_days(project, conn, monkeypatch):
     monkeypatch.setenv("YTDQ_SOURCE", "staging")
     run_checkpoint("seasonal", config_dir=project)
     sources = rows(
-        conn, "SELECT source, count(*) FROM dq.daily_values WHERE metric LIKE %s GROUP BY source", ("%views)%",)
+        conn,
+        "SELECT source, count(*) FROM dq.daily_values WHERE metric = %s GROUP BY source",
+        ("daily sum(analytics.views) by date",),
     )
     assert sorted(n for _, n in sources) == [30, 30] and "staging" in dict(sources)

@@ -364,18 +364,15 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         )
 
     def _kept(self) -> Tuple[Optional[str], List[tuple]]:
-        """(relation, [(day, rows, numerator, denominator)]): the days of this rule's series that
-        earlier runs of the running checkpoint measured (the results store, this source), of the
-        relation measured last; nothing outside a run or for a rule with segments (a segment's
-        ranking needs every segment's history, which is not kept)."""
-        if self.segment_by:
-            return None, []
+        """(relation, [(day, segment, rows, numerator, denominator)]): the days of this rule's
+        series that earlier runs of the running checkpoint measured (the results store, this
+        source), of the relation measured last; nothing outside a run."""
         store = run_store.running()
         kept = store.daily_values(self.metric_name) if store is not None else []
         if not kept:
             return None, []
-        relation = kept[-1][1]
-        return relation, [(day, n, num, den) for day, rel, n, num, den in kept if rel == relation]
+        relation = kept[-1][2]
+        return relation, [(day, seg, n, num, den) for day, seg, rel, n, num, den in kept if rel == relation]
 
     def build_query(self) -> str:
         """One statement: per segment, the numerators, denominators and row counts of every day of
@@ -403,15 +400,18 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
                 *(
                     sa.select(
                         (sa.cast(sa.literal(EPOCH.isoformat()), sa.Date) + sa.literal((day - EPOCH).days)).label("day"),
+                        sa.cast(sa.literal(kept_segment), sa.Text).label("segment"),
                         sa.cast(sa.literal(n), sa.Float).label("n"),
                         sa.cast(sa.literal(k_num), sa.Float).label("num"),
                         sa.cast(sa.literal(k_den), sa.Float).label("den"),
                     )
-                    for day, n, k_num, k_den in kept_days
+                    for day, kept_segment, n, k_num, k_den in kept_days
                 )
             ).cte("kept")
             training = sa.and_(kept.c.day >= window_start, kept.c.day < fresh_from)
-            counted = sa.select(sa.func.count()).select_from(kept).where(training).scalar_subquery()
+            counted = (
+                sa.select(sa.func.count(sa.distinct(kept.c.day))).select_from(kept).where(training).scalar_subquery()
+            )
             covered = sa.and_(self._relation() == sa.literal(relation), counted == sa.literal(self.training_days))
             start = sa.case((covered, fresh_from), else_=window_start)
         segment = (
@@ -432,11 +432,11 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         for ref, value in (self.where or {}).items():
             agg = agg.where(self._column(aliases, self.table, ref) == sa.literal(value))
         agg = agg.group_by(day, segment)
-        if kept is not None:  # the kept training days, when they cover the window's
+        if kept is not None:  # the kept training days, when they cover the window's (a day without rows adds none)
             agg = sa.union_all(
                 agg,
-                sa.select(kept.c.day, sa.cast(sa.literal(ALL), sa.Text), kept.c.n, kept.c.num, kept.c.den).where(
-                    covered, training
+                sa.select(kept.c.day, kept.c.segment, kept.c.n, kept.c.num, kept.c.den).where(
+                    covered, training, kept.c.n > 0
                 ),
             )
         agg = agg.cte("agg")
@@ -597,18 +597,23 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
 
     def daily_values(self, rows: List[dict]) -> Optional[Dict[str, Any]]:
         """What the run keeps of this result for the next runs (``dq.daily_values``): every day
-        of the window, for a rule without segments; None for one with segments."""
-        if self.segment_by or len(rows) != 1 or rows[0].get(RELATION) is None:
+        of the window of each segment; None when segments were pooled into ``other`` (the next
+        ranking needs every segment's days)."""
+        if not rows or rows[0].get(RELATION) is None or any(str(row[SEGMENT]) == OTHER for row in rows):
             return None
-        row = rows[0]
-        first = row[FIRST_DAY]
+        first = rows[0][FIRST_DAY]
         return {
             "metric": self.metric_name,
             "first_day": first.isoformat() if isinstance(first, dt.date) else str(first),
-            "relation": str(row[RELATION]),
-            "rows": [float(v) for v in row[ROWS]],
-            "numerators": [float(v) for v in row[NUMERATORS]],
-            "denominators": [float(v) for v in row[DENOMINATORS]],
+            "relation": str(rows[0][RELATION]),
+            "segments": {
+                str(row[SEGMENT]): {
+                    "rows": [float(v) for v in row[ROWS]],
+                    "numerators": [float(v) for v in row[NUMERATORS]],
+                    "denominators": [float(v) for v in row[DENOMINATORS]],
+                }
+                for row in rows
+            },
         }
 
     # ---- rendering ---------------------------------------------------------------------

@@ -86,7 +86,10 @@ def record(conn: sa.Connection, run_id: str, rules: Iterable[tuple[str, Any]], a
 
 DAILY_VALUES = sa.table(
     "daily_values",
-    *(sa.column(c) for c in ("source", "metric", "day", "relation", "rows", "numerator", "denominator", "run_id")),
+    *(
+        sa.column(c)
+        for c in ("source", "metric", "day", "segment", "relation", "rows", "numerator", "denominator", "run_id")
+    ),
     schema="dq",
 )
 
@@ -94,11 +97,11 @@ DAILY_VALUES = sa.table(
 def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[Any]) -> int:
     """Keep the seasonal rules' windows (``RuleResult.daily_values``) for the next runs of
     ``source`` in ``dq.daily_values`` (migration 014; in the caller's transaction): each day's value
-    as this run measured it replaces an earlier one, and the days before a metric's earliest window
-    go. How many day rows were written (none before the migration)."""
+    of each segment as this run measured it replaces an earlier one, and the days before a metric's
+    earliest window go. How many rows were written (none before the migration)."""
     if not migrations.has(conn, migrations.DAILY_VALUES):
         return 0
-    days: dict[tuple[str, dt.date], dict] = {}
+    days: dict[tuple[str, dt.date, str], dict] = {}
     starts: dict[str, dt.date] = {}
     for r in rules:
         kept = r.daily_values
@@ -107,18 +110,21 @@ def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[
         first = dt.date.fromisoformat(kept["first_day"])
         metric = kept["metric"]
         starts[metric] = min(first, starts.get(metric, first))
-        for i, (n, num, den) in enumerate(zip(kept["rows"], kept["numerators"], kept["denominators"])):
-            day = first + dt.timedelta(days=i)
-            days[(metric, day)] = {
-                "source": source,
-                "metric": metric,
-                "day": day,
-                "relation": kept["relation"],
-                "rows": n,
-                "numerator": num,
-                "denominator": den,
-                "run_id": run_id,
-            }
+        for segment, series in kept["segments"].items():
+            values = zip(series["rows"], series["numerators"], series["denominators"])
+            for i, (n, num, den) in enumerate(values):
+                day = first + dt.timedelta(days=i)
+                days[(metric, day, segment)] = {
+                    "source": source,
+                    "metric": metric,
+                    "day": day,
+                    "segment": segment,
+                    "relation": kept["relation"],
+                    "rows": n,
+                    "numerator": num,
+                    "denominator": den,
+                    "run_id": run_id,
+                }
     if not days:
         return 0
     d = DAILY_VALUES
@@ -126,7 +132,7 @@ def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[
         conn.execute(sa.delete(d).where(d.c.source == source, d.c.metric == metric, d.c.day < start))
     insert = postgresql.insert(d).values(list(days.values()))
     replaced = {c: insert.excluded[c] for c in ("relation", "rows", "numerator", "denominator", "run_id")}
-    conn.execute(insert.on_conflict_do_update(index_elements=["source", "metric", "day"], set_=replaced))
+    conn.execute(insert.on_conflict_do_update(index_elements=["source", "metric", "day", "segment"], set_=replaced))
     return len(days)
 
 

@@ -28,8 +28,8 @@ from ytempire_dq import config
 log = logging.getLogger(__name__)
 
 DAILY_VALUES_SQL = (
-    "SELECT day, relation, rows, numerator, denominator FROM dq.daily_values "
-    "WHERE source = %s AND metric = %s ORDER BY day"
+    "SELECT day, segment, relation, rows, numerator, denominator FROM dq.daily_values "
+    "WHERE source = %s AND metric = %s ORDER BY day, segment"
 )
 
 _CURRENT: contextvars.ContextVar[RunStore | None] = contextvars.ContextVar("ytdq_run_store", default=None)
@@ -73,7 +73,7 @@ class RunStore:
                     self._close()
 
     def daily_values(self, metric: str) -> list[tuple]:
-        """``[(day, relation, rows, numerator, denominator)]`` of ``metric``, oldest first: the days
+        """``[(day, segment, relation, rows, numerator, denominator)]`` of ``metric``, oldest first: the days
         earlier runs of this source measured (``dq.daily_values``; written by
         ``store.metrics.record_daily``), read once per run. A store that cannot say (not migrated
         yet, unreachable) keeps nothing: the rule measures its whole window, and the log says why."""
