@@ -375,6 +375,15 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         return relation, [(day, seg, n, num, den) for day, seg, rel, n, num, den in kept if rel == relation]
 
     def build_query(self) -> str:
+        """:meth:`_statement`, built once per run for the same parameters (GX asks for a rule's query
+        many times while it validates; with kept days it is a long statement to build)."""
+        store = run_store.running()
+        if store is None:
+            return self._statement()
+        parameters = repr([getattr(self, name) for name in self.parameter_fields])
+        return store.remembered(("seasonal statement", parameters), self._statement)
+
+    def _statement(self) -> str:
         """One statement: per segment, the numerators, denominators and row counts of every day of
         the window, oldest first (arrays), and the window's first day.
 
