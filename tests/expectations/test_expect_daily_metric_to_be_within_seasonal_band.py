@@ -341,3 +341,21 @@ def test_the_judged_day_lands_in_dq_metrics_as_value_and_band(gx_env, platform):
     assert row["metric"] == r.metric_name and row["success"] is True
     assert (row["value"], row["lower_bound"], row["upper_bound"]) == (head["value"], head["lower"], head["upper"])
     assert (row["median"], row["baseline_runs"], row["min_runs"]) == (head["expected"], 28, 14)
+
+
+def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
+    """Kept days come back into the statement as literals: a sum over a ``NaN`` numeric (or an
+    infinite one) must stay SQL. Kept for another table here, so the window is measured whole."""
+    from ytempire_dq.store.run_store import RunStore
+
+    r = rule(**VIEWS)
+    values = [float("nan"), float("inf"), -float("inf")] + [5.0] * 27
+    store = RunStore("postgresql://unused/none", "kept-floats")
+    store.memo[("daily_values", r.metric_name)] = [
+        (day_ago(platform, 30 - i), "all", "0/0/0", 1.0, v, 1.0) for i, v in enumerate(values)
+    ]
+    with store.active():
+        sql = r.build_query()
+        result = gx_env.validate(r)
+    assert "CAST('NaN' AS FLOAT)" in sql and "CAST('-Infinity' AS FLOAT)" in sql
+    assert result.success is True and observed(result)["training_days"] == 28

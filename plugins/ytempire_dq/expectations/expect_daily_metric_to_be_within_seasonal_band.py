@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union, get_args
 
 import sqlalchemy as sa
@@ -54,6 +55,16 @@ OTHER, ALL = "other", "all"
 #: At most this many anomalies are listed (one sentence each).
 LISTED = 20
 Scalar = Union[str, int, float, bool]
+
+
+def _float(value: float) -> sa.ColumnElement:
+    """A kept value as a float literal: PostgreSQL's own spelling, so a sum over a ``NaN`` numeric
+    (or an infinite float) is written back as it came, not as an identifier."""
+    value = float(value)
+    text = (
+        "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else repr(value)
+    )
+    return sa.cast(sa.literal(text, sa.Text), sa.Float)
 
 
 class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
@@ -410,9 +421,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
                     sa.select(
                         (sa.cast(sa.literal(EPOCH.isoformat()), sa.Date) + sa.literal((day - EPOCH).days)).label("day"),
                         sa.cast(sa.literal(kept_segment), sa.Text).label("segment"),
-                        sa.cast(sa.literal(n), sa.Float).label("n"),
-                        sa.cast(sa.literal(k_num), sa.Float).label("num"),
-                        sa.cast(sa.literal(k_den), sa.Float).label("den"),
+                        _float(n).label("n"),
+                        _float(k_num).label("num"),
+                        _float(k_den).label("den"),
                     )
                     for day, kept_segment, n, k_num, k_den in kept_days
                 )
