@@ -2,7 +2,7 @@
 by the database's clock, a day and an hour ahead (the next nightly's retention rules judge at their
 own snapshot), a bounded number of rows a run, stragglers of dq.rule_results and dq.quarantine too;
 a store role that may not DELETE keeps the rows and the run says so in one warning.
-(45 simulated nights under a faked clock: tests/test_retention_nights.py.)"""
+(simulated nights past the retention under a faked clock: tests/test_retention_nights.py.)"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The tool obeys its own retention: 45 simulated nights on clean data, under a faked clock, each
-night a run of the privacy suite (``dq.runs_within_retention``, ``dq.rule_results_within_retention``,
+"""The tool obeys its own retention: simulated nights on clean data past the retention, under a
+faked clock, each night a run of the privacy suite (``dq.runs_within_retention``, ``dq.rule_results_within_retention``,
 ``dq.quarantine_within_retention``) and on the nights past the retention the whole ``nightly`` too:
 every run passes, and the number of runs kept stays bounded. (The whole nightly every night takes
-20-50 s a night on this machine: too long for the suite.)
+20-50 s a night on this machine: too long for the suite.) The retention is set to
+:data:`RETENTION` days (``YTDQ_RETENTION_DAYS``, which the rules, the pruning and this test all
+read): the same code paths as the default 30 days, a third of the nights.
 
 The clock: libfaketime (``.ci/install`` installs it) preloaded into a PostgreSQL cluster of this test
 and into each ``ytdq`` process, reading one timestamp file (``FAKETIME_TIMESTAMP_FILE``, re-read on
@@ -30,10 +32,12 @@ from ytempire_dq.fixtures import seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.local_servers]
 
-NIGHTS = 45
-#: Nights on which the whole ``nightly`` runs too (days 31, 32 and 45: past the retention); the
+#: Days kept (``YTDQ_RETENTION_DAYS``), and the nights simulated: the retention and 5 more.
+RETENTION = 10
+NIGHTS = RETENTION + 5
+#: Nights on which the whole ``nightly`` runs too (past the retention, and the last night); the
 #: ``privacy`` checkpoint (its retention rules) runs every night.
-FULL_NIGHTS = (30, 31, 44)
+FULL_NIGHTS = (RETENTION, RETENTION + 1, NIGHTS - 1)
 #: Nights before the verdict is asserted (none: the volume/drift rules pass with "no baseline yet").
 WARMUP = 0
 REDIS_DB = 13
@@ -74,7 +78,9 @@ def privacy_checkpoint(gx_dir: Path) -> None:
 
 
 @pytest.mark.timeout(1800)
-def test_45_nights_of_clean_operation_pass_their_own_retention_rules(faked_cluster, clock, redis_url, tmp_path):
+def test_nights_past_the_retention_pass_their_own_retention_rules(
+    faked_cluster, clock, redis_url, tmp_path, monkeypatch
+):
     import redis
 
     path, faked = clock
@@ -82,8 +88,10 @@ def test_45_nights_of_clean_operation_pass_their_own_retention_rules(faked_clust
     privacy_checkpoint(project)
     cache = with_redis_db(redis_url, REDIS_DB)
     redis.Redis.from_url(cache).flushdb()
-    env = {**faked, "DATABASE_URL": faked_cluster.url, "REDIS_URL": cache}
+    monkeypatch.setenv(config.RETENTION_ENV, str(RETENTION))  # the seed's and this test's reading
+    env = {**faked, "DATABASE_URL": faked_cluster.url, "REDIS_URL": cache, config.RETENTION_ENV: str(RETENTION)}
     retention = config.retention_days()
+    assert retention == RETENTION
     conn = connect(faked_cluster.url, autocommit=True)
     nights, started = [], time.perf_counter()
     try:
@@ -108,4 +116,4 @@ def test_45_nights_of_clean_operation_pass_their_own_retention_rules(faked_clust
         print(f"{len(nights)} nights in {time.perf_counter() - started:.0f} s")
     # a steady state: a night's run removes the run that the next night's rules would find past the retention
     assert [n["kept"]["privacy"] for n in nights[retention:]] == [retention - 1] * (NIGHTS - retention)
-    assert nights[-1]["kept"]["nightly"] == len(FULL_NIGHTS)  # all within the retention on night 44
+    assert nights[-1]["kept"]["nightly"] == len(FULL_NIGHTS)  # all within the retention on the last night
