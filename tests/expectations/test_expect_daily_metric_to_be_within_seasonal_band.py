@@ -344,8 +344,9 @@ def test_the_judged_day_lands_in_dq_metrics_as_value_and_band(gx_env, platform):
 
 
 def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
-    """Kept days come back into the statement as literals: a sum over a ``NaN`` numeric (or an
-    infinite one) must stay SQL. Kept for another table here, so the window is measured whole."""
+    """Kept days come back into the statement in one JSON literal, floats in PostgreSQL's spelling:
+    a sum over a ``NaN`` numeric (or an infinite one) must stay SQL and read back as a float. Kept
+    for another table here, so the window is measured whole."""
     from ytempire_dq.store.run_store import RunStore
 
     r = rule(**VIEWS)
@@ -357,5 +358,5 @@ def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
     with store.active():
         sql = r.build_query()
         result = gx_env.validate(r)
-    assert "CAST('NaN' AS FLOAT)" in sql and "CAST('-Infinity' AS FLOAT)" in sql
+    assert "jsonb_to_recordset" in sql and '"NaN"' in sql and '"Infinity"' in sql and '"-Infinity"' in sql
     assert result.success is True and observed(result)["training_days"] == 28

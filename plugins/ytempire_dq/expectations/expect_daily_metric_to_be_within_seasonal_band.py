@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Union, get_args
 
 import sqlalchemy as sa
 from great_expectations.compatibility import pydantic
-from sqlalchemy.dialects.postgresql import OID, aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSONB, OID, aggregate_order_by
 from typing_extensions import override
 
 from ytempire_dq.expectations._cross_table import (
@@ -57,14 +58,34 @@ LISTED = 20
 Scalar = Union[str, int, float, bool]
 
 
-def _float(value: float) -> sa.ColumnElement:
-    """A kept value as a float literal: PostgreSQL's own spelling, so a sum over a ``NaN`` numeric
-    (or an infinite float) is written back as it came, not as an identifier."""
+def _float(value: float) -> str:
+    """A kept value in PostgreSQL's own float spelling (``repr`` round-trips exactly), so a sum
+    over a ``NaN`` numeric (or an infinite float) is read back as it came."""
     value = float(value)
-    text = (
+    return (
         "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else repr(value)
     )
-    return sa.cast(sa.literal(text, sa.Text), sa.Float)
+
+
+def _kept_rows(kept_days: List[tuple]) -> Any:
+    """The kept days as one ``SELECT`` over ONE literal: a JSON array read by
+    ``jsonb_to_recordset`` (floats as strings, which the float type's own input reads). A literal
+    per value made a statement of 30-120 ``SELECT ... UNION ALL`` that took longer to build, to
+    check and to plan than the two days it spares reading."""
+    rows = [
+        {"day": (day - EPOCH).days, "segment": segment, "n": _float(n), "num": _float(num), "den": _float(den)}
+        for day, segment, n, num, den in kept_days
+    ]
+    values = sa.func.jsonb_to_recordset(sa.cast(sa.literal(json.dumps(rows), sa.Text), JSONB)).table_valued(
+        sa.column("day", sa.Integer),
+        sa.column("segment", sa.Text),
+        sa.column("n", sa.Float),
+        sa.column("num", sa.Float),
+        sa.column("den", sa.Float),
+    )
+    values = values.render_derived(name="kept_rows", with_types=True)
+    day = sa.cast(sa.literal(EPOCH.isoformat()), sa.Date) + values.c.day
+    return sa.select(day.label("day"), values.c.segment, values.c.n, values.c.num, values.c.den)
 
 
 class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
@@ -416,18 +437,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         start: Any = window_start
         if kept_days:
             fresh_from = today - sa.literal(self.detection_days)
-            kept = sa.union_all(
-                *(
-                    sa.select(
-                        (sa.cast(sa.literal(EPOCH.isoformat()), sa.Date) + sa.literal((day - EPOCH).days)).label("day"),
-                        sa.cast(sa.literal(kept_segment), sa.Text).label("segment"),
-                        _float(n).label("n"),
-                        _float(k_num).label("num"),
-                        _float(k_den).label("den"),
-                    )
-                    for day, kept_segment, n, k_num, k_den in kept_days
-                )
-            ).cte("kept")
+            kept = _kept_rows(kept_days).cte("kept")
             training = sa.and_(kept.c.day >= window_start, kept.c.day < fresh_from)
             counted = (
                 sa.select(sa.func.count(sa.distinct(kept.c.day))).select_from(kept).where(training).scalar_subquery()
