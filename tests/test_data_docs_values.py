@@ -75,6 +75,18 @@ def test_assets_are_copied_once_with_their_licences(tmp_path):
     assert docs_assets.ship_assets(tmp_path) is False  # the same set: nothing copied again
 
 
+def test_gx_static_files_are_copied_once_and_a_missing_one_again(tmp_path):
+    from great_expectations.data_context.store import HtmlSiteStore
+
+    store = HtmlSiteStore(store_backend={"class_name": "TupleFilesystemStoreBackend", "base_directory": str(tmp_path)})
+    assert docs_assets.copy_gx_static(tmp_path, store) is True
+    font = tmp_path / "static" / "fonts" / "HKGrotesk" / "HKGrotesk-Bold.otf"
+    assert font.is_file() and (tmp_path / "static" / "images" / "favicon.ico").is_file()
+    assert docs_assets.copy_gx_static(tmp_path, store) is False  # the same set: nothing copied again
+    font.unlink()
+    assert docs_assets.copy_gx_static(tmp_path, store) is True and font.is_file()
+
+
 def test_the_terminal_sample_column_never_shows_half_a_uuid():
     """The failed-rules table joins five sampled ids and bounds them to 120 characters."""
     import re

@@ -120,6 +120,29 @@ def ship_assets(site_dir: Path, node_modules: Path | None = None) -> bool:
     return True
 
 
+#: What :func:`copy_gx_static` last copied into ``static/``: GX's version and its static files.
+GX_STATIC_STAMP = "GX_STATIC.json"
+
+
+def copy_gx_static(site_dir: Path, target_store: Any) -> bool:
+    """GX's own static files (fonts, images, styles) into ``site_dir/static`` by ``target_store``
+    (the site's ``HtmlSiteStore``), unless this GX version's set is there already, every file in
+    place; True when it copied. GX copies them on every build: 20 files read and written for
+    each validation a run stores."""
+    import great_expectations as gx
+
+    source = Path(gx.__file__).parent / "render" / "view" / "static"
+    files = sorted(str(f.relative_to(source)) for f in source.rglob("*") if f.is_file() and f.name != ".DS_Store")
+    static = site_dir / "static"
+    stamp = static / GX_STATIC_STAMP
+    wanted = {"great_expectations": gx.__version__, "files": files}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted and all((static / f).is_file() for f in files):
+        return False
+    target_store.copy_static_assets()
+    stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    return True
+
+
 def finish_site(site_dir: Path) -> None:
     """What a site builder does after GX copied its static files: the pages' assets shipped
     (:func:`ship_assets`), and GX's copy of its default-styles *source* (a template no page

@@ -245,9 +245,9 @@ class IncrementalSiteBuilder(SiteBuilder):
         return self.get_resource_url(only_if_exists=False), None
 
     def _finish(self, site: Path, rows: list[dict], build_index: bool) -> None:
-        from ytempire_dq.docs.assets import finish_site
+        from ytempire_dq.docs.assets import copy_gx_static, finish_site
 
-        self.target_store.copy_static_assets()
+        copy_gx_static(site, self.target_store)
         finish_site(site)  # the pages' scripts, styles and fonts in static/ (docs_assets.py)
         if build_index:
             section = self.site_section_builders.get("expectations")
