@@ -52,7 +52,7 @@ def _renderers_fingerprint() -> str:
 
 
 def suite_fingerprint(suite: dict) -> str:
-    """A suite page's fingerprint: the suite as stored, and the renderers."""
+    """A suite page's fingerprint: the suite as stored (its file's JSON, key order aside), and the renderers."""
     text = json.dumps(suite, sort_keys=True, default=str) + _renderers_fingerprint()
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -327,16 +327,19 @@ class IncrementalSiteBuilder(SiteBuilder):
         section = self.site_section_builders.get("expectations")
         if section is None:
             return
-        try:
-            stored = section.source_store.get(key)
-            suite = ExpectationSuite(**stored)
+        try:  # the suite's JSON as stored (its file), fingerprinted before GX builds anything of it
+            fingerprint = suite_fingerprint(json.loads(section.source_store.store_backend.get(key.to_tuple())))
         except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
             log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
             return
-        fingerprint = suite_fingerprint(stored)
         pages = read_json(suite_pages_path(site))
         page = self.target_store.store_backends[ExpectationSuiteIdentifier]
         if unless_unchanged and pages.get(key.name) == fingerprint and page.has_key(key.to_tuple()):
+            return
+        try:
+            suite = ExpectationSuite(**section.source_store.get(key))
+        except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
+            log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
             return
         if self._write_page(section, key, suite):
             with rows_lock(site):  # two runs may update one site
