@@ -108,15 +108,25 @@ def ship_assets(site_dir: Path, node_modules: Path | None = None) -> bool:
     node_modules = node_modules or NPM_DIR / "node_modules"
     versions = installed_versions(node_modules)
     vendor = site_dir.joinpath(*VENDOR)
-    stamp = vendor / STAMP
-    if stamp.is_file() and json.loads(stamp.read_text()) == versions:
+
+    def copy() -> None:
+        for package in ASSETS:
+            for source in files_of(package, node_modules):
+                target = vendor / package / source.relative_to(node_modules / package)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+
+    return _copied_once(vendor / STAMP, versions, copy)
+
+
+def _copied_once(stamp: Path, wanted: Any, copy: Any, present: Any = lambda: True) -> bool:
+    """Run ``copy`` unless ``stamp`` (a JSON file) records ``wanted`` and ``present()`` holds, then
+    record ``wanted`` there; True when it copied. A site's static files are copied once this way."""
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted and present():
         return False
-    for package in ASSETS:
-        for source in files_of(package, node_modules):
-            target = vendor / package / source.relative_to(node_modules / package)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-    stamp.write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n")
+    copy()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
     return True
 
 
@@ -134,13 +144,13 @@ def copy_gx_static(site_dir: Path, target_store: Any) -> bool:
     source = Path(gx.__file__).parent / "render" / "view" / "static"
     files = sorted(str(f.relative_to(source)) for f in source.rglob("*") if f.is_file() and f.name != ".DS_Store")
     static = site_dir / "static"
-    stamp = static / GX_STATIC_STAMP
     wanted = {"great_expectations": gx.__version__, "files": files}
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted and all((static / f).is_file() for f in files):
-        return False
-    target_store.copy_static_assets()
-    stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
-    return True
+    return _copied_once(
+        static / GX_STATIC_STAMP,
+        wanted,
+        target_store.copy_static_assets,
+        lambda: all((static / f).is_file() for f in files),
+    )
 
 
 def finish_site(site_dir: Path) -> None:
