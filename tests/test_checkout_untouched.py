@@ -43,3 +43,17 @@ def test_a_session_that_runs_checkpoints_leaves_the_checkout_alone():
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     assert "2 passed" in ran.stdout
     assert state(CHECKOUT) == before
+
+
+def test_each_worker_runs_in_a_home_of_its_own():
+    """Under ``pytest -n`` the controller loads the conftest first and its workers inherit its
+    environment: a worker must still make its own home, or the workers share run locks and results."""
+    from tests.worker_home import MADE_HERE
+    from ytempire_dq import config
+
+    home = os.environ["YTDQ_HOME"]
+    if home != os.environ.get(MADE_HERE):
+        return  # a home the user set is used as given
+    worker = os.environ.get("PYTEST_XDIST_WORKER") or "session"
+    assert Path(home).name.startswith(f"ytdq-{worker}-")
+    assert Path(config.PROJECT_ROOT) == Path(home)

@@ -44,8 +44,14 @@ def make_worker_home(worker: str) -> Path:
     return copy_checkout(Path(tempfile.mkdtemp(prefix=f"ytdq-{worker}-")))
 
 
+#: The home this module made, in the environment: the ``pytest -n`` controller loads this conftest
+#: too, before it starts its workers, and they inherit its environment. A worker that finds the
+#: controller's home (not one the user set) makes its own.
+MADE_HERE = "YTDQ_TEST_SESSION_HOME"
+
 _worker = os.environ.get("PYTEST_XDIST_WORKER") or "session"
-if not os.environ.get("YTDQ_HOME"):
+_given = os.environ.get("YTDQ_HOME")
+if not _given or _given == os.environ.get(MADE_HERE):
     _home = make_worker_home(_worker)
-    os.environ["YTDQ_HOME"] = str(_home)
+    os.environ["YTDQ_HOME"] = os.environ[MADE_HERE] = str(_home)
     atexit.register(shutil.rmtree, _home, ignore_errors=True)
