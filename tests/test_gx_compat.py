@@ -78,6 +78,8 @@ PRIVATE_CALLABLES = [
         f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
         ["self", "metric_fn_bundle", "limit"],
     ),
+    # fast_hooks.aggregates_together replaces it on one graph, with the same parameters
+    (f"{GX}.validator.validation_graph:ValidationGraph._parse", ["self", "metrics"]),
     (
         f"{GX}.validator.validation_graph:ValidationGraph._resolve",
         ["self", "metrics", "runtime_configuration", "min_graph_edges_pbar_enable", "show_progress_bars"],
@@ -165,6 +167,16 @@ def test_wrapped_private_attributes_exist():
 
     assert "self._metrics_calculator" in inspect.getsource(Validator.__init__)
     assert "self._show_progress_bars" in inspect.getsource(MetricsCalculator.__init__)
+    # ValidationGraph._edges, _edge_ids, _execution_engine (fast_hooks.aggregates_together), and the
+    # metric functions' arguments built from the declared dependencies (a dropped one is not asked for)
+    from great_expectations.execution_engine.execution_engine import ExecutionEngine
+    from great_expectations.validator.validation_graph import ValidationGraph
+
+    graph_init = inspect.getsource(ValidationGraph.__init__)
+    assert all(f"self.{name} =" in graph_init for name in ("_edges", "_edge_ids", "_execution_engine"))
+    assert "metric_to_resolve.metric_dependencies.items()" in inspect.getsource(
+        ExecutionEngine._get_computed_metric_evaluation_dependencies_by_metric_name
+    )
     # DefaultJinjaView._TRUSTED_HTML_PARAMS: parameters GX's view emits raw
     trusted = compat.trusted_html_params()
     assert isinstance(trusted, frozenset) and trusted
@@ -340,3 +352,26 @@ def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
     assert [kwargs_of(r) for r in rules] == expected
     for n in names:  # GX's own is what a dispatching method falls back to
         assert getattr(Expectation.__dict__[n], "__ytdq_gx_own__", Expectation.__dict__[n]) is own[n]
+
+
+def test_no_gx_map_metric_reads_the_row_count_it_declares():
+    """fast_hooks.aggregates_together drops ``table.row_count`` from GX's own map metrics'
+    dependencies: right only while none of their functions reads it. The metrics that do read it
+    are column aggregates (not map metrics), and they keep it."""
+    import great_expectations.expectations.metrics as metrics_package
+    from great_expectations.expectations.metrics.map_metric_provider import MapMetricProvider
+
+    root = Path(metrics_package.__file__).parent
+    reads = re.compile(r"""metrics(?:\.get\(|\[)\s*["']table\.row_count""")
+    readers = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py") if reads.search(p.read_text()))
+    assert readers == [
+        "column_aggregate_metrics/column_median.py",
+        "column_aggregate_metrics/column_proportion_of_non_null_values.py",
+        "column_aggregate_metrics/column_proportion_of_unique_values.py",
+    ]
+    for path in readers:
+        module = importlib.import_module(f"great_expectations.expectations.metrics.{path[:-3].replace('/', '.')}")
+        assert not any(
+            isinstance(v, type) and issubclass(v, MapMetricProvider) and v.__module__ == module.__name__
+            for v in vars(module).values()
+        )

@@ -44,7 +44,9 @@ results store, exactly as ``ValidationDefinition.run`` does):
 4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
    the table, and the table under each ``row_condition`` (two more scans per condition: its row
    count and its rules' counts). The fast path folds them into one statement per table, each
-   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``fast_hooks.one_scan_per_batch``).
+   conditioned count an ``agg(...) FILTER (WHERE <condition>)`` (``fast_hooks.one_scan_per_batch``),
+   and the table's row count in the same statement (``fast_hooks.aggregates_together``: GX's map
+   metrics declare the row count as a dependency they never read, which made it a scan of its own).
 
 5. **A failed rule's samples and row keys in one query.** Pass 2's sample query of a column map
    rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
