@@ -62,8 +62,10 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
     - the ``table.row_count`` dependency of GX's own map metrics is dropped (the edge and the
       metric's declared dependency), where the metric has other dependencies left;
     - ``ValidationGraph._parse`` holds the ready aggregates back while an aggregate is still
-      pending and something else is ready (every step still resolves at least one metric), so the
-      row count runs in the bundle of the bad-row counts.
+      pending and something else is ready, so the row count runs in the bundle of the bad-row
+      counts. Only while something else that has not failed is ready: a step of failed metrics
+      alone (GX retries them, then aborts them and goes on without them, or ends the graph when
+      nothing else is ready) would leave the held ones unresolved.
 
     The same metrics, the same values, in fewer statements."""
     from great_expectations.expectations.metrics.map_metric_provider import MapMetricProvider
@@ -101,13 +103,18 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
         graph._edge_ids = {edge.id for edge in graph.edges}
 
     parse = graph._parse
+    offered: set = set()  # the ids the last step was given
+    stuck: set = set()  # given to a step and still not resolved: failed (GX retries, then aborts it)
 
     def _parse(metrics: dict) -> tuple[set, set]:
         ready, needed = parse(metrics=metrics)
+        stuck.update(i for i in offered if i not in metrics)
+        offered.clear()
         if any(m.metric_name.endswith(AGGREGATE_SUFFIX) for m in needed):
             held = {m for m in ready if m.metric_name.endswith(AGGREGATE_SUFFIX)}
-            if held and len(held) < len(ready):
-                return ready - held, needed
+            if held and any(m.id not in stuck for m in ready - held):
+                ready = ready - held
+        offered.update(m.id for m in ready)
         return ready, needed
 
     graph._parse = _parse
