@@ -27,8 +27,10 @@ statement in it. Three locks:
 from __future__ import annotations
 
 import functools
+import json
 import os
 import string
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -155,8 +157,6 @@ def _parse(sql: str) -> list[dict]:
     each ``{"<NodeType>": {fields}}``: the parse tree as JSON, read with ``json.loads``, about ten
     times faster than building pglast's Python node objects (every statement of a run is
     parsed). Raises pglast's ``ParseError``."""
-    import json
-
     from pglast.parser import parse_sql_json
 
     return [s["stmt"] for s in json.loads(parse_sql_json(sql)).get("stmts", [])]
@@ -175,8 +175,6 @@ def _unwrap(value: dict) -> tuple[str | None, dict]:
 def _nodes(top: dict) -> Any:
     """Every node of the tree under ``top``, ``top`` first, breadth first (pglast's ``Visitor``
     order): ``(node type or None, fields)``. JSON leaves out null, false, 0 and empty fields."""
-    from collections import deque
-
     todo: deque = deque([top])
     while todo:
         item = todo.popleft()

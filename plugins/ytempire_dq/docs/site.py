@@ -46,6 +46,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,15 @@ def index_row(key: ValidationResultIdentifier, result: Any, names: dict[str, str
     }
 
 
+def _readable(key: ExpectationSuiteIdentifier, read: Callable[[], Any]) -> Any:
+    """``read()`` of a suite, or None with a warning: as GX, a suite that cannot be read is skipped."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - any failure to read it
+        log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
+        return None
+
+
 class IncrementalSiteBuilder(SiteBuilder):
     """GX's site builder whose ``build`` reads only what it renders (see the module docstring)."""
 
@@ -327,19 +337,17 @@ class IncrementalSiteBuilder(SiteBuilder):
         section = self.site_section_builders.get("expectations")
         if section is None:
             return
-        try:  # the suite's JSON as stored (its file), fingerprinted before GX builds anything of it
-            fingerprint = suite_fingerprint(json.loads(section.source_store.store_backend.get(key.to_tuple())))
-        except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
-            log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
+        store = section.source_store
+        # the suite's JSON as stored (its file), fingerprinted before GX builds anything of it
+        fingerprint = _readable(key, lambda: suite_fingerprint(json.loads(store.store_backend.get(key.to_tuple()))))
+        if fingerprint is None:
             return
         pages = read_json(suite_pages_path(site))
         page = self.target_store.store_backends[ExpectationSuiteIdentifier]
         if unless_unchanged and pages.get(key.name) == fingerprint and page.has_key(key.to_tuple()):
             return
-        try:
-            suite = ExpectationSuite(**section.source_store.get(key))
-        except Exception as exc:  # noqa: BLE001 - as GX: a suite that cannot be read is skipped
-            log.warning("Data Docs: suite %s could not be read, skipped: %s", key.name, exc)
+        suite = _readable(key, lambda: ExpectationSuite(**store.get(key)))
+        if suite is None:
             return
         if self._write_page(section, key, suite):
             with rows_lock(site):  # two runs may update one site

@@ -5,6 +5,7 @@ of a fast-path validation, and gives the values GX's own code gives."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import functools
@@ -82,9 +83,7 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
             and provider.__module__.startswith("great_expectations.")
         )
 
-    edges_of: dict = {}
-    for edge in graph.edges:
-        edges_of[edge.left.id] = edges_of.get(edge.left.id, 0) + 1
+    edges_of = collections.Counter(edge.left.id for edge in graph.edges)
     dropped = {
         edge.id
         for edge in graph.edges
