@@ -186,6 +186,43 @@ def test_a_tables_row_count_is_read_with_its_rules_bad_row_counts(broken):
     }
 
 
+#: analytics' SQL rules that only filter its rows: their condition, and the defect each counts
+ROW_FILTERS = {
+    "analytics.watch_time_plausible": ("watch_time_minutes > views * 720", "implausible_watch_time"),
+    "analytics.subscribers_gained_at_most_views": ("subscribers_gained > views", "subscribers_above_views"),
+    "analytics.date_not_in_future": ("date > CURRENT_DATE", "future_analytics_date"),
+}
+
+
+def test_sql_rules_that_filter_their_table_are_counted_in_its_one_statement(broken):
+    """A SQL rule that is ``SELECT ... FROM {batch} WHERE <condition>`` is counted as ``count(*)
+    FILTER (WHERE <condition>)`` in its table's statement, not by a scan of its own; the failed
+    ones' row keys are read together, in one more scan. Same verdicts and counts as GX alone, and
+    the quarantine holds exactly the bad rows."""
+    slow, fast, _, _, fast_st, url = broken
+    (statement,) = [s for s in fast_st.sql if 'AS "table.row_count"' in s and "FROM analytics" in s]
+    keyed = [s for s in fast_st.sql if "IS TRUE" in s and "to_jsonb(q)" in s and "FROM analytics AS q" in s]
+    assert len(keyed) == 1, keyed  # the failed ones' keys, together
+    for rule, (condition, kind) in ROW_FILTERS.items():
+        assert f"count(*) FILTER (WHERE {condition})" in statement
+        assert not [s for s in fast_st.sql if condition in s and "count(*) OVER ()" in s]  # no scan of its own
+        bad = INJECT[kind]
+        assert (fast.rule(rule).success, fast.rule(rule).unexpected_count) == (False, bad)
+        assert (slow.rule(rule).success, slow.rule(rule).unexpected_count) == (False, bad)
+        quarantined = _query(
+            url,
+            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM analytics "
+            f"WHERE id = (q.row_key->>'id')::uuid AND {condition})) "
+            "FROM dq.quarantine q WHERE q.run_id = %s AND q.rule_id = %s",
+            fast.run_id,
+            rule,
+        )
+        assert quarantined == [(bad, bad)], rule  # every key, each of a bad row
+        assert f"({condition}) IS TRUE" in keyed[0]
+    (analytics,) = [v.fast_path for v in fast.validations if v.suite == "analytics"]
+    assert analytics["sql_rules_in_table_scan"] == len(ROW_FILTERS)
+
+
 def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     """videos.youtube_video_id_format, 14 bad rows (at most the sample size): its sample query,
     with the primary key added, gives GX its samples and the quarantine every key; nothing else

@@ -16,7 +16,7 @@ from typing import Any
 from ytempire_dq.gx.compat import wrapped_validator
 
 
-def reuse_metrics(validator: Any) -> dict:
+def reuse_metrics(validator: Any, with_aggregates: list | None = None) -> dict:
     """Let every later metric graph of ``validator`` start from the metrics it already resolved:
     ``MetricsCalculator.resolve_validation_graph`` of its wrapped validator, replaced on that one
     instance by ``ValidationGraph._resolve(metrics=<all resolved so far>)`` (GX's ``resolve`` with a
@@ -24,11 +24,21 @@ def reuse_metrics(validator: Any) -> dict:
     kwargs, so only the very same metric is reused (a sample query asked for with another
     ``result_format`` is a new metric). Right only while the batch cannot change underneath: the
     run reads one snapshot (:mod:`ytempire_dq.run.snapshot`). Returns the dict of resolved metrics (by
-    id), which a caller may also fill with a metric it computed itself."""
+    id), which a caller may also fill with a metric it computed itself.
+
+    ``with_aggregates``: aggregate metric configurations a caller adds (at any time), to be resolved
+    with the next graph that has aggregates of its own, so that they share its statements
+    (``ValidationGraph.build_metric_dependency_graph``, as GX adds an expectation's metrics; a graph
+    of ``table.columns`` alone, which GX resolves first, has none). Taken from the list as they
+    are added to a graph."""
     calculator = wrapped_validator(validator)._metrics_calculator
     known: dict = {}
+    pending = with_aggregates if with_aggregates is not None else []
 
     def resolve_validation_graph(graph: Any, runtime_configuration: Any = None, min_graph_edges_pbar_enable: int = 0):
+        if pending and any(e.left.metric_name.endswith(AGGREGATE_SUFFIX) for e in graph.edges):
+            while pending:
+                graph.build_metric_dependency_graph(pending.pop(0), runtime_configuration=runtime_configuration)
         aggregates_together(graph, graph._execution_engine)
         resolved = dict(known)
         aborted = graph._resolve(
@@ -282,6 +292,26 @@ def integer_columns(execution_engine: Any, domain_kwargs: Any) -> frozenset:
         columns = sa.inspect(execution_engine.engine).get_columns(table.name, schema=table.schema)
         known[key] = frozenset(c["name"] for c in columns if isinstance(c["type"], sa.Integer))
     return known[key]
+
+
+def whole_table(selectable: Any) -> Any:
+    """The table (``sa.table``/``sa.Table``) that ``selectable`` (a batch's records) reads whole,
+    every row and column -- a table asset's batch without a partitioner is ``(SELECT * FROM <table>
+    WHERE true) AS anon_1`` -- or None (a query asset, a filtered or partitioned batch)."""
+    import sqlalchemy as sa
+
+    source = selectable
+    while True:
+        source = source.element if isinstance(source, sa.Subquery) else source
+        if isinstance(source, sa.TableClause):
+            return source
+        if not isinstance(source, sa.Select) or len(source.get_final_froms()) != 1:
+            return None
+        (inner,) = source.get_final_froms()
+        everything = sa.select(sa.text("*")).select_from(inner)
+        if str(source) not in (str(everything), str(everything.where(sa.true()))):  # SELECT * FROM it, no more
+            return None
+        source = inner
 
 
 def integral_bounds(expression: Any, integers: frozenset) -> Any:

@@ -39,7 +39,10 @@ results store, exactly as ``ValidationDefinition.run`` does):
    an empty row list (right when nothing is unexpected; under pass 1's BASIC the rows are never
    shown), so the result is GX's. A failed rule under a COMPLETE checkpoint is re-run by GX in
    pass 2 for its rows; a query that raises is counted by GX's metric instead (its error as GX
-   gives it).
+   gives it). A SQL rule that only filters its table's rows (``SELECT ... FROM {batch} WHERE
+   <condition>``, as :mod:`ytempire_dq.run.row_filters` proves from the parse tree) does not run its
+   query at all: pass 1 counts it as ``count(*) FILTER (WHERE <condition>)`` in the table's
+   statement (lever 4), and the failed ones' keys are read together in one scan.
 
 4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
    the table, and the table under each ``row_condition`` (two more scans per condition: its row
@@ -69,7 +72,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from ytempire_dq import config
 from ytempire_dq.errors import YtdqError
@@ -275,39 +278,108 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {config.one_line(first, 300)}" if first else type(exc).__name__
 
 
-def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_back: FellBack) -> dict[int, Any]:
+class _Folded(NamedTuple):
+    """A SQL rule counted in its table's scan (:mod:`ytempire_dq.run.row_filters`)."""
+
+    rule: Any  # as GX validates it (suite parameters substituted, batch_id set)
+    table_metric: Any  # its ``unexpected_rows_query.table`` and ``.row_count`` metrics
+    count: Any
+    metric: Any  # the ``RowFilterCount`` metric that counts it in the table's statement
+    returns_key: bool  # its rows carry the table's primary key: keys read with the others'
+
+
+def _sql_rules(
+    validator: Any, expectations: list, vd: Any, captured: Any, fell_back: FellBack, folded: dict
+) -> dict[int, Any]:
     """``{position in suite: GX's result}`` of the SQL rules whose count alone decides them: each
     query runs once, in :func:`ytempire_dq.store.row_keys.capture` (its count and, for the quarantine,
     its rows' keys, ``captured.keys[(vd.name, id)]``); a query that raises there is counted by GX's
     ``row_count`` metric instead (GX's error, its way). Then GX's own ``metrics_validate``. A rule
-    this cannot take is left to GX alone, in ``fell_back`` with its cause."""
-    import sqlalchemy as sa
-
-    from ytempire_dq.locations import definition_table
-    from ytempire_dq.sql_guard import RefusedSQL
-    from ytempire_dq.store import row_keys
-
+    this cannot take is left to GX alone, in ``fell_back`` with its cause. A rule that only filters
+    its table's rows goes into ``folded`` instead (``{position: _Folded}``): pass 1 counts it in the
+    table's statement, and :func:`_folded_sql_rules` gives its result."""
     wanted = {i: e for i, e in enumerate(expectations) if e.expectation_type == SQL_RULE}
     if not wanted:
         return {}
     gx_validator = gx_steps.legacy(validator)  # the batch pass 1 validates (built once)
-    engine, runtime = gx_validator.execution_engine, {"result_format": dict(NO_SAMPLES)}
-    table = definition_table(vd)
-    rules, done, counted = {}, {}, {}
+    runtime = {"result_format": dict(NO_SAMPLES)}
+    rules = {}
     for i, exp in wanted.items():
         try:  # as GX validates it: suite parameters substituted, batch_id set
-            rule, (table_metric, count) = gx_steps.prepared_rule(
+            rules[i] = gx_steps.prepared_rule(
                 gx_validator, exp, runtime, ("unexpected_rows_query.table", "unexpected_rows_query.row_count")
             )
         except gx_steps.prepare_errors() as exc:  # GX runs it and reports any error its own way
             fell_back.add(exp, "preparing the rule", exc)
-            continue
-        rules[i] = (rule, table_metric, count)
+    folded.update(_row_filters(gx_validator, rules, vd, captured))
+    return _counted_by_query(
+        gx_validator, {i: r for i, r in rules.items() if i not in folded}, expectations, vd, captured, fell_back
+    )
+
+
+def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict[int, _Folded]:
+    """The prepared ``rules`` (``{position: (rule, (table metric, count metric))}``) that only filter
+    the rows of the batch's table and whose condition plans (:mod:`ytempire_dq.run.row_filters`)."""
+    from ytempire_dq.run import row_filters
+    from ytempire_dq.sql_guard import format_refusal, refusal
+    from ytempire_dq.store import row_keys
+
+    if not rules:
+        return {}
+    engine, table = gx_validator.execution_engine, _batch_table(gx_validator)
+    if table is None:  # a query asset or a filtered batch: each rule its own query
+        return {}
+    name = engine.engine.dialect.identifier_preparer.format_table(table)
+    found = {}
+    for i, (rule, _) in rules.items():  # {batch} as the table itself: the batch is all of it
+        query = rule.unexpected_rows_query
+        if format_refusal(query) is not None or refusal(sql := query.format(batch=name)) is not None:
+            continue  # (its own query says what is wrong with it)
+        if (filtered := row_filters.row_filter(sql, table)) is not None:
+            found[i] = filtered
+    if not found:
+        return {}
+    with engine.engine.connect() as conn:  # the run's snapshot, read-only, the statement timeout
+        planned = row_filters.planning(conn, table, sorted({condition for condition, _ in found.values()}))
+        known = captured.primary_keys if captured is not None else None
+        pk = row_keys.primary_key(conn, definition_table(vd), known)
+        conn.rollback()
+    folded = {}
+    for i, (condition, outputs) in found.items():
+        if condition in planned:
+            rule, (table_metric, count) = rules[i]
+            keyed = bool(pk) and ("*" in outputs or set(pk) <= set(outputs))
+            folded[i] = _Folded(
+                rule, table_metric, count, row_filters.metric(count.metric_domain_kwargs, condition), keyed
+            )
+    return folded
+
+
+def _batch_table(gx_validator: Any) -> Any:
+    """The ``sa.Table`` the validator's batch reads whole (``fast_hooks.whole_table``), or None."""
+    from great_expectations.core.metric_domain_types import MetricDomainTypes
+
+    engine = gx_validator.execution_engine
+    batch, _, _ = engine.get_compute_domain(
+        {"batch_id": gx_validator.active_batch_id}, domain_type=MetricDomainTypes.TABLE
+    )
+    return fast_hooks.whole_table(batch)
+
+
+def _counted_by_query(
+    gx_validator: Any, rules: dict, expectations: list, vd: Any, captured: Any, fell_back: FellBack
+) -> dict[int, Any]:
+    """GX's results of the prepared ``rules``, each counted by running its own query once
+    (:func:`_sql_rules`)."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.sql_guard import RefusedSQL
+
+    engine, done, counted = gx_validator.execution_engine, {}, {}
+    for i, (rule, (_, count)) in list(rules.items()):
+        exp = expectations[i]
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
-            with engine.engine.connect() as conn:
-                known = captured.primary_keys if captured is not None else None  # the run's
-                keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), table, known)
-                conn.rollback()
+            keys = _captured_keys(gx_validator, rule, vd, captured)
         except (sa.exc.SQLAlchemyError, RefusedSQL) as exc:  # GX's own count below gives GX's error ...
             if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
                 done[i] = compat.errored_result(exp.configuration, exc)
@@ -318,21 +390,84 @@ def _sql_rules(validator: Any, expectations: list, vd: Any, captured: Any, fell_
         counted[count.id] = keys.total
         if keys.total and captured is not None:
             captured.keys[(vd.name, exp.id)] = keys
-    missing = [count for _, _, count in rules.values() if count.id not in counted]
+    missing = [count for _, (_, count) in rules.values() if count.id not in counted]
     if missing:
-        more, _aborted = gx_validator.compute_metrics(missing, dict(runtime))
+        more, _aborted = gx_validator.compute_metrics(missing, {"result_format": dict(NO_SAMPLES)})
         counted.update(more)
-    for i, (rule, table_metric, count) in rules.items():
-        if count.id not in counted:  # an aborted count (bad SQL) is left to GX (already in fell_back)
-            continue
-        try:
-            done[i] = rule.metrics_validate(
-                metrics={table_metric.id: [], count.id: counted[count.id]},
-                execution_engine=engine,
-                runtime_configuration=dict(runtime),
-            )
-        except gx_steps.prepare_errors() as exc:
-            fell_back.add(wanted[i], "validating its count", exc)
+    for i, (rule, (table_metric, count)) in rules.items():
+        if count.id in counted:  # an aborted count (bad SQL) is left to GX (already in fell_back)
+            _validated(done, i, expectations[i], rule, table_metric, count, counted[count.id], engine, fell_back)
+    return done
+
+
+def _captured_keys(gx_validator: Any, rule: Any, vd: Any, captured: Any) -> Any:
+    """:func:`ytempire_dq.store.row_keys.capture` of ``rule``'s own query, on GX's engine."""
+    from ytempire_dq.store import row_keys
+
+    with gx_validator.execution_engine.engine.connect() as conn:
+        known = captured.primary_keys if captured is not None else None  # the run's
+        keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), definition_table(vd), known)
+        conn.rollback()
+    return keys
+
+
+def _validated(
+    done: dict, i: int, exp: Any, rule: Any, table_metric: Any, count: Any, total: int, engine: Any, fell_back: FellBack
+) -> None:
+    """``done[i]``: GX's own ``metrics_validate`` of a SQL rule given its count (and no rows: pass 1
+    shows none)."""
+    try:
+        done[i] = rule.metrics_validate(
+            metrics={table_metric.id: [], count.id: total},
+            execution_engine=engine,
+            runtime_configuration={"result_format": dict(NO_SAMPLES)},
+        )
+    except gx_steps.prepare_errors() as exc:
+        fell_back.add(exp, "validating its count", exc)
+
+
+def _folded_sql_rules(
+    validator: Any, known: dict, folded: dict, expectations: list, vd: Any, captured: Any, fell_back: FellBack
+) -> dict[int, Any]:
+    """GX's results of the ``folded`` rules, from the counts pass 1 read in their table's statement
+    (``known``, the validator's resolved metrics). A count that is missing (its statement failed)
+    is counted by the rule's own query, as any other SQL rule. The failed rules' row keys, for
+    the quarantine: read for all of them in one scan of the table
+    (:func:`ytempire_dq.run.row_filters.capture_keys`), where each has at most
+    ``CAPTURE_LIMIT`` rows and returns the table's primary key; by its own query otherwise."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.run import row_filters
+    from ytempire_dq.store import row_keys
+
+    gx_validator = gx_steps.legacy(validator)
+    engine = gx_validator.execution_engine
+    counted = {i: int(known[f.metric.id]) for i, f in folded.items() if known.get(f.metric.id) is not None}
+    uncounted = {i: (f.rule, (f.table_metric, f.count)) for i, f in folded.items() if i not in counted}
+    done = _counted_by_query(gx_validator, uncounted, expectations, vd, captured, fell_back)
+    for i, total in counted.items():
+        f = folded[i]
+        _validated(done, i, expectations[i], f.rule, f.table_metric, f.count, total, engine, fell_back)
+    failed = {i: total for i, total in counted.items() if total}
+    if captured is None or not failed:
+        return done
+    together = {
+        i: (folded[i].metric.metric_value_kwargs["condition"], total)
+        for i, total in failed.items()
+        if folded[i].returns_key and total <= row_keys.CAPTURE_LIMIT
+    }
+    try:
+        if together:
+            with engine.engine.connect() as conn:
+                read = row_filters.capture_keys(
+                    conn, _batch_table(gx_validator), definition_table(vd), together, captured.primary_keys
+                )
+                conn.rollback()
+            captured.keys.update({(vd.name, expectations[i].id): keys for i, keys in read.items()})
+        for i in failed.keys() - together.keys():
+            captured.keys[(vd.name, expectations[i].id)] = _captured_keys(gx_validator, folded[i].rule, vd, captured)
+    except sa.exc.SQLAlchemyError as exc:  # the quarantine reads the keys itself
+        log.info("fast path: row keys of %s left to the quarantine: %s", vd.name, _cause(exc))
     return done
 
 
@@ -434,18 +569,22 @@ def _run_fast(
     results.update(_scanned(vd, expectations, results))
     scanned = len(results) - proved
     validator = gx_steps.new_validator(vd.batch_definition, NO_SAMPLES)
-    known = fast_hooks.reuse_metrics(validator)  # pass 2 does not count again what pass 1 counted
+    with_aggregates: list = []  # the folded SQL rules' counts, in the statements of pass 1's counts
+    known = fast_hooks.reuse_metrics(validator, with_aggregates)  # pass 2 does not count again what pass 1 counted
     if captured is not None:
         captured.validators[vd.name] = gx_steps.legacy(validator)
-    fell_back = FellBack()
-    results.update(_sql_rules(validator, expectations, vd, captured, fell_back))
-    rest = [e for i, e in enumerate(expectations) if i not in results]
+    fell_back, folded = FellBack(), {}
+    results.update(_sql_rules(validator, expectations, vd, captured, fell_back, folded))
+    with_aggregates.extend(f.metric for f in folded.values())
+    rest = [e for i, e in enumerate(expectations) if i not in results and i not in folded]
     # ours count and sample in their one query whatever the format: run with the checkpoint's
     own_format = [e for e in rest if _samples_with_count(e)]
     rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
     with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine, _bound_columns(vd, run)):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
+        with_aggregates.clear()  # none left once pass 1 counted something (else: their own queries)
+        results.update(_folded_sql_rules(validator, known, folded, expectations, vd, captured, fell_back))
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
         if own_format:
@@ -469,7 +608,8 @@ def _run_fast(
         "fell_back": list(fell_back),  # ... these steps of these rules to GX alone (logged)
         "proved_by_index": proved,
         "unique_by_one_scan": scanned,
-        "sql_rules_counted_only": len(results) - proved - scanned,
+        "sql_rules_counted_only": len(results) - proved - scanned - len(folded),
+        "sql_rules_in_table_scan": len(folded),
         "sample_pass_rules": len(sampled) if fmt is not None else 0,
     }
     vr = gx_steps.suite_result(
