@@ -237,8 +237,10 @@ RULES = st.one_of(
                 "SELECT id, title FROM {batch} WHERE generation_cost IS NULL AND status = 'published'",
                 "SELECT v.id FROM {batch} AS v JOIN channels c ON c.id = v.channel_id WHERE c.status = 'paused'",
                 "SELECT id FROM {batch} WHERE view_count < 0",
-                # filters of the table's rows alone, counted in its statement (run.row_filters)
-                "SELECT v.id, v.status FROM {batch} AS v WHERE v.view_count BETWEEN 100 AND 1000 OR v.published_at IS NULL",
+                # filters of the table's rows alone, counted in its statement (run.row_filters) ...
+                "SELECT id, status FROM {batch} WHERE view_count BETWEEN 100 AND 1000 OR published_at IS NULL",
+                # ... but not this one: GX adds `AS subselect` itself, so what it runs does not parse
+                "SELECT v.id FROM {batch} AS v WHERE v.view_count > 10",
                 "SELECT * FROM {batch} WHERE status IN ('draft', 'failed') AND NOT (view_count > 10)",
                 "SELECT title FROM {batch} WHERE created_at > localtimestamp OR generation_cost IS NOT DISTINCT FROM 0",
             ]

@@ -321,7 +321,7 @@ def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict
     """The prepared ``rules`` (``{position: (rule, (table metric, count metric))}``) that only filter
     the rows of the batch's table and whose condition plans (:mod:`ytempire_dq.run.row_filters`)."""
     from ytempire_dq.run import row_filters
-    from ytempire_dq.sql_guard import format_refusal, refusal
+    from ytempire_dq.sql_guard import RefusedSQL, refusal, substitute_batch
     from ytempire_dq.store import row_keys
 
     if not rules:
@@ -331,11 +331,15 @@ def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict
         return {}
     name = engine.engine.dialect.identifier_preparer.format_table(table)
     found = {}
-    for i, (rule, _) in rules.items():  # {batch} as the table itself: the batch is all of it
+    for i, (rule, _) in rules.items():
         query = rule.unexpected_rows_query
-        if format_refusal(query) is not None or refusal(sql := query.format(batch=name)) is not None:
-            continue  # (its own query says what is wrong with it)
-        if (filtered := row_filters.row_filter(sql, table)) is not None:
+        try:  # what GX runs must be a read that parses (`{batch} AS x` without a JOIN does not) ...
+            if refusal(substitute_batch(query, name)) is not None:
+                continue  # (its own query says what is wrong with it)
+        except RefusedSQL:
+            continue
+        # ... and with {batch} as the table itself (the batch is all of it), a filter of its rows
+        if (filtered := row_filters.row_filter(query.format(batch=name), table)) is not None:
             found[i] = filtered
     if not found:
         return {}
