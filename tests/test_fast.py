@@ -223,6 +223,22 @@ def test_sql_rules_that_filter_their_table_are_counted_in_its_one_statement(brok
     assert analytics["sql_rules_in_table_scan"] == len(ROW_FILTERS)
 
 
+def test_a_row_count_drift_rule_takes_the_row_count_its_table_statement_read(broken):
+    """A table's row-count drift rule (``expect_table_row_count_to_be_within_history_band``, no
+    ``where``) measures the row count the table's one statement already read: no ``count(*)`` of
+    its own, and the same result as GX alone's."""
+    slow, fast, _, slow_st, fast_st, url = broken
+    own_count = "SELECT CAST((SELECT count(*) AS count_1 \nFROM {} AS t) AS FLOAT) AS dq_value"
+    for table in ("analytics", "channels", "videos"):
+        rule = f"{table}.row_count_within_history"
+        assert [s for s in slow_st.sql if own_count.format(table) in s], rule  # GX alone: a count of its own
+        assert not [s for s in fast_st.sql if own_count.format(table) in s], rule
+        rows = float(_query(url, f"SELECT count(*) FROM {table}")[0][0])
+        measured = [(r.observed_value["metric"], r.observed_value["value"]) for r in (slow.rule(rule), fast.rule(rule))]
+        assert measured == [(f"row_count({table})", rows)] * 2, rule
+        assert (fast.rule(rule).success, fast.rule(rule).error) == (slow.rule(rule).success, None)
+
+
 def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     """videos.youtube_video_id_format, 14 bad rows (at most the sample size): its sample query,
     with the primary key added, gives GX its samples and the quarantine every key; nothing else

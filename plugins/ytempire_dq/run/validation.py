@@ -475,6 +475,53 @@ def _folded_sql_rules(
     return done
 
 
+ROW_COUNT_BAND = "expect_table_row_count_to_be_within_history_band"
+#: The table domain of the row count pass 1 reads with the table's counts (``table.row_count`` as
+#: GX's expectations depend on it): all four table domain keys.
+TABLE_DOMAIN = ("batch_id", "table", "row_condition", "condition_parser")
+
+
+def _row_count_bands(validator: Any, expectations: list, result_format: Any, fell_back: FellBack) -> dict[str, Any]:
+    """``{expectation id: GX's result}`` of the row-count drift rules that count the batch's whole
+    table (no ``where``): their value is the table's row count, which pass 1 read in the table's
+    statement, so their own ``count(*)`` (at 10M analytics rows, 0.24 s) is not run. GX's own
+    ``metrics_validate`` builds each result from it, with the checkpoint's result format."""
+    from ytempire_dq.expectations._history_band import VALUE
+
+    gx_validator = gx_steps.legacy(validator)
+    table = _batch_table(gx_validator)
+    if table is None:
+        return {}
+    name = table.name if table.schema is None else f"{table.schema}.{table.name}"
+    wanted = [e for e in expectations if e.expectation_type == ROW_COUNT_BAND and not e.where and e.table == name]
+    if not wanted:
+        return {}
+    domain = dict.fromkeys(TABLE_DOMAIN) | {"batch_id": gx_validator.active_batch_id}
+    try:  # pass 1's, when it counted the table (else counted now, once for them all)
+        rows = gx_steps.resolved_metric(validator, "table.row_count", domain)
+    except gx_steps.prepare_errors() as exc:
+        for exp in wanted:
+            fell_back.add(exp, "reading the table's row count", exc)
+        return {}
+    runtime = {"result_format": result_format}
+    done = {}
+    for exp in wanted:
+        try:
+            rule, (table_metric,) = gx_steps.prepared_rule(gx_validator, exp, runtime, ("unexpected_rows_query.table",))
+        except gx_steps.prepare_errors() as exc:
+            fell_back.add(exp, "preparing the rule", exc)
+            continue
+        try:
+            done[exp.id] = rule.metrics_validate(
+                metrics={table_metric.id: [{VALUE: float(rows)}]},
+                execution_engine=gx_validator.execution_engine,
+                runtime_configuration=dict(runtime),
+            )
+        except Exception as exc:  # noqa: BLE001 - its own check raised (no history to read, say):
+            log.info("fast path: rule %s validated by GX: %s", (exp.meta or {}).get("rule_id"), _cause(exc))
+    return done  # (GX validates it as the others, and records the error its own way)
+
+
 def _samples_with_count(exp: Any) -> bool:
     """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
     with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
@@ -593,7 +640,10 @@ def _run_fast(
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
         if own_format:
             validator.result_format = result_format
-            by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
+            bands = _row_count_bands(validator, own_format, result_format, fell_back)
+            by_id.update(bands)
+            if own_format := [e for e in own_format if e.id not in bands]:
+                by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
             validator.result_format = NO_SAMPLES
         fmt = _sample_format(result_format, [])
         sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
