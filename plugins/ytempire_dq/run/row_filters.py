@@ -3,10 +3,10 @@
 An analyst's rule such as ``SELECT id, views FROM {batch} WHERE subscribers_gained > views``
 returns the rows of its table that one condition selects. Its count is ``count(*) FILTER (WHERE
 <condition>)`` over the table, so the fast path (:mod:`ytempire_dq.run.validation`) adds it to the
-statement that counts the table's other rules (:class:`RowFilterCount`, a GX table metric, which
-GX bundles with them) instead of scanning the table once per rule. A failed rule's row keys, for
-the quarantine, are then read for all such rules of the table in one more scan
-(:func:`capture_keys`).
+statement that counts the table's other rules (a GX table metric,
+:mod:`ytempire_dq.gx.row_filter_count`, which GX bundles with them) instead of scanning the table
+once per rule. A failed rule's row keys, for the quarantine, are then read for all such rules of
+the table in one more scan (:func:`capture_keys`).
 
 The same count, by construction: :func:`row_filter` takes a rule only when PostgreSQL's parser
 (pglast) shows it is exactly ``SELECT <columns> FROM <the batch's table> [alias] WHERE
@@ -15,8 +15,8 @@ number of rows (no set-returning or aggregate function) nor fail on a row's valu
 ``AND``/``OR``/``NOT``, ``IN`` lists, ``BETWEEN``, ``IS [NOT] NULL``, ``+ - *``, constants, columns,
 ``now()`` and ``current_date``-like values; no division, cast of a column, function or
 subquery). Anything else runs its own query, as before. A condition that does not plan (a missing
-column, mismatched types) is found by ``EXPLAIN`` (:func:`plans`) and left to run alone too, so
-one broken rule never fails the statement it would have shared.
+column, mismatched types) is found by planning it over no rows (:func:`planning`) and left to run
+alone too, so one broken rule never fails the statement it would have shared.
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from great_expectations.core.metric_domain_types import MetricDomainTypes
-from great_expectations.core.metric_function_types import MetricPartialFunctionTypes
-from great_expectations.execution_engine import SqlAlchemyExecutionEngine
-from great_expectations.expectations.metrics.metric_provider import metric_partial
-from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
-
-METRIC = "ytdq.row_filter.count"
 
 #: Operators that cannot raise on a row's values (besides an integer overflow in ``+ - *``, which
 #: the rule's own query would raise too).
@@ -39,32 +32,6 @@ _SELECT_ONLY = (  # SelectStmt fields a row filter leaves empty
     "distinctClause", "intoClause", "groupClause", "havingClause", "windowClause", "valuesLists",
     "sortClause", "limitOffset", "limitCount", "lockingClause", "withClause", "larg", "rarg",
 )  # fmt: skip
-
-
-class RowFilterCount(TableMetricProvider):
-    """The rows of the batch that ``condition`` (a SQL condition :func:`row_filter` extracted)
-    selects: an aggregate GX bundles into the statement that counts the table's other rules."""
-
-    metric_name = METRIC
-    value_keys = ("condition",)
-
-    @metric_partial(
-        engine=SqlAlchemyExecutionEngine,
-        partial_fn_type=MetricPartialFunctionTypes.AGGREGATE_FN,
-        domain_type=MetricDomainTypes.TABLE,
-    )
-    def _sqlalchemy(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):
-        return sa.func.count().filter(sa.literal_column(metric_value_kwargs["condition"])), metric_domain_kwargs, {}
-
-
-def metric(domain_kwargs: dict, condition: str) -> Any:
-    """The :class:`RowFilterCount` metric of ``condition`` on the table domain ``domain_kwargs`` (the
-    rule's own count's), with every table domain key, as GX's map metrics compute theirs: GX
-    bundles the aggregates of one domain, by its kwargs, in one statement."""
-    from great_expectations.validator.metric_configuration import MetricConfiguration
-
-    domain = {key: domain_kwargs.get(key) for key in RowFilterCount.domain_keys}
-    return MetricConfiguration(METRIC, domain, {"condition": condition})
 
 
 def row_filter(sql: str, table: Any) -> tuple[str, tuple[str, ...]] | None:

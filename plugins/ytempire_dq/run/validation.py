@@ -284,7 +284,7 @@ class _Folded(NamedTuple):
     rule: Any  # as GX validates it (suite parameters substituted, batch_id set)
     table_metric: Any  # its ``unexpected_rows_query.table`` and ``.row_count`` metrics
     count: Any
-    metric: Any  # the ``RowFilterCount`` metric that counts it in the table's statement
+    metric: Any  # the ``gx.row_filter_count`` metric that counts it in the table's statement
     returns_key: bool  # its rows carry the table's primary key: keys read with the others'
 
 
@@ -320,6 +320,7 @@ def _sql_rules(
 def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict[int, _Folded]:
     """The prepared ``rules`` (``{position: (rule, (table metric, count metric))}``) that only filter
     the rows of the batch's table and whose condition plans (:mod:`ytempire_dq.run.row_filters`)."""
+    from ytempire_dq.gx import row_filter_count
     from ytempire_dq.run import row_filters
     from ytempire_dq.sql_guard import RefusedSQL, refusal, substitute_batch
     from ytempire_dq.store import row_keys
@@ -354,7 +355,7 @@ def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict
             rule, (table_metric, count) = rules[i]
             keyed = bool(pk) and ("*" in outputs or set(pk) <= set(outputs))
             folded[i] = _Folded(
-                rule, table_metric, count, row_filters.metric(count.metric_domain_kwargs, condition), keyed
+                rule, table_metric, count, row_filter_count.metric(count.metric_domain_kwargs, condition), keyed
             )
     return folded
 
