@@ -658,13 +658,14 @@ def _run_fast(
     if captured is not None:
         key_capture.keys_from_results(validator, expectations, by_id, vd, captured)
 
+    in_scan = sum(known.get(f.metric.id) is not None for f in folded.values())  # (the rest: their own queries)
     fast = {
         "rules": len(expectations),  # every rule of the definition went through the fast path ...
         "fell_back": list(fell_back),  # ... these steps of these rules to GX alone (logged)
         "proved_by_index": proved,
         "unique_by_one_scan": scanned,
-        "sql_rules_counted_only": len(results) - proved - scanned - len(folded),
-        "sql_rules_in_table_scan": len(folded),
+        "sql_rules_counted_only": len(results) - proved - scanned - in_scan,
+        "sql_rules_in_table_scan": in_scan,
         "sample_pass_rules": len(sampled) if fmt is not None else 0,
     }
     vr = gx_steps.suite_result(
