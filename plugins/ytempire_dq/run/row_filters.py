@@ -36,7 +36,7 @@ _SELECT_ONLY = (  # SelectStmt fields a row filter leaves empty
 
 def row_filter(sql: str, table: Any) -> tuple[str, tuple[str, ...]] | None:
     """``(condition, output columns)`` when ``sql`` (a rule's query, ``{batch}`` substituted) selects
-    the rows of ``table`` (an ``sa.Table``) that one condition selects (see the module docstring):
+    the rows of ``table`` (the batch's ``sa.table``) that one condition selects (see the module docstring):
     the condition with its columns unqualified, as the table's own scan reads them, and the
     table's columns the query returns under their own names (``"*"`` for ``SELECT *``). None
     otherwise."""
