@@ -519,3 +519,28 @@ def test_a_rule_passing_under_mostly_shows_its_bad_values_on_both_paths(world):
     for fast in (False, True):
         (rule,) = validate(ctx, rules, fast=fast)
         assert (rule.success, rule.unexpected_count, rule.partial_unexpected_list) == (True, 1, ["archived"]), fast
+
+
+def test_a_sql_rule_gx_cannot_run_gives_gxs_error_both_ways(world):
+    """``FROM {batch} AS v`` without a JOIN: GX adds ``AS subselect`` itself, so both of the rule's
+    metrics fail. The fast path must not count it as a filter of the table, and both ways must
+    report the same one of the two errors (GX meets them in an order that varies between runs)."""
+    _, _, suite_file, ctx = world
+    rules = [
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": query},
+            "meta": {"rule_id": f"videos.q{i}"},
+        }
+        for i, query in enumerate(
+            ["SELECT v.id FROM {batch} AS v WHERE v.view_count > 10", "SELECT id FROM {batch} WHERE view_count > 10"]
+        )
+    ]
+    doc = json.loads(suite_file.read_text())
+    suite_file.write_text(json.dumps({**doc, "expectations": rules}, indent=2))
+    gx_alone, fast = validate(ctx, rules, fast=False), validate(ctx, rules, fast=True)
+    assert [(r.success, r.unexpected_count, r.error) for r in fast] == [
+        (r.success, r.unexpected_count, r.error) for r in gx_alone
+    ]
+    assert 'syntax error at or near "AS"' in fast[0].error and "SELECT COUNT(*)" in fast[0].error
+    assert fast[1].error is None

@@ -64,3 +64,17 @@ def test_a_rule_that_did_not_raise_is_read_alike_everywhere(info):
 class _Suite:
     def __init__(self, results):
         self.results = results
+
+
+def test_of_two_metrics_that_raised_the_same_one_is_read_whatever_order_gx_met_them():
+    """A SQL rule that does not parse fails both its metrics; GX lists them in the order it met
+    them, which varies between runs (and between the fast path and GX alone)."""
+    table, count = "('unexpected_rows_query.table', 'b', ())", "('unexpected_rows_query.row_count', 'b', ())"
+    infos = {
+        key: {"raised_exception": True, "exception_message": f"syntax error ({key[2:30]})", "exception_traceback": "tb"}
+        for key in (table, count)
+    }
+    one_way, other_way = dict(infos), {key: infos[key] for key in (count, table)}
+    assert list(one_way) != list(other_way)
+    assert raised_info(one_way) == raised_info(other_way) == infos[count]
+    assert exception_message(one_way) == exception_message(other_way)

@@ -15,10 +15,17 @@ from typing import Any
 
 def raised_info(exception_info: Any) -> dict | None:
     """The first info in ``exception_info`` (either shape, or None) that says an exception was
-    raised: ``{"raised_exception": True, "exception_message": ..., ...}``; None when none was."""
+    raised: ``{"raised_exception": True, "exception_message": ..., ...}``; None when none was.
+    Keyed by metric id, the first by metric id: GX adds the metrics that failed in the order it
+    met them, which varies from run to run (it resolves a step's metrics from a set), and a rule
+    whose two metrics both fail (a SQL rule that does not parse) must give the same error in every
+    run, and in the fast path as in GX alone."""
     if not isinstance(exception_info, dict) or not exception_info:
         return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    if "raised_exception" in exception_info:
+        infos = [exception_info]
+    else:
+        infos = [exception_info[key] for key in sorted(exception_info, key=str)]
     return next((info for info in infos if isinstance(info, dict) and info.get("raised_exception")), None)
 
 
