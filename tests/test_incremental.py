@@ -19,6 +19,7 @@ from ytempire_dq.run.checkpoint import run_checkpoint
 
 NEGATIVE_REVENUE, FUTURE_DATED = 3, 2
 CHECKPOINT = "inc"
+UNLISTED = "analytics.subscribers_gained_at_most_views"  # a SQL rule gx/incremental.yml does not list
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,11 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
             "UPDATE analytics SET revenue = -0.01 WHERE id = "
             "(SELECT id FROM analytics WHERE date < current_date - 2 AND revenue = 0 ORDER BY id LIMIT 1)"
         )
+        # and one in an old row for a SQL rule the yml does not list: it only filters rows (scoped by its shape)
+        cur.execute(
+            "UPDATE analytics SET subscribers_gained = views + 1 WHERE id = "
+            "(SELECT id FROM analytics WHERE date < current_date - 2 ORDER BY id DESC LIMIT 1)"
+        )
     assert new_day > NEGATIVE_REVENUE
     new_rows = new_day + FUTURE_DATED
 
@@ -116,6 +122,7 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     assert sweep.scan["mode"] == "full" and "periodic full sweep" in sweep.scan["reason"]
     assert sweep.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE + 1
     assert sweep.rule("analytics.revenue_non_negative").element_count == total_old + new_rows
+    assert sweep.rule(UNLISTED).unexpected_count == 1  # the old row the incremental runs did not read
 
     # 5. --full: the same full verdict; the streak starts again, from the last successful watermark
     forced = _run(gx_dir, module_env, full=True)
@@ -124,16 +131,46 @@ def test_since_last_scans_only_the_new_day_and_full_sweeps_find_old_rows(gx_dir,
     again = _run(gx_dir, module_env, since_last=True)
     assert again.scan["incremental"] and again.scan["tables"]["analytics"]["since"] == before
     assert again.rule("analytics.revenue_non_negative").unexpected_count == NEGATIVE_REVENUE
+    assert (forced.rule(UNLISTED).unexpected_count, again.rule(UNLISTED).unexpected_count) == (1, 0)
 
     # 6. defects fixed: the incremental run passes, and the next one starts from its watermark (yesterday)
     with db.cursor() as cur:
         cur.execute("DELETE FROM analytics WHERE date > current_date")
         cur.execute("UPDATE analytics SET revenue = 0 WHERE revenue < 0")
+        cur.execute("UPDATE analytics SET subscribers_gained = views WHERE subscribers_gained > views")
     clean = _run(gx_dir, module_env, since_last=True)
     assert clean.exit_code == 0, clean.failed_rules()
     after = _run(gx_dir, module_env, since_last=True)
     assert after.scan["tables"]["analytics"]["since"] == yesterday
     assert after.rule("analytics.revenue_non_negative").element_count == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "listed", "per_row"),
+    [
+        ("SELECT id, date FROM {batch} WHERE subscribers_gained > views", False, True),
+        ("SELECT * FROM {batch} WHERE views < 0 OR date > current_date", False, True),
+        ("SELECT analytics.id, analytics.date FROM {batch} WHERE analytics.views < 0", False, True),
+        ("SELECT id, views FROM {batch} WHERE views < 0", False, False),  # no date to scope by
+        ("SELECT id, date AS day FROM {batch} WHERE views < 0", False, False),  # date renamed
+        ("SELECT a.id, a.date FROM {batch} AS a JOIN videos v ON v.id = a.video_id WHERE v.status = 'x'", False, False),
+        ("SELECT a.id, a.date FROM {batch} AS a JOIN videos v ON v.id = a.video_id WHERE v.status = 'x'", True, True),
+        (
+            "SELECT video_id, max(date) AS date FROM {batch} GROUP BY video_id HAVING max(date) < current_date",
+            False,
+            False,
+        ),
+        ("SELECT id, date FROM {batch} WHERE views < (SELECT avg(views) FROM analytics)", False, False),
+        ("SELECT id, date FROM {batch} AS v WHERE views < 0", False, False),  # GX cannot run it (alias, no JOIN)
+        ("SELECT id, date FROM {batch} WHERE views < 0; DELETE FROM analytics", False, False),
+    ],
+)
+def test_a_sql_rule_that_only_filters_its_rows_is_row_level_without_being_listed(query, listed, per_row):
+    import great_expectations as gx
+
+    spec = incremental.GrowingTable("analytics", "date", frozenset({"analytics.rule"} if listed else ()))
+    rule = gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, meta={"rule_id": "analytics.rule"})
+    assert incremental.is_row_level(rule, spec) is per_row
 
 
 def test_cli_flags_and_json(gx_dir, module_env, tmp_path):

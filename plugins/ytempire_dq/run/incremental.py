@@ -22,7 +22,9 @@ gets the ``row_condition`` ``column > since`` (AND-ed with its own; GX filters t
 so its ``element_count`` is the new rows), a listed SQL rule has its query wrapped in ``SELECT *
 FROM (query) AS ytdq_rows WHERE ytdq_rows.column > since`` (it must return the column).
 Row-level rules are GX's column/column-pair/multicolumn map rules, except uniqueness rules and
-type rules, plus the SQL rules the yml lists (only their author knows a query is per row).
+type rules, plus the SQL rules the yml lists (only their author knows a query with a join is per
+row) and those that only filter the table's rows and return its column (per row by their shape,
+:func:`filters_its_rows`: listing them is not needed).
 A cross-table rule the yml lists under its child table (``cross_table_rules``) is scoped the way
 its class declares (``incremental_table()`` and ``incremental_scope()``, see
 ``ytempire_dq.expectations._cross_table``): orphans are looked for among the new child rows only, a
@@ -305,8 +307,23 @@ def is_row_level(exp: Any, table: GrowingTable) -> bool:
     if exp.expectation_type in NOT_ROW_LEVEL:
         return False
     if exp.expectation_type == "unexpected_rows_expectation":
-        return (exp.meta or {}).get("rule_id") in table.sql_rules
+        return (exp.meta or {}).get("rule_id") in table.sql_rules or filters_its_rows(exp, table)
     return isinstance(exp, (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation))
+
+
+def filters_its_rows(exp: Any, table: GrowingTable) -> bool:
+    """A SQL rule that only filters the table's rows (``SELECT <columns> FROM {batch} WHERE
+    <condition>``, :func:`ytempire_dq.run.row_filters.row_filter`) and returns its ``column``: per
+    row by its shape, scoped to the new rows without being listed."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    from ytempire_dq.run import row_filters
+
+    query = str(getattr(exp, "unexpected_rows_query", None) or "")
+    name = postgresql.dialect().identifier_preparer.quote(table.table)
+    found = row_filters.of_rule(query, sa.table(table.table), name)
+    return found is not None and bool({"*", table.column} & set(found[1]))
 
 
 def scoped(vd: Any, expectations: list, p: Plan | None) -> list:

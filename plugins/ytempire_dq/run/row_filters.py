@@ -34,6 +34,20 @@ _SELECT_ONLY = (  # SelectStmt fields a row filter leaves empty
 )  # fmt: skip
 
 
+def of_rule(query: str, table: Any, name: str) -> tuple[str, tuple[str, ...]] | None:
+    """:func:`row_filter` of an ``unexpected_rows_query`` on a batch that is all of ``table``
+    (``name``: the table as the dialect quotes it), when GX's own text of the rule is a read that
+    parses too (``{batch} AS x`` without a JOIN is not: GX adds an alias of its own)."""
+    from ytempire_dq.sql_guard import RefusedSQL, refusal, substitute_batch
+
+    try:
+        if refusal(substitute_batch(query, name)) is not None:
+            return None  # (its own query says what is wrong with it)
+    except RefusedSQL:
+        return None
+    return row_filter(query.format(batch=name), table)
+
+
 def row_filter(sql: str, table: Any) -> tuple[str, tuple[str, ...]] | None:
     """``(condition, output columns)`` when ``sql`` (a rule's query, ``{batch}`` substituted) selects
     the rows of ``table`` (the batch's ``sa.table``) that one condition selects (see the module docstring):

@@ -322,7 +322,6 @@ def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict
     the rows of the batch's table and whose condition plans (:mod:`ytempire_dq.run.row_filters`)."""
     from ytempire_dq.gx import row_filter_count
     from ytempire_dq.run import row_filters
-    from ytempire_dq.sql_guard import RefusedSQL, refusal, substitute_batch
     from ytempire_dq.store import row_keys
 
     if not rules:
@@ -333,14 +332,7 @@ def _row_filters(gx_validator: Any, rules: dict, vd: Any, captured: Any) -> dict
     name = engine.engine.dialect.identifier_preparer.format_table(table)
     found = {}
     for i, (rule, _) in rules.items():
-        query = rule.unexpected_rows_query
-        try:  # what GX runs must be a read that parses (`{batch} AS x` without a JOIN does not) ...
-            if refusal(substitute_batch(query, name)) is not None:
-                continue  # (its own query says what is wrong with it)
-        except RefusedSQL:
-            continue
-        # ... and with {batch} as the table itself (the batch is all of it), a filter of its rows
-        if (filtered := row_filters.row_filter(query.format(batch=name), table)) is not None:
+        if (filtered := row_filters.of_rule(rule.unexpected_rows_query, table, name)) is not None:
             found[i] = filtered
     if not found:
         return {}
