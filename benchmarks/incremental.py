@@ -57,10 +57,6 @@ CHECKPOINTS["tables"] = (
     {**CHECKPOINTS["analytics_only"][1], **CHECKPOINTS["cross_only"][1]},
 )
 _COLUMNS = "(video_id, date, views, watch_time_minutes, revenue, subscribers_gained)"
-#: The seeder writes each video's whole history at once, so every heap page holds rows of every day;
-#: a table the sync appends to day by day holds its days in order. ``--layout by-date`` rewrites
-#: analytics in date order (after the new day is in: the same order), as production would have it.
-BY_DATE = ("CLUSTER analytics USING idx_analytics_date",)
 #: Before the baseline: the last two days gone (their views too), the constraints defects would hit dropped.
 PREPARE = (
     "ALTER TABLE analytics DROP CONSTRAINT IF EXISTS analytics_revenue_check",
@@ -363,7 +359,7 @@ def main(argv=None) -> int:
                     # the conversion holds two copies of analytics for a while: on the primary only
                     B.stop_replicas()
                     partition_analytics(url)  # its ANALYZE included; VACUUM then sets the visibility maps
-                _sql(url, *(BY_DATE if layout == "by-date" else ()), "VACUUM ANALYZE analytics")
+                _sql(url, *(B.BY_DATE if layout == "by-date" else ("VACUUM ANALYZE analytics",)))
                 if args.replica and layout == "partitioned":
                     check = B.check_on_replica(url, label)
                 B.replica_caught_up()

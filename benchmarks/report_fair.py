@@ -52,6 +52,7 @@ def scale_row(s: dict) -> dict:
         "soda_s": _med(n.get("soda", []), "seconds"),
         "failed": _failed(s),
         "history_days": s["seed"].get("history_days", 36),
+        "layout": s["seed"].get("layout", "seeded"),
         "on_replica": bool(s.get("replica")),
         "whole_ytdq_s": w.get("ytdq_median_s"),
         "whole_ytdq_max_rss_mb": w.get("ytdq_max_rss_mb"),
@@ -111,7 +112,7 @@ def render(r: dict) -> list[str]:
     L.append(
         "| run | analytics rows | repeats | load | floor s | fair floor s (proved) | validation s | "
         "validation ÷ fair floor | validation, N jobs s | GX alone s | Soda scan s | whole ytdq s | whole Soda s | whole ytdq ÷ whole Soda | "
-        "ytdq peak memory MB | history days, checked on | "
+        "ytdq peak memory MB | history days, analytics layout, checked on | "
         "exit codes ytdq/Soda | fair-floor count mismatches | rules failed GX fast / floor / Soda |"
     )
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -124,7 +125,7 @@ def render(r: dict) -> list[str]:
                 f"{_f(x['validate_s'])} | {_ratio(x['validate_s'], x['floor_fair_s'])} | {_jobs(x)} | {_f(x.get('gx_alone_s'))} | "
                 f"{_f(x.get('soda_s'))} | {_f(x['whole_ytdq_s'])} | "
                 f"{_f(x['whole_soda_s'])} | {_ratio(x['whole_ytdq_s'], x['whole_soda_s'])} | "
-                f"{_f(x.get('whole_ytdq_max_rss_mb'), 0)} | {x.get('history_days', 36)}, "
+                f"{_f(x.get('whole_ytdq_max_rss_mb'), 0)} | {x.get('history_days', 36)}, {x.get('layout', 'seeded')}, "
                 f"{'a streaming replica' if x.get('on_replica') else 'the primary'} | "
                 f"{x['whole_exit'][0]}/{x['whole_exit'][1]} | {x['fair_mismatches']} | {x.get('failed') or '–'} |"
             )

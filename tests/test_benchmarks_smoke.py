@@ -143,3 +143,30 @@ def test_deadlock_workload_counts_transactions_and_leaves_the_data_as_seeded(see
     assert out["transactions"] > 0 and out["deadlocks"] >= 0 and out["other_errors"] == 0
     assert out["rate"] == out["deadlocks"] / out["transactions"]
     assert after == before  # every transaction rolled back
+
+
+def _in_date_order(url: str) -> bool:
+    """Are analytics' rows stored in date order (each heap row's date >= the row before it)?"""
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT bool_and(date >= before) FROM "
+                "(SELECT date, lag(date) OVER (ORDER BY ctid) AS before FROM analytics) AS heap"
+            )
+            return bool(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_the_harness_lays_analytics_out_in_date_order_when_asked(db_url):
+    """``benchmarks.run --layout by-date``: the rows in date order, as a table appended day by day;
+    a later ``seeded`` run does not reuse that database (it seeds again)."""
+    from benchmarks import run as B
+
+    url, meta = B.prepare_database(db_url, "layout_smoke", users=3, reuse=True, inject={}, layout="by-date")
+    assert meta["layout"] == "by-date" and _in_date_order(url)
+    url, again = B.prepare_database(db_url, "layout_smoke", users=3, reuse=True, inject={}, layout="by-date")
+    assert again["reused"] and again["layout"] == "by-date"
+    url, seeded = B.prepare_database(db_url, "layout_smoke", users=3, reuse=True, inject={})
+    assert not seeded["reused"] and seeded["layout"] == "seeded" and not _in_date_order(url)
