@@ -248,7 +248,7 @@ def test_a_failed_rules_samples_and_row_keys_are_read_in_one_query(broken):
     assert fast.rule(rule).partial_unexpected_list == slow.rule(rule).partial_unexpected_list
     reads = [s for s in fast_st.sql if condition in s and "FILTER (WHERE" not in s]
     samples = [s for s in reads if "dq_key_0" in s]
-    assert len(samples) == 1 and "AS unexpected_values" in samples[0]
+    assert len(samples) == 1 and "AS dq_value_" in samples[0]  # with videos' other failed rules (below)
     assert not [s for s in reads if "to_jsonb(q)" in s]  # no quarantine scan of the rule's rows
     assert [s for s in slow_st.sql if condition in s and "to_jsonb(q)" in s]  # GX alone: the quarantine reads them
     keyed = _query(
@@ -309,6 +309,35 @@ def test_bad_row_counts_are_count_filters_in_one_statement_per_table(broken):
     assert len(bundles) == 1 and "sum(CASE" not in bundles[0]
     assert bundles[0].count("FILTER (WHERE") >= 10
     assert any("sum(CASE WHEN" in s and "FROM analytics" in s for s in slow_st.sql)  # GX alone's
+
+
+def test_the_failed_rules_of_a_table_whose_bad_rows_fit_a_sample_are_read_in_one_scan(broken):
+    """Pass 2: one statement per table reads the samples and keys of all its failed column map
+    rules with at most a sample's bad rows (a flag per rule; a rule's row_condition AND-ed with its
+    condition), where each had a query of its own: the same samples as GX alone, every key."""
+    slow, fast, _, slow_st, fast_st, url = broken
+    together = [s for s in fast_st.sql if "FROM videos" in s and "AS dq_rule_" in s]
+    alone = [s for s in fast_st.sql if "FROM videos" in s and "AS unexpected_values" in s and "dq_key_0" in s]
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    failed = [  # GX's own column map rules (the project's cross-table types read their rows their own way)
+        r
+        for r in fast.rules()
+        if r.rule_id.startswith("videos.") and r.partial_unexpected_list and not r.success
+        if get_expectation_impl(r.expectation_type).__module__.startswith("great_expectations.")
+        if r.expectation_type.startswith("expect_column_values_")
+    ]
+    fit = [r for r in failed if r.unexpected_count <= 20]  # (the sample size)
+    assert len(fit) >= 2 and len(together) == 1, (fit, together)
+    assert len(alone) <= len(failed) - len(fit)  # (the rules with more bad rows: each its own LIMIT query)
+    assert together[0].count("AS dq_rule_") == len(fit)
+    for r in failed:
+        assert r.partial_unexpected_list == slow.rule(r.rule_id).partial_unexpected_list, r.rule_id
+        quarantined = _query(
+            url, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", fast.run_id, r.rule_id
+        )
+        assert quarantined == [(r.unexpected_count,)], r.rule_id
+    assert [s for s in slow_st.sql if "FROM videos" in s and "AS unexpected_values" in s]  # GX alone: one each
 
 
 def _bounds(st: Statements, column: str) -> list:

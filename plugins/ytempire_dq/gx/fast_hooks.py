@@ -153,6 +153,64 @@ def column_values_query(execution_engine: Any, map_metric: str, condition: tuple
     return query.select_from(selectable.subquery() if hasattr(selectable, "subquery") else selectable)
 
 
+def column_values_together(
+    execution_engine: Any, conditions: list[tuple], table_columns: list, keep_apart: frozenset = frozenset()
+) -> list[tuple]:
+    """Several column map rules' bad rows in one scan per batch: ``[(query, positions)]``, each
+    ``SELECT <column i> AS dq_value_<i>, coalesce(<bad i>, false) AS dq_rule_<i>, ... FROM <batch>
+    WHERE <bad i> OR ...`` for the ``conditions`` (resolved ``<map metric>.condition`` metrics, as
+    :func:`column_values_query` takes) at ``positions`` that read the same batch. A rule with a
+    ``row_condition`` joins its batch's statement with ``<row condition> AND <bad>`` when its
+    condition is a plain filter of the batch on no column of ``keep_apart`` (as
+    :func:`one_scan_per_batch` folds it), else the statement of the rules with the same condition;
+    a statement for a single rule is left out (its own query reads no more)."""
+    import sqlalchemy as sa
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
+
+    groups: dict[str, list] = {}
+    for i, (unexpected, compute_kwargs, accessor_kwargs) in enumerate(conditions):
+        if "column" not in accessor_kwargs:
+            continue
+        column = get_dbms_compatible_metric_domain_kwargs(
+            metric_domain_kwargs=accessor_kwargs, batch_columns_list=table_columns
+        )["column"]
+        plain = dict(compute_kwargs)
+        if plain.get("row_condition") is not None:
+            records = execution_engine.get_domain_records(domain_kwargs=compute_kwargs)
+            if (row_condition := _row_condition(records, keep_apart)) is not None:
+                unexpected = sa.and_(row_condition, unexpected)
+                plain = {**plain, "row_condition": None, "condition_parser": None}
+        groups.setdefault(IDDict(plain).to_id(), []).append((i, column, unexpected, plain))
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        records = execution_engine.get_domain_records(domain_kwargs=members[0][3])
+        selected = []
+        for i, column, unexpected, _ in members:
+            selected.append(sa.column(column).label(f"dq_value_{i}"))
+            selected.append(sa.func.coalesce(unexpected, sa.false()).label(f"dq_rule_{i}"))
+        query = sa.select(*selected).where(sa.or_(*(m[2] for m in members)))
+        query = query.select_from(records.subquery() if hasattr(records, "subquery") else records)
+        out.append((query, [m[0] for m in members]))
+    return out
+
+
+def _row_condition(records: Any, keep_apart: frozenset = frozenset()) -> Any:
+    """The row condition of a domain's records (``SELECT * FROM <batch> WHERE <condition>``, its
+    columns unqualified, none of ``keep_apart``), or None when they are not such a filter."""
+    import sqlalchemy as sa
+
+    if not isinstance(records, sa.Select) or records.whereclause is None or len(records.get_final_froms()) != 1:
+        return None
+    condition = records.whereclause
+    columns = [c for c in sa.sql.visitors.iterate(condition) if isinstance(c, sa.ColumnClause)]
+    if not columns or any(c.table is not None or c.name in keep_apart for c in columns):
+        return None
+    return condition
+
+
 #: Aggregate functions ``FILTER (WHERE ...)`` applies to (a metric that is any other expression
 #: keeps its own statement).
 AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "stddev_samp", "var_samp"})
@@ -213,18 +271,6 @@ def one_scan_per_batch(execution_engine: Any, keep_apart: frozenset = frozenset(
         bad_rows_count = sa.func.count().filter(sa.and_(condition, bad) if condition is not None else bad)
         return sa.case((rows == 0, sa.null()), else_=bad_rows_count).label(sel.name)
 
-    def foldable(records: Any) -> Any:
-        """The row condition of a domain's records, or None when they are not a filtered batch."""
-        if not isinstance(records, sa.Select) or records.whereclause is None or len(records.get_final_froms()) != 1:
-            return None
-        condition = records.whereclause
-        columns = [c for c in sa.sql.visitors.iterate(condition) if isinstance(c, sa.ColumnClause)]
-        if not columns or any(c.table is not None for c in columns):
-            return None
-        if any(c.name in keep_apart for c in columns):
-            return None
-        return condition
-
     def organize(metric_fn_bundle: Any, limit: Any = None) -> list[dict]:
         queries = original(metric_fn_bundle, limit=limit)
         if limit:  # a parameter limit per statement (Databricks): GX's grouping as is
@@ -240,7 +286,9 @@ def one_scan_per_batch(execution_engine: Any, keep_apart: frozenset = frozenset(
                 kept.append(query)
                 continue
             plain = {**kwargs, "row_condition": None, "condition_parser": None}
-            condition = foldable(execution_engine.get_domain_records(domain_kwargs=query["domain_kwargs"]))
+            condition = _row_condition(
+                execution_engine.get_domain_records(domain_kwargs=query["domain_kwargs"]), keep_apart
+            )
             aggregates = [getattr(sel, "element", None) for sel in query["select"]]
             if condition is None or not all(str(getattr(a, "name", "")).lower() in AGGREGATES for a in aggregates):
                 kept.append(query)

@@ -14,15 +14,26 @@ from ytempire_dq.values import jsonable
 
 
 def samples_with_keys(
-    validator: Any, known: dict, sampled: list, by_id: dict, fmt: dict, vd: Any, captured: Any, fell_back: Any
+    validator: Any,
+    known: dict,
+    sampled: list,
+    by_id: dict,
+    fmt: dict,
+    vd: Any,
+    captured: Any,
+    fell_back: Any,
+    keep_apart: frozenset = frozenset(),
 ) -> None:
     """For each column map rule about to get its samples: GX's own sample query (the same SELECT,
     WHERE and LIMIT), with the table's primary key added, run here; its values are handed to GX as
     the rule's ``unexpected_values`` metric (``known``, so GX does not query them), and when they
     are all of the rule's offending rows (at most the sample size) their keys go to
-    ``captured.keys``: the quarantine does not scan the table again for them. A rule whose query
-    cannot be built or run here gets GX's own sample query (in ``fell_back``, with its cause:
-    :class:`ytempire_dq.run.validation.FellBack`)."""
+    ``captured.keys``: the quarantine does not scan the table again for them. The rules whose
+    samples hold all their bad rows are read together, one scan per batch for all of them
+    (``fast_hooks.column_values_together``; ``keep_apart``: the columns of an incremental run's
+    bound, whose conditions keep their own scan); each gets the same rows, in the table's order. A
+    rule whose query cannot be built or run here gets GX's own sample query (in ``fell_back``, with
+    its cause: :class:`ytempire_dq.run.validation.FellBack`)."""
     import json
 
     import sqlalchemy as sa
@@ -39,6 +50,17 @@ def samples_with_keys(
         conn.rollback()
     if not pk or str(fmt["result_format"]).upper() == "COMPLETE":
         return
+    limit = fmt["partial_unexpected_count"]
+    keys = [sa.column(c).label(f"dq_key_{i}") for i, c in enumerate(pk)]
+
+    def _samples(exp: Any, values: Any, total: int, rows: list[tuple]) -> None:
+        """``rows`` (value, *key) are the rule's samples; all its bad rows: their keys too."""
+        known[values.id] = [row[0] for row in rows]
+        if len(rows) == total and all(isinstance(v, (str, int)) or _is_uuid(v) for row in rows for v in row[1:]):
+            found = [json.dumps({c: jsonable(v) for c, v in zip(pk, row[1:])}) for row in rows]
+            captured.keys[(vd.name, exp.id)] = row_keys.Keys(found, total)
+
+    prepared = []  # (rule, its unexpected_values metric, its bad rows, its condition, its own query)
     for exp in sampled:
         map_metric = getattr(exp, "map_metric", None) or ""
         total = (by_id[exp.id].result or {}).get("unexpected_count")
@@ -59,16 +81,32 @@ def samples_with_keys(
         if query is None:
             fell_back.add(exp, "building its sample query", f"GX selects {map_metric}'s rows itself")
             continue
-        query = query.add_columns(*(sa.column(c).label(f"dq_key_{i}") for i, c in enumerate(pk)))
+        prepared.append((exp, values, total, condition, query.add_columns(*keys)))
+    whole = [p for p in prepared if p[2] <= limit]  # their samples are all their bad rows
+    done = set()
+    if whole:
+        columns = gx_steps.table_columns(gx_validator)
+        statements = fast_hooks.column_values_together(engine, [p[3] for p in whole], columns, keep_apart)
+        for query, positions in statements:
+            try:
+                rows = engine.execute_query(query.add_columns(*keys)).fetchall()
+            except sa.exc.SQLAlchemyError:  # (one rule's condition may be what raises) each its own query
+                continue
+            for i in positions:
+                exp, values, total, _, _ = whole[i]
+                mine = [row for row in rows if row._mapping[f"dq_rule_{i}"]]
+                if len(mine) == total:  # else: its own query below
+                    _samples(exp, values, total, [(row._mapping[f"dq_value_{i}"], *row[-len(pk) :]) for row in mine])
+                    done.add(exp.id)
+    for exp, values, total, _, query in prepared:
+        if exp.id in done:
+            continue
         try:
-            rows = engine.execute_query(query.limit(fmt["partial_unexpected_count"])).fetchall()
+            rows = engine.execute_query(query.limit(limit)).fetchall()
         except sa.exc.SQLAlchemyError as exc:  # GX runs its own sample query, and reports its errors
             fell_back.add(exp, "running its sample query", exc)
             continue
-        known[values.id] = [row.unexpected_values for row in rows]
-        if len(rows) == total and all(isinstance(v, (str, int)) or _is_uuid(v) for row in rows for v in row[1:]):
-            keys = [json.dumps({c: jsonable(v) for c, v in zip(pk, row[1:])}) for row in rows]
-            captured.keys[(vd.name, exp.id)] = row_keys.Keys(keys, total)
+        _samples(exp, values, total, [tuple(row) for row in rows])
 
 
 def _is_uuid(value: Any) -> bool:

@@ -55,6 +55,8 @@ results store, exactly as ``ValidationDefinition.run`` does):
    rule is GX's own (same SELECT, WHERE, LIMIT) with the table's primary key added, run by
    :mod:`ytempire_dq.run.key_capture`; GX gets its values as the rule's ``unexpected_values`` metric, and
    when they are all the offending rows (at most the sample size) the quarantine gets their keys.
+   The rules of a table whose bad rows all fit in a sample are read together, in one scan of the
+   table for all of them (each its rows, by a flag per rule).
 
 6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
    every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
@@ -643,7 +645,8 @@ def _run_fast(
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
         if sampled and fmt is not None:
             if captured is not None:  # their samples read with their rows' keys (lever 5)
-                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured, fell_back)
+                bound = _bound_columns(vd, run)  # (an incremental run's new rows keep their index range)
+                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured, fell_back, bound)
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
