@@ -3,6 +3,8 @@ seeder's, the SodaCL covers every rule, and the workloads produce numbers."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from benchmarks import rules as R
@@ -147,16 +149,13 @@ def test_deadlock_workload_counts_transactions_and_leaves_the_data_as_seeded(see
 
 def _in_date_order(url: str) -> bool:
     """Are analytics' rows stored in date order (each heap row's date >= the row before it)?"""
-    conn = connect(url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT bool_and(date >= before) FROM "
-                "(SELECT date, lag(date) OVER (ORDER BY ctid) AS before FROM analytics) AS heap"
-            )
-            return bool(cur.fetchone()[0])
-    finally:
-        conn.close()
+    from tests.helpers import scalar
+
+    with contextlib.closing(connect(url, autocommit=True)) as conn:
+        return scalar(
+            conn,
+            "SELECT bool_and(date >= before) FROM (SELECT date, lag(date) OVER (ORDER BY ctid) AS before FROM analytics) h",
+        )
 
 
 def test_the_harness_lays_analytics_out_in_date_order_when_asked(db_url):
