@@ -132,7 +132,8 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
 def column_values_query(execution_engine: Any, map_metric: str, condition: tuple, table_columns: list) -> Any:
     """GX's query for a column map rule's ``unexpected_values`` (``column_map_condition_auxilliary_
     methods._sqlalchemy_column_map_condition_values``) without its LIMIT: ``SELECT <column> AS
-    unexpected_values FROM <domain> WHERE <unexpected condition>``; None for a metric whose condition
+    unexpected_values FROM <domain> WHERE <unexpected condition>``, an integral bound on an integer
+    column bound as an integer (:func:`integral_bounds`); None for a metric whose condition
     selects its own rows (GX builds those differently). ``condition``: the resolved ``<map_metric>.
     condition`` metric."""
     import sqlalchemy as sa
@@ -149,6 +150,7 @@ def column_values_query(execution_engine: Any, map_metric: str, condition: tuple
         metric_domain_kwargs=accessor_kwargs, batch_columns_list=table_columns
     )
     selectable = execution_engine.get_domain_records(domain_kwargs=compute_kwargs)
+    unexpected_condition = integral_bounds(unexpected_condition, integer_columns(execution_engine, compute_kwargs))
     query = sa.select(sa.column(accessor_kwargs["column"]).label("unexpected_values")).where(unexpected_condition)
     return query.select_from(selectable.subquery() if hasattr(selectable, "subquery") else selectable)
 
@@ -163,7 +165,9 @@ def column_values_together(
     ``row_condition`` joins its batch's statement with ``<row condition> AND <bad>`` when its
     condition is a plain filter of the batch on no column of ``keep_apart`` (as
     :func:`one_scan_per_batch` folds it), else the statement of the rules with the same condition;
-    a statement for a single rule is left out (its own query reads no more)."""
+    a statement for a single rule is left out (its own query reads no more). An integral bound on an
+    integer column is bound as an integer (:func:`integral_bounds`: analytics' three failed rules
+    at 10M rows, 1.4 s -> 0.8 s)."""
     import sqlalchemy as sa
     from great_expectations.core.id_dict import IDDict
     from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
@@ -181,6 +185,7 @@ def column_values_together(
             if (row_condition := _row_condition(records, keep_apart)) is not None:
                 unexpected = sa.and_(row_condition, unexpected)
                 plain = {**plain, "row_condition": None, "condition_parser": None}
+        unexpected = integral_bounds(unexpected, integer_columns(execution_engine, plain))
         groups.setdefault(IDDict(plain).to_id(), []).append((i, column, unexpected, plain))
     out = []
     for members in groups.values():
