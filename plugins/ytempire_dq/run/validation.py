@@ -627,7 +627,8 @@ def _run_fast(
     own_format = [e for e in rest if _samples_with_count(e)]
     rest = [e for e in rest if not _samples_with_count(e)]
     # lever 4: the counts of the rules with and without a row_condition in one scan of the table
-    with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine, _bound_columns(vd, run)):
+    bound = _bound_columns(vd, run)  # an incremental run's bound: its new rows keep their index range
+    with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine, bound):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         with_aggregates.clear()  # none left once pass 1 counted something (else: their own queries)
         results.update(_folded_sql_rules(validator, known, folded, expectations, vd, captured, fell_back))
@@ -645,7 +646,6 @@ def _run_fast(
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
         if sampled and fmt is not None:
             if captured is not None:  # their samples read with their rows' keys (lever 5)
-                bound = _bound_columns(vd, run)  # (an incremental run's new rows keep their index range)
                 key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured, fell_back, bound)
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
