@@ -87,7 +87,7 @@ NEW_DAY = (
 )
 
 
-LAYOUTS = ("seeded", "by-date", "partitioned")
+LAYOUTS = (*B.LAYOUTS, "partitioned")  # the harness's, and monthly partitions (converted last)
 
 
 def _project(dest: Path) -> Path:
