@@ -196,12 +196,13 @@ ROW_FILTERS = {
 def test_sql_rules_that_filter_their_table_are_counted_in_its_one_statement(broken):
     """A SQL rule that is ``SELECT ... FROM {batch} WHERE <condition>`` is counted as ``count(*)
     FILTER (WHERE <condition>)`` in its table's statement, not by a scan of its own; the failed
-    ones' row keys are read together, in one more scan. Same verdicts and counts as GX alone, and
-    the quarantine holds exactly the bad rows."""
+    ones' row keys are read together, in the scan that reads the table's failed column map rules'
+    samples. Same verdicts and counts as GX alone, and the quarantine holds exactly the bad rows."""
     slow, fast, _, _, fast_st, url = broken
     (statement,) = [s for s in fast_st.sql if 'AS "table.row_count"' in s and "FROM analytics" in s]
-    keyed = [s for s in fast_st.sql if "IS TRUE" in s and "to_jsonb(q)" in s and "FROM analytics AS q" in s]
-    assert len(keyed) == 1, keyed  # the failed ones' keys, together
+    keyed = [s for s in fast_st.sql if "AS dq_filter_" in s and "FROM analytics" in s]
+    assert len(keyed) == 1 and "AS dq_rule_" in keyed[0], keyed  # the failed ones' keys, with the samples
+    assert not [s for s in fast_st.sql if "IS TRUE" in s and "to_jsonb(q)" in s and "FROM analytics AS q" in s]
     for rule, (condition, kind) in ROW_FILTERS.items():
         assert f"count(*) FILTER (WHERE {condition})" in statement
         assert not [s for s in fast_st.sql if condition in s and "count(*) OVER ()" in s]  # no scan of its own
@@ -217,7 +218,7 @@ def test_sql_rules_that_filter_their_table_are_counted_in_its_one_statement(brok
             rule,
         )
         assert quarantined == [(bad, bad)], rule  # every key, each of a bad row
-        assert f"({condition}) IS TRUE" in keyed[0]
+        assert f"({condition}) IS true AS dq_filter_" in keyed[0]
     (analytics,) = [v.fast_path for v in fast.validations if v.suite == "analytics"]
     assert analytics["sql_rules_in_table_scan"] == len(ROW_FILTERS)
 

@@ -23,7 +23,8 @@ def samples_with_keys(
     captured: Any,
     fell_back: Any,
     keep_apart: frozenset = frozenset(),
-) -> None:
+    filters: dict | None = None,
+) -> dict:
     """For each column map rule about to get its samples: GX's own sample query (the same SELECT,
     WHERE and LIMIT), with the table's primary key added, run here; its values are handed to GX as
     the rule's ``unexpected_values`` metric (``known``, so GX does not query them), and when they
@@ -33,7 +34,11 @@ def samples_with_keys(
     (``fast_hooks.column_values_together``; ``keep_apart``: the columns of an incremental run's
     bound, whose conditions keep their own scan); each gets the same rows, in the table's order. A
     rule whose query cannot be built or run here gets GX's own sample query (in ``fell_back``, with
-    its cause: :class:`ytempire_dq.run.validation.FellBack`)."""
+    its cause: :class:`ytempire_dq.run.validation.FellBack`).
+
+    ``filters`` (``{expectation id: (condition, count)}``, the failed row-filter SQL rules whose
+    keys :func:`ytempire_dq.run.row_filters.capture_keys` would read in a scan of its own) are read
+    in the same statement, their keys as ``row_key`` builds them. Returns the ones not read here."""
     import json
 
     import sqlalchemy as sa
@@ -48,8 +53,9 @@ def samples_with_keys(
     with engine.engine.connect() as conn:
         pk = row_keys.primary_key(conn, table, captured.primary_keys)
         conn.rollback()
+    filters = dict(filters or {})
     if not pk or str(fmt["result_format"]).upper() == "COMPLETE":
-        return
+        return filters
     limit = fmt["partial_unexpected_count"]
     keys = [sa.column(c).label(f"dq_key_{i}") for i, c in enumerate(pk)]
 
@@ -86,17 +92,32 @@ def samples_with_keys(
     done = set()
     if whole:
         columns = gx_steps.table_columns(gx_validator)
-        statements = fast_hooks.column_values_together(engine, [p[3] for p in whole], columns, keep_apart)
-        for query, positions in statements:
+        named = list(filters.items())
+        statements = fast_hooks.column_values_together(
+            engine, [p[3] for p in whole], columns, keep_apart, tuple(condition for _, (condition, _) in named)
+        )
+        row_key = sa.cast(sa.func.jsonb_build_object(*[part for c in pk for part in (c, sa.column(c))]), sa.Text)
+        for query, positions, filtered in statements:
             try:
-                rows = engine.execute_query(query.add_columns(*keys)).fetchall()
+                selected = [*keys, row_key.label("dq_row_key")] if filtered else keys
+                with engine.engine.connect() as conn:  # the run's snapshot, as GX's own queries
+                    # few rows come back: the workers may scan, as in row_keys.capture
+                    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+                    rows = conn.execute(query.add_columns(*selected)).fetchall()
+                    conn.rollback()
             except sa.exc.SQLAlchemyError:  # (one rule's condition may be what raises) each its own query
                 continue
+            if filtered:  # the filters' keys, as row_filters.capture_keys reads them
+                for j, (exp_id, (_, total)) in enumerate(named):
+                    found = [row._mapping["dq_row_key"] for row in rows if row._mapping[f"dq_filter_{j}"]]
+                    captured.keys[(vd.name, exp_id)] = row_keys.Keys(found, total)
+                    filters.pop(exp_id)
+            tail = slice(-len(pk) - 1, -1) if filtered else slice(-len(pk), None)  # the key columns
             for i in positions:
                 exp, values, total, _, _ = whole[i]
                 mine = [row for row in rows if row._mapping[f"dq_rule_{i}"]]
                 if len(mine) == total:  # else: its own query below
-                    _samples(exp, values, total, [(row._mapping[f"dq_value_{i}"], *row[-len(pk) :]) for row in mine])
+                    _samples(exp, values, total, [(row._mapping[f"dq_value_{i}"], *row[tail]) for row in mine])
                     done.add(exp.id)
     for exp, values, total, _, query in prepared:
         if exp.id in done:
@@ -107,6 +128,7 @@ def samples_with_keys(
             fell_back.add(exp, "running its sample query", exc)
             continue
         _samples(exp, values, total, [tuple(row) for row in rows])
+    return filters
 
 
 def _is_uuid(value: Any) -> bool:

@@ -6,7 +6,8 @@ returns the rows of its table that one condition selects. Its count is ``count(*
 statement that counts the table's other rules (a GX table metric,
 :mod:`ytempire_dq.gx.row_filter_count`, which GX bundles with them) instead of scanning the table
 once per rule. A failed rule's row keys, for the quarantine, are then read for all such rules of
-the table in one more scan (:func:`capture_keys`).
+the table in one scan: the one that reads the table's column map rules' samples
+(:func:`ytempire_dq.run.key_capture.samples_with_keys`), or one of their own (:func:`capture_keys`).
 
 The same count, by construction: :func:`row_filter` takes a rule only when PostgreSQL's parser
 (pglast) shows it is exactly ``SELECT <columns> FROM <the batch's table> [alias] WHERE

@@ -42,7 +42,8 @@ results store, exactly as ``ValidationDefinition.run`` does):
    gives it). A SQL rule that only filters its table's rows (``SELECT ... FROM {batch} WHERE
    <condition>``, as :mod:`ytempire_dq.run.row_filters` proves from the parse tree) does not run its
    query at all: pass 1 counts it as ``count(*) FILTER (WHERE <condition>)`` in the table's
-   statement (lever 4), and the failed ones' keys are read together in one scan.
+   statement (lever 4), and the failed ones' keys are read together in one scan: pass 2's (lever 5)
+   when the table has column map rules to sample, else a scan of their own.
 
 4. **One scan per table for the rules' counts.** GX queries a bundle of counts once per domain:
    the table, and the table under each ``row_condition`` (two more scans per condition: its row
@@ -56,7 +57,8 @@ results store, exactly as ``ValidationDefinition.run`` does):
    :mod:`ytempire_dq.run.key_capture`; GX gets its values as the rule's ``unexpected_values`` metric, and
    when they are all the offending rows (at most the sample size) the quarantine gets their keys.
    The rules of a table whose bad rows all fit in a sample are read together, in one scan of the
-   table for all of them (each its rows, by a flag per rule).
+   table for all of them (each its rows, by a flag per rule), with the keys of its failed row-filter
+   SQL rules (lever 3).
 
 6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
    every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
@@ -427,16 +429,16 @@ def _validated(
 
 def _folded_sql_rules(
     validator: Any, known: dict, folded: dict, expectations: list, vd: Any, captured: Any, fell_back: FellBack
-) -> dict[int, Any]:
+) -> tuple[dict[int, Any], dict]:
     """GX's results of the ``folded`` rules, from the counts pass 1 read in their table's statement
     (``known``, the validator's resolved metrics). A count that is missing (its statement failed)
     is counted by the rule's own query, as any other SQL rule. The failed rules' row keys, for
-    the quarantine: read for all of them in one scan of the table
-    (:func:`ytempire_dq.run.row_filters.capture_keys`), where each has at most
-    ``CAPTURE_LIMIT`` rows and returns the table's primary key; by its own query otherwise."""
+    the quarantine: by its own query for a rule with more than ``CAPTURE_LIMIT`` rows or without
+    the table's primary key among its columns; the others are returned (``{expectation id:
+    (condition, count)}``), to be read all in one scan: with the column map rules' samples
+    (``key_capture.samples_with_keys``), else :func:`_filters_keys`."""
     import sqlalchemy as sa
 
-    from ytempire_dq.run import row_filters
     from ytempire_dq.store import row_keys
 
     gx_validator = gx_steps.legacy(validator)
@@ -449,25 +451,38 @@ def _folded_sql_rules(
         _validated(done, i, expectations[i], f.rule, f.table_metric, f.count, total, engine, fell_back)
     failed = {i: total for i, total in counted.items() if total}
     if captured is None or not failed:
-        return done
+        return done, {}
     together = {
         i: (folded[i].metric.metric_value_kwargs["condition"], total)
         for i, total in failed.items()
         if folded[i].returns_key and total <= row_keys.CAPTURE_LIMIT
     }
     try:
-        if together:
-            with engine.engine.connect() as conn:
-                read = row_filters.capture_keys(
-                    conn, _batch_table(gx_validator), definition_table(vd), together, captured.primary_keys
-                )
-                conn.rollback()
-            captured.keys.update({(vd.name, expectations[i].id): keys for i, keys in read.items()})
         for i in failed.keys() - together.keys():
             captured.keys[(vd.name, expectations[i].id)] = _captured_keys(gx_validator, folded[i].rule, vd, captured)
     except sa.exc.SQLAlchemyError as exc:  # the quarantine reads the keys itself
         log.info("fast path: row keys of %s left to the quarantine: %s", vd.name, _cause(exc))
-    return done
+    return done, {expectations[i].id: read for i, read in together.items()}
+
+
+def _filters_keys(validator: Any, filters: dict, vd: Any, captured: Any) -> None:
+    """``captured.keys`` of the failed row-filter rules ``filters`` (:func:`_folded_sql_rules`) in one
+    scan of their table (:func:`ytempire_dq.run.row_filters.capture_keys`)."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.run import row_filters
+
+    gx_validator = gx_steps.legacy(validator)
+    try:
+        with gx_validator.execution_engine.engine.connect() as conn:
+            read = row_filters.capture_keys(
+                conn, _batch_table(gx_validator), definition_table(vd), filters, captured.primary_keys
+            )
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as exc:  # the quarantine reads the keys itself
+        log.info("fast path: row keys of %s left to the quarantine: %s", vd.name, _cause(exc))
+        return
+    captured.keys.update({(vd.name, exp_id): keys for exp_id, keys in read.items()})
 
 
 ROW_COUNT_BAND = "expect_table_row_count_to_be_within_history_band"
@@ -631,7 +646,8 @@ def _run_fast(
     with fast_hooks.one_scan_per_batch(gx_steps.legacy(validator).execution_engine, bound):
         first = validator.validate_expectation_suite(_suite(vd.suite.name, rest))
         with_aggregates.clear()  # none left once pass 1 counted something (else: their own queries)
-        results.update(_folded_sql_rules(validator, known, folded, expectations, vd, captured, fell_back))
+        done, filters = _folded_sql_rules(validator, known, folded, expectations, vd, captured, fell_back)
+        results.update(done)
         by_id = _by_id(first)
         by_id.update({expectations[i].id: evr for i, evr in results.items()})
         if own_format:
@@ -645,11 +661,15 @@ def _run_fast(
         sampled = [e for e in expectations if _wants_samples(by_id[e.id], fmt)]
         fmt = _sample_format(result_format, [by_id[e.id] for e in sampled])
         if sampled and fmt is not None:
-            if captured is not None:  # their samples read with their rows' keys (lever 5)
-                key_capture.samples_with_keys(validator, known, sampled, by_id, fmt, vd, captured, fell_back, bound)
+            if captured is not None:  # their samples read with their rows' keys (lever 5), and the filters'
+                filters = key_capture.samples_with_keys(
+                    validator, known, sampled, by_id, fmt, vd, captured, fell_back, bound, filters
+                )
             validator.result_format = fmt  # same batch, only the rules with bad rows, now with samples
             by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, sampled))))
     ordered = [by_id[e.id] for e in expectations]
+    if filters:  # not read with the samples: a scan of their own
+        _filters_keys(validator, filters, vd, captured)
     if captured is not None:
         key_capture.keys_from_results(validator, expectations, by_id, vd, captured)
 
