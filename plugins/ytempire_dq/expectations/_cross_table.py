@@ -472,15 +472,43 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
 
     def build_query(self) -> str:
         """The one statement that runs: up to SAMPLE_SIZE offending rows plus the total count."""
+        return compile_sql(self.sample_statement(self.offending_rows()))
+
+    def sample_statement(self, offending_rows: sa.Select) -> sa.Select:
+        """Up to SAMPLE_SIZE of ``offending_rows`` (smallest key first), each with the total count."""
         # OFFSET 0 fences the subquery: PostgreSQL plans the offending rows for the whole result
         # (hash joins, parallel scans) instead of an index-ordered merge join chosen for the outer
         # ORDER BY ... LIMIT (videos.view_count_matches_analytics at 10M analytics rows: 10.3 s -> 2.8 s)
-        offending = self.offending_rows().offset(0).subquery("offending")
+        offending = offending_rows.offset(0).subquery("offending")
         key = list(offending.c)[0]
-        statement = (
-            sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN)).order_by(key).limit(SAMPLE_SIZE)
-        )
-        return compile_sql(statement)
+        return sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN)).order_by(key).limit(SAMPLE_SIZE)
+
+    def shared_read(self) -> Optional[tuple]:
+        """What this rule reads that rules of its type with the same value read the same way, so
+        that one statement serves them all (:meth:`shared_statement`); None (default): its own."""
+        return None
+
+    @classmethod
+    def shared_statement(cls, rules: list) -> Tuple[sa.Select, List[List[str]]]:
+        """One statement whose rows are each of ``rules``' own query's rows (same ``shared_read``):
+        ``(statement, [each rule's column names])``. A row's ``dq_rule`` says whose it is, its
+        values are in ``dq_<rule>_<column>`` (NULL in the other rules' columns), in each rule's
+        order. Only for types whose ``shared_read`` is not None."""
+        raise NotImplementedError(cls.__name__)
+
+    @staticmethod
+    def tagged_union(samples: list) -> Tuple[sa.Select, List[List[str]]]:
+        """The :meth:`shared_statement` of the rules whose sample statements (subqueries) are ``samples``."""
+        names = [list(sample.c.keys()) for sample in samples]
+        branches = []
+        for i, sample in enumerate(samples):
+            columns = [sa.literal(i).label("dq_rule")]
+            for j, theirs in enumerate(names):
+                columns += [(sample.c[n] if j == i else sa.null()).label(f"dq_{j}_{k}") for k, n in enumerate(theirs)]
+            branches.append(sa.select(*columns).select_from(sample))
+        union = sa.union_all(*branches).subquery("shared")
+        keys = [union.c[f"dq_{j}_0"] for j in range(len(samples))]
+        return sa.select(*union.c).order_by(union.c.dq_rule, *keys), names
 
     @override
     def _get_success_kwargs(self) -> dict[str, Any]:

@@ -64,6 +64,12 @@ results store, exactly as ``ValidationDefinition.run`` does):
    every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
    is built once per call (``fast_hooks.configuration_built_once_per_call``; same values).
 
+7. **One read for cross-table rules that read the same rows the same way.** Rules of one type
+   whose class says they read the same thing (``shared_read``: videos' sums of views and of
+   revenue over analytics, grouped by video) run as one statement (the class's
+   ``shared_statement``: one ``GROUP BY`` of analytics, each rule's own rows tagged), and GX
+   validates each from its share (:func:`_shared_reads`).
+
 Pass 2 and the quarantine reuse every metric pass 1 resolved (``fast_hooks.reuse_metrics``: the same
 metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
 sample query, not a second count of its table.
@@ -532,6 +538,48 @@ def _row_count_bands(validator: Any, expectations: list, result_format: Any, fel
     return done  # (GX validates it as the others, and records the error its own way)
 
 
+def _shared_reads(validator: Any, expectations: list, result_format: Any) -> dict:
+    """``{metric id: rows}``: the ``unexpected_rows_query.table`` metric of the rules among
+    ``expectations`` that read the same rows the same way as another (the class's ``shared_read``:
+    videos' two sums of analytics), one statement per group (the class's ``shared_statement``)
+    instead of one query each; for ``reuse_metrics``' ``known``, so GX validates them from it. A
+    group whose statement cannot be built or run is left to GX (each rule its own query, its errors
+    GX's)."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.expectations._cross_table import TABLE_METRIC, plain_sql
+
+    gx_validator = gx_steps.legacy(validator)
+    runtime = {"result_format": result_format}
+    groups: dict[tuple, list] = {}
+    for exp in expectations:
+        if getattr(exp, "shared_read", None) is None:
+            continue
+        try:  # as GX validates it: suite parameters substituted, batch_id set
+            rule, (metric,) = gx_steps.prepared_rule(gx_validator, exp, runtime, (TABLE_METRIC,))
+        except gx_steps.prepare_errors():
+            continue
+        if (shared := rule.shared_read()) is not None:
+            groups.setdefault((type(rule), shared), []).append((rule, metric))
+    known = {}
+    for (kind, _), members in groups.items():
+        if len(members) < 2:
+            continue
+        try:
+            statement, names = kind.shared_statement([rule for rule, _ in members])
+            text = sa.text(plain_sql(statement).replace(":", "\\:"))  # as GX runs a rule's query
+            rows = gx_validator.execution_engine.execute_query(text).fetchall()
+        except (sa.exc.SQLAlchemyError, *gx_steps.prepare_errors()) as exc:
+            log.info("fast path: %d %s rules read each its own way: %s", len(members), kind.__name__, _cause(exc))
+            continue
+        read: list[list[dict]] = [[] for _ in members]
+        for row in rows:
+            i = row.dq_rule
+            read[i].append({name: row._mapping[f"dq_{i}_{k}"] for k, name in enumerate(names[i])})
+        known.update({metric.id: mine for (_, metric), mine in zip(members, read)})
+    return known
+
+
 def _samples_with_count(exp: Any) -> bool:
     """A rule whose one query returns its count and its sample (a cross-table rule): pass 1 runs it
     with the checkpoint's result format, so its stored result has GX's sample rows, at no cost."""
@@ -655,6 +703,7 @@ def _run_fast(
             bands = _row_count_bands(validator, own_format, result_format, fell_back)
             by_id.update(bands)
             if own_format := [e for e in own_format if e.id not in bands]:
+                known.update(_shared_reads(validator, own_format, result_format))
                 by_id.update(_by_id(validator.validate_expectation_suite(_suite(vd.suite.name, own_format))))
             validator.result_format = NO_SAMPLES
         fmt = _sample_format(result_format, [])
