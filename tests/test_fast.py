@@ -5,6 +5,7 @@ a valid unique index exists, the proof stated in the stored result and in Data D
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -376,7 +377,9 @@ def _bounds(st: Statements, column: str) -> list:
     found = []
     for sql, params in zip(st.sql, st.params):
         if "FROM analytics" in sql and isinstance(params, dict) and ("FILTER" in sql or "sum(CASE" in sql):
-            found += [params[name] for name in re.findall(rf"{column} IS NOT NULL AND {column} < %\((\w+)\)s", sql)]
+            found += [
+                params[name] for name in re.findall(rf"(?:{column} IS NOT NULL AND )?{column} < %\((\w+)\)s", sql)
+            ]
     return found
 
 
@@ -405,6 +408,42 @@ def test_integral_bounds_leave_every_other_bound_alone():
     out = integral_bounds(condition, frozenset({"likes", "views"}))
     sql = str(out.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     assert sql == "likes < 0 AND likes < 0.5 AND revenue < 0.0 AND views >= 2 AND t.likes > 1.0 AND likes != 3"
+
+
+def test_the_bundled_counts_drop_the_null_guard_before_a_comparison_of_the_same_column(broken):
+    """GX's ``views IS NOT NULL AND views < 0`` is counted as ``FILTER (WHERE views < 0)``: on a
+    NULL ``views`` the comparison is NULL, which FILTER does not count either (the counts are GX's:
+    test_same_verdicts_and_counts_as_gx_alone)."""
+    _, _, _, slow_st, fast_st, _ = broken
+    (statement,) = [s for s in fast_st.sql if 'AS "table.row_count"' in s and "FROM analytics" in s]
+    assert "FILTER (WHERE views < %(" in statement and "views IS NOT NULL" not in statement
+    assert re.search(r"FILTER \(WHERE revenue > %\(\w+\)s AND views < %\(", statement)  # under a row_condition
+    assert [s for s in slow_st.sql if "views IS NOT NULL AND views < " in s]  # GX alone: the guard
+
+
+def test_the_null_guard_is_dropped_only_before_comparisons_of_its_column_with_values():
+    from sqlalchemy.dialects import postgresql
+
+    from ytempire_dq.gx.fast_hooks import null_guard_dropped
+
+    views, other = sa.column("views"), sa.column("other")
+    guarded = [
+        (~(views >= sa.literal(0)), "views < 0"),
+        (~sa.and_(views >= sa.literal(0), views <= sa.literal(5)), "NOT (views >= 0 AND views <= 5)"),
+        (sa.or_(views < sa.literal(0), views > sa.literal(9)), "(views < 0 OR views > 9)"),
+        (other < sa.literal(0), None),  # another column
+        (views < other, None),  # not a value
+        (views.in_([1, 2]), None),
+        (sa.func.abs(views) > sa.literal(1), None),
+        (sa.or_(views < sa.literal(0), other.is_(None)), None),  # true on a NULL views
+    ]
+    for test, kept in guarded:
+        bad = sa.and_(views.isnot(None), test)
+        out = null_guard_dropped(bad)
+        sql = str(out.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        assert sql == (kept or str(bad.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})))
+    unguarded = views < sa.literal(0)
+    assert null_guard_dropped(unguarded) is unguarded
 
 
 def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
