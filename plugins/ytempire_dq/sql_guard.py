@@ -243,7 +243,7 @@ def _integer(node: Any) -> int | None:
 def _setup_statement(name: str, node: dict) -> bool:
     """The transaction set-up the project's own code sends (:func:`begin_read_only`, the run's
     snapshot, ``row_keys.capture``): ``SET TRANSACTION`` READ ONLY / an isolation level / a snapshot,
-    a positive ``SET LOCAL statement_timeout`` and ``SET LOCAL`` of a parallel planner cost.
+    a positive ``SET LOCAL statement_timeout`` and ``SET LOCAL`` of a parallel planner cost or of ``jit``.
     ``READ WRITE`` or a session-wide setting is not one."""
     if name != "VariableSetStmt":
         return False
@@ -264,8 +264,8 @@ def _setup_statement(name: str, node: dict) -> bool:
     return setting in _LOCAL_PLANNER_SETTINGS
 
 
-#: Planner costs the project's own statements set for their transaction (``row_keys.capture``).
-_LOCAL_PLANNER_SETTINGS = frozenset({"parallel_tuple_cost", "parallel_setup_cost"})
+#: Planner settings the project's own statements set for their transaction (``row_keys.capture``).
+_LOCAL_PLANNER_SETTINGS = frozenset({"parallel_tuple_cost", "parallel_setup_cost", "jit"})
 
 
 @functools.lru_cache(maxsize=512)
