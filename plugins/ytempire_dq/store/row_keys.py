@@ -59,7 +59,7 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, known: dict 
     workers, so it keeps the scan serial; ``parallel_tuple_cost = 0`` for this statement's
     transaction lets the workers scan, as they do for GX's ``COUNT(*)``. And the planner prices a
     rule with subqueries high enough to JIT-compile it with inlining and optimization, which costs
-    more than it saves on a statement that returns a few keys (``analytics``' monetized-channels rule
+    more than it saves on a statement that returns a few keys (the channels suite's monetized-channels rule
     at 10M rows: 0.74–0.80 s with JIT, 0.48–0.49 s without); ``jit = off`` for it too. Run in its own
     transaction.
     ``known``: the run's primary keys (:func:`primary_key`)."""
