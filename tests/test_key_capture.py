@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import copy_project, rows
 from ytempire_dq.db.connect import connect
@@ -88,3 +91,33 @@ def test_the_keys_are_key_captures_doing(seeded, monkeypatch):
     assert (vd.name, _rule(vd, "users.email_format").id) not in captured.keys
     vd, captured, _ = _run(ctx, "cross_table")
     assert (vd.name, _rule(vd, "videos.channel_exists").id) not in captured.keys
+
+
+KEY_NAME = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=6
+)
+KEY_VALUE = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.uuids(),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.dictionaries(KEY_NAME, KEY_VALUE, min_size=1, max_size=3))
+def test_a_row_keys_text_in_python_is_the_one_postgresql_writes(db_url, key):
+    """The keys read in SQL (``pk_object``) and the ones built from values read (``key_text``) name
+    the same row with the same text: composite keys, any order, non-ASCII and control characters."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.store import row_keys
+
+    pk = list(key)
+    literal = {c: sa.literal(str(v)) if isinstance(v, uuid.UUID) else sa.literal(v) for c, v in key.items()}
+    engine = sa.create_engine(sa.engine.make_url(db_url).set(drivername="postgresql+psycopg2"))
+    try:
+        with engine.connect() as conn:
+            written = conn.execute(sa.select(sa.cast(row_keys.pk_object(pk, literal.__getitem__), sa.Text))).scalar()
+    finally:
+        engine.dispose()
+    assert row_keys.key_text(pk, list(key.values())) == written

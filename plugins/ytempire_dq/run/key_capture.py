@@ -10,7 +10,6 @@ from typing import Any
 
 from ytempire_dq.gx import fast_hooks
 from ytempire_dq.gx import validator as gx_steps
-from ytempire_dq.values import jsonable
 
 
 def samples_with_keys(
@@ -39,8 +38,6 @@ def samples_with_keys(
     ``filters`` (``{expectation id: (condition, count)}``, the failed row-filter SQL rules whose
     keys :func:`ytempire_dq.run.row_filters.capture_keys` would read in a scan of its own) are read
     in the same statement, their keys as ``row_key`` builds them. Returns the ones not read here."""
-    import json
-
     import sqlalchemy as sa
 
     from ytempire_dq.locations import definition_table
@@ -63,7 +60,7 @@ def samples_with_keys(
         """``rows`` (value, *key) are the rule's samples; all its bad rows: their keys too."""
         known[values.id] = [row[0] for row in rows]
         if len(rows) == total and all(isinstance(v, (str, int)) or _is_uuid(v) for row in rows for v in row[1:]):
-            found = [json.dumps({c: jsonable(v) for c, v in zip(pk, row[1:])}) for row in rows]
+            found = [row_keys.key_text(pk, row[1:]) for row in rows]
             captured.keys[(vd.name, exp.id)] = row_keys.Keys(found, total)
 
     prepared = []  # (rule, its unexpected_values metric, its bad rows, its condition, its own query)
@@ -96,13 +93,12 @@ def samples_with_keys(
         statements = fast_hooks.column_values_together(
             engine, [p[3] for p in whole], columns, keep_apart, tuple(condition for _, (condition, _) in named)
         )
-        row_key = sa.cast(sa.func.jsonb_build_object(*[part for c in pk for part in (c, sa.column(c))]), sa.Text)
+        row_key = sa.cast(row_keys.pk_object(pk), sa.Text)
         for query, positions, filtered in statements:
             try:
                 selected = [*keys, row_key.label("dq_row_key")] if filtered else keys
                 with engine.engine.connect() as conn:  # the run's snapshot, as GX's own queries
-                    # few rows come back: the workers may scan, as in row_keys.capture
-                    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+                    row_keys.few_rows(conn)
                     rows = conn.execute(query.add_columns(*selected)).fetchall()
                     conn.rollback()
             except sa.exc.SQLAlchemyError:  # (one rule's condition may be what raises) each its own query

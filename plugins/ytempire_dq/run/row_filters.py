@@ -185,7 +185,7 @@ def capture_keys(conn: sa.Connection, table: Any, table_name: str, rules: dict, 
     query), in ONE scan: the rows any condition selects, and which. The counts were read on the
     run's snapshot, so the rows read are at most their sum; a rule whose keys do not add up to
     its count is incomplete (``Keys.complete``) and the quarantine reads it again. ``known``: the
-    run's primary keys. Parallel workers allowed, as in ``row_keys.capture``."""
+    run's primary keys. Planned as ``row_keys.capture`` is (``row_keys.few_rows``)."""
     from ytempire_dq.store import row_keys
 
     pk = row_keys.primary_key(conn, table_name, known)
@@ -196,7 +196,7 @@ def capture_keys(conn: sa.Connection, table: Any, table_name: str, rules: dict, 
         .select_from(table.alias("q"))
         .where(sa.or_(*[sa.literal_column(f"({condition})") for condition in conditions]))
     )
-    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+    row_keys.few_rows(conn)
     found: list[list[str]] = [[] for _ in conditions]
     for key, *selected in conn.execute(query):
         for keys, hit in zip(found, selected):

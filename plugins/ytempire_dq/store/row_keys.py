@@ -56,22 +56,48 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, known: dict 
     walk of the whole table, 4x slower at 10M rows), so the limit is ``row_number() <= limit``, which
     PostgreSQL 15 stops at (a window "run condition"). And the planner prices each offending row it
     expects (a third of the table, by its default selectivity) as if it crossed from the parallel
-    workers, so it keeps the scan serial; ``parallel_tuple_cost = 0`` for this statement's
-    transaction lets the workers scan, as they do for GX's ``COUNT(*)``. And the planner prices a
-    rule with subqueries high enough to JIT-compile it with inlining and optimization, which costs
-    more than it saves on a statement that returns a few keys (the channels suite's monetized-channels rule
-    at 10M rows: 0.74–0.80 s with JIT, 0.48–0.49 s without); ``jit = off`` for it too. Run in its own
-    transaction.
+    workers, so it keeps the scan serial, and it JIT-compiles a rule with subqueries: both are
+    undone for this statement's transaction (:func:`few_rows`). Run in its own transaction.
     ``known``: the run's primary keys (:func:`primary_key`)."""
     key = sa.cast(row_key(primary_key(conn, table, known)), sa.Text).label("key")
     numbered = sa.select(
         key, sa.func.count().over().label("total"), sa.func.row_number().over().label("n")
     ).select_from(select)
     inner = numbered.subquery("numbered")
-    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
-    conn.exec_driver_sql("SET LOCAL jit = off")
+    few_rows(conn)
     rows = conn.execute(sa.select(inner.c.key, inner.c.total).where(inner.c.n <= CAPTURE_LIMIT)).all()
     return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
+
+
+def few_rows(conn: sa.Connection) -> None:
+    """Plan the rest of ``conn``'s transaction for a scan that returns few rows (a rule's keys or
+    samples), in every statement that reads them. The planner prices each row it expects (a third
+    of the table, by its default selectivity for a comparison) as if it crossed from the parallel
+    workers, so it keeps such a scan serial: ``parallel_tuple_cost = 0`` lets the workers scan, as
+    they do for GX's ``COUNT(*)``. And it prices a rule with subqueries high enough to JIT-compile it
+    with inlining and optimization, which costs more than it saves when few rows come back (the
+    channels suite's monetized-channels rule at 10M rows: 0.74–0.80 s with JIT, 0.48–0.49 s
+    without): ``jit = off``. ``SET LOCAL``: the connection returns to the pool as it was."""
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+    conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+def pk_object(pk: list[str], value: Any = sa.column) -> sa.ColumnElement:
+    """The JSON object of primary key ``pk`` that names a row in ``dq.quarantine``
+    (``jsonb_build_object('<column>', <value>, ...)``; ``value(column)``: that column's value,
+    the column itself by default). Python builds the same object with :func:`key_text`."""
+    return sa.func.jsonb_build_object(*[part for column in pk for part in (sa.literal(column), value(column))])
+
+
+def key_text(pk: list[str], values: Any) -> str:
+    """The text of :func:`pk_object` for one row's key ``values`` (str, int or UUID, in ``pk``'s
+    order), as PostgreSQL writes it: jsonb orders an object's keys by length, then by bytes."""
+    import json
+
+    from ytempire_dq.values import jsonable
+
+    pairs = sorted(zip(pk, values), key=lambda pair: (len(pair[0].encode()), pair[0].encode()))
+    return json.dumps({column: jsonable(value) for column, value in pairs}, ensure_ascii=False)
 
 
 def sample_keys(conn: sa.Connection, expectation: Any, evr: Any, known: dict | None = None) -> Keys | None:
@@ -89,13 +115,11 @@ def sample_keys(conn: sa.Connection, expectation: Any, evr: Any, known: dict | N
 def pk_row_keys(rows: list, total: Any, pk: list[str], table: str) -> Keys | None:
     """``Keys`` of result rows that each carry ``table``'s primary key ``pk``, when they are all
     ``total`` offending rows; None otherwise."""
-    import json
-
     if not isinstance(total, int) or not total or total != len(rows) or not pk:
         return None
     if not all(isinstance(r, dict) and isinstance(r.get(c), (str, int)) for r in rows for c in pk):
         return None
-    return Keys([json.dumps({c: r[c] for c in pk}) for r in rows], total, table)
+    return Keys([key_text(pk, [r[c] for c in pk]) for r in rows], total, table)
 
 
 def row_key(pk: list[str]) -> sa.ColumnElement:
@@ -108,11 +132,8 @@ def row_key(pk: list[str]) -> sa.ColumnElement:
     row = full.op("-")(sa.literal(pii.names(), postgresql.ARRAY(sa.Text)))
     if not pk:
         return row
-    pairs = [part for column in pk for part in (sa.literal(column), full.op("->")(sa.literal(column)))]
-    return sa.case(
-        (sa.func.jsonb_exists_all(full, sa.literal(pk, postgresql.ARRAY(sa.Text))), sa.func.jsonb_build_object(*pairs)),
-        else_=row,
-    )
+    by_pk = pk_object(pk, lambda column: full.op("->")(sa.literal(column)))
+    return sa.case((sa.func.jsonb_exists_all(full, sa.literal(pk, postgresql.ARRAY(sa.Text))), by_pk), else_=row)
 
 
 def query_rule_rows(validator: Any, expectation: Any) -> sa.Subquery:
