@@ -205,29 +205,81 @@ def test_an_incremental_run_reads_only_the_partitions_of_the_days_it_judges(clea
             name for name in bounds if name == "analytics_default" or name[len("analytics_") :] >= f"{since:%Y_%m}"
         }
         assert judged < set(bounds)  # older months exist, to be left out
-        scoped = 0
+        scoped = lookups = 0
         with conn.cursor() as cur:
             for statement, parameters in seen:
                 text = cur.mogrify(statement, parameters or None).decode()
                 if "analytics" not in text or f"'{since.isoformat()}'" not in text:
                     continue
                 cur.execute("EXPLAIN (FORMAT JSON) " + text)
-                touched = {name for name in _relations(cur.fetchone()[0]) if name in bounds}
+                plan = cur.fetchone()[0]
+                touched = {name for name in _relations(plan) if name in bounds}
+                if "OFFSET 1" in text:  # analytics.id_unique: the new ids, each looked up in every partition
+                    lookups += 1
+                    assert {name for name in _relations(plan, scans=SEQUENTIAL) if name in bounds} <= judged, text
+                    assert touched == set(bounds), text
+                    continue
                 assert touched <= judged, (text, sorted(touched - judged))
                 scoped += bool(touched)  # a sample query's LIMIT 0 reads nothing at all
     finally:
         conn.close()
     assert scoped >= 5  # the map rules' counts, the SQL rules, the orphan rule
+    assert lookups == 1
+    lookup = inc.rule("analytics.id_unique")
+    assert lookup.success and "looked up in index analytics_pkey" in lookup.observed_value, lookup.observed_value
 
 
-def _relations(plan) -> set[str]:
-    """Every ``Relation Name`` an EXPLAIN (FORMAT JSON) plan reads."""
+def test_an_incremental_run_finds_a_new_row_that_repeats_an_old_rows_id(clean, project):
+    """The new rows' ids are looked up across every partition; a duplicate between two old rows is
+    left to the full run (``full_sweep_every``), which counts the whole table."""
+    url, *_ = clean
+    _nightly(project, url)  # a successful run: its watermark is the next run's lower bound
+    conn = connect(url, autocommit=True)
+    old_id, old_date = rows(conn, "SELECT id, date FROM analytics ORDER BY date, id LIMIT 1")[0]
+    changed = []  # (id before, id now, date)
+
+    def reuse_old_id(days_ago: int) -> None:
+        row_id, day = rows(
+            conn, "SELECT id, date FROM analytics WHERE date = current_date - %s ORDER BY id LIMIT 1", (days_ago,)
+        )[0]
+        assert f"{old_date:%Y_%m}" != f"{day:%Y_%m}"  # two partitions
+        with conn.cursor() as cur:
+            cur.execute("UPDATE analytics SET id = %s WHERE id = %s AND date = %s", (old_id, row_id, day))
+        changed.append((row_id, old_id, day))
+
+    def restore() -> None:
+        with conn.cursor() as cur:
+            while changed:
+                cur.execute("UPDATE analytics SET id = %s WHERE id = %s AND date = %s", changed.pop())
+
+    try:
+        reuse_old_id(0)  # a row of today: new since the last run's watermark
+        inc = _nightly(project, url, since_last=True)
+        assert inc.scan["mode"] == "incremental" and inc.scan["tables"]["analytics"]["since"] < f"{dt.date.today()}"
+        result = inc.rule("analytics.id_unique")
+        assert not result.success and result.unexpected_count == 2
+        assert {r["rule_id"] for r in inc.failed_rules()} == {"analytics.id_unique"}
+        restore()
+        reuse_old_id(5)  # two old rows: the incremental run does not look, the full run counts them
+        assert _nightly(project, url, since_last=True).rule("analytics.id_unique").success
+        full = _nightly(project, url).rule("analytics.id_unique")
+        assert not full.success and full.unexpected_count == 2
+    finally:
+        restore()
+        conn.close()
+
+
+SEQUENTIAL = ("Seq Scan", "Parallel Seq Scan", "Bitmap Heap Scan")
+
+
+def _relations(plan, scans: tuple = ()) -> set[str]:
+    """Every ``Relation Name`` an EXPLAIN (FORMAT JSON) plan reads (``scans``: by those node types only)."""
     found: set[str] = set()
     stack = [plan]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if "Relation Name" in node:
+            if "Relation Name" in node and (not scans or node.get("Node Type") in scans):
                 found.add(node["Relation Name"])
             stack.extend(node.values())
         elif isinstance(node, list):

@@ -20,7 +20,10 @@ results store, exactly as ``ValidationDefinition.run`` does):
    without constraints, a partitioned table whose key must include the partition key) or invalid
    (a failed ``CREATE INDEX CONCURRENTLY``), a one-column rule is counted by one ``GROUP BY ...
    HAVING count(*) > 1`` scan (:func:`duplicates_query`): none, and that is its result ("counted by
-   one GROUP BY scan"); some, and GX runs the rule (its count and samples).
+   one GROUP BY scan"); some, and GX runs the rule (its count and samples). In an incremental run,
+   when an index leads with the column (the partitioned ``analytics``' primary key ``(id, date)``),
+   only the new rows' values are looked up in it (:func:`new_duplicates_query`); the full runs of
+   ``--since-last`` (every ``full_sweep_every``) still count the whole table.
 2. **No sample query on clean rules.** Pass 1 runs every other rule with
    ``{"result_format": "BASIC", "partial_unexpected_count": 0}``: GX still computes every bad-row
    count (bundled per table), but each map rule's sample query becomes ``LIMIT 0``, which
@@ -199,14 +202,21 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
     return proved
 
 
+def _incremental_bound(vd: Any, run: Any) -> tuple[str, Any] | None:
+    """``(column, since)`` an incremental run bounds ``vd``'s table by; None in a full run."""
+    plan = getattr(run, "plan", None)
+    if plan is None or not plan.incremental:
+        return None
+    spec = plan.tables.get(definition_table(vd))
+    since = plan.since.get(spec.table) if spec is not None else None
+    return (spec.column, since) if since is not None else None
+
+
 def _bound_columns(vd: Any, run: Any) -> frozenset:
     """The column an incremental run bounds ``vd``'s table by (its scoped rules' ``column > since``):
     their counts stay apart from the whole-table scan, so they read the new rows only."""
-    plan = getattr(run, "plan", None)
-    if plan is None or not plan.incremental:
-        return frozenset()
-    spec = plan.tables.get(definition_table(vd))
-    return frozenset({spec.column}) if spec is not None and plan.since.get(spec.table) is not None else frozenset()
+    bound = _incremental_bound(vd, run)
+    return frozenset({bound[0]}) if bound is not None else frozenset()
 
 
 def duplicates_query(table: str, column: str, schema: str | None = None) -> Any:
@@ -223,10 +233,50 @@ def duplicates_query(table: str, column: str, schema: str | None = None) -> Any:
     return sa.select(sa.func.count()).select_from(dup)
 
 
-def _scanned(vd: Any, expectations: list, proved: dict) -> dict[int, Any]:
+def new_duplicates_query(table: str, column: str, bound: str, since: Any, schema: str | None = None) -> Any:
+    """Lever 1's fall-back in an incremental run (:func:`_scanned`): ``(new values, duplicated)``:
+    the distinct values of ``column`` among the new rows (``bound > since``: partition pruning keeps
+    this on the newest partitions), and how many of them the whole table holds more than once, each
+    looked up in an index that leads with ``column`` (``EXISTS (... OFFSET 1)``: a second row
+    stops it). A duplicate with a new row is found whatever partition the other row is in; one
+    between two old rows was there, and looked for, in the run that first saw them, and a full run
+    (every ``full_sweep_every`` runs of ``--since-last``) counts the whole table again."""
+    import sqlalchemy as sa
+
+    rows = sa.table(table, sa.column(column), sa.column(bound), schema=schema)
+    new = rows.alias("n")
+    new = (
+        sa.select(new.c[column])
+        .where(new.c[bound] > sa.bindparam("since", since), new.c[column].is_not(None))
+        .distinct()
+        .subquery("new")
+    )
+    other = rows.alias("o")
+    twice = sa.exists(sa.select(sa.literal(1)).select_from(other).where(other.c[column] == new.c[column]).offset(1))
+    return sa.select(sa.func.count(), sa.func.count().filter(twice)).select_from(new)
+
+
+LEADING_INDEX_SQL = """
+SELECT t.relname, a.attname::text, i.relname
+FROM pg_index x
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_am am ON am.oid = i.relam
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+WHERE x.indisvalid AND x.indislive AND x.indpred IS NULL AND am.amname = 'btree'
+  AND n.nspname = coalesce(:schema, current_schema())
+ORDER BY i.relname
+"""
+
+
+def _scanned(vd: Any, expectations: list, proved: dict, run: Any = None) -> dict[int, Any]:
     """``{position: clean ExpectationValidationResult}`` of the one-column uniqueness rules that
-    :func:`_proofs` could not prove and one scan (:func:`duplicates_query`) finds no
-    duplicate in, on one connection for them all."""
+    :func:`_proofs` could not prove and that are found clean on one connection for them all: by one
+    scan of the table (:func:`duplicates_query`), or, in an incremental run of a table with an
+    index leading with the column (``analytics.id`` once partitioned: the primary key ``(id,
+    date)``), by looking up each new row's value in it (:func:`new_duplicates_query`)."""
+    import sqlalchemy as sa
     from great_expectations.core import ExpectationValidationResult
 
     wanted = {
@@ -239,12 +289,22 @@ def _scanned(vd: Any, expectations: list, proved: dict) -> dict[int, Any]:
     table, schema, engine = _postgres_table(vd)
     if table is None:
         return {}
+    bound = _incremental_bound(vd, run)
     clean = {}
     with engine.connect() as conn:
+        leading = {}
+        if bound is not None:
+            for name, column, index in conn.execute(sa.text(LEADING_INDEX_SQL), {"schema": schema}):
+                leading.setdefault((name, column), index)
         for i, cols in wanted.items():
             (column,) = cols
+            index = leading.get((table, column))
             try:
-                found = conn.execute(duplicates_query(table, column, schema)).scalar()
+                if index is not None:
+                    query = new_duplicates_query(table, column, bound[0], bound[1], schema)
+                    new_values, found = conn.execute(query).one()
+                else:
+                    found = conn.execute(duplicates_query(table, column, schema)).scalar()
             except Exception as exc:  # noqa: BLE001 - GX runs the rule and reports what it meets
                 conn.rollback()  # the next statement begins afresh (on the run's snapshot again)
                 rule_id = (expectations[i].meta or {}).get("rule_id")
@@ -252,17 +312,26 @@ def _scanned(vd: Any, expectations: list, proved: dict) -> dict[int, Any]:
                 continue
             if found:
                 continue
+            if index is not None:
+                observed = (
+                    f"0 duplicates with a new row: the {new_values} {column} values of the rows with "
+                    f"{bound[0]} > {bound[1]}, each looked up in index {index} of {table} (a full run counts "
+                    "the whole table)"
+                )
+                how = {"method": "new_rows_index_lookup", "index": index, "since": str(bound[1])}
+            else:
+                observed = f"0 duplicates: counted by one GROUP BY scan of {table} (no unique index on {column} alone proves it)"
+                how = {"method": "group_by_scan"}
             clean[i] = ExpectationValidationResult(
                 success=True,
                 expectation_config=expectations[i].configuration,
                 result={
-                    "observed_value": f"0 duplicates: counted by one GROUP BY scan of {table} (no unique index on "
-                    f"{column} alone proves it)",
+                    "observed_value": observed,
                     "unexpected_count": 0,
                     "unexpected_percent": 0.0,
                     "partial_unexpected_list": [],
                 },
-                meta={"proved_by": {"method": "group_by_scan", "table": table, "columns": [column]}},
+                meta={"proved_by": {**how, "table": table, "columns": [column]}},
                 exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
             )
     return clean
@@ -675,7 +744,7 @@ def _run_fast(
     _check_ids(vd, expectations)
     results = _proofs(vd, expectations)
     proved = len(results)
-    results.update(_scanned(vd, expectations, results))
+    results.update(_scanned(vd, expectations, results, run))
     scanned = len(results) - proved
     validator = gx_steps.new_validator(vd.batch_definition, NO_SAMPLES)
     with_aggregates: list = []  # the folded SQL rules' counts, in the statements of pass 1's counts
