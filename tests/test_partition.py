@@ -142,7 +142,7 @@ def test_nightly_gives_the_same_verdicts_and_counts_on_clean_data(clean):
     # what changed is how analytics.id is known unique: proved by the plain table's index, then scanned
     assert "proved by unique index" in str(before.rule("analytics.id_unique").observed_value)
     assert str(after.rule("analytics.id_unique").observed_value).startswith(
-        "0 duplicates: counted by one GROUP BY scan of analytics"
+        "0 duplicates: counted by one GROUP BY scan of analytics in the order of index analytics_pkey"
     )
     assert "proved by unique index" in str(after.rule("analytics.one_row_per_video_day").observed_value)
 
@@ -214,9 +214,8 @@ def test_an_incremental_run_reads_only_the_partitions_of_the_days_it_judges(clea
                 cur.execute("EXPLAIN (FORMAT JSON) " + text)
                 plan = cur.fetchone()[0]
                 touched = {name for name in _relations(plan) if name in bounds}
-                if "OFFSET 1" in text:  # analytics.id_unique: the new ids, each looked up in every partition
+                if "HAVING count(*) >" in text:  # analytics.id_unique: the new ids against every row
                     lookups += 1
-                    assert {name for name in _relations(plan, scans=SEQUENTIAL) if name in bounds} <= judged, text
                     assert touched == set(bounds), text
                     continue
                 assert touched <= judged, (text, sorted(touched - judged))
@@ -226,7 +225,35 @@ def test_an_incremental_run_reads_only_the_partitions_of_the_days_it_judges(clea
     assert scoped >= 5  # the map rules' counts, the SQL rules, the orphan rule
     assert lookups == 1
     lookup = inc.rule("analytics.id_unique")
-    assert lookup.success and "looked up in index analytics_pkey" in lookup.observed_value, lookup.observed_value
+    assert lookup.success and "against every row of analytics" in lookup.observed_value, lookup.observed_value
+
+
+def test_a_full_runs_duplicate_scan_reads_the_primary_key_in_order_not_a_hash_of_every_id(clean, project):
+    """A hash aggregate of every id spills to disk at scale (96M rows: 85-93 s, against 40 s in the
+    index's order): the full run's scan is sent after ``SET LOCAL enable_hashagg = off``."""
+    url, *_ = clean
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        seen.append(cursor.mogrify(statement, parameters or None).decode())
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        assert _nightly(project, url).exit_code == 0
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    (at,) = [i for i, text in enumerate(seen) if "HAVING count(*) >" in text]
+    assert seen[at - 1] == "SET LOCAL enable_hashagg = off"
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("BEGIN; SET LOCAL enable_hashagg = off")
+            cur.execute("EXPLAIN (FORMAT JSON) " + seen[at])
+            nodes = str(cur.fetchone()[0])
+            cur.execute("ROLLBACK")
+    finally:
+        conn.close()
+    assert "'Strategy': 'Hashed'" not in nodes and "'Strategy': 'Sorted'" in nodes
 
 
 def test_an_incremental_run_finds_a_new_row_that_repeats_an_old_rows_id(clean, project):
@@ -269,17 +296,14 @@ def test_an_incremental_run_finds_a_new_row_that_repeats_an_old_rows_id(clean, p
         conn.close()
 
 
-SEQUENTIAL = ("Seq Scan", "Parallel Seq Scan", "Bitmap Heap Scan")
-
-
-def _relations(plan, scans: tuple = ()) -> set[str]:
-    """Every ``Relation Name`` an EXPLAIN (FORMAT JSON) plan reads (``scans``: by those node types only)."""
+def _relations(plan) -> set[str]:
+    """Every ``Relation Name`` an EXPLAIN (FORMAT JSON) plan reads."""
     found: set[str] = set()
     stack = [plan]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if "Relation Name" in node and (not scans or node.get("Node Type") in scans):
+            if "Relation Name" in node:
                 found.add(node["Relation Name"])
             stack.extend(node.values())
         elif isinstance(node, list):

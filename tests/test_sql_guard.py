@@ -337,10 +337,12 @@ def test_the_benchmarks_refuse_a_hostile_rule_and_run_the_floor_read_only(seeded
 
 def test_the_transaction_settings_the_project_sends_pass_and_others_do_not():
     """The key captures set ``parallel_tuple_cost`` and ``jit`` for their own transaction
-    (``row_keys.capture``); a session-wide SET, another setting or a disabled timeout is refused."""
+    (``row_keys.few_rows``), the duplicate scan ``enable_hashagg``; a session-wide SET, another
+    setting or a disabled timeout is refused."""
     from ytempire_dq.sql_guard import statement_refusal
 
-    for sql in ("SET LOCAL jit = off", "SET LOCAL parallel_tuple_cost = 0", "SET LOCAL statement_timeout = 5000"):
+    allowed = ("jit = off", "parallel_tuple_cost = 0", "statement_timeout = 5000", "enable_hashagg = off")
+    for sql in (f"SET LOCAL {setting}" for setting in allowed):
         assert statement_refusal(sql) is None, sql
     for sql in ("SET jit = off", "SET LOCAL work_mem = '1GB'", "SET LOCAL statement_timeout = 0"):
         assert statement_refusal(sql) == "not a SELECT but SET", sql

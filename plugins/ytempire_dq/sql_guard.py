@@ -264,8 +264,9 @@ def _setup_statement(name: str, node: dict) -> bool:
     return setting in _LOCAL_PLANNER_SETTINGS
 
 
-#: Planner settings the project's own statements set for their transaction (``row_keys.capture``).
-_LOCAL_PLANNER_SETTINGS = frozenset({"parallel_tuple_cost", "parallel_setup_cost", "jit"})
+#: Planner settings the project's own statements set for their transaction (``row_keys.few_rows``;
+#: ``enable_hashagg``: the duplicate scan in an index's order, ``run.validation._scanned``).
+_LOCAL_PLANNER_SETTINGS = frozenset({"parallel_tuple_cost", "parallel_setup_cost", "jit", "enable_hashagg"})
 
 
 @functools.lru_cache(maxsize=512)
