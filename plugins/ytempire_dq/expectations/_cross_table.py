@@ -484,28 +484,62 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
         return sa.select(*offending.c, self.total_count(offending).label(COUNT_COLUMN)).order_by(key).limit(SAMPLE_SIZE)
 
     def shared_read(self) -> Optional[tuple]:
-        """What this rule reads that rules of its type with the same value read the same way, so
-        that one statement serves them all (:meth:`shared_statement`); None (default): its own."""
+        """What this rule reads that other rules (of any type) with the same value read the same
+        way, so that one statement serves them all (:meth:`shared_statement`); None (default): its
+        own. The one kind so far: ``(parent table, parent key, child table, child key)``, the child
+        table grouped by its key, for a rule that declares :meth:`per_parent_values` and takes them
+        in ``offending_rows(per_parent)``."""
         return None
+
+    def per_parent_values(self) -> Dict[str, Tuple[str, Optional[str]]]:
+        """``{label: (aggregate, child column or None for count(*))}``: what :meth:`offending_rows`
+        reads from ``per_parent`` (beside ``parent_key``) when its :meth:`shared_read` is shared."""
+        raise NotImplementedError(type(self).__name__)
 
     @classmethod
     def shared_statement(cls, rules: list) -> Tuple[sa.Select, List[List[str]]]:
         """One statement whose rows are each of ``rules``' own query's rows (same ``shared_read``):
-        ``(statement, [each rule's column names])``. A row's ``dq_rule`` says whose it is, its
-        values are in ``dq_<rule>_<column>`` (NULL in the other rules' columns), in each rule's
-        order. Only for types whose ``shared_read`` is not None."""
-        raise NotImplementedError(cls.__name__)
+        ``(statement, [each rule's column names])``. The child table is grouped by its key once
+        (``per_parent``: every aggregate any rule asks for, each once), and each rule's own sample
+        statement runs over its columns of it. A row's ``dq_rule`` says whose it is, its values are
+        in ``dq_<rule>_<column>`` (NULL in the other rules' columns), in each rule's order."""
+        _, _, child_table, child_key = rules[0].shared_read()
+        labels: Dict[Tuple[str, Optional[str]], str] = {}
+        for rule in rules:
+            for value in rule.per_parent_values().values():
+                labels.setdefault(value, f"child_value_{len(labels)}")
+        child_columns = dict.fromkeys(column for _, column in labels if column)
+        child = sql_table(child_table, child_key, *child_columns).alias("child")
+        aggregates = [
+            (getattr(sa.func, aggregate)(child.c[column]) if column else sa.func.count()).label(label)
+            for (aggregate, column), label in labels.items()
+        ]
+        key = child.c[child_key]
+        grouped = sa.select(key.label("parent_key"), *aggregates).group_by(key).cte("per_parent")
+        samples = []
+        for i, rule in enumerate(rules):
+            wanted = [grouped.c[labels[value]].label(name) for name, value in rule.per_parent_values().items()]
+            per_parent = sa.select(grouped.c.parent_key, *wanted).subquery(f"per_parent_{i}")
+            samples.append(rule.sample_statement(rule.offending_rows(per_parent)))
+        return cls.tagged_union(samples)
 
     @staticmethod
     def tagged_union(samples: list) -> Tuple[sa.Select, List[List[str]]]:
-        """The :meth:`shared_statement` of the rules whose sample statements (subqueries) are ``samples``."""
-        names = [list(sample.c.keys()) for sample in samples]
+        """The :meth:`shared_statement` of the rules whose sample statements are ``samples``. Each
+        rule's rows are joined ``ON false`` to the other rules' (CTEs, never read there), so their
+        columns are NULL of their own types: PostgreSQL resolves a UNION's column types branch by
+        branch, and two untyped NULLs would become text, which a uuid column then cannot match."""
+        shared = [sample.cte(f"rule_{i}") for i, sample in enumerate(samples)]
+        names = [list(rule.c.keys()) for rule in shared]
         branches = []
-        for i, sample in enumerate(samples):
+        for i, mine in enumerate(shared):
+            rows = mine
+            for other in shared[:i] + shared[i + 1 :]:
+                rows = rows.outerjoin(other, sa.false())
             columns = [sa.literal(i).label("dq_rule")]
-            for j, theirs in enumerate(names):
-                columns += [(sample.c[n] if j == i else sa.null()).label(f"dq_{j}_{k}") for k, n in enumerate(theirs)]
-            branches.append(sa.select(*columns).select_from(sample))
+            for j, rule in enumerate(shared):
+                columns += [rule.c[n].label(f"dq_{j}_{k}") for k, n in enumerate(names[j])]
+            branches.append(sa.select(*columns).select_from(rows))
         union = sa.union_all(*branches).subquery("shared")
         keys = [union.c[f"dq_{j}_0"] for j in range(len(samples))]
         return sa.select(*union.c).order_by(union.c.dq_rule, *keys), names

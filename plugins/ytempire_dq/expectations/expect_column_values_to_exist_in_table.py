@@ -77,9 +77,30 @@ class ExpectColumnValuesToExistInTable(CrossTableExpectation):
         title = "Expect column values to exist in table"
 
     @override
-    def offending_rows(self) -> sa.Select:
-        orphans = self.orphan_rows()
-        return orphans.group_by(orphans.selected_columns[0].element)  # by the missing value
+    def offending_rows(self, per_parent: Optional[sa.Subquery] = None) -> sa.Select:
+        """One row per missing value, with its ``child_rows``; from ``per_parent`` (``parent_key``,
+        ``child_rows``: the child table grouped by its column, read already by
+        :meth:`shared_statement`) when given: the values no parent row holds."""
+        if per_parent is None:
+            orphans = self.orphan_rows()
+            return orphans.group_by(orphans.selected_columns[0].element)  # by the missing value
+        parent = sql_table(self.referenced_table, self.referenced_column).alias("parent")
+        value = per_parent.c.parent_key
+        has_match = sa.exists().where(parent.c[self.referenced_column] == value)
+        return sa.select(value.label(self.column), per_parent.c.child_rows).where(value.is_not(None), ~has_match)
+
+    @override
+    def shared_read(self) -> Optional[tuple]:
+        """The child table grouped by its column, as a child-aggregate rule over the same parent and
+        child reads it (:class:`ExpectChildAggregateToMatchParentColumn`); an incremental run's copy
+        reads its own (the new child rows only)."""
+        if self.incremental_since:
+            return None
+        return (self.referenced_table, self.referenced_column, self.table, self.column)
+
+    @override
+    def per_parent_values(self) -> Dict[str, Tuple[str, Optional[str]]]:
+        return {"child_rows": ("count", None)}
 
     def orphan_rows(self, *columns: str, among: Optional[list] = None) -> sa.Select:
         """The orphan child rows, one per row: their ``columns`` (the quarantine asks for the child

@@ -70,9 +70,9 @@ results store, exactly as ``ValidationDefinition.run`` does):
 
 7. **One read for cross-table rules that read the same rows the same way.** Rules of one type
    whose class says they read the same thing (``shared_read``: videos' sums of views and of
-   revenue over analytics, grouped by video) run as one statement (the class's
-   ``shared_statement``: one ``GROUP BY`` of analytics, each rule's own rows tagged), and GX
-   validates each from its share (:func:`_shared_reads`).
+   revenue over analytics, and analytics' orphan ``video_id``s, all grouped by video) run as one
+   statement (``shared_statement``: one ``GROUP BY`` of analytics, each rule's own rows tagged),
+   and GX validates each from its share (:func:`_shared_reads`).
 
 Pass 2 and the quarantine reuse every metric pass 1 resolved (``fast_hooks.reuse_metrics``: the same
 metric, by id, on the same batch and the run's one snapshot): a failed rule's samples cost its
@@ -620,8 +620,9 @@ def _row_count_bands(validator: Any, expectations: list, result_format: Any, fel
 
 def _shared_reads(validator: Any, expectations: list, result_format: Any) -> dict:
     """``{metric id: rows}``: the ``unexpected_rows_query.table`` metric of the rules among
-    ``expectations`` that read the same rows the same way as another (the class's ``shared_read``:
-    videos' two sums of analytics), one statement per group (the class's ``shared_statement``)
+    ``expectations`` that read the same rows the same way as another (their ``shared_read``, of
+    any type: videos' two sums of analytics and analytics' orphans), one statement per group
+    (``CrossTableExpectation.shared_statement``)
     instead of one query each; for ``reuse_metrics``' ``known``, so GX validates them from it. A
     group whose statement cannot be built or run is left to GX (each rule its own query, its errors
     GX's)."""
@@ -640,11 +641,12 @@ def _shared_reads(validator: Any, expectations: list, result_format: Any) -> dic
         except gx_steps.prepare_errors():
             continue
         if (shared := rule.shared_read()) is not None:
-            groups.setdefault((type(rule), shared), []).append((rule, metric))
+            groups.setdefault(shared, []).append((rule, metric))
     known = {}
-    for (kind, _), members in groups.items():
+    for members in groups.values():
         if len(members) < 2:
             continue
+        kind = type(members[0][0])
         try:
             statement, names = kind.shared_statement([rule for rule, _ in members])
             text = sa.text(plain_sql(statement).replace(":", "\\:"))  # as GX runs a rule's query
