@@ -97,6 +97,7 @@ from ytempire_dq.locations import definition_table, definition_table_parts
 from ytempire_dq.pii import mask_error
 from ytempire_dq.run import key_capture
 from ytempire_dq.sql_guard import SQL_RULE, is_statement_timeout
+from ytempire_dq.values import plural
 
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 NO_SAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -322,7 +323,7 @@ def _scanned(vd: Any, expectations: list, proved: dict, run: Any = None) -> dict
                 continue
             if bound is not None:
                 observed = (
-                    f"0 duplicates with a new row: the {new_rows} rows with {bound[0]} > {bound[1]}, their "
+                    f"0 duplicates with a new row: {plural(new_rows, 'row')} with {bound[0]} > {bound[1]}, their "
                     f"{column} values against every row of {table} (a full run counts the whole table)"
                 )
                 how = {"method": "new_rows_scan", "since": str(bound[1])}
