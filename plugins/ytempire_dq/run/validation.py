@@ -68,8 +68,8 @@ results store, exactly as ``ValidationDefinition.run`` does):
    every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
    is built once per call (``fast_hooks.configuration_built_once_per_call``; same values).
 
-7. **One read for cross-table rules that read the same rows the same way.** Rules of one type
-   whose class says they read the same thing (``shared_read``: videos' sums of views and of
+7. **One read for cross-table rules that read the same rows the same way.** Rules (of any type)
+   whose classes say they read the same thing (``shared_read``: videos' sums of views and of
    revenue over analytics, and analytics' orphan ``video_id``s, all grouped by video) run as one
    statement (``shared_statement``: one ``GROUP BY`` of analytics, each rule's own rows tagged),
    and GX validates each from its share (:func:`_shared_reads`).
@@ -162,10 +162,27 @@ def _postgres_table(vd: Any) -> tuple[str | None, str | None, Any]:
     return table, schema, engine
 
 
-def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
-    """``{position in suite: proved ExpectationValidationResult}`` (one catalog query)."""
+def _no_duplicates(exp: Any, observed: str, proved_by: dict) -> Any:
+    """The clean result of uniqueness rule ``exp`` found without GX: ``observed`` says how (Data Docs
+    shows it as the observed value), ``meta.proved_by`` the same as data."""
     from great_expectations.core import ExpectationValidationResult
 
+    return ExpectationValidationResult(
+        success=True,
+        expectation_config=exp.configuration,
+        result={
+            "observed_value": observed,
+            "unexpected_count": 0,
+            "unexpected_percent": 0.0,
+            "partial_unexpected_list": [],
+        },
+        meta={"proved_by": proved_by},
+        exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
+    )
+
+
+def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
+    """``{position in suite: proved ExpectationValidationResult}`` (one catalog query)."""
     wanted = {i: cols for i, e in enumerate(expectations) if (cols := _unique_columns(e))}
     if not wanted:
         return {}
@@ -181,25 +198,10 @@ def _proofs(vd: Any, expectations: list) -> dict[int, Any]:
         if index is None or (len(cols) > 1 and not (not_null or skips_missing)):
             continue
         how = f"unique index {index} on {table} ({', '.join(sorted(cols))})"
-        proved[i] = ExpectationValidationResult(
-            success=True,
-            expectation_config=exp.configuration,
-            result={
-                "observed_value": f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
-                "unexpected_count": 0,
-                "unexpected_percent": 0.0,
-                "partial_unexpected_list": [],
-            },
-            meta={
-                "proved_by": {
-                    "method": "unique_index",
-                    "index": index,
-                    "table": table,
-                    "columns": sorted(cols),
-                    "catalog": PROOF,
-                }
-            },
-            exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
+        proved[i] = _no_duplicates(
+            exp,
+            f"0 duplicates: proved by {how} ({PROOF}); table not scanned",
+            {"method": "unique_index", "index": index, "table": table, "columns": sorted(cols), "catalog": PROOF},
         )
     return proved
 
@@ -284,7 +286,6 @@ def _scanned(vd: Any, expectations: list, proved: dict, run: Any = None) -> dict
     there is one (``enable_hashagg = off`` for its transaction: the planner then reads the index
     or sorts, either way without a hash table of every value)."""
     import sqlalchemy as sa
-    from great_expectations.core import ExpectationValidationResult
 
     wanted = {
         i: cols
@@ -334,18 +335,7 @@ def _scanned(vd: Any, expectations: list, proved: dict, run: Any = None) -> dict
                     f"{column} alone proves it)"
                 )
                 how = {"method": "group_by_scan", **({"index": index} if index else {})}
-            clean[i] = ExpectationValidationResult(
-                success=True,
-                expectation_config=expectations[i].configuration,
-                result={
-                    "observed_value": observed,
-                    "unexpected_count": 0,
-                    "unexpected_percent": 0.0,
-                    "partial_unexpected_list": [],
-                },
-                meta={"proved_by": {**how, "table": table, "columns": [column]}},
-                exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
-            )
+            clean[i] = _no_duplicates(expectations[i], observed, {**how, "table": table, "columns": [column]})
     return clean
 
 
@@ -647,13 +637,14 @@ def _shared_reads(validator: Any, expectations: list, result_format: Any) -> dic
     for members in groups.values():
         if len(members) < 2:
             continue
-        kind = type(members[0][0])
+        kind = type(members[0][0])  # shared_statement is CrossTableExpectation's, whatever the types
         try:
             statement, names = kind.shared_statement([rule for rule, _ in members])
             text = sa.text(plain_sql(statement).replace(":", "\\:"))  # as GX runs a rule's query
             rows = gx_validator.execution_engine.execute_query(text).fetchall()
         except (sa.exc.SQLAlchemyError, *gx_steps.prepare_errors()) as exc:
-            log.info("fast path: %d %s rules read each its own way: %s", len(members), kind.__name__, _cause(exc))
+            kinds = ", ".join(sorted({type(rule).__name__ for rule, _ in members}))
+            log.info("fast path: %d rules (%s) read each its own way: %s", len(members), kinds, _cause(exc))
             continue
         read: list[list[dict]] = [[] for _ in members]
         for row in rows:
