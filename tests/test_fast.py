@@ -64,13 +64,21 @@ class Statements:
 
 
 def _run(gx_dir, url, fast: bool):
+    """The run's report and its statements; ``st.decimals``: how many values GX's serializer had
+    to convert from ``Decimal`` (each through ``inspect.stack()``)."""
+    from great_expectations import util as gx_util
+
     mp = pytest.MonkeyPatch()
     mp.setenv("YTDQ_FAST", "1" if fast else "0")
+    converted = []
+    convert = gx_util.convert_decimal_to_float
+    mp.setattr(gx_util, "convert_decimal_to_float", lambda d: converted.append(d) or convert(d))
     try:
         with Statements() as st:
             report = run_checkpoint("tables", config_dir=gx_dir, database_url=url)
     finally:
         mp.undo()
+    st.decimals = len(converted)
     return report, st
 
 
@@ -463,6 +471,15 @@ def test_uniqueness_is_proved_only_where_a_unique_index_exists(broken):
     assert len(proved) == UNIQUE_RULES - 3
     assert fast.rule("users.id_unique").observed_value.startswith("0 duplicates: proved by unique index users_pkey")
     assert all(r.success and r.unexpected_count == 0 for r in proved)
+
+
+def test_a_fast_run_hands_gx_floats_not_decimals_to_serialize(broken):
+    slow, fast, _, slow_st, fast_st, _ = broken
+    assert slow_st.decimals > 0  # GX alone: numeric samples and sums, each converted on the way out
+    assert fast_st.decimals == 0  # the fast path's results hold the floats GX would have written
+    samples = fast.rule("videos.generation_cost_range").partial_unexpected_list
+    assert samples and all(type(v) is float for v in samples)
+    assert samples == slow.rule("videos.generation_cost_range").partial_unexpected_list
 
 
 def test_failed_rules_carry_the_same_samples(broken):

@@ -14,8 +14,11 @@ import click
 from ytempire_dq.cli import backup, cache, checkpoint, db, demo, docs, history, monitor, results, services, suite  # noqa: F401 - register
 from ytempire_dq.cli.app import main
 from ytempire_dq.errors import ExitCode
+from ytempire_dq.gx import deferred_imports
 
 __all__ = ["gx_main", "main"]
+
+deferred_imports.defer()  # no command module has imported GX yet; what no rule uses, GX then does not load
 
 
 GX_USAGE = "usage: great_expectations checkpoint run NAME [--json FILE] [--junit FILE] [--since-last | --full]"

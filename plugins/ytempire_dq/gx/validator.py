@@ -97,6 +97,23 @@ def sqlalchemy_selectable(records: Any) -> Any:
     return get_sqlalchemy_selectable(records)
 
 
+def as_stored(value: Any) -> Any:
+    """``value`` with every ``Decimal`` in it (a numeric column's samples) as the float GX stores:
+    GX's serializer converts each one through ``convert_decimal_to_float``, which calls
+    ``inspect.stack()`` (it reads the source of every frame) to ask whether its rule-based profiler
+    is the caller; tens of ms per value, and a stored result is serialized more than once. The
+    fast path's results hold the floats already; the run's report reads GX alone's the same way."""
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if type(value) is dict:
+        return {k: as_stored(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(as_stored(v) for v in value)
+    return value
+
+
 def new_run_id() -> Any:
     """A ``RunIdentifier`` stamped now (UTC), as ``ValidationDefinition.run`` makes one."""
     from great_expectations.core import RunIdentifier
@@ -110,9 +127,12 @@ def suite_result(
     """The ``ExpectationSuiteValidationResult`` of ``ordered`` (rule results in suite order) as
     ``ValidationDefinition.run`` gives it: GX's statistics, ``first``'s batch id and meta (a result
     of the same validator), and the meta keys ``ValidationDefinition.run`` adds (``validation_id``,
-    ``checkpoint_id``, ``run_id``, ``validation_time``, ``batch_parameters``), then ``extra_meta``."""
+    ``checkpoint_id``, ``run_id``, ``validation_time``, ``batch_parameters``), then ``extra_meta``.
+    Each rule's ``result`` holds floats where it held ``Decimal``s (:func:`as_stored`)."""
     from great_expectations.validator.validation_statistics import calc_validation_statistics
 
+    for evr in ordered:
+        evr.result = as_stored(evr.result)
     stats = calc_validation_statistics(ordered)
     result = type(first)(
         results=ordered,

@@ -24,6 +24,7 @@ from typing import Any
 
 from ytempire_dq.config import mask_secrets, safe_prefix
 from ytempire_dq.errors import ExitCode, hint
+from ytempire_dq.gx import validator as gx_steps
 from ytempire_dq.gx.results import raised_info
 from ytempire_dq.pii import mask_error, reads_personal
 from ytempire_dq.rules.suite_files import rule_column
@@ -319,7 +320,7 @@ def read_expectation_result(evr: Any, default_table: str | None = None) -> RuleR
     meta = dict(config.meta or {})
     rule_id = meta.get("rule_id")
     table = rule_table(config.type, kwargs, default_table)
-    result = dict(evr.result or {})
+    result = gx_steps.as_stored(dict(evr.result or {}))  # as stored: numeric samples as floats, either path
     error = exception_message(evr.exception_info, reads_personal(kwargs))
 
     unexpected_count = result.get("unexpected_count")
