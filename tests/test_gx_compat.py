@@ -69,8 +69,8 @@ PRIVATE_CALLABLES = [
         f"{GX}.validator.metrics_calculator:MetricsCalculator.resolve_validation_graph",
         ["self", "graph", "runtime_configuration", "min_graph_edges_pbar_enable"],
     ),
-    # fast_hooks.configuration_built_once_per_call: the same three, each building configuration once
-    # (dispatched to while a context-local flag is set; GX's own otherwise)
+    # fast_hooks.configuration_built_once_per_rule: the same three, configuration built once per rule
+    # (dispatched to while a context-local memo is set; GX's own otherwise)
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
@@ -307,9 +307,10 @@ def test_every_override_overrides_something():
     assert (CrossStoreExpectation, "_validate") in overrides
 
 
-def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
-    """Inside the context the three methods return what GX's own return; outside it, and in other
-    threads meanwhile, GX's own run; the context leaves no state behind (a context-local flag)."""
+def test_configuration_built_once_per_rule_gives_gxs_own_kwargs():
+    """Inside the context the three methods return what GX's own return, with each rule's
+    configuration built once; outside it, and in other threads meanwhile, GX's own run; the
+    context leaves no state behind (a context-local memo)."""
     import threading
 
     import great_expectations.expectations as gxe
@@ -338,17 +339,19 @@ def test_configuration_built_once_per_call_gives_gxs_own_kwargs():
 
     expected = [kwargs_of(r) for r in rules]
     elsewhere = []
-    with fast_hooks.configuration_built_once_per_call():
-        assert fast_hooks._ONCE_PER_CALL.get() is True
+    with fast_hooks.configuration_built_once_per_rule():
+        built = fast_hooks._BUILT.get()
         assert [kwargs_of(r) for r in rules] == expected
-        with fast_hooks.configuration_built_once_per_call():  # nested: still on, then still on at its exit
-            pass
-        assert fast_hooks._ONCE_PER_CALL.get() is True
-        thread = threading.Thread(target=lambda: elsewhere.append(fast_hooks._ONCE_PER_CALL.get()))
+        assert [kwargs_of(r) for r in rules] == expected  # a second time: from the memo
+        assert sorted(built) == sorted(id(r) for r in rules)  # each rule's configuration, once
+        with fast_hooks.configuration_built_once_per_rule():  # nested: its own memo, then the outer again
+            assert fast_hooks._BUILT.get() == {}
+        assert fast_hooks._BUILT.get() is built
+        thread = threading.Thread(target=lambda: elsewhere.append(fast_hooks._BUILT.get()))
         thread.start()
         thread.join()
-    assert elsewhere == [False]  # another thread's validation runs GX's own methods meanwhile
-    assert fast_hooks._ONCE_PER_CALL.get() is False
+    assert elsewhere == [None]  # another thread's validation runs GX's own methods meanwhile
+    assert fast_hooks._BUILT.get() is None
     assert [kwargs_of(r) for r in rules] == expected
     for n in names:  # GX's own is what a dispatching method falls back to
         assert getattr(Expectation.__dict__[n], "__ytdq_gx_own__", Expectation.__dict__[n]) is own[n]

@@ -161,7 +161,7 @@ MUTATORS = {
     "reverse",
 }
 #: ``(module path in the package, name)`` allowed anyway, each with its reason. The GX boundary's
-#: reference-counted patch of a GX class (``gx/fast_hooks.configuration_built_once_per_call``) is
+#: reference-counted patch of a GX class (``gx/fast_hooks.configuration_built_once_per_rule``) is
 #: process-wide by nature (it patches a class) and holds no run's data: the count of runs inside
 #: it and GX's own methods to restore.
 ALLOWED = {

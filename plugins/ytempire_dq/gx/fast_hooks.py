@@ -443,36 +443,36 @@ def null_guard_dropped(bad: Any) -> Any:
     return test if null_on_null(test) else bad
 
 
-#: Whether GX's kwargs methods build ``configuration`` once per call in this context (a thread's,
-#: or a task's): set only inside :func:`configuration_built_once_per_call`; a context-local, so
-#: a concurrent validation elsewhere in the process runs GX's own methods, untouched.
-_ONCE_PER_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "ytdq_configuration_built_once_per_call", default=False
-)
+#: The configuration kwargs of each expectation GX's kwargs methods have read in this context (a
+#: thread's, or a task's), by ``id``, with the expectation (so its id is not reused): set only
+#: inside :func:`configuration_built_once_per_rule`; None elsewhere, so a concurrent validation
+#: elsewhere in the process runs GX's own methods, untouched.
+_BUILT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ytdq_configuration_built", default=None)
 
 _KWARGS_METHODS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")
 
 
 @contextlib.contextmanager
-def configuration_built_once_per_call() -> Iterator[None]:
+def configuration_built_once_per_rule() -> Iterator[None]:
     """While active, in this context only, GX's ``Expectation._get_domain_kwargs``,
-    ``_get_success_kwargs`` and ``_get_success_kwarg`` build the expectation's ``configuration``
-    once per call instead of once per key they read (GX 1.24 rebuilds it, a pydantic ``dict()`` and
-    a new ``ExpectationConfiguration``, inside their loops: a quarter of the fast path's Python time
-    at 1M rows). Same values: the configuration is a function of the expectation's fields, which do
-    not change during a call.
+    ``_get_success_kwargs`` and ``_get_success_kwarg`` build each expectation's ``configuration``
+    once, instead of once per key they read (GX 1.24 rebuilds it, a pydantic ``dict()`` and a new
+    ``ExpectationConfiguration``, inside their loops, and the validation graph calls them for every
+    metric of every rule: thousands of builds for one suite). Same values: the configuration is a
+    function of the expectation's fields, which GX sets when it builds the expectation
+    (``configuration.to_domain_obj()``) and our fast path never changes; the methods only read it.
 
-    GX builds the expectations it validates itself (``configuration.to_domain_obj()`` in
-    ``Validator.graph_validate``), so no instance of ours can carry the faster methods: each of
-    the three is replaced on GX's class once (:func:`_dispatching`) by one that runs ours while
-    this context-local flag is set and GX's own otherwise. Nothing is counted, locked or restored;
-    nested and concurrent uses each set and reset their own context's flag."""
+    GX builds the expectations it validates itself (``Validator.graph_validate``), so no instance
+    of ours can carry the faster methods: each of the three is replaced on GX's class once
+    (:func:`_dispatching`) by one that runs ours while this context-local memo is set and GX's own
+    otherwise. Nothing is locked or restored; nested and concurrent uses each set and reset their
+    own context's memo."""
     _dispatching()
-    token = _ONCE_PER_CALL.set(True)
+    token = _BUILT.set({})
     try:
         yield
     finally:
-        _ONCE_PER_CALL.reset(token)
+        _BUILT.reset(token)
 
 
 def _dispatching() -> None:
@@ -492,11 +492,11 @@ def _dispatching() -> None:
 
 
 def _dispatcher(gx_own: Any, once: Any) -> Any:
-    """GX's ``gx_own`` method, or ``once`` (same values) while the context-local flag is set."""
+    """GX's ``gx_own`` method, or ``once`` (same values) while the context-local memo is set."""
 
     @functools.wraps(gx_own)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return (once if _ONCE_PER_CALL.get() else gx_own)(self, *args, **kwargs)
+        return (gx_own if _BUILT.get() is None else once)(self, *args, **kwargs)
 
     method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
     return method
@@ -510,11 +510,20 @@ def gx_own_kwargs_method(name: str) -> Any:
     return getattr(method, "__ytdq_gx_own__", method)
 
 
+def _kwargs(self: Any) -> dict:
+    """``self.configuration.kwargs``, built once in this context (:data:`_BUILT`)."""
+    built = _BUILT.get()
+    seen = built.get(id(self))
+    if seen is None or seen[0] is not self:
+        seen = built[id(self)] = (self, self.configuration.kwargs)
+    return seen[1]
+
+
 def _domain_kwargs(self: Any) -> dict:
-    """``Expectation._get_domain_kwargs`` with one ``configuration`` build."""
+    """``Expectation._get_domain_kwargs`` with ``configuration`` built once per rule."""
     from great_expectations.exceptions import InvalidExpectationKwargsError
 
-    kwargs = self.configuration.kwargs
+    kwargs = _kwargs(self)
     domain_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
     missing_kwargs = set(self.domain_keys) - set(domain_kwargs.keys())
     if missing_kwargs:
@@ -523,17 +532,17 @@ def _domain_kwargs(self: Any) -> dict:
 
 
 def _success_kwargs(self: Any) -> dict:
-    """``Expectation._get_success_kwargs`` with one ``configuration`` build (and one for the domain)."""
+    """``Expectation._get_success_kwargs`` with ``configuration`` built once per rule."""
     domain_kwargs = self._get_domain_kwargs()
-    kwargs = self.configuration.kwargs
+    kwargs = _kwargs(self)
     success_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.success_keys}
     success_kwargs.update(domain_kwargs)
     return success_kwargs
 
 
 def _success_kwarg(self: Any, key: str, default: Any = None) -> Any:
-    """``Expectation._get_success_kwarg`` with one ``configuration`` build."""
-    kwargs = self.configuration.kwargs
+    """``Expectation._get_success_kwarg`` with ``configuration`` built once per rule."""
+    kwargs = _kwargs(self)
     if key in kwargs:
         return kwargs[key]
     field = self.__fields__.get(key)  # GX's own fallback: the field's default

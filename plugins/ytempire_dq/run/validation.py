@@ -64,9 +64,9 @@ results store, exactly as ``ValidationDefinition.run`` does):
    table for all of them (each its rows, by a flag per rule), with the keys of its failed row-filter
    SQL rules (lever 3).
 
-6. **GX's kwargs built once per call.** GX 1.24 rebuilds an expectation's ``configuration`` for
-   every key ``_get_domain_kwargs``/``_get_success_kwargs`` read; while the fast path validates it
-   is built once per call (``fast_hooks.configuration_built_once_per_call``; same values).
+6. **GX's kwargs built once per rule.** GX 1.24 rebuilds an expectation's ``configuration`` for
+   every key ``_get_domain_kwargs``/``_get_success_kwargs`` read, on every call; while the fast path
+   validates it is built once per rule (``fast_hooks.configuration_built_once_per_rule``; same values).
 
 7. **One read for cross-table rules that read the same rows the same way.** Rules (of any type)
    whose classes say they read the same thing (``shared_read``: videos' sums of views and of
@@ -728,7 +728,7 @@ def run_definition(
 
     if not enabled() or _postgres_table(vd)[0] is None:
         return vd.run(checkpoint_id=checkpoint_id, result_format=result_format, run_id=run_id)
-    with fast_hooks.configuration_built_once_per_call():  # lever 6: GX's Python, same values
+    with fast_hooks.configuration_built_once_per_rule():  # lever 6: GX's Python, same values
         return _run_fast(vd, checkpoint_id, result_format, run_id, captured, run)
 
 
