@@ -9,6 +9,8 @@ import html
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.docs_runs import Tables, add_checkpoint_of, site_of
 from tests.helpers import copy_project, rows
@@ -195,3 +197,134 @@ def test_docs_build_writes_the_history_page_too(runs, db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     docs_build(gx_dir)
     assert history_row(gx_dir, "mail", RULE)["cells"][3] == "failed in 2 of 3 runs"
+
+
+# ---- since when a rule fails, over long histories -------------------------------------------
+
+NIGHT_ONE = dt.datetime(2027, 3, 1, 3, tzinfo=dt.timezone.utc)
+SINCE_RULES = ("r.one", "r.two", "r.three")
+
+
+def _plant_nights(url: str, nights: list[tuple[str, str, list[bool]]]) -> None:
+    """One run a night (checkpoint, source, each of SINCE_RULES' outcome), in a store emptied first."""
+    import sqlalchemy as sa
+
+    from ytempire_dq.db.connect import engine
+
+    eng = engine(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text("TRUNCATE dq.runs CASCADE"))
+            for i, (checkpoint, source, outcomes) in enumerate(nights):
+                at, run = NIGHT_ONE + dt.timedelta(days=i), f"night-{i}"
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO dq.runs (run_id, checkpoint, success, rules_total, rules_failed, started_at,"
+                        " finished_at, source) VALUES (:r, :cp, :ok, 3, :bad, :at, :at, :src)"
+                    ),
+                    {
+                        "r": run,
+                        "cp": checkpoint,
+                        "ok": all(outcomes),
+                        "bad": outcomes.count(False),
+                        "at": at,
+                        "src": source,
+                    },
+                )
+                for rule_id, ok in zip(SINCE_RULES, outcomes):
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO dq.rule_results (run_id, checkpoint, rule_id, suite, table_name,"
+                            " expectation_type, success, unexpected_count, observed_at)"
+                            " VALUES (:r, :cp, :rule, 'users', 'users', 'expect_column_values_to_not_be_null', :ok,"
+                            " :bad, :at)"
+                        ),
+                        {"r": run, "cp": checkpoint, "rule": rule_id, "ok": ok, "bad": 0 if ok else 1, "at": at},
+                    )
+    finally:
+        eng.dispose()
+
+
+def _failing_since(nights: list[tuple[str, str, list[bool]]], runs: int) -> dict:
+    """The page's "failing since", worked out here: per checkpoint and source, each rule whose
+    latest outcome among the last ``runs`` runs is a failure fails since its first failure after
+    its last success (over every run of that checkpoint and source)."""
+    out = {}
+    for key in {(cp, src) for cp, src, _ in nights}:
+        mine = [(NIGHT_ONE + dt.timedelta(days=i), o) for i, (cp, src, o) in enumerate(nights) if (cp, src) == key]
+        for j, rule_id in enumerate(SINCE_RULES):
+            outcomes = [(at, o[j]) for at, o in mine]
+            since = None
+            if not outcomes[-runs:][-1][1]:
+                last_success = max((at for at, ok in outcomes if ok), default=None)
+                since = min(at for at, ok in outcomes if not ok and (last_success is None or at > last_success))
+            out[(*key, rule_id)] = since
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(new_database):
+    return new_database("history_since")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    nights=st.lists(
+        st.tuples(
+            st.sampled_from(["nightly", "hourly"]),
+            st.sampled_from(["db_a", "db_b"]),
+            st.lists(st.booleans(), min_size=3, max_size=3),
+        ),
+        min_size=1,
+        max_size=45,
+    ),
+    shown=st.integers(min_value=1, max_value=8),
+)
+def test_a_rule_fails_since_its_first_failure_after_its_last_success(store, nights, shown):
+    _plant_nights(store, nights)
+    found = {
+        (c["checkpoint"], c["source"], r["rule_id"]): r["failing_since"]
+        for c in history_page.history(store, runs=shown)
+        for r in c["rules"]
+    }
+    assert found == _failing_since(nights, shown)
+
+
+def test_since_when_a_rule_fails_reads_the_history_once(store):
+    """Over 400 nights of rules failing every other week, every third night and always, the
+    statement reads each stored result at most once: no subquery per failed result (which read
+    the history again for each one, quadratic in the runs)."""
+    import json
+
+    import sqlalchemy as sa
+
+    from ytempire_dq.db.connect import engine
+
+    nights = [("nightly", "db_a", [i // 7 % 2 == 0, i % 3 > 0, False]) for i in range(400)]
+    _plant_nights(store, nights)
+    sql = history_page._SINCE_SQL.format(
+        runs=history_page._OF_SOURCE.format(source=" AND source IS NOT DISTINCT FROM :src")
+    )
+    eng = engine(store)
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text("ANALYZE dq.rule_results"))
+            (plan,) = conn.execute(
+                sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
+                {"cp": "nightly", "src": "db_a", "rules": list(SINCE_RULES)},
+            ).one()
+    finally:
+        eng.dispose()
+    nodes, todo = [], [plan[0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", []))
+    reads = [n for n in nodes if n.get("Relation Name") == "rule_results"]
+    read = sum((n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"] for n in reads)
+    assert reads and read <= len(nights) * len(SINCE_RULES), json.dumps(plan)[:2000]  # each result at most once
+    assert not any("SubPlan" in (n.get("Parent Relationship") or "") for n in nodes)
+    found = {r["rule_id"]: r["failing_since"] for r in history_page.history(store)[0]["rules"]}
+    expected = _failing_since(nights, history_page.HISTORY_RUNS)
+    assert found == {rule_id: expected[("nightly", "db_a", rule_id)] for rule_id in SINCE_RULES}
+    assert found["r.three"] == NIGHT_ONE  # never passed: it fails since its first night

@@ -12,9 +12,10 @@ charts' JSON cannot close its script element.
 
 Written after each run is recorded (``run_checkpoint``) and by ``ytdq docs build``; the index
 links it, and each validation page lists its failed rules with a link to their row here
-(:func:`failed_rules_box`, added by :mod:`ytempire_dq.docs.site`). Three queries per
-checkpoint, each bounded by the runs shown (indexes of migration 004), so the page costs the same
-whatever the history's length.
+(:func:`failed_rules_box`, added by :mod:`ytempire_dq.docs.site`). Five queries per
+checkpoint: four bounded by the runs shown (indexes of migration 004), and the one that finds
+since when each failing rule fails, which reads those rules' stored results once (so it grows with
+the history the retention rules keep, linearly).
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ _RUNS_SQL = "SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp{sourc
 _RESULTS_SQL = sa.text(
     "SELECT run_id, rule_id, table_name, success, unexpected_count, error FROM dq.rule_results WHERE run_id = ANY(:ids)"
 )
+#: Per failing rule, its first failure after its last success (both among the checkpoint's runs
+#: on the source): one read of the rules' results, the last success found by a window over them
+#: (a subquery per failed result read the history once per failure: quadratic in the runs).
 _SINCE_SQL = (
-    "SELECT r.rule_id, min(r.observed_at) FROM dq.rule_results r"
-    " WHERE r.checkpoint = :cp AND r.rule_id = ANY(:rules) AND NOT r.success AND r.run_id IN {runs}"
-    " AND r.observed_at > coalesce((SELECT max(s.observed_at) FROM dq.rule_results s"
-    "   WHERE s.rule_id = r.rule_id AND s.checkpoint = :cp AND s.success AND s.run_id IN {runs}), '-infinity')"
-    " GROUP BY r.rule_id"
+    "SELECT rule_id, min(observed_at) FROM ("
+    " SELECT rule_id, success, observed_at,"
+    "  max(observed_at) FILTER (WHERE success) OVER (PARTITION BY rule_id) AS last_success"
+    " FROM dq.rule_results WHERE checkpoint = :cp AND rule_id = ANY(:rules) AND run_id IN {runs}) AS r"
+    " WHERE NOT success AND observed_at > coalesce(last_success, '-infinity')"
+    " GROUP BY rule_id"
 )
 _QUARANTINED_SQL = sa.text("SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = :run GROUP BY rule_id")
 
