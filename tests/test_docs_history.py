@@ -297,22 +297,20 @@ def test_since_when_a_rule_fails_reads_the_history_once(store):
     import json
 
     import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
 
     from ytempire_dq.db.connect import engine
+    from ytempire_dq.store.streaks import failing_since, runs_of
 
     nights = [("nightly", "db_a", [i // 7 % 2 == 0, i % 3 > 0, False]) for i in range(400)]
     _plant_nights(store, nights)
-    sql = history_page._SINCE_SQL.format(
-        runs=history_page._OF_SOURCE.format(source=" AND source IS NOT DISTINCT FROM :src")
-    )
+    since = failing_since(list(SINCE_RULES), "nightly", runs_of("nightly", "db_a", named=True))
+    sql = str(since.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     eng = engine(store)
     try:
         with eng.connect() as conn:
             conn.execute(sa.text("ANALYZE dq.rule_results"))
-            (plan,) = conn.execute(
-                sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
-                {"cp": "nightly", "src": "db_a", "rules": list(SINCE_RULES)},
-            ).one()
+            (plan,) = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).one()
     finally:
         eng.dispose()
     nodes, todo = [], [plan[0]["Plan"]]

@@ -33,6 +33,7 @@ from ytempire_dq import config
 from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
 from ytempire_dq.gx.results import raised
 from ytempire_dq.store import metrics as metric_series
+from ytempire_dq.store.streaks import failing_since, runs_of
 from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
@@ -40,22 +41,9 @@ log = logging.getLogger(__name__)
 #: Runs per checkpoint the page shows.
 HISTORY_RUNS = 30
 
-#: The runs of one checkpoint on one source (``:src``; a store before migration 011: every run).
-_OF_SOURCE = "(SELECT run_id FROM dq.runs WHERE checkpoint = :cp{source})"
 _RUNS_SQL = "SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp{source} ORDER BY started_at DESC LIMIT :n"
 _RESULTS_SQL = sa.text(
     "SELECT run_id, rule_id, table_name, success, unexpected_count, error FROM dq.rule_results WHERE run_id = ANY(:ids)"
-)
-#: Per failing rule, its first failure after its last success (both among the checkpoint's runs
-#: on the source): one read of the rules' results, the last success found by a window over them
-#: (a subquery per failed result read the history once per failure: quadratic in the runs).
-_SINCE_SQL = (
-    "SELECT rule_id, min(observed_at) FROM ("
-    " SELECT rule_id, success, observed_at,"
-    "  max(observed_at) FILTER (WHERE success) OVER (PARTITION BY rule_id) AS last_success"
-    " FROM dq.rule_results WHERE checkpoint = :cp AND rule_id = ANY(:rules) AND run_id IN {runs}) AS r"
-    " WHERE NOT success AND observed_at > coalesce(last_success, '-infinity')"
-    " GROUP BY rule_id"
 )
 _QUARANTINED_SQL = sa.text("SELECT rule_id, count(*) FROM dq.quarantine WHERE run_id = :run GROUP BY rule_id")
 
@@ -109,8 +97,7 @@ def _checkpoint(conn: sa.Connection, checkpoint: str, source: str | None, n: int
         rule["quarantined"] = 0
     failing = [r["rule_id"] for r in rules.values() if r["latest"] is not None and not r["latest"]["success"]]
     if failing:
-        since_sql = sa.text(_SINCE_SQL.format(runs=_OF_SOURCE.format(source=of_source)))
-        for rule_id, since in conn.execute(since_sql, {**args, "rules": failing}):
+        for rule_id, since in conn.execute(failing_since(failing, checkpoint, runs_of(checkpoint, source, named))):
             rules[rule_id]["failing_since"] = since
     if last:
         for rule_id, count in conn.execute(_QUARANTINED_SQL, {"run": last[-1]["run_id"]}):

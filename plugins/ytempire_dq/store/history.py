@@ -32,6 +32,7 @@ from ytempire_dq.locations import definition_table
 from ytempire_dq.run.report import RunReport, rule_key, rule_table
 from ytempire_dq.store import metrics as metric_history
 from ytempire_dq.store.quarantine import QUARANTINE, quarantine_failed_rules
+from ytempire_dq.store.streaks import failing_since
 from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
@@ -397,18 +398,10 @@ def rule_trend(
     try:
         with engine.connect() as conn:
             _check_schema(conn, url)
+            of_source = None
             if source is not None:
                 of_source = sa.select(RUNS.c.run_id).where(*_source_scope(conn, source))
                 scope.append(results.c.run_id.in_(of_source))
-            last_success = (
-                sa.select(sa.func.max(results.c.observed_at)).where(*scope, results.c.success).scalar_subquery()
-            )
-            since = sa.select(sa.func.min(results.c.observed_at)).where(
-                *scope,
-                sa.not_(results.c.success),
-                results.c.observed_at
-                > sa.func.coalesce(last_success, sa.literal("-infinity", sa.DateTime(timezone=True))),
-            )
             rows = [
                 dict(row._mapping)
                 for row in conn.execute(
@@ -430,11 +423,12 @@ def rule_trend(
                 where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
                 where += f" of source {source!r}" if source is not None else ""
                 raise YtdqError(f"no history for rule {rule_id!r}{where}")
-            failing_since = None if rows[0]["success"] else conn.execute(since).scalar()
+            since = failing_since([rule_id], checkpoint, of_source)
+            failing_since_at = None if rows[0]["success"] else dict(conn.execute(since).all()).get(rule_id)
             metrics = metric_history.by_run(conn, rule_id, [row["run_id"] for row in rows])
             series = metric_history.series(conn, rule_id, limit, checkpoint, source)
             for row in rows:  # a volume/drift rule's value and band in that run (None for other rules)
                 row["metric"] = metrics.get(row["run_id"])
     finally:
         engine.dispose()
-    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since, "series": series}
+    return {"rule_id": rule_id, "runs": rows, "failing_since": failing_since_at, "series": series}

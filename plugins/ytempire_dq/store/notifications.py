@@ -42,24 +42,24 @@ def previous_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[st
         row = cur.fetchone()
         if row is None:
             return {}
+        from sqlalchemy.dialects import postgresql
+
+        from ytempire_dq.store.streaks import failing_since, runs_of
+
         cur.execute(
-            """
-            SELECT r.rule_id, bool_and(r.success AND r.error IS NULL),
-                   (SELECT min(f.observed_at) FROM dq.rule_results f
-                     WHERE f.rule_id = r.rule_id AND f.checkpoint = r.checkpoint AND NOT f.success
-                       AND f.run_id IN (SELECT run_id FROM dq.runs WHERE checkpoint = %(cp)s
-                                          AND source IS NOT DISTINCT FROM %(source)s)
-                       AND f.observed_at > coalesce(
-                           (SELECT max(s.observed_at) FROM dq.rule_results s
-                             WHERE s.rule_id = r.rule_id AND s.checkpoint = r.checkpoint AND s.success
-                               AND s.run_id IN (SELECT run_id FROM dq.runs WHERE checkpoint = %(cp)s
-                                                  AND source IS NOT DISTINCT FROM %(source)s)),
-                           '-infinity'))
-            FROM dq.rule_results r WHERE r.run_id = %(run)s GROUP BY r.rule_id, r.checkpoint
-            """,
-            {"cp": checkpoint, "source": source, "run": row[0]},
+            "SELECT rule_id, bool_and(success AND error IS NULL) FROM dq.rule_results WHERE run_id = %s "
+            "GROUP BY rule_id",
+            (row[0],),
         )
-        return {rule_id: Outcome(bool(ok), None if ok else since) for rule_id, ok, since in cur.fetchall()}
+        outcomes = dict(cur.fetchall())
+        failing = [rule_id for rule_id, ok in outcomes.items() if not ok]
+        since = {}
+        if failing:
+            query = failing_since(failing, checkpoint, runs_of(checkpoint, source, named=True))
+            compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
+            cur.execute(str(compiled), compiled.params)
+            since = dict(cur.fetchall())
+    return {rule_id: Outcome(bool(ok), None if ok else since.get(rule_id)) for rule_id, ok in outcomes.items()}
 
 
 def save(

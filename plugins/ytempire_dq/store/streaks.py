@@ -1,0 +1,47 @@
+"""Since when a rule fails: its first failure after its last success, read from the run history
+(schema ``dq``, :mod:`ytempire_dq.store.history`). One home for the question that ``ytdq history``
+(:func:`ytempire_dq.store.history.rule_trend`), the Data Docs history page
+(:mod:`ytempire_dq.docs.history_page`) and the notify action
+(:func:`ytempire_dq.store.notifications.previous_outcomes`) each ask; a module of its own, which
+imports nothing of the package, so that Data Docs and the store can both use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+#: The columns of ``dq.rule_results`` and ``dq.runs`` read here (every store since migration 004;
+#: ``source``: 011).
+_RESULTS = sa.table(
+    "rule_results", *map(sa.column, ("run_id", "checkpoint", "rule_id", "success", "observed_at")), schema="dq"
+)
+_RUNS = sa.table("runs", *map(sa.column, ("run_id", "checkpoint", "source")), schema="dq")
+
+
+def runs_of(checkpoint: str, source: str | None, named: bool) -> sa.Select:
+    """The run ids of ``checkpoint`` on ``source`` (a store before migration 011, not ``named``:
+    every run of the checkpoint)."""
+    of_source = [_RUNS.c.source.is_not_distinct_from(source)] if named else []
+    return sa.select(_RUNS.c.run_id).where(_RUNS.c.checkpoint == checkpoint, *of_source)
+
+
+def failing_since(rule_ids: list[str], checkpoint: str | None = None, runs: Any = None) -> sa.Select:
+    """``(rule_id, since)`` for each of ``rule_ids`` that failed after its last success: its first
+    failure since, among the results of ``checkpoint`` (None: every checkpoint) in ``runs`` (a
+    selectable of run ids, e.g. one source's; None: every run). One read of the rules' stored
+    results, the last success found by a window over them: a subquery per failed result would
+    read the history again for each one (quadratic in the runs)."""
+    r = _RESULTS
+    scope = [r.c.rule_id.in_(rule_ids)]
+    scope += [r.c.checkpoint == checkpoint] if checkpoint is not None else []
+    scope += [r.c.run_id.in_(runs)] if runs is not None else []
+    last_success = sa.func.max(r.c.observed_at).filter(r.c.success).over(partition_by=r.c.rule_id)
+    mine = sa.select(r.c.rule_id, r.c.success, r.c.observed_at, last_success.label("last_success"))
+    mine = mine.where(*scope).subquery("mine")
+    never = sa.literal_column("'-infinity'::timestamptz")
+    return (
+        sa.select(mine.c.rule_id, sa.func.min(mine.c.observed_at))
+        .where(sa.not_(mine.c.success), mine.c.observed_at > sa.func.coalesce(mine.c.last_success, never))
+        .group_by(mine.c.rule_id)
+    )
