@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -258,3 +260,27 @@ def a_day_passes(url: str) -> None:
         conn.cursor().execute("UPDATE dq.metrics SET observed_at = observed_at - interval '1 day'")
     finally:
         conn.close()
+
+
+#: A fresh interpreter: ``setup`` (Python lines), then the console script's ``main`` with the
+#: arguments given; prints its exit code and ``report`` (a Python expression, read after the run).
+_CONSOLE_SCRIPT = """
+import json, sys
+{setup}
+sys.argv = ["{prog}", *{args!r}]
+from ytempire_dq.cli import gx_main, main
+code = 0
+try:
+    gx_main() if "{prog}" == "great_expectations" else main(args={args!r}, prog_name="ytdq")
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+print(json.dumps({{"code": code, "report": {report}}}))
+"""
+
+
+def console_script(args: list[str], *, prog: str = "ytdq", setup: str = "", report: str = "None") -> tuple[dict, str]:
+    """``ytdq`` (or ``great_expectations``) run in a fresh Python: ``({"code", "report"}, stderr)``."""
+    code = _CONSOLE_SCRIPT.format(setup=setup, prog=prog, args=list(args), report=report)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip(), proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr

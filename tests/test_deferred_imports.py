@@ -10,24 +10,9 @@ import sys
 
 import pytest
 
-from tests.helpers import copy_project
+from tests.helpers import console_script, copy_project
 
 DEFERRED_PARTS = ["altair.vegalite", "scipy.stats._stats_py"]  # what each import would load
-
-#: A fresh interpreter: the console script's ``main`` with the arguments given, then its exit code
-#: and which of DEFERRED_PARTS were loaded.
-_RUN = """
-import json, sys
-sys.argv = ["{prog}", *{args!r}]
-from ytempire_dq.cli import gx_main, main
-code = 0
-try:
-    gx_main() if "{prog}" == "great_expectations" else main(args={args!r}, prog_name="ytdq")
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 1
-print(json.dumps({{"code": code, "loaded": sorted(m for m in {parts!r} if m in sys.modules),
-                  "gx": "great_expectations.core" in sys.modules}}))
-"""
 
 
 def _python(code: str) -> str:
@@ -40,8 +25,9 @@ def _python(code: str) -> str:
 def test_a_checkpoint_run_does_not_load_what_no_rule_uses(module_env, tmp_path, prog):
     gx_dir = copy_project(tmp_path)
     args = ["checkpoint", "run", "critical", "--config", str(gx_dir)]
-    out = json.loads(_python(_RUN.format(prog=prog, args=args, parts=DEFERRED_PARTS)))
-    assert out == {"code": 0, "loaded": [], "gx": True}  # GX ran the rules; scipy.stats and altair stayed out
+    report = f"[sorted(m for m in {DEFERRED_PARTS!r} if m in sys.modules), 'great_expectations.core' in sys.modules]"
+    out, stderr = console_script(args, prog=prog, report=report)
+    assert out == {"code": 0, "report": [[], True]}, stderr  # GX ran the rules; scipy.stats and altair stayed out
 
 
 def test_what_is_deferred_is_the_real_module_on_first_use():

@@ -3,45 +3,26 @@ never imports it, and the commands that need it say how to install it when it is
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import copy_project
+from tests.helpers import console_script, copy_project
 
-#: Run in a fresh interpreter: factory-boy and Faker made unimportable (``sys.modules[name] = None``
-#: makes ``import name`` raise and ``find_spec`` answer None, as when the extra is not installed),
-#: then the console script's ``main`` with the arguments given; prints the exit code and every
-#: module of factory-boy, Faker or ytempire_dq.fixtures that was imported.
-_PROBE = """
-import json, sys
-if {block!r}:
-    for name in ("factory", "faker"):
-        sys.modules[name] = None
-sys.argv = ["{prog}", *{args!r}]
-from ytempire_dq.cli import gx_main, main
-code = 0
-try:
-    gx_main() if "{prog}" == "great_expectations" else main(args={args!r}, prog_name="ytdq")
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 1
-loaded = sorted(m for m in sys.modules if sys.modules[m] is not None
-                and (m.split(".")[0] in ("factory", "faker") or m.startswith("ytempire_dq.fixtures")))
-print(json.dumps({{"code": code, "loaded": loaded}}))
-"""
+#: factory-boy and Faker made unimportable (``sys.modules[name] = None`` makes ``import name`` raise
+#: and ``find_spec`` answer None, as when the extra is not installed).
+_BLOCK = 'for name in ("factory", "faker"):\n    sys.modules[name] = None'
+#: Every module of factory-boy, Faker or ytempire_dq.fixtures that was imported.
+_LOADED = (
+    "sorted(m for m in sys.modules if sys.modules[m] is not None"
+    " and (m.split('.')[0] in ('factory', 'faker') or m.startswith('ytempire_dq.fixtures')))"
+)
 
 
 def _probe(*args: str, prog: str = "ytdq", block: bool = False) -> tuple[dict, str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(block=block, prog=prog, args=list(args))],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.stdout.strip(), proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+    out, stderr = console_script(list(args), prog=prog, setup=_BLOCK if block else "", report=_LOADED)
+    return {"code": out["code"], "loaded": out["report"]}, stderr
 
 
 def test_importing_the_checks_path_imports_no_fixtures():
