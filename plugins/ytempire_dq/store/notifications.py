@@ -16,6 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.dialects import postgresql
+
+from ytempire_dq.store.streaks import failing_since, runs_of
+
 #: Times a message is tried (its own run, then the next runs) before it is left undelivered.
 MAX_ATTEMPTS = 5
 #: Older undelivered messages retried per run, oldest first (bounded work).
@@ -42,10 +46,6 @@ def previous_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[st
         row = cur.fetchone()
         if row is None:
             return {}
-        from sqlalchemy.dialects import postgresql
-
-        from ytempire_dq.store.streaks import failing_since, runs_of
-
         cur.execute(
             "SELECT rule_id, bool_and(success AND error IS NULL) FROM dq.rule_results WHERE run_id = %s "
             "GROUP BY rule_id",
