@@ -79,7 +79,7 @@ from great_expectations.render.renderer_configuration import (
 )
 from typing_extensions import override
 
-from ytempire_dq.gx import compat, fast_hooks
+from ytempire_dq.gx import compat
 from ytempire_dq.values import jsonable
 
 #: How many offending rows the result carries (the count is always exact).
@@ -547,10 +547,9 @@ class CrossTableExpectation(SentenceRendering, UnexpectedRowsExpectation):
     @override
     def _get_success_kwargs(self) -> dict[str, Any]:
         # GX reads the metric's value kwargs (here: the query) from the success kwargs; the
-        # query is not a stored field, so it is supplied here, built once per rule while the
-        # fast path validates (GX asks for it with every metric), else freshly.
+        # query is not a stored field, so it is supplied here, freshly built.
         kwargs = super()._get_success_kwargs()
-        kwargs["unexpected_rows_query"] = fast_hooks.built_once(self, "query", self.build_query)
+        kwargs["unexpected_rows_query"] = self.build_query()
         return kwargs
 
     # ---- result ------------------------------------------------------------------------

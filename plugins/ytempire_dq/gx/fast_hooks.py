@@ -10,7 +10,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ytempire_dq.gx.compat import wrapped_validator
@@ -443,10 +443,10 @@ def null_guard_dropped(bad: Any) -> Any:
     return test if null_on_null(test) else bad
 
 
-#: What has been built of each expectation in this context (a thread's, or a task's): its
-#: configuration kwargs, a cross-table rule's query; by ``(id, what)``, with the expectation (so
-#: its id is not reused). Set only inside :func:`configuration_built_once_per_rule`; None
-#: elsewhere, so a concurrent validation elsewhere in the process runs GX's own methods, untouched.
+#: The configuration kwargs of each expectation GX's kwargs methods have read in this context (a
+#: thread's, or a task's), by ``id``, with the expectation (so its id is not reused): set only
+#: inside :func:`configuration_built_once_per_rule`; None elsewhere, so a concurrent validation
+#: elsewhere in the process runs GX's own methods, untouched.
 _BUILT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ytdq_configuration_built", default=None)
 
 _KWARGS_METHODS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg")
@@ -510,22 +510,13 @@ def gx_own_kwargs_method(name: str) -> Any:
     return getattr(method, "__ytdq_gx_own__", method)
 
 
-def built_once(expectation: Any, what: str, build: Callable[[], Any]) -> Any:
-    """``build()`` (a function of ``expectation``'s fields), once per expectation and ``what``
-    while :func:`configuration_built_once_per_rule` is active in this context; every time
-    elsewhere. A cross-table rule's query is built this way (GX asks for it with every metric)."""
-    built = _BUILT.get()
-    if built is None:
-        return build()
-    seen = built.get((id(expectation), what))
-    if seen is None or seen[0] is not expectation:
-        seen = built[(id(expectation), what)] = (expectation, build())
-    return seen[1]
-
-
 def _kwargs(self: Any) -> dict:
     """``self.configuration.kwargs``, built once in this context (:data:`_BUILT`)."""
-    return built_once(self, "kwargs", lambda: self.configuration.kwargs)
+    built = _BUILT.get()
+    seen = built.get(id(self))
+    if seen is None or seen[0] is not self:
+        seen = built[id(self)] = (self, self.configuration.kwargs)
+    return seen[1]
 
 
 def _domain_kwargs(self: Any) -> dict:
