@@ -33,22 +33,34 @@ def rule_id(j: int) -> str:
 
 
 def plant(url: str, nights: int, rules: int = 211, failing: int = 59) -> None:
-    """``nights`` runs of ``nightly`` on source :data:`SOURCE` into the store at ``url`` (emptied
-    first): rules ``0 .. failing/2`` fail every night, the rest of the first ``failing`` fail
-    every other week, the others pass."""
+    """``nights`` runs of ``nightly`` on source :data:`SOURCE` (:func:`plant_nights`): rules
+    ``0 .. failing/2`` fail every night, the rest of the first ``failing`` fail every other week,
+    the others pass."""
+    plant_nights(
+        url,
+        [
+            ("nightly", SOURCE, [j >= failing or (j >= failing // 2 and (i // 7) % 2 == 1) for j in range(rules)])
+            for i in range(nights)
+        ],
+    )
+
+
+def plant_nights(url: str, nights: list[tuple[str, str | None, list[bool]]]) -> None:
+    """One run a night from :data:`FIRST_NIGHT` on, each ``(checkpoint, source, outcomes)``: rule
+    :func:`rule_id` ``j`` passed when ``outcomes[j]``; into the store at ``url``, emptied first,
+    then analyzed."""
     from ytempire_dq.db.connect import connect
 
     runs, results = io.StringIO(), io.StringIO()
-    for i in range(nights):
+    for i, (checkpoint, source, outcomes) in enumerate(nights):
         at, run = (FIRST_NIGHT + dt.timedelta(days=i)).isoformat(), f"night-{i}"
-        outcomes = [j >= failing or (j >= failing // 2 and (i // 7) % 2 == 1) for j in range(rules)]
-        runs.write(
-            f"{run}\tnightly\t{'t' if all(outcomes) else 'f'}\t{rules}\t{outcomes.count(False)}\t{at}\t{at}\t{SOURCE}\n"
-        )
+        src = "\\N" if source is None else source
+        ok_all, bad_rules = "t" if all(outcomes) else "f", outcomes.count(False)
+        runs.write(f"{run}\t{checkpoint}\t{ok_all}\t{len(outcomes)}\t{bad_rules}\t{at}\t{at}\t{src}\n")
         for j, ok in enumerate(outcomes):
             bad = 0 if ok else 5
             results.write(
-                f"{run}\tnightly\t{rule_id(j)}\tusers\tusers\texpect_x\t{'t' if ok else 'f'}\t{bad}\t\\N\t{at}\n"
+                f"{run}\t{checkpoint}\t{rule_id(j)}\tusers\tusers\texpect_x\t{'t' if ok else 'f'}\t{bad}\t\\N\t{at}\n"
             )
     conn = connect(url)
     try:

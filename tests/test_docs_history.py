@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks import history_growth
 from tests.docs_runs import Tables, add_checkpoint_of, site_of
 from tests.helpers import copy_project, rows
 from ytempire_dq.docs import history_page
@@ -201,48 +202,9 @@ def test_docs_build_writes_the_history_page_too(runs, db_url, monkeypatch):
 
 # ---- since when a rule fails, over long histories -------------------------------------------
 
-NIGHT_ONE = dt.datetime(2027, 3, 1, 3, tzinfo=dt.timezone.utc)
-SINCE_RULES = ("r.one", "r.two", "r.three")
-
-
-def _plant_nights(url: str, nights: list[tuple[str, str, list[bool]]]) -> None:
-    """One run a night (checkpoint, source, each of SINCE_RULES' outcome), in a store emptied first."""
-    import sqlalchemy as sa
-
-    from ytempire_dq.db.connect import engine
-
-    eng = engine(url)
-    try:
-        with eng.begin() as conn:
-            conn.execute(sa.text("TRUNCATE dq.runs CASCADE"))
-            for i, (checkpoint, source, outcomes) in enumerate(nights):
-                at, run = NIGHT_ONE + dt.timedelta(days=i), f"night-{i}"
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO dq.runs (run_id, checkpoint, success, rules_total, rules_failed, started_at,"
-                        " finished_at, source) VALUES (:r, :cp, :ok, 3, :bad, :at, :at, :src)"
-                    ),
-                    {
-                        "r": run,
-                        "cp": checkpoint,
-                        "ok": all(outcomes),
-                        "bad": outcomes.count(False),
-                        "at": at,
-                        "src": source,
-                    },
-                )
-                for rule_id, ok in zip(SINCE_RULES, outcomes):
-                    conn.execute(
-                        sa.text(
-                            "INSERT INTO dq.rule_results (run_id, checkpoint, rule_id, suite, table_name,"
-                            " expectation_type, success, unexpected_count, observed_at)"
-                            " VALUES (:r, :cp, :rule, 'users', 'users', 'expect_column_values_to_not_be_null', :ok,"
-                            " :bad, :at)"
-                        ),
-                        {"r": run, "cp": checkpoint, "rule": rule_id, "ok": ok, "bad": 0 if ok else 1, "at": at},
-                    )
-    finally:
-        eng.dispose()
+NIGHT_ONE = history_growth.FIRST_NIGHT
+SINCE_RULES = tuple(history_growth.rule_id(j) for j in range(3))
+_plant_nights = history_growth.plant_nights  # (checkpoint, source, each of SINCE_RULES' outcome) a night
 
 
 def _failing_since(nights: list[tuple[str, str, list[bool]]], runs: int) -> dict:
@@ -325,4 +287,4 @@ def test_since_when_a_rule_fails_reads_the_history_once(store):
     found = {r["rule_id"]: r["failing_since"] for r in history_page.history(store)[0]["rules"]}
     expected = _failing_since(nights, history_page.HISTORY_RUNS)
     assert found == {rule_id: expected[("nightly", "db_a", rule_id)] for rule_id in SINCE_RULES}
-    assert found["r.three"] == NIGHT_ONE  # never passed: it fails since its first night
+    assert found[SINCE_RULES[2]] == NIGHT_ONE  # never passed: it fails since its first night
