@@ -4,8 +4,10 @@ a valid unique index exists, the proof stated in the stored result and in Data D
 
 from __future__ import annotations
 
+import collections
 import json
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -73,13 +75,47 @@ def _run(gx_dir, url, fast: bool):
     converted = []
     convert = gx_util.convert_decimal_to_float
     mp.setattr(gx_util, "convert_decimal_to_float", lambda d: converted.append(d) or convert(d))
+    built = _count_query_builds(mp)
     try:
         with Statements() as st:
             report = run_checkpoint("tables", config_dir=gx_dir, database_url=url)
     finally:
         mp.undo()
     st.decimals = len(converted)
+    st.built = built
     return report, st
+
+
+def _count_query_builds(mp: pytest.MonkeyPatch) -> collections.Counter:
+    """How many times each cross-table rule (by id) has its statement built: every class's own
+    ``build_query``, counted once however many of them call their parent's."""
+    from ytempire_dq.expectations._cross_table import CrossTableExpectation
+
+    built: collections.Counter = collections.Counter()
+    inside = threading.local()
+
+    def counted(build):
+        def build_query(self):
+            if getattr(inside, "on", False):
+                return build(self)
+            inside.on = True
+            try:
+                built[self.id] += 1
+                return build(self)
+            finally:
+                inside.on = False
+
+        return build_query
+
+    classes, found = [CrossTableExpectation], []
+    while classes:
+        cls = classes.pop()
+        found.append(cls)
+        classes.extend(cls.__subclasses__())
+    for cls in found:
+        if "build_query" in vars(cls):
+            mp.setattr(cls, "build_query", counted(vars(cls)["build_query"]))
+    return built
 
 
 def _sample_limits(st: Statements) -> list:
@@ -480,6 +516,16 @@ def test_a_fast_run_hands_gx_floats_not_decimals_to_serialize(broken):
     samples = fast.rule("videos.generation_cost_range").partial_unexpected_list
     assert samples and all(type(v) is float for v in samples)
     assert samples == slow.rule("videos.generation_cost_range").partial_unexpected_list
+
+
+def test_each_cross_table_rule_builds_its_statement_once_per_run(broken):
+    """GX asks for a cross-table rule's query with every metric, each time on a new copy of the
+    rule: built once per run (``CrossTableExpectation.query_once``), in either path."""
+    slow, fast, _, slow_st, fast_st, _ = broken
+    rules = {r.expectation_id for r in fast.rules()}
+    for st in (slow_st, fast_st):
+        assert st.built and set(st.built.values()) == {1}, st.built.most_common(3)
+        assert set(st.built) <= rules
 
 
 def test_failed_rules_carry_the_same_samples(broken):

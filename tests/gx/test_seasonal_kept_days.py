@@ -3,8 +3,8 @@ measures a rule's whole window once, keeps every day, and the next runs of the s
 training days from the store and only the detection days from the table. Run for real
 (``run_checkpoint``, history recorded) on seeded data with the committed rules: a change to an old
 day is not measured again, a defect on yesterday is still caught, a table rewritten since is
-measured whole again, GX alone reads the same kept days; a rule whose segments are all judged alone
-keeps each segment's days, one that pools segments into "other" keeps nothing."""
+measured whole again, GX alone reads the same kept days; a segmented rule keeps every segment's
+days, pooled into "other" or not."""
 
 from __future__ import annotations
 
@@ -56,6 +56,16 @@ def kept(conn, metric_like: str = "%sum(analytics.views)%") -> dict:
     return {day: (num, rel, run) for day, num, rel, run in found}
 
 
+def users_total(conn, on) -> float:
+    """The views of ``on`` the store keeps for the per-user rule, summed over its segments."""
+    found = rows(
+        conn,
+        "SELECT sum(numerator) FROM dq.daily_values WHERE metric LIKE %s AND day = %s",
+        ("%per channels.user_id%", on),
+    )
+    return float(found[0][0])
+
+
 def views_on(conn, day_sql: str) -> float:
     return float(rows(conn, f"SELECT coalesce(sum(views), 0) FROM analytics WHERE date = {day_sql}")[0][0])
 
@@ -72,14 +82,17 @@ def test_training_days_come_from_the_store_and_detection_days_from_the_table(pro
     assert len(window) == 30 and {run for _, _, run in window.values()} == {first.run_id}
     old, yesterday = day(conn, OLD_DAY), day(conn, YESTERDAY)
     assert window[old][0] == views_on(conn, OLD_DAY) > 0
-    # a rule whose segments are all judged alone keeps each one's days (the seed's tiers, top 4); one
-    # that pools the rest into "other" keeps nothing (the next ranking needs every segment's days)
+    # a segmented rule keeps each segment's days, whether judged alone (the seed's tiers, top 4) or
+    # pooled into "other" (users, top 5): the next night's ranking needs every segment's days
     tiers = rows(conn, "SELECT count(DISTINCT subscription_tier) FROM users")[0][0]
-    kept_tiers = rows(
-        conn, "SELECT segment, count(*) FROM dq.daily_values WHERE metric LIKE %s GROUP BY 1", ("%tier%",)
-    )
-    assert 1 < tiers <= 4 and len(kept_tiers) == tiers and {n for _, n in kept_tiers} == {30}
-    assert kept(conn, "%per channels.user_id%") == {}
+    users = rows(conn, "SELECT count(DISTINCT user_id) FROM channels")[0][0]
+    assert 1 < tiers <= 4 and users > 5
+    for like, segments in (("%tier%", tiers), ("%per channels.user_id%", users)):
+        per_segment = rows(
+            conn, "SELECT segment, count(*) FROM dq.daily_values WHERE metric LIKE %s GROUP BY 1", (like,)
+        )
+        assert len(per_segment) == segments and {n for _, n in per_segment} == {30}, like
+    assert users_total(conn, old) == views_on(conn, OLD_DAY)
 
     # an old day changes: the next run does not measure it again (what the store kept stands),
     # and measures yesterday again
@@ -87,16 +100,19 @@ def test_training_days_come_from_the_store_and_detection_days_from_the_table(pro
     conn.cursor().execute(f"UPDATE analytics SET views = views * 10 WHERE date = {OLD_DAY}")
     second = run_checkpoint("seasonal", config_dir=project)
     window = kept(conn, "daily sum(analytics.views) by date")
-    assert window[old][0] == before and window[old][2] == second.run_id
-    assert window[yesterday][0] == views_on(conn, YESTERDAY)
+    assert window[old][0] == before and window[old][2] == first.run_id  # measured by the first run only
+    assert window[yesterday][0] == views_on(conn, YESTERDAY) and window[yesterday][2] == second.run_id
+    assert users_total(conn, old) == before  # the pooled rule's days too
     fast = second.rule(VIEWS).observed_value
-    assert second.rule(TIERS).observed_value == first.rule(TIERS).observed_value  # no tier's day changed
+    for segmented in (TIERS, TOP_USERS):  # judged from the kept days as from the table's
+        assert second.rule(segmented).observed_value == first.rule(segmented).observed_value, segmented
 
     # GX alone builds the same statement from the same kept days: the same result
     monkeypatch.setenv("YTDQ_FAST", "0")
     alone = run_checkpoint("seasonal", config_dir=project)
     assert alone.rule(VIEWS).observed_value == fast and alone.rule(VIEWS).success is True
-    assert alone.rule(TIERS).observed_value == second.rule(TIERS).observed_value
+    for segmented in (TIERS, TOP_USERS):
+        assert alone.rule(segmented).observed_value == second.rule(segmented).observed_value, segmented
     monkeypatch.delenv("YTDQ_FAST")
 
     # a defect on yesterday is still measured and caught

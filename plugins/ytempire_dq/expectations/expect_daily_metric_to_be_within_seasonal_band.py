@@ -49,6 +49,9 @@ ROW_METRICS = ("row_count", "condition_rate", "days_since_newest")
 SEGMENT, FIRST_DAY, NUMERATORS, DENOMINATORS, ROWS = "dq_segment", "dq_first_day", "dq_num", "dq_den", "dq_rows"
 #: The column naming the table the values came from (``_relation``): kept with them in the store.
 RELATION = "dq_relation"
+#: The first day measured from the table (the days before it came from the results store), and
+#: a segment's rank by volume over the training days (``segment_by``: above ``top_n``, pooled).
+MEASURED_FROM, RANK = "dq_measured_from", "dq_rank"
 #: Days go into the statement as whole numbers of days since this date (plain integer literals).
 EPOCH = dt.date(2000, 1, 1)
 #: The pooled segment of a ``top_n`` rule; the segment of a rule without ``segment_by``.
@@ -62,9 +65,14 @@ def _float(value: float) -> str:
     """A kept value in PostgreSQL's own float spelling (``repr`` round-trips exactly), so a sum
     over a ``NaN`` numeric (or an infinite float) is read back as it came."""
     value = float(value)
-    return (
-        "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else repr(value)
-    )
+    if math.isfinite(value):  # nearly all: one test (a pooled rule keeps ~40,000 values at 10M rows)
+        return repr(value)
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def _day(value: Any) -> dt.date:
+    """A date the query returned (GX's rows may carry it as text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def _kept_rows(kept_days: List[tuple]) -> Any:
@@ -407,15 +415,6 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         return relation, [(day, seg, n, num, den) for day, seg, rel, n, num, den in kept if rel == relation]
 
     def build_query(self) -> str:
-        """:meth:`_statement`, built once per run for the same parameters (GX asks for a rule's query
-        many times while it validates; with kept days it is a long statement to build)."""
-        store = run_store.running()
-        if store is None:
-            return self._statement()
-        parameters = repr([getattr(self, name) for name in self.parameter_fields])
-        return store.remembered(("seasonal statement", parameters), self._statement)
-
-    def _statement(self) -> str:
         """One statement: per segment, the numerators, denominators and row counts of every day of
         the window, oldest first (arrays), and the window's first day.
 
@@ -470,7 +469,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
                 ),
             )
         agg = agg.cte("agg")
-        if self.segment_by:  # the top_n segments by volume over the training days; the rest pooled
+        if self.segment_by:  # each segment's rank by volume over the training days (pooled in _validate)
             # volume: what the metric adds up (rows, views...); a rate's or a mean's rows
             volume = (
                 agg.c.num if self.metric in ("row_count", "sum", "distinct_count", "days_since_newest") else agg.c.den
@@ -484,44 +483,35 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
                 .group_by(agg.c.segment)
                 .cte("ranked")
             )
-            pooled_segment = sa.case(
-                (ranked.c.rank <= self.top_n, agg.c.segment), else_=sa.cast(sa.literal(OTHER), sa.Text)
-            )
-            pooled = (
-                sa.select(
-                    agg.c.day,
-                    pooled_segment.label("segment"),
-                    sa.func.sum(agg.c.num).label("num"),
-                    sa.func.sum(agg.c.den).label("den"),
-                    sa.func.sum(agg.c.n).label("n"),
-                )
-                .select_from(agg.outerjoin(ranked, ranked.c.segment == agg.c.segment))
-                .group_by(agg.c.day, pooled_segment)
-                .cte("pooled")
-            )
-            segments = sa.select(pooled.c.segment).distinct().cte("segments")
+            segments = sa.select(agg.c.segment).distinct().cte("segments")
+            rank = ranked.c.rank
+            grid_segments = segments.outerjoin(ranked, ranked.c.segment == segments.c.segment)
+            # the segments of one pooled series come together, in the order of its name
+            pooled_name = sa.case((rank <= self.top_n, segments.c.segment), else_=sa.cast(sa.literal(OTHER), sa.Text))
+            order: tuple = (pooled_name, segments.c.segment)
+            extra = [rank.label(RANK)]
         else:
-            pooled = agg
             segments = sa.select(sa.cast(sa.literal(ALL), sa.Text).label("segment")).cte("segments")
+            grid_segments, order, extra, rank = segments, (segments.c.segment,), [], None
         offsets = sa.select(sa.func.generate_series(0, days_total - 1).label("i")).cte("offsets")
         on_day = today - sa.literal(days_total) + offsets.c.i
-        grid = segments.join(offsets, sa.true()).outerjoin(
-            pooled, sa.and_(pooled.c.segment == segments.c.segment, pooled.c.day == on_day)
+        grid = grid_segments.join(offsets, sa.true()).outerjoin(
+            agg, sa.and_(agg.c.segment == segments.c.segment, agg.c.day == on_day)
         )
         statement = (
             sa.select(
                 segments.c.segment.label(SEGMENT),
+                *extra,
                 first,
+                sa.cast(start, sa.Date).label(MEASURED_FROM),
                 self._relation().label(RELATION),
-                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(pooled.c.num, 0), offsets.c.i)).label(NUMERATORS),
-                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(pooled.c.den, 0), offsets.c.i)).label(
-                    DENOMINATORS
-                ),
-                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(pooled.c.n, 0), offsets.c.i)).label(ROWS),
+                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(agg.c.num, 0), offsets.c.i)).label(NUMERATORS),
+                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(agg.c.den, 0), offsets.c.i)).label(DENOMINATORS),
+                sa.func.array_agg(aggregate_order_by(sa.func.coalesce(agg.c.n, 0), offsets.c.i)).label(ROWS),
             )
             .select_from(grid)
-            .group_by(segments.c.segment)
-            .order_by(segments.c.segment)
+            .group_by(segments.c.segment, *([rank] if rank is not None else []))
+            .order_by(*order)
         )
         return compile_sql(statement)
 
@@ -537,8 +527,7 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         """{segment: [verdict of each detection day, oldest first]} from the query's rows."""
         out = {}
         for row in rows:
-            first = row[FIRST_DAY]
-            first = first if isinstance(first, dt.date) else dt.date.fromisoformat(str(first))
+            first = _day(row[FIRST_DAY])
             dens = [float(d) for d in row[DENOMINATORS]]
             values = self.values_of(row[NUMERATORS], dens)
             # the days before the segment's first row are before its history, not days of 0
@@ -579,9 +568,28 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
             f"{', same weekday' if v.weekly else ''})"
         )
 
+    def pooled(self, rows: List[dict]) -> List[dict]:
+        """The query's rows as the rule judges them: with ``segment_by``, the ``top_n`` segments by
+        volume over the training days each alone, the rest summed day by day as ``other``. (The
+        query returns every segment, ranked, so that the store keeps each one's days: the next
+        night's ranking needs them all.)"""
+        if not self.segment_by:
+            return rows
+        series: Dict[str, dict] = {}
+        for row in rows:
+            rank = row.get(RANK)
+            name = str(row[SEGMENT]) if rank is not None and rank <= self.top_n else OTHER
+            into = series.get(name)
+            if into is None:
+                series[name] = {**row, SEGMENT: name}
+                continue
+            for column in (NUMERATORS, DENOMINATORS, ROWS):
+                into[column] = [a + b for a, b in zip(into[column], row[column])]
+        return list(series.values())
+
     @override
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None) -> dict:
-        by_segment = self.verdicts(metrics[TABLE_METRIC] or [])
+        by_segment = self.verdicts(self.pooled(metrics[TABLE_METRIC] or []))
         anomalies = [(s, v) for s, vs in by_segment.items() for v in vs if v.anomalous]
         anomalies.sort(key=lambda sv: (sv[1].day, -abs(sv[1].z), sv[0]))
         newest = [(s, vs[-1]) for s, vs in by_segment.items() if vs]
@@ -626,21 +634,24 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         return {"success": success, "result": result}
 
     def daily_values(self, rows: List[dict]) -> Optional[Dict[str, Any]]:
-        """What the run keeps of this result for the next runs (``dq.daily_values``): every day
-        of the window of each segment; None when segments were pooled into ``other`` (the next
-        ranking needs every segment's days)."""
-        if not rows or rows[0].get(RELATION) is None or any(str(row[SEGMENT]) == OTHER for row in rows):
+        """What the run keeps of this result for the next runs (``dq.daily_values``): each segment's
+        days measured from the table this run (from ``measured_from``; the days before came from
+        the store, which has them), every segment's, pooled or not."""
+        if not rows or rows[0].get(RELATION) is None:
             return None
-        first = rows[0][FIRST_DAY]
+        first = _day(rows[0][FIRST_DAY])
+        measured = _day(rows[0].get(MEASURED_FROM) or first)
+        fresh = slice((measured - first).days, None)
         return {
             "metric": self.metric_name,
-            "first_day": first.isoformat() if isinstance(first, dt.date) else str(first),
+            "first_day": first.isoformat(),
+            "measured_from": measured.isoformat(),
             "relation": str(rows[0][RELATION]),
             "segments": {
                 str(row[SEGMENT]): {
-                    "rows": [float(v) for v in row[ROWS]],
-                    "numerators": [float(v) for v in row[NUMERATORS]],
-                    "denominators": [float(v) for v in row[DENOMINATORS]],
+                    "rows": [float(v) for v in row[ROWS][fresh]],
+                    "numerators": [float(v) for v in row[NUMERATORS][fresh]],
+                    "denominators": [float(v) for v in row[DENOMINATORS][fresh]],
                 }
                 for row in rows
             },
