@@ -74,6 +74,10 @@ PRIVATE_CALLABLES = [
     (f"{GX}.expectations.expectation:Expectation._get_domain_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwargs", ["self"]),
     (f"{GX}.expectations.expectation:Expectation._get_success_kwarg", ["self", "key", "default"]),
+    (  # fast_hooks.row_conditions_filtered_once: the same, its rows kept by frame and condition
+        f"{GX}.execution_engine.pandas_execution_engine:PandasExecutionEngine._apply_row_condition_filter",
+        ["self", "data", "row_condition", "domain_kwargs"],
+    ),
     (  # fast_hooks.one_scan_per_batch replaces it on one instance, with the same parameters
         f"{GX}.execution_engine.sqlalchemy_execution_engine:SqlAlchemyExecutionEngine._organize_metrics_by_domain",
         ["self", "metric_fn_bundle", "limit"],
@@ -378,3 +382,24 @@ def test_no_gx_map_metric_reads_the_row_count_it_declares():
             isinstance(v, type) and issubclass(v, MapMetricProvider) and v.__module__ == module.__name__
             for v in vars(module).values()
         )
+
+
+def test_row_conditions_filtered_once_gives_gxs_own_rows_per_frame():
+    """Inside the context a frame is filtered by a condition once and each frame gets its own
+    rows (another frame, the same condition: filtered again); outside it, GX's own method runs."""
+    import pandas as pd
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    engine = PandasExecutionEngine()
+    condition = {"type": "comparison", "column": {"name": "kind"}, "operator": "==", "parameter": "session"}
+    first = pd.DataFrame({"kind": ["session", "video", "session"], "ttl": [1, 2, 3]})
+    second = pd.DataFrame({"kind": ["video", "session"], "ttl": [4, 5]})
+    expected = [engine._apply_row_condition_filter(f, condition, {}) for f in (first, second)]
+    with fast_hooks.row_conditions_filtered_once():
+        once = engine._apply_row_condition_filter(first, condition, {})
+        assert engine._apply_row_condition_filter(first, condition, {}) is once  # from the memo
+        other = engine._apply_row_condition_filter(second, condition, {})
+        assert once.equals(expected[0]) and other.equals(expected[1])
+        assert len(fast_hooks._FILTERED.get()) == 2
+    assert fast_hooks._FILTERED.get() is None
+    assert engine._apply_row_condition_filter(first, condition, {}) is not once  # GX's own again

@@ -243,3 +243,39 @@ def test_data_docs_show_the_cross_store_rules_as_sentences(env, tmp_path):
         assert "a counter belongs to an existing, active user" in page  # a description
         assert "DATABASE_URL" not in page and "SELECT" not in page
     assert "2 unexpected rows found." in validation_page
+
+
+def test_each_row_condition_filters_the_snapshot_once_with_gx_alones_results(env, monkeypatch):
+    """The cache suite runs GX's own validation on pandas; the fast path filters the snapshot by
+    each row condition once (``fast_hooks.row_conditions_filtered_once``), where GX filters it for
+    every metric that asks: the same results, rule by rule, with every defect kind injected."""
+    import pandas as pd
+
+    db_url, cache_url = env
+    seed_cache(db_url, cache_url, seed=5, inject=INJECT)
+    doc = json.loads((PROJECT_ROOT / "expectations" / "cache.json").read_text())
+    conditions = {
+        json.dumps(e["kwargs"]["row_condition"]) for e in doc["expectations"] if "row_condition" in e["kwargs"]
+    }
+    queries = []
+    query = pd.DataFrame.query
+    monkeypatch.setattr(pd.DataFrame, "query", lambda self, *a, **k: queries.append(a[0]) or query(self, *a, **k))
+
+    def run(fast: str):
+        monkeypatch.setenv("YTDQ_FAST", fast)
+        queries.clear()
+        report = run_checkpoint("cache")
+        return report, len(queries)
+
+    alone, alone_filters = run("0")
+    fast, fast_filters = run("1")
+    assert fast_filters == len(conditions) == 3 and alone_filters > 3 * fast_filters
+    assert [r.rule_id for r in fast.rules()] == cache_rules()
+    for a, f in zip(alone.rules(), fast.rules()):
+        assert (f.success, f.unexpected_count, f.partial_unexpected_list, f.observed_value) == (
+            a.success,
+            a.unexpected_count,
+            a.partial_unexpected_list,
+            a.observed_value,
+        ), f.rule_id
+    assert sorted(r["rule_id"] for r in fast.failed_rules()) == sorted(KIND_TO_RULE.values())

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import contextvars
 import functools
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -497,6 +498,58 @@ def _dispatcher(gx_own: Any, once: Any) -> Any:
     @functools.wraps(gx_own)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         return (gx_own if _BUILT.get() is None else once)(self, *args, **kwargs)
+
+    method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
+    return method
+
+
+#: The rows of each (frame, row condition) GX's pandas engine has filtered in this context: set
+#: only inside :func:`row_conditions_filtered_once`; None elsewhere (GX's own method, untouched).
+_FILTERED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ytdq_rows_filtered", default=None)
+
+
+@contextlib.contextmanager
+def row_conditions_filtered_once() -> Iterator[None]:
+    """While active, in this context only, GX's ``PandasExecutionEngine._apply_row_condition_filter``
+    filters a frame by a row condition once, instead of once per metric that asks (a
+    ``DataFrame.query`` each: the cache suite's 14 conditioned rules ask 53 times for 3 conditions,
+    0.46 s of a nightly). Same rows: the filter is a function of the frame and the condition, and
+    GX hands the frame it filtered on without copying it, as it hands out an unfiltered batch.
+    Replaced on GX's class once, dispatching on the context-local memo, as
+    :func:`configuration_built_once_per_rule` does."""
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    name = "_apply_row_condition_filter"
+    gx_own = PandasExecutionEngine.__dict__[name]
+    if getattr(gx_own, "__ytdq_gx_own__", None) is None:
+        setattr(PandasExecutionEngine, name, _filter_dispatcher(gx_own))
+    token = _FILTERED.set({})
+    try:
+        yield
+    finally:
+        _FILTERED.reset(token)
+
+
+def _filter_dispatcher(gx_own: Any) -> Any:
+    """GX's ``_apply_row_condition_filter``, its rows kept by frame and condition while
+    :data:`_FILTERED` is set (the frame held with them, so that its id is not reused)."""
+
+    @functools.wraps(gx_own)
+    def method(self: Any, data: Any, row_condition: Any, domain_kwargs: dict) -> Any:
+        memo = _FILTERED.get()
+        if memo is None:
+            return gx_own(self, data, row_condition, domain_kwargs)
+        condition = json.dumps(row_condition, sort_keys=True, default=repr) if isinstance(row_condition, dict) else None
+        key = (
+            id(data),
+            type(row_condition).__name__,
+            condition or repr(row_condition),
+            domain_kwargs.get("condition_parser"),
+        )
+        found = memo.get(key)
+        if found is None or found[0] is not data:
+            found = memo[key] = (data, gx_own(self, data, row_condition, domain_kwargs))
+        return found[1]
 
     method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
     return method

@@ -375,15 +375,17 @@ def _validate(vd: Any, checkpoint: Any, run: Run) -> Any:
 
     for engine in definition_engines(vd):
         run.attach(engine)  # every transaction on the run's snapshot, every statement checked as sent
+    from ytempire_dq.run.validation import run_dataframe_definition, run_definition
+
     batch_parameters = run.params.get(vd.name)
     if batch_parameters is not None:  # a dataframe asset (the cache): its batch is handed in
-        return vd.run(
+        return run_dataframe_definition(
+            vd,
             checkpoint_id=checkpoint.id,
             result_format=checkpoint.result_format,
             run_id=run.run_id,
             batch_parameters=batch_parameters,
         )
-    from ytempire_dq.run.validation import run_definition
 
     return run_definition(
         vd,
