@@ -360,3 +360,26 @@ def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
         result = gx_env.validate(r)
     assert "jsonb_to_recordset" in sql and '"NaN"' in sql and '"Infinity"' in sql and '"-Infinity"' in sql
     assert result.success is True and observed(result)["training_days"] == 28
+
+
+def test_a_rule_with_more_segments_than_are_kept_measures_its_window(gx_env, platform, monkeypatch):
+    """Every segment's days are kept (pooled ones too), up to ``KEPT_SEGMENTS`` segments: past
+    it nothing is kept, and kept days of that many segments are not written into the statement."""
+    from ytempire_dq.expectations import expect_daily_metric_to_be_within_seasonal_band as band
+    from ytempire_dq.store.run_store import RunStore
+
+    r = rule(**VIEWS, joins=TO_USERS, segment_by="channels.user_id", top_n=3)
+    kept = gx_env.validate(r).result["details"]["daily_values"]
+    segments = len(kept["segments"])
+    assert segments > 3 and {len(s["rows"]) for s in kept["segments"].values()} == {30}
+    assert kept["measured_from"] == kept["first_day"]  # no store: every day measured from the table
+    store = RunStore("postgresql://unused/none", "many-segments")
+    store.memo[("daily_values", r.metric_name)] = [
+        (day_ago(platform, 30 - i), str(s), "0/0/0", 1.0, 1.0, 1.0) for i in range(28) for s in range(segments)
+    ]
+    with store.active():
+        assert "jsonb_to_recordset" in r.build_query()
+    monkeypatch.setattr(band, "KEPT_SEGMENTS", segments - 1)
+    assert "daily_values" not in (gx_env.validate(r).result.get("details") or {})
+    with store.active():
+        assert "jsonb_to_recordset" not in r.build_query()

@@ -100,8 +100,13 @@ def test_training_days_come_from_the_store_and_detection_days_from_the_table(pro
     conn.cursor().execute(f"UPDATE analytics SET views = views * 10 WHERE date = {OLD_DAY}")
     second = run_checkpoint("seasonal", config_dir=project)
     window = kept(conn, "daily sum(analytics.views) by date")
-    assert window[old][0] == before and window[old][2] == first.run_id  # measured by the first run only
-    assert window[yesterday][0] == views_on(conn, YESTERDAY) and window[yesterday][2] == second.run_id
+    assert window[old][0] == before and window[old][2] == second.run_id  # kept (with the run that kept it)
+    assert window[yesterday][0] == views_on(conn, YESTERDAY)
+    # every kept day goes with the run that last kept it: removing the first run (a retention of
+    # one run) leaves the window whole
+    assert {run for _, _, run in window.values()} == {second.run_id}
+    conn.cursor().execute("DELETE FROM dq.runs WHERE run_id = %s", (first.run_id,))
+    assert len(kept(conn, "daily sum(analytics.views) by date")) == 30
     assert users_total(conn, old) == before  # the pooled rule's days too
     fast = second.rule(VIEWS).observed_value
     for segmented in (TIERS, TOP_USERS):  # judged from the kept days as from the table's

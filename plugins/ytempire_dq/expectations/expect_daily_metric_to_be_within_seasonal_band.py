@@ -58,6 +58,10 @@ EPOCH = dt.date(2000, 1, 1)
 OTHER, ALL = "other", "all"
 #: At most this many anomalies are listed (one sentence each).
 LISTED = 20
+#: At most this many segments' days are kept in the store and written back into the statement
+#: (2,000 segments x 28 training days: 56,000 values, about 5 MB of statement, read, built and
+#: checked by the client each night); a rule with more measures its whole window every night.
+KEPT_SEGMENTS = 2000
 Scalar = Union[str, int, float, bool]
 
 
@@ -412,7 +416,10 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
         if not kept:
             return None, []
         relation = kept[-1][2]
-        return relation, [(day, seg, n, num, den) for day, seg, rel, n, num, den in kept if rel == relation]
+        days = [(day, seg, n, num, den) for day, seg, rel, n, num, den in kept if rel == relation]
+        if len({seg for _, seg, *_ in days}) > KEPT_SEGMENTS:
+            return None, []
+        return relation, days
 
     def build_query(self) -> str:
         """One statement: per segment, the numerators, denominators and row counts of every day of
@@ -636,8 +643,9 @@ class ExpectDailyMetricToBeWithinSeasonalBand(CrossTableExpectation):
     def daily_values(self, rows: List[dict]) -> Optional[Dict[str, Any]]:
         """What the run keeps of this result for the next runs (``dq.daily_values``): each segment's
         days measured from the table this run (from ``measured_from``; the days before came from
-        the store, which has them), every segment's, pooled or not."""
-        if not rows or rows[0].get(RELATION) is None:
+        the store, which has them), every segment's, pooled or not; none past
+        :data:`KEPT_SEGMENTS` segments."""
+        if not rows or rows[0].get(RELATION) is None or len(rows) > KEPT_SEGMENTS:
             return None
         first = _day(rows[0][FIRST_DAY])
         measured = _day(rows[0].get(MEASURED_FROM) or first)

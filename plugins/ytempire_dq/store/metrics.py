@@ -97,13 +97,16 @@ DAILY_VALUES = sa.table(
 def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[Any]) -> int:
     """Keep the seasonal rules' windows (``RuleResult.daily_values``) for the next runs of
     ``source`` in ``dq.daily_values`` (migration 014; in the caller's transaction): each day's value
-    of each segment as this run measured it from the table (from ``measured_from``: the days
-    before came from the store) replaces an earlier one, and the days before a metric's earliest
-    window go. How many rows were written (none before the migration)."""
+    of each segment as this run measured it from the table (from ``measured_from``) replaces an
+    earlier one; the days it read from the store instead are kept as they are, now with this run
+    (a row goes with the run that last kept it: a retention of fewer runs than the window must
+    not remove training days still in use); the days before a metric's earliest window go. How
+    many rows were written (none before the migration)."""
     if not migrations.has(conn, migrations.DAILY_VALUES):
         return 0
     days: dict[tuple[str, dt.date, str], dict] = {}
     starts: dict[str, dt.date] = {}
+    from_store: dict[str, tuple[dt.date, dt.date]] = {}
     for r in rules:
         kept = r.daily_values
         if not kept or r.error is not None:
@@ -112,6 +115,8 @@ def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[
         measured = dt.date.fromisoformat(kept.get("measured_from") or kept["first_day"])
         metric = kept["metric"]
         starts[metric] = min(first, starts.get(metric, first))
+        if measured > first:
+            from_store[metric] = (first, measured)
         for segment, series in kept["segments"].items():
             values = zip(series["rows"], series["numerators"], series["denominators"])
             for i, (n, num, den) in enumerate(values):
@@ -139,6 +144,9 @@ def record_daily(conn: sa.Connection, run_id: str, source: str, rules: Iterable[
     replaced = {c: insert.excluded[c] for c in ("relation", "rows", "numerator", "denominator", "run_id")}
     upsert = insert.on_conflict_do_update(index_elements=["source", "metric", "day", "segment"], set_=replaced)
     conn.execute(upsert, list(days.values()))
+    for metric, (first, measured) in from_store.items():
+        read = sa.and_(d.c.source == source, d.c.metric == metric, d.c.day >= first, d.c.day < measured)
+        conn.execute(sa.update(d).where(read, d.c.run_id != run_id).values(run_id=run_id))
     return len(days)
 
 
