@@ -284,3 +284,11 @@ def console_script(args: list[str], *, prog: str = "ytdq", setup: str = "", repo
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip(), proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def assert_same_rules(expected, report, fields: tuple[str, ...]) -> None:
+    """``report`` holds ``expected``'s rules in the same order, each with the same ``fields``
+    (e.g. GX alone's run against the fast path's)."""
+    assert [r.rule_id for r in report.rules()] == [r.rule_id for r in expected.rules()]  # suite order
+    for e, r in zip(expected.rules(), report.rules()):
+        assert [getattr(r, f) for f in fields] == [getattr(e, f) for f in fields], r.rule_id

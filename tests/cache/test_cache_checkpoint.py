@@ -13,7 +13,7 @@ import socket
 import pytest
 import redis
 
-from tests.helpers import copy_project, docs_text, empty_redis_db, module_environ
+from tests.helpers import assert_same_rules, copy_project, docs_text, empty_redis_db, module_environ
 from tests.recipes import shipped
 from ytempire_dq.config import PROJECT_ROOT, mask_url
 from ytempire_dq.errors import ExitCode, YtdqError
@@ -271,11 +271,5 @@ def test_each_row_condition_filters_the_snapshot_once_with_gx_alones_results(env
     fast, fast_filters = run("1")
     assert fast_filters == len(conditions) == 3 and alone_filters > 3 * fast_filters
     assert [r.rule_id for r in fast.rules()] == cache_rules()
-    for a, f in zip(alone.rules(), fast.rules()):
-        assert (f.success, f.unexpected_count, f.partial_unexpected_list, f.observed_value) == (
-            a.success,
-            a.unexpected_count,
-            a.partial_unexpected_list,
-            a.observed_value,
-        ), f.rule_id
+    assert_same_rules(alone, fast, ("success", "unexpected_count", "partial_unexpected_list", "observed_value"))
     assert sorted(r["rule_id"] for r in fast.failed_rules()) == sorted(KIND_TO_RULE.values())
