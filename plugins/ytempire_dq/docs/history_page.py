@@ -33,7 +33,7 @@ from ytempire_dq import config
 from ytempire_dq.docs.index_page import HISTORY_PAGE, checkpoint_anchor, e, page, rule_anchor, when
 from ytempire_dq.gx.results import raised
 from ytempire_dq.store import metrics as metric_series
-from ytempire_dq.store.streaks import failing_since, runs_of
+from ytempire_dq.store.streaks import failing_since, newest_runs, runs_of
 from ytempire_dq.values import plural
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 #: Runs per checkpoint the page shows.
 HISTORY_RUNS = 30
 
-_RUNS_SQL = "SELECT run_id, started_at FROM dq.runs WHERE checkpoint = :cp{source} ORDER BY started_at DESC LIMIT :n"
 _RESULTS_SQL = sa.text(
     "SELECT run_id, rule_id, table_name, success, unexpected_count, error FROM dq.rule_results WHERE run_id = ANY(:ids)"
 )
@@ -75,9 +74,7 @@ def history(store_url: str, runs: int = HISTORY_RUNS) -> list[dict]:
 
 
 def _checkpoint(conn: sa.Connection, checkpoint: str, source: str | None, n: int, named: bool) -> dict:
-    of_source = " AND source IS NOT DISTINCT FROM :src" if named else ""
-    args = {"cp": checkpoint, "src": source, "n": n}
-    last = [dict(r._mapping) for r in conn.execute(sa.text(_RUNS_SQL.format(source=of_source)), args)][::-1]
+    last = [dict(r._mapping) for r in conn.execute(newest_runs(checkpoint, source, named, n))][::-1]
     position = {r["run_id"]: i for i, r in enumerate(last)}
     rules: dict[str, dict] = {}
     for r in conn.execute(_RESULTS_SQL, {"ids": list(position)}):

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql
 
-from ytempire_dq.store.streaks import failing_since, runs_of
+from ytempire_dq.store.streaks import failing_since, newest_runs, runs_of
 
 #: Times a message is tried (its own run, then the next runs) before it is left undelivered.
 MAX_ATTEMPTS = 5
@@ -38,28 +38,27 @@ def previous_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[st
     """``{rule_id: Outcome}`` of the latest run of ``checkpoint`` on ``source`` in the store (a
     DB-API connection); empty when there is none."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT run_id FROM dq.runs WHERE checkpoint = %s AND source IS NOT DISTINCT FROM %s "
-            "ORDER BY started_at DESC LIMIT 1",
-            (checkpoint, source),
-        )
-        row = cur.fetchone()
-        if row is None:
+        previous = _rows(cur, newest_runs(checkpoint, source, named=True, n=1))
+        if not previous:
             return {}
         cur.execute(
             "SELECT rule_id, bool_and(success AND error IS NULL) FROM dq.rule_results WHERE run_id = %s "
             "GROUP BY rule_id",
-            (row[0],),
+            (previous[0][0],),
         )
         outcomes = dict(cur.fetchall())
         failing = [rule_id for rule_id, ok in outcomes.items() if not ok]
         since = {}
         if failing:
-            query = failing_since(failing, checkpoint, runs_of(checkpoint, source, named=True))
-            compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
-            cur.execute(str(compiled), compiled.params)
-            since = dict(cur.fetchall())
+            since = dict(_rows(cur, failing_since(failing, checkpoint, runs_of(checkpoint, source, named=True))))
     return {rule_id: Outcome(bool(ok), None if ok else since.get(rule_id)) for rule_id, ok in outcomes.items()}
+
+
+def _rows(cur: Any, query: Any) -> list[tuple]:
+    """The rows of the SQLAlchemy ``query`` on the DB-API cursor ``cur`` (PostgreSQL's dialect)."""
+    compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
+    cur.execute(str(compiled), compiled.params)
+    return cur.fetchall()
 
 
 def save(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 _RESULTS = sa.table(
     "rule_results", *map(sa.column, ("run_id", "checkpoint", "rule_id", "success", "observed_at")), schema="dq"
 )
-_RUNS = sa.table("runs", *map(sa.column, ("run_id", "checkpoint", "source")), schema="dq")
+_RUNS = sa.table("runs", *map(sa.column, ("run_id", "checkpoint", "source", "started_at")), schema="dq")
 
 
 def runs_of(checkpoint: str, source: str | None, named: bool) -> sa.Select:
@@ -24,6 +24,13 @@ def runs_of(checkpoint: str, source: str | None, named: bool) -> sa.Select:
     every run of the checkpoint)."""
     of_source = [_RUNS.c.source.is_not_distinct_from(source)] if named else []
     return sa.select(_RUNS.c.run_id).where(_RUNS.c.checkpoint == checkpoint, *of_source)
+
+
+def newest_runs(checkpoint: str, source: str | None, named: bool, n: int) -> sa.Select:
+    """``(run_id, started_at)`` of the ``n`` newest of :func:`runs_of`, newest first (the history
+    page's runs; the notify action's previous run)."""
+    runs = runs_of(checkpoint, source, named).add_columns(_RUNS.c.started_at)
+    return runs.order_by(_RUNS.c.started_at.desc()).limit(n)
 
 
 def failing_since(rule_ids: list[str], checkpoint: str | None = None, runs: Any = None) -> sa.Select:
