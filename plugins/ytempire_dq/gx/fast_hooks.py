@@ -477,8 +477,7 @@ def configuration_built_once_per_rule() -> Iterator[None]:
 
 
 def _dispatching() -> None:
-    """Make each of GX's three kwargs methods dispatch on the context-local flag (idempotent: a
-    method already dispatching is left as it is; GX's own is kept inside its dispatcher)."""
+    """Make each of GX's three kwargs methods dispatch on :data:`_BUILT`."""
     from great_expectations.expectations.expectation import Expectation
 
     ours = {
@@ -487,25 +486,29 @@ def _dispatching() -> None:
         "_get_success_kwarg": _success_kwarg,
     }
     for name in _KWARGS_METHODS:
-        gx_own = Expectation.__dict__[name]
-        if getattr(gx_own, "__ytdq_gx_own__", None) is None:
-            setattr(Expectation, name, _dispatcher(gx_own, ours[name]))
+        _dispatch(Expectation, name, ours[name], _BUILT)
 
 
-def _dispatcher(gx_own: Any, once: Any) -> Any:
-    """GX's ``gx_own`` method, or ``once`` (same values) while the context-local memo is set."""
+def _dispatch(cls: type, name: str, ours: Any, memo: contextvars.ContextVar) -> None:
+    """Replace GX's ``cls.<name>`` by a method that runs ``ours`` (same values) while ``memo`` is set
+    in the calling context and GX's own otherwise; idempotent (a method already dispatching is left
+    as it is; GX's own is kept inside it, as ``__ytdq_gx_own__``)."""
+    gx_own = cls.__dict__[name]
+    if getattr(gx_own, "__ytdq_gx_own__", None) is not None:
+        return
 
     @functools.wraps(gx_own)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return (gx_own if _BUILT.get() is None else once)(self, *args, **kwargs)
+        return (gx_own if memo.get() is None else ours)(self, *args, **kwargs)
 
     method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
-    return method
+    setattr(cls, name, method)
 
 
 #: The rows of each (frame, row condition) GX's pandas engine has filtered in this context: set
 #: only inside :func:`row_conditions_filtered_once`; None elsewhere (GX's own method, untouched).
 _FILTERED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ytdq_rows_filtered", default=None)
+_FILTER_METHOD = "_apply_row_condition_filter"
 
 
 @contextlib.contextmanager
@@ -515,14 +518,10 @@ def row_conditions_filtered_once() -> Iterator[None]:
     ``DataFrame.query`` each: the cache suite's 14 conditioned rules ask 53 times for 3 conditions,
     0.46 s of a nightly). Same rows: the filter is a function of the frame and the condition, and
     GX hands the frame it filtered on without copying it, as it hands out an unfiltered batch.
-    Replaced on GX's class once, dispatching on the context-local memo, as
-    :func:`configuration_built_once_per_rule` does."""
+    Replaced on GX's class once (:func:`_dispatch`), as the kwargs methods are."""
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 
-    name = "_apply_row_condition_filter"
-    gx_own = PandasExecutionEngine.__dict__[name]
-    if getattr(gx_own, "__ytdq_gx_own__", None) is None:
-        setattr(PandasExecutionEngine, name, _filter_dispatcher(gx_own))
+    _dispatch(PandasExecutionEngine, _FILTER_METHOD, _filtered_once, _FILTERED)
     token = _FILTERED.set({})
     try:
         yield
@@ -530,29 +529,24 @@ def row_conditions_filtered_once() -> Iterator[None]:
         _FILTERED.reset(token)
 
 
-def _filter_dispatcher(gx_own: Any) -> Any:
-    """GX's ``_apply_row_condition_filter``, its rows kept by frame and condition while
-    :data:`_FILTERED` is set (the frame held with them, so that its id is not reused)."""
+def _filtered_once(self: Any, data: Any, row_condition: Any, domain_kwargs: dict) -> Any:
+    """GX's ``_apply_row_condition_filter``, its rows kept in :data:`_FILTERED` by frame and
+    condition (the frame held with them, so that its id is not reused)."""
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 
-    @functools.wraps(gx_own)
-    def method(self: Any, data: Any, row_condition: Any, domain_kwargs: dict) -> Any:
-        memo = _FILTERED.get()
-        if memo is None:
-            return gx_own(self, data, row_condition, domain_kwargs)
-        condition = json.dumps(row_condition, sort_keys=True, default=repr) if isinstance(row_condition, dict) else None
-        key = (
-            id(data),
-            type(row_condition).__name__,
-            condition or repr(row_condition),
-            domain_kwargs.get("condition_parser"),
-        )
-        found = memo.get(key)
-        if found is None or found[0] is not data:
-            found = memo[key] = (data, gx_own(self, data, row_condition, domain_kwargs))
-        return found[1]
-
-    method.__ytdq_gx_own__ = gx_own  # type: ignore[attr-defined]
-    return method
+    memo = _FILTERED.get()
+    condition = json.dumps(row_condition, sort_keys=True, default=repr) if isinstance(row_condition, dict) else None
+    key = (
+        id(data),
+        type(row_condition).__name__,
+        condition or repr(row_condition),
+        domain_kwargs.get("condition_parser"),
+    )
+    found = memo.get(key)
+    if found is None or found[0] is not data:
+        gx_own = PandasExecutionEngine.__dict__[_FILTER_METHOD].__ytdq_gx_own__
+        found = memo[key] = (data, gx_own(self, data, row_condition, domain_kwargs))
+    return found[1]
 
 
 def gx_own_kwargs_method(name: str) -> Any:
