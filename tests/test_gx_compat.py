@@ -193,6 +193,32 @@ def test_wrapped_private_attributes_exist():
     assert "self._expectationSuiteValidationResultSchema" in inspect.getsource(ValidationResultsStore.serialize)
 
 
+def test_gx_lists_a_rules_bad_values_up_to_its_sample_size():
+    """fast_hooks.no_rows_asked answers a map metric's ``unexpected_values`` of sample size 0 with
+    no rows: GX's SQL (column, column pair, multicolumn) and pandas code for it limit the rows to
+    ``partial_unexpected_count`` unless the format is COMPLETE."""
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        column_map_condition_auxilliary_methods as column,
+    )
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        column_pair_map_condition_auxilliary_methods as pair,
+    )
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        multicolumn_map_condition_auxilliary_methods as multi,
+    )
+
+    limited = ('query.limit(result_format["partial_unexpected_count"])', 'min(result_format["partial_unexpected_count"]')
+    for fn in (
+        column._sqlalchemy_column_map_condition_values,
+        column._pandas_column_map_condition_values,
+        pair._sqlalchemy_column_pair_map_condition_values,
+        multi._sqlalchemy_multicolumn_map_condition_values,
+    ):
+        source = inspect.getsource(fn)
+        assert any(text in source for text in limited), fn.__name__
+        assert '"COMPLETE"' in source, fn.__name__
+
+
 def test_postgresql_literal_dialect_keeps_backslashes():
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql

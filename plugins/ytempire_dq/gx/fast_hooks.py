@@ -42,6 +42,7 @@ def reuse_metrics(validator: Any, with_aggregates: list | None = None) -> dict:
                 graph.build_metric_dependency_graph(pending.pop(0), runtime_configuration=runtime_configuration)
         aggregates_together(graph, graph._execution_engine)
         resolved = dict(known)
+        resolved.update(no_rows_asked(graph))
         aborted = graph._resolve(
             metrics=resolved,
             runtime_configuration=runtime_configuration,
@@ -53,6 +54,50 @@ def reuse_metrics(validator: Any, with_aggregates: list | None = None) -> dict:
 
     calculator.resolve_validation_graph = resolve_validation_graph
     return known
+
+
+#: The suffix of GX's map metrics that list a rule's bad values (``column_values.*``, the column
+#: pair and multicolumn ones too): GX's SQL for them is ``SELECT <column> ... LIMIT <sample size>``.
+VALUES_SUFFIX = ".unexpected_values"
+
+
+def no_rows_asked(graph: Any) -> dict:
+    """``{metric id: []}`` for each metric of ``graph`` that lists a rule's bad values with a sample
+    size of 0 (the fast path's pass 1 asks for counts and no samples): GX's map metrics would send
+    each as its own ``... LIMIT 0`` statement (73 of them for the seven table suites), which returns
+    no row whatever the data. A condition that cannot run fails the rule's count, in the table's
+    bundled statement, as GX's own would."""
+    found = {}
+    for edge in graph.edges:
+        for metric in (edge.left, edge.right):
+            if metric is None or not metric.metric_name.endswith(VALUES_SUFFIX):
+                continue
+            fmt = (metric.metric_value_kwargs or {}).get("result_format")
+            if (
+                isinstance(fmt, dict)
+                and fmt.get("partial_unexpected_count") == 0
+                and str(fmt.get("result_format", "")).upper() != "COMPLETE"  # COMPLETE lists them all
+                and _map_metric(metric.metric_name, graph._execution_engine)
+            ):
+                found[metric.id] = []
+    return found
+
+
+def _map_metric(name: str, execution_engine: Any, gx_own: bool = False) -> bool:
+    """Whether metric ``name`` is a map metric (its values, counts and samples built by GX's map
+    metric code), one of GX's own with ``gx_own``."""
+    from great_expectations.expectations.metrics.map_metric_provider import MapMetricProvider
+    from great_expectations.expectations.registry import get_metric_provider
+
+    try:
+        provider, _ = get_metric_provider(name, execution_engine)
+    except Exception:  # noqa: BLE001 - not a registered metric: leave it as GX has it
+        return False
+    return (
+        isinstance(provider, type)
+        and issubclass(provider, MapMetricProvider)
+        and (not gx_own or provider.__module__.startswith("great_expectations."))
+    )
 
 
 #: The suffix of GX's aggregate partial metrics (``MetricPartialFunctionTypeSuffixes.AGGREGATE_FUNCTION``):
@@ -80,20 +125,6 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
       nothing else is ready) would leave the held ones unresolved.
 
     The same metrics, the same values, in fewer statements."""
-    from great_expectations.expectations.metrics.map_metric_provider import MapMetricProvider
-    from great_expectations.expectations.registry import get_metric_provider
-
-    def gx_map_metric(name: str) -> bool:
-        try:
-            provider, _ = get_metric_provider(name, execution_engine)
-        except Exception:  # noqa: BLE001 - not a registered metric: leave it as GX has it
-            return False
-        return (
-            isinstance(provider, type)
-            and issubclass(provider, MapMetricProvider)
-            and provider.__module__.startswith("great_expectations.")
-        )
-
     edges_of = collections.Counter(edge.left.id for edge in graph.edges)
     dropped = {
         edge.id
@@ -101,7 +132,7 @@ def aggregates_together(graph: Any, execution_engine: Any) -> None:
         if edge.right is not None
         and edge.right.metric_name == ROW_COUNT
         and edges_of[edge.left.id] > 1
-        and gx_map_metric(edge.left.metric_name)
+        and _map_metric(edge.left.metric_name, execution_engine, gx_own=True)
     }
     if dropped:
         freed = {left_id: row_count_id for left_id, row_count_id in dropped}
