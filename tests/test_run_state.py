@@ -328,3 +328,17 @@ def test_a_cache_rule_reads_postgresql_at_the_snapshot_its_batch_carries(monkeyp
     plain = pd.DataFrame({"key": ["k1"], "user_id": ["u1"], "kind": ["session"]})  # outside a run: none
     batch_definition.get_batch(batch_parameters={"dataframe": plain}).validate(rule)
     assert seen == [snap, None]
+
+
+def test_validation_runs_with_what_existed_before_it_frozen_for_the_collector(gx_dir, module_env):
+    """Python's full collections skip the objects that exist when validation starts (GX's modules,
+    the Data Context) while it runs, and only then: they are collected again once the run ends."""
+    import gc
+
+    frozen = []
+    report = run_checkpoint(
+        "whole", config_dir=gx_dir, database_url=module_env, progress=lambda _: frozen.append(gc.get_freeze_count())
+    )
+    assert report.exit_code in (0, 1), report.failed_rules()
+    assert frozen and min(frozen) > 10_000
+    assert gc.get_freeze_count() == 0
