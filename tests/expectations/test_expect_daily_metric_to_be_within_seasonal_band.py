@@ -13,7 +13,7 @@ import pytest
 from great_expectations.compatibility.pydantic import ValidationError
 from psycopg2.extras import execute_values
 
-from tests.helpers import insert_channel, insert_user, insert_video, rendered_sentence, scalar, suite_round_trip
+from tests.helpers import insert_channel, insert_user, insert_video, rendered_sentence, rows, scalar, suite_round_trip
 from ytempire_dq.expectations import HISTORY_BAND_TYPES, ExpectDailyMetricToBeWithinSeasonalBand
 from ytempire_dq.sql_guard import check_query
 
@@ -344,9 +344,9 @@ def test_the_judged_day_lands_in_dq_metrics_as_value_and_band(gx_env, platform):
 
 
 def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
-    """Kept days come back into the statement in one JSON literal, floats in PostgreSQL's spelling:
-    a sum over a ``NaN`` numeric (or an infinite one) must stay SQL and read back as a float. Kept
-    for another table here, so the window is measured whole."""
+    """Kept days come back into the statement as literals, floats in PostgreSQL's spelling: a sum
+    over a ``NaN`` numeric (or an infinite one) must stay SQL and read back as a float. Kept for
+    another table here, so the window is measured whole."""
     from ytempire_dq.store.run_store import RunStore
 
     r = rule(**VIEWS)
@@ -358,8 +358,35 @@ def test_kept_days_of_any_float_make_a_statement_that_runs(gx_env, platform):
     with store.active():
         sql = r.build_query()
         result = gx_env.validate(r)
-    assert "jsonb_to_recordset" in sql and '"NaN"' in sql and '"Infinity"' in sql and '"-Infinity"' in sql
+    assert "kept_rows" in sql and "{NaN,Infinity,-Infinity,5.0," in sql
     assert result.success is True and observed(result)["training_days"] == 28
+
+
+def test_kept_days_read_back_exactly_whatever_their_segments_and_values(db):
+    """The kept days' literals (:func:`_kept_rows`) give back every day, segment name and value as
+    they went in: names with quotes, backslashes, braces, commas and non-ASCII text, and floats
+    that are not finite, very small or very large."""
+    import math
+
+    from ytempire_dq.expectations._cross_table import plain_sql
+    from ytempire_dq.expectations.expect_daily_metric_to_be_within_seasonal_band import _kept_rows
+
+    names = ["all", "it's", 'say "hi"', "back\\slash", "{a,b}", "(null)", "ünï ✓", "", "NULL"]
+    floats = [0.0, -0.0, 1.5, 1e-300, 1.7976931348623157e308, 0.1 + 0.2, float("nan"), float("inf"), -float("inf")]
+    kept = [
+        (dt.date(2026, 1, 1) + dt.timedelta(days=i), name, floats[i % 9], floats[(i + 3) % 9], floats[(i + 6) % 9])
+        for i in range(30)
+        for name in names
+    ]
+    back = rows(db, plain_sql(_kept_rows(kept)))
+
+    def same(a, b) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+
+    assert len(back) == len(kept)
+    for (day, name, *values), (day_back, name_back, *values_back) in zip(kept, back):
+        assert (day_back, name_back) == (day, name)
+        assert all(same(a, b) for a, b in zip(values, values_back)), (values, values_back)
 
 
 def test_a_rule_with_more_segments_than_are_kept_measures_its_window(gx_env, platform, monkeypatch):
@@ -378,8 +405,8 @@ def test_a_rule_with_more_segments_than_are_kept_measures_its_window(gx_env, pla
         (day_ago(platform, 30 - i), str(s), "0/0/0", 1.0, 1.0, 1.0) for i in range(28) for s in range(segments)
     ]
     with store.active():
-        assert "jsonb_to_recordset" in r.build_query()
+        assert "kept_rows" in r.build_query()
     monkeypatch.setattr(band, "KEPT_SEGMENTS", segments - 1)
     assert "daily_values" not in (gx_env.validate(r).result.get("details") or {})
     with store.active():
-        assert "jsonb_to_recordset" not in r.build_query()
+        assert "kept_rows" not in r.build_query()
