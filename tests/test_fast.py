@@ -190,6 +190,40 @@ def test_sql_rule_counts_its_bad_rows_with_one_query(broken):
     assert quarantined == [(INJECT["analytics_before_video"],)]  # the keys that one statement read
 
 
+def test_a_sql_rule_that_passed_last_run_is_counted_first_and_keyed_only_when_it_fails(new_database, tmp_path_factory):
+    """A SQL rule that passed in the checkpoint's earlier run is counted first, as GX counts it
+    (``SELECT count(*)``, which the server may answer from an index alone), and its keys are read
+    only when it has bad rows now; a rule that failed last run, or one without an earlier run,
+    reads its count and keys in one statement. The verdicts, counts and quarantined keys are the
+    same either way."""
+    url = new_database("fast_count_first")
+    seed.seed(url, users=30, seed=5)
+    gx_dir = _project(tmp_path_factory)
+
+    def night() -> tuple:
+        report, st = _run(gx_dir, url, fast=True)
+        runs = _sql_rule_runs(st)
+        keyed = [q for q in runs if "to_jsonb(q)" in q]
+        quarantined = _query(
+            url, "SELECT count(*) FROM dq.quarantine WHERE run_id = %s AND rule_id = %s", report.run_id, SQL_RULE
+        )[0][0]
+        return report.rule(SQL_RULE), len(runs) - len(keyed), len(keyed), quarantined
+
+    first, counted, keyed, _ = night()  # no earlier run: count and keys together
+    assert first.success and (counted, keyed) == (0, 1)
+    second, counted, keyed, _ = night()  # passed before: its count alone
+    assert second.success and second.unexpected_count == 0 and (counted, keyed) == (1, 0)
+    with connect(url, autocommit=True).cursor() as cur:  # one analytics row before its video was made
+        cur.execute(
+            "UPDATE analytics a SET date = CAST(v.created_at AS date) - 1 FROM videos v "
+            "WHERE v.id = a.video_id AND a.id = (SELECT min(id::text)::uuid FROM analytics)"
+        )
+    third, counted, keyed, quarantined = night()  # passed before, fails now: counted, then keyed
+    assert not third.success and third.unexpected_count == 1 and (counted, keyed) == (1, 1) and quarantined == 1
+    fourth, counted, keyed, quarantined = night()  # failed before: count and keys together
+    assert not fourth.success and fourth.unexpected_count == 1 and (counted, keyed) == (0, 1) and quarantined == 1
+
+
 def _count_scans_of_revenue_domain(st: Statements) -> tuple[int, int]:
     """(statements counting over analytics filtered by ``revenue > 0`` as a subquery of their own,
     statements counting it with ``FILTER``): analytics.no_revenue_without_views' row_condition."""

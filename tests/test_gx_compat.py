@@ -207,7 +207,10 @@ def test_gx_lists_a_rules_bad_values_up_to_its_sample_size():
         multicolumn_map_condition_auxilliary_methods as multi,
     )
 
-    limited = ('query.limit(result_format["partial_unexpected_count"])', 'min(result_format["partial_unexpected_count"]')
+    limited = (
+        'query.limit(result_format["partial_unexpected_count"])',
+        'min(result_format["partial_unexpected_count"]',
+    )
     for fn in (
         column._sqlalchemy_column_map_condition_values,
         column._pandas_column_map_condition_values,

@@ -17,7 +17,15 @@ LAYERS = [
     # what the expectations themselves use: the run's snapshot (a cross-store rule reads PostgreSQL in
     # it), row keys (how a rule's offending rows are named) and the band rules' baselines (read from
     # the results store); the rest of run/ and store/ is above
-    ("rules", ["ytempire_dq.run.snapshot", "ytempire_dq.store.row_keys", "ytempire_dq.store.run_store"]),
+    (
+        "rules",
+        [
+            "ytempire_dq.run.snapshot",
+            "ytempire_dq.store.row_keys",
+            "ytempire_dq.store.run_store",
+            "ytempire_dq.store.streaks",
+        ],
+    ),
     ("run parts", ["ytempire_dq.run"]),
     ("books", ["ytempire_dq.store", "ytempire_dq.docs"]),
     ("the run", ["ytempire_dq.run.checkpoint"]),

@@ -190,7 +190,9 @@ def run_checkpoint(
         run.store_url = check_store(
             url, run.source
         )  # the history can be written there (not a standby, a role that may INSERT)
-        run.store = RunStore(run.store_url, run.source)  # what the band rules learn from, the notifier reads
+        run.store = RunStore(
+            run.store_url, run.source, checkpoint=name
+        )  # what the band rules learn from, the notifier reads
         run.scope.callback(run.store.close)
         from ytempire_dq.run.standby import lag_warning, max_replica_lag
 

@@ -454,12 +454,16 @@ def _counted_by_query(
     import sqlalchemy as sa
 
     from ytempire_dq.sql_guard import RefusedSQL
+    from ytempire_dq.store import run_store
 
     engine, done, counted = gx_validator.execution_engine, {}, {}
+    store = run_store.running()
+    failed_before = store.last_failures() if store is not None else None
     for i, (rule, (_, count)) in list(rules.items()):
         exp = expectations[i]
+        passed_before = failed_before is not None and (exp.meta or {}).get("rule_id") not in failed_before
         try:  # on GX's engine: the run's snapshot, read-only, the statement timeout
-            keys = _captured_keys(gx_validator, rule, vd, captured)
+            keys = _captured_keys(gx_validator, rule, vd, captured, count_first=passed_before)
         except (sa.exc.SQLAlchemyError, RefusedSQL) as exc:  # GX's own count below gives GX's error ...
             if is_statement_timeout(exc):  # ... unless it timed out: a timeout bounds a rule once
                 done[i] = compat.errored_result(exp.configuration, exc)
@@ -480,13 +484,23 @@ def _counted_by_query(
     return done
 
 
-def _captured_keys(gx_validator: Any, rule: Any, vd: Any, captured: Any) -> Any:
-    """:func:`ytempire_dq.store.row_keys.capture` of ``rule``'s own query, on GX's engine."""
+def _captured_keys(gx_validator: Any, rule: Any, vd: Any, captured: Any, count_first: bool = False) -> Any:
+    """:func:`ytempire_dq.store.row_keys.capture` of ``rule``'s own query, on GX's engine.
+
+    ``count_first`` (the rule passed in the checkpoint's earlier run): its rows are counted first,
+    as GX counts them (``SELECT count(*)``, which PostgreSQL may answer from an index alone, where
+    reading keys visits every row it returns: at 96.6M rows 0.4 s against 10 s for
+    ``analytics.only_for_published_videos``), and their keys read only if there are any. A rule
+    that failed before goes straight to its keys: one statement instead of two."""
     from ytempire_dq.store import row_keys
 
+    rows = row_keys.query_rule_rows(gx_validator, rule)
+    known = captured.primary_keys if captured is not None else None  # the run's
     with gx_validator.execution_engine.engine.connect() as conn:
-        known = captured.primary_keys if captured is not None else None  # the run's
-        keys = row_keys.capture(conn, row_keys.query_rule_rows(gx_validator, rule), definition_table(vd), known)
+        if count_first and not row_keys.count(conn, rows):
+            keys = row_keys.Keys([], 0)
+        else:
+            keys = row_keys.capture(conn, rows, definition_table(vd), known)
         conn.rollback()
     return keys
 

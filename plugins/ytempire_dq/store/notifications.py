@@ -16,9 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.dialects import postgresql
-
-from ytempire_dq.store.streaks import failing_since, newest_runs, runs_of
+from ytempire_dq.store.streaks import failing_since, last_outcomes, rows_of, runs_of
 
 #: Times a message is tried (its own run, then the next runs) before it is left undelivered.
 MAX_ATTEMPTS = 5
@@ -37,28 +35,13 @@ class Outcome:
 def previous_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[str, Outcome]:
     """``{rule_id: Outcome}`` of the latest run of ``checkpoint`` on ``source`` in the store (a
     DB-API connection); empty when there is none."""
-    with conn.cursor() as cur:
-        previous = _rows(cur, newest_runs(checkpoint, source, named=True, n=1))
-        if not previous:
-            return {}
-        cur.execute(
-            "SELECT rule_id, bool_and(success AND error IS NULL) FROM dq.rule_results WHERE run_id = %s "
-            "GROUP BY rule_id",
-            (previous[0][0],),
-        )
-        outcomes = dict(cur.fetchall())
-        failing = [rule_id for rule_id, ok in outcomes.items() if not ok]
-        since = {}
-        if failing:
-            since = dict(_rows(cur, failing_since(failing, checkpoint, runs_of(checkpoint, source, named=True))))
+    outcomes = last_outcomes(conn, checkpoint, source) or {}
+    failing = [rule_id for rule_id, ok in outcomes.items() if not ok]
+    since = {}
+    if failing:
+        with conn.cursor() as cur:
+            since = dict(rows_of(cur, failing_since(failing, checkpoint, runs_of(checkpoint, source, named=True))))
     return {rule_id: Outcome(bool(ok), None if ok else since.get(rule_id)) for rule_id, ok in outcomes.items()}
-
-
-def _rows(cur: Any, query: Any) -> list[tuple]:
-    """The rows of the SQLAlchemy ``query`` on the DB-API cursor ``cur`` (PostgreSQL's dialect)."""
-    compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
-    cur.execute(str(compiled), compiled.params)
-    return cur.fetchall()
 
 
 def save(

@@ -69,6 +69,11 @@ def capture(conn: sa.Connection, select: sa.Selectable, table: str, known: dict 
     return Keys([k for k, _ in rows], int(rows[0][1]) if rows else 0)
 
 
+def count(conn: sa.Connection, select: sa.Selectable) -> int:
+    """The rows of ``select`` (a subquery ``q``), counted as GX counts a SQL rule's rows."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(select)).scalar_one())
+
+
 def few_rows(conn: sa.Connection) -> None:
     """Plan the rest of ``conn``'s transaction for a scan that returns few rows (a rule's keys or
     samples), in every statement that reads them. The planner prices each row it expects (a third

@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,8 @@ class RunStore:
     store_url: str
     source: str
     keep: bool = True
+    #: The checkpoint the run runs, when a run made this reader (what "its earlier run" is of).
+    checkpoint: str | None = None
     #: The time the run's data is as of (its snapshot's), once taken: what the rules that judge age
     #: fall back on where a transaction did not carry it (``run.snapshot.as_of_clock``).
     as_of: Any = None
@@ -58,19 +60,45 @@ class RunStore:
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         """The rows the SELECT ``sql`` returns (psycopg2 ``params``)."""
+
+        def fetch(conn: Any) -> list[tuple]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+
+        return self.reading(fetch)
+
+    def reading(self, read: Callable[[Any], Any]) -> Any:
+        """``read(connection)`` on the store's one DB-API connection, its transaction rolled back after."""
         from ytempire_dq.db.connect import connect
 
         with self._lock:
             if self._conn is None or self._conn.closed:
                 self._conn = connect(self.store_url, connect_timeout=5)
             try:
-                with self._conn.cursor() as cur:
-                    cur.execute(sql, params)
-                    return cur.fetchall()
+                return read(self._conn)
             finally:
                 self._conn.rollback()
                 if not self.keep:
                     self._close()
+
+    def last_failures(self) -> frozenset[str] | None:
+        """The rules that failed or could not run in the latest earlier run of the running
+        :attr:`checkpoint` on this source, read once per run; None when the store has no such run or
+        cannot say (then every rule is taken as failing)."""
+        from ytempire_dq.store.streaks import last_outcomes
+
+        def read() -> frozenset[str] | None:
+            if self.checkpoint is None:
+                return None
+            try:
+                outcomes = self.reading(lambda conn: last_outcomes(conn, self.checkpoint, self.source))
+            except Exception as exc:  # noqa: BLE001 - as on a first run
+                log.warning("no earlier run read from the results store: %s", config.one_line(exc, 300))
+                return None
+            return None if outcomes is None else frozenset(rule for rule, ok in outcomes.items() if not ok)
+
+        return self.remembered(("last_failures",), read)
 
     def daily_values(self, metric: str) -> list[tuple]:
         """``[(day, segment, relation, rows, numerator, denominator)]`` of ``metric``, oldest first: the days

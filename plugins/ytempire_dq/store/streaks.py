@@ -2,14 +2,17 @@
 (schema ``dq``, :mod:`ytempire_dq.store.history`). One home for the question that ``ytdq history``
 (:func:`ytempire_dq.store.history.rule_trend`), the Data Docs history page
 (:mod:`ytempire_dq.docs.history_page`) and the notify action
-(:func:`ytempire_dq.store.notifications.previous_outcomes`) each ask; a module of its own, which
-imports nothing of the package, so that Data Docs and the store can both use it."""
+(:func:`ytempire_dq.store.notifications.previous_outcomes`) each ask; and a checkpoint's runs on a
+source, the latest one's outcomes among them, which the notify action and the fast path (a SQL rule
+that passed last run is counted first) read. A module of its own, which imports nothing of the
+package, so that Data Docs, the store and the run's reader (``store.run_store``) can all use it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 #: The columns of ``dq.rule_results`` and ``dq.runs`` read here (every store since migration 004;
 #: ``source``: 011).
@@ -52,3 +55,26 @@ def failing_since(rule_ids: list[str], checkpoint: str | None = None, runs: Any 
         .where(sa.not_(mine.c.success), mine.c.observed_at > sa.func.coalesce(mine.c.last_success, never))
         .group_by(mine.c.rule_id)
     )
+
+
+def last_outcomes(conn: Any, checkpoint: str, source: str | None) -> dict[str, bool] | None:
+    """``{rule_id: passed}`` of the latest run of ``checkpoint`` on ``source`` in the store (a DB-API
+    connection; a rule that could not run did not pass); None when there is no such run (the notify
+    action's previous run, the fast path's earlier verdicts)."""
+    with conn.cursor() as cur:
+        previous = rows_of(cur, newest_runs(checkpoint, source, named=True, n=1))
+        if not previous:
+            return None
+        cur.execute(
+            "SELECT rule_id, bool_and(success AND error IS NULL) FROM dq.rule_results WHERE run_id = %s "
+            "GROUP BY rule_id",
+            (previous[0][0],),
+        )
+        return {rule_id: bool(ok) for rule_id, ok in cur.fetchall()}
+
+
+def rows_of(cur: Any, query: Any) -> list[tuple]:
+    """The rows of the SQLAlchemy ``query`` on the DB-API cursor ``cur`` (PostgreSQL's dialect)."""
+    compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
+    cur.execute(str(compiled), compiled.params)
+    return cur.fetchall()
