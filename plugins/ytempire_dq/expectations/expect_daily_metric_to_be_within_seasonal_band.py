@@ -88,7 +88,7 @@ def _kept_rows(kept_days: List[tuple]) -> Any:
     value made a statement of 30-120 ``SELECT ... UNION ALL`` that took longer to build, to check
     and to plan than the two days it spares reading; one JSON object per value (``jsonb_to_recordset``)
     spelled every segment and field name again: at 1,334 segments 3.7 MB of statement that the
-    client builds, GX scans and hashes, and the server parses, where these arrays take 1.2 MB."""
+    client builds, GX scans and hashes, and the server parses, where these arrays take 1.1 MB."""
     segments = list(dict.fromkeys(segment for _, segment, *_ in kept_days))
     position = {segment: i for i, segment in enumerate(segments)}
 

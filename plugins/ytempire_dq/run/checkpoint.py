@@ -190,9 +190,8 @@ def run_checkpoint(
         run.store_url = check_store(
             url, run.source
         )  # the history can be written there (not a standby, a role that may INSERT)
-        run.store = RunStore(
-            run.store_url, run.source, checkpoint=name
-        )  # what the band rules learn from, the notifier reads
+        # what the band rules learn from, the notifier and the fast path (its earlier run) read
+        run.store = RunStore(run.store_url, run.source, checkpoint=name)
         run.scope.callback(run.store.close)
         from ytempire_dq.run.standby import lag_warning, max_replica_lag
 
